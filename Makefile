@@ -1,0 +1,96 @@
+# signet: firmware code-signing keys kept in a PKCS#11 HSM.
+# `make` builds build/signet; `make check` runs every test; `make demo` runs
+# the end-to-end story on the embedded SoftHSM2 default.  All three install
+# the Debian packages they need first (see `make deps`).
+
+PREFIX     ?= /usr/local
+BUILD      ?= build
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+SANITIZE   ?=
+DEVELOPER  ?=
+
+DEB_PACKAGES := build-essential pkg-config libssl-dev openssl libp11-dev libp11-kit-dev \
+	softhsm2 libyaml-dev libjansson-dev opensc libmbedtls-dev libcmocka-dev
+
+PKGS       := libcrypto libp11 yaml-0.1 jansson p11-kit-1
+WARN       := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wvla -Wwrite-strings -fstack-protector-strong
+ALL_CFLAGS  = $(WARN) $(CFLAGS) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Iinclude \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+ALL_LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl
+ifneq ($(DEVELOPER),)
+ALL_CFLAGS += -Werror
+endif
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
+LDFLAGS    += -fsanitize=$(SANITIZE)
+endif
+
+SRCS     := $(sort $(wildcard src/*.c))
+LIB_SRCS := $(filter-out src/signet.c src/cmd_%.c,$(SRCS))
+OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+
+.PHONY: all deps check unit cli demo bench install clean
+
+all: deps $(BUILD)/signet
+
+# Installs missing Debian packages (as root), or says what to run.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "signet needs these Debian packages; run:"; \
+	    echo "  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/signet: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(ALL_LDLIBS)
+
+$(BUILD)/libsignet.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $(LIB_OBJS)
+
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libsignet.a | $(BUILD)/unit
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsignet.a $(ALL_LDLIBS) -lcmocka
+
+# Test-only PKCS#11 shim for error paths a real token cannot produce.
+$(BUILD)/fakes/libp11shim.so: tests/fakes/p11shim.c | $(BUILD)/fakes
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $< -ldl
+
+$(BUILD)/fakes/mbedverify: tests/fakes/mbedverify.c | $(BUILD)/fakes
+	$(CC) $(ALL_CFLAGS) -o $@ $< -lmbedtls -lmbedx509 -lmbedcrypto
+
+$(BUILD)/obj $(BUILD)/unit $(BUILD)/fakes:
+	mkdir -p $@
+
+unit: deps $(UNIT_BINS)
+
+check: deps $(BUILD)/signet $(UNIT_BINS) $(BUILD)/fakes/libp11shim.so $(BUILD)/fakes/mbedverify
+	@BUILD=$(BUILD) tests/run.sh
+
+demo: deps $(BUILD)/signet
+	@BUILD=$(BUILD) tests/demo.sh
+
+bench: deps $(BUILD)/signet
+	@BUILD=$(BUILD) tests/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/signet/policies $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BUILD)/signet $(DESTDIR)$(PREFIX)/bin/signet
+	install -m 0644 policies/*.yaml $(DESTDIR)$(PREFIX)/share/signet/policies/
+	install -m 0644 docs/signet.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,60 @@
+/*
+ * cmd.h: what command files share: the global options, the command entry
+ * points, and helpers for option parsing, help text, opening the store
+ * and printing JSON.  Command files parse arguments, call modules and
+ * print; they never talk PKCS#11 or ASN.1 directly.
+ */
+#ifndef SGT_CMD_H
+#define SGT_CMD_H
+
+#include <getopt.h>
+#include <jansson.h>
+
+#include "pin.h"
+#include "store.h"
+
+struct sgt_ctx {
+	const char *store_opt;	/* --store, or NULL */
+	int json;		/* --json */
+};
+
+enum { SGT_LOCK_NONE, SGT_LOCK_SHARED, SGT_LOCK_EXCLUSIVE };
+
+/* Every top-level command: argv[0] is the command name. */
+int cmd_init(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_key(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_cert(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_header(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_extract(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_explain(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_audit(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_policy(struct sgt_ctx *ctx, int argc, char **argv);
+
+/*
+ * getopt_long wrapper: resets getopt, never lets it print, and turns an
+ * unknown option or a missing argument into
+ * "signet: <cmd>: unknown option '--x'" + a usage hint (returns -2 then;
+ * SGT_ERR_USAGE).  Returns the option character, or -1 at the end.
+ * Call with *started = 0 the first time.
+ */
+int cmd_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts, int *started);
+/* Prints the usage error and a hint to run `signet help <cmd>`; returns SGT_ERR_USAGE. */
+int cmd_usage(const char *cmd, const char *fmt, ...) SGT_PRINTF(2, 3);
+/* Prints help text to stdout; returns SGT_OK. */
+int cmd_help(const char *text);
+
+/* Opens the store (ctx->store_opt) and takes the lock. */
+int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock);
+
+/* Prints j as one JSON document on stdout and releases it. */
+int cmd_json_print(json_t *j);
+
+/* Common PIN options: --pin-file F, --pin-fd N; returns 1 when opt was one of them. */
+#define CMD_PIN_LONGOPTS { "pin-file", required_argument, NULL, 0x100 }, { "pin-fd", required_argument, NULL, 0x101 }
+int cmd_pin_opt(const char *cmd, int c, const char *arg, struct sgt_pin_opts *opts, int *rc);
+
+#endif

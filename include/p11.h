@@ -1,0 +1,98 @@
+/*
+ * p11.h: raw PKCS#11 through the module's function list (p11-kit's
+ * pkcs11.h), for what libp11 0.4.12 cannot do: token initialisation, EC
+ * and RSA key generation with custody attributes, reading those attributes
+ * back, importing a legacy key, enumerating key objects, destroying a
+ * pair.  Tokens are chosen by label, never by slot number.  Every failing
+ * call is reported with the CKR_* name and a sentence.
+ */
+#ifndef SGT_P11_H
+#define SGT_P11_H
+
+#include <stddef.h>
+
+#include <p11-kit/pkcs11.h>
+#include <openssl/evp.h>
+
+#include "pin.h"
+#include "store.h"
+
+struct sgt_p11 {
+	void *dl;
+	CK_FUNCTION_LIST_PTR f;
+	int initialized;	/* we called C_Initialize successfully */
+	char *module;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE session;	/* CK_INVALID_HANDLE when none */
+	char token[33];
+};
+
+enum sgt_alg {
+	SGT_ALG_NONE = 0,
+	SGT_ALG_P256,
+	SGT_ALG_P384,
+	SGT_ALG_RSA2048,
+	SGT_ALG_RSA3072,
+	SGT_ALG_RSA4096
+};
+
+/* "ecdsa-p256" ... ; SGT_ALG_NONE when unknown. */
+enum sgt_alg sgt_alg_from_name(const char *name);
+const char *sgt_alg_name(enum sgt_alg alg);
+/* Algorithm of an OpenSSL key (P-256/P-384/RSA 2048/3072/4096), else NONE. */
+enum sgt_alg sgt_alg_of_pkey(const EVP_PKEY *pk);
+int sgt_alg_is_ec(enum sgt_alg alg);
+
+/* CKR_PIN_INCORRECT etc.; "CKR_0x..." for unknown values (static buffer). */
+const char *sgt_p11_rv_name(CK_RV rv);
+
+/* dlopen()s the module and C_Initialize()s it.  Errors are SGT_ERR_HSM. */
+int sgt_p11_load(struct sgt_p11 *p, const char *module);
+/* Closes the session, C_Finalize, dlclose.  Safe on a zeroed struct. */
+void sgt_p11_release(struct sgt_p11 *p);
+
+/*
+ * Opens a session on the token with this label (SGT_ERR_HSM naming the
+ * token and listing the labels present when it is missing).
+ */
+int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw);
+/* C_Login as user; wrong PIN / locked PIN are SGT_ERR_HSM with a sentence. */
+int sgt_p11_login(struct sgt_p11 *p, const struct sgt_pin *pin);
+
+/*
+ * Store config -> loaded module, open session on the configured token,
+ * logged in as user (PIN from opts/pin_source/prompt).
+ */
+int sgt_p11_open_store(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin_opts *opts, int rw);
+
+/* Initialises a fresh token in the first free slot with label, SO and user PIN. */
+int sgt_p11_init_token(struct sgt_p11 *p, const char *label, const struct sgt_pin *so, const struct sgt_pin *user);
+
+/* A key object on the token. */
+struct sgt_p11_obj {
+	CK_OBJECT_HANDLE h;
+	CK_OBJECT_CLASS cls;
+	unsigned char id[64];
+	size_t idlen;
+	char label[65];
+};
+
+/*
+ * Generates a pair on the token: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE
+ * true, CKA_EXTRACTABLE false, CKA_COPYABLE false where supported.
+ */
+int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
+		     const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv);
+/* Creates a private and public key object from a legacy key, non-extractable. */
+int sgt_p11_import(struct sgt_p11 *p, EVP_PKEY *key, const char *label,
+		   const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv);
+/* Reads the custody attributes of a private key object. */
+int sgt_p11_custody(struct sgt_p11 *p, CK_OBJECT_HANDLE priv, struct sgt_custody *out);
+/* Builds an OpenSSL public key from a public key object (EC point or modulus). */
+int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out);
+/* Lists key objects of a class (CKO_PRIVATE_KEY/CKO_PUBLIC_KEY), or with a given id when id != NULL. */
+int sgt_p11_find(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t idlen,
+		 struct sgt_p11_obj **out, size_t *n);
+int sgt_p11_destroy(struct sgt_p11 *p, CK_OBJECT_HANDLE h);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * store.h: the on-disk store (SPEC.md section 4): locating it, reading and
+ * writing signet.yaml and key records, the one atomic-write helper every
+ * store file goes through, and the flock that serialises state-changing
+ * commands.  It never talks to a token.
+ */
+#ifndef SGT_STORE_H
+#define SGT_STORE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "sgt.h"
+
+#define SGT_MAX_ENV 8
+
+struct sgt_config {
+	char *module;		/* PKCS#11 module path */
+	char *token;		/* token label */
+	char *pin_source;	/* "file:PATH" (PATH relative to the store) or NULL */
+	char *env_name[SGT_MAX_ENV];
+	char *env_value[SGT_MAX_ENV];	/* relative paths are resolved against the store */
+	size_t nenv;
+	char *policy;		/* default policy name */
+	int embedded;		/* the token lives in <store>/hsm */
+};
+
+struct sgt_store {
+	char *dir;		/* absolute path of the store */
+	struct sgt_config cfg;
+	int lock_fd;		/* -1 when not locked */
+};
+
+/* Custody attributes read back from the private key object. */
+struct sgt_custody {
+	int token, private_, sensitive, extractable;
+	int always_sensitive, never_extractable, local;
+	int copyable;		/* -1 when the token does not support CKA_COPYABLE */
+	int modifiable;		/* -1 when unknown */
+};
+
+struct sgt_keyrec {
+	char label[65];
+	char id[65];		/* hex CKA_ID */
+	char algorithm[16];	/* ecdsa-p256, rsa-2048, ... */
+	char spki_sha256[65];
+	char origin[16];	/* generated | imported */
+	char created[32];
+	char policy[65];	/* policy the key was made under, may be empty */
+	struct sgt_custody custody;
+};
+
+/* Resolves the store directory: opt, else $SIGNET_STORE, else ./signet-store. */
+const char *sgt_store_dir(const char *opt);
+
+/*
+ * Opens an existing store: makes the path absolute and loads signet.yaml.
+ * A missing store is SGT_ERR_DATA with a hint to run `signet init`.
+ */
+int sgt_store_open(struct sgt_store *st, const char *dir);
+void sgt_store_release(struct sgt_store *st);
+
+/* Takes the store's flock (exclusive for writers), waiting for other runs. */
+int sgt_store_lock(struct sgt_store *st, int exclusive);
+
+/* malloc'd "<store>/<rel>"; NULL only on out-of-memory (reported). */
+char *sgt_store_path(const struct sgt_store *st, const char *rel);
+
+/* Puts the config's env (SOFTHSM2_CONF ...) into the process environment. */
+int sgt_store_apply_env(const struct sgt_store *st);
+
+/*
+ * Writes data to path atomically: a temp file in the same directory,
+ * fsync, rename, fsync of the directory.  Creates missing parent
+ * directories (mode 0700).  If exclusive is set, refuses to replace an
+ * existing file (SGT_ERR_DATA).
+ */
+int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusive);
+/* mkdir -p with mode 0700; reports errors naming the path. */
+int sgt_mkdirs(const char *path);
+/* Removes a file the current command wrote, for rollback; quiet on ENOENT. */
+void sgt_store_unlink(const char *path);
+
+/* Config serialisation (used by init). */
+int sgt_config_save(const char *path, const struct sgt_config *cfg);
+void sgt_config_release(struct sgt_config *cfg);
+
+/* Key records: <store>/keys/<label>.yaml. */
+int sgt_keyrec_load(const struct sgt_store *st, const char *label, struct sgt_keyrec *out);
+/* Returns 1 when a record for label exists, 0 otherwise. */
+int sgt_keyrec_exists(const struct sgt_store *st, const char *label);
+/* Writes a new record; refuses to replace one (exclusive). */
+int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec);
+/* All records, sorted by label; *out malloc'd (free with free()). */
+int sgt_keyrec_list(const struct sgt_store *st, struct sgt_keyrec **out, size_t *n);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * token.h: the one bridge from a key in custody to OpenSSL, through
+ * libp11: an EVP_PKEY whose private operations run on the token, so
+ * X509_sign, X509_REQ_sign and EVP_DigestSign work unchanged while the key
+ * material stays inside.  This is the only module that uses libp11.
+ */
+#ifndef SGT_TOKEN_H
+#define SGT_TOKEN_H
+
+#include <openssl/evp.h>
+
+#include "pin.h"
+#include "store.h"
+
+struct sgt_token;
+
+/* Loads the store's module, finds its token by label and logs in. */
+int sgt_token_open(const struct sgt_store *st, const struct sgt_pin_opts *opts, struct sgt_token **out);
+/*
+ * The key pair recorded in rec: *priv signs on the token, *pub is the
+ * token's public key.  Both are owned by the caller (EVP_PKEY_free), and
+ * must be freed before sgt_token_free.  SGT_ERR_VERDICT when the token no
+ * longer holds the key.
+ */
+int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **priv, EVP_PKEY **pub);
+void sgt_token_free(struct sgt_token *t);
+
+#endif

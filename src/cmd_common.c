@@ -1,0 +1,105 @@
+/*
+ * cmd_common.c: helpers shared by the command files: quiet getopt with
+ * signet's one-line errors, help and usage output, store opening with the
+ * lock, JSON printing and the PIN options.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+int cmd_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "signet: %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	sgt_hint("'signet help %s' shows the usage", cmd);
+	return SGT_ERR_USAGE;
+}
+
+int cmd_help(const char *text)
+{
+	fputs(text, stdout);
+	return SGT_OK;
+}
+
+int cmd_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts, int *started)
+{
+	char spec[64];
+	int c;
+
+	if (!*started) {
+		optind = 0;	/* GNU: full re-initialisation */
+		*started = 1;
+	}
+	/* '+' stops at the first operand; ':' reports missing arguments as ':'. */
+	snprintf(spec, sizeof(spec), "+:%s", shortopts);
+	opterr = 0;
+	c = getopt_long(argc, argv, spec, longopts, NULL);
+	if (c == '?') {
+		if (optopt > 0 && optopt < 0x100)
+			cmd_usage(cmd, "unknown option '-%c'", optopt);
+		else
+			cmd_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+		return -2;
+	}
+	if (c == ':') {
+		cmd_usage(cmd, "option '%s' needs an argument", argv[optind - 1]);
+		return -2;
+	}
+	return c;
+}
+
+int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock)
+{
+	int rc = sgt_store_open(st, sgt_store_dir(ctx->store_opt));
+
+	if (rc != SGT_OK)
+		return rc;
+	if (lock != SGT_LOCK_NONE && (rc = sgt_store_lock(st, lock == SGT_LOCK_EXCLUSIVE)) != SGT_OK)
+		sgt_store_release(st);
+	return rc;
+}
+
+int cmd_json_print(json_t *j)
+{
+	char *s;
+
+	if (j == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (s == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	puts(s);
+	free(s);
+	return SGT_OK;
+}
+
+int cmd_pin_opt(const char *cmd, int c, const char *arg, struct sgt_pin_opts *opts, int *rc)
+{
+	char *end;
+	long fd;
+
+	*rc = SGT_OK;
+	if (c == 0x100) {
+		opts->file = arg;
+		return 1;
+	}
+	if (c != 0x101)
+		return 0;
+	errno = 0;
+	fd = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || fd < 0 || fd > 65535)
+		*rc = cmd_usage(cmd, "--pin-fd needs a file descriptor number, not '%s'", arg);
+	else
+		opts->fd = (int)fd;
+	return 1;
+}

@@ -1,0 +1,141 @@
+/*
+ * signet.c: main.  Parses the global options, dispatches to the command
+ * table, and is the only place that turns a status code into an exit
+ * status (SPEC.md section 3: 0 ok, 1 negative verdict, 2 usage, 3 data,
+ * 4 HSM).  It also sets umask 077 before anything can write a file.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+
+#include "cmd.h"
+
+struct command {
+	const char *name;
+	int (*fn)(struct sgt_ctx *, int, char **);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "init", cmd_init, "create a store and its token (embedded SoftHSM2 or an existing module)" },
+	{ "key", cmd_key, "generate, import, list, show keys in custody; pubkey; match files to keys" },
+	{ "cert", cmd_cert, "issue, reissue, csr, import, list, show, lint certificates" },
+	{ "renew", cmd_renew, "reissue every certificate inside its renewal window, same key" },
+	{ "header", cmd_header, "export a certificate or public key as the C header firmware bakes in" },
+	{ "extract", cmd_extract, "find certificates and public keys baked into sources and images" },
+	{ "sign", cmd_sign, "sign firmware images on the token as OTA devices verify them" },
+	{ "verify", cmd_verify, "verify an image signature as a device would" },
+	{ "explain", cmd_explain, "decode an OTA job failure reason such as \"0x000000e3: 0x00000000\"" },
+	{ "audit", cmd_audit, "show or verify the tamper-evident log; check key custody" },
+	{ "policy", cmd_policy, "list, show and check signing policies" },
+	{ NULL, NULL, NULL }
+};
+
+static const char usage[] =
+	"usage: signet [--store DIR] [--json] [-q|--quiet] [-v|--verbose] COMMAND [ARGS]\n"
+	"       signet --version | signet help [COMMAND] | signet COMMAND --help\n";
+
+static int help_all(void)
+{
+	const struct command *c;
+
+	printf("%s\nsignet keeps firmware code-signing keys inside a PKCS#11 token and issues,\n"
+	       "exports, signs and audits with them.  The private key never leaves the token.\n\n"
+	       "commands:\n", usage);
+	for (c = commands; c->name; c++)
+		printf("  %-9s %s\n", c->name, c->summary);
+	printf("\nglobal options:\n"
+	       "  --store DIR    the store (default $SIGNET_STORE, else ./signet-store)\n"
+	       "  --json         print one JSON document on stdout instead of text\n"
+	       "  -q, --quiet    no warnings or progress on stderr\n"
+	       "  -v, --verbose  progress on stderr\n\n"
+	       "exit status: 0 success, 1 negative verdict, 2 usage error,\n"
+	       "             3 data or runtime error, 4 HSM error (docs/exit-codes.md)\n");
+	return SGT_OK;
+}
+
+static const struct command *find(const char *name)
+{
+	const struct command *c;
+
+	for (c = commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+static int run(struct sgt_ctx *ctx, int argc, char **argv)
+{
+	const struct command *c;
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--json") == 0)
+			ctx->json = 1;
+		else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
+			sgt_quiet = 1;
+		else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+			sgt_verbose_flag = 1;
+		else if (strcmp(a, "--store") == 0) {
+			if (++i >= argc)
+				return sgt_err(SGT_ERR_USAGE, "option '--store' needs a directory");
+			ctx->store_opt = argv[i];
+		} else if (strncmp(a, "--store=", 8) == 0)
+			ctx->store_opt = a + 8;
+		else if (strcmp(a, "--version") == 0) {
+			printf("signet %s\n", SGT_VERSION);
+			return SGT_OK;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			return help_all();
+		else {
+			sgt_err(SGT_ERR_USAGE, "unknown option '%s'", a);
+			fputs(usage, stderr);
+			return SGT_ERR_USAGE;
+		}
+	}
+	if (i >= argc) {
+		fputs(usage, stderr);
+		return SGT_ERR_USAGE;
+	}
+	if (strcmp(argv[i], "help") == 0) {
+		char help[] = "--help";
+		char *hargv[3];
+
+		if (i + 1 >= argc)
+			return help_all();
+		if ((c = find(argv[i + 1])) == NULL) {
+			sgt_err(SGT_ERR_USAGE, "unknown command '%s'", argv[i + 1]);
+			sgt_hint("'signet help' lists the commands");
+			return SGT_ERR_USAGE;
+		}
+		hargv[0] = argv[i + 1];
+		hargv[1] = help;
+		hargv[2] = NULL;
+		return c->fn(ctx, 2, hargv);
+	}
+	if ((c = find(argv[i])) == NULL) {
+		sgt_err(SGT_ERR_USAGE, "unknown command '%s'", argv[i]);
+		sgt_hint("'signet help' lists the commands");
+		return SGT_ERR_USAGE;
+	}
+	return c->fn(ctx, argc - i, argv + i);
+}
+
+int main(int argc, char **argv)
+{
+	struct sgt_ctx ctx = { NULL, 0 };
+	int rc;
+
+	umask(077);
+	rc = run(&ctx, argc, argv);
+	if (fflush(stdout) != 0 && rc == SGT_OK)
+		rc = sgt_err(SGT_ERR_DATA, "cannot write to standard output");
+	OPENSSL_cleanup();
+	if (rc > 0)
+		return rc;
+	return rc < -4 ? 3 : -rc;
+}

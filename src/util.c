@@ -1,0 +1,346 @@
+/*
+ * util.c: error reporting and the small helpers every module shares
+ * (buffers, whole-file reads, hex, base64, SHA-256, time).  It knows
+ * nothing about tokens, certificates or the store layout.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "sgt.h"
+
+int sgt_quiet;
+int sgt_verbose_flag;
+
+static void vreport(const char *prefix, const char *fmt, va_list ap)
+{
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+int sgt_err(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport("signet: ", fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void sgt_hint(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport("hint: ", fmt, ap);
+	va_end(ap);
+}
+
+void sgt_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (sgt_quiet)
+		return;
+	va_start(ap, fmt);
+	vreport("signet: warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void sgt_verbose(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!sgt_verbose_flag)
+		return;
+	va_start(ap, fmt);
+	vreport("signet: ", fmt, ap);
+	va_end(ap);
+}
+
+const char *sgt_ossl_why(void)
+{
+	static char why[256];
+	unsigned long e, last = 0;
+	const char *r;
+
+	/* The innermost reason is usually the first queued, the most specific. */
+	while ((e = ERR_get_error()) != 0)
+		if (last == 0)
+			last = e;
+	if (last == 0)
+		return "unknown OpenSSL error";
+	r = ERR_reason_error_string(last);
+	if (r == NULL) {
+		snprintf(why, sizeof(why), "OpenSSL error %lx", last);
+		return why;
+	}
+	snprintf(why, sizeof(why), "%s", r);
+	return why;
+}
+
+int sgt_buf_add(struct sgt_buf *b, const void *data, size_t len)
+{
+	if (b->len + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *p;
+
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (p == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		b->p = p;
+		b->cap = cap;
+	}
+	if (len)
+		memcpy(b->p + b->len, data, len);
+	b->len += len;
+	b->p[b->len] = '\0';
+	return SGT_OK;
+}
+
+int sgt_buf_printf(struct sgt_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char small[512];
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return sgt_err(SGT_ERR_DATA, "formatting failed");
+	if ((size_t)n < sizeof(small))
+		return sgt_buf_add(b, small, (size_t)n);
+	{
+		char *big = malloc((size_t)n + 1);
+		int rc;
+
+		if (big == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		va_start(ap, fmt);
+		vsnprintf(big, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+		rc = sgt_buf_add(b, big, (size_t)n);
+		free(big);
+		return rc;
+	}
+}
+
+void sgt_buf_free(struct sgt_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+int sgt_file_read(const char *path, size_t max, unsigned char **out, size_t *len)
+{
+	FILE *f;
+	struct sgt_buf b = { 0 };
+	char chunk[65536];
+	size_t n;
+	int rc = SGT_OK;
+
+	*out = NULL;
+	*len = 0;
+	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (f == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (b.len + n > max) {
+			rc = sgt_err(SGT_ERR_DATA, "'%s' is larger than %zu bytes", path, max);
+			break;
+		}
+		if ((rc = sgt_buf_add(&b, chunk, n)) != SGT_OK)
+			break;
+	}
+	if (rc == SGT_OK && ferror(f))
+		rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+	if (f != stdin)
+		fclose(f);
+	if (rc != SGT_OK) {
+		sgt_buf_free(&b);
+		return rc;
+	}
+	if (b.p == NULL && (rc = sgt_buf_add(&b, "", 0)) != SGT_OK)
+		return rc;
+	*out = (unsigned char *)b.p;
+	*len = b.len;
+	return SGT_OK;
+}
+
+void sgt_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+long sgt_unhex(const char *hex, unsigned char *out, size_t max)
+{
+	size_t len = strlen(hex), i;
+
+	if (len % 2 || len / 2 > max)
+		return -1;
+	for (i = 0; i < len / 2; i++) {
+		int hi = hexval((unsigned char)hex[2 * i]);
+		int lo = hexval((unsigned char)hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return (long)(len / 2);
+}
+
+void sgt_sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[32];
+	unsigned int mdlen = sizeof(md);
+
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	sgt_hex(md, sizeof(md), out);
+}
+
+char *sgt_base64(const unsigned char *in, size_t len)
+{
+	size_t outlen = 4 * ((len + 2) / 3) + 1;
+	char *out = malloc(outlen);
+
+	if (out == NULL)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	return out;
+}
+
+int sgt_unbase64(const char *in, size_t inlen, unsigned char **out, size_t *outlen)
+{
+	char *clean = malloc(inlen + 1);
+	unsigned char *dec = NULL;
+	size_t n = 0, i, pad = 0;
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	if (clean == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	for (i = 0; i < inlen; i++)
+		if (!isspace((unsigned char)in[i]))
+			clean[n++] = in[i];
+	clean[n] = '\0';
+	if (n == 0 || n % 4 != 0)
+		goto bad;
+	dec = malloc(n / 4 * 3 + 1);
+	if (dec == NULL) {
+		free(clean);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	r = EVP_DecodeBlock(dec, (unsigned char *)clean, (int)n);
+	if (r < 0)
+		goto bad;
+	/* EVP_DecodeBlock counts '=' padding as zero bytes; drop them. */
+	if (clean[n - 1] == '=')
+		pad++;
+	if (clean[n - 2] == '=')
+		pad++;
+	free(clean);
+	*out = dec;
+	*outlen = (size_t)r - pad;
+	return SGT_OK;
+bad:
+	free(clean);
+	free(dec);
+	return SGT_ERR_DATA;
+}
+
+void sgt_time_iso(time_t t, char out[32])
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int sgt_time_parse(const char *s, time_t *out)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (end == NULL || *end != '\0') {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);
+		if (end == NULL || *end != '\0')
+			return -1;
+	}
+	*out = timegm(&tm);
+	return 0;
+}
+
+time_t sgt_now(void)
+{
+	const char *fake = getenv("SIGNET_NOW");
+	time_t t;
+
+	if (fake != NULL && *fake != '\0') {
+		char *end;
+		long long v = strtoll(fake, &end, 10);
+
+		if (*end == '\0')
+			return (time_t)v;
+		if (sgt_time_parse(fake, &t) == 0)
+			return t;
+	}
+	return time(NULL);
+}
+
+int sgt_random(unsigned char *out, size_t n)
+{
+	if (RAND_bytes(out, (int)n) != 1)
+		return sgt_err(SGT_ERR_DATA, "random number generator failed: %s", sgt_ossl_why());
+	return SGT_OK;
+}
+
+int sgt_label_check(const char *label)
+{
+	size_t i, n = strlen(label);
+
+	if (n == 0 || n > 64 || label[0] == '.' || label[0] == '-')
+		goto bad;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)label[i];
+
+		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+			goto bad;
+	}
+	return SGT_OK;
+bad:
+	return sgt_err(SGT_ERR_USAGE, "invalid key label '%s': use 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)", label);
+}

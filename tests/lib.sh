@@ -1,0 +1,52 @@
+# Sourced by every tests/cli/t*.sh.  Gives each test a private temp dir
+# ($T), a fresh store with its own SoftHSM2 token (new_store), and
+# assertions that stop the test with a message naming what failed.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$TOP/$BUILD" ;; esac
+SIGNET="$BUILD/signet"
+SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+T=$(mktemp -d /tmp/signet-test.XXXXXX)
+S="$T/store"
+export SIGNET_STORE="$S"
+export SIGNET_POLICY_DIR="$TOP/policies"
+trap 'rm -rf "$T"' EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "# $*"; }
+
+# run EXPECTED_RC CMD...: runs CMD, stdout to $T/out, stderr to $T/err.
+run() {
+  local want=$1; shift
+  "$@" >"$T/out" 2>"$T/err"
+  local rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    echo "--- stdout"; cat "$T/out"; echo "--- stderr"; cat "$T/err"
+    fail "expected exit $want, got $rc: $*"
+  fi
+}
+# sig EXPECTED_RC ARGS...: run signet with ARGS.
+sig() { local want=$1; shift; run "$want" "$SIGNET" "$@"; }
+
+# has FILE REGEX: FILE has a line matching REGEX (grep -E).
+has() { grep -Eq -- "$2" "$1" || { echo "--- $1"; cat "$1"; fail "'$1' lacks /$2/"; }; }
+hasnt() { ! grep -Eq -- "$2" "$1" || { echo "--- $1"; cat "$1"; fail "'$1' has /$2/"; }; }
+# one_line_error: stderr has exactly one "signet:" error line (a hint may follow).
+one_line_error() {
+  [ "$(grep -c '^signet: ' "$T/err")" -eq 1 ] || { cat "$T/err"; fail "expected one error line"; }
+  ! grep -q 'error:[0-9A-F]\{8\}:' "$T/err" || fail "raw OpenSSL error codes on stderr"
+}
+eq() { [ "$1" = "$2" ] || fail "${3:-values differ}: '$1' != '$2'"; }
+
+# new_store [ARGS...]: a store in $S with a fresh embedded SoftHSM2 token.
+new_store() { sig 0 --store "$S" init "$@"; }
+# Environment for peers (pkcs11-tool, softhsm2-util) to see the store's token.
+peer_env() { export SOFTHSM2_CONF="$S/hsm/softhsm2.conf"; }
+user_pin() { cat "$S/hsm/user.pin"; }
+p11tool() { SOFTHSM2_CONF="$S/hsm/softhsm2.conf" pkcs11-tool --module "$SOFTHSM_MODULE" --token-label signet "$@"; }
+
+# snapshot: a digest of every file in the store (token included), lock excluded.
+snapshot() { (cd "$S" && find . -type f ! -name lock -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1; }
+# yaml_get FILE KEY: value of a top-level "key: value" line, quotes removed.
+yaml_get() { sed -n "s/^$2: *\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$1" | head -1; }
