@@ -39,8 +39,8 @@ int cmd_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 		optind = 0;	/* GNU: full re-initialisation */
 		*started = 1;
 	}
-	/* '+' stops at the first operand; ':' reports missing arguments as ':'. */
-	snprintf(spec, sizeof(spec), "+:%s", shortopts);
+	/* Options may follow operands (signet key generate LABEL --alg ...); ':' reports missing arguments as ':'. */
+	snprintf(spec, sizeof(spec), ":%s", shortopts);
 	opterr = 0;
 	c = getopt_long(argc, argv, spec, longopts, NULL);
 	if (c == '?') {

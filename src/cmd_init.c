@@ -1,9 +1,361 @@
-/* cmd_init.c: placeholder until the command lands. */
+/*
+ * cmd_init.c: `signet init`.  Builds the whole store in a temporary
+ * directory next to the target and renames it into place, so a failed or
+ * interrupted init leaves nothing behind and an existing store is never
+ * touched.  The embedded default is a SoftHSM2 token inside <store>/hsm
+ * with random user and SO PINs in 0600 files; --module/--token records an
+ * existing token after checking that it can be logged into.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <ftw.h>
+
+#include "audit.h"
 #include "cmd.h"
+#include "p11.h"
+
+static const char help[] =
+	"usage: signet init [--module PATH --token LABEL] [--pin-file F] [--so-pin-file F]\n"
+	"                   [--policy NAME]\n\n"
+	"Creates the store (--store DIR, $SIGNET_STORE or ./signet-store).\n\n"
+	"Without --module: the embedded default, a SoftHSM2 token labelled 'signet'\n"
+	"inside <store>/hsm with random user and SO PINs in 0600 files there\n"
+	"(or the PINs in --pin-file / --so-pin-file).\n"
+	"With --module PATH --token LABEL: records an existing, initialised token of\n"
+	"any PKCS#11 module after logging in once; --pin-file F is then recorded as\n"
+	"the PIN source, otherwise signet asks for the PIN each time.\n\n"
+	"  --policy NAME   default policy of the store (aws-freertos-esp32)\n\n"
+	"Refuses to overwrite an existing store.  Exit 3 on bad input, 4 on HSM errors.\n";
+
+static const char *const softhsm_paths[] = {
+	"/usr/lib/softhsm/libsofthsm2.so",
+	"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+	"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+	"/usr/local/lib/softhsm/libsofthsm2.so",
+	NULL
+};
+
+static const char *softhsm_module(void)
+{
+	const char *env = getenv("SIGNET_SOFTHSM_MODULE");
+	size_t i;
+
+	if (env != NULL && *env)
+		return env;
+	for (i = 0; softhsm_paths[i] != NULL; i++)
+		if (access(softhsm_paths[i], R_OK) == 0)
+			return softhsm_paths[i];
+	return softhsm_paths[0];
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *dir)
+{
+	if (dir != NULL && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+		sgt_warn("could not remove '%s'", dir);
+}
+
+/* Absolute form of a path that may not exist yet (its parent must). */
+static int absolute(const char *given, char out[PATH_MAX])
+{
+	char path[PATH_MAX], parent[PATH_MAX], rp[PATH_MAX];
+	const char *slash, *base;
+	size_t plen = strlen(given);
+
+	if (plen >= sizeof(path))
+		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", given);
+	memcpy(path, given, plen + 1);
+	while (plen > 1 && path[plen - 1] == '/')
+		path[--plen] = '\0';
+	slash = strrchr(path, '/');
+	if (slash == NULL) {
+		strcpy(parent, ".");
+		base = path;
+	} else {
+		plen = slash == path ? 1 : (size_t)(slash - path);
+		if (plen >= sizeof(parent))
+			return sgt_err(SGT_ERR_DATA, "path too long: '%s'", path);
+		memcpy(parent, path, plen);
+		parent[plen] = '\0';
+		base = slash + 1;
+	}
+	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return sgt_err(SGT_ERR_USAGE, "'%s' is not a usable store directory name", path);
+	if (realpath(parent, rp) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot create store '%s': '%s': %s", path, parent, strerror(errno));
+	if ((size_t)snprintf(out, PATH_MAX, "%s/%s", strcmp(rp, "/") ? rp : "", base) >= PATH_MAX)
+		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", path);
+	return SGT_OK;
+}
+
+/* A store target may be missing or an empty directory, nothing else. */
+static int target_free(const char *path, const char *shown)
+{
+	struct stat sb;
+	DIR *d;
+	struct dirent *de;
+	int empty = 1, rc;
+
+	if (lstat(path, &sb) != 0)
+		return errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot use '%s': %s", shown, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return sgt_err(SGT_ERR_DATA, "cannot create store '%s': it exists and is not a directory", shown);
+	if ((d = opendir(path)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot use '%s': %s", shown, strerror(errno));
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	if (empty)
+		return SGT_OK;
+	{
+		char cfg[PATH_MAX + 16];
+
+		snprintf(cfg, sizeof(cfg), "%s/signet.yaml", path);
+		if (access(cfg, F_OK) == 0)
+			rc = sgt_err(SGT_ERR_DATA, "a store already exists at '%s'; refusing to overwrite it", shown);
+		else
+			rc = sgt_err(SGT_ERR_DATA, "cannot create store '%s': the directory is not empty", shown);
+	}
+	return rc;
+}
+
+static int write_pin(const char *dir, const char *name, const struct sgt_pin *pin)
+{
+	char path[PATH_MAX];
+	char buf[SGT_PIN_MAX + 2];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/hsm/%s", dir, name);
+	memcpy(buf, pin->value, pin->len);
+	buf[pin->len] = '\n';
+	rc = sgt_atomic_write(path, buf, pin->len + 1, 1);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
+static int random_pin(struct sgt_pin *pin)
+{
+	unsigned char raw[16];
+	int rc = sgt_random(raw, sizeof(raw));
+
+	sgt_pin_wipe(pin);
+	if (rc == SGT_OK) {
+		sgt_hex(raw, sizeof(raw), pin->value);
+		pin->len = 2 * sizeof(raw);
+	}
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return rc;
+}
+
+static int write_softhsm_conf(const char *dir, const char *tokendir_root)
+{
+	char path[PATH_MAX];
+	struct sgt_buf b = { 0 };
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/hsm/softhsm2.conf", dir);
+	rc = sgt_buf_printf(&b, "# SoftHSM2 configuration of this signet store (written by signet init)\n"
+			    "directories.tokendir = %s/hsm/tokens\n"
+			    "objectstore.backend = file\n"
+			    "log.level = ERROR\n"
+			    "slots.removable = false\n", tokendir_root);
+	rc = rc ? rc : sgt_atomic_write(path, b.p, b.len, 0);
+	sgt_buf_free(&b);
+	return rc;
+}
+
+/* Sets up the SoftHSM2 token inside tmp. */
+static int init_embedded(const char *tmp, const char *final, const char *module, const char *pinfile,
+			 const char *sofile, struct sgt_config *cfg)
+{
+	struct sgt_pin user, so;
+	struct sgt_p11 p;
+	char conf[PATH_MAX + 64], tokens[PATH_MAX + 64];
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	sgt_pin_wipe(&user);
+	sgt_pin_wipe(&so);
+	snprintf(tokens, sizeof(tokens), "%s/hsm/tokens", tmp);
+	snprintf(conf, sizeof(conf), "%s/hsm/softhsm2.conf", tmp);
+	if ((rc = sgt_mkdirs(tokens)) != SGT_OK ||
+	    (rc = pinfile ? sgt_pin_read_file(pinfile, &user) : random_pin(&user)) != SGT_OK ||
+	    (rc = sofile ? sgt_pin_read_file(sofile, &so) : random_pin(&so)) != SGT_OK ||
+	    (rc = write_pin(tmp, "user.pin", &user)) != SGT_OK ||
+	    (rc = write_pin(tmp, "so.pin", &so)) != SGT_OK ||
+	    (rc = write_softhsm_conf(tmp, tmp)) != SGT_OK)
+		goto out;
+	if (setenv("SOFTHSM2_CONF", conf, 1) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot set SOFTHSM2_CONF: %s", strerror(errno));
+		goto out;
+	}
+	if ((rc = sgt_p11_load(&p, module)) != SGT_OK ||
+	    (rc = sgt_p11_init_token(&p, "signet", &so, &user)) != SGT_OK)
+		goto out;
+	/* The token directory is named absolutely: point it at the final place. */
+	rc = write_softhsm_conf(tmp, final);
+	cfg->module = strdup(module);
+	cfg->token = strdup("signet");
+	cfg->pin_source = strdup("file:hsm/user.pin");
+	cfg->env_name[0] = strdup("SOFTHSM2_CONF");
+	cfg->env_value[0] = strdup("hsm/softhsm2.conf");
+	cfg->nenv = 1;
+out:
+	sgt_p11_release(&p);
+	sgt_pin_wipe(&user);
+	sgt_pin_wipe(&so);
+	return rc;
+}
+
+/* Checks an existing token: it loads, is found by label, and the PIN works. */
+static int init_existing(const char *module, const char *token, const char *pinfile, int pinfd, struct sgt_config *cfg)
+{
+	struct sgt_store probe;
+	struct sgt_pin_opts opts = SGT_PIN_OPTS_INIT;
+	struct sgt_p11 p;
+	char abs[PATH_MAX];
+	const char *conf = getenv("SOFTHSM2_CONF");
+	int rc;
+
+	memset(&probe, 0, sizeof(probe));
+	probe.lock_fd = -1;
+	probe.cfg.module = (char *)module;
+	probe.cfg.token = (char *)token;
+	opts.file = pinfile;
+	opts.fd = pinfd;
+	rc = sgt_p11_open_store(&p, &probe, &opts, 0);
+	sgt_p11_release(&p);
+	if (rc != SGT_OK)
+		return rc;
+	cfg->module = strdup(module);
+	cfg->token = strdup(token);
+	if (pinfile != NULL) {
+		if (realpath(pinfile, abs) == NULL)
+			return sgt_err(SGT_ERR_DATA, "cannot resolve '%s': %s", pinfile, strerror(errno));
+		cfg->pin_source = malloc(strlen(abs) + 6);
+		if (cfg->pin_source != NULL)
+			sprintf(cfg->pin_source, "file:%s", abs);
+	}
+	/* A SoftHSM2 token found through the caller's SOFTHSM2_CONF needs it later too. */
+	if (conf != NULL && *conf && realpath(conf, abs) != NULL) {
+		cfg->env_name[0] = strdup("SOFTHSM2_CONF");
+		cfg->env_value[0] = strdup(abs);
+		cfg->nenv = 1;
+	}
+	return SGT_OK;
+}
 
 int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	(void)argc;
-	return sgt_err(SGT_ERR_USAGE, "%s: not implemented yet", argv[0]);
+	static const struct option longopts[] = {
+		{ "module", required_argument, NULL, 'm' },
+		{ "token", required_argument, NULL, 't' },
+		{ "so-pin-file", required_argument, NULL, 's' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		CMD_PIN_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sgt_pin_opts pins = SGT_PIN_OPTS_INIT;
+	const char *module = NULL, *token = NULL, *sofile = NULL, *policy = "aws-freertos-esp32";
+	const char *shown = sgt_store_dir(ctx->store_opt);
+	char final[PATH_MAX], tmp[PATH_MAX + 32], cfgpath[PATH_MAX + 64];
+	struct sgt_config cfg;
+	struct sgt_store st;
+	int started = 0, c, rc, made = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	while ((c = cmd_getopt("init", argc, argv, "h", longopts, &started)) != -1) {
+		if (c == -2)
+			return SGT_ERR_USAGE;
+		if (cmd_pin_opt("init", c, optarg, &pins, &rc)) {
+			if (rc != SGT_OK)
+				return rc;
+			continue;
+		}
+		switch (c) {
+		case 'm': module = optarg; break;
+		case 't': token = optarg; break;
+		case 's': sofile = optarg; break;
+		case 'p': policy = optarg; break;
+		case 'h': return cmd_help(help);
+		}
+	}
+	if (optind < argc)
+		return cmd_usage("init", "unexpected argument '%s'", argv[optind]);
+	if ((module == NULL) != (token == NULL))
+		return cmd_usage("init", "--module and --token go together");
+	if (module != NULL && sofile != NULL)
+		return cmd_usage("init", "--so-pin-file is only for the embedded token");
+	if (module == NULL && pins.fd >= 0)
+		return cmd_usage("init", "--pin-fd is only for an existing token; use --pin-file");
+	if ((rc = sgt_label_check(policy)) != SGT_OK)
+		return rc;
+	if ((rc = absolute(shown, final)) != SGT_OK || (rc = target_free(final, shown)) != SGT_OK)
+		return rc;
+	{
+		const char *slash = strrchr(final, '/');
+
+		snprintf(tmp, sizeof(tmp), "%.*s/.%s.initXXXXXX", (int)(slash - final), final, slash + 1);
+	}
+	if (mkdtemp(tmp) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
+	made = 1;
+	rc = module == NULL ? init_embedded(tmp, final, softhsm_module(), pins.file, sofile, &cfg)
+			    : init_existing(module, token, pins.file, pins.fd, &cfg);
+	if (rc != SGT_OK)
+		goto out;
+	if ((cfg.policy = strdup(policy)) == NULL || cfg.module == NULL || cfg.token == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	snprintf(cfgpath, sizeof(cfgpath), "%s/signet.yaml", tmp);
+	if ((rc = sgt_config_save(cfgpath, &cfg)) != SGT_OK)
+		goto out;
+	memset(&st, 0, sizeof(st));
+	st.dir = tmp;
+	st.lock_fd = -1;
+	{
+		json_t *d = json_pack("{s:s, s:s, s:b}", "module", cfg.module, "token", cfg.token, "embedded", module == NULL);
+
+		rc = sgt_audit_append(&st, "init", NULL, NULL, "ok", d);
+		json_decref(d);
+	}
+	if (rc != SGT_OK)
+		goto out;
+	if (rename(tmp, final) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
+		goto out;
+	}
+	made = 0;
+	if (ctx->json) {
+		rc = cmd_json_print(json_pack("{s:s, s:s, s:s, s:b, s:s}", "store", final, "module", cfg.module,
+					      "token", cfg.token, "embedded", module == NULL, "policy", policy));
+	} else if (!sgt_quiet) {
+		printf("created store %s\n", final);
+		if (module == NULL)
+			printf("  token 'signet' (SoftHSM2) in %s/hsm; PINs in %s/hsm/user.pin and so.pin (mode 0600)\n",
+			       final, final);
+		else
+			printf("  token '%s' of %s\n", token, module);
+		printf("  default policy %s\nnext: signet key generate LABEL\n", policy);
+	}
+out:
+	if (made)
+		rm_tree(tmp);
+	sgt_config_release(&cfg);
+	return rc;
 }

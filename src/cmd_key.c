@@ -1,9 +1,336 @@
-/* cmd_key.c: placeholder until the command lands. */
+/*
+ * cmd_key.c: `signet key generate|import|list|show|pubkey|match`.  Parses
+ * arguments, calls the key module and prints.  There is deliberately no
+ * subcommand that exports a private key, and none may be added.
+ */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+
+#include "audit.h"
+#include "cert.h"
 #include "cmd.h"
+#include "extract.h"
+#include "key.h"
+
+static const char help[] =
+	"usage: signet key generate LABEL [--alg ALG] [--policy NAME] [--pin-file F | --pin-fd N]\n"
+	"       signet key import LABEL --private-key FILE [--policy NAME] [--pin-file F | --pin-fd N]\n"
+	"       signet key list\n"
+	"       signet key show LABEL\n"
+	"       signet key pubkey LABEL [--out FILE]\n"
+	"       signet key match FILE...\n\n"
+	"generate  makes a key pair ON the token: sensitive, never extractable, local.\n"
+	"          The custody attributes are read back; a token that does not honour\n"
+	"          them is refused and the pair destroyed.  ALG: ecdsa-p256 (default),\n"
+	"          ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.\n"
+	"import    brings a legacy private key file into custody as a non-extractable\n"
+	"          object (origin: imported).  Destroy the file afterwards.\n"
+	"list      the keys in custody.\n"
+	"show      one key: algorithm, SPKI SHA-256, origin, custody, certificates.\n"
+	"pubkey    the public key as PEM (read from the token, checked against the record).\n"
+	"match     which key in custody holds the private key of each certificate,\n"
+	"          public key, header, source or firmware image given (exit 1: none).\n\n"
+	"There is no command to export a private key.\n";
+
+static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const struct sgt_keyrec *rec, int detail);
+
+static int parse_keyopts(const char *cmd, int argc, char **argv, struct sgt_pin_opts *pins,
+			 const char **alg, const char **policy, const char **keyfile, const char **out)
+{
+	static const struct option longopts[] = {
+		{ "alg", required_argument, NULL, 'a' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "private-key", required_argument, NULL, 'k' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		CMD_PIN_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	int started = 0, c, rc;
+
+	while ((c = cmd_getopt(cmd, argc, argv, "ho:", longopts, &started)) != -1) {
+		if (c == -2)
+			return SGT_ERR_USAGE;
+		if (cmd_pin_opt(cmd, c, optarg, pins, &rc)) {
+			if (rc != SGT_OK)
+				return rc;
+			continue;
+		}
+		switch (c) {
+		case 'a': if (alg) { *alg = optarg; break; } return cmd_usage(cmd, "--alg does not apply here");
+		case 'p': if (policy) { *policy = optarg; break; } return cmd_usage(cmd, "--policy does not apply here");
+		case 'k': if (keyfile) { *keyfile = optarg; break; } return cmd_usage(cmd, "--private-key does not apply here");
+		case 'o': if (out) { *out = optarg; break; } return cmd_usage(cmd, "--out does not apply here");
+		case 'h': cmd_help(help); return 1;
+		}
+	}
+	return SGT_OK;
+}
+
+/* Exactly one LABEL operand after the options. */
+static int one_label(const char *cmd, int argc, char **argv, const char **label)
+{
+	if (optind >= argc)
+		return cmd_usage(cmd, "missing LABEL");
+	if (optind + 1 < argc)
+		return cmd_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	*label = argv[optind];
+	return sgt_label_check(*label);
+}
+
+static int key_generate(struct sgt_ctx *ctx, int argc, char **argv)
+{
+	struct sgt_pin_opts pins = SGT_PIN_OPTS_INIT;
+	const char *alg = NULL, *policy = NULL, *label;
+	struct sgt_store st;
+	struct sgt_keyrec rec;
+	int rc = parse_keyopts("key generate", argc, argv, &pins, &alg, &policy, NULL, NULL);
+
+	if (rc != SGT_OK)
+		return rc > 0 ? SGT_OK : rc;
+	if ((rc = one_label("key generate", argc, argv, &label)) != SGT_OK)
+		return rc;
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
+		return rc;
+	if (policy == NULL)
+		policy = st.cfg.policy;
+	if (alg == NULL)
+		alg = "ecdsa-p256";
+	rc = sgt_key_generate(&st, &pins, label, alg, policy, &rec);
+	if (rc == SGT_OK) {
+		if (!ctx->json && !sgt_quiet)
+			printf("generated %s key '%s' on token '%s'\n", rec.algorithm, label, st.cfg.token);
+		rc = key_print(ctx, &st, &rec, 0);
+	}
+	sgt_store_release(&st);
+	return rc;
+}
+
+static int key_import(struct sgt_ctx *ctx, int argc, char **argv)
+{
+	struct sgt_pin_opts pins = SGT_PIN_OPTS_INIT;
+	const char *policy = NULL, *keyfile = NULL, *label;
+	struct sgt_store st;
+	struct sgt_keyrec rec;
+	int rc = parse_keyopts("key import", argc, argv, &pins, NULL, &policy, &keyfile, NULL);
+
+	if (rc != SGT_OK)
+		return rc > 0 ? SGT_OK : rc;
+	if ((rc = one_label("key import", argc, argv, &label)) != SGT_OK)
+		return rc;
+	if (keyfile == NULL)
+		return cmd_usage("key import", "missing --private-key FILE");
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
+		return rc;
+	rc = sgt_key_import(&st, &pins, label, keyfile, policy ? policy : st.cfg.policy, &rec);
+	if (rc == SGT_OK) {
+		if (!ctx->json && !sgt_quiet)
+			printf("imported %s key '%s' into token '%s'\n", rec.algorithm, label, st.cfg.token);
+		rc = key_print(ctx, &st, &rec, 0);
+		/* Custody starts now: copies of the file made before cannot be accounted for. */
+		sgt_warn("'%s' still holds the private key: destroy it and every copy (e.g. shred -u '%s'); "
+			 "custody cannot vouch for copies made before the import", keyfile, keyfile);
+	}
+	sgt_store_release(&st);
+	return rc;
+}
+
+/* Certificates kept for a key, with expiry, as JSON; unreadable ones are skipped with a warning. */
+static json_t *key_certs(const struct sgt_store *st, const char *label)
+{
+	json_t *arr = json_array();
+	X509 *cur = NULL;
+	char **paths = NULL, cur_serial[80] = "";
+	size_t n = 0, i;
+
+	if (sgt_cert_store_current(st, label, &cur) == SGT_OK && cur != NULL)
+		sgt_cert_serial_hex(cur, cur_serial, sizeof(cur_serial));
+	X509_free(cur);
+	if (sgt_cert_store_list(st, label, &paths, &n) != SGT_OK)
+		return arr;
+	for (i = 0; i < n; i++) {
+		X509 *x = NULL;
+		time_t nb, na;
+		char serial[80], after[32];
+
+		if (sgt_cert_load(paths[i], &x) != SGT_OK || sgt_cert_times(x, &nb, &na) != SGT_OK) {
+			X509_free(x);
+			continue;
+		}
+		sgt_cert_serial_hex(x, serial, sizeof(serial));
+		sgt_time_iso(na, after);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:b, s:s}", "serial", serial, "not_after", after,
+						     "expired", na < sgt_now(), "current", strcmp(serial, cur_serial) == 0,
+						     "path", paths[i]));
+		X509_free(x);
+	}
+	sgt_cert_paths_free(paths, n);
+	return arr;
+}
+
+static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const struct sgt_keyrec *rec, int detail)
+{
+	struct sgt_buf held = { 0 }, missing = { 0 };
+	json_t *certs = detail ? key_certs(st, rec->label) : NULL;
+	size_t i;
+
+	if (ctx->json) {
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o}", "label", rec->label, "id", rec->id,
+				      "algorithm", rec->algorithm, "spki_sha256", rec->spki_sha256,
+				      "origin", rec->origin, "created", rec->created,
+				      "policy", rec->policy[0] ? rec->policy : NULL,
+				      "custody", sgt_key_custody_json(&rec->custody));
+
+		if (certs != NULL)
+			json_object_set(j, "certificates", certs);
+		json_decref(certs);
+		return cmd_json_print(j);
+	}
+	sgt_key_custody_words(&rec->custody, &held, &missing);
+	printf("label:        %s\nalgorithm:    %s\nspki_sha256:  %s\norigin:       %s\ncreated:      %s\n",
+	       rec->label, rec->algorithm, rec->spki_sha256, rec->origin, rec->created);
+	if (rec->policy[0])
+		printf("policy:       %s\n", rec->policy);
+	printf("id:           %s\ncustody:      %s\n", rec->id, held.p ? held.p : "-");
+	if (missing.len)
+		printf("not held:     %s%s\n", missing.p,
+		       strcmp(rec->origin, "imported") == 0 ? " (expected: the key existed outside the token before import)" : "");
+	for (i = 0; certs != NULL && i < json_array_size(certs); i++) {
+		json_t *c = json_array_get(certs, i);
+
+		printf("%s %s  %s %s%s\n", i == 0 ? "certificates:" : "             ",
+		       json_string_value(json_object_get(c, "serial")),
+		       json_is_true(json_object_get(c, "expired")) ? "EXPIRED" : "expires",
+		       json_string_value(json_object_get(c, "not_after")),
+		       json_is_true(json_object_get(c, "current")) ? "  (current)" : "");
+	}
+	if (certs != NULL && json_array_size(certs) == 0)
+		printf("certificates: none (signet cert issue %s)\n", rec->label);
+	json_decref(certs);
+	sgt_buf_free(&held);
+	sgt_buf_free(&missing);
+	return SGT_OK;
+}
+
+static int key_list(struct sgt_ctx *ctx, int argc, char **argv)
+{
+	struct sgt_store st;
+	struct sgt_keyrec *recs = NULL;
+	size_t n = 0, i;
+	int rc = parse_keyopts("key list", argc, argv, NULL, NULL, NULL, NULL, NULL);
+
+	if (rc != SGT_OK)
+		return rc > 0 ? SGT_OK : rc;
+	if (optind < argc)
+		return cmd_usage("key list", "unexpected argument '%s'", argv[optind]);
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
+		return rc;
+	if ((rc = sgt_keyrec_list(&st, &recs, &n)) != SGT_OK)
+		goto out;
+	if (ctx->json) {
+		json_t *arr = json_array();
+
+		for (i = 0; i < n; i++)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "label", recs[i].label,
+							     "algorithm", recs[i].algorithm, "spki_sha256", recs[i].spki_sha256,
+							     "origin", recs[i].origin, "created", recs[i].created, "id", recs[i].id));
+		rc = cmd_json_print(json_pack("{s:s, s:o}", "token", st.cfg.token, "keys", arr));
+		goto out;
+	}
+	if (n == 0) {
+		if (!sgt_quiet)
+			printf("no keys in custody (signet key generate LABEL)\n");
+		goto out;
+	}
+	printf("%-20s %-11s %-10s %-20s %s\n", "LABEL", "ALGORITHM", "ORIGIN", "CREATED", "SPKI SHA-256");
+	for (i = 0; i < n; i++)
+		printf("%-20s %-11s %-10s %-20s %s\n", recs[i].label, recs[i].algorithm, recs[i].origin,
+		       recs[i].created, recs[i].spki_sha256);
+out:
+	free(recs);
+	sgt_store_release(&st);
+	return rc;
+}
+
+static int key_show(struct sgt_ctx *ctx, int argc, char **argv)
+{
+	struct sgt_store st;
+	struct sgt_keyrec rec;
+	const char *label;
+	int rc = parse_keyopts("key show", argc, argv, NULL, NULL, NULL, NULL, NULL);
+
+	if (rc != SGT_OK)
+		return rc > 0 ? SGT_OK : rc;
+	if ((rc = one_label("key show", argc, argv, &label)) != SGT_OK)
+		return rc;
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
+		return rc;
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) == SGT_OK)
+		rc = key_print(ctx, &st, &rec, 1);
+	sgt_store_release(&st);
+	return rc;
+}
+
+static int key_pubkey(struct sgt_ctx *ctx, int argc, char **argv)
+{
+	struct sgt_store st;
+	struct sgt_keyrec rec;
+	const char *label, *out = NULL;
+	EVP_PKEY *pk = NULL;
+	BIO *mem = NULL;
+	char *pem;
+	long len;
+	int rc = parse_keyopts("key pubkey", argc, argv, NULL, NULL, NULL, NULL, &out);
+
+	if (rc != SGT_OK)
+		return rc > 0 ? SGT_OK : rc;
+	if ((rc = one_label("key pubkey", argc, argv, &label)) != SGT_OK)
+		return rc;
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
+		return rc;
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = sgt_key_pubkey(&st, &rec, &pk)) != SGT_OK)
+		goto out;
+	if ((mem = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_PUBKEY(mem, pk)) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot encode the public key of '%s': %s", label, sgt_ossl_why());
+		goto out;
+	}
+	len = BIO_get_mem_data(mem, &pem);
+	if (out != NULL)
+		rc = sgt_atomic_write(out, pem, (size_t)len, 0);
+	else if (ctx->json)
+		rc = cmd_json_print(json_pack("{s:s, s:s, s:s#}", "label", label, "spki_sha256", rec.spki_sha256,
+					      "pem", pem, (int)len));
+	else
+		fwrite(pem, 1, (size_t)len, stdout);
+out:
+	BIO_free(mem);
+	EVP_PKEY_free(pk);
+	sgt_store_release(&st);
+	return rc;
+}
 
 int cmd_key(struct sgt_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	(void)argc;
-	return sgt_err(SGT_ERR_USAGE, "%s: not implemented yet", argv[0]);
+	static const struct {
+		const char *name;
+		int (*fn)(struct sgt_ctx *, int, char **);
+	} subs[] = {
+		{ "generate", key_generate }, { "import", key_import }, { "list", key_list },
+		{ "show", key_show }, { "pubkey", key_pubkey }, { "match", cmd_key_match },
+	};
+	size_t i;
+
+	if (argc < 2)
+		return cmd_usage("key", "missing subcommand (generate, import, list, show, pubkey, match)");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return cmd_help(help);
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (strcmp(argv[1], subs[i].name) == 0)
+			return subs[i].fn(ctx, argc - 1, argv + 1);
+	if (strcmp(argv[1], "export") == 0)
+		return cmd_usage("key", "there is no 'key export': private keys never leave the token (use 'key pubkey' for the public key)");
+	return cmd_usage("key", "unknown subcommand '%s'", argv[1]);
 }

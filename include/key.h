@@ -1,0 +1,52 @@
+/*
+ * key.h: keys in custody.  Generation and import on the token with the
+ * custody attributes checked after the fact, the public key and its SPKI
+ * hash, and the custody audit that compares token objects with records.
+ * Every state change here is paired with its key record and audit record,
+ * and undone on the token when either cannot be written.
+ */
+#ifndef SGT_KEY_H
+#define SGT_KEY_H
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "pin.h"
+#include "store.h"
+
+/* SHA-256 hex of the DER SubjectPublicKeyInfo of pk. */
+int sgt_key_spki_sha256(EVP_PKEY *pk, char out[65]);
+
+/*
+ * Generates a pair named label with algorithm alg ("ecdsa-p256", ...) on
+ * the store's token, reads custody back, refuses (destroying the pair) a
+ * token that did not honour it, writes the key record and the audit
+ * record.  Caller holds the store's exclusive lock.
+ */
+int sgt_key_generate(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
+		     const char *alg, const char *policy, struct sgt_keyrec *out);
+/* Imports a legacy private key file into custody (origin: imported). */
+int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
+		   const char *keyfile, const char *policy, struct sgt_keyrec *out);
+/*
+ * The token's public key for rec (no login needed); SGT_ERR_DATA when it
+ * does not hash to the recorded spki_sha256.
+ */
+int sgt_key_pubkey(const struct sgt_store *st, const struct sgt_keyrec *rec, EVP_PKEY **out);
+/* The record whose spki_sha256 equals spki, or SGT_ERR_VERDICT (quietly) when none. */
+int sgt_key_find_spki(const struct sgt_store *st, const char *spki, struct sgt_keyrec *out);
+
+/* Names of the custody properties held/not held, for display ("sensitive, local"). */
+void sgt_key_custody_words(const struct sgt_custody *c, struct sgt_buf *held, struct sgt_buf *missing);
+json_t *sgt_key_custody_json(const struct sgt_custody *c);
+
+/*
+ * Every private key on the token with its custody attributes, matched
+ * with the key records: { "keys": [...], "problems": n }.  Problems are
+ * keys without records, records without keys, and custody attributes that
+ * fall short (generated keys must be sensitive, never extractable, always
+ * sensitive and local; imported keys sensitive and not extractable).
+ */
+int sgt_key_custody_audit(const struct sgt_store *st, const struct sgt_pin_opts *opts, json_t **out);
+
+#endif

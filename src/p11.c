@@ -1,0 +1,786 @@
+/*
+ * p11.c: raw PKCS#11 through the module's function list, for what libp11
+ * 0.4.12 cannot do: initialising a token, generating EC and RSA pairs with
+ * explicit custody attributes, reading those attributes back, importing a
+ * legacy key as a non-extractable object, listing and destroying objects.
+ * Tokens are found by label because SoftHSM2 renumbers slots.  Every
+ * failing call is reported with its CKR_* name and what it means.
+ * It does not sign: signing goes through libp11 (token.c).
+ */
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/objects.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
+
+#include "p11.h"
+
+#ifndef CKA_COPYABLE
+#define CKA_COPYABLE 0x00000171UL
+#endif
+
+static const struct {
+	enum sgt_alg alg;
+	const char *name;
+	const char *curve;	/* OpenSSL group name, NULL for RSA */
+	CK_ULONG bits;
+} algs[] = {
+	{ SGT_ALG_P256, "ecdsa-p256", "prime256v1", 256 },
+	{ SGT_ALG_P384, "ecdsa-p384", "secp384r1", 384 },
+	{ SGT_ALG_RSA2048, "rsa-2048", NULL, 2048 },
+	{ SGT_ALG_RSA3072, "rsa-3072", NULL, 3072 },
+	{ SGT_ALG_RSA4096, "rsa-4096", NULL, 4096 },
+};
+#define NALGS (sizeof(algs) / sizeof(algs[0]))
+
+enum sgt_alg sgt_alg_from_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NALGS; i++)
+		if (strcmp(algs[i].name, name) == 0)
+			return algs[i].alg;
+	return SGT_ALG_NONE;
+}
+
+const char *sgt_alg_name(enum sgt_alg alg)
+{
+	size_t i;
+
+	for (i = 0; i < NALGS; i++)
+		if (algs[i].alg == alg)
+			return algs[i].name;
+	return "unknown";
+}
+
+int sgt_alg_is_ec(enum sgt_alg alg)
+{
+	return alg == SGT_ALG_P256 || alg == SGT_ALG_P384;
+}
+
+enum sgt_alg sgt_alg_of_pkey(const EVP_PKEY *pk)
+{
+	char group[64];
+	size_t i;
+
+	if (EVP_PKEY_is_a(pk, "EC")) {
+		if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL))
+			return SGT_ALG_NONE;
+		for (i = 0; i < NALGS; i++)
+			if (algs[i].curve && (strcmp(algs[i].curve, group) == 0 ||
+					      OBJ_sn2nid(algs[i].curve) == OBJ_txt2nid(group)))
+				return algs[i].alg;
+		return SGT_ALG_NONE;
+	}
+	if (EVP_PKEY_is_a(pk, "RSA"))
+		for (i = 0; i < NALGS; i++)
+			if (!algs[i].curve && (CK_ULONG)EVP_PKEY_get_bits(pk) == algs[i].bits)
+				return algs[i].alg;
+	return SGT_ALG_NONE;
+}
+
+static const struct {
+	CK_RV rv;
+	const char *name;
+	const char *why;
+} rvs[] = {
+	{ CKR_OK, "CKR_OK", "success" },
+	{ CKR_HOST_MEMORY, "CKR_HOST_MEMORY", "the module ran out of memory" },
+	{ CKR_SLOT_ID_INVALID, "CKR_SLOT_ID_INVALID", "the slot does not exist" },
+	{ CKR_GENERAL_ERROR, "CKR_GENERAL_ERROR", "the module failed" },
+	{ CKR_FUNCTION_FAILED, "CKR_FUNCTION_FAILED", "the token could not do it" },
+	{ CKR_ARGUMENTS_BAD, "CKR_ARGUMENTS_BAD", "bad arguments" },
+	{ CKR_ATTRIBUTE_READ_ONLY, "CKR_ATTRIBUTE_READ_ONLY", "an attribute cannot be set" },
+	{ CKR_ATTRIBUTE_SENSITIVE, "CKR_ATTRIBUTE_SENSITIVE", "the attribute is sensitive and cannot be read" },
+	{ CKR_ATTRIBUTE_TYPE_INVALID, "CKR_ATTRIBUTE_TYPE_INVALID", "the token does not support an attribute" },
+	{ CKR_ATTRIBUTE_VALUE_INVALID, "CKR_ATTRIBUTE_VALUE_INVALID", "an attribute value was refused" },
+	{ CKR_DEVICE_ERROR, "CKR_DEVICE_ERROR", "the device failed" },
+	{ CKR_DEVICE_MEMORY, "CKR_DEVICE_MEMORY", "the token is full" },
+	{ CKR_DEVICE_REMOVED, "CKR_DEVICE_REMOVED", "the token was removed" },
+	{ CKR_KEY_HANDLE_INVALID, "CKR_KEY_HANDLE_INVALID", "the key no longer exists" },
+	{ CKR_KEY_TYPE_INCONSISTENT, "CKR_KEY_TYPE_INCONSISTENT", "wrong key type for the mechanism" },
+	{ CKR_MECHANISM_INVALID, "CKR_MECHANISM_INVALID", "the token does not support this algorithm" },
+	{ CKR_MECHANISM_PARAM_INVALID, "CKR_MECHANISM_PARAM_INVALID", "the token refused the algorithm parameters" },
+	{ CKR_OBJECT_HANDLE_INVALID, "CKR_OBJECT_HANDLE_INVALID", "the object no longer exists" },
+	{ CKR_PIN_INCORRECT, "CKR_PIN_INCORRECT", "wrong PIN" },
+	{ CKR_PIN_INVALID, "CKR_PIN_INVALID", "the PIN has invalid characters" },
+	{ CKR_PIN_LEN_RANGE, "CKR_PIN_LEN_RANGE", "the PIN is too short or too long" },
+	{ CKR_PIN_EXPIRED, "CKR_PIN_EXPIRED", "the PIN has expired" },
+	{ CKR_PIN_LOCKED, "CKR_PIN_LOCKED", "the PIN is locked after too many wrong tries" },
+	{ CKR_SESSION_CLOSED, "CKR_SESSION_CLOSED", "the session was closed" },
+	{ CKR_SESSION_HANDLE_INVALID, "CKR_SESSION_HANDLE_INVALID", "the session is gone" },
+	{ CKR_SESSION_READ_ONLY, "CKR_SESSION_READ_ONLY", "the session is read-only" },
+	{ CKR_SESSION_READ_ONLY_EXISTS, "CKR_SESSION_READ_ONLY_EXISTS", "a read-only session is open" },
+	{ CKR_TEMPLATE_INCOMPLETE, "CKR_TEMPLATE_INCOMPLETE", "the token needs more attributes" },
+	{ CKR_TEMPLATE_INCONSISTENT, "CKR_TEMPLATE_INCONSISTENT", "the token refused the attribute combination" },
+	{ CKR_TOKEN_NOT_PRESENT, "CKR_TOKEN_NOT_PRESENT", "no token in the slot" },
+	{ CKR_TOKEN_NOT_RECOGNIZED, "CKR_TOKEN_NOT_RECOGNIZED", "the token is not recognised" },
+	{ CKR_TOKEN_WRITE_PROTECTED, "CKR_TOKEN_WRITE_PROTECTED", "the token is write-protected" },
+	{ CKR_USER_ALREADY_LOGGED_IN, "CKR_USER_ALREADY_LOGGED_IN", "already logged in" },
+	{ CKR_USER_NOT_LOGGED_IN, "CKR_USER_NOT_LOGGED_IN", "not logged in" },
+	{ CKR_USER_PIN_NOT_INITIALIZED, "CKR_USER_PIN_NOT_INITIALIZED", "the token has no user PIN yet" },
+	{ CKR_USER_TYPE_INVALID, "CKR_USER_TYPE_INVALID", "invalid user type" },
+	{ CKR_CRYPTOKI_NOT_INITIALIZED, "CKR_CRYPTOKI_NOT_INITIALIZED", "the module is not initialised" },
+	{ CKR_CRYPTOKI_ALREADY_INITIALIZED, "CKR_CRYPTOKI_ALREADY_INITIALIZED", "the module is already initialised" },
+	{ CKR_FUNCTION_NOT_SUPPORTED, "CKR_FUNCTION_NOT_SUPPORTED", "the module does not implement this" },
+};
+
+const char *sgt_p11_rv_name(CK_RV rv)
+{
+	static char buf[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(rvs) / sizeof(rvs[0]); i++)
+		if (rvs[i].rv == rv)
+			return rvs[i].name;
+	snprintf(buf, sizeof(buf), "CKR_0x%08lx", (unsigned long)rv);
+	return buf;
+}
+
+static const char *rv_why(CK_RV rv)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(rvs) / sizeof(rvs[0]); i++)
+		if (rvs[i].rv == rv)
+			return rvs[i].why;
+	return "unknown PKCS#11 error";
+}
+
+/* Reports "what: WHY (CKR_NAME)" and returns SGT_ERR_HSM. */
+static int p11_fail(CK_RV rv, const char *fmt, ...) SGT_PRINTF(2, 3);
+static int p11_fail(CK_RV rv, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return sgt_err(SGT_ERR_HSM, "%s: %s (%s)", what, rv_why(rv), sgt_p11_rv_name(rv));
+}
+
+int sgt_p11_load(struct sgt_p11 *p, const char *module)
+{
+	CK_C_GetFunctionList getlist;
+	CK_C_INITIALIZE_ARGS args;
+	CK_RV rv;
+
+	memset(p, 0, sizeof(*p));
+	p->session = CK_INVALID_HANDLE;
+	if ((p->module = strdup(module)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
+	if (p->dl == NULL) {
+		int rc = sgt_err(SGT_ERR_HSM, "cannot load PKCS#11 module '%s': %s", module, dlerror());
+
+		sgt_hint("check hsm.module in signet.yaml (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)");
+		return rc;
+	}
+	*(void **)&getlist = dlsym(p->dl, "C_GetFunctionList");
+	if (getlist == NULL || getlist(&p->f) != CKR_OK || p->f == NULL)
+		return sgt_err(SGT_ERR_HSM, "'%s' is not a PKCS#11 module (no C_GetFunctionList)", module);
+	memset(&args, 0, sizeof(args));
+	args.flags = CKF_OS_LOCKING_OK;
+	rv = p->f->C_Initialize(&args);
+	if (rv == CKR_OK)
+		p->initialized = 1;
+	else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+		return p11_fail(rv, "cannot initialise PKCS#11 module '%s'", module);
+	return SGT_OK;
+}
+
+void sgt_p11_release(struct sgt_p11 *p)
+{
+	if (p->f != NULL && p->session != CK_INVALID_HANDLE)
+		p->f->C_CloseSession(p->session);
+	if (p->f != NULL && p->initialized)
+		p->f->C_Finalize(NULL);
+	if (p->dl != NULL)
+		dlclose(p->dl);
+	free(p->module);
+	memset(p, 0, sizeof(*p));
+	p->session = CK_INVALID_HANDLE;
+}
+
+static void label_of(const CK_UTF8CHAR *padded, size_t n, char *out)
+{
+	while (n > 0 && padded[n - 1] == ' ')
+		n--;
+	memcpy(out, padded, n);
+	out[n] = '\0';
+}
+
+static void pad_label(const char *label, CK_UTF8CHAR out[32])
+{
+	size_t n = strlen(label);
+
+	memset(out, ' ', 32);
+	memcpy(out, label, n > 32 ? 32 : n);
+}
+
+/* Finds the slot whose initialised token has this label. */
+static int find_slot(struct sgt_p11 *p, const char *label, CK_SLOT_ID *slot)
+{
+	CK_SLOT_ID *slots = NULL;
+	CK_ULONG n = 0, i;
+	struct sgt_buf seen = { 0 };
+	int found = 0, rc;
+	CK_RV rv;
+
+	rv = p->f->C_GetSlotList(CK_TRUE, NULL, &n);
+	if (rv == CKR_OK && n > 0) {
+		if ((slots = calloc(n, sizeof(*slots))) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		rv = p->f->C_GetSlotList(CK_TRUE, slots, &n);
+	}
+	if (rv != CKR_OK) {
+		free(slots);
+		return p11_fail(rv, "cannot list the slots of '%s'", p->module);
+	}
+	for (i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		char l[33];
+
+		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
+			continue;
+		label_of(ti.label, sizeof(ti.label), l);
+		sgt_buf_printf(&seen, "%s'%s'", seen.len ? ", " : "", l);
+		if (strcmp(l, label) == 0) {
+			if (found++) {
+				rc = sgt_err(SGT_ERR_HSM, "more than one token is labelled '%s' in '%s'", label, p->module);
+				goto out;
+			}
+			*slot = slots[i];
+		}
+	}
+	if (!found) {
+		rc = sgt_err(SGT_ERR_HSM, "no token labelled '%s' in '%s' (tokens present: %s)", label,
+			     p->module, seen.len ? seen.p : "none");
+		goto out;
+	}
+	rc = SGT_OK;
+out:
+	sgt_buf_free(&seen);
+	free(slots);
+	return rc;
+}
+
+int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw)
+{
+	CK_RV rv;
+	int rc;
+
+	if ((rc = find_slot(p, token, &p->slot)) != SGT_OK)
+		return rc;
+	snprintf(p->token, sizeof(p->token), "%s", token);
+	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0), NULL, NULL, &p->session);
+	if (rv != CKR_OK) {
+		p->session = CK_INVALID_HANDLE;
+		return p11_fail(rv, "cannot open a session on token '%s'", token);
+	}
+	return SGT_OK;
+}
+
+int sgt_p11_login(struct sgt_p11 *p, const struct sgt_pin *pin)
+{
+	CK_RV rv = p->f->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)pin->value, pin->len);
+	int rc;
+
+	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
+		return SGT_OK;
+	if (rv == CKR_PIN_INCORRECT) {
+		CK_TOKEN_INFO ti;
+
+		rc = sgt_err(SGT_ERR_HSM, "login to token '%s' failed: wrong PIN (CKR_PIN_INCORRECT)", p->token);
+		if (p->f->C_GetTokenInfo(p->slot, &ti) == CKR_OK && (ti.flags & CKF_USER_PIN_FINAL_TRY))
+			sgt_hint("one more wrong PIN locks the token");
+		return rc;
+	}
+	if (rv == CKR_PIN_LOCKED) {
+		rc = sgt_err(SGT_ERR_HSM, "login to token '%s' failed: the user PIN is locked (CKR_PIN_LOCKED)", p->token);
+		sgt_hint("the security officer must unlock it (SoftHSM2: softhsm2-util has no unlock; re-init the PIN with the SO PIN via pkcs11-tool --init-pin)");
+		return rc;
+	}
+	return p11_fail(rv, "login to token '%s' failed", p->token);
+}
+
+int sgt_p11_open_store(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin_opts *opts, int rw)
+{
+	struct sgt_pin pin;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->session = CK_INVALID_HANDLE;
+	if ((rc = sgt_store_apply_env(st)) != SGT_OK ||
+	    (rc = sgt_p11_load(p, st->cfg.module)) != SGT_OK ||
+	    (rc = sgt_p11_open(p, st->cfg.token, rw)) != SGT_OK)
+		return rc;
+	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &pin)) == SGT_OK)
+		rc = sgt_p11_login(p, &pin);
+	sgt_pin_wipe(&pin);
+	return rc;
+}
+
+int sgt_p11_init_token(struct sgt_p11 *p, const char *label, const struct sgt_pin *so, const struct sgt_pin *user)
+{
+	CK_SLOT_ID *slots = NULL, slot = 0;
+	CK_ULONG n = 0, i;
+	CK_UTF8CHAR padded[32];
+	CK_SESSION_HANDLE s;
+	int found = 0, rc;
+	CK_RV rv;
+
+	rv = p->f->C_GetSlotList(CK_FALSE, NULL, &n);
+	if (rv == CKR_OK && n > 0) {
+		if ((slots = calloc(n, sizeof(*slots))) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		rv = p->f->C_GetSlotList(CK_FALSE, slots, &n);
+	}
+	if (rv != CKR_OK) {
+		free(slots);
+		return p11_fail(rv, "cannot list the slots of '%s'", p->module);
+	}
+	for (i = 0; i < n && !found; i++) {
+		CK_TOKEN_INFO ti;
+
+		if (p->f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && !(ti.flags & CKF_TOKEN_INITIALIZED)) {
+			slot = slots[i];
+			found = 1;
+		}
+	}
+	free(slots);
+	if (!found)
+		return sgt_err(SGT_ERR_HSM, "no free slot to initialise a token in '%s'", p->module);
+	pad_label(label, padded);
+	rv = p->f->C_InitToken(slot, (CK_UTF8CHAR_PTR)so->value, so->len, padded);
+	if (rv != CKR_OK)
+		return p11_fail(rv, "cannot initialise token '%s'", label);
+	/* SoftHSM2 gives the new token a new slot id: look it up by label again. */
+	if ((rc = find_slot(p, label, &p->slot)) != SGT_OK)
+		return rc;
+	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+	if (rv != CKR_OK)
+		return p11_fail(rv, "cannot open a session on token '%s'", label);
+	rv = p->f->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)so->value, so->len);
+	if (rv == CKR_OK) {
+		rv = p->f->C_InitPIN(s, (CK_UTF8CHAR_PTR)user->value, user->len);
+		p->f->C_Logout(s);
+	}
+	p->f->C_CloseSession(s);
+	if (rv != CKR_OK)
+		return p11_fail(rv, "cannot set the user PIN of token '%s'", label);
+	return SGT_OK;
+}
+
+/* DER of the curve's OID, as CKA_EC_PARAMS wants it. */
+static int curve_der(const char *curve, unsigned char **der, int *len)
+{
+	ASN1_OBJECT *obj = OBJ_txt2obj(curve, 0);
+
+	*der = NULL;
+	*len = obj ? i2d_ASN1_OBJECT(obj, der) : -1;
+	ASN1_OBJECT_free(obj);
+	if (*len <= 0)
+		return sgt_err(SGT_ERR_DATA, "cannot encode curve %s", curve);
+	return SGT_OK;
+}
+
+int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
+		     const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_BYTE exponent[] = { 0x01, 0x00, 0x01 };
+	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ULONG bits = 0;
+	unsigned char *params = NULL;
+	int plen = 0, rc;
+	size_t i;
+	CK_RV rv;
+	/* A signing key does nothing else: no decrypt, unwrap or derive (nor their public twins). */
+	CK_ATTRIBUTE pubt[10] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &no, sizeof(no) },
+		{ CKA_VERIFY, &yes, sizeof(yes) },
+		{ CKA_ENCRYPT, &no, sizeof(no) },
+		{ CKA_WRAP, &no, sizeof(no) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_ID, (void *)id, idlen },
+	};
+	CK_ULONG npub = 7;
+	CK_ATTRIBUTE privt[] = {
+		{ CKA_TOKEN, &yes, sizeof(yes) },
+		{ CKA_PRIVATE, &yes, sizeof(yes) },
+		{ CKA_SENSITIVE, &yes, sizeof(yes) },
+		{ CKA_EXTRACTABLE, &no, sizeof(no) },
+		{ CKA_SIGN, &yes, sizeof(yes) },
+		{ CKA_DECRYPT, &no, sizeof(no) },
+		{ CKA_UNWRAP, &no, sizeof(no) },
+		{ CKA_DERIVE, &no, sizeof(no) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_ID, (void *)id, idlen },
+		{ CKA_COPYABLE, &no, sizeof(no) },	/* last: dropped if unsupported */
+	};
+	CK_ULONG npriv = sizeof(privt) / sizeof(privt[0]);
+
+	for (i = 0; i < NALGS && algs[i].alg != alg; i++)
+		;
+	if (i == NALGS)
+		return sgt_err(SGT_ERR_USAGE, "unknown key algorithm");
+	if (algs[i].curve != NULL) {
+		if ((rc = curve_der(algs[i].curve, &params, &plen)) != SGT_OK)
+			return rc;
+		pubt[npub++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, params, (CK_ULONG)plen };
+	} else {
+		mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
+		bits = algs[i].bits;
+		pubt[npub++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
+		pubt[npub++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent) };
+	}
+	rv = p->f->C_GenerateKeyPair(p->session, &mech, pubt, npub, privt, npriv, pub, priv);
+	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT) {
+		/* CKA_COPYABLE is PKCS#11 2.40; older tokens refuse it. Custody is read back anyway. */
+		sgt_verbose("token '%s' refused CKA_COPYABLE; generating without it", p->token);
+		rv = p->f->C_GenerateKeyPair(p->session, &mech, pubt, npub, privt, npriv - 1, pub, priv);
+	}
+	OPENSSL_free(params);
+	if (rv != CKR_OK)
+		return p11_fail(rv, "cannot generate a key pair on token '%s'", p->token);
+	return SGT_OK;
+}
+
+/* One CK_BBOOL attribute: 1/0, or -1 when the token does not know it. */
+static int get_bool(struct sgt_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type)
+{
+	CK_BBOOL v = CK_FALSE;
+	CK_ATTRIBUTE a = { type, &v, sizeof(v) };
+
+	if (p->f->C_GetAttributeValue(p->session, h, &a, 1) != CKR_OK || a.ulValueLen != sizeof(v))
+		return -1;
+	return v ? 1 : 0;
+}
+
+int sgt_p11_custody(struct sgt_p11 *p, CK_OBJECT_HANDLE priv, struct sgt_custody *out)
+{
+	out->token = get_bool(p, priv, CKA_TOKEN);
+	out->private_ = get_bool(p, priv, CKA_PRIVATE);
+	out->sensitive = get_bool(p, priv, CKA_SENSITIVE);
+	out->extractable = get_bool(p, priv, CKA_EXTRACTABLE);
+	out->always_sensitive = get_bool(p, priv, CKA_ALWAYS_SENSITIVE);
+	out->never_extractable = get_bool(p, priv, CKA_NEVER_EXTRACTABLE);
+	out->local = get_bool(p, priv, CKA_LOCAL);
+	out->copyable = get_bool(p, priv, CKA_COPYABLE);
+	out->modifiable = get_bool(p, priv, CKA_MODIFIABLE);
+	if (out->sensitive < 0 || out->extractable < 0)
+		return sgt_err(SGT_ERR_HSM, "token '%s' does not report CKA_SENSITIVE/CKA_EXTRACTABLE of the key", p->token);
+	return SGT_OK;
+}
+
+/* Reads a variable-length attribute into a malloc'd buffer. */
+static int get_bytes(struct sgt_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, unsigned char **out, CK_ULONG *len)
+{
+	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_RV rv = p->f->C_GetAttributeValue(p->session, h, &a, 1);
+
+	*out = NULL;
+	if (rv != CKR_OK || a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		return p11_fail(rv == CKR_OK ? CKR_ATTRIBUTE_TYPE_INVALID : rv, "cannot read a key attribute on token '%s'", p->token);
+	if ((a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	rv = p->f->C_GetAttributeValue(p->session, h, &a, 1);
+	if (rv != CKR_OK) {
+		free(a.pValue);
+		return p11_fail(rv, "cannot read a key attribute on token '%s'", p->token);
+	}
+	*out = a.pValue;
+	*len = a.ulValueLen;
+	return SGT_OK;
+}
+
+static int pkey_fromdata(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **out)
+{
+	OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+	int ok = params && ctx && EVP_PKEY_fromdata_init(ctx) == 1 &&
+		 EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) == 1;
+
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	if (!ok)
+		return sgt_err(SGT_ERR_HSM, "the token's public key is malformed: %s", sgt_ossl_why());
+	return SGT_OK;
+}
+
+int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
+{
+	CK_KEY_TYPE kt = 0;
+	CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof(kt) };
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	unsigned char *x = NULL, *y = NULL;
+	CK_ULONG xl = 0, yl = 0;
+	BIGNUM *n = NULL, *e = NULL;
+	int rc;
+	CK_RV rv;
+
+	*out = NULL;
+	if (bld == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	if ((rv = p->f->C_GetAttributeValue(p->session, pub, &a, 1)) != CKR_OK) {
+		rc = p11_fail(rv, "cannot read the key type on token '%s'", p->token);
+		goto out;
+	}
+	if (kt == CKK_EC) {
+		const unsigned char *q;
+		ASN1_OBJECT *oid = NULL;
+		ASN1_OCTET_STRING *os = NULL;
+		const unsigned char *point;
+		size_t plen;
+
+		if ((rc = get_bytes(p, pub, CKA_EC_PARAMS, &x, &xl)) != SGT_OK ||
+		    (rc = get_bytes(p, pub, CKA_EC_POINT, &y, &yl)) != SGT_OK)
+			goto out;
+		q = x;
+		oid = d2i_ASN1_OBJECT(NULL, &q, (long)xl);
+		if (oid == NULL || OBJ_obj2nid(oid) == NID_undef) {
+			ASN1_OBJECT_free(oid);
+			rc = sgt_err(SGT_ERR_HSM, "token '%s' holds an EC key on a curve signet does not know", p->token);
+			goto out;
+		}
+		/* CKA_EC_POINT is a DER OCTET STRING per the standard; some modules give the raw point. */
+		q = y;
+		os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)yl);
+		if (os != NULL && q == y + yl) {
+			point = ASN1_STRING_get0_data(os);
+			plen = (size_t)ASN1_STRING_length(os);
+		} else {
+			point = y;
+			plen = yl;
+		}
+		rc = OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(OBJ_obj2nid(oid)), 0) &&
+		     OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, plen)
+			     ? pkey_fromdata("EC", bld, out)
+			     : sgt_err(SGT_ERR_DATA, "out of memory");
+		ASN1_OBJECT_free(oid);
+		ASN1_OCTET_STRING_free(os);
+	} else if (kt == CKK_RSA) {
+		if ((rc = get_bytes(p, pub, CKA_MODULUS, &x, &xl)) != SGT_OK ||
+		    (rc = get_bytes(p, pub, CKA_PUBLIC_EXPONENT, &y, &yl)) != SGT_OK)
+			goto out;
+		n = BN_bin2bn(x, (int)xl, NULL);
+		e = BN_bin2bn(y, (int)yl, NULL);
+		rc = n && e && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+		     OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e)
+			     ? pkey_fromdata("RSA", bld, out)
+			     : sgt_err(SGT_ERR_DATA, "out of memory");
+	} else {
+		rc = sgt_err(SGT_ERR_HSM, "token '%s' holds a key of a type signet does not use (CKK 0x%lx)", p->token,
+			     (unsigned long)kt);
+	}
+out:
+	BN_free(n);
+	BN_free(e);
+	free(x);
+	free(y);
+	OSSL_PARAM_BLD_free(bld);
+	return rc;
+}
+
+/* Big number as fixed-width big-endian bytes into a wiped-on-free buffer. */
+static unsigned char *bn_bytes(const EVP_PKEY *k, const char *name, size_t width, size_t *len)
+{
+	BIGNUM *bn = NULL;
+	unsigned char *b = NULL;
+	size_t n;
+
+	if (!EVP_PKEY_get_bn_param(k, name, &bn))
+		return NULL;
+	n = width ? width : (size_t)BN_num_bytes(bn);
+	if ((b = OPENSSL_secure_malloc(n ? n : 1)) != NULL && BN_bn2binpad(bn, b, (int)n) < 0) {
+		OPENSSL_secure_clear_free(b, n);
+		b = NULL;
+	}
+	BN_clear_free(bn);
+	*len = n;
+	return b;
+}
+
+int sgt_p11_import(struct sgt_p11 *p, EVP_PKEY *key, const char *label,
+		   const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+	static const char *const rsa_parts[] = {
+		OSSL_PKEY_PARAM_RSA_N, OSSL_PKEY_PARAM_RSA_E, OSSL_PKEY_PARAM_RSA_D,
+		OSSL_PKEY_PARAM_RSA_FACTOR1, OSSL_PKEY_PARAM_RSA_FACTOR2, OSSL_PKEY_PARAM_RSA_EXPONENT1,
+		OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1
+	};
+	static const CK_ATTRIBUTE_TYPE rsa_attrs[] = {
+		CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT, CKA_PRIME_1, CKA_PRIME_2,
+		CKA_EXPONENT_1, CKA_EXPONENT_2, CKA_COEFFICIENT
+	};
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_OBJECT_CLASS privc = CKO_PRIVATE_KEY, pubc = CKO_PUBLIC_KEY;
+	enum sgt_alg alg = sgt_alg_of_pkey(key);
+	CK_KEY_TYPE kt = sgt_alg_is_ec(alg) ? CKK_EC : CKK_RSA;
+	unsigned char *parts[8] = { 0 };
+	size_t lens[8] = { 0 }, nparts = 0, i;
+	unsigned char *params = NULL, *point = NULL;
+	int plen = 0, pointlen = 0, rc = SGT_OK;
+	CK_ATTRIBUTE privt[28], pubt[16];
+	CK_ULONG nprivt = 0, npubt = 0;
+	CK_RV rv;
+
+	if (alg == SGT_ALG_NONE)
+		return sgt_err(SGT_ERR_DATA, "key type is not one signet keeps (ecdsa-p256, ecdsa-p384, rsa-2048/3072/4096)");
+#define ATTR(t, a, v, l) (t[n##t++] = (CK_ATTRIBUTE){ (a), (void *)(v), (CK_ULONG)(l) })
+	ATTR(privt, CKA_CLASS, &privc, sizeof(privc));
+	ATTR(privt, CKA_KEY_TYPE, &kt, sizeof(kt));
+	ATTR(privt, CKA_TOKEN, &yes, sizeof(yes));
+	ATTR(privt, CKA_PRIVATE, &yes, sizeof(yes));
+	ATTR(privt, CKA_SENSITIVE, &yes, sizeof(yes));
+	ATTR(privt, CKA_EXTRACTABLE, &no, sizeof(no));
+	ATTR(privt, CKA_SIGN, &yes, sizeof(yes));
+	ATTR(privt, CKA_DECRYPT, &no, sizeof(no));
+	ATTR(privt, CKA_UNWRAP, &no, sizeof(no));
+	ATTR(privt, CKA_DERIVE, &no, sizeof(no));
+	ATTR(privt, CKA_LABEL, label, strlen(label));
+	ATTR(privt, CKA_ID, id, idlen);
+	ATTR(privt, CKA_COPYABLE, &no, sizeof(no));	/* first: dropped if unsupported */
+	ATTR(pubt, CKA_CLASS, &pubc, sizeof(pubc));
+	ATTR(pubt, CKA_KEY_TYPE, &kt, sizeof(kt));
+	ATTR(pubt, CKA_TOKEN, &yes, sizeof(yes));
+	ATTR(pubt, CKA_PRIVATE, &no, sizeof(no));
+	ATTR(pubt, CKA_VERIFY, &yes, sizeof(yes));
+	ATTR(pubt, CKA_LABEL, label, strlen(label));
+	ATTR(pubt, CKA_ID, id, idlen);
+	if (kt == CKK_EC) {
+		unsigned char raw[200];
+		size_t rawlen = 0;
+		ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+
+		rc = curve_der(alg == SGT_ALG_P256 ? "prime256v1" : "secp384r1", &params, &plen);
+		if (rc == SGT_OK && (os == NULL ||
+				     !EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, raw, sizeof(raw), &rawlen) ||
+				     !ASN1_OCTET_STRING_set(os, raw, (int)rawlen) ||
+				     (pointlen = i2d_ASN1_OCTET_STRING(os, &point)) <= 0))
+			rc = sgt_err(SGT_ERR_DATA, "cannot encode the public point: %s", sgt_ossl_why());
+		ASN1_OCTET_STRING_free(os);
+		parts[0] = bn_bytes(key, OSSL_PKEY_PARAM_PRIV_KEY, alg == SGT_ALG_P256 ? 32 : 48, &lens[0]);
+		nparts = 1;
+		if (rc == SGT_OK && parts[0] == NULL)
+			rc = sgt_err(SGT_ERR_DATA, "the key file holds no private scalar");
+		if (rc != SGT_OK)
+			goto out;
+		ATTR(privt, CKA_EC_PARAMS, params, plen);
+		ATTR(privt, CKA_VALUE, parts[0], lens[0]);
+		ATTR(pubt, CKA_EC_PARAMS, params, plen);
+		ATTR(pubt, CKA_EC_POINT, point, pointlen);
+	} else {
+		for (nparts = 0; nparts < 8; nparts++) {
+			parts[nparts] = bn_bytes(key, rsa_parts[nparts], 0, &lens[nparts]);
+			if (parts[nparts] == NULL) {
+				rc = sgt_err(SGT_ERR_DATA, "the RSA key lacks its CRT parameters");
+				goto out;
+			}
+			ATTR(privt, rsa_attrs[nparts], parts[nparts], lens[nparts]);
+		}
+		ATTR(pubt, CKA_MODULUS, parts[0], lens[0]);
+		ATTR(pubt, CKA_PUBLIC_EXPONENT, parts[1], lens[1]);
+	}
+#undef ATTR
+	rv = p->f->C_CreateObject(p->session, privt, nprivt, priv);
+	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT) {
+		/* Pre-2.40 tokens do not know CKA_COPYABLE: move it out of the template. */
+		for (i = 0; i < nprivt && privt[i].type != CKA_COPYABLE; i++)
+			;
+		if (i < nprivt) {
+			privt[i] = privt[--nprivt];
+			rv = p->f->C_CreateObject(p->session, privt, nprivt, priv);
+		}
+	}
+	if (rv != CKR_OK) {
+		rc = p11_fail(rv, "cannot create the private key on token '%s'", p->token);
+		goto out;
+	}
+	rv = p->f->C_CreateObject(p->session, pubt, npubt, pub);
+	if (rv != CKR_OK) {
+		p->f->C_DestroyObject(p->session, *priv);
+		rc = p11_fail(rv, "cannot create the public key on token '%s'", p->token);
+	}
+out:
+	for (i = 0; i < nparts; i++)
+		if (parts[i] != NULL)
+			OPENSSL_secure_clear_free(parts[i], lens[i]);
+	OPENSSL_free(params);
+	OPENSSL_free(point);
+	return rc;
+}
+
+int sgt_p11_find(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t idlen,
+		 struct sgt_p11_obj **out, size_t *n)
+{
+	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, (void *)id, idlen } };
+	CK_OBJECT_HANDLE hs[64];
+	CK_ULONG got = 0, i;
+	struct sgt_p11_obj *objs = NULL;
+	size_t count = 0;
+	int rc = SGT_OK;
+	CK_RV rv;
+
+	*out = NULL;
+	*n = 0;
+	rv = p->f->C_FindObjectsInit(p->session, t, id != NULL ? 2 : 1);
+	if (rv != CKR_OK)
+		return p11_fail(rv, "cannot search token '%s'", p->token);
+	do {
+		rv = p->f->C_FindObjects(p->session, hs, 64, &got);
+		if (rv != CKR_OK) {
+			rc = p11_fail(rv, "cannot search token '%s'", p->token);
+			break;
+		}
+		for (i = 0; i < got; i++) {
+			struct sgt_p11_obj *grown = realloc(objs, (count + 1) * sizeof(*objs));
+			CK_ATTRIBUTE a[2];
+
+			if (grown == NULL) {
+				rc = sgt_err(SGT_ERR_DATA, "out of memory");
+				break;
+			}
+			objs = grown;
+			memset(&objs[count], 0, sizeof(objs[count]));
+			objs[count].h = hs[i];
+			objs[count].cls = cls;
+			a[0] = (CK_ATTRIBUTE){ CKA_ID, objs[count].id, sizeof(objs[count].id) };
+			a[1] = (CK_ATTRIBUTE){ CKA_LABEL, objs[count].label, sizeof(objs[count].label) - 1 };
+			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[0], 1) == CKR_OK)
+				objs[count].idlen = a[0].ulValueLen;
+			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[1], 1) == CKR_OK &&
+			    a[1].ulValueLen < sizeof(objs[count].label))
+				objs[count].label[a[1].ulValueLen] = '\0';
+			else
+				objs[count].label[0] = '\0';
+			count++;
+		}
+	} while (rc == SGT_OK && got == 64);
+	p->f->C_FindObjectsFinal(p->session);
+	if (rc != SGT_OK) {
+		free(objs);
+		return rc;
+	}
+	*out = objs;
+	*n = count;
+	return SGT_OK;
+}
+
+int sgt_p11_destroy(struct sgt_p11 *p, CK_OBJECT_HANDLE h)
+{
+	CK_RV rv = p->f->C_DestroyObject(p->session, h);
+
+	if (rv != CKR_OK)
+		return p11_fail(rv, "cannot destroy an object on token '%s'", p->token);
+	return SGT_OK;
+}

@@ -1,0 +1,118 @@
+/*
+ * pin.c: obtains the token PIN from --pin-file, --pin-fd, the store's
+ * pin_source or a terminal prompt with echo off, in that order.  A PIN is
+ * never taken from argv or the environment, never logged, and is kept in
+ * a fixed buffer wiped with OPENSSL_cleanse on every path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "pin.h"
+#include "store.h"
+
+void sgt_pin_wipe(struct sgt_pin *pin)
+{
+	OPENSSL_cleanse(pin, sizeof(*pin));
+}
+
+/* Reads up to the first newline or EOF from fd into pin. */
+static int read_fd(int fd, const char *what, struct sgt_pin *pin)
+{
+	char c;
+
+	sgt_pin_wipe(pin);
+	for (;;) {
+		ssize_t n = read(fd, &c, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			sgt_pin_wipe(pin);
+			return sgt_err(SGT_ERR_DATA, "cannot read PIN from %s: %s", what, strerror(errno));
+		}
+		if (n == 0 || c == '\n')
+			break;
+		if (pin->len >= SGT_PIN_MAX) {
+			sgt_pin_wipe(pin);
+			return sgt_err(SGT_ERR_DATA, "PIN in %s is longer than %d bytes", what, SGT_PIN_MAX);
+		}
+		pin->value[pin->len++] = c;
+	}
+	OPENSSL_cleanse(&c, sizeof(c));
+	if (pin->len > 0 && pin->value[pin->len - 1] == '\r')
+		pin->value[--pin->len] = '\0';
+	if (pin->len == 0)
+		return sgt_err(SGT_ERR_DATA, "PIN from %s is empty", what);
+	return SGT_OK;
+}
+
+int sgt_pin_read_file(const char *path, struct sgt_pin *pin)
+{
+	char what[4200];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return sgt_err(SGT_ERR_DATA, "cannot read PIN file '%s': %s", path, strerror(errno));
+	snprintf(what, sizeof(what), "'%s'", path);
+	rc = read_fd(fd, what, pin);
+	close(fd);
+	return rc;
+}
+
+static int prompt(const char *token, struct sgt_pin *pin)
+{
+	struct termios old, quiet;
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0) {
+		rc = sgt_err(SGT_ERR_HSM, "no PIN for token '%s': no --pin-file, --pin-fd or pin_source, and no terminal to ask on", token);
+		sgt_hint("give the user PIN with --pin-file FILE or --pin-fd N");
+		return rc;
+	}
+	if (tcgetattr(fd, &old) != 0) {
+		close(fd);
+		return sgt_err(SGT_ERR_HSM, "cannot prompt for the PIN of token '%s': %s", token, strerror(errno));
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ECHONL;
+	dprintf(fd, "PIN for token '%s': ", token);
+	tcsetattr(fd, TCSAFLUSH, &quiet);
+	rc = read_fd(fd, "the terminal", pin);
+	tcsetattr(fd, TCSAFLUSH, &old);
+	close(fd);
+	return rc;
+}
+
+int sgt_pin_get(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *token, struct sgt_pin *pin)
+{
+	sgt_pin_wipe(pin);
+	if (opts != NULL && opts->file != NULL)
+		return sgt_pin_read_file(opts->file, pin);
+	if (opts != NULL && opts->fd >= 0) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "file descriptor %d", opts->fd);
+		return read_fd(opts->fd, what, pin);
+	}
+	if (st != NULL && st->cfg.pin_source != NULL) {
+		const char *p = st->cfg.pin_source + 5;	/* after "file:" */
+		char *abs = p[0] == '/' ? strdup(p) : sgt_store_path(st, p);
+		int rc;
+
+		if (abs == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		rc = sgt_pin_read_file(abs, pin);
+		free(abs);
+		return rc;
+	}
+	return prompt(token, pin);
+}
