@@ -69,6 +69,10 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libsignet.a | $(BUILD)/unit
 $(BUILD)/fakes/libp11shim.so: tests/fakes/p11shim.c | $(BUILD)/fakes
 	$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $< -ldl
 
+# Independent peer: tries to read a private key's secret value straight from the module.
+$(BUILD)/fakes/p11peek: tests/tools/p11peek.c | $(BUILD)/fakes
+	$(CC) $(ALL_CFLAGS) -o $@ $< -ldl
+
 $(BUILD)/fakes/mbedverify: tests/fakes/mbedverify.c | $(BUILD)/fakes
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lmbedtls -lmbedx509 -lmbedcrypto
 
@@ -77,7 +81,7 @@ $(BUILD)/obj $(BUILD)/unit $(BUILD)/fakes:
 
 unit: deps $(UNIT_BINS)
 
-check: deps $(BUILD)/signet $(UNIT_BINS) $(BUILD)/fakes/libp11shim.so $(BUILD)/fakes/mbedverify
+check: deps $(BUILD)/signet $(UNIT_BINS) $(BUILD)/fakes/libp11shim.so $(BUILD)/fakes/p11peek $(BUILD)/fakes/mbedverify
 	@BUILD=$(BUILD) tests/run.sh
 
 demo: deps $(BUILD)/signet

@@ -64,7 +64,7 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st)
 	if (rc != SGT_OK && rc != SGT_ERR_VERDICT)
 		goto out;
 	if (ctx->json) {
-		int prc = cmd_json_print(json_pack("{s:s, s:b, s:I, s:I?, s:s?}", "log", logpath, "intact", rc == SGT_OK,
+		int prc = cmd_json_print(json_pack("{s:s, s:b, s:I, s:o?, s:s?}", "log", logpath, "intact", rc == SGT_OK,
 						   "records", (json_int_t)res.records,
 						   "first_bad_record", rc == SGT_OK ? NULL : json_integer((json_int_t)res.bad),
 						   "reason", rc == SGT_OK ? NULL : res.why));

@@ -655,6 +655,8 @@ int sgt_p11_import(struct sgt_p11 *p, EVP_PKEY *key, const char *label,
 	ATTR(pubt, CKA_TOKEN, &yes, sizeof(yes));
 	ATTR(pubt, CKA_PRIVATE, &no, sizeof(no));
 	ATTR(pubt, CKA_VERIFY, &yes, sizeof(yes));
+	ATTR(pubt, CKA_ENCRYPT, &no, sizeof(no));
+	ATTR(pubt, CKA_WRAP, &no, sizeof(no));
 	ATTR(pubt, CKA_LABEL, label, strlen(label));
 	ATTR(pubt, CKA_ID, id, idlen);
 	if (kt == CKK_EC) {

@@ -46,7 +46,11 @@ peer_env() { export SOFTHSM2_CONF="$S/hsm/softhsm2.conf"; }
 user_pin() { cat "$S/hsm/user.pin"; }
 p11tool() { SOFTHSM2_CONF="$S/hsm/softhsm2.conf" pkcs11-tool --module "$SOFTHSM_MODULE" --token-label signet "$@"; }
 
-# snapshot: a digest of every file in the store (token included), lock excluded.
-snapshot() { (cd "$S" && find . -type f ! -name lock -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1; }
+# snapshot: a digest of every file signet keeps in the store.  The lock file
+# and SoftHSM2's own token files are left out (a failed login legitimately
+# bumps the token's PIN counter); tests check token objects with pkcs11-tool.
+snapshot() { (cd "$S" && find . -path ./hsm/tokens -prune -o -type f ! -name lock -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1; }
+# token_objects: the objects on the store's token as pkcs11-tool lists them.
+token_objects() { p11tool --login --pin "$(user_pin)" --list-objects 2>/dev/null | grep -E 'Object|label|ID'; }
 # yaml_get FILE KEY: value of a top-level "key: value" line, quotes removed.
 yaml_get() { sed -n "s/^$2: *\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$1" | head -1; }

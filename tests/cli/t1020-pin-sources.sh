@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# PINs come from --pin-file, --pin-fd or pin_source, never argv; a wrong
+# PIN is exit 4 with one clear line and changes nothing.
+. "$(dirname "$0")/../lib.sh"
+new_store
+peer_env
+
+echo 00000000 >"$T/wrong"
+before=$(snapshot)
+objs=$(token_objects)
+sig 4 key generate k --pin-file "$T/wrong"
+one_line_error
+has "$T/err" "login to token 'signet' failed: wrong PIN"
+eq "$(snapshot)" "$before" "store changed by wrong PIN"
+eq "$(token_objects)" "$objs" "token objects changed by wrong PIN"
+
+sig 0 key generate via-file --pin-file "$S/hsm/user.pin"
+"$SIGNET" key generate via-fd --pin-fd 3 3<"$S/hsm/user.pin" >"$T/out" 2>"$T/err" || { cat "$T/err"; fail "--pin-fd"; }
+sig 4 key generate k --pin-fd 3 3<"$T/wrong"
+has "$T/err" "wrong PIN"
+sig 2 key generate k --pin-fd notanumber
+has "$T/err" "--pin-fd needs a file descriptor number"
+sig 3 key generate k --pin-file "$T/missing"
+has "$T/err" "cannot read PIN file '$T/missing'"
+
+# Without pin_source and without a terminal there is no PIN: exit 4, a hint.
+sed -i '/pin_source/d' "$S/signet.yaml"
+setsid "$SIGNET" key generate k </dev/null >"$T/out" 2>"$T/err"; rc=$?
+eq "$rc" 4 "exit without any PIN source"
+has "$T/err" "no PIN for token 'signet'"
+has "$T/err" "^hint: give the user PIN with --pin-file"
+
+# The PIN never appears in the audit log or the key records.
+pin=$(user_pin)
+! grep -rq "$pin" "$S/audit.log" "$S/keys" || fail "PIN written to the store"
