@@ -4,11 +4,16 @@
 # the Debian packages they need first (see `make deps`).
 
 PREFIX     ?= /usr/local
-BUILD      ?= build
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 SANITIZE   ?=
 DEVELOPER  ?=
+# Sanitizer builds live apart so that objects of the two kinds never mix.
+ifneq ($(SANITIZE),)
+BUILD      ?= build/sanitize
+else
+BUILD      ?= build
+endif
 
 DEB_PACKAGES := build-essential pkg-config libssl-dev openssl libp11-dev libp11-kit-dev \
 	softhsm2 libyaml-dev libjansson-dev opensc libmbedtls-dev libcmocka-dev
@@ -82,7 +87,7 @@ $(BUILD)/obj $(BUILD)/unit $(BUILD)/fakes:
 unit: deps $(UNIT_BINS)
 
 check: deps $(BUILD)/signet $(UNIT_BINS) $(BUILD)/fakes/libp11shim.so $(BUILD)/fakes/p11peek $(BUILD)/fakes/mbedverify
-	@BUILD=$(BUILD) tests/run.sh
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
 demo: deps $(BUILD)/signet
 	@BUILD=$(BUILD) tests/demo.sh
