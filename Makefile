@@ -92,7 +92,11 @@ check: deps $(BUILD)/signet $(UNIT_BINS) $(BUILD)/fakes/libp11shim.so $(BUILD)/f
 demo: deps $(BUILD)/signet
 	@BUILD=$(BUILD) tests/demo.sh
 
-bench: deps $(BUILD)/signet
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libsignet.a
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsignet.a $(ALL_LDLIBS)
+
+bench: deps $(BUILD)/signet $(BUILD)/bench/bench_audit
 	@BUILD=$(BUILD) tests/bench.sh
 
 install: all

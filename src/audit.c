@@ -99,38 +99,99 @@ static int read_head(const char *path, char out[65], int *present)
 	return SGT_OK;
 }
 
+/*
+ * The last line of the log without reading all of it, so that appending
+ * stays constant-time however long the log grows.  *line is malloc'd
+ * (NULL for an empty or missing log).
+ */
+static int last_line(const char *path, char **line, size_t *len, int *unterminated)
+{
+	size_t chunk = 65536;
+	struct stat sb;
+	FILE *f;
+	int rc = SGT_OK;
+
+	*line = NULL;
+	*len = 0;
+	*unterminated = 0;
+	if ((f = fopen(path, "rb")) == NULL)
+		return errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+	if (fstat(fileno(f), &sb) != 0 || sb.st_size == 0)
+		goto out;
+	for (;;) {
+		size_t n = (size_t)sb.st_size < chunk ? (size_t)sb.st_size : chunk;
+		char *buf = malloc(n + 1), *end, *start;
+
+		if (buf == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			break;
+		}
+		if (fseeko(f, sb.st_size - (off_t)n, SEEK_SET) != 0 || fread(buf, 1, n, f) != n) {
+			free(buf);
+			rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+			break;
+		}
+		end = buf + n;
+		if (end[-1] == '\n')
+			end--;
+		else
+			*unterminated = 1;
+		for (start = end; start > buf && start[-1] != '\n'; start--)
+			;
+		if (start == buf && n < (size_t)sb.st_size) {
+			free(buf);	/* a line longer than the chunk: read more */
+			chunk *= 4;
+			continue;
+		}
+		*len = (size_t)(end - start);
+		memmove(buf, start, *len);
+		buf[*len] = '\0';
+		*line = buf;
+		break;
+	}
+out:
+	fclose(f);
+	return rc;
+}
+
 int sgt_audit_append(const struct sgt_store *st, const char *op, const char *label,
 		     const char *spki_sha256, const char *result, json_t *details)
 {
 	char *logpath = sgt_store_path(st, "audit.log");
 	char *headpath = sgt_store_path(st, "audit.head");
 	char prev[65], head[65], now[32], hash[65];
-	struct lines l;
-	json_t *rec = NULL;
-	char *line = NULL;
+	json_t *rec = NULL, *lastrec = NULL;
+	char *line = NULL, *last = NULL;
+	size_t lastlen = 0;
+	json_int_t seq = 1;
 	off_t oldsize = 0;
-	int fd = -1, present, rc;
+	int fd = -1, present, unterminated, rc;
 
-	memset(&l, 0, sizeof(l));
 	if (logpath == NULL || headpath == NULL) {
 		rc = SGT_ERR_DATA;
 		goto out;
 	}
-	if ((rc = lines_load(logpath, &l)) != SGT_OK || (rc = read_head(headpath, head, &present)) != SGT_OK)
+	if ((rc = last_line(logpath, &last, &lastlen, &unterminated)) != SGT_OK ||
+	    (rc = read_head(headpath, head, &present)) != SGT_OK)
 		goto out;
-	if (l.n > 0)
-		sgt_sha256_hex(l.line[l.n - 1], l.linelen[l.n - 1], prev);
-	else
+	if (last != NULL) {
+		json_error_t jerr;
+
+		sgt_sha256_hex(last, lastlen, prev);
+		lastrec = json_loadb(last, lastlen, 0, &jerr);
+		seq = json_integer_value(json_object_get(lastrec, "seq")) + 1;
+	} else {
 		strcpy(prev, zero_hash);
+	}
 	/* Never extend a chain that is already broken at its end: that would hide it. */
-	if (l.unterminated || (present ? strcmp(head, prev) != 0 : l.n > 0)) {
+	if (unterminated || (last != NULL && seq < 2) || (present ? strcmp(head, prev) != 0 : last != NULL)) {
 		rc = sgt_err(SGT_ERR_DATA, "audit log '%s' does not end where '%s' says; refusing to add to it", logpath, headpath);
 		sgt_hint("run 'signet audit verify' to see what changed");
 		goto out;
 	}
 	sgt_time_iso(sgt_now(), now);
 	rec = json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s, s:O?, s:s}",
-			"seq", (json_int_t)(l.n + 1), "time", now, "op", op, "label", label,
+			"seq", seq, "time", now, "op", op, "label", label,
 			"spki_sha256", spki_sha256, "result", result ? result : "ok", "details", details,
 			"prev", prev);
 	if (rec == NULL || (line = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
@@ -165,8 +226,9 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(line);
+	free(last);
 	json_decref(rec);
-	lines_free(&l);
+	json_decref(lastrec);
 	free(logpath);
 	free(headpath);
 	return rc;
