@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "cmd.h"
 #include "p11.h"
+#include "policy.h"
 
 static const char help[] =
 	"usage: signet init [--module PATH --token LABEL] [--pin-file F] [--so-pin-file F]\n"
@@ -302,8 +303,15 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 		return cmd_usage("init", "--so-pin-file is only for the embedded token");
 	if (module == NULL && pins.fd >= 0)
 		return cmd_usage("init", "--pin-fd is only for an existing token; use --pin-file");
-	if ((rc = sgt_label_check(policy)) != SGT_OK)
-		return rc;
+	{
+		struct sgt_policy *pol = NULL;
+
+		/* A store whose default policy does not exist would fail on every later command. */
+		rc = sgt_policy_find(NULL, policy, &pol);
+		sgt_policy_free(pol);
+		if (rc != SGT_OK)
+			return rc;
+	}
 	if ((rc = absolute(shown, final)) != SGT_OK || (rc = target_free(final, shown)) != SGT_OK)
 		return rc;
 	{

@@ -13,7 +13,9 @@
 #include "cert.h"
 #include "cmd.h"
 #include "extract.h"
+#include "p11.h"
 #include "key.h"
+#include "policy.h"
 
 static const char help[] =
 	"usage: signet key generate LABEL [--alg ALG] [--policy NAME] [--pin-file F | --pin-fd N]\n"
@@ -81,6 +83,44 @@ static int one_label(const char *cmd, int argc, char **argv, const char **label)
 	return sgt_label_check(*label);
 }
 
+/*
+ * The policy decides the key: its first algorithm is the default, and an
+ * algorithm it does not list is refused before the token is touched.
+ */
+static int policy_alg(const struct sgt_store *st, const char *policy, const char **alg)
+{
+	struct sgt_policy *pol = NULL;
+	struct sgt_buf allowed = { 0 };
+	size_t i;
+	int rc;
+
+	if (*alg != NULL && sgt_alg_from_name(*alg) == SGT_ALG_NONE)
+		return sgt_err(SGT_ERR_USAGE, "unknown key algorithm '%s' (use ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096)", *alg);
+	if (policy == NULL) {
+		if (*alg == NULL)
+			*alg = "ecdsa-p256";
+		return SGT_OK;
+	}
+	if ((rc = sgt_policy_find(st->dir, policy, &pol)) != SGT_OK)
+		return rc;
+	if (*alg == NULL && pol->nalgorithms > 0)
+		*alg = pol->algorithms[0];
+	else if (*alg == NULL)
+		*alg = "ecdsa-p256";
+	if (pol->nalgorithms > 0 && !sgt_policy_allows_alg(pol, *alg)) {
+		for (i = 0; i < pol->nalgorithms; i++)
+			sgt_buf_printf(&allowed, "%s%s", i ? ", " : "", pol->algorithms[i]);
+		rc = sgt_err(SGT_ERR_DATA, "policy '%s' does not allow %s keys (it allows: %s)", policy, *alg, allowed.p);
+		sgt_hint("pick one of those with --alg, or another policy with --policy");
+	}
+	/* The returned name must outlive the policy: map it to the static table. */
+	if (rc == SGT_OK)
+		*alg = sgt_alg_name(sgt_alg_from_name(*alg));
+	sgt_buf_free(&allowed);
+	sgt_policy_free(pol);
+	return rc;
+}
+
 static int key_generate(struct sgt_ctx *ctx, int argc, char **argv)
 {
 	struct sgt_pin_opts pins = SGT_PIN_OPTS_INIT;
@@ -97,14 +137,15 @@ static int key_generate(struct sgt_ctx *ctx, int argc, char **argv)
 		return rc;
 	if (policy == NULL)
 		policy = st.cfg.policy;
-	if (alg == NULL)
-		alg = "ecdsa-p256";
+	if ((rc = policy_alg(&st, policy, &alg)) != SGT_OK)
+		goto out;
 	rc = sgt_key_generate(&st, &pins, label, alg, policy, &rec);
 	if (rc == SGT_OK) {
 		if (!ctx->json && !sgt_quiet)
 			printf("generated %s key '%s' on token '%s'\n", rec.algorithm, label, st.cfg.token);
 		rc = key_print(ctx, &st, &rec, 0);
 	}
+out:
 	sgt_store_release(&st);
 	return rc;
 }

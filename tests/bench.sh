@@ -27,7 +27,7 @@ awk -v v="$vs" -v s="$sha" -v sz="$(stat -c %s "$W/audit/audit.log")" \
 
 echo
 echo "== key generation on SoftHSM2: signet (generate + custody read-back + record + audit) vs pkcs11-tool --keypairgen"
-"$SIGNET" init >/dev/null
+"$SIGNET" init --policy codesign-generic >/dev/null
 export SOFTHSM2_CONF="$W/store/hsm/softhsm2.conf"
 pin=$(cat "$W/store/hsm/user.pin")
 for alg in ecdsa-p256:EC:prime256v1 ecdsa-p384:EC:secp384r1 rsa-2048:rsa:2048; do

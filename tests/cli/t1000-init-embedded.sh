@@ -39,6 +39,11 @@ one_line_error
 has "$T/err" "not empty"
 eq "$(cat "$T/other/file")" keep "existing file changed"
 
+# An unknown default policy is refused before anything is created.
+sig 3 --store "$T/p" init --policy nosuch
+has "$T/err" "no policy 'nosuch'"
+[ ! -e "$T/p" ] || fail "store created with an unknown policy"
+
 # --json prints one document with stable fields.
 sig 0 --json --store "$T/j" init --policy codesign-generic
 has "$T/out" '"store": "'"$T/j"'"'

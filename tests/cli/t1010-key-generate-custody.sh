@@ -3,7 +3,8 @@
 # independent peer confirms, the secret cannot be read, and the recorded
 # spki_sha256 is the SHA-256 of the DER SubjectPublicKeyInfo.
 . "$(dirname "$0")/../lib.sh"
-new_store
+# codesign-generic allows every algorithm signet knows.
+new_store --policy codesign-generic
 peer_env
 
 for alg in ecdsa-p256 ecdsa-p384 rsa-2048 rsa-3072; do

@@ -22,6 +22,12 @@ sig 2 key generate k --alg dsa-1024
 has "$T/err" "unknown key algorithm 'dsa-1024'"
 sig 2 key generate
 has "$T/err" "missing LABEL"
+# The store's default policy (aws-freertos-esp32) allows only P-256.
+sig 3 key generate k --alg rsa-2048
+one_line_error
+has "$T/err" "policy 'aws-freertos-esp32' does not allow rsa-2048 keys \(it allows: ecdsa-p256\)"
+sig 3 key generate k --policy nosuch
+has "$T/err" "no policy 'nosuch'"
 sig 2 key generate k --pin 1234
 has "$T/err" "unknown option '--pin'"
 eq "$(snapshot)" "$before" "store changed by usage errors"
