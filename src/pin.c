@@ -85,9 +85,9 @@ static int prompt(const char *token, struct sgt_pin *pin)
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	quiet.c_lflag |= ECHONL;
 	dprintf(fd, "PIN for token '%s': ", token);
-	tcsetattr(fd, TCSAFLUSH, &quiet);
+	tcsetattr(fd, TCSANOW, &quiet);	/* TCSAFLUSH would drop a PIN typed ahead or pasted */
 	rc = read_fd(fd, "the terminal", pin);
-	tcsetattr(fd, TCSAFLUSH, &old);
+	tcsetattr(fd, TCSANOW, &old);
 	close(fd);
 	return rc;
 }

@@ -33,3 +33,15 @@ has "$T/err" "^hint: give the user PIN with --pin-file"
 # The PIN never appears in the audit log or the key records.
 pin=$(user_pin)
 ! grep -rq "$pin" "$S/audit.log" "$S/keys" || fail "PIN written to the store"
+
+# The prompt: on a terminal (script(1) gives one), echo off, so the PIN
+# typed is not in what the terminal shows.  It is typed after the prompt
+# appears, as a person would: type-ahead is echoed before any program can
+# turn echo off.
+{ sleep 1; printf '%s\n' "$pin"; } | script -qec "$SIGNET key generate via-prompt" "$T/typescript" >"$T/out" 2>&1 \
+  || { cat "$T/out"; fail "key generate with a prompted PIN"; }
+has "$T/out" "PIN for token 'signet':"
+hasnt "$T/out" "$pin"
+[ -f "$S/keys/via-prompt.yaml" ] || fail "no key generated through the prompt"
+printf 'nonsense\n' | script -qec "$SIGNET key generate bad-prompt" "$T/typescript" >"$T/out" 2>&1 && fail "wrong prompted PIN accepted"
+has "$T/out" "wrong PIN"
