@@ -45,6 +45,8 @@ int sgt_mkdirs(const char *path)
 
 	if (strlen(path) >= sizeof(tmp))
 		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", path);
+	if (path[0] == '\0')
+		return SGT_OK;
 	strcpy(tmp, path);
 	for (p = tmp + 1; ; p++) {
 		if (*p == '/' || *p == '\0') {
@@ -227,6 +229,10 @@ static int config_parse(const char *path, const struct sgt_yaml *root, struct sg
 	for (i = 0; i < env->n; i++) {
 		if (env->items[i]->kind != SGT_YAML_SCALAR)
 			return sgt_err(SGT_ERR_DATA, "%s:%d: env '%s' must be a single value", path,
+				       env->items[i]->line, env->keys[i]);
+		if (env->keys[i][0] == '\0' || strspn(env->keys[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+		    strlen(env->keys[i]))
+			return sgt_err(SGT_ERR_DATA, "%s:%d: env name '%s' is not a variable name", path,
 				       env->items[i]->line, env->keys[i]);
 		cfg->env_name[i] = strdup(env->keys[i]);
 		cfg->env_value[i] = strdup(env->items[i]->value);
@@ -429,12 +435,15 @@ out:
 
 int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec)
 {
-	char *path = keyrec_path(st, rec->label);
+	char *path;
 	struct sgt_buf b = { 0 };
 	size_t i;
-	int rc;
+	int rc, known = 0;
 
-	if (path == NULL)
+	/* The label names a file; the other fields are hex, names and times we made. */
+	if ((rc = sgt_label_check(rec->label)) != SGT_OK)
+		return rc;
+	if ((path = keyrec_path(st, rec->label)) == NULL)
 		return SGT_ERR_DATA;
 	rc = sgt_buf_printf(&b, "# key in custody; the private key never leaves the token\n"
 			    "label: \"%s\"\nid: \"%s\"\nalgorithm: \"%s\"\nspki_sha256: \"%s\"\n"
@@ -445,7 +454,9 @@ int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec)
 		rc = rc ? rc : sgt_yaml_quote(&b, rec->policy);
 		rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
 	}
-	rc = rc ? rc : sgt_buf_printf(&b, "custody:\n");
+	for (i = 0; custody_names[i] != NULL; i++)
+		known += *custody_field((struct sgt_custody *)&rec->custody, i) >= 0;
+	rc = rc ? rc : sgt_buf_printf(&b, known ? "custody:\n" : "custody: {}\n");
 	for (i = 0; rc == SGT_OK && custody_names[i] != NULL; i++) {
 		int v = *custody_field((struct sgt_custody *)&rec->custody, i);
 

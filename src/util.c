@@ -241,6 +241,7 @@ char *sgt_base64(const unsigned char *in, size_t len)
 
 int sgt_unbase64(const char *in, size_t inlen, unsigned char **out, size_t *outlen)
 {
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	char *clean = malloc(inlen + 1);
 	unsigned char *dec = NULL;
 	size_t n = 0, i, pad = 0;
@@ -256,22 +257,23 @@ int sgt_unbase64(const char *in, size_t inlen, unsigned char **out, size_t *outl
 	clean[n] = '\0';
 	if (n == 0 || n % 4 != 0)
 		goto bad;
+	/* EVP_DecodeBlock reads '=' anywhere as zero bits and skips junk: check strictly first. */
+	if (clean[n - 1] == '=')
+		pad = clean[n - 2] == '=' ? 2 : 1;
+	for (i = 0; i < n - pad; i++)
+		if (clean[i] == '\0' || strchr(alphabet, clean[i]) == NULL)
+			goto bad;
 	dec = malloc(n / 4 * 3 + 1);
 	if (dec == NULL) {
 		free(clean);
 		return sgt_err(SGT_ERR_DATA, "out of memory");
 	}
 	r = EVP_DecodeBlock(dec, (unsigned char *)clean, (int)n);
-	if (r < 0)
+	if (r < 0 || (size_t)r < pad)
 		goto bad;
-	/* EVP_DecodeBlock counts '=' padding as zero bytes; drop them. */
-	if (clean[n - 1] == '=')
-		pad++;
-	if (clean[n - 2] == '=')
-		pad++;
 	free(clean);
 	*out = dec;
-	*outlen = (size_t)r - pad;
+	*outlen = (size_t)r - pad;	/* EVP_DecodeBlock counts '=' as zero bytes */
 	return SGT_OK;
 bad:
 	free(clean);
@@ -300,7 +302,17 @@ int sgt_time_parse(const char *s, time_t *out)
 		if (end == NULL || *end != '\0')
 			return -1;
 	}
-	*out = timegm(&tm);
+	{
+		struct tm want = tm, got;
+		time_t t = timegm(&tm);
+
+		/* strptime takes 2026-02-30; timegm would roll it into March. */
+		if (gmtime_r(&t, &got) == NULL || got.tm_year != want.tm_year || got.tm_mon != want.tm_mon ||
+		    got.tm_mday != want.tm_mday || got.tm_hour != want.tm_hour || got.tm_min != want.tm_min ||
+		    got.tm_sec != want.tm_sec)
+			return -1;
+		*out = t;
+	}
 	return 0;
 }
 

@@ -134,6 +134,23 @@ static int parse_collection(struct parse *ps, struct sgt_yaml *y, int depth)
 	}
 }
 
+static int has_anchor_or_tag(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return ev->data.scalar.anchor != NULL || (ev->data.scalar.tag != NULL && !ev->data.scalar.plain_implicit &&
+							 !ev->data.scalar.quoted_implicit);
+	case YAML_SEQUENCE_START_EVENT:
+		return ev->data.sequence_start.anchor != NULL ||
+		       (ev->data.sequence_start.tag != NULL && !ev->data.sequence_start.implicit);
+	case YAML_MAPPING_START_EVENT:
+		return ev->data.mapping_start.anchor != NULL ||
+		       (ev->data.mapping_start.tag != NULL && !ev->data.mapping_start.implicit);
+	default:
+		return 0;
+	}
+}
+
 /* Consumes ev (and the events of its children). */
 static int parse_node(struct parse *ps, yaml_event_t *ev, int depth, struct sgt_yaml **out)
 {
@@ -145,6 +162,10 @@ static int parse_node(struct parse *ps, yaml_event_t *ev, int depth, struct sgt_
 	if (depth > MAX_DEPTH) {
 		yaml_event_delete(ev);
 		return sgt_err(SGT_ERR_DATA, "%s:%d: nesting deeper than %d levels", ps->name, line, MAX_DEPTH);
+	}
+	if (has_anchor_or_tag(ev)) {
+		yaml_event_delete(ev);
+		return sgt_err(SGT_ERR_DATA, "%s:%d: YAML anchors and tags are not supported", ps->name, line);
 	}
 	switch (ev->type) {
 	case YAML_SCALAR_EVENT:
@@ -208,6 +229,12 @@ int sgt_yaml_parse(const char *name, const char *buf, size_t len, struct sgt_yam
 		goto out;
 	if ((rc = parse_node(&ps, &ev, 0, &root)) != SGT_OK)
 		goto out;
+	if (root->kind == SGT_YAML_SCALAR && root->value[0] == '\0') {
+		/* "---" alone: an empty document, which callers expect as an empty map. */
+		root->kind = SGT_YAML_MAP;
+		free(root->value);
+		root->value = NULL;
+	}
 	if ((rc = next_event(&ps, &ev)) != SGT_OK)	/* DOCUMENT-END */
 		goto out;
 	yaml_event_delete(&ev);
