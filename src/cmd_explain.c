@@ -1,9 +1,163 @@
-/* cmd_explain.c: placeholder until the command lands. */
+/*
+ * cmd_explain.c: `signet explain REASON`: decodes an OTA job failure reason
+ * (as pasted from the console, the CLI or a device log) into the FreeRTOS
+ * error name, what it means, the usual cause and the signet command that
+ * checks it.  Needs no store and no token.  Exit 0 when the code is known,
+ * 1 when it is not, 2 when the input is not a reason at all.
+ */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cmd.h"
+#include "ota.h"
+
+static const char help[] =
+	"usage: signet explain REASON\n"
+	"       signet explain --list\n\n"
+	"Decodes an OTA job failure reason: \"0x000000e3: 0x00000000\", 0xe3, e3:0,\n"
+	"a whole PAL status such as 0xe3000000, \"rejected: 0x00000000\", or the JSON\n"
+	"statusDetails (or a whole job execution) holding a \"reason\"; '-' reads it\n"
+	"from standard input.  Codes are hexadecimal, as devices report them.\n\n"
+	"  --list   every code signet knows\n\n"
+	"exit status: 0 known code, 1 unknown code, 2 not a reason\n";
+
+static const char *kind_name(enum sgt_ota_kind k)
+{
+	switch (k) {
+	case SGT_OTA_PAL: return "pal";
+	case SGT_OTA_AGENT: return "agent";
+	case SGT_OTA_IMAGE_STATE: return "image_state";
+	default: return "unknown";
+	}
+}
+
+static int list_codes(struct sgt_ctx *ctx)
+{
+	const struct {
+		const char *kind;
+		const struct sgt_ota_code *(*table)(size_t *);
+	} tables[] = {
+		{ "pal", sgt_ota_pal_table }, { "agent", sgt_ota_agent_table }, { "job_parse", sgt_ota_jobparse_table },
+	};
+	json_t *arr = ctx->json ? json_array() : NULL;
+	size_t t, i, n;
+
+	for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+		const struct sgt_ota_code *c = tables[t].table(&n);
+
+		if (!ctx->json)
+			printf("%s%s codes:\n", t ? "\n" : "", tables[t].kind);
+		for (i = 0; i < n; i++) {
+			if (ctx->json)
+				json_array_append_new(arr, json_pack("{s:s,s:I,s:s,s:s}", "kind", tables[t].kind,
+								     "code", (json_int_t)c[i].value, "name", c[i].name,
+								     "meaning", c[i].meaning));
+			else
+				printf("  0x%02x  %-34s %s\n", (unsigned)c[i].value, c[i].name, c[i].meaning);
+		}
+	}
+	return ctx->json ? cmd_json_print(arr) : SGT_OK;
+}
+
+static int print_reason(struct sgt_ctx *ctx, const char *input, const struct sgt_ota_reason *r)
+{
+	const struct sgt_ota_code *c = r->code;
+	char subhex[16] = "";
+
+	if (r->has_sub)
+		snprintf(subhex, sizeof(subhex), "0x%08x", (unsigned)r->sub);
+	if (ctx->json) {
+		json_t *j = json_pack("{s:s,s:s,s:I}", "input", input, "kind", kind_name(r->kind), "code", (json_int_t)r->main);
+
+		if (j == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		json_object_set_new(j, "sub_code", r->has_sub ? json_integer((json_int_t)r->sub) : json_null());
+		json_object_set_new(j, "name", c ? json_string(c->name) : json_null());
+		json_object_set_new(j, "meaning", c ? json_string(c->meaning) : json_null());
+		json_object_set_new(j, "cause", c && c->cause ? json_string(c->cause) : json_null());
+		json_object_set_new(j, "check", c && c->check ? json_string(c->check) : json_null());
+		json_object_set_new(j, "sub_name", r->subcode ? json_string(r->subcode->name) : json_null());
+		json_object_set_new(j, "sub_meaning", r->subcode ? json_string(r->subcode->meaning) : json_null());
+		cmd_json_print(j);
+	} else if (c == NULL) {
+		printf("0x%08x: unknown: not an OTA PAL error (0xe0-0xef) nor an OTA agent error (0-23)\n", (unsigned)r->main);
+	} else {
+		switch (r->kind) {
+		case SGT_OTA_PAL:
+			printf("0x%02x %s (OTA PAL error%s%s%s)\n", (unsigned)r->main, c->name,
+			       r->has_sub ? ", platform sub-error " : "", subhex, r->has_sub && r->sub == 0 ? ", none" : "");
+			break;
+		case SGT_OTA_AGENT:
+			printf("%u %s (OTA agent error%s%s)\n", (unsigned)r->main, c->name,
+			       r->has_sub ? ", sub-error " : "", subhex);
+			break;
+		default:
+			printf("%s (OTA image state%s%s)\n", c->name, r->has_sub ? ", sub-code " : "", subhex);
+			break;
+		}
+		printf("meaning: %s\n", c->meaning);
+		if (r->subcode)
+			printf("sub-error: %u %s: %s\n", (unsigned)r->sub, r->subcode->name, r->subcode->meaning);
+		else if (r->kind == SGT_OTA_AGENT && r->main == 12 && r->has_sub)
+			printf("sub-error: %u is not a known OtaJobParseErr_t\n", (unsigned)r->sub);
+		if (c->cause)
+			printf("usual cause: %s\n", c->cause);
+		if (r->subcode && r->subcode->cause)
+			printf("usual cause: %s\n", r->subcode->cause);
+		if (c->check)
+			printf("check with: %s\n", c->check);
+	}
+	if (c == NULL) {
+		if (!ctx->json)
+			sgt_hint("'signet explain --list' shows every code signet knows");
+		return SGT_ERR_VERDICT;
+	}
+	return SGT_OK;
+}
 
 int cmd_explain(struct sgt_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	(void)argc;
-	return sgt_err(SGT_ERR_USAGE, "%s: not implemented yet", argv[0]);
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "list", no_argument, NULL, 'l' }, { NULL, 0, NULL, 0 }
+	};
+	struct sgt_ota_reason r;
+	struct sgt_buf in = { 0 };
+	unsigned char *data = NULL;
+	size_t len;
+	const char *why;
+	int started = 0, c, i, rc, list = 0;
+
+	while ((c = cmd_getopt(argv[0], argc, argv, "hl", longopts, &started)) != -1) {
+		if (c == -2)
+			return SGT_ERR_USAGE;
+		if (c == 'h')
+			return cmd_help(help);
+		if (c == 'l')
+			list = 1;
+	}
+	if (list)
+		return optind == argc ? list_codes(ctx) : cmd_usage(argv[0], "--list takes no reason");
+	if (optind >= argc)
+		return cmd_usage(argv[0], "missing REASON, e.g. \"0x000000e3: 0x00000000\"");
+	if (optind + 1 == argc && strcmp(argv[optind], "-") == 0) {
+		if ((rc = sgt_file_read("-", 1 << 20, &data, &len)) != SGT_OK)
+			return rc;
+		rc = sgt_buf_add(&in, data, len + 1);
+		free(data);
+	} else {
+		/* An unquoted "0x000000e3: 0x00000000" arrives as two words. */
+		for (i = optind, rc = SGT_OK; i < argc && rc == SGT_OK; i++)
+			rc = sgt_buf_printf(&in, "%s%s", i > optind ? " " : "", argv[i]);
+	}
+	if (rc != SGT_OK)
+		goto out;
+	if ((rc = sgt_ota_parse(in.p, &r, &why)) != SGT_OK) {
+		if (rc == SGT_ERR_USAGE)
+			cmd_usage(argv[0], "cannot read '%.80s' as an OTA reason: %s", in.p, why);
+		goto out;
+	}
+	rc = print_reason(ctx, in.p, &r);
+out:
+	sgt_buf_free(&in);
+	return rc;
 }

@@ -1,9 +1,203 @@
-/* cmd_header.c: placeholder until the command lands. */
+/*
+ * cmd_header.c: `signet header LABEL|CERTFILE`: exports the certificate
+ * (or its public key) in the C form device firmware compiles in.  LABEL
+ * takes the key's current certificate from the store; CERTFILE may be any
+ * file extract can read (PEM, DER, even another header).  Each export is
+ * recorded in the audit log when a store is there; if the record cannot
+ * be written the exported file is removed (fail closed).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
 #include "cmd.h"
+#include "extract.h"
+#include "header.h"
+
+static const char help[] =
+	"usage: signet header LABEL|CERTFILE [--format ota-pal|codesigner|der|pubkey]\n"
+	"                     [--name IDENT] [--out FILE]\n\n"
+	"Exports the certificate of key LABEL (its current one) or CERTFILE as a C header:\n"
+	"  ota-pal     #define otapalconfigCODE_SIGNING_CERTIFICATE, one \"...\\n\" literal\n"
+	"              per PEM line (ota_demo_config.h; default)\n"
+	"  codesigner  static const char signingcredentialSIGNING_CERTIFICATE_PEM[]\n"
+	"              (aws_ota_codesigner_certificate.h)\n"
+	"  der         the certificate as a byte array, NAME_LEN its length\n"
+	"  pubkey      the DER SubjectPublicKeyInfo as a byte array (bootloaders)\n\n"
+	"  --name IDENT  identifier to define instead of the format's usual one\n"
+	"  --out FILE    write FILE atomically instead of standard output\n\n"
+	"The output is byte-for-byte deterministic: the same certificate gives the same header.\n";
+
+/* sgt_atomic_write wants a directory part; "sig" means "./sig". */
+static char *out_path(const char *path)
+{
+	char *p = malloc(strlen(path) + 3);
+
+	if (p != NULL)
+		sprintf(p, "%s%s", strchr(path, '/') ? "" : "./", path);
+	return p;
+}
+
+static int store_present(struct sgt_ctx *ctx)
+{
+	const char *dir = sgt_store_dir(ctx->store_opt);
+	struct sgt_buf p = { 0 };
+	int ok;
+
+	if (sgt_buf_printf(&p, "%s/signet.yaml", dir) != SGT_OK)
+		return 0;
+	ok = access(p.p, F_OK) == 0;
+	sgt_buf_free(&p);
+	return ok;
+}
+
+static int is_file(const char *s)
+{
+	struct stat sb;
+
+	return strchr(s, '/') != NULL || stat(s, &sb) == 0;
+}
 
 int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	(void)argc;
-	return sgt_err(SGT_ERR_USAGE, "%s: not implemented yet", argv[0]);
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "format", required_argument, NULL, 'f' },
+		{ "name", required_argument, NULL, 'n' }, { "out", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 }
+	};
+	enum sgt_header_format fmt = SGT_HEADER_OTA_PAL;
+	struct sgt_found_list l = { 0 };
+	struct sgt_store st;
+	struct sgt_buf out = { 0 };
+	const struct sgt_found *use = NULL;
+	const char *name = NULL, *outpath = NULL, *src, *label = NULL;
+	char *certpath = NULL, *outfile = NULL, sha[65];
+	int started = 0, c, rc, have_store = 0, wrote = 0;
+	size_t i;
+
+	while ((c = cmd_getopt(argv[0], argc, argv, "hf:n:o:", longopts, &started)) != -1) {
+		if (c == -2)
+			return SGT_ERR_USAGE;
+		if (c == 'h')
+			return cmd_help(help);
+		if (c == 'f' && sgt_header_format_parse(optarg, &fmt) != SGT_OK)
+			return cmd_usage(argv[0], "unknown format '%s': use ota-pal, codesigner, der or pubkey", optarg);
+		if (c == 'n')
+			name = optarg;
+		if (c == 'o')
+			outpath = optarg;
+	}
+	if (optind >= argc)
+		return cmd_usage(argv[0], "missing LABEL or CERTFILE");
+	if (optind + 1 < argc)
+		return cmd_usage(argv[0], "one LABEL or CERTFILE at a time");
+	if (name && !sgt_header_name_ok(name))
+		return cmd_usage(argv[0], "--name '%s' is not a C identifier", name);
+	src = argv[optind];
+
+	if (!is_file(src)) {
+		if ((rc = sgt_label_check(src)) != SGT_OK)
+			return rc;
+		label = src;
+	}
+	if (label || store_present(ctx)) {
+		if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
+			return rc;
+		have_store = 1;
+	}
+	if (label) {
+		struct stat sb;
+
+		if (!sgt_keyrec_exists(&st, label)) {
+			rc = sgt_err(SGT_ERR_VERDICT, "no key '%s' in custody", label);
+			sgt_hint("'signet key list' shows the keys; a certificate file path works too");
+			goto out;
+		}
+		if ((certpath = malloc(strlen(label) + 32)) == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			goto out;
+		}
+		sprintf(certpath, "certs/%s/current.pem", label);
+		src = certpath;
+		{
+			char *abs = sgt_store_path(&st, certpath);
+
+			free(certpath);
+			certpath = abs;
+			src = abs;
+		}
+		if (src == NULL) {
+			rc = SGT_ERR_DATA;
+			goto out;
+		}
+		if (stat(src, &sb) != 0) {
+			rc = sgt_err(SGT_ERR_DATA, "key '%s' has no certificate yet", label);
+			sgt_hint("'signet cert issue %s' makes one", label);
+			goto out;
+		}
+	}
+	if ((rc = sgt_extract_file(src, &l)) != SGT_OK)
+		goto out;
+	for (i = 0; i < l.n && use == NULL; i++)
+		if (l.v[i].kind == SGT_FOUND_CERT)
+			use = &l.v[i];
+	if (use == NULL && fmt == SGT_HEADER_PUBKEY && l.n > 0)
+		use = &l.v[0];
+	if (use == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "'%s' holds no certificate%s", label ? label : src,
+			     fmt == SGT_HEADER_PUBKEY ? " or public key" : "");
+		goto out;
+	}
+	if (l.n > 1)
+		sgt_warn("'%s' holds %zu certificates or keys; exporting the first certificate (%s)", src, l.n,
+			 use->info.subject[0] ? use->info.subject : use->info.spki_sha256);
+	if ((rc = sgt_header_render(fmt, use->cert, use->pub, name, &out)) != SGT_OK)
+		goto out;
+	sgt_sha256_hex(out.p, out.len, sha);
+
+	if (outpath && strcmp(outpath, "-") != 0) {
+		if ((outfile = out_path(outpath)) == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			goto out;
+		}
+		if ((rc = sgt_atomic_write(outfile, out.p, out.len, 0)) != SGT_OK)
+			goto out;
+		wrote = 1;
+	}
+	if (have_store) {
+		json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s}", "format", sgt_header_format_name(fmt),
+				      "name", name ? name : sgt_header_default_name(fmt),
+				      "output", outpath ? outpath : "-", "header_sha256", sha,
+				      "source", label ? label : argv[optind]);
+
+		if (d && use->cert)
+			json_object_set_new(d, "certificate_serial", json_string(use->info.serial));
+		rc = d ? sgt_audit_append(&st, "header", label, use->info.spki_sha256, "ok", d) : SGT_ERR_DATA;
+		json_decref(d);
+		if (rc != SGT_OK) {
+			if (wrote)
+				sgt_store_unlink(outfile);
+			sgt_err(rc, "header not exported: the audit record could not be written");
+			goto out;
+		}
+	}
+	if (!wrote)
+		fwrite(out.p, 1, out.len, stdout);
+	else if (!ctx->json)
+		fprintf(stderr, "wrote %s (%s, %s, SPKI SHA-256 %s)\n", outpath, sgt_header_format_name(fmt),
+			use->info.subject[0] ? use->info.subject : "public key", use->info.spki_sha256);
+	if (ctx->json && wrote)
+		rc = cmd_json_print(json_pack("{s:s,s:s,s:s,s:s}", "output", outpath, "format", sgt_header_format_name(fmt),
+					      "spki_sha256", use->info.spki_sha256, "header_sha256", sha));
+out:
+	sgt_found_list_release(&l);
+	sgt_buf_free(&out);
+	free(certpath);
+	free(outfile);
+	if (have_store)
+		sgt_store_release(&st);
+	return rc;
 }

@@ -1,0 +1,62 @@
+/*
+ * ota.h: decoding FreeRTOS OTA job failure reasons.  A failed OTA job
+ * carries statusDetails {"reason":"0x%08x: 0x%08x"}: for a PAL failure the
+ * PAL main status (OtaPalMainStatus_t, 0xe0..0xef) and the platform
+ * sub-error; for an agent failure an OtaErr_t (0..23) and, for
+ * OtaErrJobParserError, an OtaJobParseErr_t as sub-error.  This module
+ * only parses and looks up; it prints nothing and needs no store.
+ */
+#ifndef SGT_OTA_H
+#define SGT_OTA_H
+
+#include <stdint.h>
+
+/* What a reason's main code is. */
+enum sgt_ota_kind {
+	SGT_OTA_UNKNOWN = 0,
+	SGT_OTA_PAL,		/* OtaPalMainStatus_t, from ota_platform_interface.h */
+	SGT_OTA_AGENT,		/* OtaErr_t, from ota.h */
+	SGT_OTA_IMAGE_STATE	/* "rejected: 0x..." etc., from the agent's image state */
+};
+
+/* One documented code: static data, never freed. */
+struct sgt_ota_code {
+	uint32_t value;
+	const char *name;	/* the FreeRTOS identifier */
+	const char *meaning;	/* what the device is saying */
+	const char *cause;	/* usual cause, or NULL */
+	const char *check;	/* signet commands that check it, or NULL */
+};
+
+struct sgt_ota_reason {
+	enum sgt_ota_kind kind;
+	uint32_t main;		/* PAL main status / OtaErr_t / image state */
+	uint32_t sub;		/* platform sub-error / job-parse error */
+	int has_sub;
+	char word[16];		/* image-state word for SGT_OTA_IMAGE_STATE */
+	const struct sgt_ota_code *code;	/* NULL when unknown */
+	const struct sgt_ota_code *subcode;	/* job-parse error, or NULL */
+};
+
+/*
+ * Parses a reason: "0x000000e3: 0x00000000", "0xe3", "e3", "e3:0",
+ * a whole OtaPalStatus_t such as 0xe3000000, "rejected: 0x00000000", or a
+ * JSON document holding a "reason" string anywhere (statusDetails, a job
+ * execution).  Numbers are hexadecimal, as the agent prints them.  Returns
+ * SGT_OK with the codes looked up (code may be NULL: unknown), or
+ * SGT_ERR_USAGE with why (static text) when the input is not a reason.
+ */
+int sgt_ota_parse(const char *input, struct sgt_ota_reason *out, const char **why);
+
+/* Table lookups; NULL when the value is not a documented code. */
+const struct sgt_ota_code *sgt_ota_pal_code(uint32_t value);
+const struct sgt_ota_code *sgt_ota_agent_code(uint32_t value);
+const struct sgt_ota_code *sgt_ota_jobparse_code(uint32_t value);
+const struct sgt_ota_code *sgt_ota_image_state(const char *word);
+
+/* The whole tables, for listing and tests. */
+const struct sgt_ota_code *sgt_ota_pal_table(size_t *n);
+const struct sgt_ota_code *sgt_ota_agent_table(size_t *n);
+const struct sgt_ota_code *sgt_ota_jobparse_table(size_t *n);
+
+#endif

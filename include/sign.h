@@ -1,0 +1,47 @@
+/*
+ * sign.h: firmware image signatures as FreeRTOS OTA devices check them: a
+ * hash over the whole file (streamed, any size), signed as a digest:
+ * ECDSA gives the DER Ecdsa-Sig-Value mbedtls_pk_verify expects, RSA gives
+ * PKCS#1 v1.5 over a DigestInfo.  The private key is any EVP_PKEY, normally
+ * one from token.h whose operations run on the token.  Verification uses
+ * only a public key: that is what the device does.  Nothing here prints.
+ */
+#ifndef SGT_SIGN_H
+#define SGT_SIGN_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#define SGT_SIGN_MAX_SIG 1024	/* RSA-8192 fits */
+
+/* "sha256" / "sha1" / "sha384" / "sha512" -> md, NULL when unknown. */
+const EVP_MD *sgt_sign_md(const char *name);
+/* "SHA256" / "SHA1" ..., as AWS spells hashAlgorithm. */
+const char *sgt_sign_md_aws(const EVP_MD *md);
+/* "ECDSA" / "RSA" for signatureAlgorithm; NULL when the key cannot sign images. */
+const char *sgt_sign_alg(EVP_PKEY *pk);
+
+/* Streams path through md; errors name the file.  out holds EVP_MAX_MD_SIZE. */
+int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out, size_t *outlen);
+
+/* Signs a digest; *sig malloc'd.  Errors name label. */
+int sgt_sign_digest(EVP_PKEY *priv, const char *label, const EVP_MD *md, const unsigned char *dgst, size_t dlen,
+		    unsigned char **sig, size_t *siglen);
+/* SGT_OK when sig is a valid signature of dgst by pub, SGT_ERR_VERDICT (quiet) when not. */
+int sgt_sign_verify_digest(EVP_PKEY *pub, const EVP_MD *md, const unsigned char *dgst, size_t dlen,
+			   const unsigned char *sig, size_t siglen);
+
+/* Reads a signature file: base64 (whitespace ignored) or raw DER; *sig malloc'd. */
+int sgt_sign_read_sig(const char *path, unsigned char **sig, size_t *len);
+
+/*
+ * The customCodeSigning object of `aws iot create-ota-update`:
+ * {"customCodeSigning": {signature.inlineDocument, certificateChain
+ * {certificateName, inlineDocument}, hashAlgorithm, signatureAlgorithm}}.
+ */
+json_t *sgt_sign_ota_json(const char *sig_b64, const char *cert_pem, const char *cert_name, const EVP_MD *md,
+			  const char *alg);
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * sign.c: hashing, signing and checking firmware images.  The image is
+ * hashed in 64 KiB chunks so its size does not matter, then the digest is
+ * signed with EVP_PKEY_sign: with a token key the private operation happens
+ * on the token (libp11), and the result is exactly what mbedtls_pk_verify
+ * and `openssl dgst -verify` accept (DER ECDSA, PKCS#1 v1.5 RSA).  Callers
+ * verify every new signature with the public key before writing it, so a
+ * token that returns garbage can never produce a shipped signature.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rsa.h>
+
+#include "sgt.h"
+#include "sign.h"
+
+const EVP_MD *sgt_sign_md(const char *name)
+{
+	if (strcmp(name, "sha256") == 0)
+		return EVP_sha256();
+	if (strcmp(name, "sha1") == 0)
+		return EVP_sha1();
+	if (strcmp(name, "sha384") == 0)
+		return EVP_sha384();
+	if (strcmp(name, "sha512") == 0)
+		return EVP_sha512();
+	return NULL;
+}
+
+const char *sgt_sign_md_aws(const EVP_MD *md)
+{
+	switch (EVP_MD_get_type(md)) {
+	case NID_sha1: return "SHA1";
+	case NID_sha384: return "SHA384";
+	case NID_sha512: return "SHA512";
+	default: return "SHA256";
+	}
+}
+
+const char *sgt_sign_alg(EVP_PKEY *pk)
+{
+	switch (EVP_PKEY_get_base_id(pk)) {
+	case EVP_PKEY_EC: return "ECDSA";
+	case EVP_PKEY_RSA: return "RSA";
+	default: return NULL;
+	}
+}
+
+int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out, size_t *outlen)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char *chunk = malloc(65536);
+	unsigned int n = 0;
+	FILE *f = NULL;
+	size_t got;
+	int rc = SGT_ERR_DATA;
+
+	if (ctx == NULL || chunk == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	if ((f = fopen(path, "rb")) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (EVP_DigestInit_ex(ctx, md, NULL) != 1)
+		goto crypto;
+	while ((got = fread(chunk, 1, 65536, f)) > 0)
+		if (EVP_DigestUpdate(ctx, chunk, got) != 1)
+			goto crypto;
+	if (ferror(f)) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (EVP_DigestFinal_ex(ctx, out, &n) != 1)
+		goto crypto;
+	*outlen = n;
+	rc = SGT_OK;
+	goto out;
+crypto:
+	rc = sgt_err(SGT_ERR_DATA, "cannot hash '%s': %s", path, sgt_ossl_why());
+out:
+	if (f)
+		fclose(f);
+	free(chunk);
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+/* The same context set-up for signing and verifying. */
+static EVP_PKEY_CTX *pctx_for(EVP_PKEY *pk, const EVP_MD *md, int verify)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pk, NULL);
+
+	if (ctx == NULL)
+		return NULL;
+	if ((verify ? EVP_PKEY_verify_init(ctx) : EVP_PKEY_sign_init(ctx)) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, md) != 1 ||
+	    (EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int sgt_sign_digest(EVP_PKEY *priv, const char *label, const EVP_MD *md, const unsigned char *dgst, size_t dlen,
+		    unsigned char **sig, size_t *siglen)
+{
+	EVP_PKEY_CTX *ctx;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int rc = SGT_ERR_HSM;
+
+	*sig = NULL;
+	*siglen = 0;
+	if (sgt_sign_alg(priv) == NULL)
+		return sgt_err(SGT_ERR_DATA, "key '%s' is neither ECDSA nor RSA and cannot sign OTA images", label);
+	if ((ctx = pctx_for(priv, md, 0)) == NULL)
+		return sgt_err(SGT_ERR_HSM, "cannot prepare signing with key '%s': %s", label, sgt_ossl_why());
+	if (EVP_PKEY_sign(ctx, NULL, &len, dgst, dlen) != 1 || len == 0 || len > SGT_SIGN_MAX_SIG * 2)
+		goto fail;
+	if ((buf = malloc(len)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	if (EVP_PKEY_sign(ctx, buf, &len, dgst, dlen) != 1)
+		goto fail;
+	*sig = buf;
+	*siglen = len;
+	buf = NULL;
+	rc = SGT_OK;
+	goto out;
+fail:
+	rc = sgt_err(SGT_ERR_HSM, "signing with key '%s' failed on the token: %s", label, sgt_ossl_why());
+out:
+	free(buf);
+	EVP_PKEY_CTX_free(ctx);
+	return rc;
+}
+
+int sgt_sign_verify_digest(EVP_PKEY *pub, const EVP_MD *md, const unsigned char *dgst, size_t dlen,
+			   const unsigned char *sig, size_t siglen)
+{
+	EVP_PKEY_CTX *ctx = pctx_for(pub, md, 1);
+	int ok;
+
+	if (ctx == NULL) {
+		sgt_ossl_why();
+		return SGT_ERR_VERDICT;
+	}
+	ok = EVP_PKEY_verify(ctx, sig, siglen, dgst, dlen);
+	EVP_PKEY_CTX_free(ctx);
+	sgt_ossl_why();	/* a bad signature leaves errors queued; drop them */
+	return ok == 1 ? SGT_OK : SGT_ERR_VERDICT;
+}
+
+int sgt_sign_read_sig(const char *path, unsigned char **sig, size_t *len)
+{
+	unsigned char *raw = NULL;
+	size_t rawlen;
+	int rc;
+
+	*sig = NULL;
+	*len = 0;
+	if ((rc = sgt_file_read(path, 64 * 1024, &raw, &rawlen)) != SGT_OK)
+		return rc;
+	/* A raw DER signature starts with SEQUENCE; base64 text never does. */
+	if (rawlen > 0 && raw[0] == 0x30) {
+		*sig = raw;
+		*len = rawlen;
+		return SGT_OK;
+	}
+	rc = sgt_unbase64((const char *)raw, rawlen, sig, len);
+	free(raw);
+	if (rc != SGT_OK || *len == 0 || *len > SGT_SIGN_MAX_SIG) {
+		free(*sig);
+		*sig = NULL;
+		return sgt_err(SGT_ERR_DATA, "'%s' is not a signature (base64 or DER expected)", path);
+	}
+	return SGT_OK;
+}
+
+json_t *sgt_sign_ota_json(const char *sig_b64, const char *cert_pem, const char *cert_name, const EVP_MD *md,
+			  const char *alg)
+{
+	return json_pack("{s:{s:{s:s},s:{s:s,s:s},s:s,s:s}}", "customCodeSigning",
+			 "signature", "inlineDocument", sig_b64,
+			 "certificateChain", "certificateName", cert_name, "inlineDocument", cert_pem,
+			 "hashAlgorithm", sgt_sign_md_aws(md), "signatureAlgorithm", alg);
+}
