@@ -76,8 +76,6 @@ const char *sgt_found_enc_name(enum sgt_found_enc enc);
 
 /* Fills info from a certificate (cert may be NULL: pub alone). */
 int sgt_keyinfo_get(X509 *cert, EVP_PKEY *pub, struct sgt_keyinfo *info);
-/* SHA-256 hex of the DER SubjectPublicKeyInfo of pk. */
-int sgt_spki_sha256(EVP_PKEY *pk, char out[65]);
 
 /*
  * The label of the key in custody whose SPKI hash is spki, from records

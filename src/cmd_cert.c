@@ -1,9 +1,1022 @@
-/* cmd_cert.c: placeholder until the command lands. */
+/*
+ * cmd_cert.c: `signet cert issue|reissue|csr|import|list|show|lint`.
+ * It ties the pieces together: key records and certificates from the
+ * store, signing keys from the token, certificates from cert.c, verdicts
+ * from lint.c, and an audit record for every certificate written.  The
+ * rule it enforces everywhere: a certificate is only written after its
+ * public key has been proven to be the token's (and, on reissue, the old
+ * certificate's), and the store is left as it was when anything fails.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "audit.h"
+#include "cert.h"
 #include "cmd.h"
+#include "key.h"
+#include "lint.h"
+#include "policy.h"
+#include "token.h"
+
+static const char help_text[] =
+	"usage: signet cert issue LABEL [--policy NAME] [--subject DN] [--days N] [--ca LABEL] [--as-ca]\n"
+	"       signet cert reissue LABEL|CERTFILE [--days N] [--policy NAME] [--ca LABEL]\n"
+	"       signet cert csr LABEL [--subject DN] [--policy NAME] [--out FILE]\n"
+	"       signet cert import LABEL FILE\n"
+	"       signet cert list [LABEL]\n"
+	"       signet cert show LABEL|FILE [--policy NAME]\n"
+	"       signet cert lint FILE [--policy NAME]\n"
+	"\n"
+	"  issue    a new certificate for key LABEL, signed on the token: self-signed,\n"
+	"           or by the CA key given with --ca (same token).  Extensions come from\n"
+	"           the policy (default: the key's, else the store's).  --as-ca makes a\n"
+	"           CA certificate (CA:TRUE, keyCertSign) for signing others.\n"
+	"  reissue  a new certificate for the SAME public key: subject and extensions\n"
+	"           carried over from LABEL's current certificate or from CERTFILE (an\n"
+	"           old or expired certificate from anywhere), policy applied, new\n"
+	"           serial and validity.  Refuses (exit 1) when custody does not hold\n"
+	"           the key, and checks new SPKI == old SPKI == token key before writing.\n"
+	"  csr      a PKCS#10 request signed by the key, for an external CA\n"
+	"  import   adopt a certificate issued elsewhere for key LABEL (same SPKI)\n"
+	"  list     certificates in the store: serial, expiry, days left, verdict\n"
+	"  show     one certificate in detail, with the key in custody that holds it\n"
+	"  lint     check a certificate (PEM or DER) against the policy; every finding\n"
+	"           has a level, a code and a sentence; exit 1 on any error finding\n"
+	"\n"
+	"options:\n"
+	"  --policy NAME     policy to apply (signet policy list)\n"
+	"  --subject DN      subject such as \"CN=ota-signer,O=Acme\"\n"
+	"  --days N          validity in days (default: the policy's validity_days)\n"
+	"  --ca LABEL        sign with this key's CA certificate and key\n"
+	"  --pin-file F, --pin-fd N   where the token PIN comes from\n"
+	"\n"
+	"Certificates are kept as certs/<label>/<SERIAL>.pem (never overwritten) and\n"
+	"certs/<label>/current.pem (the newest).  See docs/cert.md.\n";
+
+static const char not_in_custody[] =
+	"devices that trust this certificate cannot be updated with a new key; see `signet key import` "
+	"if you still have the original private key file";
+
+enum {
+	OPT_POLICY = 0x200, OPT_SUBJECT, OPT_DAYS, OPT_CA, OPT_AS_CA, OPT_OUT
+};
+
+struct opts {
+	const char *policy;
+	const char *subject;
+	const char *ca;
+	const char *out;
+	long days;
+	int as_ca;
+	struct sgt_pin_opts pin;
+	char *args[4];		/* operands, in order */
+	int nargs;
+};
+
+static int parse_days(const char *s, long *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < 1 || v > 36500)
+		return cmd_usage("cert", "--days needs a number of days from 1 to 36500, not '%s'", s);
+	*out = v;
+	return SGT_OK;
+}
+
+/* Parses the options every subcommand shares; leaves operands at optind. */
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "policy", required_argument, NULL, OPT_POLICY },
+		{ "subject", required_argument, NULL, OPT_SUBJECT },
+		{ "days", required_argument, NULL, OPT_DAYS },
+		{ "ca", required_argument, NULL, OPT_CA },
+		{ "as-ca", no_argument, NULL, OPT_AS_CA },
+		{ "out", required_argument, NULL, OPT_OUT },
+		CMD_PIN_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	int started = 0, c, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->pin.fd = -1;
+	/*
+	 * Options may follow operands ("cert issue fw --days 30"): getopt stops
+	 * at an operand, which is collected; parsing then starts afresh with
+	 * the operand in the program-name slot, so no getopt internals matter.
+	 */
+	while (1) {
+		c = cmd_getopt("cert", argc, argv, "h", longopts, &started);
+		if (c == -1) {
+			if (optind >= argc)
+				break;
+			if (o->nargs >= (int)(sizeof(o->args) / sizeof(o->args[0])))
+				return cmd_usage("cert", "too many arguments");
+			o->args[o->nargs++] = argv[optind];
+			argv += optind;
+			argc -= optind;
+			started = 0;
+			continue;
+		}
+		switch (c) {
+		case 'h':
+			return 1;
+		case OPT_POLICY:
+			o->policy = optarg;
+			break;
+		case OPT_SUBJECT:
+			o->subject = optarg;
+			break;
+		case OPT_DAYS:
+			if ((rc = parse_days(optarg, &o->days)) != SGT_OK)
+				return rc;
+			break;
+		case OPT_CA:
+			o->ca = optarg;
+			break;
+		case OPT_AS_CA:
+			o->as_ca = 1;
+			break;
+		case OPT_OUT:
+			o->out = optarg;
+			break;
+		default:
+			if (cmd_pin_opt("cert", c, optarg, &o->pin, &rc))
+				if (rc != SGT_OK)
+					return rc;
+			if (c < 0x100 || c > 0x101)
+				return SGT_ERR_USAGE;
+			break;
+		}
+	}
+	return SGT_OK;
+}
+
+/* --policy, else the key's policy, else the store's default; NULL pol when none is named. */
+static int load_policy(const struct sgt_store *st, const char *opt, const struct sgt_keyrec *rec,
+		       struct sgt_policy **pol)
+{
+	const char *name = opt;
+
+	*pol = NULL;
+	if (name == NULL && rec != NULL && rec->policy[0] != '\0')
+		name = rec->policy;
+	if (name == NULL && st != NULL)
+		name = st->cfg.policy;
+	if (name == NULL)
+		return SGT_OK;
+	return sgt_policy_find(st != NULL ? st->dir : NULL, name, pol);
+}
+
+static void print_findings(FILE *f, const char *what, const struct sgt_lint *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		fprintf(f, "%s: %s %s: %s\n", what, sgt_lint_level_name(l->items[i].level), l->items[i].code,
+			l->items[i].text);
+}
+
+static json_t *findings_json(const struct sgt_lint *l)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && i < l->n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "level", sgt_lint_level_name(l->items[i].level),
+						   "code", l->items[i].code, "message", l->items[i].text));
+	return a;
+}
+
+/* Refuses a certificate that fails lint, listing why on stderr. */
+static int lint_gate(X509 *x, const struct sgt_policy *pol, time_t now, int flags, const char *label)
+{
+	struct sgt_lint l = { 0 };
+	int rc = sgt_lint_cert(x, pol, now, flags, &l);
+
+	if (rc == SGT_OK && l.errors > 0) {
+		size_t i;
+
+		rc = sgt_err(SGT_ERR_VERDICT, "the new certificate for '%s' fails lint (policy %s); nothing written",
+			     label, pol != NULL ? pol->name : "default");
+		for (i = 0; i < l.n; i++)
+			if (l.items[i].level == SGT_LINT_ERROR)
+				fprintf(stderr, "  %s: %s\n", l.items[i].code, l.items[i].text);
+	}
+	sgt_lint_release(&l);
+	return rc;
+}
+
+static int pubkey_matches(EVP_PKEY *pub, const struct sgt_keyrec *rec)
+{
+	char spki[65];
+
+	if (sgt_pkey_spki_sha256(pub, spki) != SGT_OK)
+		return SGT_ERR_DATA;
+	if (strcmp(spki, rec->spki_sha256) != 0)
+		return sgt_err(SGT_ERR_HSM, "the token's public key for '%s' (SPKI %.16s...) is not the recorded one "
+			       "(%.16s...)", rec->label, spki, rec->spki_sha256);
+	return SGT_OK;
+}
+
+/* A CA in custody: its record, its current (CA) certificate, its key on the token. */
+struct ca {
+	struct sgt_keyrec rec;
+	X509 *cert;
+	EVP_PKEY *priv, *pub;
+};
+
+static void ca_release(struct ca *ca)
+{
+	X509_free(ca->cert);
+	EVP_PKEY_free(ca->priv);
+	EVP_PKEY_free(ca->pub);
+	memset(ca, 0, sizeof(*ca));
+}
+
+static int ca_load(const struct sgt_store *st, struct sgt_token *tok, const char *label, struct ca *ca)
+{
+	char spki[65];
+	int rc;
+
+	memset(ca, 0, sizeof(*ca));
+	if ((rc = sgt_label_check(label)) != SGT_OK || (rc = sgt_keyrec_load(st, label, &ca->rec)) != SGT_OK ||
+	    (rc = sgt_cert_store_current(st, label, &ca->cert)) != SGT_OK)
+		return rc;
+	if (ca->cert == NULL || !sgt_cert_is_ca(ca->cert)) {
+		rc = sgt_err(SGT_ERR_DATA, "key '%s' has no CA certificate to sign with", label);
+		sgt_hint("make one with 'signet cert issue %s --as-ca'", label);
+		return rc;
+	}
+	if ((rc = sgt_cert_spki_sha256(ca->cert, spki)) != SGT_OK)
+		return rc;
+	if (strcmp(spki, ca->rec.spki_sha256) != 0)
+		return sgt_err(SGT_ERR_DATA, "the current certificate of '%s' is not for its key", label);
+	if ((rc = sgt_token_key(tok, &ca->rec, &ca->priv, &ca->pub)) != SGT_OK)
+		return rc;
+	return pubkey_matches(ca->pub, &ca->rec);
+}
+
+/* Finds the CA in custody whose current certificate issued x (by name and signature). */
+static int ca_find_issuer(const struct sgt_store *st, struct sgt_token *tok, X509 *x, struct ca *ca)
+{
+	struct sgt_keyrec *recs = NULL;
+	size_t n = 0, i;
+	int rc = sgt_keyrec_list(st, &recs, &n);
+
+	if (rc != SGT_OK)
+		return rc;
+	rc = SGT_ERR_VERDICT;
+	for (i = 0; i < n && rc == SGT_ERR_VERDICT; i++) {
+		X509 *c = NULL;
+
+		if (sgt_cert_store_current(st, recs[i].label, &c) == SGT_OK && c != NULL && sgt_cert_is_ca(c) &&
+		    X509_NAME_cmp(X509_get_subject_name(c), X509_get_issuer_name(x)) == 0 &&
+		    X509_verify(x, X509_get0_pubkey(c)) == 1)
+			rc = ca_load(st, tok, recs[i].label, ca);
+		X509_free(c);
+	}
+	ERR_clear_error();
+	free(recs);
+	return rc;
+}
+
+static void time_fields(json_t *j, X509 *x, time_t now)
+{
+	time_t nb = 0, na = 0;
+	char b1[32], b2[32];
+
+	if (sgt_cert_times(x, &nb, &na) != SGT_OK)
+		return;
+	sgt_time_iso(nb, b1);
+	sgt_time_iso(na, b2);
+	json_object_set_new(j, "not_before", json_string(b1));
+	json_object_set_new(j, "not_after", json_string(b2));
+	/* Floor division so an expired certificate shows -1 on its first day. */
+	json_object_set_new(j, "days_left", json_integer((json_int_t)((na - now) >= 0 ? (na - now) / 86400
+									       : -((now - na + 86399) / 86400))));
+}
+
+/* Common fields of a certificate for output. */
+static json_t *cert_json(X509 *x, time_t now)
+{
+	char serial[128], subject[512], issuer[512], spki[65];
+	json_t *j;
+
+	sgt_cert_serial_hex(x, serial, sizeof(serial));
+	sgt_cert_name(X509_get_subject_name(x), subject, sizeof(subject));
+	sgt_cert_name(X509_get_issuer_name(x), issuer, sizeof(issuer));
+	if (sgt_cert_spki_sha256(x, spki) != SGT_OK)
+		spki[0] = '\0';
+	j = json_pack("{s:s, s:s, s:s, s:s}", "subject", subject, "issuer", issuer, "serial", serial,
+		      "spki_sha256", spki);
+	if (j != NULL)
+		time_fields(j, x, now);
+	return j;
+}
+
+static json_t *notes_json(const struct sgt_notes *notes)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && i < notes->n; i++)
+		json_array_append_new(a, json_string(notes->text[i]));
+	return a;
+}
+
+/*
+ * Writes x as the new current certificate of label and records it; undoes
+ * the files when the audit record cannot be written (fail closed).
+ */
+static int commit(const struct sgt_store *st, const char *label, X509 *x, const char *op, json_t *report)
+{
+	struct sgt_cert_saved saved;
+	json_t *details = NULL;
+	char spki[65];
+	int rc;
+
+	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK || (rc = sgt_cert_store_save(st, label, x, &saved)) != SGT_OK)
+		return rc;
+	json_object_set_new(report, "path", json_string(saved.path));
+	details = json_pack("{s:O?, s:O?, s:O?, s:s}", "serial", json_object_get(report, "serial"),
+			    "subject", json_object_get(report, "subject"),
+			    "not_after", json_object_get(report, "not_after"), "path", saved.path);
+	if ((rc = sgt_audit_append(st, op, label, spki, "ok", details)) != SGT_OK) {
+		sgt_cert_store_undo(&saved);
+		sgt_hint("the certificate for '%s' was not kept, since it could not be recorded; the store is as before",
+			 label);
+	}
+	json_decref(details);
+	sgt_cert_saved_release(&saved);
+	return rc;
+}
+
+static void print_written(const char *verb, const char *label, json_t *r, const struct sgt_notes *notes)
+{
+	size_t i;
+
+	printf("%s certificate for '%s'\n", verb, label);
+	printf("  serial:     %s\n", json_string_value(json_object_get(r, "serial")));
+	printf("  subject:    %s\n", json_string_value(json_object_get(r, "subject")));
+	printf("  issuer:     %s\n", json_string_value(json_object_get(r, "issuer")));
+	printf("  valid:      %s to %s\n", json_string_value(json_object_get(r, "not_before")),
+	       json_string_value(json_object_get(r, "not_after")));
+	printf("  spki:       %s\n", json_string_value(json_object_get(r, "spki_sha256")));
+	printf("  path:       %s\n", json_string_value(json_object_get(r, "path")));
+	for (i = 0; notes != NULL && i < notes->n; i++)
+		printf("  note:       %s\n", notes->text[i]);
+}
+
+int cmd_cert_reissue_key(const struct sgt_store *st, struct sgt_token *tok, const struct sgt_keyrec *rec,
+			 X509 *old, const char *policy_name, long days, const char *op, json_t *report)
+{
+	struct sgt_policy *pol = NULL;
+	struct sgt_cert_spec spec;
+	struct sgt_notes notes = { { 0 }, 0 };
+	struct ca ca = { 0 };
+	EVP_PKEY *priv = NULL, *pub = NULL;
+	X509 *x = NULL;
+	char old_serial[128];
+	json_t *info;
+	int rc, as_ca = sgt_cert_is_ca(old);
+
+	memset(&spec, 0, sizeof(spec));
+	spec.now = sgt_now();
+	if ((rc = load_policy(st, policy_name, rec, &pol)) != SGT_OK ||
+	    (rc = sgt_token_key(tok, rec, &priv, &pub)) != SGT_OK || (rc = pubkey_matches(pub, rec)) != SGT_OK)
+		goto out;
+	spec.pub = pub;
+	spec.signer = priv;
+	spec.pol = as_ca ? NULL : pol;
+	spec.days = days;
+	if (days == 0 && as_ca) {
+		time_t nb, na;
+
+		/* A CA keeps its lifetime; leaves take the policy's. */
+		spec.days = sgt_cert_times(old, &nb, &na) == SGT_OK && na > nb ? (long)((na - nb) / 86400) : 3650;
+	}
+	if (!sgt_cert_self_signed(old)) {
+		rc = ca_find_issuer(st, tok, old, &ca);
+		if (rc == SGT_ERR_VERDICT) {
+			char issuer[512];
+
+			sgt_cert_name(X509_get_issuer_name(old), issuer, sizeof(issuer));
+			rc = sgt_err(SGT_ERR_VERDICT, "the certificate of '%s' was issued by '%s', whose key is not in "
+				     "custody, so signet cannot reissue it", rec->label, issuer);
+			sgt_hint("make a request with 'signet cert csr %s', have that CA sign it, then "
+				 "'signet cert import %s FILE'", rec->label, rec->label);
+		}
+		if (rc != SGT_OK)
+			goto out;
+		spec.issuer = ca.cert;
+		spec.signer = ca.priv;
+	}
+	if ((rc = sgt_cert_reissue(old, &spec, &x, &notes)) != SGT_OK ||
+	    (rc = sgt_cert_check_same_key(old, x, pub, ca.pub != NULL ? ca.pub : pub)) != SGT_OK ||
+	    (rc = lint_gate(x, spec.pol, spec.now, as_ca ? SGT_LINT_AS_CA : 0, rec->label)) != SGT_OK)
+		goto out;
+	if ((info = cert_json(x, spec.now)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	sgt_cert_serial_hex(old, old_serial, sizeof(old_serial));
+	json_object_set_new(report, "label", json_string(rec->label));
+	json_object_update(report, info);
+	json_decref(info);
+	json_object_set_new(report, "previous_serial", json_string(old_serial));
+	json_object_set_new(report, "policy", pol != NULL ? json_string(pol->name) : json_null());
+	json_object_set_new(report, "notes", notes_json(&notes));
+	if ((rc = commit(st, rec->label, x, op, report)) != SGT_OK)
+		goto out;
+out:
+	sgt_notes_release(&notes);
+	X509_free(x);
+	ca_release(&ca);
+	EVP_PKEY_free(priv);
+	EVP_PKEY_free(pub);
+	sgt_policy_free(pol);
+	return rc;
+}
+
+static int do_issue(struct sgt_ctx *ctx, struct opts *o, const char *label)
+{
+	struct sgt_store st;
+	struct sgt_keyrec rec;
+	struct sgt_policy *pol = NULL;
+	struct sgt_token *tok = NULL;
+	struct sgt_cert_spec spec;
+	struct ca ca = { 0 };
+	EVP_PKEY *priv = NULL, *pub = NULL;
+	X509 *x = NULL;
+	json_t *report = NULL;
+	int rc;
+
+	memset(&spec, 0, sizeof(spec));
+	if ((rc = sgt_label_check(label)) != SGT_OK)
+		return rc;
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
+		return rc;
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK ||
+	    (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
+	    (rc = sgt_token_key(tok, &rec, &priv, &pub)) != SGT_OK || (rc = pubkey_matches(pub, &rec)) != SGT_OK)
+		goto out;
+	spec.pub = pub;
+	spec.signer = priv;
+	spec.pol = o->as_ca ? NULL : pol;
+	spec.subject = o->subject;
+	spec.label = label;
+	spec.days = o->days > 0 ? o->days : (o->as_ca ? 3650 : 0);
+	spec.now = sgt_now();
+	spec.is_ca = o->as_ca;
+	if (o->ca != NULL) {
+		if (strcmp(o->ca, label) == 0) {
+			rc = cmd_usage("cert", "--ca names the key itself; a self-signed certificate needs no --ca");
+			goto out;
+		}
+		if ((rc = ca_load(&st, tok, o->ca, &ca)) != SGT_OK)
+			goto out;
+		spec.issuer = ca.cert;
+		spec.signer = ca.priv;
+	}
+	if ((rc = sgt_cert_issue(&spec, &x)) != SGT_OK ||
+	    (rc = sgt_cert_check_same_key(x, x, pub, ca.pub != NULL ? ca.pub : pub)) != SGT_OK ||
+	    (rc = lint_gate(x, spec.pol, spec.now, o->as_ca ? SGT_LINT_AS_CA : 0, label)) != SGT_OK)
+		goto out;
+	if ((report = cert_json(x, spec.now)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	json_object_set_new(report, "label", json_string(label));
+	json_object_set_new(report, "policy", spec.pol != NULL ? json_string(spec.pol->name) : json_null());
+	json_object_set_new(report, "ca", json_boolean(o->as_ca));
+	if ((rc = commit(&st, label, x, "cert.issue", report)) != SGT_OK)
+		goto out;
+	if (ctx->json) {
+		rc = cmd_json_print(report);
+		report = NULL;
+	} else {
+		print_written("issued", label, report, NULL);
+	}
+out:
+	json_decref(report);
+	X509_free(x);
+	ca_release(&ca);
+	EVP_PKEY_free(priv);
+	EVP_PKEY_free(pub);
+	sgt_token_free(tok);
+	sgt_policy_free(pol);
+	sgt_store_release(&st);
+	return rc;
+}
+
+/* sgt_label_check without the message: is this operand a label or a path? */
+static int is_label(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static int file_exists(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
+{
+	struct sgt_store st;
+	struct sgt_keyrec rec;
+	struct sgt_token *tok = NULL;
+	X509 *old = NULL;
+	json_t *report = json_object();
+	char spki[65];
+	int rc;
+
+	if (report == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK) {
+		json_decref(report);
+		return rc;
+	}
+	if (is_label(what) && sgt_keyrec_exists(&st, what) &&
+	    !file_exists(what)) {
+		if ((rc = sgt_keyrec_load(&st, what, &rec)) != SGT_OK || (rc = sgt_cert_store_current(&st, what, &old)) != SGT_OK)
+			goto out;
+		if (old == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "key '%s' has no certificate to reissue", what);
+			sgt_hint("issue its first one with 'signet cert issue %s', or give the old certificate file", what);
+			goto out;
+		}
+	} else {
+		if (!file_exists(what)) {
+			rc = sgt_err(SGT_ERR_DATA, "'%s' is neither a key in custody nor a certificate file", what);
+			sgt_hint("'signet key list' shows the keys in custody");
+			goto out;
+		}
+		if ((rc = sgt_cert_load(what, &old)) != SGT_OK)
+			goto out;
+	}
+	if ((rc = sgt_cert_spki_sha256(old, spki)) != SGT_OK)
+		goto out;
+	/* The whole point: a new certificate is only useful for the SAME key. */
+	if ((rc = sgt_key_find_spki(&st, spki, &rec)) == SGT_ERR_VERDICT) {
+		rc = sgt_err(SGT_ERR_VERDICT, "cannot reissue '%s': no key in custody holds its private key (SPKI %.16s...); %s",
+			     what, spki, not_in_custody);
+		goto out;
+	}
+	if (rc != SGT_OK || (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK)
+		goto out;
+	if (o->ca != NULL)
+		sgt_warn("--ca is ignored on reissue: the certificate is signed by whoever signed the old one");
+	if ((rc = cmd_cert_reissue_key(&st, tok, &rec, old, o->policy, o->days, "cert.reissue", report)) != SGT_OK)
+		goto out;
+	if (ctx->json) {
+		rc = cmd_json_print(report);
+		report = NULL;
+	} else {
+		json_t *n = json_object_get(report, "notes");
+		size_t i;
+
+		print_written("reissued", rec.label, report, NULL);
+		printf("  previous:   %s (same public key)\n",
+		       json_string_value(json_object_get(report, "previous_serial")));
+		for (i = 0; i < json_array_size(n); i++)
+			printf("  note:       %s\n", json_string_value(json_array_get(n, i)));
+	}
+out:
+	json_decref(report);
+	X509_free(old);
+	sgt_token_free(tok);
+	sgt_store_release(&st);
+	return rc;
+}
+
+static int do_csr(struct sgt_ctx *ctx, struct opts *o, const char *label)
+{
+	struct sgt_store st;
+	struct sgt_keyrec rec;
+	struct sgt_policy *pol = NULL;
+	struct sgt_token *tok = NULL;
+	EVP_PKEY *priv = NULL, *pub = NULL;
+	X509_REQ *req = NULL;
+	BIO *bio = NULL;
+	char *pem;
+	long len;
+	int rc;
+
+	if ((rc = sgt_label_check(label)) != SGT_OK)
+		return rc;
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
+		return rc;
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK ||
+	    (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
+	    (rc = sgt_token_key(tok, &rec, &priv, &pub)) != SGT_OK || (rc = pubkey_matches(pub, &rec)) != SGT_OK ||
+	    (rc = sgt_cert_csr(pub, priv, o->subject, label, pol, &req)) != SGT_OK)
+		goto out;
+	if ((bio = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_X509_REQ(bio, req) != 1) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot encode the request: %s", sgt_ossl_why());
+		goto out;
+	}
+	len = BIO_get_mem_data(bio, &pem);
+	if (o->out != NULL && (rc = sgt_atomic_write(o->out, pem, (size_t)len, 0)) != SGT_OK)
+		goto out;
+	if (ctx->json)
+		rc = cmd_json_print(json_pack("{s:s, s:s?, s:s, s:s%}", "label", label, "out", o->out,
+					      "spki_sha256", rec.spki_sha256, "csr", pem, (size_t)len));
+	else if (o->out == NULL)
+		fwrite(pem, 1, (size_t)len, stdout);
+	else
+		printf("wrote request for '%s' to %s\n", label, o->out);
+out:
+	BIO_free(bio);
+	X509_REQ_free(req);
+	EVP_PKEY_free(priv);
+	EVP_PKEY_free(pub);
+	sgt_token_free(tok);
+	sgt_policy_free(pol);
+	sgt_store_release(&st);
+	return rc;
+}
+
+static int do_import(struct sgt_ctx *ctx, struct opts *o, const char *label, const char *file)
+{
+	struct sgt_store st;
+	struct sgt_keyrec rec, other;
+	struct sgt_policy *pol = NULL;
+	struct sgt_lint l = { 0 };
+	X509 *x = NULL;
+	json_t *report = NULL;
+	char spki[65];
+	time_t now = sgt_now();
+	int rc;
+
+	if ((rc = sgt_label_check(label)) != SGT_OK)
+		return rc;
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
+		return rc;
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = sgt_cert_load(file, &x)) != SGT_OK ||
+	    (rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK)
+		goto out;
+	if (strcmp(spki, rec.spki_sha256) != 0) {
+		if (sgt_key_find_spki(&st, spki, &other) == SGT_OK)
+			rc = sgt_err(SGT_ERR_VERDICT, "'%s' is a certificate for key '%s', not '%s'", file, other.label, label);
+		else
+			rc = sgt_err(SGT_ERR_VERDICT, "'%s' is for another public key (SPKI %.16s...) than key '%s' "
+				     "(%.16s...); not importing it", file, spki, label, rec.spki_sha256);
+		goto out;
+	}
+	if ((rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK ||
+	    (rc = sgt_lint_cert(x, pol, now, sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0, &l)) != SGT_OK)
+		goto out;
+	if ((report = cert_json(x, now)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	json_object_set_new(report, "label", json_string(label));
+	json_object_set_new(report, "policy", pol != NULL ? json_string(pol->name) : json_null());
+	json_object_set_new(report, "findings", findings_json(&l));
+	if ((rc = commit(&st, label, x, "cert.import", report)) != SGT_OK)
+		goto out;
+	/* Adopted as issued: the CA made it, so findings are reported, not refused. */
+	if (l.errors > 0 && !ctx->json)
+		sgt_warn("the imported certificate fails lint under policy %s; see below", pol ? pol->name : "default");
+	if (ctx->json) {
+		rc = cmd_json_print(report);
+		report = NULL;
+	} else {
+		print_written("imported", label, report, NULL);
+		print_findings(stdout, "  lint", &l);
+	}
+out:
+	json_decref(report);
+	sgt_lint_release(&l);
+	X509_free(x);
+	sgt_policy_free(pol);
+	sgt_store_release(&st);
+	return rc;
+}
+
+/* Lint verdict of x for listing: "ok", "warnings", or the error codes. */
+static json_t *verdict_json(X509 *x, const struct sgt_policy *pol, time_t now, const char **verdict)
+{
+	struct sgt_lint l = { 0 };
+	json_t *codes = json_array();
+	size_t i;
+
+	sgt_lint_cert(x, pol, now, sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0, &l);
+	for (i = 0; codes != NULL && i < l.n; i++)
+		if (l.items[i].level == SGT_LINT_ERROR)
+			json_array_append_new(codes, json_string(l.items[i].code));
+	*verdict = l.errors > 0 ? "fails" : l.warnings > 0 ? "warnings" : "ok";
+	sgt_lint_release(&l);
+	return codes;
+}
+
+static int list_label(const struct sgt_store *st, const struct sgt_keyrec *rec, time_t now, json_t *arr)
+{
+	struct sgt_policy *pol = NULL;
+	char **paths = NULL;
+	size_t n = 0, i;
+	X509 *cur = NULL;
+	char cur_serial[128] = "";
+	int rc;
+
+	if ((rc = load_policy(st, NULL, rec, &pol)) != SGT_OK ||
+	    (rc = sgt_cert_store_list(st, rec->label, &paths, &n)) != SGT_OK ||
+	    (rc = sgt_cert_store_current(st, rec->label, &cur)) != SGT_OK)
+		goto out;
+	if (cur != NULL)
+		sgt_cert_serial_hex(cur, cur_serial, sizeof(cur_serial));
+	for (i = 0; i < n; i++) {
+		X509 *x = NULL;
+		json_t *j;
+		const char *verdict;
+
+		if ((rc = sgt_cert_load(paths[i], &x)) != SGT_OK)
+			goto out;
+		if ((j = cert_json(x, now)) != NULL) {
+			json_object_set_new(j, "label", json_string(rec->label));
+			json_object_set_new(j, "policy", pol != NULL ? json_string(pol->name) : json_null());
+			json_object_set_new(j, "errors", verdict_json(x, pol, now, &verdict));
+			json_object_set_new(j, "verdict", json_string(verdict));
+			json_object_set_new(j, "current", json_boolean(strcmp(json_string_value(json_object_get(j, "serial")),
+									      cur_serial) == 0));
+			json_object_set_new(j, "path", json_string(paths[i]));
+			json_array_append_new(arr, j);
+		}
+		X509_free(x);
+	}
+out:
+	X509_free(cur);
+	sgt_cert_paths_free(paths, n);
+	sgt_policy_free(pol);
+	return rc;
+}
+
+/* By label, then oldest first, the current certificate last among equals. */
+static int cmp_cert(const void *a, const void *b)
+{
+	json_t *const *x = a, *const *y = b;
+	int c = strcmp(json_string_value(json_object_get(*x, "label")), json_string_value(json_object_get(*y, "label")));
+
+	if (c == 0)
+		c = strcmp(json_string_value(json_object_get(*x, "not_before")),
+			   json_string_value(json_object_get(*y, "not_before")));
+	if (c == 0)
+		c = json_is_true(json_object_get(*x, "current")) - json_is_true(json_object_get(*y, "current"));
+	return c;
+}
+
+static int do_list(struct sgt_ctx *ctx, const char *label)
+{
+	struct sgt_store st;
+	struct sgt_keyrec *recs = NULL, one;
+	size_t n = 0, i;
+	json_t *arr = json_array(), **sorted = NULL;
+	time_t now = sgt_now();
+	int rc;
+
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK) {
+		json_decref(arr);
+		return rc;
+	}
+	if (label != NULL) {
+		if ((rc = sgt_label_check(label)) != SGT_OK || (rc = sgt_keyrec_load(&st, label, &one)) != SGT_OK)
+			goto out;
+		rc = list_label(&st, &one, now, arr);
+	} else if ((rc = sgt_keyrec_list(&st, &recs, &n)) == SGT_OK) {
+		for (i = 0; i < n && rc == SGT_OK; i++)
+			rc = list_label(&st, &recs[i], now, arr);
+	}
+	if (rc != SGT_OK)
+		goto out;
+	/* Oldest first within a key, so the current one ends each group. */
+	n = json_array_size(arr);
+	if (n > 0 && (sorted = malloc(n * sizeof(*sorted))) != NULL) {
+		for (i = 0; i < n; i++)
+			sorted[i] = json_incref(json_array_get(arr, i));
+		qsort(sorted, n, sizeof(*sorted), cmp_cert);
+		json_array_clear(arr);
+		for (i = 0; i < n; i++)
+			json_array_append_new(arr, sorted[i]);
+		free(sorted);
+	}
+	if (ctx->json) {
+		rc = cmd_json_print(json_pack("{s:o}", "certificates", arr));
+		arr = NULL;
+		goto out;
+	}
+	if (n == 0) {
+		printf("no certificates%s%s\n", label ? " for " : "", label ? label : "");
+		goto out;
+	}
+	printf("%-16s %-32s %-10s %9s  %-8s %s\n", "LABEL", "SERIAL", "EXPIRES", "DAYS LEFT", "VERDICT", "SUBJECT");
+	for (i = 0; i < n; i++) {
+		json_t *j = json_array_get(arr, i);
+
+		printf("%-16s %-32s %-10.10s %9lld  %-8s %s%s\n", json_string_value(json_object_get(j, "label")),
+		       json_string_value(json_object_get(j, "serial")),
+		       json_string_value(json_object_get(j, "not_after")),
+		       (long long)json_integer_value(json_object_get(j, "days_left")),
+		       json_string_value(json_object_get(j, "verdict")),
+		       json_string_value(json_object_get(j, "subject")),
+		       json_is_true(json_object_get(j, "current")) ? "  (current)" : "");
+	}
+out:
+	json_decref(arr);
+	free(recs);
+	sgt_store_release(&st);
+	return rc;
+}
+
+/* A store when there is one (for the default policy and key lookup), else none. */
+static int maybe_store(struct sgt_ctx *ctx, struct sgt_store *st, int *have)
+{
+	char path[4096];
+	struct stat sb;
+
+	*have = 0;
+	memset(st, 0, sizeof(*st));
+	st->lock_fd = -1;
+	snprintf(path, sizeof(path), "%s/signet.yaml", sgt_store_dir(ctx->store_opt));
+	if (stat(path, &sb) != 0)
+		return SGT_OK;
+	*have = 1;
+	return cmd_store_open(ctx, st, SGT_LOCK_SHARED);
+}
+
+static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
+{
+	struct sgt_store st;
+	struct sgt_keyrec rec;
+	struct sgt_policy *pol = NULL;
+	struct sgt_lint l = { 0 };
+	X509 *x = NULL;
+	json_t *j = NULL;
+	char spki[65], alg[64];
+	int have, held = 0, rc;
+	time_t now = sgt_now();
+
+	memset(&rec, 0, sizeof(rec));
+	if ((rc = maybe_store(ctx, &st, &have)) != SGT_OK)
+		return rc;
+	if (!file_exists(what) && have && is_label(what) && sgt_keyrec_exists(&st, what)) {
+		if ((rc = sgt_cert_store_current(&st, what, &x)) != SGT_OK)
+			goto out;
+		if (x == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "key '%s' has no certificate yet", what);
+			sgt_hint("issue one with 'signet cert issue %s'", what);
+			goto out;
+		}
+	} else if ((rc = sgt_cert_load(what, &x)) != SGT_OK) {
+		goto out;
+	}
+	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK)
+		goto out;
+	held = have && sgt_key_find_spki(&st, spki, &rec) == SGT_OK;
+	if ((rc = load_policy(have ? &st : NULL, o->policy, held ? &rec : NULL, &pol)) != SGT_OK ||
+	    (rc = sgt_lint_cert(x, pol, now, sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0, &l)) != SGT_OK)
+		goto out;
+	sgt_pkey_alg(X509_get0_pubkey(x), alg, sizeof(alg));
+	if ((j = cert_json(x, now)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	json_object_set_new(j, "key_algorithm", json_string(alg));
+	json_object_set_new(j, "key_label", held ? json_string(rec.label) : json_null());
+	json_object_set_new(j, "self_signed", json_boolean(sgt_cert_self_signed(x)));
+	json_object_set_new(j, "ca", json_boolean(sgt_cert_is_ca(x)));
+	json_object_set_new(j, "policy", pol != NULL ? json_string(pol->name) : json_null());
+	json_object_set_new(j, "verdict", json_string(l.errors ? "fails" : l.warnings ? "warnings" : "ok"));
+	json_object_set_new(j, "findings", findings_json(&l));
+	if (ctx->json) {
+		rc = cmd_json_print(j);
+		j = NULL;
+		goto out;
+	}
+	printf("certificate %s\n", what);
+	printf("  subject:    %s\n", json_string_value(json_object_get(j, "subject")));
+	printf("  issuer:     %s%s\n", json_string_value(json_object_get(j, "issuer")),
+	       sgt_cert_self_signed(x) ? " (self-signed)" : "");
+	printf("  serial:     %s\n", json_string_value(json_object_get(j, "serial")));
+	printf("  valid:      %s to %s (%lld days left)\n", json_string_value(json_object_get(j, "not_before")),
+	       json_string_value(json_object_get(j, "not_after")),
+	       (long long)json_integer_value(json_object_get(j, "days_left")));
+	printf("  key:        %s, SPKI SHA-256 %s\n", alg, spki);
+	if (held)
+		printf("  custody:    key '%s' holds its private key\n", rec.label);
+	else
+		printf("  custody:    no key in custody holds its private key; %s\n", not_in_custody);
+	printf("  policy:     %s: %s\n", pol != NULL ? pol->name : "(none)",
+	       l.errors ? "fails lint" : l.warnings ? "passes, with warnings" : "passes lint");
+	print_findings(stdout, "  lint", &l);
+out:
+	json_decref(j);
+	sgt_lint_release(&l);
+	X509_free(x);
+	sgt_policy_free(pol);
+	if (have)
+		sgt_store_release(&st);
+	return rc;
+}
+
+static int do_lint(struct sgt_ctx *ctx, struct opts *o, const char *file)
+{
+	struct sgt_store st;
+	struct sgt_policy *pol = NULL;
+	struct sgt_lint l = { 0 };
+	unsigned char *buf = NULL;
+	size_t len;
+	int have, rc;
+
+	if ((rc = sgt_file_read(file, SGT_CERT_MAX_FILE, &buf, &len)) != SGT_OK)
+		return rc;
+	if ((rc = maybe_store(ctx, &st, &have)) != SGT_OK) {
+		free(buf);
+		return rc;
+	}
+	if (o->policy != NULL)
+		rc = sgt_policy_find(have ? st.dir : NULL, o->policy, &pol);
+	else
+		rc = load_policy(have ? &st : NULL, NULL, NULL, &pol);
+	if (rc != SGT_OK || (rc = sgt_lint_buf(buf, len, pol, sgt_now(), 0, &l)) != SGT_OK)
+		goto out;
+	if (ctx->json) {
+		rc = cmd_json_print(json_pack("{s:s, s:s?, s:b, s:i, s:i, s:o}", "file", file, "policy",
+					      pol ? pol->name : NULL, "ok", l.errors == 0, "errors", (int)l.errors,
+					      "warnings", (int)l.warnings, "findings", findings_json(&l)));
+	} else {
+		print_findings(stdout, file, &l);
+		printf("%s: %zu error%s, %zu warning%s (policy %s)\n", file, l.errors, l.errors == 1 ? "" : "s",
+		       l.warnings, l.warnings == 1 ? "" : "s", pol ? pol->name : "none: built-in code-signing rules");
+	}
+	if (rc == SGT_OK && l.errors > 0)
+		rc = SGT_ERR_VERDICT;
+out:
+	sgt_lint_release(&l);
+	sgt_policy_free(pol);
+	free(buf);
+	if (have)
+		sgt_store_release(&st);
+	return rc;
+}
 
 int cmd_cert(struct sgt_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	(void)argc;
-	return sgt_err(SGT_ERR_USAGE, "%s: not implemented yet", argv[0]);
+	struct opts o;
+	const char *sub;
+	int rc, nargs;
+
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+			return cmd_help(help_text);
+		return cmd_usage("cert", "missing subcommand (issue, reissue, csr, import, list, show, lint)");
+	}
+	sub = argv[1];
+	if ((rc = parse_opts(argc - 1, argv + 1, &o)) != SGT_OK)
+		return rc == 1 ? cmd_help(help_text) : rc;
+	nargs = o.nargs;
+	argv = o.args;
+	if (strcmp(sub, "issue") == 0 || strcmp(sub, "reissue") == 0 || strcmp(sub, "csr") == 0 ||
+	    strcmp(sub, "show") == 0 || strcmp(sub, "lint") == 0) {
+		if (nargs != 1)
+			return cmd_usage("cert", "%s needs exactly one %s", sub,
+					 strcmp(sub, "reissue") == 0 || strcmp(sub, "show") == 0 ? "LABEL or FILE" :
+					 strcmp(sub, "lint") == 0 ? "FILE" : "LABEL");
+		if (strcmp(sub, "issue") == 0)
+			return do_issue(ctx, &o, argv[0]);
+		if (strcmp(sub, "reissue") == 0)
+			return do_reissue(ctx, &o, argv[0]);
+		if (strcmp(sub, "csr") == 0)
+			return do_csr(ctx, &o, argv[0]);
+		if (strcmp(sub, "show") == 0)
+			return do_show(ctx, &o, argv[0]);
+		return do_lint(ctx, &o, argv[0]);
+	}
+	if (strcmp(sub, "import") == 0) {
+		if (nargs != 2)
+			return cmd_usage("cert", "import needs LABEL and FILE");
+		return do_import(ctx, &o, argv[0], argv[1]);
+	}
+	if (strcmp(sub, "list") == 0) {
+		if (nargs > 1)
+			return cmd_usage("cert", "list takes at most one LABEL");
+		return do_list(ctx, nargs == 1 ? argv[0] : NULL);
+	}
+	return cmd_usage("cert", "unknown subcommand '%s' (issue, reissue, csr, import, list, show, lint)", sub);
 }

@@ -31,16 +31,6 @@ static const char help[] =
 	"  --out FILE    write FILE atomically instead of standard output\n\n"
 	"The output is byte-for-byte deterministic: the same certificate gives the same header.\n";
 
-/* sgt_atomic_write wants a directory part; "sig" means "./sig". */
-static char *out_path(const char *path)
-{
-	char *p = malloc(strlen(path) + 3);
-
-	if (p != NULL)
-		sprintf(p, "%s%s", strchr(path, '/') ? "" : "./", path);
-	return p;
-}
-
 static int store_present(struct sgt_ctx *ctx)
 {
 	const char *dir = sgt_store_dir(ctx->store_opt);
@@ -159,7 +149,7 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 	sgt_sha256_hex(out.p, out.len, sha);
 
 	if (outpath && strcmp(outpath, "-") != 0) {
-		if ((outfile = out_path(outpath)) == NULL) {
+		if ((outfile = strdup(outpath)) == NULL) {
 			rc = sgt_err(SGT_ERR_DATA, "out of memory");
 			goto out;
 		}

@@ -1,9 +1,238 @@
-/* cmd_policy.c: placeholder until the command lands. */
+/*
+ * cmd_policy.c: `signet policy list|show|check`.  Policies are read from
+ * the policy directories (policy.h); these commands only print them or
+ * say why one is malformed.  They work without a store, since choosing a
+ * policy usually comes before creating one.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "cmd.h"
+#include "policy.h"
+
+static const char help_text[] =
+	"usage: signet policy list\n"
+	"       signet policy show NAME\n"
+	"       signet policy check FILE...\n"
+	"\n"
+	"Signing policies say which key, certificate profile and signature a device\n"
+	"platform needs (docs/policies.md).  They are looked up as NAME.yaml in\n"
+	"$SIGNET_POLICY_DIR, <store>/policies, the policies directory shipped with\n"
+	"signet, in that order.\n"
+	"\n"
+	"  list        every policy found, with its description and file\n"
+	"  show NAME   the policy's settings\n"
+	"  check FILE  parse policy files strictly; exit 3 naming file, line and\n"
+	"              field when one is malformed\n"
+	"\n"
+	"With --json each prints one JSON document.\n";
+
+/* The store's directory when there is a store, so <store>/policies is searched. */
+static const char *store_dir_if_any(struct sgt_ctx *ctx, char *buf, size_t cap)
+{
+	const char *dir = sgt_store_dir(ctx->store_opt);
+	struct stat sb;
+
+	snprintf(buf, cap, "%s/signet.yaml", dir);
+	if (stat(buf, &sb) != 0)
+		return NULL;
+	snprintf(buf, cap, "%s", dir);
+	return buf;
+}
+
+static json_t *names_json(const char **names, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && i < n; i++)
+		json_array_append_new(a, json_string(names[i]));
+	return a;
+}
+
+static json_t *policy_json(const struct sgt_policy *p)
+{
+	const char *ku[8], *eku[SGT_POLICY_MAX_LIST], *forbid[SGT_POLICY_MAX_LIST];
+	size_t nku = 0, i;
+	unsigned long bit;
+
+	for (bit = 0x80; bit != 0 && nku < 8; bit >>= 1)
+		if (p->key_usage & bit)
+			ku[nku++] = sgt_policy_ku_name(bit);
+	if (p->key_usage & 0x8000)
+		ku[nku++] = "decipherOnly";
+	for (i = 0; i < p->neku; i++)
+		eku[i] = sgt_policy_eku_name(p->eku[i]);
+	for (i = 0; i < p->nforbid_eku; i++)
+		forbid[i] = sgt_policy_eku_name(p->forbid_eku[i]);
+	return json_pack("{s:s, s:s?, s:s, s:{s:o, s:o}, s:{s:s?, s:i, s:i, s:o, s:o, s:s, s:o}, s:{s:s?, s:s?}}",
+			 "name", p->name, "description", p->description, "path", p->path,
+			 "key", "algorithms", names_json((const char **)p->algorithms, p->nalgorithms),
+			 "custody", names_json((const char **)p->custody, p->ncustody),
+			 "certificate", "subject", p->subject, "validity_days", (json_int_t)p->validity_days,
+			 "renew_before_days", (json_int_t)p->renew_before_days, "key_usage", names_json(ku, nku),
+			 "extended_key_usage", names_json(eku, p->neku), "signature_hash", p->signature_hash,
+			 "forbid_extended_key_usage", names_json(forbid, p->nforbid_eku),
+			 "signing", "hash", p->signing_hash, "ota_signature_field", p->ota_signature_field);
+}
+
+static void print_list(const char *title, const char **names, size_t n)
+{
+	size_t i;
+
+	printf("  %-26s", title);
+	for (i = 0; i < n; i++)
+		printf("%s%s", i ? ", " : "", names[i]);
+	printf("%s\n", n == 0 ? "(none)" : "");
+}
+
+static int show(struct sgt_ctx *ctx, const char *name)
+{
+	char buf[4096];
+	struct sgt_policy *p = NULL;
+	json_t *j;
+	int rc;
+
+	if ((rc = sgt_policy_find(store_dir_if_any(ctx, buf, sizeof(buf)), name, &p)) != SGT_OK)
+		return rc;
+	j = policy_json(p);
+	if (ctx->json) {
+		rc = cmd_json_print(j);
+	} else if (j == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+	} else {
+		const char *ku[8], *eku[SGT_POLICY_MAX_LIST], *forbid[SGT_POLICY_MAX_LIST];
+		json_t *c = json_object_get(j, "certificate");
+		size_t i, nku = json_array_size(json_object_get(c, "key_usage"));
+
+		for (i = 0; i < nku && i < 8; i++)
+			ku[i] = json_string_value(json_array_get(json_object_get(c, "key_usage"), i));
+		for (i = 0; i < p->neku; i++)
+			eku[i] = sgt_policy_eku_name(p->eku[i]);
+		for (i = 0; i < p->nforbid_eku; i++)
+			forbid[i] = sgt_policy_eku_name(p->forbid_eku[i]);
+		printf("policy %s (%s)\n", p->name, p->path);
+		if (p->description != NULL)
+			printf("  %s\n", p->description);
+		print_list("key algorithms:", (const char **)p->algorithms, p->nalgorithms);
+		print_list("key custody:", (const char **)p->custody, p->ncustody);
+		printf("  %-26s%s\n", "subject:", p->subject != NULL ? p->subject : "(CN=<key label>)");
+		printf("  %-26s%ld days, renewed %ld days before expiry\n", "validity:", p->validity_days,
+		       p->renew_before_days);
+		print_list("key usage:", ku, nku < 8 ? nku : 8);
+		print_list("extended key usage:", eku, p->neku);
+		print_list("forbidden extended usage:", forbid, p->nforbid_eku);
+		printf("  %-26s%s\n", "certificate signature:", p->signature_hash);
+		if (p->signing_hash != NULL || p->ota_signature_field != NULL)
+			printf("  %-26s%s, OTA field %s\n", "image signature:",
+			       p->signing_hash ? p->signing_hash : "sha256",
+			       p->ota_signature_field ? p->ota_signature_field : "(not set)");
+		json_decref(j);
+	}
+	sgt_policy_free(p);
+	return rc;
+}
+
+static int list(struct sgt_ctx *ctx)
+{
+	char buf[4096];
+	const char *sdir = store_dir_if_any(ctx, buf, sizeof(buf));
+	char **names = NULL;
+	size_t n = 0, i;
+	json_t *arr = json_array();
+	int rc;
+
+	if ((rc = sgt_policy_names(sdir, &names, &n)) != SGT_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		struct sgt_policy *p = NULL;
+
+		/* A broken file must not hide the others, but it is an error. */
+		if ((rc = sgt_policy_find(sdir, names[i], &p)) != SGT_OK)
+			goto out;
+		if (ctx->json)
+			json_array_append_new(arr, json_pack("{s:s, s:s?, s:s}", "name", p->name, "description",
+							     p->description, "path", p->path));
+		else
+			printf("%-26s %s\n", p->name, p->description != NULL ? p->description : "");
+		sgt_policy_free(p);
+	}
+	if (n == 0 && !ctx->json)
+		sgt_warn("no policies found; set SIGNET_POLICY_DIR or install signet's policies");
+	if (ctx->json) {
+		rc = cmd_json_print(json_pack("{s:o}", "policies", arr));
+		arr = NULL;
+	}
+out:
+	json_decref(arr);
+	sgt_policy_names_free(names, n);
+	return rc;
+}
+
+static int check(struct sgt_ctx *ctx, int argc, char **argv)
+{
+	json_t *arr = json_array();
+	int i, rc = SGT_OK;
+
+	for (i = 0; i < argc; i++) {
+		struct sgt_policy *p = NULL;
+		int r = sgt_policy_load_file(argv[i], &p);
+
+		if (ctx->json)
+			json_array_append_new(arr, json_pack("{s:s, s:b, s:s?}", "file", argv[i], "ok", r == SGT_OK,
+							     "name", p ? p->name : NULL));
+		else if (r == SGT_OK)
+			printf("%s: ok, policy %s\n", argv[i], p->name);
+		if (r != SGT_OK && rc == SGT_OK)
+			rc = r;
+		sgt_policy_free(p);
+	}
+	if (ctx->json) {
+		int r = cmd_json_print(json_pack("{s:o, s:b}", "files", arr, "ok", rc == SGT_OK));
+
+		return rc != SGT_OK ? rc : r;
+	}
+	json_decref(arr);
+	return rc;
+}
 
 int cmd_policy(struct sgt_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	(void)argc;
-	return sgt_err(SGT_ERR_USAGE, "%s: not implemented yet", argv[0]);
+	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	const char *sub;
+	int started = 0, c;
+
+	while ((c = cmd_getopt("policy", argc, argv, "h", opts, &started)) != -1) {
+		if (c == 'h')
+			return cmd_help(help_text);
+		return SGT_ERR_USAGE;
+	}
+	if (optind >= argc)
+		return cmd_usage("policy", "missing subcommand (list, show, check)");
+	sub = argv[optind];
+	argc -= optind;
+	argv += optind;
+	started = 0;
+	while ((c = cmd_getopt("policy", argc, argv, "h", opts, &started)) != -1) {
+		if (c == 'h')
+			return cmd_help(help_text);
+		return SGT_ERR_USAGE;
+	}
+	if (strcmp(sub, "list") == 0) {
+		if (optind != argc)
+			return cmd_usage("policy", "list takes no arguments");
+		return list(ctx);
+	}
+	if (strcmp(sub, "show") == 0) {
+		if (argc - optind != 1)
+			return cmd_usage("policy", "show needs one policy NAME");
+		return show(ctx, argv[optind]);
+	}
+	if (strcmp(sub, "check") == 0) {
+		if (optind >= argc)
+			return cmd_usage("policy", "check needs at least one FILE");
+		return check(ctx, argc - optind, argv + optind);
+	}
+	return cmd_usage("policy", "unknown subcommand '%s' (list, show, check)", sub);
 }

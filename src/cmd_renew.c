@@ -1,9 +1,241 @@
-/* cmd_renew.c: placeholder until the command lands. */
+/*
+ * cmd_renew.c: `signet renew [--policy NAME] [--dry-run] [--check]`.
+ * Every key's current certificate that is inside its policy's renewal
+ * window (or already expired) is reissued for the same key, through the
+ * same path as `cert reissue` (SPKI proven, lint passed, audit record).
+ * A renewed certificate is outside the window, so a second run does
+ * nothing; --check only reports, exiting 1 when something is due, for cron
+ * and monitoring.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cert.h"
 #include "cmd.h"
+#include "policy.h"
+#include "token.h"
+
+static const char help_text[] =
+	"usage: signet renew [--policy NAME] [--dry-run] [--check] [--pin-file F | --pin-fd N]\n"
+	"\n"
+	"Reissues, with the same key, every current certificate whose expiry is\n"
+	"within its policy's renew_before_days (or has passed).  Each renewal\n"
+	"checks that the new certificate has the old public key and passes lint,\n"
+	"and is recorded in the audit log.  Running it again does nothing.\n"
+	"\n"
+	"  --policy NAME  use this policy for every key (default: the key's, else the store's)\n"
+	"  --dry-run      say what would be renewed; change nothing\n"
+	"  --check        exit 1 when anything is due, 0 when nothing is (for cron)\n"
+	"\n"
+	"With --json prints { \"checked\", \"due\": [...], \"renewed\": [...] }.\n";
+
+struct due {
+	struct sgt_keyrec rec;
+	X509 *cert;
+	long days_left;
+	char not_after[32];
+	char policy[65];
+};
+
+static void due_release(struct due *d, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		X509_free(d[i].cert);
+	free(d);
+}
+
+/*
+ * Collects the keys whose current certificate is due.  *checked counts
+ * the certificates looked at.
+ */
+static int find_due(const struct sgt_store *st, const char *policy_opt, time_t now, struct due **out,
+		    size_t *n, size_t *checked)
+{
+	struct sgt_keyrec *recs = NULL;
+	size_t nrecs = 0, i;
+	struct due *list = NULL;
+	int rc;
+
+	*out = NULL;
+	*n = *checked = 0;
+	if ((rc = sgt_keyrec_list(st, &recs, &nrecs)) != SGT_OK)
+		return rc;
+	for (i = 0; i < nrecs; i++) {
+		const char *name = policy_opt;
+		struct sgt_policy *pol = NULL;
+		X509 *cur = NULL;
+		time_t nb, na;
+		long window = 30;
+
+		if ((rc = sgt_cert_store_current(st, recs[i].label, &cur)) != SGT_OK)
+			goto out;
+		if (cur == NULL)
+			continue;
+		(*checked)++;
+		if (name == NULL)
+			name = recs[i].policy[0] != '\0' ? recs[i].policy : st->cfg.policy;
+		if (name != NULL) {
+			if ((rc = sgt_policy_find(st->dir, name, &pol)) != SGT_OK) {
+				X509_free(cur);
+				goto out;
+			}
+			window = pol->renew_before_days;
+		}
+		if (sgt_cert_times(cur, &nb, &na) != SGT_OK) {
+			rc = sgt_err(SGT_ERR_DATA, "the current certificate of '%s' has unreadable validity dates",
+				     recs[i].label);
+			X509_free(cur);
+			sgt_policy_free(pol);
+			goto out;
+		}
+		if (na - now <= (time_t)window * 86400) {
+			struct due *grown = realloc(list, (*n + 1) * sizeof(*grown));
+
+			if (grown == NULL) {
+				rc = sgt_err(SGT_ERR_DATA, "out of memory");
+				X509_free(cur);
+				sgt_policy_free(pol);
+				goto out;
+			}
+			list = grown;
+			memset(&list[*n], 0, sizeof(list[*n]));
+			list[*n].rec = recs[i];
+			list[*n].cert = cur;
+			cur = NULL;
+			list[*n].days_left = na >= now ? (long)((na - now) / 86400) : -(long)((now - na + 86399) / 86400);
+			sgt_time_iso(na, list[*n].not_after);
+			snprintf(list[*n].policy, sizeof(list[*n].policy), "%s", pol ? pol->name : "");
+			(*n)++;
+		}
+		X509_free(cur);
+		sgt_policy_free(pol);
+	}
+out:
+	free(recs);
+	if (rc != SGT_OK) {
+		due_release(list, *n);
+		*n = 0;
+		return rc;
+	}
+	*out = list;
+	return SGT_OK;
+}
 
 int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	(void)argc;
-	return sgt_err(SGT_ERR_USAGE, "%s: not implemented yet", argv[0]);
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "check", no_argument, NULL, 'c' },
+		CMD_PIN_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sgt_pin_opts pin = SGT_PIN_OPTS_INIT;
+	const char *policy = NULL;
+	int dry_run = 0, check = 0, started = 0, c, rc;
+	struct sgt_store st;
+	struct sgt_token *tok = NULL;
+	struct due *due = NULL;
+	size_t ndue = 0, checked = 0, i, renewed = 0;
+	json_t *jdue = NULL, *jrenewed = NULL;
+	time_t now = sgt_now();
+
+	while ((c = cmd_getopt("renew", argc, argv, "h", longopts, &started)) != -1) {
+		switch (c) {
+		case 'h':
+			return cmd_help(help_text);
+		case 'p':
+			policy = optarg;
+			break;
+		case 'n':
+			dry_run = 1;
+			break;
+		case 'c':
+			check = 1;
+			break;
+		default:
+			if (cmd_pin_opt("renew", c, optarg, &pin, &rc)) {
+				if (rc != SGT_OK)
+					return rc;
+				break;
+			}
+			return SGT_ERR_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cmd_usage("renew", "unexpected argument '%s'", argv[optind]);
+	if ((rc = cmd_store_open(ctx, &st, check || dry_run ? SGT_LOCK_SHARED : SGT_LOCK_EXCLUSIVE)) != SGT_OK)
+		return rc;
+	jdue = json_array();
+	jrenewed = json_array();
+	if (jdue == NULL || jrenewed == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	if ((rc = find_due(&st, policy, now, &due, &ndue, &checked)) != SGT_OK)
+		goto out;
+	for (i = 0; i < ndue; i++) {
+		char serial[128];
+
+		sgt_cert_serial_hex(due[i].cert, serial, sizeof(serial));
+		json_array_append_new(jdue, json_pack("{s:s, s:s, s:s, s:I, s:s?}", "label", due[i].rec.label,
+						      "serial", serial, "not_after", due[i].not_after,
+						      "days_left", (json_int_t)due[i].days_left, "policy",
+						      due[i].policy[0] ? due[i].policy : NULL));
+		if (!ctx->json)
+			printf("%s: certificate %s %s %s (%ld days), inside the renewal window%s\n", due[i].rec.label,
+			       serial, due[i].days_left < 0 ? "expired on" : "expires on", due[i].not_after,
+			       due[i].days_left, check ? "" : dry_run ? ": would reissue it" : "");
+	}
+	if (ndue > 0 && !check && !dry_run) {
+		if ((rc = sgt_token_open(&st, &pin, &tok)) != SGT_OK)
+			goto out;
+		for (i = 0; i < ndue; i++) {
+			json_t *r = json_object();
+			int r1;
+
+			if (r == NULL) {
+				rc = sgt_err(SGT_ERR_DATA, "out of memory");
+				break;
+			}
+			/* One failure must not stop the others from being renewed. */
+			r1 = cmd_cert_reissue_key(&st, tok, &due[i].rec, due[i].cert, policy, 0, "renew", r);
+			if (r1 == SGT_OK) {
+				renewed++;
+				if (!ctx->json)
+					printf("%s: reissued, same key: serial %s, valid until %s\n  %s\n",
+					       due[i].rec.label, json_string_value(json_object_get(r, "serial")),
+					       json_string_value(json_object_get(r, "not_after")),
+					       json_string_value(json_object_get(r, "path")));
+				json_array_append_new(jrenewed, r);
+			} else {
+				json_decref(r);
+				if (rc == SGT_OK)
+					rc = r1;
+			}
+		}
+	}
+	if (ctx->json) {
+		int r2 = cmd_json_print(json_pack("{s:I, s:O, s:O, s:b, s:b}", "checked", (json_int_t)checked,
+						  "due", jdue, "renewed", jrenewed, "dry_run", dry_run, "check", check));
+
+		rc = rc != SGT_OK ? rc : r2;
+	} else if (ndue == 0) {
+		printf("nothing to renew: %zu certificate%s checked, none inside its renewal window\n", checked,
+		       checked == 1 ? "" : "s");
+	} else if (!check && !dry_run) {
+		printf("renewed %zu of %zu due certificate%s\n", renewed, ndue, ndue == 1 ? "" : "s");
+	}
+	if (rc == SGT_OK && check && ndue > 0)
+		rc = SGT_ERR_VERDICT;
+out:
+	json_decref(jdue);
+	json_decref(jrenewed);
+	due_release(due, ndue);
+	sgt_token_free(tok);
+	sgt_store_release(&st);
+	return rc;
 }

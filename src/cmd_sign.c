@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "cmd.h"
+#include "key.h"
 #include "extract.h"
 #include "policy.h"
 #include "sign.h"
@@ -108,68 +109,6 @@ static int choose_md(struct signing *s, const char *hash)
 	return SGT_OK;
 }
 
-/*
- * Moves options (with their arguments) before the operands, so that
- * "IMAGE --key L" parses like "--key L IMAGE": cmd_getopt stops at the
- * first operand.  Everything after "--" stays an operand.
- */
-static int permute_args(int argc, char **argv, const char *shortopts, const struct option *longopts)
-{
-	char **opts = calloc((size_t)argc + 1, sizeof(char *)), **ops = calloc((size_t)argc + 1, sizeof(char *));
-	int i, no = 0, nn = 0, k;
-
-	if (opts == NULL || ops == NULL) {
-		free(opts);
-		free(ops);
-		return sgt_err(SGT_ERR_DATA, "out of memory");
-	}
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		int takes = 0;
-
-		if (strcmp(a, "--") == 0) {
-			while (++i < argc)
-				ops[nn++] = argv[i];
-			break;
-		}
-		if (a[0] != '-' || a[1] == '\0') {
-			ops[nn++] = argv[i];
-			continue;
-		}
-		if (a[1] == '-') {
-			size_t len = strcspn(a + 2, "=");
-
-			for (k = 0; longopts[k].name; k++)
-				if (strlen(longopts[k].name) == len && strncmp(longopts[k].name, a + 2, len) == 0)
-					takes = longopts[k].has_arg == required_argument && a[2 + len] != '=';
-		} else {
-			const char *s = strchr(shortopts, a[strlen(a) - 1]);
-
-			takes = s != NULL && s[1] == ':' && strlen(a) == 2;
-		}
-		opts[no++] = argv[i];
-		if (takes && i + 1 < argc)
-			opts[no++] = argv[++i];
-	}
-	for (k = 0; k < no; k++)
-		argv[1 + k] = opts[k];
-	for (k = 0; k < nn; k++)
-		argv[1 + no + k] = ops[k];
-	free(opts);
-	free(ops);
-	return SGT_OK;
-}
-
-/* sgt_atomic_write wants a directory part; "sig" means "./sig". */
-static char *out_path(const char *path)
-{
-	char *p = malloc(strlen(path) + 3);
-
-	if (p != NULL)
-		sprintf(p, "%s%s", strchr(path, '/') ? "" : "./", path);
-	return p;
-}
-
 static char *default_sig_path(const char *image)
 {
 	char *p = malloc(strlen(image) + 7);
@@ -231,7 +170,7 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 		}
 	}
 	if (!to_stdout) {
-		if ((sigpath = out ? out_path(out) : default_sig_path(image)) == NULL) {
+		if ((sigpath = out ? strdup(out) : default_sig_path(image)) == NULL) {
 			rc = sgt_err(SGT_ERR_DATA, "out of memory");
 			goto out;
 		}
@@ -242,7 +181,7 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 	if (ota) {
 		size_t n = strlen(jtext);
 
-		if ((otapath = out_path(ota)) == NULL) {
+		if ((otapath = strdup(ota)) == NULL) {
 			rc = sgt_err(SGT_ERR_DATA, "out of memory");
 			goto undo;
 		}
@@ -309,8 +248,6 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	if ((images = calloc((size_t)argc, sizeof(char *))) == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
-	if ((rc = permute_args(argc, argv, "hk:o:", longopts)) != SGT_OK)
-		goto early;
 	while ((c = cmd_getopt(argv[0], argc, argv, "hk:o:", longopts, &started)) != -1) {
 		if (c == -2) {
 			rc = SGT_ERR_USAGE;
@@ -374,7 +311,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	if ((rc = sgt_token_key(s.tok, &s.rec, &s.priv, &s.pub)) != SGT_OK)
 		goto out;
-	if (sgt_spki_sha256(s.pub, spki) != SGT_OK || strcmp(spki, s.rec.spki_sha256) != 0) {
+	if (sgt_key_spki_sha256(s.pub, spki) != SGT_OK || strcmp(spki, s.rec.spki_sha256) != 0) {
 		rc = sgt_err(SGT_ERR_HSM, "the token's public key for '%s' does not match its record (SPKI %s)", label, spki);
 		goto out;
 	}

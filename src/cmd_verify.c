@@ -24,58 +24,6 @@ static const char help[] =
 	"devices run; --cert a certificate or public key file.\n\n"
 	"exit status: 0 valid, 1 invalid, 3 unreadable input\n";
 
-/*
- * Moves options (with their arguments) before the operands, so that
- * "IMAGE --key L" parses like "--key L IMAGE": cmd_getopt stops at the
- * first operand.  Everything after "--" stays an operand.
- */
-static int permute_args(int argc, char **argv, const char *shortopts, const struct option *longopts)
-{
-	char **opts = calloc((size_t)argc + 1, sizeof(char *)), **ops = calloc((size_t)argc + 1, sizeof(char *));
-	int i, no = 0, nn = 0, k;
-
-	if (opts == NULL || ops == NULL) {
-		free(opts);
-		free(ops);
-		return sgt_err(SGT_ERR_DATA, "out of memory");
-	}
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		int takes = 0;
-
-		if (strcmp(a, "--") == 0) {
-			while (++i < argc)
-				ops[nn++] = argv[i];
-			break;
-		}
-		if (a[0] != '-' || a[1] == '\0') {
-			ops[nn++] = argv[i];
-			continue;
-		}
-		if (a[1] == '-') {
-			size_t len = strcspn(a + 2, "=");
-
-			for (k = 0; longopts[k].name; k++)
-				if (strlen(longopts[k].name) == len && strncmp(longopts[k].name, a + 2, len) == 0)
-					takes = longopts[k].has_arg == required_argument && a[2 + len] != '=';
-		} else {
-			const char *s = strchr(shortopts, a[strlen(a) - 1]);
-
-			takes = s != NULL && s[1] == ':' && strlen(a) == 2;
-		}
-		opts[no++] = argv[i];
-		if (takes && i + 1 < argc)
-			opts[no++] = argv[++i];
-	}
-	for (k = 0; k < no; k++)
-		argv[1 + k] = opts[k];
-	for (k = 0; k < nn; k++)
-		argv[1 + no + k] = ops[k];
-	free(opts);
-	free(ops);
-	return SGT_OK;
-}
-
 static int store_recs(struct sgt_ctx *ctx, struct sgt_keyrec **recs, size_t *n)
 {
 	struct sgt_store st;
@@ -116,8 +64,6 @@ int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv)
 	int started = 0, c, rc, expiry = 0, have = 0, nsrc = 0;
 	time_t now = sgt_now();
 
-	if ((rc = permute_args(argc, argv, "hs:", longopts)) != SGT_OK)
-		return rc;
 	while ((c = cmd_getopt(argv[0], argc, argv, "hs:", longopts, &started)) != -1) {
 		switch (c) {
 		case -2: return SGT_ERR_USAGE;

@@ -27,6 +27,7 @@
 #include <openssl/x509.h>
 
 #include "extract.h"
+#include "key.h"
 #include "sgt.h"
 
 #define PEM_WINDOW (256u * 1024u)	/* longest PEM block considered */
@@ -55,20 +56,6 @@ struct scan {
 };
 
 /* ---- facts about a key or certificate ---- */
-
-int sgt_spki_sha256(EVP_PKEY *pk, char out[65])
-{
-	unsigned char *der = NULL;
-	int n = i2d_PUBKEY(pk, &der);
-
-	if (n <= 0) {
-		out[0] = '\0';
-		return SGT_ERR_DATA;
-	}
-	sgt_sha256_hex(der, (size_t)n, out);
-	OPENSSL_free(der);
-	return SGT_OK;
-}
 
 static void name_text(X509_NAME *name, char *out, size_t cap)
 {
@@ -146,7 +133,7 @@ int sgt_keyinfo_get(X509 *cert, EVP_PKEY *pub, struct sgt_keyinfo *info)
 	if (pub == NULL)
 		return sgt_err(SGT_ERR_DATA, "certificate has no readable public key");
 	alg_name(pub, info->alg, sizeof(info->alg));
-	return sgt_spki_sha256(pub, info->spki_sha256) == SGT_OK ? SGT_OK
+	return sgt_key_spki_sha256(pub, info->spki_sha256) == SGT_OK ? SGT_OK
 		: sgt_err(SGT_ERR_DATA, "cannot encode the public key: %s", sgt_ossl_why());
 }
 

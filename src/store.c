@@ -84,10 +84,16 @@ int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusi
 	size_t done = 0;
 	int fd, rc;
 
-	if (slash == NULL || (size_t)(slash - path) >= sizeof(dir) || strlen(path) + 16 >= sizeof(tmp))
-		return sgt_err(SGT_ERR_DATA, "bad store path '%s'", path);
-	memcpy(dir, path, (size_t)(slash - path));
-	dir[slash - path] = '\0';
+	if (strlen(path) + 16 >= sizeof(tmp) || (slash != NULL && (size_t)(slash - path) >= sizeof(dir)))
+		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", path);
+	if (slash == NULL)
+		strcpy(dir, ".");	/* a bare file name (an --out argument) is in the current directory */
+	else if (slash == path)
+		strcpy(dir, "/");
+	else {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	}
 	if ((rc = sgt_mkdirs(dir)) != SGT_OK)
 		return rc;
 	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path);

@@ -82,11 +82,11 @@ one_line_error
 sig 1 sign "$T/a.bin" --key nosuchkey
 one_line_error
 
-# Fail closed: when the audit log cannot be appended, no signature is left.
-chmod 0400 "$S/audit.log"
-if ! [ -w "$S/audit.log" ]; then
-  rm -f "$T/b.bin.sig"
-  run 3 "$SIGNET" sign "$T/b.bin" --key p256
-  [ ! -e "$T/b.bin.sig" ] || fail "signature left behind after the audit append failed"
-fi
-chmod 0600 "$S/audit.log"
+# Fail closed: when the audit record cannot be written, no signature is
+# left.  A directory where audit.head must be renamed stops even root.
+mv "$S/audit.head" "$T/head.saved" && mkdir "$S/audit.head"
+rm -f "$T/b.bin.sig"
+run 3 "$SIGNET" sign "$T/b.bin" --key p256
+[ ! -e "$T/b.bin.sig" ] || fail "signature left behind after the audit append failed"
+rmdir "$S/audit.head" && mv "$T/head.saved" "$S/audit.head"
+sig 0 audit verify

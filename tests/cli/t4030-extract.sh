@@ -88,9 +88,9 @@ has "$T/out" "no certificate or public key found"
 # 5. Hostile near-misses: BEGIN without END, truncated DER, SEQUENCE headers galore, many markers.
 { echo "-----BEGIN CERTIFICATE-----"; head -c 5000 /dev/urandom | base64; } >noend.txt
 head -c 200 beta.der >trunc.bin
-python3 -c 'import sys; sys.stdout.buffer.write(b"\x30\x82\xff\xff\x30\x82\xff\x00\xa0\x03\x02\x01\x02" * 50000)' >seq.bin
-python3 -c 'import sys; sys.stdout.write("-----BEGIN CERTIFICATE-----\n" * 100000)' >markers.txt
-python3 -c 'import sys; sys.stdout.write("0x30, " * 300000 + "\"" * 1000 + "/*" )' >hex.c
+perl -e 'print "\x30\x82\xff\xff\x30\x82\xff\x00\xa0\x03\x02\x01\x02" x 50000' >seq.bin
+perl -e 'print "-----BEGIN CERTIFICATE-----\n" x 100000' >markers.txt
+perl -e 'print "0x30, " x 300000, "\"" x 1000, "/*"' >hex.c
 : >empty.bin
 for f in noend.txt trunc.bin seq.bin markers.txt hex.c empty.bin; do
   run 1 timeout 60 "$SIGNET" extract "$f"
