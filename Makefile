@@ -23,6 +23,7 @@ PKGS       := libcrypto libp11 yaml-0.1 jansson p11-kit-1
 WARN       := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wwrite-strings -fstack-protector-strong
 ALL_CFLAGS  = $(WARN) $(CFLAGS) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Iinclude \
+	-DSGT_POLICY_DIR='"$(PREFIX)/share/signet/policies"' \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ALL_LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl
 ifneq ($(DEVELOPER),)

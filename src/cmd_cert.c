@@ -24,7 +24,7 @@
 
 static const char help_text[] =
 	"usage: signet cert issue LABEL [--policy NAME] [--subject DN] [--days N] [--ca LABEL] [--as-ca]\n"
-	"       signet cert reissue LABEL|CERTFILE [--days N] [--policy NAME] [--ca LABEL]\n"
+	"       signet cert reissue LABEL|CERTFILE [--days N] [--policy NAME]\n"
 	"       signet cert csr LABEL [--subject DN] [--policy NAME] [--out FILE]\n"
 	"       signet cert import LABEL FILE\n"
 	"       signet cert list [LABEL]\n"
@@ -107,9 +107,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof(*o));
 	o->pin.fd = -1;
 	/*
-	 * Options may follow operands ("cert issue fw --days 30"): getopt stops
-	 * at an operand, which is collected; parsing then starts afresh with
-	 * the operand in the program-name slot, so no getopt internals matter.
+	 * Options may follow operands ("cert issue fw --days 30").  When getopt
+	 * is done (it may have moved operands to the end), the next operand is
+	 * collected and parsing starts afresh with it in the program-name
+	 * slot, so the result does not depend on getopt's ordering mode.
 	 */
 	while (1) {
 		c = cmd_getopt("cert", argc, argv, "h", longopts, &started);
@@ -581,8 +582,6 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	}
 	if (rc != SGT_OK || (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK)
 		goto out;
-	if (o->ca != NULL)
-		sgt_warn("--ca is ignored on reissue: the certificate is signed by whoever signed the old one");
 	if ((rc = cmd_cert_reissue_key(&st, tok, &rec, old, o->policy, o->days, "cert.reissue", report)) != SGT_OK)
 		goto out;
 	if (ctx->json) {
@@ -976,6 +975,37 @@ out:
 	return rc;
 }
 
+/* An option the subcommand would silently ignore is a usage error instead. */
+static int check_opts(const char *sub, const struct opts *o)
+{
+	static const struct {
+		const char *sub;
+		const char *allowed;	/* letters: p policy, s subject, d days, c ca, a as-ca, o out, k pin */
+	} table[] = {
+		{ "issue", "psdcak" }, { "reissue", "pdk" }, { "csr", "psok" }, { "import", "p" },
+		{ "list", "" }, { "show", "p" }, { "lint", "p" }, { NULL, NULL }
+	};
+	const struct {
+		char letter;
+		int set;
+		const char *name;
+	} given[] = {
+		{ 'p', o->policy != NULL, "--policy" }, { 's', o->subject != NULL, "--subject" },
+		{ 'd', o->days != 0, "--days" }, { 'c', o->ca != NULL, "--ca" }, { 'a', o->as_ca, "--as-ca" },
+		{ 'o', o->out != NULL, "--out" }, { 'k', o->pin.file != NULL || o->pin.fd >= 0, "--pin-file/--pin-fd" },
+	};
+	size_t i, j;
+
+	for (i = 0; table[i].sub != NULL; i++) {
+		if (strcmp(table[i].sub, sub) != 0)
+			continue;
+		for (j = 0; j < sizeof(given) / sizeof(given[0]); j++)
+			if (given[j].set && strchr(table[i].allowed, given[j].letter) == NULL)
+				return cmd_usage("cert", "%s does not take %s", sub, given[j].name);
+	}
+	return SGT_OK;
+}
+
 int cmd_cert(struct sgt_ctx *ctx, int argc, char **argv)
 {
 	struct opts o;
@@ -990,6 +1020,8 @@ int cmd_cert(struct sgt_ctx *ctx, int argc, char **argv)
 	sub = argv[1];
 	if ((rc = parse_opts(argc - 1, argv + 1, &o)) != SGT_OK)
 		return rc == 1 ? cmd_help(help_text) : rc;
+	if ((rc = check_opts(sub, &o)) != SGT_OK)
+		return rc;
 	nargs = o.nargs;
 	argv = o.args;
 	if (strcmp(sub, "issue") == 0 || strcmp(sub, "reissue") == 0 || strcmp(sub, "csr") == 0 ||

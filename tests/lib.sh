@@ -12,6 +12,9 @@ S="$T/store"
 export SIGNET_STORE="$S"
 export SIGNET_POLICY_DIR="$TOP/policies"
 trap 'rm -rf "$T"' EXIT
+# Sanitizer builds: full stacks so the libp11 suppression matches reliably.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-fast_unwind_on_malloc=0:detect_leaks=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$TOP/tests/lsan.supp:print_suppressions=0}
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "# $*"; }

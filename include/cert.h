@@ -1,0 +1,145 @@
+/*
+ * cert.h: X.509 code-signing certificates with OpenSSL: building a new
+ * certificate, reissuing one for the SAME public key, PKCS#10 requests,
+ * SPKI fingerprints, and the certificate part of the store
+ * (certs/<label>/<SERIAL>.pem never overwritten, current.pem replaced
+ * atomically).  The signer is any EVP_PKEY, normally one from token.h whose
+ * private operations run on the token; this module never sees key
+ * material, never opens a token and never prints to stdout.
+ */
+#ifndef SGT_CERT_H
+#define SGT_CERT_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "policy.h"
+#include "store.h"
+
+/* Largest certificate or request file read (a certificate is a few KiB). */
+#define SGT_CERT_MAX_FILE (1 << 20)
+
+/*
+ * Parses one certificate from PEM (the first CERTIFICATE block) or DER;
+ * NULL when it is neither.  Quiet: callers decide how to report it.
+ */
+X509 *sgt_cert_parse(const unsigned char *buf, size_t len);
+/* Reads and parses a certificate file; errors name the file (SGT_ERR_DATA). */
+int sgt_cert_load(const char *path, X509 **out);
+
+/* SHA-256 hex of the DER SubjectPublicKeyInfo (what key records hold). */
+int sgt_pkey_spki_sha256(EVP_PKEY *pk, char out[65]);
+int sgt_cert_spki_sha256(X509 *x, char out[65]);
+/* Key algorithm in key-record spelling ("ecdsa-p256", "rsa-2048"), or a
+ * description such as "ec secp256k1" / "rsa-1024" when it has no name. */
+void sgt_pkey_alg(EVP_PKEY *pk, char *out, size_t cap);
+
+/* Upper-case hex serial (a '-' prefix for the invalid negative ones). */
+void sgt_cert_serial_hex(X509 *x, char *out, size_t cap);
+/* Subject or issuer as "CN=x, O=y" (RFC 2253 order reversed as openssl prints). */
+void sgt_cert_name(X509_NAME *n, char *out, size_t cap);
+/* notBefore/notAfter as time_t; SGT_ERR_DATA when unreadable. */
+int sgt_cert_times(X509 *x, time_t *not_before, time_t *not_after);
+/* PEM encoding into b. */
+int sgt_cert_pem(X509 *x, struct sgt_buf *b);
+/* 1 when x is signed by its own key (a self-signed certificate). */
+int sgt_cert_self_signed(X509 *x);
+/* 1 when basicConstraints says CA:TRUE. */
+int sgt_cert_is_ca(X509 *x);
+
+/*
+ * Parses "CN=a,O=b", "CN=a, O=b" or "/CN=a/O=b" into a name.  SGT_ERR_USAGE
+ * with the reason when it is not a DN.
+ */
+int sgt_cert_parse_dn(const char *dn, X509_NAME **out);
+
+/* What to build.  Unset pointers mean "none". */
+struct sgt_cert_spec {
+	EVP_PKEY *pub;		/* subject public key (the token's) */
+	EVP_PKEY *signer;	/* signs: the subject key, or the CA key */
+	X509 *issuer;		/* CA certificate, NULL = self-signed */
+	const struct sgt_policy *pol;	/* extensions and hash; NULL = defaults */
+	const char *subject;	/* DN; NULL = the policy's, else "CN=<label>" */
+	const char *label;	/* for the fallback subject */
+	long days;		/* 0 = the policy's validity_days (365 without one) */
+	time_t now;
+	int is_ca;		/* CA certificate: CA:TRUE, keyCertSign|cRLSign, no EKU */
+};
+
+/* Notes produced while reissuing ("added the codeSigning EKU ..."). */
+struct sgt_notes {
+	char *text[16];
+	size_t n;
+};
+void sgt_notes_release(struct sgt_notes *notes);
+
+/* A new certificate per spec: random positive 16-byte serial, SKI, AKI. */
+int sgt_cert_issue(const struct sgt_cert_spec *spec, X509 **out);
+
+/*
+ * A new certificate for the same key as old: subject and extensions carried
+ * over (SKI/AKI recomputed), then the policy applied (missing key usages
+ * and EKUs added, forbidden EKUs removed, each said in notes), new serial
+ * and validity.  spec->subject is ignored; spec->pub must be old's key.
+ */
+int sgt_cert_reissue(X509 *old, const struct sgt_cert_spec *spec, X509 **out, struct sgt_notes *notes);
+
+/*
+ * Checks what must hold before a reissued certificate is written: SPKI of
+ * new == SPKI of old == SPKI of token_pub, and new verifies with the
+ * issuer's key.  SGT_ERR_VERDICT with the reason otherwise.
+ */
+int sgt_cert_check_same_key(X509 *old, X509 *new_cert, EVP_PKEY *token_pub, EVP_PKEY *issuer_pub);
+
+/*
+ * PKCS#10 request for pub, signed by signer (the same key, on the token),
+ * asking for the policy's key usage and EKU; subject NULL = the policy's.
+ */
+int sgt_cert_csr(EVP_PKEY *pub, EVP_PKEY *signer, const char *subject, const char *label,
+		 const struct sgt_policy *pol, X509_REQ **out);
+
+/* -- the certificate part of the store ---------------------------------- */
+
+/* What sgt_cert_store_save wrote, so that it can be undone. */
+struct sgt_cert_saved {
+	char *path;		/* certs/<label>/<SERIAL>.pem */
+	char *current;		/* certs/<label>/current.pem */
+	unsigned char *prev;	/* previous current.pem, NULL when there was none */
+	size_t prevlen;
+};
+
+/*
+ * Writes certs/<label>/<SERIAL>.pem (refusing to replace one) and then
+ * replaces current.pem atomically.  On failure nothing is left behind.
+ */
+int sgt_cert_store_save(const struct sgt_store *st, const char *label, X509 *x, struct sgt_cert_saved *saved);
+/* Puts back what save changed (used when the audit record cannot be written). */
+void sgt_cert_store_undo(struct sgt_cert_saved *saved);
+void sgt_cert_saved_release(struct sgt_cert_saved *saved);
+
+/* certs/<label>/current.pem, or NULL in *out (SGT_OK) when there is none. */
+int sgt_cert_store_current(const struct sgt_store *st, const char *label, X509 **out);
+/* Paths of every certificate kept for label (not current.pem), sorted. */
+int sgt_cert_store_list(const struct sgt_store *st, const char *label, char ***paths, size_t *n);
+void sgt_cert_paths_free(char **paths, size_t n);
+
+/* -- shared by the cert and renew commands (defined in cmd_cert.c) ------- */
+
+struct sgt_token;
+
+/*
+ * Reissues certificate old for the key in rec on an open token: builds,
+ * checks the SPKI three ways, lints, writes, audits (op "cert reissue" or
+ * "renew").  Fills report (a JSON object) with label, serial, path,
+ * not_after and notes.  The store is unchanged on failure.  Lives in the
+ * command layer because it ties token, store and audit together; the
+ * prototype is here so that cmd_renew.c shares it without a new header.
+ */
+int cmd_cert_reissue_key(const struct sgt_store *st, struct sgt_token *tok, const struct sgt_keyrec *rec,
+			 X509 *old, const char *policy_name, long days, const char *op, json_t *report);
+
+#endif
