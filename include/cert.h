@@ -11,6 +11,7 @@
 #define SGT_CERT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -31,8 +32,7 @@ X509 *sgt_cert_parse(const unsigned char *buf, size_t len);
 /* Reads and parses a certificate file; errors name the file (SGT_ERR_DATA). */
 int sgt_cert_load(const char *path, X509 **out);
 
-/* SHA-256 hex of the DER SubjectPublicKeyInfo (what key records hold). */
-int sgt_pkey_spki_sha256(EVP_PKEY *pk, char out[65]);
+/* SHA-256 hex of the certificate's DER SubjectPublicKeyInfo (sgt_key_spki_sha256 for a key). */
 int sgt_cert_spki_sha256(X509 *x, char out[65]);
 /* Key algorithm in key-record spelling ("ecdsa-p256", "rsa-2048"), or a
  * description such as "ec secp256k1" / "rsa-1024" when it has no name. */
@@ -48,6 +48,12 @@ int sgt_cert_times(X509 *x, time_t *not_before, time_t *not_after);
 int sgt_cert_pem(X509 *x, struct sgt_buf *b);
 /* 1 when x is signed by its own key (a self-signed certificate). */
 int sgt_cert_self_signed(X509 *x);
+/*
+ * Key usage bits (X509v3_KU_*) read from the extension itself:
+ * X509_get_key_usage() relies on a cache that OpenSSL does not fill for a
+ * certificate still being built.  UINT32_MAX when the extension is absent.
+ */
+uint32_t sgt_cert_key_usage(X509 *x);
 /* 1 when basicConstraints says CA:TRUE. */
 int sgt_cert_is_ca(X509 *x);
 
@@ -126,20 +132,5 @@ int sgt_cert_store_current(const struct sgt_store *st, const char *label, X509 *
 /* Paths of every certificate kept for label (not current.pem), sorted. */
 int sgt_cert_store_list(const struct sgt_store *st, const char *label, char ***paths, size_t *n);
 void sgt_cert_paths_free(char **paths, size_t n);
-
-/* -- shared by the cert and renew commands (defined in cmd_cert.c) ------- */
-
-struct sgt_token;
-
-/*
- * Reissues certificate old for the key in rec on an open token: builds,
- * checks the SPKI three ways, lints, writes, audits (op "cert reissue" or
- * "renew").  Fills report (a JSON object) with label, serial, path,
- * not_after and notes.  The store is unchanged on failure.  Lives in the
- * command layer because it ties token, store and audit together; the
- * prototype is here so that cmd_renew.c shares it without a new header.
- */
-int cmd_cert_reissue_key(const struct sgt_store *st, struct sgt_token *tok, const struct sgt_keyrec *rec,
-			 X509 *old, const char *policy_name, long days, const char *op, json_t *report);
 
 #endif

@@ -91,5 +91,7 @@ int sgt_random(unsigned char *out, size_t n);
  * Returns SGT_OK or reports and returns SGT_ERR_USAGE.
  */
 int sgt_label_check(const char *label);
+/* The same rule without a message: 1 when label is acceptable. */
+int sgt_label_ok(const char *label);
 
 #endif

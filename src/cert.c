@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "cert.h"
+#include "key.h"
 
 X509 *sgt_cert_parse(const unsigned char *buf, size_t len)
 {
@@ -61,19 +62,6 @@ int sgt_cert_load(const char *path, X509 **out)
 	free(buf);
 	if (*out == NULL)
 		return sgt_err(SGT_ERR_DATA, "'%s' is not a certificate (neither PEM nor DER X.509)", path);
-	return SGT_OK;
-}
-
-int sgt_pkey_spki_sha256(EVP_PKEY *pk, char out[65])
-{
-	unsigned char *der = NULL;
-	int len = pk != NULL ? i2d_PUBKEY(pk, &der) : -1;
-
-	out[0] = '\0';
-	if (len <= 0)
-		return sgt_err(SGT_ERR_DATA, "cannot encode public key: %s", sgt_ossl_why());
-	sgt_sha256_hex(der, (size_t)len, out);
-	OPENSSL_free(der);
 	return SGT_OK;
 }
 
@@ -481,12 +469,7 @@ static int has_nid(const int *nids, size_t n, int nid)
 	return 0;
 }
 
-/*
- * Key usage bits straight from the extension: X509_get_key_usage() relies
- * on a cache that OpenSSL does not fill for a certificate still being
- * built.  UINT32_MAX when the extension is absent.
- */
-static uint32_t ext_key_usage(X509 *x)
+uint32_t sgt_cert_key_usage(X509 *x)
 {
 	ASN1_BIT_STRING *bits = X509_get_ext_d2i(x, NID_key_usage, NULL, NULL);
 	uint32_t ku = UINT32_MAX;
@@ -504,7 +487,7 @@ static uint32_t ext_key_usage(X509 *x)
 static int apply_policy(X509 *x, const struct sgt_policy *pol, struct sgt_notes *notes)
 {
 	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
-	uint32_t ku = ext_key_usage(x);
+	uint32_t ku = sgt_cert_key_usage(x);
 	unsigned long want_ku = pol != NULL ? pol->key_usage : X509v3_KU_DIGITAL_SIGNATURE;
 	int nids[2 * SGT_POLICY_MAX_LIST + 8];
 	size_t n = 0, i;
@@ -609,7 +592,7 @@ int sgt_cert_check_same_key(X509 *old, X509 *new_cert, EVP_PKEY *token_pub, EVP_
 	int rc, ok;
 
 	if ((rc = sgt_cert_spki_sha256(old, a)) != SGT_OK || (rc = sgt_cert_spki_sha256(new_cert, b)) != SGT_OK ||
-	    (rc = sgt_pkey_spki_sha256(token_pub, c)) != SGT_OK)
+	    (rc = sgt_key_spki_sha256(token_pub, c)) != SGT_OK)
 		return rc;
 	if (strcmp(a, b) != 0)
 		return sgt_err(SGT_ERR_VERDICT, "the new certificate's public key (SPKI %.16s...) is not the old one's "

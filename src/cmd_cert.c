@@ -218,7 +218,7 @@ static int pubkey_matches(EVP_PKEY *pub, const struct sgt_keyrec *rec)
 {
 	char spki[65];
 
-	if (sgt_pkey_spki_sha256(pub, spki) != SGT_OK)
+	if (sgt_key_spki_sha256(pub, spki) != SGT_OK)
 		return SGT_ERR_DATA;
 	if (strcmp(spki, rec->spki_sha256) != 0)
 		return sgt_err(SGT_ERR_HSM, "the token's public key for '%s' (SPKI %.16s...) is not the recorded one "
@@ -517,20 +517,6 @@ out:
 	return rc;
 }
 
-/* sgt_label_check without the message: is this operand a label or a path? */
-static int is_label(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return 0;
-	return 1;
-}
-
 static int file_exists(const char *path)
 {
 	struct stat sb;
@@ -554,7 +540,7 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 		json_decref(report);
 		return rc;
 	}
-	if (is_label(what) && sgt_keyrec_exists(&st, what) &&
+	if (sgt_label_ok(what) && sgt_keyrec_exists(&st, what) &&
 	    !file_exists(what)) {
 		if ((rc = sgt_keyrec_load(&st, what, &rec)) != SGT_OK || (rc = sgt_cert_store_current(&st, what, &old)) != SGT_OK)
 			goto out;
@@ -874,7 +860,7 @@ static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	memset(&rec, 0, sizeof(rec));
 	if ((rc = maybe_store(ctx, &st, &have)) != SGT_OK)
 		return rc;
-	if (!file_exists(what) && have && is_label(what) && sgt_keyrec_exists(&st, what)) {
+	if (!file_exists(what) && have && sgt_label_ok(what) && sgt_keyrec_exists(&st, what)) {
 		if ((rc = sgt_cert_store_current(&st, what, &x)) != SGT_OK)
 			goto out;
 		if (x == NULL) {

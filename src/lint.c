@@ -149,24 +149,9 @@ out:
 	return rc;
 }
 
-/* From the extension itself, not OpenSSL's cache (stale on a just-built certificate). */
-static uint32_t ext_key_usage(X509 *x)
-{
-	ASN1_BIT_STRING *bits = X509_get_ext_d2i(x, NID_key_usage, NULL, NULL);
-	uint32_t ku = 0;
-
-	if (bits != NULL) {
-		ku = bits->length > 0 ? bits->data[0] : 0;
-		if (bits->length > 1)
-			ku |= (uint32_t)bits->data[1] << 8;
-		ASN1_BIT_STRING_free(bits);
-	}
-	return ku;
-}
-
 static int lint_ku(X509 *x, const struct sgt_policy *pol, int as_ca, struct sgt_lint *l)
 {
-	uint32_t ku = ext_key_usage(x);
+	uint32_t ku = sgt_cert_key_usage(x);
 	int idx = X509_get_ext_by_NID(x, NID_key_usage, -1);
 	unsigned long want = pol != NULL ? pol->key_usage : X509v3_KU_DIGITAL_SIGNATURE;
 	int rc = SGT_OK;

@@ -225,6 +225,27 @@ static void pad_label(const char *label, CK_UTF8CHAR out[32])
 	memcpy(out, label, n > 32 ? 32 : n);
 }
 
+/* The module's slot list (with a token present only, or all); *slots malloc'd. */
+static int list_slots(struct sgt_p11 *p, CK_BBOOL present, CK_SLOT_ID **slots, CK_ULONG *n)
+{
+	CK_RV rv;
+
+	*slots = NULL;
+	*n = 0;
+	rv = p->f->C_GetSlotList(present, NULL, n);
+	if (rv == CKR_OK && *n > 0) {
+		if ((*slots = calloc(*n, sizeof(**slots))) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		rv = p->f->C_GetSlotList(present, *slots, n);
+	}
+	if (rv != CKR_OK) {
+		free(*slots);
+		*slots = NULL;
+		return p11_fail(rv, "cannot list the slots of '%s'", p->module);
+	}
+	return SGT_OK;
+}
+
 /* Finds the slot whose initialised token has this label. */
 static int find_slot(struct sgt_p11 *p, const char *label, CK_SLOT_ID *slot)
 {
@@ -232,18 +253,9 @@ static int find_slot(struct sgt_p11 *p, const char *label, CK_SLOT_ID *slot)
 	CK_ULONG n = 0, i;
 	struct sgt_buf seen = { 0 };
 	int found = 0, rc;
-	CK_RV rv;
 
-	rv = p->f->C_GetSlotList(CK_TRUE, NULL, &n);
-	if (rv == CKR_OK && n > 0) {
-		if ((slots = calloc(n, sizeof(*slots))) == NULL)
-			return sgt_err(SGT_ERR_DATA, "out of memory");
-		rv = p->f->C_GetSlotList(CK_TRUE, slots, &n);
-	}
-	if (rv != CKR_OK) {
-		free(slots);
-		return p11_fail(rv, "cannot list the slots of '%s'", p->module);
-	}
+	if ((rc = list_slots(p, CK_TRUE, &slots, &n)) != SGT_OK)
+		return rc;
 	for (i = 0; i < n; i++) {
 		CK_TOKEN_INFO ti;
 		char l[33];
@@ -337,16 +349,8 @@ int sgt_p11_init_token(struct sgt_p11 *p, const char *label, const struct sgt_pi
 	int found = 0, rc;
 	CK_RV rv;
 
-	rv = p->f->C_GetSlotList(CK_FALSE, NULL, &n);
-	if (rv == CKR_OK && n > 0) {
-		if ((slots = calloc(n, sizeof(*slots))) == NULL)
-			return sgt_err(SGT_ERR_DATA, "out of memory");
-		rv = p->f->C_GetSlotList(CK_FALSE, slots, &n);
-	}
-	if (rv != CKR_OK) {
-		free(slots);
-		return p11_fail(rv, "cannot list the slots of '%s'", p->module);
-	}
+	if ((rc = list_slots(p, CK_FALSE, &slots, &n)) != SGT_OK)
+		return rc;
 	for (i = 0; i < n && !found; i++) {
 		CK_TOKEN_INFO ti;
 

@@ -81,20 +81,6 @@ const char *sgt_policy_eku_name(int nid)
 	return OBJ_nid2sn(nid) != NULL ? OBJ_nid2sn(nid) : "unknown";
 }
 
-/* A policy name is a file name in a policy directory: the label rules, quietly. */
-static int is_name(const char *s)
-{
-	size_t n = strlen(s), i;
-
-	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return 0;
-	return 1;
-}
-
 static int in_list(const char *const *list, const char *s)
 {
 	for (; *list != NULL; list++)
@@ -271,7 +257,7 @@ static int parse_tree(const char *file, const struct sgt_yaml *root, struct sgt_
 	    (rc = dup_str(file, root, "name", 1, &p->name)) != SGT_OK ||
 	    (rc = dup_str(file, root, "description", 0, &p->description)) != SGT_OK)
 		return rc;
-	if (!is_name(p->name))
+	if (!sgt_label_ok(p->name))
 		return sgt_err(SGT_ERR_DATA, "%s:%d: field 'name': '%s' is not a valid policy name", file,
 			       sgt_yaml_get(root, "name")->line, p->name);
 	key = sgt_yaml_get(root, "key");
@@ -433,7 +419,7 @@ int sgt_policy_find(const char *store_dir, const char *name, struct sgt_policy *
 
 	*out = NULL;
 	/* A name, never a path: policies come from the policy directories only. */
-	if (!is_name(name))
+	if (!sgt_label_ok(name))
 		return sgt_err(SGT_ERR_DATA, "'%s' is not a policy name (use letters, digits, '.', '_', '-')", name);
 	n = sgt_policy_dirs(store_dir, dirs, 4);
 	for (i = 0; i < n; i++) {

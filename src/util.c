@@ -340,19 +340,26 @@ int sgt_random(unsigned char *out, size_t n)
 	return SGT_OK;
 }
 
-int sgt_label_check(const char *label)
+int sgt_label_ok(const char *label)
 {
 	size_t i, n = strlen(label);
 
 	if (n == 0 || n > 64 || label[0] == '.' || label[0] == '-')
-		goto bad;
+		return 0;
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)label[i];
 
-		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
-			goto bad;
+		/* Not isalnum(): the locale must not widen what names a file. */
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
 	}
-	return SGT_OK;
-bad:
+	return 1;
+}
+
+int sgt_label_check(const char *label)
+{
+	if (sgt_label_ok(label))
+		return SGT_OK;
 	return sgt_err(SGT_ERR_USAGE, "invalid key label '%s': use 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)", label);
 }

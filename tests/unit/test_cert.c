@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "cert.h"
+#include "key.h"
 
 static const char pol_text[] =
 	"name: t\nkey:\n  algorithms: [ecdsa-p256]\ncertificate:\n  subject: \"CN=ota-signer,O=Acme\"\n"
@@ -103,7 +104,7 @@ static void test_issue_self_signed(void **state)
 	assert_int_equal(X509_get_signature_nid(x), NID_ecdsa_with_SHA256);
 	/* SPKI helpers agree. */
 	assert_int_equal(sgt_cert_spki_sha256(x, a), SGT_OK);
-	assert_int_equal(sgt_pkey_spki_sha256(k, b), SGT_OK);
+	assert_int_equal(sgt_key_spki_sha256(k, b), SGT_OK);
 	assert_string_equal(a, b);
 	assert_int_equal(strlen(a), 64);
 	X509_free(x);
