@@ -396,6 +396,12 @@ size_t sgt_policy_dirs(const char *store_dir, char **dirs, size_t max)
 				add_dir(dirs, &n, max, buf);
 				break;
 			}
+			/* An installed tree moved elsewhere: PREFIX/bin/signet, PREFIX/share/signet/policies. */
+			snprintf(buf, sizeof(buf), "%s/share/signet/policies", exe);
+			if (up == 1 && stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+				add_dir(dirs, &n, max, buf);
+				break;
+			}
 		}
 	}
 	add_dir(dirs, &n, max, SGT_POLICY_DIR);
