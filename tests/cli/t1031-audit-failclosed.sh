@@ -19,3 +19,8 @@ has "$T/out" "1 records"
 sig 0 key generate k
 sig 0 audit verify
 has "$T/out" "2 records"
+
+# The SIGNET_NOW test clock never passes for the real one: the record says so.
+SIGNET_NOW=2020-01-01 run 0 "$SIGNET" key generate backdated
+tail -1 "$S/audit.log" | grep -q '"time":"2020-01-01T00:00:00Z".*"real_time":"20[2-9][0-9]-' || fail "backdated record lacks real_time"
+sig 0 audit verify
