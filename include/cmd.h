@@ -51,6 +51,16 @@ int cmd_help(const char *text);
 /* Opens the store (ctx->store_opt) and takes the lock. */
 int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock);
 
+/*
+ * For commands that also work without a store: opens it only when
+ * signet.yaml exists.  No store is *have = 0 and SGT_OK.
+ */
+int cmd_store_open_optional(struct sgt_ctx *ctx, struct sgt_store *st, int lock, int *have);
+/* The key records of the store, when there is one (*have says so). */
+int cmd_custody_records(struct sgt_ctx *ctx, struct sgt_keyrec **recs, size_t *n, int *have);
+/* Label of the key in custody whose SPKI hash is spki, or NULL. */
+const char *cmd_custody_label(const struct sgt_keyrec *recs, size_t n, const char *spki);
+
 /* Prints j as one JSON document on stdout and releases it. */
 int cmd_json_print(json_t *j);
 

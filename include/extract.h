@@ -70,18 +70,16 @@ int sgt_extract_buf(const unsigned char *data, size_t len, struct sgt_found_list
 int sgt_extract_file(const char *path, struct sgt_found_list *out);
 void sgt_found_list_release(struct sgt_found_list *l);
 
-/* "offset 0x1f3" or "line 12" into out. */
-void sgt_found_where(const struct sgt_found_list *l, const struct sgt_found *f, char *out, size_t cap);
+/*
+ * "offset 0x1f3" or "line 12" into out; compact gives "12" for a line, to
+ * follow "file:" as compilers print locations.
+ */
+void sgt_found_where(const struct sgt_found_list *l, const struct sgt_found *f, int compact, char *out, size_t cap);
 const char *sgt_found_enc_name(enum sgt_found_enc enc);
 
 /* Fills info from a certificate (cert may be NULL: pub alone). */
 int sgt_keyinfo_get(X509 *cert, EVP_PKEY *pub, struct sgt_keyinfo *info);
 
-/*
- * The label of the key in custody whose SPKI hash is spki, from records
- * listed with sgt_keyrec_list; NULL when none holds it.
- */
-const char *sgt_found_custody(const struct sgt_keyrec *recs, size_t nrecs, const char *spki);
 /* A find as a JSON object (stable snake_case fields); custody NULL = not held / unknown. */
 json_t *sgt_found_json(const struct sgt_found_list *l, const struct sgt_found *f, const char *custody, int have_store);
 /* A find as indented text lines on stdout-bound buffer b. */

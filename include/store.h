@@ -93,5 +93,7 @@ int sgt_keyrec_exists(const struct sgt_store *st, const char *label);
 int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec);
 /* All records, sorted by label; *out malloc'd (free with free()). */
 int sgt_keyrec_list(const struct sgt_store *st, struct sgt_keyrec **out, size_t *n);
+/* The record in recs whose spki_sha256 is spki, or NULL. */
+const struct sgt_keyrec *sgt_keyrec_by_spki(const struct sgt_keyrec *recs, size_t n, const char *spki);
 
 #endif

@@ -829,22 +829,6 @@ out:
 	return rc;
 }
 
-/* A store when there is one (for the default policy and key lookup), else none. */
-static int maybe_store(struct sgt_ctx *ctx, struct sgt_store *st, int *have)
-{
-	char path[4096];
-	struct stat sb;
-
-	*have = 0;
-	memset(st, 0, sizeof(*st));
-	st->lock_fd = -1;
-	snprintf(path, sizeof(path), "%s/signet.yaml", sgt_store_dir(ctx->store_opt));
-	if (stat(path, &sb) != 0)
-		return SGT_OK;
-	*have = 1;
-	return cmd_store_open(ctx, st, SGT_LOCK_SHARED);
-}
-
 static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 {
 	struct sgt_store st;
@@ -858,7 +842,7 @@ static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	time_t now = sgt_now();
 
 	memset(&rec, 0, sizeof(rec));
-	if ((rc = maybe_store(ctx, &st, &have)) != SGT_OK)
+	if ((rc = cmd_store_open_optional(ctx, &st, SGT_LOCK_SHARED, &have)) != SGT_OK)
 		return rc;
 	if (!file_exists(what) && have && sgt_label_ok(what) && sgt_keyrec_exists(&st, what)) {
 		if ((rc = sgt_cert_store_current(&st, what, &x)) != SGT_OK)
@@ -931,7 +915,7 @@ static int do_lint(struct sgt_ctx *ctx, struct opts *o, const char *file)
 
 	if ((rc = sgt_file_read(file, SGT_CERT_MAX_FILE, &buf, &len)) != SGT_OK)
 		return rc;
-	if ((rc = maybe_store(ctx, &st, &have)) != SGT_OK) {
+	if ((rc = cmd_store_open_optional(ctx, &st, SGT_LOCK_SHARED, &have)) != SGT_OK) {
 		free(buf);
 		return rc;
 	}

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 
@@ -66,6 +67,49 @@ int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock)
 	if (lock != SGT_LOCK_NONE && (rc = sgt_store_lock(st, lock == SGT_LOCK_EXCLUSIVE)) != SGT_OK)
 		sgt_store_release(st);
 	return rc;
+}
+
+int cmd_store_open_optional(struct sgt_ctx *ctx, struct sgt_store *st, int lock, int *have)
+{
+	struct sgt_buf cfg = { 0 };
+	int absent;
+
+	*have = 0;
+	memset(st, 0, sizeof(*st));
+	st->lock_fd = -1;
+	if (sgt_buf_printf(&cfg, "%s/signet.yaml", sgt_store_dir(ctx->store_opt)) != SGT_OK)
+		return SGT_ERR_DATA;
+	absent = access(cfg.p, F_OK) != 0;
+	sgt_buf_free(&cfg);
+	if (absent)
+		return SGT_OK;
+	*have = 1;
+	return cmd_store_open(ctx, st, lock);
+}
+
+int cmd_custody_records(struct sgt_ctx *ctx, struct sgt_keyrec **recs, size_t *n, int *have)
+{
+	struct sgt_store st;
+	int rc = cmd_store_open_optional(ctx, &st, SGT_LOCK_SHARED, have);
+
+	*recs = NULL;
+	*n = 0;
+	if (rc != SGT_OK || !*have) {
+		*have = 0;
+		return rc;
+	}
+	rc = sgt_keyrec_list(&st, recs, n);
+	sgt_store_release(&st);
+	if (rc != SGT_OK)
+		*have = 0;
+	return rc;
+}
+
+const char *cmd_custody_label(const struct sgt_keyrec *recs, size_t n, const char *spki)
+{
+	const struct sgt_keyrec *r = sgt_keyrec_by_spki(recs, n, spki);
+
+	return r != NULL ? r->label : NULL;
 }
 
 int cmd_json_print(json_t *j)

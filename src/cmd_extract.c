@@ -7,7 +7,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cmd.h"
 #include "extract.h"
@@ -20,32 +19,6 @@ static const char help[] =
 	"subject, serial, validity, key, SPKI SHA-256 and, when a store exists,\n"
 	"whether a key in custody holds its private key.\n\n"
 	"exit status: 0 found in every file, 1 a file holds none, 3 unreadable file\n";
-
-/* Custody is optional here: with no store, just do not report it. */
-static int custody_load(struct sgt_ctx *ctx, struct sgt_keyrec **recs, size_t *n, int *have)
-{
-	struct sgt_store st;
-	char *cfg;
-	int rc;
-
-	*recs = NULL;
-	*n = 0;
-	*have = 0;
-	if ((cfg = malloc(strlen(sgt_store_dir(ctx->store_opt)) + 16)) == NULL)
-		return sgt_err(SGT_ERR_DATA, "out of memory");
-	sprintf(cfg, "%s/signet.yaml", sgt_store_dir(ctx->store_opt));
-	rc = access(cfg, F_OK);
-	free(cfg);
-	if (rc != 0)
-		return SGT_OK;
-	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
-		return rc;
-	rc = sgt_keyrec_list(&st, recs, n);
-	sgt_store_release(&st);
-	if (rc == SGT_OK)
-		*have = 1;
-	return rc;
-}
 
 int cmd_extract(struct sgt_ctx *ctx, int argc, char **argv)
 {
@@ -64,7 +37,7 @@ int cmd_extract(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cmd_usage(argv[0], "missing FILE");
-	if ((rc = custody_load(ctx, &recs, &nrecs, &have)) != SGT_OK)
+	if ((rc = cmd_custody_records(ctx, &recs, &nrecs, &have)) != SGT_OK)
 		return rc;
 	if (ctx->json && (files = json_array()) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
@@ -84,16 +57,16 @@ int cmd_extract(struct sgt_ctx *ctx, int argc, char **argv)
 			printf("%s: no certificate or public key found\n", argv[fi]);
 		for (i = 0; i < l.n; i++) {
 			const struct sgt_found *f = &l.v[i];
-			const char *who = have ? sgt_found_custody(recs, nrecs, f->info.spki_sha256) : NULL;
+			const char *who = cmd_custody_label(recs, nrecs, f->info.spki_sha256);
 			char where[64];
 
 			if (ctx->json) {
 				json_array_append_new(arr, sgt_found_json(&l, f, who, have));
 				continue;
 			}
-			sgt_found_where(&l, f, where, sizeof(where));
+			sgt_found_where(&l, f, 1, where, sizeof(where));
 			b.len = 0;
-			rc = sgt_buf_printf(&b, "%s:%s: %s (%s)\n", argv[fi], l.binary ? where : where + 5,
+			rc = sgt_buf_printf(&b, "%s:%s: %s (%s)\n", argv[fi], where,
 					    f->kind == SGT_FOUND_CERT ? "certificate" : "public key", sgt_found_enc_name(f->enc));
 			if (rc == SGT_OK)
 				rc = sgt_found_text(&b, f, who, have);

@@ -56,7 +56,7 @@ int cmd_key_match(struct sgt_ctx *ctx, int argc, char **argv)
 		}
 		for (i = 0; i < l.n; i++) {
 			const struct sgt_found *f = &l.v[i];
-			const char *who = sgt_found_custody(recs, nrecs, f->info.spki_sha256);
+			const char *who = cmd_custody_label(recs, nrecs, f->info.spki_sha256);
 			char where[64], what[400];
 
 			held += who != NULL;
@@ -64,16 +64,16 @@ int cmd_key_match(struct sgt_ctx *ctx, int argc, char **argv)
 				json_array_append_new(arr, sgt_found_json(&l, f, who, 1));
 				continue;
 			}
-			sgt_found_where(&l, f, where, sizeof(where));
+			sgt_found_where(&l, f, 1, where, sizeof(where));
 			if (f->kind == SGT_FOUND_CERT)
 				snprintf(what, sizeof(what), "certificate %s (serial %s)", f->info.subject, f->info.serial);
 			else
 				snprintf(what, sizeof(what), "public key %s", f->info.alg);
 			if (who)
-				printf("%s:%s: %s: held by key '%s'\n", argv[fi], l.binary ? where : where + 5, what, who);
+				printf("%s:%s: %s: held by key '%s'\n", argv[fi], where, what, who);
 			else
 				printf("%s:%s: %s: no key in custody (SPKI SHA-256 %s)\n", argv[fi],
-				       l.binary ? where : where + 5, what, f->info.spki_sha256);
+				       where, what, f->info.spki_sha256);
 		}
 		if (l.n == 0 && !ctx->json)
 			printf("%s: no certificate or public key found\n", argv[fi]);

@@ -8,7 +8,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cmd.h"
 #include "extract.h"
@@ -23,27 +22,6 @@ static const char help[] =
 	"source (any format signet header writes); --firmware a firmware image the\n"
 	"devices run; --cert a certificate or public key file.\n\n"
 	"exit status: 0 valid, 1 invalid, 3 unreadable input\n";
-
-static int store_recs(struct sgt_ctx *ctx, struct sgt_keyrec **recs, size_t *n)
-{
-	struct sgt_store st;
-	struct sgt_buf p = { 0 };
-	int rc;
-
-	*recs = NULL;
-	*n = 0;
-	if (sgt_buf_printf(&p, "%s/signet.yaml", sgt_store_dir(ctx->store_opt)) != SGT_OK)
-		return 0;
-	rc = access(p.p, F_OK);
-	sgt_buf_free(&p);
-	if (rc != 0)
-		return 0;
-	if (cmd_store_open(ctx, &st, SGT_LOCK_SHARED) != SGT_OK)
-		return 0;	/* custody is a courtesy here; the verdict does not need it */
-	rc = sgt_keyrec_list(&st, recs, n) == SGT_OK;
-	sgt_store_release(&st);
-	return rc;
-}
 
 int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv)
 {
@@ -104,11 +82,13 @@ int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < l.n && match == NULL; i++)
 		if (sgt_sign_verify_digest(l.v[i].pub, md, dgst, dlen, sig, siglen) == SGT_OK)
 			match = &l.v[i];
-	have = store_recs(ctx, &recs, &nrecs);
+	/* Custody is a courtesy here; the verdict does not need it. */
+	if (cmd_custody_records(ctx, &recs, &nrecs, &have) != SGT_OK)
+		have = 0;
 	if (match) {
-		sgt_found_where(&l, match, where, sizeof(where));
+		sgt_found_where(&l, match, 0, where, sizeof(where));
 		if (have)
-			who = sgt_found_custody(recs, nrecs, match->info.spki_sha256);
+			who = cmd_custody_label(recs, nrecs, match->info.spki_sha256);
 		if (expiry && match->kind == SGT_FOUND_CERT && match->info.not_after < now)
 			snprintf(why, sizeof(why), "the certificate expired (--check-expiry)");
 		else if (expiry && match->kind == SGT_FOUND_CERT && match->info.not_before > now)
@@ -119,7 +99,7 @@ int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv)
 		json_t *cands = json_array(), *j;
 
 		for (i = 0; i < l.n; i++)
-			json_array_append_new(cands, sgt_found_json(&l, &l.v[i], have ? sgt_found_custody(recs, nrecs, l.v[i].info.spki_sha256) : NULL, have));
+			json_array_append_new(cands, sgt_found_json(&l, &l.v[i], cmd_custody_label(recs, nrecs, l.v[i].info.spki_sha256), have));
 		j = json_pack("{s:b,s:s,s:s,s:s,s:s,s:o}", "valid", rc == SGT_OK, "image", image, "signature", sigpath,
 			      "source", src, "source_kind", srckind, "candidates", cands);
 		if (j) {
@@ -132,7 +112,7 @@ int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv)
 	if (match == NULL) {
 		printf("invalid: the signature of %s does not match the public key baked in %s '%s'\n", image, srckind, src);
 		for (i = 0; i < l.n; i++) {
-			sgt_found_where(&l, &l.v[i], where, sizeof(where));
+			sgt_found_where(&l, &l.v[i], 0, where, sizeof(where));
 			printf("  %s: %s %s, SPKI SHA-256 %s\n", where, l.v[i].kind == SGT_FOUND_CERT ? "certificate" : "public key",
 			       l.v[i].kind == SGT_FOUND_CERT ? l.v[i].info.subject : l.v[i].info.alg, l.v[i].info.spki_sha256);
 		}

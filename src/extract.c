@@ -163,12 +163,12 @@ const char *sgt_found_enc_name(enum sgt_found_enc enc)
 	}
 }
 
-void sgt_found_where(const struct sgt_found_list *l, const struct sgt_found *f, char *out, size_t cap)
+void sgt_found_where(const struct sgt_found_list *l, const struct sgt_found *f, int compact, char *out, size_t cap)
 {
 	if (l->binary || f->line == 0)
 		snprintf(out, cap, "offset 0x%zx", f->offset);
 	else
-		snprintf(out, cap, "line %zu", f->line);
+		snprintf(out, cap, compact ? "%zu" : "line %zu", f->line);
 }
 
 /* Takes ownership of cert and pub (both freed on failure). */
@@ -784,16 +784,6 @@ out:
 }
 
 /* ---- presentation helpers shared by extract, key match and verify ---- */
-
-const char *sgt_found_custody(const struct sgt_keyrec *recs, size_t nrecs, const char *spki)
-{
-	size_t i;
-
-	for (i = 0; i < nrecs; i++)
-		if (strcmp(recs[i].spki_sha256, spki) == 0)
-			return recs[i].label;
-	return NULL;
-}
 
 json_t *sgt_found_json(const struct sgt_found_list *l, const struct sgt_found *f, const char *custody, int have_store)
 {

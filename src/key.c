@@ -315,20 +315,16 @@ out:
 int sgt_key_find_spki(const struct sgt_store *st, const char *spki, struct sgt_keyrec *out)
 {
 	struct sgt_keyrec *recs = NULL;
-	size_t n = 0, i;
+	const struct sgt_keyrec *r;
+	size_t n = 0;
 	int rc = sgt_keyrec_list(st, &recs, &n);
 
 	if (rc != SGT_OK)
 		return rc;
-	rc = SGT_ERR_VERDICT;
-	for (i = 0; i < n; i++)
-		if (strcmp(recs[i].spki_sha256, spki) == 0) {
-			*out = recs[i];
-			rc = SGT_OK;
-			break;
-		}
+	if ((r = sgt_keyrec_by_spki(recs, n, spki)) != NULL)
+		*out = *r;
 	free(recs);
-	return rc;
+	return r != NULL ? SGT_OK : SGT_ERR_VERDICT;
 }
 
 int sgt_key_custody_audit(const struct sgt_store *st, const struct sgt_pin_opts *opts, json_t **out)

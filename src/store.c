@@ -530,3 +530,13 @@ int sgt_keyrec_list(const struct sgt_store *st, struct sgt_keyrec **out, size_t 
 	*n = count;
 	return SGT_OK;
 }
+
+const struct sgt_keyrec *sgt_keyrec_by_spki(const struct sgt_keyrec *recs, size_t n, const char *spki)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(recs[i].spki_sha256, spki) == 0)
+			return &recs[i];
+	return NULL;
+}
