@@ -23,8 +23,12 @@ const char *sgt_sign_md_aws(const EVP_MD *md);
 /* "ECDSA" / "RSA" for signatureAlgorithm; NULL when the key cannot sign images. */
 const char *sgt_sign_alg(EVP_PKEY *pk);
 
-/* Streams path through md; errors name the file.  out holds EVP_MAX_MD_SIZE. */
-int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out, size_t *outlen);
+/*
+ * Streams path through md; errors name the file.  out holds
+ * EVP_MAX_MD_SIZE.  sha256_hex, when not NULL, receives the file's SHA-256
+ * (hex) from the same read, whatever md is.
+ */
+int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out, size_t *outlen, char sha256_hex[65]);
 
 /* Signs a digest; *sig malloc'd.  Errors name label. */
 int sgt_sign_digest(EVP_PKEY *priv, const char *label, const EVP_MD *md, const unsigned char *dgst, size_t dlen,

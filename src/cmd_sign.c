@@ -124,24 +124,13 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 {
 	unsigned char dgst[EVP_MAX_MD_SIZE], *sig = NULL;
 	size_t dlen = 0, siglen = 0;
-	char *b64 = NULL, *sigpath = NULL, *jtext = NULL, *otapath = NULL, dhex[2 * EVP_MAX_MD_SIZE + 1], sha256[65] = "";
+	char *b64 = NULL, *sigpath = NULL, *jtext = NULL, *otapath = NULL, sha256[65] = "";
 	struct sgt_buf text = { 0 };
 	json_t *d = NULL;
 	int rc, wrote_sig = 0, wrote_ota = 0, to_stdout = out && strcmp(out, "-") == 0;
 
-	if ((rc = sgt_sign_file_digest(image, s->md, dgst, &dlen)) != SGT_OK)
+	if ((rc = sgt_sign_file_digest(image, s->md, dgst, &dlen, sha256)) != SGT_OK)
 		goto out;
-	sgt_hex(dgst, dlen, dhex);
-	if (EVP_MD_get_type(s->md) == NID_sha256)
-		memcpy(sha256, dhex, 65);
-	else {
-		unsigned char d256[EVP_MAX_MD_SIZE];
-		size_t n256;
-
-		if ((rc = sgt_sign_file_digest(image, EVP_sha256(), d256, &n256)) != SGT_OK)
-			goto out;
-		sgt_hex(d256, n256, sha256);
-	}
 	if ((rc = sgt_sign_digest(s->priv, s->rec.label, s->md, dgst, dlen, &sig, &siglen)) != SGT_OK)
 		goto out;
 	/* Never ship a signature the device would reject. */

@@ -76,7 +76,7 @@ int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv)
 		sgt_hint("a device whose baked certificate does not parse rejects every update (0xe3/0xe7)");
 		goto out;
 	}
-	if ((rc = sgt_sign_file_digest(image, md, dgst, &dlen)) != SGT_OK)
+	if ((rc = sgt_sign_file_digest(image, md, dgst, &dlen, NULL)) != SGT_OK)
 		goto out;
 	/* A firmware may carry other keys (TLS roots): the device's is the one that verifies. */
 	for (i = 0; i < l.n && match == NULL; i++)

@@ -49,16 +49,18 @@ const char *sgt_sign_alg(EVP_PKEY *pk)
 	}
 }
 
-int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out, size_t *outlen)
+int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out, size_t *outlen, char sha256_hex[65])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char *chunk = malloc(65536);
-	unsigned int n = 0;
+	/* The audit record names the image by SHA-256 even when the policy signs SHA-1: one read, two digests. */
+	EVP_MD_CTX *ctx256 = sha256_hex != NULL && EVP_MD_get_type(md) != NID_sha256 ? EVP_MD_CTX_new() : NULL;
+	unsigned char *chunk = malloc(65536), d256[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, n256 = 0;
 	FILE *f = NULL;
 	size_t got;
 	int rc = SGT_ERR_DATA;
 
-	if (ctx == NULL || chunk == NULL) {
+	if (ctx == NULL || chunk == NULL || (sha256_hex != NULL && EVP_MD_get_type(md) != NID_sha256 && ctx256 == NULL)) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
@@ -66,18 +68,20 @@ int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out,
 		rc = sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
 		goto out;
 	}
-	if (EVP_DigestInit_ex(ctx, md, NULL) != 1)
+	if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || (ctx256 && EVP_DigestInit_ex(ctx256, EVP_sha256(), NULL) != 1))
 		goto crypto;
 	while ((got = fread(chunk, 1, 65536, f)) > 0)
-		if (EVP_DigestUpdate(ctx, chunk, got) != 1)
+		if (EVP_DigestUpdate(ctx, chunk, got) != 1 || (ctx256 && EVP_DigestUpdate(ctx256, chunk, got) != 1))
 			goto crypto;
 	if (ferror(f)) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
 		goto out;
 	}
-	if (EVP_DigestFinal_ex(ctx, out, &n) != 1)
+	if (EVP_DigestFinal_ex(ctx, out, &n) != 1 || (ctx256 && EVP_DigestFinal_ex(ctx256, d256, &n256) != 1))
 		goto crypto;
 	*outlen = n;
+	if (sha256_hex != NULL)
+		sgt_hex(ctx256 ? d256 : out, ctx256 ? n256 : n, sha256_hex);
 	rc = SGT_OK;
 	goto out;
 crypto:
@@ -87,6 +91,7 @@ out:
 		fclose(f);
 	free(chunk);
 	EVP_MD_CTX_free(ctx);
+	EVP_MD_CTX_free(ctx256);
 	return rc;
 }
 

@@ -64,6 +64,9 @@ sig 0 key pubkey ti --out "$T/ti.pub"
 sig 0 sign "$T/b.bin" --key ti --out "$T/b.ti.sig"
 base64 -d "$T/b.ti.sig" >"$T/b.ti.der"
 run 0 openssl dgst -sha1 -verify "$T/ti.pub" -signature "$T/b.ti.der" "$T/b.bin"
+# The audit record names the image by SHA-256 even when the signature is SHA-1.
+grep '"op":"sign"' "$S/audit.log" | tail -1 | grep -q "\"image_sha256\":\"$(sha256sum "$T/b.bin" | cut -c1-64)\"" \
+  || fail "SHA-1 signing recorded a wrong image_sha256"
 sig 0 sign "$T/b.bin" --key ti --hash sha256 --out "$T/b.ti256.sig"
 base64 -d "$T/b.ti256.sig" >"$T/b.ti256.der"
 run 0 openssl dgst -sha256 -verify "$T/ti.pub" -signature "$T/b.ti256.der" "$T/b.bin"

@@ -70,12 +70,12 @@ static void test_file_digest(void **state)
 		big[i] = (unsigned char)(i * 7);
 	fwrite(big, 1, 200000, f);
 	fclose(f);
-	assert_int_equal(sgt_sign_file_digest(path, EVP_sha256(), d, &dl), SGT_OK);
+	assert_int_equal(sgt_sign_file_digest(path, EVP_sha256(), d, &dl, NULL), SGT_OK);
 	EVP_Digest(big, 200000, want, &wl, EVP_sha256(), NULL);
 	assert_int_equal(dl, 32);
 	assert_memory_equal(d, want, 32);
 	unlink(path);
-	assert_int_equal(sgt_sign_file_digest(path, EVP_sha256(), d, &dl), SGT_ERR_DATA);
+	assert_int_equal(sgt_sign_file_digest(path, EVP_sha256(), d, &dl, NULL), SGT_ERR_DATA);
 	free(big);
 }
 
