@@ -69,7 +69,7 @@ $(BUILD)/signet: $(OBJS)
 $(BUILD)/libsignet.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $(LIB_OBJS)
 
-$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libsignet.a | $(BUILD)/unit
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libsignet.a | $(BUILD)/unit
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsignet.a $(ALL_LDLIBS) -lcmocka
 
 # Test-only PKCS#11 shim for error paths a real token cannot produce.

@@ -23,6 +23,7 @@
 #include "audit.h"
 #include "sgt.h"
 #include "store.h"
+#include "unit.h"
 
 #define NREC 5
 #define T0 1795493611L	/* 2026-11-24T04:13:31Z */
@@ -35,14 +36,6 @@ struct fixture {
 	char copy[64];		/* a scratch store for tampered copies */
 	struct sgt_store st, cp;
 };
-
-static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -65,9 +58,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	int rc = nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	int rc = unit_rm_tree(fx->dir);
 
-	rc |= nftw(fx->copy, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rc |= unit_rm_tree(fx->copy);
 	free(fx);
 	unsetenv("SIGNET_NOW");
 	return rc;

@@ -17,25 +17,7 @@
 
 #include "extract.h"
 #include "sgt.h"
-
-/* A throwaway self-signed certificate with a software key. */
-static X509 *make_cert(EVP_PKEY *k, const char *cn)
-{
-	X509 *x = X509_new();
-	X509_NAME *n = X509_NAME_new();
-
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 0x1234);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, n);
-	X509_set_issuer_name(x, n);
-	X509_set_pubkey(x, k);
-	X509_sign(x, k, EVP_sha256());
-	X509_NAME_free(n);
-	return x;
-}
+#include "unit.h"
 
 static char *pem(X509 *x)
 {
@@ -60,7 +42,7 @@ static size_t scan(const void *d, size_t n, struct sgt_found_list *l)
 static void test_c_literals(void **state)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
-	X509 *x = make_cert(k, "lit");
+	X509 *x = unit_make_cert(k, "lit");
 	char *p = pem(x), *line, *save = NULL;
 	struct sgt_buf c = { 0 };
 	struct sgt_found_list l;
@@ -88,7 +70,7 @@ static void test_c_literals(void **state)
 static void test_bytes_and_dedup(void **state)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-384");
-	X509 *x = make_cert(k, "arr");
+	X509 *x = unit_make_cert(k, "arr");
 	unsigned char *der = NULL;
 	int n = i2d_X509(x, &der), i;
 	struct sgt_buf c = { 0 };
@@ -115,7 +97,7 @@ static void test_bytes_and_dedup(void **state)
 static void test_binary_offsets(void **state)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256"), *k2 = EVP_EC_gen("P-256");
-	X509 *x = make_cert(k, "bin");
+	X509 *x = unit_make_cert(k, "bin");
 	unsigned char *der = NULL, *spki = NULL, *blob = calloc(1, 20000);
 	int n = i2d_X509(x, &der), m = i2d_PUBKEY(k2, &spki);
 	struct sgt_found_list l;

@@ -15,25 +15,7 @@
 #include "extract.h"
 #include "header.h"
 #include "sgt.h"
-
-/* A throwaway self-signed certificate with a software key. */
-static X509 *make_cert(EVP_PKEY *k, const char *cn)
-{
-	X509 *x = X509_new();
-	X509_NAME *n = X509_NAME_new();
-
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 0x1234);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, n);
-	X509_set_issuer_name(x, n);
-	X509_set_pubkey(x, k);
-	X509_sign(x, k, EVP_sha256());
-	X509_NAME_free(n);
-	return x;
-}
+#include "unit.h"
 
 static void render(enum sgt_header_format f, X509 *x, const char *name, struct sgt_buf *b)
 {
@@ -45,7 +27,7 @@ static void render(enum sgt_header_format f, X509 *x, const char *name, struct s
 static void test_formats(void **state)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
-	X509 *x = make_cert(k, "ota-signer");
+	X509 *x = unit_make_cert(k, "ota-signer");
 	struct sgt_buf a = { 0 }, b = { 0 };
 	struct sgt_keyinfo info;
 	int f;
@@ -89,7 +71,7 @@ static void test_formats(void **state)
 static void test_hostile_subject(void **state)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
-	X509 *x = make_cert(k, "evil */ int x; /*");
+	X509 *x = unit_make_cert(k, "evil */ int x; /*");
 	struct sgt_buf a = { 0 };
 	char *end;
 

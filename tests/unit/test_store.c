@@ -24,18 +24,11 @@
 
 #include "sgt.h"
 #include "store.h"
+#include "unit.h"
 
 struct fixture {
 	char dir[64];
 };
-
-static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -55,7 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	int rc = nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	int rc = unit_rm_tree(fx->dir);
 
 	free(fx);
 	return rc;
