@@ -66,6 +66,14 @@ void sgt_buf_free(struct sgt_buf *b);
  */
 int sgt_file_read(const char *path, size_t max, unsigned char **out, size_t *len);
 
+/*
+ * Names (the suffix removed) of the files in dir that end in suffix, not
+ * starting with '.', sorted; a missing dir has none.  *names is malloc'd:
+ * free with sgt_names_free.  Errors name the directory.
+ */
+int sgt_dir_names(const char *dir, const char *suffix, char ***names, size_t *n);
+void sgt_names_free(char **names, size_t n);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void sgt_hex(const unsigned char *in, size_t n, char *out);
 /* Parses hex into out (at most max bytes); returns bytes or -1. */

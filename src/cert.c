@@ -7,7 +7,6 @@
  * private key material.  It does not decide whether a certificate is good
  * enough (lint.c) and never prints to stdout.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -747,11 +746,6 @@ int sgt_cert_store_current(const struct sgt_store *st, const char *label, X509 *
 	return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 void sgt_cert_paths_free(char **paths, size_t n)
 {
 	size_t i;
@@ -764,47 +758,34 @@ void sgt_cert_paths_free(char **paths, size_t n)
 int sgt_cert_store_list(const struct sgt_store *st, const char *label, char ***paths, size_t *n)
 {
 	char *dir = label_path(st, label, NULL);
-	char **list = NULL;
-	size_t count = 0;
-	struct dirent *de;
-	DIR *d;
-	int rc = SGT_OK;
+	char **serials = NULL, **list = NULL;
+	size_t count = 0, kept = 0, i;
+	int rc;
 
 	*paths = NULL;
 	*n = 0;
 	if (dir == NULL)
 		return SGT_ERR_DATA;
-	if ((d = opendir(dir)) == NULL) {
-		rc = errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", dir, strerror(errno));
-		free(dir);
-		return rc;
-	}
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-		char **grown;
+	if ((rc = sgt_dir_names(dir, ".pem", &serials, &count)) == SGT_OK && count > 0 &&
+	    (list = calloc(count, sizeof(*list))) == NULL)
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+	for (i = 0; rc == SGT_OK && i < count; i++) {
 		struct sgt_buf b = { 0 };
 
-		if (len <= 4 || strcmp(de->d_name + len - 4, ".pem") != 0 || de->d_name[0] == '.' ||
-		    strcmp(de->d_name, "current.pem") == 0)
-			continue;
-		if (sgt_buf_printf(&b, "%s/%s", dir, de->d_name) != SGT_OK ||
-		    (grown = realloc(list, (count + 1) * sizeof(*list))) == NULL) {
-			sgt_buf_free(&b);
-			rc = sgt_err(SGT_ERR_DATA, "out of memory");
-			break;
-		}
-		list = grown;
-		list[count++] = b.p;
+		if (strcmp(serials[i], "current") == 0)
+			continue;	/* a copy of the newest, not a certificate of its own */
+		if (sgt_buf_printf(&b, "%s/%s.pem", dir, serials[i]) != SGT_OK)
+			rc = SGT_ERR_DATA;
+		else
+			list[kept++] = b.p;
 	}
-	closedir(d);
+	sgt_names_free(serials, count);
 	free(dir);
 	if (rc != SGT_OK) {
-		sgt_cert_paths_free(list, count);
+		sgt_cert_paths_free(list, kept);
 		return rc;
 	}
-	if (count > 0)
-		qsort(list, count, sizeof(*list), cmp_str);
 	*paths = list;
-	*n = count;
+	*n = kept;
 	return SGT_OK;
 }

@@ -5,7 +5,6 @@
  * flock on <store>/lock serialises state-changing commands.  This module
  * reads and writes YAML records; it never talks to a token.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -475,57 +474,32 @@ int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec)
 	return rc;
 }
 
-static int cmp_rec(const void *a, const void *b)
-{
-	return strcmp(((const struct sgt_keyrec *)a)->label, ((const struct sgt_keyrec *)b)->label);
-}
-
 int sgt_keyrec_list(const struct sgt_store *st, struct sgt_keyrec **out, size_t *n)
 {
 	char *dirpath = sgt_store_path(st, "keys");
+	char **labels = NULL;
 	struct sgt_keyrec *recs = NULL;
-	size_t count = 0;
-	struct dirent *de;
-	DIR *d;
-	int rc = SGT_OK;
+	size_t count = 0, i;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
 	if (dirpath == NULL)
 		return SGT_ERR_DATA;
-	d = opendir(dirpath);
-	if (d == NULL) {
-		rc = errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", dirpath, strerror(errno));
-		free(dirpath);
-		return rc;
-	}
-	while ((de = readdir(d)) != NULL) {
-		char label[80];
-		size_t len = strlen(de->d_name);
-		struct sgt_keyrec *grown;
-
-		if (len <= 5 || len - 5 >= sizeof(label) || strcmp(de->d_name + len - 5, ".yaml") != 0 ||
-		    de->d_name[0] == '.')
-			continue;
-		memcpy(label, de->d_name, len - 5);
-		label[len - 5] = '\0';
-		grown = realloc(recs, (count + 1) * sizeof(*recs));
-		if (grown == NULL) {
-			rc = sgt_err(SGT_ERR_DATA, "out of memory");
-			break;
-		}
-		recs = grown;
-		if ((rc = sgt_keyrec_load(st, label, &recs[count])) != SGT_OK)
-			break;
-		count++;
-	}
-	closedir(d);
+	rc = sgt_dir_names(dirpath, ".yaml", &labels, &count);
 	free(dirpath);
+	if (rc != SGT_OK)
+		return rc;
+	/* Sorted names give records sorted by label. */
+	if (count > 0 && (recs = calloc(count, sizeof(*recs))) == NULL)
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+	for (i = 0; rc == SGT_OK && i < count; i++)
+		rc = sgt_keyrec_load(st, labels[i], &recs[i]);
+	sgt_names_free(labels, count);
 	if (rc != SGT_OK) {
 		free(recs);
 		return rc;
 	}
-	qsort(recs, count, sizeof(*recs), cmp_rec);
 	*out = recs;
 	*n = count;
 	return SGT_OK;

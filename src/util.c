@@ -4,6 +4,7 @@
  * nothing about tokens, certificates or the store layout.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -362,4 +363,57 @@ int sgt_label_check(const char *label)
 	if (sgt_label_ok(label))
 		return SGT_OK;
 	return sgt_err(SGT_ERR_USAGE, "invalid key label '%s': use 1 to 64 of A-Z a-z 0-9 . _ - (not starting with . or -)", label);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void sgt_names_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int sgt_dir_names(const char *dir, const char *suffix, char ***names, size_t *n)
+{
+	size_t slen = strlen(suffix), count = 0;
+	char **list = NULL;
+	struct dirent *de;
+	DIR *d;
+	int rc = SGT_OK;
+
+	*names = NULL;
+	*n = 0;
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		char **grown, *name;
+
+		if (len <= slen || de->d_name[0] == '.' || strcmp(de->d_name + len - slen, suffix) != 0)
+			continue;
+		if ((name = strndup(de->d_name, len - slen)) == NULL ||
+		    (grown = realloc(list, (count + 1) * sizeof(*list))) == NULL) {
+			free(name);
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			break;
+		}
+		list = grown;
+		list[count++] = name;
+	}
+	closedir(d);
+	if (rc != SGT_OK) {
+		sgt_names_free(list, count);
+		return rc;
+	}
+	if (count > 0)
+		qsort(list, count, sizeof(*list), cmp_name);
+	*names = list;
+	*n = count;
+	return SGT_OK;
 }
