@@ -91,6 +91,8 @@ int sgt_keyrec_load(const struct sgt_store *st, const char *label, struct sgt_ke
 int sgt_keyrec_exists(const struct sgt_store *st, const char *label);
 /* Writes a new record; refuses to replace one (exclusive). */
 int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec);
+/* Removes the record a failed command just wrote (rollback only). */
+void sgt_keyrec_remove(const struct sgt_store *st, const char *label);
 /* All records, sorted by label; *out malloc'd (free with free()). */
 int sgt_keyrec_list(const struct sgt_store *st, struct sgt_keyrec **out, size_t *n);
 /* The record in recs whose spki_sha256 is spki, or NULL. */

@@ -142,7 +142,6 @@ static int commit_pair(const struct sgt_store *st, struct sgt_p11 *p, CK_OBJECT_
 		       const char *policy, const char *label, struct sgt_keyrec *rec)
 {
 	struct sgt_buf why = { 0 };
-	char *recpath = NULL;
 	json_t *details = NULL;
 	int rc;
 
@@ -156,19 +155,11 @@ static int commit_pair(const struct sgt_store *st, struct sgt_p11 *p, CK_OBJECT_
 	}
 	if ((rc = sgt_keyrec_save(st, rec)) != SGT_OK)
 		goto undo;
-	recpath = sgt_store_path(st, "keys/");
 	details = json_pack("{s:s, s:s, s:s, s:o}", "algorithm", rec->algorithm, "id", rec->id,
 			    "origin", origin, "custody", sgt_key_custody_json(&rec->custody));
 	rc = sgt_audit_append(st, op, label, rec->spki_sha256, "ok", details);
 	if (rc != SGT_OK) {
-		char *path = NULL;
-		struct sgt_buf b = { 0 };
-
-		if (sgt_buf_printf(&b, "keys/%s.yaml", label) == SGT_OK)
-			path = sgt_store_path(st, b.p);
-		sgt_store_unlink(path);
-		free(path);
-		sgt_buf_free(&b);
+		sgt_keyrec_remove(st, label);
 		goto undo;
 	}
 	goto out;
@@ -177,7 +168,6 @@ undo:
 		sgt_warn("token '%s' may still hold objects labelled '%s'; 'signet audit custody' lists them", p->token, label);
 out:
 	json_decref(details);
-	free(recpath);
 	sgt_buf_free(&why);
 	return rc;
 }

@@ -353,6 +353,14 @@ static char *keyrec_path(const struct sgt_store *st, const char *label)
 	return b.p;
 }
 
+void sgt_keyrec_remove(const struct sgt_store *st, const char *label)
+{
+	char *path = keyrec_path(st, label);
+
+	sgt_store_unlink(path);
+	free(path);
+}
+
 int sgt_keyrec_exists(const struct sgt_store *st, const char *label)
 {
 	char *path = keyrec_path(st, label);
