@@ -48,6 +48,12 @@ struct sgt_found {
 	enum sgt_found_enc enc;
 	size_t offset;		/* byte offset in the file where it starts */
 	size_t line;		/* 1-based line for text files, 0 for binaries */
+	/*
+	 * 1 when the find is what the device really holds: compiled in (not
+	 * in a comment or an inactive #if branch) and decodable.  verify, key
+	 * match and fleet use only finds with baked set.
+	 */
+	int baked;
 	X509 *cert;		/* SGT_FOUND_CERT only; owned */
 	EVP_PKEY *pub;		/* always; owned */
 	struct sgt_keyinfo info;

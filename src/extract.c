@@ -201,6 +201,7 @@ static void add(struct scan *sc, enum sgt_found_kind kind, enum sgt_found_enc en
 	f->kind = kind;
 	f->enc = enc;
 	f->offset = off;
+	f->baked = 1;	/* until the C reader knows comments and #if branches */
 	f->cert = cert;
 	/* Certificates carry their key too, so callers can use f->pub alike. */
 	f->pub = pub != NULL ? pub : X509_get_pubkey(cert);
