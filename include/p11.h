@@ -25,6 +25,7 @@ struct sgt_p11 {
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE session;	/* CK_INVALID_HANDLE when none */
 	char token[33];
+	int guarded;	/* sgt_store_apply_env entered the token guard for this load */
 };
 
 enum sgt_alg {

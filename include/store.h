@@ -29,6 +29,7 @@ struct sgt_store {
 	char *dir;		/* absolute path of the store */
 	struct sgt_config cfg;
 	int lock_fd;		/* -1 when not locked */
+	int lock_exclusive;	/* the lock held is exclusive */
 };
 
 /* Custody attributes read back from the private key object. */
@@ -66,7 +67,12 @@ int sgt_store_lock(struct sgt_store *st, int exclusive);
 /* malloc'd "<store>/<rel>"; NULL only on out-of-memory (reported). */
 char *sgt_store_path(const struct sgt_store *st, const char *rel);
 
-/* Puts the config's env (SOFTHSM2_CONF ...) into the process environment. */
+/*
+ * Puts the config's env (SOFTHSM2_CONF ...) into the process environment
+ * and enters the token guard (hsmguard.h): call right before loading the
+ * module, and sgt_hsm_leave after unloading it (sgt_p11_release and
+ * sgt_token_free do, for the struct that was marked guarded).
+ */
 int sgt_store_apply_env(const struct sgt_store *st);
 
 /*
@@ -76,6 +82,8 @@ int sgt_store_apply_env(const struct sgt_store *st);
  * existing file (SGT_ERR_DATA).
  */
 int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusive);
+/* fsync of a directory (after a rename into it); errors name it. */
+int sgt_fsync_dir(const char *dir);
 /* mkdir -p with mode 0700; reports errors naming the path. */
 int sgt_mkdirs(const char *path);
 /* Removes a file the current command wrote, for rollback; quiet on ENOENT. */

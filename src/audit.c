@@ -4,153 +4,432 @@
  * changing, removing or reordering any line breaks the chain at the next
  * one; audit.head holds the hash of the last line, so cutting records off
  * the end is caught too.  Appends are fsync'ed before the head moves.
- * What it cannot stop: someone able to rewrite both files consistently;
- * copying audit.head elsewhere (a ticket, a build log) anchors it.
+ * With an audit key on the token, each head is also signed there and kept
+ * on the token (anchor.c), so rewriting log and head together is caught by
+ * the signature (without the token) and by the token's anchor (with it).
+ * Reading and verifying stream the log line by line.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "audit.h"
+#include "hsmguard.h"
+#include "intent.h"
 
 static const char zero_hash[] =
 	"0000000000000000000000000000000000000000000000000000000000000000";
 
-/* The log split into lines (no newlines), pointing into buf. */
-struct lines {
-	unsigned char *buf;
-	size_t len;
-	char **line;
-	size_t *linelen;
-	size_t n;
-	int unterminated;	/* last line lacks its newline */
-};
+static struct sgt_audit_signer signer;
+static int have_signer;
 
-static void lines_free(struct lines *l)
+void sgt_audit_set_signer(const struct sgt_audit_signer *s)
 {
-	free(l->buf);
-	free(l->line);
-	free(l->linelen);
-	memset(l, 0, sizeof(*l));
+	have_signer = s != NULL;
+	if (s != NULL)
+		signer = *s;
+	else
+		memset(&signer, 0, sizeof(signer));
 }
 
-static int lines_load(const char *path, struct lines *l)
+size_t sgt_audit_head_message(long long seq, const char *hash, char *out, size_t cap)
 {
-	size_t i, start = 0;
-	struct stat sb;
-	int rc;
+	int n = snprintf(out, cap, "signet audit head v1\nseq %lld\nhash %s\n", seq, hash);
 
-	memset(l, 0, sizeof(*l));
-	if (stat(path, &sb) != 0 && errno == ENOENT)
-		return SGT_OK;
-	if ((rc = sgt_file_read(path, (size_t)1 << 31, &l->buf, &l->len)) != SGT_OK)
-		return rc;
-	for (i = 0; i <= l->len; i++) {
-		if (i < l->len && l->buf[i] != '\n')
-			continue;
-		if (i == l->len && start == l->len)
-			break;
-		if (i == l->len)
-			l->unterminated = 1;
-		{
-			char **ln = realloc(l->line, (l->n + 1) * sizeof(*ln));
-			size_t *ll = realloc(l->linelen, (l->n + 1) * sizeof(*ll));
-
-			if (ln != NULL)
-				l->line = ln;
-			if (ll != NULL)
-				l->linelen = ll;
-			if (ln == NULL || ll == NULL) {
-				lines_free(l);
-				return sgt_err(SGT_ERR_DATA, "out of memory");
-			}
-		}
-		l->line[l->n] = (char *)l->buf + start;
-		l->linelen[l->n] = i - start;
-		l->n++;
-		start = i + 1;
-	}
-	return SGT_OK;
+	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
-static int read_head(const char *path, char out[65], int *present)
+static int is_hash(const char *s, size_t n)
 {
-	unsigned char *buf;
-	size_t len;
-	struct stat sb;
-	int rc;
+	size_t i;
 
-	*present = 0;
-	out[0] = '\0';
-	if (stat(path, &sb) != 0 && errno == ENOENT)
-		return SGT_OK;
+	if (n != 64)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* "signed SEQ HASH SIG" (the line, without "signed ") into a. */
+static int parse_anchor(const char *s, size_t n, struct sgt_audit_anchor *a)
+{
+	char buf[400];
+	char *p, *q;
+	long long seq;
+
+	memset(a, 0, sizeof(*a));
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	seq = strtoll(buf, &p, 10);
+	if (p == buf || *p != ' ' || seq < 1)
+		return -1;
+	p++;
+	if ((q = strchr(p, ' ')) == NULL || !is_hash(p, (size_t)(q - p)))
+		return -1;
+	memcpy(a->hash, p, 64);
+	a->hash[64] = '\0';
+	q++;
+	if (*q == '\0' || strlen(q) >= sizeof(a->sig_b64) || strspn(q, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != strlen(q))
+		return -1;
+	strcpy(a->sig_b64, q);
+	a->seq = seq;
+	a->present = 1;
+	return 0;
+}
+
+int sgt_audit_head_load(const struct sgt_store *st, struct sgt_audit_head *h)
+{
+	char *path = sgt_store_path(st, "audit.head");
+	unsigned char *buf = NULL;
+	size_t len = 0, n;
+	struct stat sb;
+	const char *p, *nl;
+	int rc = SGT_OK;
+
+	memset(h, 0, sizeof(*h));
+	if (path == NULL)
+		return SGT_ERR_DATA;
+	if (lstat(path, &sb) != 0 && errno == ENOENT)
+		goto out;
 	if ((rc = sgt_file_read(path, 4096, &buf, &len)) != SGT_OK)
-		return rc;
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
-		len--;
-	*present = 1;
-	snprintf(out, 65, "%.*s", (int)(len > 64 ? 64 : len), buf);
-	if (len != 64)
-		out[0] = '?';	/* cannot match any hash */
+		goto out;
+	h->present = 1;
+	p = (const char *)buf;
+	nl = memchr(p, '\n', len);
+	n = nl ? (size_t)(nl - p) : len;
+	while (n > 0 && p[n - 1] == ' ')
+		n--;
+	if (is_hash(p, n)) {
+		memcpy(h->hash, p, 64);
+		h->hash[64] = '\0';
+	} else {
+		strcpy(h->hash, "?");	/* cannot match any record */
+	}
+	if (nl != NULL && (size_t)(nl + 1 - p) < len) {
+		const char *l2 = nl + 1, *e = memchr(l2, '\n', len - (size_t)(l2 - p));
+		size_t n2 = e ? (size_t)(e - l2) : len - (size_t)(l2 - p);
+
+		if (n2 > 7 && strncmp(l2, "signed ", 7) == 0 && parse_anchor(l2 + 7, n2 - 7, &h->signed_) != 0)
+			strcpy(h->hash, "?");	/* a damaged signature line is a damaged head */
+	}
+out:
 	free(buf);
-	return SGT_OK;
+	free(path);
+	return rc;
+}
+
+static int head_save(const char *path, const char *hash, const struct sgt_audit_anchor *a)
+{
+	struct sgt_buf b = { 0 };
+	int rc = sgt_buf_printf(&b, "%s\n", hash);
+
+	if (rc == SGT_OK && a != NULL && a->present)
+		rc = sgt_buf_printf(&b, "signed %lld %s %s\n", a->seq, a->hash, a->sig_b64);
+	rc = rc ? rc : sgt_atomic_write(path, b.p, b.len, 0);
+	sgt_buf_free(&b);
+	return rc;
+}
+
+int sgt_audit_pub_load(const struct sgt_store *st, EVP_PKEY **out)
+{
+	char *path = sgt_store_path(st, "audit.pub");
+	FILE *f;
+	int rc = SGT_OK;
+
+	*out = NULL;
+	if (path == NULL)
+		return SGT_ERR_DATA;
+	if ((f = fopen(path, "r")) == NULL) {
+		if (errno != ENOENT)
+			rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+		free(path);
+		return rc;
+	}
+	if ((*out = PEM_read_PUBKEY(f, NULL, NULL, NULL)) == NULL)
+		rc = sgt_err(SGT_ERR_DATA, "'%s' is not a public key (PEM): %s", path, sgt_ossl_why());
+	fclose(f);
+	free(path);
+	return rc;
+}
+
+static int anchor_verify(EVP_PKEY *pub, const struct sgt_audit_anchor *a)
+{
+	char msg[256];
+	size_t mlen = sgt_audit_head_message(a->seq, a->hash, msg, sizeof(msg));
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+	EVP_MD_CTX *md = NULL;
+	int ok = 0;
+
+	if (sgt_unbase64(a->sig_b64, strlen(a->sig_b64), &sig, &siglen) != SGT_OK)
+		return 0;
+	if ((md = EVP_MD_CTX_new()) != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1 &&
+	    EVP_DigestVerify(md, sig, siglen, (const unsigned char *)msg, mlen) == 1)
+		ok = 1;
+	EVP_MD_CTX_free(md);
+	free(sig);
+	return ok;
 }
 
 /*
- * The last line of the log without reading all of it, so that appending
- * stays constant-time however long the log grows.  *line is malloc'd
- * (NULL for an empty or missing log).
+ * The last line of data[0..end) of the log without reading all of it, so
+ * that appending stays constant-time however long the log grows.  *line is
+ * malloc'd (NULL for an empty log); *unterminated says the file does not
+ * end in a newline (a partial last line, from an interrupted write).
  */
-static int last_line(const char *path, char **line, size_t *len, int *unterminated)
+static int tail_line(FILE *f, off_t end, char **line, size_t *len, int *unterminated)
 {
 	size_t chunk = 65536;
-	struct stat sb;
-	FILE *f;
-	int rc = SGT_OK;
 
 	*line = NULL;
 	*len = 0;
 	*unterminated = 0;
-	if ((f = fopen(path, "rb")) == NULL)
-		return errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
-	if (fstat(fileno(f), &sb) != 0 || sb.st_size == 0)
-		goto out;
+	if (end <= 0)
+		return SGT_OK;
 	for (;;) {
-		size_t n = (size_t)sb.st_size < chunk ? (size_t)sb.st_size : chunk;
-		char *buf = malloc(n + 1), *end, *start;
+		size_t n = (size_t)end < chunk ? (size_t)end : chunk;
+		char *buf = malloc(n + 1), *e, *start;
 
-		if (buf == NULL) {
-			rc = sgt_err(SGT_ERR_DATA, "out of memory");
-			break;
-		}
-		if (fseeko(f, sb.st_size - (off_t)n, SEEK_SET) != 0 || fread(buf, 1, n, f) != n) {
+		if (buf == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		if (fseeko(f, end - (off_t)n, SEEK_SET) != 0 || fread(buf, 1, n, f) != n) {
 			free(buf);
-			rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
-			break;
+			return sgt_err(SGT_ERR_DATA, "cannot read the audit log: %s", strerror(errno));
 		}
-		end = buf + n;
-		if (end[-1] == '\n')
-			end--;
+		e = buf + n;
+		if (e[-1] == '\n')
+			e--;
 		else
 			*unterminated = 1;
-		for (start = end; start > buf && start[-1] != '\n'; start--)
+		for (start = e; start > buf && start[-1] != '\n'; start--)
 			;
-		if (start == buf && n < (size_t)sb.st_size) {
+		if (start == buf && n < (size_t)end) {
 			free(buf);	/* a line longer than the chunk: read more */
 			chunk *= 4;
+			*unterminated = 0;
 			continue;
 		}
-		*len = (size_t)(end - start);
+		*len = (size_t)(e - start);
 		memmove(buf, start, *len);
 		buf[*len] = '\0';
 		*line = buf;
-		break;
+		return SGT_OK;
+	}
+}
+
+/* What the end of the log says: the last complete record and what follows it. */
+struct tail {
+	off_t size;		/* bytes in the log */
+	off_t partial;		/* bytes of an unterminated last line (0 when none) */
+	char *last;		/* last complete line, malloc'd, NULL when none */
+	size_t lastlen;
+	char hash[65];		/* its hash, or zeros */
+	long long seq;		/* its seq (0 when none) */
+	char prev[65];		/* its prev field */
+};
+
+static void tail_free(struct tail *t)
+{
+	free(t->last);
+	memset(t, 0, sizeof(*t));
+}
+
+static int tail_load(const char *logpath, struct tail *t)
+{
+	FILE *f;
+	struct stat sb;
+	char *line = NULL;
+	size_t len = 0;
+	int unterminated = 0, rc = SGT_OK;
+
+	memset(t, 0, sizeof(*t));
+	strcpy(t->hash, zero_hash);
+	if ((f = fopen(logpath, "rb")) == NULL)
+		return errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", logpath, strerror(errno));
+	if (fstat(fileno(f), &sb) != 0) {
+		fclose(f);
+		return sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", logpath, strerror(errno));
+	}
+	t->size = sb.st_size;
+	if ((rc = tail_line(f, t->size, &line, &len, &unterminated)) != SGT_OK)
+		goto out;
+	if (unterminated) {
+		t->partial = (off_t)len;
+		free(line);
+		line = NULL;
+		if ((rc = tail_line(f, t->size - t->partial, &line, &len, &unterminated)) != SGT_OK)
+			goto out;
+	}
+	if (line != NULL) {
+		json_error_t jerr;
+		json_t *rec = json_loadb(line, len, 0, &jerr);
+		const char *prev = json_string_value(json_object_get(rec, "prev"));
+
+		t->seq = json_integer_value(json_object_get(rec, "seq"));
+		snprintf(t->prev, sizeof(t->prev), "%s", prev ? prev : "");
+		json_decref(rec);
+		sgt_sha256_hex(line, len, t->hash);
+		t->last = line;
+		t->lastlen = len;
+		line = NULL;
 	}
 out:
+	free(line);
 	fclose(f);
+	return rc;
+}
+
+static int append_line(const struct sgt_store *st, const char *logpath, const char *headpath, const struct tail *t,
+		       const struct sgt_audit_head *head, const char *op, const char *label, const char *spki,
+		       const char *result, json_t *details, int with_intent);
+
+/*
+ * An append that an earlier command left half done: a partial last line
+ * (killed inside write) is cut, a complete last record whose head never
+ * moved gets its head.  Anything else that does not fit is refused.
+ */
+static int tail_repair(const struct sgt_store *st, const char *logpath, const char *headpath, struct tail *t,
+		       struct sgt_audit_head *head)
+{
+	const char *h = head->present ? head->hash : (t->seq == 1 ? zero_hash : NULL);
+	int cut = 0, moved = 0, rc;
+
+	if (t->last == NULL && t->partial == 0 && !head->present)
+		return SGT_OK;	/* a new log */
+	if (h != NULL && strcmp(h, t->hash) == 0)
+		;	/* the head names the last record */
+	else if (h != NULL && t->last != NULL && t->seq >= 1 && strcmp(h, t->prev) == 0)
+		moved = 1;	/* record written, head not moved */
+	else {
+		rc = sgt_err(SGT_ERR_DATA, "audit log '%s' does not end where '%s' says; refusing to add to it", logpath, headpath);
+		sgt_hint("run 'signet audit verify' to see what changed");
+		return rc;
+	}
+	if (t->partial > 0) {
+		if (truncate(logpath, t->size - t->partial) != 0)
+			return sgt_err(SGT_ERR_DATA, "cannot cut the partial record off '%s': %s", logpath, strerror(errno));
+		cut = 1;
+		fprintf(stderr, "signet: recovered: the last audit append was interrupted mid-record; cut the partial line off '%s'\n", logpath);
+	}
+	if (moved) {
+		if ((rc = head_save(headpath, t->hash, &head->signed_)) != SGT_OK)
+			return rc;
+		fprintf(stderr, "signet: recovered: the last audit append was interrupted before '%s' moved; completed it\n", headpath);
+		snprintf(head->hash, sizeof(head->hash), "%s", t->hash);
+		head->present = 1;
+	}
+	if (cut || moved) {
+		json_t *d = json_pack("{s:s}", "repair", moved ? "audit head moved to the last complete record"
+							   : "partial audit record cut off");
+		struct tail t2;
+
+		if ((rc = tail_load(logpath, &t2)) != SGT_OK) {
+			json_decref(d);
+			return rc;
+		}
+		rc = append_line(st, logpath, headpath, &t2, head, "recovered", NULL, NULL, "ok", d, 0);
+		json_decref(d);
+		tail_free(&t2);
+		if (rc != SGT_OK)
+			return rc;
+		tail_free(t);
+		if ((rc = tail_load(logpath, t)) != SGT_OK || (rc = sgt_audit_head_load(st, head)) != SGT_OK)
+			return rc;
+	}
+	return SGT_OK;
+}
+
+static int append_line(const struct sgt_store *st, const char *logpath, const char *headpath, const struct tail *t,
+		       const struct sgt_audit_head *head, const char *op, const char *label, const char *spki,
+		       const char *result, json_t *details, int with_intent)
+{
+	struct sgt_audit_anchor a = head->signed_;
+	char now[32], hash[65];
+	json_t *rec;
+	char *line = NULL;
+	off_t oldsize;
+	size_t n;
+	int fd = -1, rc = SGT_OK;
+
+	(void)st;
+	sgt_time_iso(sgt_now(), now);
+	rec = json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s, s:O?, s:s}",
+			"seq", (json_int_t)(t->seq + 1), "time", now, "op", op, "label", label,
+			"spki_sha256", spki, "result", result ? result : "ok", "details", details,
+			"prev", t->hash);
+	/* The SIGNET_NOW test clock must never pass for the real one in the record. */
+	if (rec != NULL && sgt_now() != time(NULL) && getenv("SIGNET_NOW") != NULL) {
+		char real[32];
+
+		sgt_time_iso(time(NULL), real);
+		json_object_set_new(rec, "real_time", json_string(real));
+	}
+	if (rec != NULL && with_intent && sgt_intent_nonce() != NULL)
+		json_object_set_new(rec, "intent", sgt_intent_take_staged());
+	if (rec == NULL || (line = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot encode the audit record");
+		goto out;
+	}
+	fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot open audit log '%s': %s", logpath, strerror(errno));
+		goto out;
+	}
+	oldsize = lseek(fd, 0, SEEK_END);
+	n = strlen(line);
+	line[n] = '\n';	/* json_dumps' NUL becomes the newline; written length n + 1 */
+	if (write(fd, line, n + 1) != (ssize_t)(n + 1) || fsync(fd) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot write audit log '%s': %s", logpath, strerror(errno));
+		if (ftruncate(fd, oldsize) != 0)
+			sgt_warn("could not undo a partial write to '%s'", logpath);
+		goto out;
+	}
+	sgt_sha256_hex(line, n, hash);
+	if (have_signer) {
+		char msg[256];
+		size_t mlen = sgt_audit_head_message(t->seq + 1, hash, msg, sizeof(msg));
+		unsigned char *sig = NULL;
+		size_t siglen = 0;
+		char *b64;
+
+		if (signer.sign(signer.ctx, (const unsigned char *)msg, mlen, &sig, &siglen) == SGT_OK &&
+		    (b64 = sgt_base64(sig, siglen)) != NULL) {
+			if (strlen(b64) < sizeof(a.sig_b64)) {
+				a.present = 1;
+				a.seq = t->seq + 1;
+				strcpy(a.hash, hash);
+				strcpy(a.sig_b64, b64);
+			}
+			free(b64);
+		} else {
+			sgt_warn("the audit head could not be signed on the token; it stays signed at record %lld", a.seq);
+		}
+		free(sig);
+	}
+	if ((rc = head_save(headpath, hash, &a)) != SGT_OK) {
+		/* Keep log and head consistent: the record did not happen. */
+		if (ftruncate(fd, oldsize) != 0 || fsync(fd) != 0)
+			sgt_warn("could not remove the unconfirmed record from '%s'", logpath);
+		goto out;
+	}
+	if (have_signer && a.present && a.seq == t->seq + 1 && signer.anchor != NULL &&
+	    signer.anchor(signer.ctx, a.seq, a.hash, a.sig_b64) != SGT_OK)
+		sgt_warn("the signed audit head could not be kept on the token; 'signet audit verify' checks the file's signature");
+out:
+	if (fd >= 0)
+		close(fd);
+	free(line);
+	json_decref(rec);
 	return rc;
 }
 
@@ -159,86 +438,108 @@ int sgt_audit_append(const struct sgt_store *st, const char *op, const char *lab
 {
 	char *logpath = sgt_store_path(st, "audit.log");
 	char *headpath = sgt_store_path(st, "audit.head");
-	char prev[65], head[65], now[32], hash[65];
-	json_t *rec = NULL, *lastrec = NULL;
-	char *line = NULL, *last = NULL;
-	size_t lastlen = 0;
-	json_int_t seq = 1;
-	off_t oldsize = 0;
-	int fd = -1, present, unterminated, rc;
+	struct sgt_audit_head head;
+	struct tail t;
+	struct stat sb;
+	int rc;
 
+	memset(&t, 0, sizeof(t));
+	sgt_sig_hold();
 	if (logpath == NULL || headpath == NULL) {
 		rc = SGT_ERR_DATA;
 		goto out;
 	}
-	if ((rc = last_line(logpath, &last, &lastlen, &unterminated)) != SGT_OK ||
-	    (rc = read_head(headpath, head, &present)) != SGT_OK)
+	if ((rc = tail_load(logpath, &t)) != SGT_OK || (rc = sgt_audit_head_load(st, &head)) != SGT_OK ||
+	    (rc = tail_repair(st, logpath, headpath, &t, &head)) != SGT_OK)
 		goto out;
-	if (last != NULL) {
-		json_error_t jerr;
+	/* A store with an audit key never starts its chain again. */
+	if (t.last == NULL && !head.present) {
+		char *pubpath = sgt_store_path(st, "audit.pub");
 
-		sgt_sha256_hex(last, lastlen, prev);
-		lastrec = json_loadb(last, lastlen, 0, &jerr);
-		seq = json_integer_value(json_object_get(lastrec, "seq")) + 1;
-	} else {
-		strcpy(prev, zero_hash);
-	}
-	/* Never extend a chain that is already broken at its end: that would hide it. */
-	if (unterminated || (last != NULL && seq < 2) || (present ? strcmp(head, prev) != 0 : last != NULL)) {
-		rc = sgt_err(SGT_ERR_DATA, "audit log '%s' does not end where '%s' says; refusing to add to it", logpath, headpath);
-		sgt_hint("run 'signet audit verify' to see what changed");
-		goto out;
-	}
-	sgt_time_iso(sgt_now(), now);
-	rec = json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s, s:O?, s:s}",
-			"seq", seq, "time", now, "op", op, "label", label,
-			"spki_sha256", spki_sha256, "result", result ? result : "ok", "details", details,
-			"prev", prev);
-	/* The SIGNET_NOW test clock must never pass for the real one in the record. */
-	if (rec != NULL && sgt_now() != time(NULL) && getenv("SIGNET_NOW") != NULL) {
-		char real[32];
-
-		sgt_time_iso(time(NULL), real);
-		json_object_set_new(rec, "real_time", json_string(real));
-	}
-	if (rec == NULL || (line = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
-		rc = sgt_err(SGT_ERR_DATA, "cannot encode the audit record");
-		goto out;
-	}
-	fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = sgt_err(SGT_ERR_DATA, "cannot open audit log '%s': %s", logpath, strerror(errno));
-		goto out;
-	}
-	oldsize = lseek(fd, 0, SEEK_END);
-	{
-		size_t n = strlen(line);
-
-		line[n] = '\n';	/* json_dumps' NUL becomes the newline; written length n + 1 */
-		if (write(fd, line, n + 1) != (ssize_t)(n + 1) || fsync(fd) != 0) {
-			rc = sgt_err(SGT_ERR_DATA, "cannot write audit log '%s': %s", logpath, strerror(errno));
-			if (ftruncate(fd, oldsize) != 0)
-				sgt_warn("could not undo a partial write to '%s'", logpath);
-			goto out;
+		if (pubpath != NULL && lstat(pubpath, &sb) == 0) {
+			rc = sgt_err(SGT_ERR_DATA, "audit log '%s' is gone but '%s' shows the store had one; refusing to start a new chain",
+				     logpath, pubpath);
+			sgt_hint("restore audit.log and audit.head from a backup ('signet restore')");
 		}
-		sgt_sha256_hex(line, n, hash);
+		free(pubpath);
+		if (rc != SGT_OK)
+			goto out;
 	}
-	hash[64] = '\n';
-	if ((rc = sgt_atomic_write(headpath, hash, 65, 0)) != SGT_OK) {
-		/* Keep log and head consistent: the record did not happen. */
-		if (ftruncate(fd, oldsize) != 0 || fsync(fd) != 0)
-			sgt_warn("could not remove the unconfirmed record from '%s'", logpath);
-	}
+	rc = append_line(st, logpath, headpath, &t, &head, op, label, spki_sha256, result, details, 1);
 out:
-	if (fd >= 0)
-		close(fd);
-	free(line);
-	free(last);
-	json_decref(rec);
-	json_decref(lastrec);
+	tail_free(&t);
 	free(logpath);
 	free(headpath);
+	sgt_sig_release();
 	return rc;
+}
+
+/* Refusals seen while the token guard is held wait until the module is unloaded (see hsmguard.c). */
+struct refusal {
+	const struct sgt_store *st;
+	json_t *rec;
+};
+static struct refusal pending[8];
+static size_t npending;
+
+static void refused_now(const struct sgt_store *st, json_t *r)
+{
+	const char *op = json_string_value(json_object_get(r, "op"));
+	const char *label = json_string_value(json_object_get(r, "label"));
+	const char *spki = json_string_value(json_object_get(r, "spki_sha256"));
+	json_t *d = json_object_get(r, "details");
+	int fd = -1, rc;
+
+	if (!st->lock_exclusive) {
+		/* Raise (or take) the store lock for this one append. */
+		char *path = sgt_store_path(st, "lock");
+
+		fd = st->lock_fd >= 0 ? st->lock_fd : (path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1);
+		free(path);
+		if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+			sgt_warn("the refused attempt (%s) could not be recorded: the store lock is not available", op);
+			if (fd >= 0 && fd != st->lock_fd)
+				close(fd);
+			return;
+		}
+	}
+	rc = sgt_audit_append(st, op, label, spki, "refused", d);
+	if (rc != SGT_OK)
+		sgt_warn("the refused attempt (%s) could not be recorded in the audit log", op);
+	if (fd >= 0 && fd == st->lock_fd)
+		flock(fd, LOCK_SH);
+	else if (fd >= 0)
+		close(fd);
+}
+
+void sgt_audit_refused(const struct sgt_store *st, const char *op, const char *label,
+		       const char *spki_sha256, const char *why)
+{
+	json_t *r = json_pack("{s:s, s:s?, s:s?, s:{s:s}}", "op", op, "label", label, "spki_sha256", spki_sha256,
+			      "details", "reason", why);
+
+	if (r == NULL || st == NULL || st->dir == NULL) {
+		json_decref(r);
+		return;
+	}
+	if (sgt_hsm_busy() && npending < sizeof(pending) / sizeof(pending[0])) {
+		pending[npending].st = st;
+		pending[npending++].rec = r;
+		return;
+	}
+	refused_now(st, r);
+	json_decref(r);
+}
+
+void sgt_audit_flush_refused(void)
+{
+	size_t i;
+
+	for (i = 0; i < npending; i++) {
+		refused_now(pending[i].st, pending[i].rec);
+		json_decref(pending[i].rec);
+	}
+	npending = 0;
 }
 
 static int bad(struct sgt_audit_result *res, size_t line, const char *why)
@@ -248,109 +549,251 @@ static int bad(struct sgt_audit_result *res, size_t line, const char *why)
 	return SGT_ERR_VERDICT;
 }
 
-int sgt_audit_verify(const struct sgt_store *st, struct sgt_audit_result *res)
+/* Streams the log: one line at a time, its hash chained to the one before. */
+struct reader {
+	FILE *f;
+	char *line;
+	size_t cap;
+	size_t len;
+	size_t n;		/* lines read */
+	int unterminated;
+};
+
+static int reader_open(const char *path, struct reader *r)
+{
+	memset(r, 0, sizeof(*r));
+	if ((r->f = fopen(path, "rb")) == NULL && errno != ENOENT)
+		return sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+	return SGT_OK;
+}
+
+/* 1: a line in r->line (without its newline), 0: the end, -1: read error. */
+static int reader_next(struct reader *r)
+{
+	ssize_t n;
+
+	if (r->f == NULL)
+		return 0;
+	n = getline(&r->line, &r->cap, r->f);
+	if (n < 0)
+		return ferror(r->f) ? -1 : 0;
+	r->n++;
+	if (n > 0 && r->line[n - 1] == '\n')
+		r->line[--n] = '\0';
+	else
+		r->unterminated = 1;
+	r->len = (size_t)n;
+	return 1;
+}
+
+static void reader_close(struct reader *r)
+{
+	if (r->f != NULL)
+		fclose(r->f);
+	free(r->line);
+	memset(r, 0, sizeof(*r));
+}
+
+int sgt_audit_verify_ex(const struct sgt_store *st, EVP_PKEY *pub, const struct sgt_audit_check *checks,
+			size_t nchecks, struct sgt_audit_result *res)
 {
 	char *logpath = sgt_store_path(st, "audit.log");
-	char *headpath = sgt_store_path(st, "audit.head");
-	char expect[65], head[65];
-	struct lines l;
+	char expect[65], before[65], why[320];
+	struct sgt_audit_head head;
+	struct reader r;
+	int *matched = NULL, head_sig_ok = 0, rc, got;
 	size_t i;
-	int present, rc;
 
 	memset(res, 0, sizeof(*res));
-	memset(&l, 0, sizeof(l));
-	if (logpath == NULL || headpath == NULL) {
-		rc = SGT_ERR_DATA;
+	memset(&r, 0, sizeof(r));
+	if (logpath == NULL || (nchecks > 0 && (matched = calloc(nchecks, sizeof(*matched))) == NULL)) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if ((rc = lines_load(logpath, &l)) != SGT_OK || (rc = read_head(headpath, head, &present)) != SGT_OK)
+	if ((rc = reader_open(logpath, &r)) != SGT_OK || (rc = sgt_audit_head_load(st, &head)) != SGT_OK)
 		goto out;
-	res->records = l.n;
+	if (pub != NULL && head.signed_.present)
+		head_sig_ok = anchor_verify(pub, &head.signed_);
 	strcpy(expect, zero_hash);
-	for (i = 0; i < l.n; i++) {
+	strcpy(before, zero_hash);
+	while ((got = reader_next(&r)) == 1) {
 		json_error_t jerr;
-		json_t *rec = json_loadb(l.line[i], l.linelen[i], 0, &jerr);
-		const char *prev = json_string_value(json_object_get(rec, "prev"));
-		json_int_t seq = json_integer_value(json_object_get(rec, "seq"));
-		char why[200];
+		json_t *rec;
+		const char *prev;
+		json_int_t seq;
 
+		if (r.unterminated)
+			break;	/* judged below */
+		rec = json_loadb(r.line, r.len, 0, &jerr);
+		prev = json_string_value(json_object_get(rec, "prev"));
+		seq = json_integer_value(json_object_get(rec, "seq"));
 		if (rec == NULL || prev == NULL) {
 			json_decref(rec);
-			rc = bad(res, i + 1, "not a well-formed audit record (edited or damaged)");
+			rc = bad(res, r.n, "not a well-formed audit record (edited or damaged)");
 			goto out;
 		}
 		if (strcmp(prev, expect) != 0) {
 			json_decref(rec);
-			rc = bad(res, i + 1, i == 0
+			rc = bad(res, r.n, r.n == 1
 				 ? "the first record does not start the chain: records before it were removed"
 				 : "its prev hash does not match the record before it: that record was modified, or records were removed or reordered");
 			goto out;
 		}
-		if (seq != (json_int_t)(i + 1)) {
+		json_decref(rec);
+		if (seq != (json_int_t)r.n) {
 			snprintf(why, sizeof(why), "it is numbered %lld but is record %zu: records were removed or reordered",
-				 (long long)seq, i + 1);
-			json_decref(rec);
-			rc = bad(res, i + 1, why);
+				 (long long)seq, r.n);
+			rc = bad(res, r.n, why);
 			goto out;
 		}
-		json_decref(rec);
-		sgt_sha256_hex(l.line[i], l.linelen[i], expect);
+		strcpy(before, expect);
+		sgt_sha256_hex(r.line, r.len, expect);
+		if (head_sig_ok && (long long)r.n == head.signed_.seq && strcmp(expect, head.signed_.hash) != 0) {
+			rc = bad(res, r.n, "it is not the record the signed audit head names: the log was rewritten");
+			goto out;
+		}
+		for (i = 0; i < nchecks; i++) {
+			if ((long long)r.n != checks[i].a->seq)
+				continue;
+			if (strcmp(expect, checks[i].a->hash) != 0) {
+				snprintf(why, sizeof(why), "it is not the record %s names: the log was rewritten", checks[i].what);
+				rc = bad(res, r.n, why);
+				goto out;
+			}
+			matched[i] = 1;
+		}
 	}
-	if (l.unterminated)
-		rc = bad(res, l.n, "the last record is incomplete (an interrupted write or a truncated file)");
-	else if (!present && l.n > 0)
-		rc = bad(res, l.n, "audit.head is missing, so the end of the log cannot be confirmed");
-	else if (present && strcmp(head, expect) != 0)
-		rc = bad(res, l.n ? l.n : 1, l.n == 0
-			 ? "audit.head names a record but the log is empty: the log was truncated"
-			 : "audit.head does not match the last record: the last record was modified or records were cut off the end");
-	else
-		rc = SGT_OK;
+	if (got < 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", logpath, strerror(errno));
+		goto out;
+	}
+	res->records = r.n;
+	if (r.unterminated) {
+		rc = bad(res, r.n, "the last record is incomplete (an interrupted write or a truncated file)");
+		goto out;
+	}
+	if (!head.present && r.n > 0) {
+		rc = bad(res, r.n, "audit.head is missing, so the end of the log cannot be confirmed");
+		goto out;
+	}
+	if (head.present && strcmp(head.hash, expect) != 0) {
+		if (r.n > 0 && strcmp(head.hash, before) == 0) {
+			/* One complete record past the head, chained to it: an append cut short. */
+			res->interrupted = 1;
+		} else {
+			rc = bad(res, r.n ? r.n : 1, r.n == 0
+				 ? "audit.head names a record but the log is empty: the log was truncated"
+				 : "audit.head does not match the last record: the last record was modified or records were cut off the end");
+			goto out;
+		}
+	}
+	for (i = 0; i < nchecks; i++) {
+		if (!matched[i]) {
+			snprintf(why, sizeof(why), "%s names record %lld, but the log has only %zu: records were removed",
+				 checks[i].what, checks[i].a->seq, r.n);
+			rc = bad(res, r.n ? r.n : 1, why);
+			goto out;
+		}
+	}
+	if (pub != NULL) {
+		if (!head.signed_.present) {
+			rc = bad(res, r.n ? r.n : 1, "audit.head carries no signature although the store has an audit key: log and head were replaced");
+			goto out;
+		}
+		if (!head_sig_ok) {
+			rc = bad(res, r.n ? r.n : 1, "the signature on audit.head does not verify with the audit key: log and head were rewritten");
+			goto out;
+		}
+		if (head.signed_.seq > (long long)r.n) {
+			snprintf(why, sizeof(why), "the signed audit head names record %lld, but the log has only %zu: records were removed",
+				 head.signed_.seq, r.n);
+			rc = bad(res, r.n ? r.n : 1, why);
+			goto out;
+		}
+		res->signed_seq = head.signed_.seq;
+		res->unsigned_tail = r.n - (size_t)head.signed_.seq;
+	}
+	rc = SGT_OK;
 out:
-	lines_free(&l);
+	reader_close(&r);
+	free(matched);
 	free(logpath);
-	free(headpath);
 	return rc;
 }
 
-int sgt_audit_read(const struct sgt_store *st, time_t since, json_t **out)
+int sgt_audit_verify(const struct sgt_store *st, struct sgt_audit_result *res)
+{
+	return sgt_audit_verify_ex(st, NULL, NULL, 0, res);
+}
+
+int sgt_audit_foreach(const struct sgt_store *st, time_t since, int (*fn)(void *ctx, json_t *rec), void *ctx)
 {
 	char *logpath = sgt_store_path(st, "audit.log");
-	json_t *arr = json_array();
-	struct lines l;
-	size_t i;
-	int rc;
+	struct reader r;
+	int rc, got;
 
-	*out = NULL;
-	if (logpath == NULL || arr == NULL) {
+	if (logpath == NULL)
+		return SGT_ERR_DATA;
+	if ((rc = reader_open(logpath, &r)) != SGT_OK) {
 		free(logpath);
-		json_decref(arr);
-		return sgt_err(SGT_ERR_DATA, "out of memory");
+		return rc;
 	}
-	if ((rc = lines_load(logpath, &l)) != SGT_OK)
-		goto out;
-	for (i = 0; i < l.n; i++) {
+	while (rc == SGT_OK && (got = reader_next(&r)) == 1) {
 		json_error_t jerr;
-		json_t *rec = json_loadb(l.line[i], l.linelen[i], 0, &jerr);
+		json_t *rec = json_loadb(r.line, r.len, 0, &jerr);
 		const char *ts = json_string_value(json_object_get(rec, "time"));
 		time_t t;
 
 		if (rec == NULL || ts == NULL || sgt_time_parse(ts, &t) != 0) {
 			json_decref(rec);
-			rc = sgt_err(SGT_ERR_DATA, "%s:%zu: not an audit record", logpath, i + 1);
+			if (r.unterminated)
+				break;	/* a partial last line is not a record; verify says so */
+			rc = sgt_err(SGT_ERR_DATA, "%s:%zu: not an audit record", logpath, r.n);
 			sgt_hint("run 'signet audit verify'");
-			goto out;
+			break;
 		}
 		if (t >= since)
-			json_array_append_new(arr, rec);
-		else
-			json_decref(rec);
+			rc = fn(ctx, rec);
+		json_decref(rec);
+	}
+	reader_close(&r);
+	free(logpath);
+	return rc;
+}
+
+static int collect(void *ctx, json_t *rec)
+{
+	return json_array_append(ctx, rec) == 0 ? SGT_OK : sgt_err(SGT_ERR_DATA, "out of memory");
+}
+
+int sgt_audit_read(const struct sgt_store *st, time_t since, json_t **out)
+{
+	json_t *arr = json_array();
+	int rc;
+
+	*out = NULL;
+	if (arr == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	if ((rc = sgt_audit_foreach(st, since, collect, arr)) != SGT_OK) {
+		json_decref(arr);
+		return rc;
 	}
 	*out = arr;
-	arr = NULL;
-out:
-	json_decref(arr);
-	lines_free(&l);
+	return SGT_OK;
+}
+
+int sgt_audit_last_seq(const struct sgt_store *st, long long *seq)
+{
+	char *logpath = sgt_store_path(st, "audit.log");
+	struct tail t;
+	int rc;
+
+	*seq = 0;
+	if (logpath == NULL)
+		return SGT_ERR_DATA;
+	rc = tail_load(logpath, &t);
+	*seq = t.seq;
+	tail_free(&t);
 	free(logpath);
 	return rc;
 }

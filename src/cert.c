@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "cert.h"
+#include "intent.h"
 #include "key.h"
 
 X509 *sgt_cert_parse(const unsigned char *buf, size_t len)
@@ -705,9 +706,9 @@ int sgt_cert_store_save(const struct sgt_store *st, const char *label, X509 *x, 
 	if (stat(saved->current, &sb) == 0 &&
 	    (rc = sgt_file_read(saved->current, SGT_CERT_MAX_FILE, &saved->prev, &saved->prevlen)) != SGT_OK)
 		goto out;
-	if ((rc = sgt_atomic_write(saved->path, pem.p, pem.len, 1)) != SGT_OK)
+	if ((rc = sgt_put(saved->path, pem.p, pem.len, 1)) != SGT_OK)
 		goto out;
-	if ((rc = sgt_atomic_write(saved->current, pem.p, pem.len, 0)) != SGT_OK) {
+	if ((rc = sgt_put(saved->current, pem.p, pem.len, 0)) != SGT_OK) {
 		sgt_store_unlink(saved->path);
 		goto out;
 	}
@@ -720,7 +721,8 @@ out:
 
 void sgt_cert_store_undo(struct sgt_cert_saved *saved)
 {
-	if (saved->path == NULL)
+	/* Staged files never reached their place: the intent's abort removes them. */
+	if (saved->path == NULL || sgt_intent_nonce() != NULL)
 		return;
 	sgt_store_unlink(saved->path);
 	if (saved->prev != NULL) {

@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "cert.h"
 #include "cmd.h"
+#include "intent.h"
 #include "key.h"
 #include "lint.h"
 #include "policy.h"
@@ -343,16 +344,23 @@ static int commit(const struct sgt_store *st, const char *label, X509 *x, const 
 	char spki[65];
 	int rc;
 
-	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK || (rc = sgt_cert_store_save(st, label, x, &saved)) != SGT_OK)
+	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK || (rc = sgt_intent_begin(st, op, label, NULL, NULL, 0)) != SGT_OK)
 		return rc;
+	if ((rc = sgt_cert_store_save(st, label, x, &saved)) != SGT_OK) {
+		sgt_intent_abort(st);
+		return rc;
+	}
 	json_object_set_new(report, "path", json_string(saved.path));
 	details = json_pack("{s:O?, s:O?, s:O?, s:s}", "serial", json_object_get(report, "serial"),
 			    "subject", json_object_get(report, "subject"),
 			    "not_after", json_object_get(report, "not_after"), "path", saved.path);
 	if ((rc = sgt_audit_append(st, op, label, spki, "ok", details)) != SGT_OK) {
 		sgt_cert_store_undo(&saved);
+		sgt_intent_abort(st);
 		sgt_hint("the certificate for '%s' was not kept, since it could not be recorded; the store is as before",
 			 label);
+	} else {
+		rc = sgt_intent_end(st);	/* the record is durable: the certificate goes in place */
 	}
 	json_decref(details);
 	sgt_cert_saved_release(&saved);

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "hsmguard.h"
+#include "intent.h"
 
 int cmd_usage(const char *cmd, const char *fmt, ...)
 {
@@ -64,7 +66,13 @@ int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock)
 
 	if (rc != SGT_OK)
 		return rc;
-	if (lock != SGT_LOCK_NONE && (rc = sgt_store_lock(st, lock == SGT_LOCK_EXCLUSIVE)) != SGT_OK)
+	if (lock != SGT_LOCK_NONE && (rc = sgt_store_lock(st, lock == SGT_LOCK_EXCLUSIVE)) != SGT_OK) {
+		sgt_store_release(st);
+		return rc;
+	}
+	/* A writer first finishes or undoes what an interrupted command left. */
+	if (lock == SGT_LOCK_EXCLUSIVE &&
+	    ((rc = sgt_hsm_flush_repairs(st)) != SGT_OK || (rc = sgt_intent_recover(st, NULL)) != SGT_OK))
 		sgt_store_release(st);
 	return rc;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "intent.h"
 #include "cmd.h"
 #include "extract.h"
 #include "header.h"
@@ -49,6 +50,20 @@ static int is_file(const char *s)
 	struct stat sb;
 
 	return strchr(s, '/') != NULL || stat(s, &sb) == 0;
+}
+
+static int header_intent(const struct sgt_store *st, const char *label, const char *outfile)
+{
+	const char *slash = strrchr(outfile, '/');
+	char *dir = slash ? strndup(outfile, slash == outfile ? 1 : (size_t)(slash - outfile)) : strdup(".");
+	const char *dirs[1] = { dir };
+	int rc;
+
+	if (dir == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	rc = sgt_intent_begin(st, "header", label, NULL, dirs, 1);
+	free(dir);
+	return rc;
 }
 
 int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
@@ -153,8 +168,13 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 			rc = sgt_err(SGT_ERR_DATA, "out of memory");
 			goto out;
 		}
-		if ((rc = sgt_atomic_write(outfile, out.p, out.len, 0)) != SGT_OK)
+		/* With a store, the file appears only once its audit record is durable (intent.h). */
+		if (have_store && (rc = header_intent(&st, label, outfile)) != SGT_OK)
 			goto out;
+		if ((rc = sgt_put(outfile, out.p, out.len, 0)) != SGT_OK) {
+			sgt_intent_abort(&st);
+			goto out;
+		}
 		wrote = 1;
 	}
 	if (have_store) {
@@ -168,11 +188,12 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = d ? sgt_audit_append(&st, "header", label, use->info.spki_sha256, "ok", d) : SGT_ERR_DATA;
 		json_decref(d);
 		if (rc != SGT_OK) {
-			if (wrote)
-				sgt_store_unlink(outfile);
+			sgt_intent_abort(&st);
 			sgt_err(rc, "header not exported: the audit record could not be written");
 			goto out;
 		}
+		if ((rc = sgt_intent_end(&st)) != SGT_OK)
+			goto out;
 	}
 	if (!wrote)
 		fwrite(out.p, 1, out.len, stdout);

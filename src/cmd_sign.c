@@ -15,6 +15,8 @@
 
 #include "audit.h"
 #include "cmd.h"
+#include "hsmguard.h"
+#include "intent.h"
 #include "key.h"
 #include "extract.h"
 #include "policy.h"
@@ -118,6 +120,38 @@ static char *default_sig_path(const char *image)
 	return p;
 }
 
+/* Opens the batch's intent, naming every directory a signature or OTA document goes to. */
+static int begin_batch(struct signing *s, char **images, int nimages, const char *out, const char *ota)
+{
+	char **dirs = calloc((size_t)nimages + 2, sizeof(*dirs));
+	size_t nd = 0, i;
+	int k, rc;
+
+	if (dirs == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	for (k = 0; k < nimages + 2; k++) {
+		const char *f = k < nimages ? (out && strcmp(out, "-") ? out : out ? NULL : images[k]) : k == nimages ? ota : NULL;
+		const char *slash;
+
+		if (f == NULL)
+			continue;
+		slash = strrchr(f, '/');
+		dirs[nd] = slash ? strndup(f, slash == f ? 1 : (size_t)(slash - f)) : strdup(".");
+		for (i = 0; dirs[nd] && i < nd && strcmp(dirs[i], dirs[nd]) != 0; i++)
+			;
+		if (dirs[nd] != NULL && i == nd)
+			nd++;
+		else
+			free(dirs[nd]);
+		dirs[nd] = NULL;
+	}
+	rc = sgt_intent_begin(&s->st, "sign", s->rec.label, NULL, (const char *const *)dirs, nd);
+	for (i = 0; i < nd; i++)
+		free(dirs[i]);
+	free(dirs);
+	return rc;
+}
+
 /* Signs one image; writes its signature (and OTA JSON) and its audit record. */
 static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, const char *out, const char *ota,
 		    const char *cert_name, json_t *results)
@@ -127,7 +161,7 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 	char *b64 = NULL, *sigpath = NULL, *jtext = NULL, *otapath = NULL, sha256[65] = "";
 	struct sgt_buf text = { 0 };
 	json_t *d = NULL;
-	int rc, wrote_sig = 0, wrote_ota = 0, to_stdout = out && strcmp(out, "-") == 0;
+	int rc, to_stdout = out && strcmp(out, "-") == 0;
 
 	if ((rc = sgt_sign_file_digest(image, s->md, dgst, &dlen, sha256)) != SGT_OK)
 		goto out;
@@ -163,9 +197,8 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 			rc = sgt_err(SGT_ERR_DATA, "out of memory");
 			goto out;
 		}
-		if ((rc = sgt_atomic_write(sigpath, text.p, text.len, 0)) != SGT_OK)
-			goto out;
-		wrote_sig = 1;
+		if ((rc = sgt_put(sigpath, text.p, text.len, 0)) != SGT_OK)
+			goto undo;
 	}
 	if (ota) {
 		size_t n = strlen(jtext);
@@ -176,11 +209,10 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 		}
 
 		jtext[n] = '\n';	/* json_dumps leaves no newline; the NUL slot takes it */
-		rc = sgt_atomic_write(otapath, jtext, n + 1, 0);
+		rc = sgt_put(otapath, jtext, n + 1, 0);
 		jtext[n] = '\0';
 		if (rc != SGT_OK)
 			goto undo;
-		wrote_ota = 1;
 	}
 	d = json_pack("{s:s,s:s,s:s,s:s,s:s}", "image", image, "image_sha256", sha256, "hash", sgt_sign_md_aws(s->md),
 		      "signature_algorithm", s->alg, "signature", sigpath ? sigpath : "-");
@@ -193,6 +225,9 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 		sgt_err(rc, "'%s' not signed: the audit record could not be written", image);
 		goto undo;
 	}
+	/* The record is durable: the signature may be seen now. */
+	if ((rc = sgt_intent_publish()) != SGT_OK)
+		goto out;
 	if (to_stdout)
 		fwrite(text.p, 1, text.len, stdout);
 	else if (ctx->json) {
@@ -204,10 +239,8 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 		       sgt_sign_md_aws(s->md), sigpath, ota ? ", " : "", ota ? ota : "");
 	goto out;
 undo:
-	if (wrote_sig)
-		sgt_store_unlink(sigpath);
-	if (wrote_ota)
-		sgt_store_unlink(otapath);
+	/* Staged files never reached their place; nothing that was there before is touched. */
+	sgt_intent_discard();
 out:
 	json_decref(d);
 	sgt_buf_free(&text);
@@ -312,9 +345,23 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < nimages; i++)
+	if ((rc = begin_batch(&s, images, nimages, out, ota)) != SGT_OK)
+		goto out;
+	for (i = 0; i < nimages; i++) {
+		/* Ctrl-C waits while the token works; between images it stops the batch cleanly. */
+		if (sgt_sig_pending()) {
+			rc = sgt_err(SGT_ERR_DATA, "interrupted: %d of %d images signed", i, nimages);
+			break;
+		}
 		if ((rc = sign_one(ctx, &s, images[i], out, ota, cert_name, results)) != SGT_OK)
-			goto out;
+			break;
+	}
+	if (rc != SGT_OK) {
+		sgt_intent_abort(&s.st);
+		goto out;
+	}
+	if ((rc = sgt_intent_end(&s.st)) != SGT_OK)
+		goto out;
 	if (ctx->json && !(out && strcmp(out, "-") == 0)) {
 		rc = cmd_json_print(json_pack("{s:o}", "signed", results));
 		results = NULL;

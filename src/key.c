@@ -13,6 +13,8 @@
 #include <openssl/x509.h>
 
 #include "audit.h"
+#include "hsmguard.h"
+#include "intent.h"
 #include "key.h"
 #include "p11.h"
 
@@ -153,23 +155,32 @@ static int commit_pair(const struct sgt_store *st, struct sgt_p11 *p, CK_OBJECT_
 		sgt_hint("use a token that keeps keys sensitive and non-extractable");
 		goto undo;
 	}
-	if ((rc = sgt_keyrec_save(st, rec)) != SGT_OK)
+	/* The new objects join the token's known-good copy before anything records them. */
+	if ((rc = sgt_keyrec_save(st, rec)) != SGT_OK || (rc = sgt_hsm_snapshot_new(st)) != SGT_OK)
 		goto undo;
 	details = json_pack("{s:s, s:s, s:s, s:o}", "algorithm", rec->algorithm, "id", rec->id,
 			    "origin", origin, "custody", sgt_key_custody_json(&rec->custody));
-	rc = sgt_audit_append(st, op, label, rec->spki_sha256, "ok", details);
-	if (rc != SGT_OK) {
-		sgt_keyrec_remove(st, label);
+	if ((rc = sgt_audit_append(st, op, label, rec->spki_sha256, "ok", details)) != SGT_OK)
 		goto undo;
-	}
+	rc = sgt_intent_end(st);	/* the record is durable: the key record goes in place */
 	goto out;
 undo:
+	sgt_intent_abort(st);
 	if (sgt_p11_destroy(p, priv) != SGT_OK || sgt_p11_destroy(p, pub) != SGT_OK)
 		sgt_warn("token '%s' may still hold objects labelled '%s'; 'signet audit custody' lists them", p->token, label);
 out:
 	json_decref(details);
 	sgt_buf_free(&why);
 	return rc;
+}
+
+/* The intent names the pair's CKA_ID before it exists, so an interrupted run's pair can be found. */
+static int begin_pair(const struct sgt_store *st, const char *op, const char *label, const unsigned char *id)
+{
+	char hex[33];
+
+	sgt_hex(id, 16, hex);
+	return sgt_intent_begin(st, op, label, hex, NULL, 0);
 }
 
 static int check_new_label(const struct sgt_store *st, const char *label)
@@ -200,9 +211,12 @@ int sgt_key_generate(const struct sgt_store *st, const struct sgt_pin_opts *opts
 		return sgt_err(SGT_ERR_USAGE, "unknown key algorithm '%s' (use ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096)", alg);
 	if ((rc = check_new_label(st, label)) != SGT_OK || (rc = sgt_random(id, sizeof(id))) != SGT_OK)
 		return rc;
-	if ((rc = sgt_p11_open_store(&p, st, opts, 1)) == SGT_OK &&
-	    (rc = sgt_p11_generate(&p, a, label, id, sizeof(id), &pub, &priv)) == SGT_OK)
-		rc = commit_pair(st, &p, pub, priv, "key.generate", id, sizeof(id), "generated", policy, label, out);
+	if ((rc = sgt_p11_open_store(&p, st, opts, 1)) == SGT_OK && (rc = begin_pair(st, "key.generate", label, id)) == SGT_OK) {
+		if ((rc = sgt_p11_generate(&p, a, label, id, sizeof(id), &pub, &priv)) == SGT_OK)
+			rc = commit_pair(st, &p, pub, priv, "key.generate", id, sizeof(id), "generated", policy, label, out);
+		else
+			sgt_intent_abort(st);
+	}
 	sgt_p11_release(&p);
 	return rc;
 }
@@ -248,9 +262,12 @@ int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 		rc = sgt_err(SGT_ERR_DATA, "the key in '%s' is already in custody as '%s'", keyfile, existing.label);
 		goto out;
 	}
-	if ((rc = sgt_p11_open_store(&p, st, opts, 1)) == SGT_OK &&
-	    (rc = sgt_p11_import(&p, key, label, id, sizeof(id), &pub, &priv)) == SGT_OK)
-		rc = commit_pair(st, &p, pub, priv, "key.import", id, sizeof(id), "imported", policy, label, out);
+	if ((rc = sgt_p11_open_store(&p, st, opts, 1)) == SGT_OK && (rc = begin_pair(st, "key.import", label, id)) == SGT_OK) {
+		if ((rc = sgt_p11_import(&p, key, label, id, sizeof(id), &pub, &priv)) == SGT_OK)
+			rc = commit_pair(st, &p, pub, priv, "key.import", id, sizeof(id), "imported", policy, label, out);
+		else
+			sgt_intent_abort(st);
+	}
 	if (rc == SGT_OK && strcmp(out->spki_sha256, spki) != 0)
 		rc = sgt_err(SGT_ERR_HSM, "token '%s' stored a different public key than '%s' holds", p.token, keyfile);
 out:
@@ -278,8 +295,11 @@ int sgt_key_pubkey(const struct sgt_store *st, const struct sgt_keyrec *rec, EVP
 	if (idlen <= 0)
 		return sgt_err(SGT_ERR_DATA, "key record '%s' has a malformed id '%s'", rec->label, rec->id);
 	/* Public key objects are not CKA_PRIVATE: no login, no PIN needed. */
-	if ((rc = sgt_store_apply_env(st)) != SGT_OK || (rc = sgt_p11_load(&p, st->cfg.module)) != SGT_OK ||
-	    (rc = sgt_p11_open(&p, st->cfg.token, 0)) != SGT_OK ||
+	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
+		return rc;
+	rc = sgt_p11_load(&p, st->cfg.module);
+	p.guarded = 1;
+	if (rc != SGT_OK || (rc = sgt_p11_open(&p, st->cfg.token, 0)) != SGT_OK ||
 	    (rc = sgt_p11_find(&p, CKO_PUBLIC_KEY, id, (size_t)idlen, &objs, &n)) != SGT_OK)
 		goto out;
 	if (n == 0) {

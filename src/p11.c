@@ -19,6 +19,7 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
+#include "hsmguard.h"
 #include "p11.h"
 
 #ifndef CKA_COPYABLE
@@ -205,6 +206,8 @@ void sgt_p11_release(struct sgt_p11 *p)
 	if (p->dl != NULL)
 		dlclose(p->dl);
 	free(p->module);
+	if (p->guarded)
+		sgt_hsm_leave();
 	memset(p, 0, sizeof(*p));
 	p->session = CK_INVALID_HANDLE;
 }
@@ -330,9 +333,11 @@ int sgt_p11_open_store(struct sgt_p11 *p, const struct sgt_store *st, const stru
 
 	memset(p, 0, sizeof(*p));
 	p->session = CK_INVALID_HANDLE;
-	if ((rc = sgt_store_apply_env(st)) != SGT_OK ||
-	    (rc = sgt_p11_load(p, st->cfg.module)) != SGT_OK ||
-	    (rc = sgt_p11_open(p, st->cfg.token, rw)) != SGT_OK)
+	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
+		return rc;
+	rc = sgt_p11_load(p, st->cfg.module);
+	p->guarded = 1;	/* sgt_p11_release leaves the guard */
+	if (rc != SGT_OK || (rc = sgt_p11_open(p, st->cfg.token, rw)) != SGT_OK)
 		return rc;
 	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &pin)) == SGT_OK)
 		rc = sgt_p11_login(p, &pin);

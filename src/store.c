@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hsmguard.h"
+#include "intent.h"
 #include "store.h"
 #include "yamltree.h"
 
@@ -62,7 +64,7 @@ int sgt_mkdirs(const char *path)
 	return SGT_OK;
 }
 
-static int fsync_dir(const char *dir)
+int sgt_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY);
 	int rc = SGT_OK;
@@ -75,7 +77,19 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
+static int atomic_write(const char *path, const void *data, size_t len, int exclusive);
+
 int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusive)
+{
+	int rc;
+
+	sgt_sig_hold();
+	rc = atomic_write(path, data, len, exclusive);
+	sgt_sig_release();
+	return rc;
+}
+
+static int atomic_write(const char *path, const void *data, size_t len, int exclusive)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -133,7 +147,7 @@ int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusi
 		rc = sgt_err(SGT_ERR_DATA, "cannot replace '%s': %s", path, strerror(errno));
 		goto fail;
 	}
-	return fsync_dir(dir);
+	return sgt_fsync_dir(dir);
 fail:
 	if (fd >= 0)
 		close(fd);
@@ -172,6 +186,7 @@ int sgt_store_lock(struct sgt_store *st, int exclusive)
 	}
 	free(path);
 	st->lock_fd = fd;
+	st->lock_exclusive = exclusive;
 	return SGT_OK;
 }
 
@@ -293,6 +308,7 @@ void sgt_store_release(struct sgt_store *st)
 	free(st->dir);
 	st->dir = NULL;
 	st->lock_fd = -1;
+	st->lock_exclusive = 0;
 }
 
 int sgt_store_apply_env(const struct sgt_store *st)
@@ -311,7 +327,7 @@ int sgt_store_apply_env(const struct sgt_store *st)
 		if (r != 0)
 			return sgt_err(SGT_ERR_DATA, "cannot set %s: %s", st->cfg.env_name[i], strerror(errno));
 	}
-	return SGT_OK;
+	return sgt_hsm_enter(st);
 }
 
 int sgt_config_save(const char *path, const struct sgt_config *cfg)
@@ -476,7 +492,7 @@ int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec)
 		if (v >= 0)
 			rc = sgt_buf_printf(&b, "  %s: %s\n", custody_names[i], v ? "true" : "false");
 	}
-	rc = rc ? rc : sgt_atomic_write(path, b.p, b.len, 1);
+	rc = rc ? rc : sgt_put(path, b.p, b.len, 1);
 	sgt_buf_free(&b);
 	free(path);
 	return rc;

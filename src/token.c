@@ -11,6 +11,7 @@
 #include <libp11.h>
 #include <openssl/err.h>
 
+#include "hsmguard.h"
 #include "p11.h"
 #include "token.h"
 
@@ -21,6 +22,7 @@ struct sgt_token {
 	PKCS11_SLOT *slot;
 	char label[33];
 	int loaded;
+	int guarded;	/* sgt_store_apply_env entered the token guard */
 };
 
 /* libp11 puts the CK_RV in the OpenSSL error queue as the reason. */
@@ -43,6 +45,8 @@ void sgt_token_free(struct sgt_token *t)
 		PKCS11_CTX_unload(t->ctx);
 	if (t->ctx != NULL)
 		PKCS11_CTX_free(t->ctx);
+	if (t->guarded)
+		sgt_hsm_leave();
 	free(t);
 }
 
@@ -60,6 +64,7 @@ int sgt_token_open(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	snprintf(t->label, sizeof(t->label), "%s", st->cfg.token);
 	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
 		goto fail;
+	t->guarded = 1;
 	if ((t->ctx = PKCS11_CTX_new()) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto fail;

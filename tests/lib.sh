@@ -49,10 +49,15 @@ peer_env() { export SOFTHSM2_CONF="$S/hsm/softhsm2.conf"; }
 user_pin() { cat "$S/hsm/user.pin"; }
 p11tool() { SOFTHSM2_CONF="$S/hsm/softhsm2.conf" pkcs11-tool --module "$SOFTHSM_MODULE" --token-label signet "$@"; }
 
-# snapshot: a digest of every file signet keeps in the store.  The lock file
-# and SoftHSM2's own token files are left out (a failed login legitimately
-# bumps the token's PIN counter); tests check token objects with pkcs11-tool.
-snapshot() { (cd "$S" && find . -path ./hsm/tokens -prune -o -type f ! -name lock -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1; }
+# snapshot: a digest of every file signet keeps in the store.  The lock
+# files, SoftHSM2's own token files and their known-good copy are left out
+# (a failed login legitimately bumps the token's PIN counter); tests check
+# token objects with pkcs11-tool.  snapshot_records leaves out the audit log
+# and head too, for refusals, which add a `refused` record and nothing else.
+snapshot() { (cd "$S" && find . \( -path ./hsm/tokens -o -path ./hsm/good \) -prune -o -type f ! -name lock ! -name guard.lock -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1; }
+snapshot_records() { (cd "$S" && find . \( -path ./hsm/tokens -o -path ./hsm/good \) -prune -o -type f ! -name lock ! -name guard.lock ! -name 'audit.log' ! -name audit.head -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1; }
+# last_record FIELD: a field of the newest audit record.
+last_record() { tail -1 "$S/audit.log" | jq -r ".$1"; }
 # token_objects: the objects on the store's token as pkcs11-tool lists them.
 token_objects() { p11tool --login --pin "$(user_pin)" --list-objects 2>/dev/null | grep -E 'Object|label|ID'; }
 # yaml_get FILE KEY: value of a top-level "key: value" line, quotes removed.

@@ -1,0 +1,77 @@
+/*
+ * hsmguard.h: keeping the embedded SoftHSM2 token whole across
+ * interruptions, and holding off SIGINT/SIGTERM/SIGHUP while a PKCS#11
+ * module or a store write is half-way through something.
+ *
+ * SoftHSM2 2.6 rewrites token.object in place (fopen "w+", then write) on
+ * every login, and an object file whenever an attribute changes, so a kill
+ * at the wrong instruction leaves an empty or short file and the token is
+ * gone.  signet keeps a known-good copy of every token file in
+ * <store>/hsm/good/, refreshed (atomically, file by file) before each use of
+ * the token, and restores a damaged file from it before the module is
+ * loaded.  A file is judged damaged only when it is recognisably so: empty,
+ * shorter than its header, a strict prefix of its good copy, or not a
+ * well-formed SoftHSM2 object file while its good copy is.  A file with no
+ * good copy is never deleted: an empty one (an interrupted key generation
+ * wrote nothing) is moved to <store>/hsm/quarantine/.
+ *
+ * Every process that loads the embedded module holds a shared flock on
+ * <store>/hsm/guard.lock while the module is loaded; checking, repairing
+ * and refreshing take it exclusively, so nothing is judged while another
+ * process's SoftHSM2 may be half-way through a write.  Other modules keep
+ * their own state; their vendors' backup and HA tools cover it (see
+ * docs/custody.md).
+ */
+#ifndef SGT_HSMGUARD_H
+#define SGT_HSMGUARD_H
+
+#include "store.h"
+
+/* 1 when the store's token is the embedded SoftHSM2 one in <store>/hsm. */
+int sgt_hsm_embedded(const struct sgt_store *st);
+
+/*
+ * Call before loading the store's module.  For the embedded token: points
+ * softhsm2.conf at the store's current location (a moved or restored
+ * store), restores damaged token files (one line on stderr and a
+ * "recovered" audit record each time), refreshes the good copy, and takes
+ * the shared guard lock.  For any store: holds SIGINT/SIGTERM/SIGHUP until
+ * the matching sgt_hsm_leave.  Calls nest.
+ */
+int sgt_hsm_enter(const struct sgt_store *st);
+/* 1 while a module is loaded under the guard (between enter and the last leave). */
+int sgt_hsm_busy(void);
+/* Call after the module is unloaded (C_Finalize); releases what enter took. */
+void sgt_hsm_leave(void);
+/*
+ * Copies token files that have no good copy yet (a pair just generated)
+ * into the good copy, while the module is loaded.  Files that already have
+ * one are refreshed by the next sgt_hsm_enter.
+ */
+int sgt_hsm_snapshot_new(const struct sgt_store *st);
+/*
+ * Writes the "recovered" audit records of repairs made so far (and those an
+ * earlier command with only a shared lock noted in hsm/repairs.pending)
+ * when the store is locked exclusively; otherwise notes them there.
+ */
+int sgt_hsm_flush_repairs(const struct sgt_store *st);
+/* Checks and repairs without loading the module (signet init, tests). */
+int sgt_hsm_check(const struct sgt_store *st);
+
+/*
+ * Signals.  hold blocks SIGINT, SIGTERM and SIGHUP (nesting); release
+ * unblocks them at the outermost level, when a held one is delivered and
+ * ends the process as it would have.  pending says whether one is waiting.
+ */
+void sgt_sig_hold(void);
+void sgt_sig_release(void);
+int sgt_sig_pending(void);
+
+/*
+ * Well-formedness of a SoftHSM2 object file (generation counter, then
+ * attributes: type, kind, value), as found in the file backend of 2.6.
+ * Returns 1 when buf is one, 0 otherwise.  Exposed for tests and fuzzing.
+ */
+int sgt_hsm_objfile_ok(const unsigned char *buf, size_t len);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * intent.h: crash consistency for state-changing commands.  A command
+ * says what it is about to do (sgt_intent_begin writes <store>/intent.json:
+ * the operation, the token key it may create, the directories its files go
+ * to), writes its files under temporary names (sgt_put: "<file>.signet-
+ * <id>.tmp", fsync'ed), appends its audit record (which names the staged
+ * files: this is the commit point), and only then puts the files in place
+ * (sgt_intent_publish / _end).  So no effect is visible before its audit
+ * record is durable.
+ *
+ * A command killed on the way leaves intent.json; the next command that
+ * takes the store's exclusive lock (sgt_intent_recover) completes what the
+ * audit log shows was committed, removes what was not (staged files, and
+ * a key pair generated but never recorded), sweeps temporary files of
+ * interrupted atomic writes, and appends a "recovered" record, saying so
+ * in one line on stderr.
+ */
+#ifndef SGT_INTENT_H
+#define SGT_INTENT_H
+
+#include <jansson.h>
+
+#include "pin.h"
+#include "store.h"
+
+/*
+ * Opens an intent: op and label as the audit record will name them,
+ * key_id (hex CKA_ID, may be NULL) of a key pair the command may create on
+ * the token, dirs the directories outside the store where it stages files
+ * (the store's own directories are always swept).  Caller holds the
+ * store's exclusive lock.  One intent at a time.
+ */
+int sgt_intent_begin(const struct sgt_store *st, const char *op, const char *label, const char *key_id,
+		     const char *const *dirs, size_t ndirs);
+/* The open intent's id, or NULL. */
+const char *sgt_intent_nonce(void);
+/*
+ * Writes a file as part of the open intent (staged, put in place after the
+ * audit record), or atomically at once when no intent is open.  exclusive:
+ * never replace an existing file.
+ */
+int sgt_put(const char *path, const void *data, size_t len, int exclusive);
+/*
+ * For audit.c: {"id": ID, "files": [staged files not yet committed]},
+ * marking them committed.  New reference.
+ */
+json_t *sgt_intent_take_staged(void);
+/* Puts committed files in place (rename, or link for exclusive ones) and syncs their directories. */
+int sgt_intent_publish(void);
+/* Removes staged files not yet committed (a part of the command failed before its record). */
+void sgt_intent_discard(void);
+/* Publishes what is committed, discards the rest, removes intent.json. */
+int sgt_intent_end(const struct sgt_store *st);
+/* The command failed: nothing committed is left staged, intent.json is removed. */
+void sgt_intent_abort(const struct sgt_store *st);
+
+/*
+ * Finds what an interrupted command left (see above) and completes or
+ * rolls it back.  Called with the store's exclusive lock; opens the token
+ * only when a key pair must be destroyed (opts for its PIN, may be NULL).
+ */
+int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *opts);
+
+#endif

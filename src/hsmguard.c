@@ -1,0 +1,539 @@
+/*
+ * hsmguard.c: the embedded SoftHSM2 token survives interruption (see
+ * hsmguard.h for the rules), and SIGINT/SIGTERM/SIGHUP wait while a module
+ * is loaded or a store file is being written.  It reads and copies the
+ * token's files; it never loads the module and never interprets a key.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "hsmguard.h"
+
+/* ---- signals ---- */
+
+static int hold_depth;
+
+static void sig_set(int how)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGINT);
+	sigaddset(&s, SIGTERM);
+	sigaddset(&s, SIGHUP);
+	sigprocmask(how, &s, NULL);
+}
+
+void sgt_sig_hold(void)
+{
+	if (hold_depth++ == 0)
+		sig_set(SIG_BLOCK);
+}
+
+void sgt_sig_release(void)
+{
+	if (hold_depth > 0 && --hold_depth == 0)
+		sig_set(SIG_UNBLOCK);	/* a held signal is delivered here */
+}
+
+int sgt_sig_pending(void)
+{
+	sigset_t s;
+
+	if (sigpending(&s) != 0)
+		return 0;
+	return sigismember(&s, SIGINT) == 1 || sigismember(&s, SIGTERM) == 1 || sigismember(&s, SIGHUP) == 1;
+}
+
+/* ---- SoftHSM2 object files ---- */
+
+static unsigned long long be64(const unsigned char *p)
+{
+	unsigned long long v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+int sgt_hsm_objfile_ok(const unsigned char *buf, size_t len)
+{
+	size_t i = 8;	/* the generation counter */
+
+	if (len < 8 + 16)
+		return 0;
+	while (i < len) {
+		unsigned long long kind, n;
+
+		if (len - i < 16)
+			return 0;
+		kind = be64(buf + i + 8);
+		i += 16;
+		switch (kind) {
+		case 1:	/* boolean */
+			n = 1;
+			break;
+		case 2:	/* unsigned long */
+			n = 8;
+			break;
+		case 3:	/* byte string: length, bytes */
+		case 4:	/* attribute map: byte length, entries */
+		case 5:	/* mechanism set: count, 8 bytes each */
+			if (len - i < 8)
+				return 0;
+			n = be64(buf + i);
+			i += 8;
+			if (kind == 5) {
+				if (n > (len - i) / 8)
+					return 0;
+				n *= 8;
+			}
+			break;
+		default:
+			return 0;
+		}
+		if (n > len - i)
+			return 0;
+		i += (size_t)n;
+	}
+	return 1;
+}
+
+/* ---- the guard ---- */
+
+static int guard_fd = -1;
+static int enter_depth;
+
+static int is_guarded_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (name[0] == '.')
+		return 0;
+	if (strcmp(name, "generation") == 0)
+		return 1;
+	return n > 7 && strcmp(name + n - 7, ".object") == 0 && strchr(name, '.') == name + n - 7;
+}
+
+static int file_ok(const char *name, const unsigned char *b, size_t len)
+{
+	if (strcmp(name, "generation") == 0)
+		return len == 8;
+	return sgt_hsm_objfile_ok(b, len);
+}
+
+/* Reads a small token file; a missing one is *b == NULL. */
+static int slurp(const char *path, unsigned char **b, size_t *len)
+{
+	struct stat sb;
+
+	*b = NULL;
+	*len = 0;
+	if (lstat(path, &sb) != 0)
+		return errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return sgt_err(SGT_ERR_DATA, "'%s' is not a regular file", path);
+	return sgt_file_read(path, (size_t)64 << 20, b, len);
+}
+
+int sgt_hsm_embedded(const struct sgt_store *st)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (st->dir == NULL)
+		return 0;
+	snprintf(path, sizeof(path), "%s/hsm/tokens", st->dir);
+	if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return 0;
+	snprintf(path, sizeof(path), "%s/hsm/softhsm2.conf", st->dir);
+	return stat(path, &sb) == 0;
+}
+
+/*
+ * Repairs are audited, but not while the guard lock is held: a command with
+ * only a shared store lock cannot take the exclusive one there without
+ * risking a deadlock with another process waiting for the guard.  Notes are
+ * kept and written by sgt_hsm_flush_repairs, from <store>/hsm/repairs.pending
+ * when the command itself cannot append.
+ */
+static json_t *repairs;
+
+static void note_repair(const char *what, const char *file)
+{
+	char now[32];
+
+	if (repairs == NULL && (repairs = json_array()) == NULL)
+		return;
+	sgt_time_iso(time(NULL), now);
+	json_array_append_new(repairs, json_pack("{s:s, s:s, s:s}", "repair", what, "file", file, "at", now));
+}
+
+static int append_repairs(const struct sgt_store *st, json_t *arr)
+{
+	size_t i;
+	json_t *d;
+	int rc = SGT_OK;
+
+	json_array_foreach(arr, i, d)
+		if (rc == SGT_OK)
+			rc = sgt_audit_append(st, "recovered", NULL, NULL, "ok", d);
+	return rc;
+}
+
+int sgt_hsm_flush_repairs(const struct sgt_store *st)
+{
+	char path[PATH_MAX];
+	json_t *saved = NULL;
+	json_error_t jerr;
+	struct stat sb;
+	int rc = SGT_OK;
+
+	snprintf(path, sizeof(path), "%s/hsm/repairs.pending", st->dir);
+	if (st->lock_exclusive && lstat(path, &sb) == 0) {
+		if ((saved = json_load_file(path, 0, &jerr)) == NULL || !json_is_array(saved))
+			sgt_warn("'%s' is not readable (%s); the repairs it noted are not in the audit log", path, jerr.text);
+		else
+			rc = append_repairs(st, saved);
+		json_decref(saved);
+		if (rc == SGT_OK)
+			sgt_store_unlink(path);
+	}
+	if (repairs == NULL || json_array_size(repairs) == 0)
+		return rc;
+	if (st->lock_exclusive) {
+		rc = rc ? rc : append_repairs(st, repairs);
+	} else {
+		char *text;
+
+		saved = lstat(path, &sb) == 0 ? json_load_file(path, 0, &jerr) : NULL;
+		if (!json_is_array(saved)) {
+			json_decref(saved);
+			saved = json_array();
+		}
+		json_array_extend(saved, repairs);
+		text = json_dumps(saved, JSON_COMPACT);
+		rc = text ? sgt_atomic_write(path, text, strlen(text), 0) : sgt_err(SGT_ERR_DATA, "out of memory");
+		free(text);
+		json_decref(saved);
+	}
+	json_decref(repairs);
+	repairs = NULL;
+	return rc;
+}
+
+static int move_aside(const struct sgt_store *st, const char *tokname, const char *name, const char *live)
+{
+	char qdir[PATH_MAX + 256], dst[PATH_MAX + 600];
+
+	snprintf(qdir, sizeof(qdir), "%s/hsm/quarantine/%s", st->dir, tokname);
+	if (sgt_mkdirs(qdir) != SGT_OK)
+		return SGT_ERR_DATA;
+	snprintf(dst, sizeof(dst), "%s/%s.%lld", qdir, name, (long long)time(NULL));
+	if (rename(live, dst) != 0)
+		return sgt_err(SGT_ERR_DATA, "cannot move '%s' aside: %s", live, strerror(errno));
+	return SGT_OK;
+}
+
+/*
+ * One token directory: repair what is damaged, then bring the good copy up
+ * to date.  Called with the guard lock held exclusively.
+ */
+static int guard_token_dir(const struct sgt_store *st, const char *tokname, int refresh)
+{
+	char live_dir[PATH_MAX], good_dir[PATH_MAX], live[PATH_MAX + 256], good[PATH_MAX + 256];
+	DIR *d;
+	struct dirent *de;
+	int rc = SGT_OK;
+
+	snprintf(live_dir, sizeof(live_dir), "%s/hsm/tokens/%s", st->dir, tokname);
+	snprintf(good_dir, sizeof(good_dir), "%s/hsm/good/%s", st->dir, tokname);
+
+	/* Files that have a good copy: restore the damaged ones. */
+	if ((d = opendir(good_dir)) != NULL) {
+		while (rc == SGT_OK && (de = readdir(d)) != NULL) {
+			unsigned char *lb = NULL, *gb = NULL;
+			size_t ll = 0, gl = 0;
+			int damaged;
+
+			if (!is_guarded_name(de->d_name))
+				continue;
+			snprintf(live, sizeof(live), "%s/%s", live_dir, de->d_name);
+			snprintf(good, sizeof(good), "%s/%s", good_dir, de->d_name);
+			if ((rc = slurp(good, &gb, &gl)) != SGT_OK || (rc = slurp(live, &lb, &ll)) != SGT_OK) {
+				free(gb);
+				free(lb);
+				break;
+			}
+			/* A missing live file was destroyed on purpose (C_DestroyObject unlinks). */
+			damaged = lb != NULL && gb != NULL && file_ok(de->d_name, gb, gl) &&
+				  (!file_ok(de->d_name, lb, ll) || (ll < gl && memcmp(lb, gb, ll) == 0));
+			if (damaged) {
+				char was[64];
+
+				snprintf(was, sizeof(was), ll == 0 ? "empty" : "cut short or malformed (%zu bytes)", ll);
+				if ((rc = sgt_atomic_write(live, gb, gl, 0)) == SGT_OK) {
+					fprintf(stderr, "signet: recovered: token file '%s' was %s (an interrupted write by the module); "
+						"restored it from the known-good copy\n", live, was);
+					note_repair("token file restored from the known-good copy", live);
+				}
+			}
+			free(gb);
+			free(lb);
+		}
+		closedir(d);
+	}
+	if (rc != SGT_OK || !refresh)
+		return rc;
+
+	/* Live files: quarantine empty orphans, copy good ones into the good copy. */
+	if ((d = opendir(live_dir)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot read token directory '%s': %s", live_dir, strerror(errno));
+	if ((rc = sgt_mkdirs(good_dir)) != SGT_OK) {
+		closedir(d);
+		return rc;
+	}
+	while (rc == SGT_OK && (de = readdir(d)) != NULL) {
+		unsigned char *lb = NULL, *gb = NULL;
+		size_t ll = 0, gl = 0;
+
+		if (!is_guarded_name(de->d_name))
+			continue;
+		snprintf(live, sizeof(live), "%s/%s", live_dir, de->d_name);
+		snprintf(good, sizeof(good), "%s/%s", good_dir, de->d_name);
+		if ((rc = slurp(live, &lb, &ll)) != SGT_OK || (rc = slurp(good, &gb, &gl)) != SGT_OK) {
+			free(lb);
+			break;
+		}
+		if (lb != NULL && file_ok(de->d_name, lb, ll)) {
+			if (gb == NULL || gl != ll || memcmp(gb, lb, ll) != 0)
+				rc = sgt_atomic_write(good, lb, ll, 0);
+		} else if (lb != NULL && gb == NULL && ll == 0 && strcmp(de->d_name, "token.object") != 0) {
+			/* An object file created empty by a generation that never finished holds nothing. */
+			if ((rc = move_aside(st, tokname, de->d_name, live)) == SGT_OK)
+				note_repair("empty object file of an interrupted key generation moved to hsm/quarantine", live);
+		} else if (lb != NULL) {
+			sgt_warn("token file '%s' is damaged and has no known-good copy; 'signet restore' from a backup recovers it", live);
+		}
+		free(lb);
+		free(gb);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int for_each_token(const struct sgt_store *st, int refresh)
+{
+	char dir[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+	int rc = SGT_OK;
+
+	snprintf(dir, sizeof(dir), "%s/hsm/tokens", st->dir);
+	if ((d = opendir(dir)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot read token directory '%s': %s", dir, strerror(errno));
+	while (rc == SGT_OK && (de = readdir(d)) != NULL) {
+		char sub[PATH_MAX + 256];
+		struct stat sb;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
+			rc = guard_token_dir(st, de->d_name, refresh);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* softhsm2.conf names the token directory absolutely: follow a moved store. */
+static int relocate_conf(const struct sgt_store *st)
+{
+	char path[PATH_MAX], want[PATH_MAX + 64];
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	struct sgt_buf out = { 0 };
+	const char *p, *end;
+	int rc, changed = 0;
+
+	snprintf(path, sizeof(path), "%s/hsm/softhsm2.conf", st->dir);
+	snprintf(want, sizeof(want), "directories.tokendir = %s/hsm/tokens", st->dir);
+	if ((rc = sgt_file_read(path, 1 << 16, &buf, &len)) != SGT_OK)
+		return rc;
+	for (p = (const char *)buf; rc == SGT_OK && p < (const char *)buf + len; p = end + 1) {
+		size_t n;
+
+		end = memchr(p, '\n', (size_t)((const char *)buf + len - p));
+		if (end == NULL)
+			end = (const char *)buf + len;
+		n = (size_t)(end - p);
+		if (n >= 19 && strncmp(p, "directories.tokendir", 20) == 0 && (n != strlen(want) || memcmp(p, want, n) != 0)) {
+			rc = sgt_buf_printf(&out, "%s\n", want);
+			changed = 1;
+		} else {
+			rc = sgt_buf_add(&out, p, n);
+			rc = rc ? rc : sgt_buf_add(&out, "\n", 1);
+		}
+	}
+	if (rc == SGT_OK && changed) {
+		rc = sgt_atomic_write(path, out.p, out.len, 0);
+		if (rc == SGT_OK)
+			fprintf(stderr, "signet: the store moved: '%s' now names its token directory '%s/hsm/tokens'\n", path, st->dir);
+	}
+	sgt_buf_free(&out);
+	free(buf);
+	return rc;
+}
+
+static int open_guard(const struct sgt_store *st)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/hsm/guard.lock", st->dir);
+	guard_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (guard_fd < 0)
+		return sgt_err(SGT_ERR_DATA, "cannot open '%s': %s", path, strerror(errno));
+	return SGT_OK;
+}
+
+static int guard_lock(int how)
+{
+	while (flock(guard_fd, how) != 0)
+		if (errno != EINTR)
+			return sgt_err(SGT_ERR_DATA, "cannot lock the token guard: %s", strerror(errno));
+	return SGT_OK;
+}
+
+int sgt_hsm_check(const struct sgt_store *st)
+{
+	int rc, opened = 0;
+
+	if (!sgt_hsm_embedded(st))
+		return SGT_OK;
+	if (guard_fd < 0) {
+		if ((rc = open_guard(st)) != SGT_OK)
+			return rc;
+		opened = 1;
+	}
+	sgt_sig_hold();
+	if ((rc = guard_lock(LOCK_EX)) == SGT_OK) {
+		rc = relocate_conf(st);
+		rc = rc ? rc : for_each_token(st, 1);
+	}
+	if (rc == SGT_OK)
+		rc = sgt_hsm_flush_repairs(st);
+	if (opened) {
+		close(guard_fd);	/* drops the lock */
+		guard_fd = -1;
+	} else {
+		guard_lock(LOCK_SH);
+	}
+	sgt_sig_release();
+	return rc;
+}
+
+int sgt_hsm_enter(const struct sgt_store *st)
+{
+	int rc = SGT_OK;
+
+	sgt_sig_hold();
+	if (enter_depth++ > 0 || !sgt_hsm_embedded(st))
+		return SGT_OK;
+	if ((rc = open_guard(st)) != SGT_OK)
+		goto fail;
+	if ((rc = guard_lock(LOCK_EX)) != SGT_OK)
+		goto fail;
+	rc = relocate_conf(st);
+	rc = rc ? rc : for_each_token(st, 1);
+	if (rc != SGT_OK)
+		goto fail;
+	/* Shared while the module is loaded: repairs wait for every user to finish. */
+	if ((rc = guard_lock(LOCK_SH)) != SGT_OK)
+		goto fail;
+	if (sgt_hsm_flush_repairs(st) != SGT_OK)
+		sgt_warn("a token repair could not be recorded in the audit log");
+	return SGT_OK;
+fail:
+	if (guard_fd >= 0)
+		close(guard_fd);
+	guard_fd = -1;
+	enter_depth--;
+	sgt_sig_release();
+	return rc;
+}
+
+int sgt_hsm_busy(void)
+{
+	return enter_depth > 0;
+}
+
+void sgt_hsm_leave(void)
+{
+	if (enter_depth <= 0)
+		return;
+	if (--enter_depth == 0) {
+		/* The module is gone: nothing may sign audit heads with it any more. */
+		sgt_audit_set_signer(NULL);
+		if (guard_fd >= 0) {
+			close(guard_fd);
+			guard_fd = -1;
+		}
+	}
+	sgt_sig_release();
+	if (enter_depth == 0)
+		sgt_audit_flush_refused();
+}
+
+int sgt_hsm_snapshot_new(const struct sgt_store *st)
+{
+	char dir[PATH_MAX];
+	DIR *d, *t;
+	struct dirent *de, *te;
+	int rc = SGT_OK;
+
+	if (!sgt_hsm_embedded(st))
+		return SGT_OK;
+	snprintf(dir, sizeof(dir), "%s/hsm/tokens", st->dir);
+	if ((d = opendir(dir)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot read token directory '%s': %s", dir, strerror(errno));
+	while (rc == SGT_OK && (de = readdir(d)) != NULL) {
+		char live_dir[PATH_MAX + 256], good_dir[PATH_MAX + 256];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(live_dir, sizeof(live_dir), "%s/%s", dir, de->d_name);
+		snprintf(good_dir, sizeof(good_dir), "%s/hsm/good/%s", st->dir, de->d_name);
+		if ((t = opendir(live_dir)) == NULL)
+			continue;
+		while (rc == SGT_OK && (te = readdir(t)) != NULL) {
+			char live[PATH_MAX + 512], good[PATH_MAX + 512];
+			unsigned char *lb = NULL;
+			size_t ll = 0;
+			struct stat sb;
+
+			if (!is_guarded_name(te->d_name) || strcmp(te->d_name, "token.object") == 0 ||
+			    strcmp(te->d_name, "generation") == 0)
+				continue;
+			snprintf(good, sizeof(good), "%s/%s", good_dir, te->d_name);
+			if (lstat(good, &sb) == 0)
+				continue;
+			snprintf(live, sizeof(live), "%s/%s", live_dir, te->d_name);
+			if ((rc = slurp(live, &lb, &ll)) == SGT_OK && lb != NULL && file_ok(te->d_name, lb, ll))
+				rc = sgt_atomic_write(good, lb, ll, 1);
+			free(lb);
+		}
+		closedir(t);
+	}
+	closedir(d);
+	return rc;
+}

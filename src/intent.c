@@ -1,0 +1,472 @@
+/*
+ * intent.c: staged writes, the intent record and recovery after an
+ * interrupted command (see intent.h for the protocol).  It writes files
+ * and reads the audit log; the only token work it does is destroying a key
+ * pair that an interrupted generation left without a record.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "hsmguard.h"
+#include "intent.h"
+#include "p11.h"
+
+#define MAX_STAGED 4096
+
+struct staged {
+	char *final;
+	char *tmp;
+	int exclusive;
+	int committed;
+	int published;
+};
+
+static struct {
+	int open;
+	char id[33];
+	char *path;		/* <store>/intent.json */
+	struct staged *v;
+	size_t n, cap;
+} in;
+
+const char *sgt_intent_nonce(void)
+{
+	return in.open ? in.id : NULL;
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+int sgt_intent_begin(const struct sgt_store *st, const char *op, const char *label, const char *key_id,
+		     const char *const *dirs, size_t ndirs)
+{
+	unsigned char raw[16];
+	long long seq = 0;
+	json_t *j = NULL, *jd;
+	char *text = NULL, now[32];
+	size_t i;
+	int rc;
+
+	if (in.open)
+		return sgt_err(SGT_ERR_DATA, "internal error: an intent is already open");
+	if ((rc = sgt_random(raw, sizeof(raw))) != SGT_OK || (rc = sgt_audit_last_seq(st, &seq)) != SGT_OK)
+		return rc;
+	sgt_hex(raw, sizeof(raw), in.id);
+	sgt_time_iso(time(NULL), now);
+	jd = json_array();
+	for (i = 0; jd != NULL && i < ndirs; i++) {
+		char abs[PATH_MAX];
+
+		json_array_append_new(jd, json_string(realpath(dirs[i], abs) ? abs : dirs[i]));
+	}
+	j = json_pack("{s:s, s:s, s:s?, s:s?, s:o, s:I, s:s, s:i}", "id", in.id, "op", op, "label", label,
+		      "key_id", key_id, "dirs", jd, "audit_seq", (json_int_t)seq, "started", now, "pid", (int)getpid());
+	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL || (in.path = sgt_store_path(st, "intent.json")) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	/* Never over an intent a recovery has not dealt with. */
+	if ((rc = sgt_atomic_write(in.path, text, strlen(text), 1)) != SGT_OK)
+		goto out;
+	in.open = 1;
+out:
+	if (rc != SGT_OK) {
+		free(in.path);
+		in.path = NULL;
+	}
+	json_decref(j);
+	free(text);
+	return rc;
+}
+
+int sgt_put(const char *path, const void *data, size_t len, int exclusive)
+{
+	struct staged *s;
+	struct stat sb;
+	int rc;
+
+	if (!in.open)
+		return sgt_atomic_write(path, data, len, exclusive);
+	if (exclusive && lstat(path, &sb) == 0)
+		return sgt_err(SGT_ERR_DATA, "'%s' already exists; not replacing it", path);
+	if (in.n == in.cap) {
+		size_t cap = in.cap ? in.cap * 2 : 8;
+		struct staged *v;
+
+		if (cap > MAX_STAGED || (v = realloc(in.v, cap * sizeof(*v))) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		in.v = v;
+		in.cap = cap;
+	}
+	s = &in.v[in.n];
+	memset(s, 0, sizeof(*s));
+	if ((s->final = strdup(path)) == NULL || (s->tmp = malloc(strlen(path) + 48)) == NULL) {
+		free(s->final);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	sprintf(s->tmp, "%s.signet-%s.tmp", path, in.id);
+	s->exclusive = exclusive;
+	if ((rc = sgt_atomic_write(s->tmp, data, len, 0)) != SGT_OK) {
+		free(s->final);
+		free(s->tmp);
+		return rc;
+	}
+	in.n++;
+	return SGT_OK;
+}
+
+json_t *sgt_intent_take_staged(void)
+{
+	json_t *files = json_array();
+	size_t i;
+
+	for (i = 0; i < in.n; i++) {
+		if (in.v[i].committed)
+			continue;
+		json_array_append_new(files, json_string(in.v[i].final));
+		in.v[i].committed = 1;
+	}
+	return json_pack("{s:s, s:o}", "id", in.id, "files", files);
+}
+
+/* Puts one staged file in place; link() for files that must never be replaced. */
+static int place(const char *tmp, const char *final, int exclusive)
+{
+	if (exclusive) {
+		if (link(tmp, final) != 0 && errno != EEXIST)
+			return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", final, strerror(errno));
+		unlink(tmp);
+		return SGT_OK;
+	}
+	if (rename(tmp, final) != 0)
+		return sgt_err(SGT_ERR_DATA, "cannot put '%s' in place: %s", final, strerror(errno));
+	return SGT_OK;
+}
+
+int sgt_intent_publish(void)
+{
+	char **dirs = NULL;
+	size_t i, j, nd = 0;
+	int rc = SGT_OK;
+
+	sgt_sig_hold();
+	if (in.n > 0 && (dirs = calloc(in.n, sizeof(*dirs))) == NULL) {
+		sgt_sig_release();
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	for (i = 0; i < in.n; i++) {
+		struct staged *s = &in.v[i];
+		char *d;
+
+		if (!s->committed || s->published)
+			continue;
+		if (place(s->tmp, s->final, s->exclusive) != SGT_OK) {
+			rc = SGT_ERR_DATA;
+			continue;
+		}
+		s->published = 1;
+		free(s->tmp);
+		s->tmp = NULL;
+		/* One sync per directory, not per file. */
+		if ((d = dir_of(s->final)) == NULL)
+			continue;
+		for (j = 0; j < nd && strcmp(dirs[j], d) != 0; j++)
+			;
+		if (j < nd)
+			free(d);
+		else
+			dirs[nd++] = d;
+	}
+	for (j = 0; j < nd; j++) {
+		if (sgt_fsync_dir(dirs[j]) != SGT_OK)
+			rc = SGT_ERR_DATA;
+		free(dirs[j]);
+	}
+	free(dirs);
+	sgt_sig_release();
+	return rc;
+}
+
+void sgt_intent_discard(void)
+{
+	size_t i;
+
+	for (i = 0; i < in.n; i++) {
+		if (in.v[i].committed || in.v[i].tmp == NULL)
+			continue;
+		sgt_store_unlink(in.v[i].tmp);
+		free(in.v[i].tmp);
+		in.v[i].tmp = NULL;
+		in.v[i].committed = 1;
+		in.v[i].published = 1;	/* nothing more to do with it */
+	}
+}
+
+static void intent_close(void)
+{
+	size_t i;
+
+	for (i = 0; i < in.n; i++) {
+		free(in.v[i].final);
+		free(in.v[i].tmp);
+	}
+	free(in.v);
+	free(in.path);
+	memset(&in, 0, sizeof(in));
+}
+
+int sgt_intent_end(const struct sgt_store *st)
+{
+	int rc;
+	char *d;
+
+	if (!in.open)
+		return SGT_OK;
+	sgt_intent_discard();
+	rc = sgt_intent_publish();
+	/* A file that could not be put in place stays staged: recovery completes it. */
+	if (rc == SGT_OK) {
+		sgt_store_unlink(in.path);
+		if ((d = dir_of(in.path)) != NULL)
+			sgt_fsync_dir(d);
+		free(d);
+	}
+	(void)st;
+	intent_close();
+	return rc;
+}
+
+void sgt_intent_abort(const struct sgt_store *st)
+{
+	if (!in.open)
+		return;
+	sgt_intent_discard();
+	/* Committed ones have their record: put them in place rather than lose them. */
+	(void)sgt_intent_end(st);
+}
+
+/* ---- recovery ---- */
+
+static int is_atomic_tmp(const char *name)
+{
+	size_t n = strlen(name);
+
+	/* sgt_atomic_write's mkstemp names: "<file>.tmpXXXXXX" */
+	return n > 10 && memcmp(name + n - 10, ".tmp", 4) == 0;
+}
+
+static int is_stage_tmp(const char *name, const char *id)
+{
+	const char *p = strstr(name, ".signet-");
+	size_t n = strlen(name);
+
+	if (p == NULL || n < 4 || strcmp(name + n - 4, ".tmp") != 0)
+		return 0;
+	return id == NULL || (strncmp(p + 8, id, 32) == 0 && strcmp(p + 40, ".tmp") == 0);
+}
+
+/* Removes leftovers in dir (and below it, for the store), never following symlinks. */
+static void sweep(const char *dir, const char *id, int depth, int *removed)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[PATH_MAX];
+		struct stat sb;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path) || lstat(path, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			/* SoftHSM2's own files are the token guard's business. */
+			if (depth > 0 && strcmp(de->d_name, "tokens") != 0 && strcmp(de->d_name, "quarantine") != 0)
+				sweep(path, id, depth - 1, removed);
+			continue;
+		}
+		if (!S_ISREG(sb.st_mode))
+			continue;
+		if ((depth >= 0 && is_atomic_tmp(de->d_name)) || is_stage_tmp(de->d_name, id)) {
+			if (unlink(path) == 0)
+				(*removed)++;
+		}
+	}
+	closedir(d);
+}
+
+struct scan {
+	const char *id;
+	long long after;
+	json_t *files;	/* committed files */
+	int records;
+};
+
+static int scan_rec(void *ctx, json_t *rec)
+{
+	struct scan *s = ctx;
+	json_t *it = json_object_get(rec, "intent");
+
+	if (json_integer_value(json_object_get(rec, "seq")) <= s->after)
+		return SGT_OK;
+	if (it == NULL || strcmp(json_string_value(json_object_get(it, "id")) ? json_string_value(json_object_get(it, "id")) : "", s->id) != 0)
+		return SGT_OK;
+	s->records++;
+	json_array_extend(s->files, json_object_get(it, "files"));
+	return SGT_OK;
+}
+
+/* A key pair generated under the intent but never recorded: destroyed, unless a record names it. */
+static int destroy_orphan(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *key_id, json_t *report)
+{
+	struct sgt_pin_opts none = SGT_PIN_OPTS_INIT;
+	struct sgt_keyrec *recs = NULL;
+	unsigned char id[64];
+	long idlen = sgt_unhex(key_id, id, sizeof(id));
+	size_t nrec = 0, i, destroyed = 0;
+	CK_OBJECT_CLASS cls[2] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY };
+	struct sgt_p11 p;
+	int rc, c;
+
+	memset(&p, 0, sizeof(p));
+	if (idlen <= 0)
+		return SGT_OK;
+	if ((rc = sgt_keyrec_list(st, &recs, &nrec)) != SGT_OK)
+		return rc;
+	for (i = 0; i < nrec; i++)
+		if (strcmp(recs[i].id, key_id) == 0) {
+			free(recs);
+			return SGT_OK;	/* recorded after all: it is a key in custody */
+		}
+	free(recs);
+	if ((rc = sgt_p11_open_store(&p, st, opts ? opts : &none, 1)) != SGT_OK)
+		goto out;
+	for (c = 0; c < 2 && rc == SGT_OK; c++) {
+		struct sgt_p11_obj *objs = NULL;
+		size_t n = 0;
+
+		if ((rc = sgt_p11_find(&p, cls[c], id, (size_t)idlen, &objs, &n)) != SGT_OK)
+			break;
+		for (i = 0; i < n && rc == SGT_OK; i++)
+			if ((rc = sgt_p11_destroy(&p, objs[i].h)) == SGT_OK)
+				destroyed++;
+		free(objs);
+	}
+	json_object_set_new(report, "key_objects_destroyed", json_integer((json_int_t)destroyed));
+out:
+	sgt_p11_release(&p);
+	return rc;
+}
+
+int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *opts)
+{
+	char *path = sgt_store_path(st, "intent.json");
+	json_t *j = NULL, *report = NULL, *done = NULL, *dirs;
+	json_error_t jerr;
+	struct scan sc;
+	struct stat sb;
+	const char *id, *op, *label, *key_id;
+	size_t i;
+	int rc = SGT_OK, removed = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	if (path == NULL)
+		return SGT_ERR_DATA;
+	if (lstat(path, &sb) != 0) {
+		/* No command was interrupted mid-way; temporaries of atomic writes may still be there. */
+		sweep(st->dir, NULL, 3, &removed);
+		if (removed > 0)
+			sgt_verbose("removed %d temporary files left by an interrupted write", removed);
+		free(path);
+		return SGT_OK;
+	}
+	if ((j = json_load_file(path, 0, &jerr)) == NULL || (id = json_string_value(json_object_get(j, "id"))) == NULL ||
+	    strlen(id) != 32) {
+		/* An intent file cut short was never acted on: nothing was staged under it. */
+		sweep(st->dir, NULL, 3, &removed);
+		sgt_store_unlink(path);
+		fprintf(stderr, "signet: recovered: removed an incomplete intent record '%s'\n", path);
+		goto out;
+	}
+	op = json_string_value(json_object_get(j, "op"));
+	label = json_string_value(json_object_get(j, "label"));
+	key_id = json_string_value(json_object_get(j, "key_id"));
+	sc.id = id;
+	sc.after = json_integer_value(json_object_get(j, "audit_seq"));
+	sc.files = json_array();
+	report = json_pack("{s:s, s:s?, s:s}", "interrupted", op ? op : "?", "intent", id, "started",
+			   json_string_value(json_object_get(j, "started")) ? json_string_value(json_object_get(j, "started")) : "?");
+	done = json_array();
+	if (sc.files == NULL || report == NULL || done == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	if ((rc = sgt_audit_foreach(st, 0, scan_rec, &sc)) != SGT_OK)
+		goto out;
+	/* Committed: the record is durable, so the files it names are put in place. */
+	for (i = 0; i < json_array_size(sc.files); i++) {
+		const char *final = json_string_value(json_array_get(sc.files, i));
+		char tmp[PATH_MAX];
+
+		if (final == NULL || snprintf(tmp, sizeof(tmp), "%s.signet-%s.tmp", final, id) >= (int)sizeof(tmp))
+			continue;
+		if (lstat(tmp, &sb) == 0 && place(tmp, final, 0) == SGT_OK) {
+			char *d = dir_of(final);
+
+			if (d != NULL)
+				sgt_fsync_dir(d);
+			free(d);
+			json_array_append_new(done, json_string(final));
+		}
+	}
+	json_object_set_new(report, "completed", done);
+	done = NULL;
+	/* Not committed: staged files go. */
+	sweep(st->dir, id, 3, &removed);
+	dirs = json_object_get(j, "dirs");
+	for (i = 0; i < json_array_size(dirs); i++)
+		if (json_string_value(json_array_get(dirs, i)) != NULL)
+			sweep(json_string_value(json_array_get(dirs, i)), id, -1, &removed);
+	json_object_set_new(report, "staged_files_removed", json_integer(removed));
+	if (key_id != NULL && sc.records == 0 && (rc = destroy_orphan(st, opts, key_id, report)) != SGT_OK) {
+		sgt_err(rc, "an interrupted '%s' left a key pair (id %s) on the token that could not be removed; will try again",
+			op ? op : "?", key_id);
+		goto out;
+	}
+	if ((rc = sgt_audit_append(st, "recovered", label, NULL, "ok", report)) != SGT_OK)
+		goto out;
+	sgt_store_unlink(path);
+	{
+		char *d = dir_of(path);
+
+		if (d != NULL)
+			sgt_fsync_dir(d);
+		free(d);
+	}
+	fprintf(stderr, "signet: recovered: '%s'%s%s was interrupted; %s (recorded in the audit log)\n", op ? op : "?",
+		label ? " of " : "", label ? label : "",
+		sc.records > 0 ? "completed what its audit record names" : "rolled it back");
+out:
+	json_decref(j);
+	json_decref(report);
+	json_decref(done);
+	json_decref(sc.files);
+	free(path);
+	return rc;
+}
