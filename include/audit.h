@@ -72,6 +72,8 @@ struct sgt_audit_head {
 };
 
 int sgt_audit_head_load(const struct sgt_store *st, struct sgt_audit_head *h);
+/* "SEQ HASH BASE64SIG" (a head line without its "signed " prefix); 0 or -1. */
+int sgt_audit_anchor_parse(const char *s, size_t n, struct sgt_audit_anchor *a);
 
 struct sgt_audit_result {
 	size_t records;		/* lines read */

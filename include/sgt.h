@@ -40,6 +40,8 @@ void sgt_warn(const char *fmt, ...) SGT_PRINTF(1, 2);
 /* Prints a progress line on stderr only with --verbose. */
 void sgt_verbose(const char *fmt, ...) SGT_PRINTF(1, 2);
 extern int sgt_quiet;
+/* While set, errors, hints and warnings are not printed (probing whether something works). */
+extern int sgt_silent;
 extern int sgt_verbose_flag;
 
 /*

@@ -59,7 +59,7 @@ static int is_hash(const char *s, size_t n)
 }
 
 /* "signed SEQ HASH SIG" (the line, without "signed ") into a. */
-static int parse_anchor(const char *s, size_t n, struct sgt_audit_anchor *a)
+int sgt_audit_anchor_parse(const char *s, size_t n, struct sgt_audit_anchor *a)
 {
 	char buf[400];
 	char *p, *q;
@@ -119,7 +119,7 @@ int sgt_audit_head_load(const struct sgt_store *st, struct sgt_audit_head *h)
 		const char *l2 = nl + 1, *e = memchr(l2, '\n', len - (size_t)(l2 - p));
 		size_t n2 = e ? (size_t)(e - l2) : len - (size_t)(l2 - p);
 
-		if (n2 > 7 && strncmp(l2, "signed ", 7) == 0 && parse_anchor(l2 + 7, n2 - 7, &h->signed_) != 0)
+		if (n2 > 7 && strncmp(l2, "signed ", 7) == 0 && sgt_audit_anchor_parse(l2 + 7, n2 - 7, &h->signed_) != 0)
 			strcpy(h->hash, "?");	/* a damaged signature line is a damaged head */
 	}
 out:

@@ -17,6 +17,7 @@
 
 #include "audit.h"
 #include "cmd.h"
+#include "hsmguard.h"
 #include "p11.h"
 #include "policy.h"
 
@@ -259,6 +260,26 @@ static int init_existing(const char *module, const char *token, const char *pinf
 	return SGT_OK;
 }
 
+/*
+ * The new store's first session: the embedded token's files get their
+ * known-good copy, and the token its audit key (anchor.h), recorded.  A
+ * failure here leaves a working store; its next state-changing command
+ * makes the audit key instead.
+ */
+static void anchor_store(const char *dir, const struct sgt_pin_opts *pins)
+{
+	struct sgt_store st;
+	struct sgt_p11 p;
+
+	memset(&p, 0, sizeof(p));
+	if (sgt_store_open(&st, dir) != SGT_OK)
+		return;
+	if (sgt_store_lock(&st, 1) == SGT_OK && sgt_hsm_check(&st) == SGT_OK)
+		(void)sgt_p11_open_store(&p, &st, pins, 1);
+	sgt_p11_release(&p);
+	sgt_store_release(&st);
+}
+
 int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -349,6 +370,8 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	made = 0;
+	if (pins.fd < 0)
+		anchor_store(final, &pins);
 	if (ctx->json) {
 		rc = cmd_json_print(json_pack("{s:s, s:s, s:s, s:b, s:s}", "store", final, "module", cfg.module,
 					      "token", cfg.token, "embedded", module == NULL, "policy", policy));

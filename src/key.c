@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "anchor.h"
 #include "audit.h"
 #include "hsmguard.h"
 #include "intent.h"
@@ -364,6 +365,7 @@ int sgt_key_custody_audit(const struct sgt_store *st, const struct sgt_pin_opts 
 		const struct sgt_keyrec *rec = NULL;
 		char idhex[129];
 		json_t *k;
+		int audit_key;
 
 		sgt_hex(objs[i].id, objs[i].idlen, idhex);
 		for (j = 0; j < nrec; j++)
@@ -374,10 +376,17 @@ int sgt_key_custody_audit(const struct sgt_store *st, const struct sgt_pin_opts 
 		if ((rc = sgt_p11_custody(&p, objs[i].h, &c)) != SGT_OK)
 			goto out;
 		sgt_key_custody_words(&c, &held, NULL);
+		/* The store's audit key (anchor.h) has no key record; it is held to the generated-key rules. */
+		audit_key = rec == NULL && strcmp(objs[i].label, SGT_AUDIT_KEY_LABEL) == 0;
 		k = json_pack("{s:s, s:s, s:s?, s:s, s:o}", "token_label", objs[i].label, "id", idhex,
-			      "record", rec ? rec->label : NULL, "origin", rec ? rec->origin : "unknown",
+			      "record", rec ? rec->label : NULL, "origin", rec ? rec->origin : audit_key ? "audit" : "unknown",
 			      "custody", sgt_key_custody_json(&c));
-		if (rec == NULL) {
+		if (audit_key) {
+			if (custody_shortfall(&c, 0, &why) > 0) {
+				json_object_set_new(k, "problem", json_string(why.p));
+				problems++;
+			}
+		} else if (rec == NULL) {
 			json_object_set_new(k, "problem", json_string("on the token but has no key record"));
 			problems++;
 		} else if (custody_shortfall(&c, strcmp(rec->origin, "imported") == 0, &why) > 0) {

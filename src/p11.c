@@ -19,6 +19,8 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
+#include "anchor.h"
+#include "audit.h"
 #include "hsmguard.h"
 #include "p11.h"
 
@@ -303,11 +305,15 @@ int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw)
 	return SGT_OK;
 }
 
+/* The last login's answer, so that sgt_p11_open_store can record a refused one. */
+static CK_RV last_login_rv;
+
 int sgt_p11_login(struct sgt_p11 *p, const struct sgt_pin *pin)
 {
 	CK_RV rv = p->f->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)pin->value, pin->len);
 	int rc;
 
+	last_login_rv = rv;
 	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
 		return SGT_OK;
 	if (rv == CKR_PIN_INCORRECT) {
@@ -339,9 +345,14 @@ int sgt_p11_open_store(struct sgt_p11 *p, const struct sgt_store *st, const stru
 	p->guarded = 1;	/* sgt_p11_release leaves the guard */
 	if (rc != SGT_OK || (rc = sgt_p11_open(p, st->cfg.token, rw)) != SGT_OK)
 		return rc;
+	last_login_rv = CKR_OK;
 	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &pin)) == SGT_OK)
 		rc = sgt_p11_login(p, &pin);
 	sgt_pin_wipe(&pin);
+	if (last_login_rv == CKR_PIN_INCORRECT || last_login_rv == CKR_PIN_LOCKED)
+		sgt_audit_refused(st, "login", NULL, NULL, sgt_p11_rv_name(last_login_rv));
+	if (rc == SGT_OK)
+		sgt_anchor_activate(st);	/* audit heads are signed from here on */
 	return rc;
 }
 

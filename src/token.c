@@ -11,6 +11,8 @@
 #include <libp11.h>
 #include <openssl/err.h>
 
+#include "anchor.h"
+#include "audit.h"
 #include "hsmguard.h"
 #include "p11.h"
 #include "token.h"
@@ -99,9 +101,12 @@ int sgt_token_open(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 		rc = strcmp(why, "CKR_PIN_INCORRECT") == 0
 			? sgt_err(SGT_ERR_HSM, "login to token '%s' failed: wrong PIN (CKR_PIN_INCORRECT)", t->label)
 			: sgt_err(SGT_ERR_HSM, "login to token '%s' failed (%s)", t->label, why);
+		if (strcmp(why, "CKR_PIN_INCORRECT") == 0 || strcmp(why, "CKR_PIN_LOCKED") == 0)
+			sgt_audit_refused(st, "login", NULL, NULL, why);
 		goto fail;
 	}
 	sgt_pin_wipe(&pin);
+	sgt_anchor_activate(st);	/* audit heads are signed from here on */
 	*out = t;
 	return SGT_OK;
 fail:

@@ -19,9 +19,12 @@
 
 int sgt_quiet;
 int sgt_verbose_flag;
+int sgt_silent;
 
 static void vreport(const char *prefix, const char *fmt, va_list ap)
 {
+	if (sgt_silent)
+		return;
 	fputs(prefix, stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);

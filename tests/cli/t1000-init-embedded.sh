@@ -23,7 +23,7 @@ p11tool --login --pin "$(user_pin)" --list-objects >"$T/p11" 2>&1 || { cat "$T/p
 SOFTHSM2_CONF="$S/hsm/softhsm2.conf" softhsm2-util --show-slots | grep -q 'Label:.*signet' || fail "softhsm2-util does not see token 'signet'"
 
 sig 0 audit verify
-has "$T/out" "1 records"
+has "$T/out" "2 records"
 
 # A second init refuses and leaves everything as it was.
 before=$(snapshot)

@@ -67,7 +67,7 @@ sig 0 --json key list
 
 # Every generation is in the audit log, chained.
 sig 0 audit verify
-has "$T/out" "5 records"
+has "$T/out" "6 records"
 sig 0 audit log
 [ "$(grep -c 'key.generate' "$T/out")" -eq 4 ] || fail "audit log lacks key.generate records"
 

@@ -6,13 +6,21 @@ new_store
 peer_env
 
 echo 00000000 >"$T/wrong"
-before=$(snapshot)
+before=$(snapshot_records)
+records=$(wc -l <"$S/audit.log")
 objs=$(token_objects)
 sig 4 key generate k --pin-file "$T/wrong"
 one_line_error
 has "$T/err" "login to token 'signet' failed: wrong PIN"
-eq "$(snapshot)" "$before" "store changed by wrong PIN"
+eq "$(snapshot_records)" "$before" "store changed by wrong PIN"
 eq "$(token_objects)" "$objs" "token objects changed by wrong PIN"
+# The attempt is on record, and the chain still verifies.
+eq "$(wc -l <"$S/audit.log")" "$((records + 1))" "records after a wrong PIN"
+eq "$(last_record result)" refused "result of the wrong-PIN record"
+eq "$(last_record op)" login "op of the wrong-PIN record"
+has "$S/audit.log" '"reason":"CKR_PIN_INCORRECT"'
+sig 0 audit verify
+has "$T/out" "1 later record .*not yet covered by a signature"
 
 sig 0 key generate via-file --pin-file "$S/hsm/user.pin"
 "$SIGNET" key generate via-fd --pin-fd 3 3<"$S/hsm/user.pin" >"$T/out" 2>"$T/err" || { cat "$T/err"; fail "--pin-fd"; }

@@ -5,7 +5,7 @@
 new_store
 for k in a b c d; do sig 0 key generate "$k"; done
 sig 0 audit verify
-has "$T/out" "intact: 5 records"
+has "$T/out" "intact: 6 records"
 sig 0 --json audit verify
 has "$T/out" '"intact": true'
 cp -a "$S" "$T/pristine"
@@ -14,18 +14,18 @@ reset() { rm -rf "$S"; cp -a "$T/pristine" "$S"; }
 
 # Modified: change a label inside record 3; record 4 no longer chains to it.
 reset
-sed -i '3s/"label":"b"/"label":"x"/' "$S/audit.log"
+sed -i '4s/"label":"b"/"label":"x"/' "$S/audit.log"
 sig 1 audit verify
 one_line_error
-has "$T/err" "broken at record 4: its prev hash does not match"
+has "$T/err" "broken at record 5: its prev hash does not match"
 sig 1 --json audit verify
-has "$T/out" '"first_bad_record": 4'
+has "$T/out" '"first_bad_record": 5'
 
 # Modified last record: only the head can tell.
 reset
-sed -i '5s/"label":"d"/"label":"z"/' "$S/audit.log"
+sed -i '6s/"label":"d"/"label":"z"/' "$S/audit.log"
 sig 1 audit verify
-has "$T/err" "broken at record 5: audit.head does not match the last record"
+has "$T/err" "broken at record 6: it is not the record the signed audit head names"
 
 # Removed.
 reset
@@ -49,7 +49,7 @@ has "$T/err" "audit.head does not match the last record"
 reset
 truncate -s -10 "$S/audit.log"
 sig 1 audit verify
-has "$T/err" "broken at record 5"
+has "$T/err" "broken at record 6"
 
 # A broken chain is not extended: the operation fails and adds nothing.
 reset
@@ -66,9 +66,9 @@ hasnt "$T/p11" "label: +e$"
 # audit log, --since and --json.
 reset
 sig 0 audit log
-[ "$(wc -l <"$T/out")" -eq 5 ] || fail "audit log does not print 5 records"
+[ "$(wc -l <"$T/out")" -eq 6 ] || fail "audit log does not print 6 records"
 sig 0 --json audit log --since 2000-01-01
-[ "$(grep -c '"seq"' "$T/out")" -eq 5 ] || fail "--json audit log"
+[ "$(grep -c '"seq"' "$T/out")" -eq 6 ] || fail "--json audit log"
 sig 0 audit log --since 2999-01-01
 [ ! -s "$T/out" ] || fail "--since in the future printed records"
 sig 2 audit log --since yesterday

@@ -15,10 +15,10 @@ p11tool --login --pin "$(user_pin)" --list-objects >"$T/p11" 2>&1
 hasnt "$T/p11" "label: +k$"
 rmdir "$S/audit.head" && cp "$T/head" "$S/audit.head"
 sig 0 audit verify
-has "$T/out" "1 records"
+has "$T/out" "2 records"
 sig 0 key generate k
 sig 0 audit verify
-has "$T/out" "2 records"
+has "$T/out" "3 records"
 
 # The SIGNET_NOW test clock never passes for the real one: the record says so.
 SIGNET_NOW=2020-01-01 run 0 "$SIGNET" key generate backdated

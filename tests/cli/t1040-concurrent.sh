@@ -16,9 +16,10 @@ for k in one two three; do
   eq "$(openssl pkey -pubin -in "$T/out" -outform DER | sha256sum | cut -d' ' -f1)" "$(yaml_get "$S/keys/$k.yaml" spki_sha256)" "spki of $k"
 done
 sig 0 audit verify
-has "$T/out" "4 records"
+has "$T/out" "5 records"
 p11tool --login --pin "$(user_pin)" --list-objects --type privkey >"$T/p11" 2>&1
-[ "$(grep -c 'Private Key Object' "$T/p11")" -eq 3 ] || fail "token does not hold exactly 3 private keys"
+# Three keys in custody and the store's audit key.
+[ "$(grep -c 'Private Key Object' "$T/p11")" -eq 4 ] || fail "token does not hold exactly 3 private keys and the audit key"
 sig 0 audit custody
 ls "$S/keys" | grep -q tmp && fail "temporary files left in keys/"
 true

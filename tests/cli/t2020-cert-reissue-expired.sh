@@ -57,9 +57,10 @@ has "$T/out" "0 errors, 0 warnings"
 
 # A signature made by the key in the token verifies with both public keys.
 printf 'firmware image v2.0, signed after the reissue\n' >"$T/image.bin"
-# (SoftHSM2 has no ECDSA-SHA256 mechanism: hash here, sign the digest on the token.)
+# (SoftHSM2 has no ECDSA-SHA256 mechanism: hash here, sign the digest on the token.
+# pkcs11-tool --sign picks its key by --id only; the token also holds the audit key.)
 openssl dgst -sha256 -binary "$T/image.bin" >"$T/image.sha256"
-p11tool --login --pin "$(user_pin)" --sign -m ECDSA --label fw --input-file "$T/image.sha256" \
+p11tool --login --pin "$(user_pin)" --sign -m ECDSA --id "$(yaml_get "$S/keys/fw.yaml" id)" --input-file "$T/image.sha256" \
   --output-file "$T/image.sig" --signature-format openssl >"$T/p11" 2>&1 || { cat "$T/p11"; fail "pkcs11-tool --sign"; }
 openssl x509 -in "$T/old.pem" -noout -pubkey >"$T/old.pub"
 openssl x509 -in "$new" -noout -pubkey >"$T/new.pub"

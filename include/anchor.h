@@ -1,0 +1,42 @@
+/*
+ * anchor.h: the audit log's anchor on the token.  Each store has a
+ * dedicated audit key pair on its token (label "signet-audit", P-256,
+ * sensitive, never extractable, used for nothing else), made at init or,
+ * for an older store, by its next state-changing command.  While a token
+ * session is logged in, every new audit head is signed with it, and the
+ * signed head (count, hash, signature) is kept on the token as a public
+ * data object (label "signet-audit-head").  The public key is also kept in
+ * <store>/audit.pub, so anyone can check a head without the token:
+ *
+ *   printf 'signet audit head v1\nseq %s\nhash %s\n' SEQ HASH |
+ *     openssl dgst -sha256 -verify audit.pub -signature head.sig
+ */
+#ifndef SGT_ANCHOR_H
+#define SGT_ANCHOR_H
+
+#include <openssl/evp.h>
+
+#include "audit.h"
+#include "store.h"
+
+#define SGT_AUDIT_KEY_LABEL "signet-audit"
+#define SGT_AUDIT_HEAD_LABEL "signet-audit-head"
+
+/*
+ * Call right after a successful login to the store's token: makes the audit
+ * key if the store has none yet (only under the exclusive lock; recorded as
+ * "audit.key"), and signs audit heads from now until the module is
+ * unloaded.  Never fails the caller: a problem is a warning, and `audit
+ * verify` reports what it means.
+ */
+void sgt_anchor_activate(const struct sgt_store *st);
+
+/*
+ * What the token says, without a PIN: its audit public key (*pub, NULL when
+ * it has none) and the signed head kept there (a->present 0 when none).
+ * *reachable is 0 when the module or token cannot be used now (nothing
+ * else is set then, and nothing is printed).
+ */
+int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *reachable);
+
+#endif

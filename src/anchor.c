@@ -1,0 +1,318 @@
+/*
+ * anchor.c: the audit key and the signed audit head on the token (see
+ * anchor.h).  Raw PKCS#11 through a second handle on the already loaded
+ * and logged-in module (C_Initialize answers "already initialised" and
+ * sessions share the login), opened for each signature, so it never
+ * outlives the command's own session.  It never touches keys in custody.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+#include <openssl/pem.h>
+
+#include "anchor.h"
+#include "hsmguard.h"
+#include "key.h"
+#include "p11.h"
+
+struct signer_ctx {
+	char module[4096];
+	char token[33];
+};
+static struct signer_ctx sctx;
+
+/* Objects of class cls labelled label; *h malloc'd. */
+static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label, CK_OBJECT_HANDLE **h, size_t *n)
+{
+	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_LABEL, (void *)label, strlen(label) } };
+	CK_OBJECT_HANDLE buf[16];
+	CK_ULONG got = 0;
+	CK_RV rv;
+
+	*h = NULL;
+	*n = 0;
+	if ((rv = p->f->C_FindObjectsInit(p->session, t, 2)) != CKR_OK)
+		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
+	rv = p->f->C_FindObjects(p->session, buf, 16, &got);
+	p->f->C_FindObjectsFinal(p->session);
+	if (rv != CKR_OK)
+		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
+	if (got > 0) {
+		if ((*h = malloc(got * sizeof(**h))) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		memcpy(*h, buf, got * sizeof(**h));
+	}
+	*n = got;
+	return SGT_OK;
+}
+
+/* A second handle on the loaded module, session open, sharing the login. */
+static int attach(struct sgt_p11 *p, const char *module, const char *token, int rw)
+{
+	int rc;
+
+	if ((rc = sgt_p11_load(p, module)) != SGT_OK || (rc = sgt_p11_open(p, token, rw)) != SGT_OK)
+		sgt_p11_release(p);
+	return rc;
+}
+
+static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned char **sig, size_t *siglen)
+{
+	struct signer_ctx *c = ctx;
+	struct sgt_p11 p;
+	CK_OBJECT_HANDLE *h = NULL;
+	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
+	unsigned char dgst[32], raw[132];
+	CK_ULONG rawlen = sizeof(raw);
+	ECDSA_SIG *es = NULL;
+	unsigned char *der = NULL;
+	size_t n = 0;
+	int dlen, rc;
+	CK_RV rv;
+
+	*sig = NULL;
+	*siglen = 0;
+	memset(&p, 0, sizeof(p));
+	if ((rc = attach(&p, c->module, c->token, 0)) != SGT_OK)
+		return rc;
+	if ((rc = find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
+		goto out;
+	if (n != 1) {
+		rc = sgt_err(SGT_ERR_HSM, "token '%s' holds %zu audit keys, not one", c->token, n);
+		goto out;
+	}
+	EVP_Digest(msg, len, dgst, NULL, EVP_sha256(), NULL);
+	if ((rv = p.f->C_SignInit(p.session, &mech, h[0])) != CKR_OK ||
+	    (rv = p.f->C_Sign(p.session, dgst, sizeof(dgst), raw, &rawlen)) != CKR_OK) {
+		rc = sgt_err(SGT_ERR_HSM, "cannot sign the audit head on token '%s' (%s)", c->token, sgt_p11_rv_name(rv));
+		goto out;
+	}
+	/* PKCS#11 gives r || s; OpenSSL and everyone else want DER. */
+	if (rawlen % 2 != 0 || (es = ECDSA_SIG_new()) == NULL ||
+	    !ECDSA_SIG_set0(es, BN_bin2bn(raw, (int)rawlen / 2, NULL), BN_bin2bn(raw + rawlen / 2, (int)rawlen / 2, NULL)) ||
+	    (dlen = i2d_ECDSA_SIG(es, &der)) <= 0) {
+		rc = sgt_err(SGT_ERR_HSM, "token '%s' returned a malformed audit signature", c->token);
+		goto out;
+	}
+	if ((*sig = malloc((size_t)dlen)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	memcpy(*sig, der, (size_t)dlen);
+	*siglen = (size_t)dlen;
+out:
+	OPENSSL_free(der);
+	ECDSA_SIG_free(es);
+	free(h);
+	sgt_p11_release(&p);
+	return rc;
+}
+
+/* The signed head kept on the token: a new data object first, then the old ones go. */
+static int keep_head(void *ctx, long long seq, const char *hash, const char *sig_b64)
+{
+	struct signer_ctx *c = ctx;
+	struct sgt_p11 p;
+	CK_OBJECT_HANDLE *old = NULL, obj;
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	char text[512];
+	size_t n = 0, i;
+	int rc;
+	CK_RV rv;
+
+	memset(&p, 0, sizeof(p));
+	snprintf(text, sizeof(text), "signed %lld %s %s\n", seq, hash, sig_b64);
+	if ((rc = attach(&p, c->module, c->token, 1)) != SGT_OK)
+		return rc;
+	if ((rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &old, &n)) == SGT_OK) {
+		CK_ATTRIBUTE t[] = {
+			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, sizeof(yes) },
+			{ CKA_PRIVATE, &no, sizeof(no) }, { CKA_LABEL, (void *)SGT_AUDIT_HEAD_LABEL, strlen(SGT_AUDIT_HEAD_LABEL) },
+			{ CKA_APPLICATION, (void *)"signet", 6 }, { CKA_VALUE, text, strlen(text) },
+		};
+
+		if ((rv = p.f->C_CreateObject(p.session, t, sizeof(t) / sizeof(t[0]), &obj)) != CKR_OK)
+			rc = sgt_err(SGT_ERR_HSM, "cannot keep the audit head on token '%s' (%s)", c->token, sgt_p11_rv_name(rv));
+		for (i = 0; rc == SGT_OK && i < n; i++)
+			p.f->C_DestroyObject(p.session, old[i]);
+	}
+	free(old);
+	sgt_p11_release(&p);
+	return rc;
+}
+
+static int write_pub(const struct sgt_store *st, EVP_PKEY *pk)
+{
+	char *path = sgt_store_path(st, "audit.pub");
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+	int rc;
+
+	if (path == NULL || b == NULL || !PEM_write_bio_PUBKEY(b, pk) || (len = BIO_get_mem_data(b, &data)) <= 0)
+		rc = sgt_err(SGT_ERR_DATA, "cannot encode the audit public key");
+	else
+		rc = sgt_atomic_write(path, data, (size_t)len, 0);
+	BIO_free(b);
+	free(path);
+	return rc;
+}
+
+/* The token's audit public key, or NULL. */
+static int token_pub(struct sgt_p11 *p, EVP_PKEY **out)
+{
+	CK_OBJECT_HANDLE *h = NULL;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if ((rc = find_label(p, CKO_PUBLIC_KEY, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
+		return rc;
+	if (n > 0)
+		rc = sgt_p11_pubkey(p, h[0], out);
+	free(h);
+	return rc;
+}
+
+/* Makes the audit key on the token and writes audit.pub. */
+static int make_key(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **out)
+{
+	unsigned char id[16];
+	CK_OBJECT_HANDLE pub, priv;
+	int rc;
+
+	if ((rc = sgt_random(id, sizeof(id))) != SGT_OK ||
+	    (rc = sgt_p11_generate(p, SGT_ALG_P256, SGT_AUDIT_KEY_LABEL, id, sizeof(id), &pub, &priv)) != SGT_OK)
+		return rc;
+	if ((rc = sgt_p11_pubkey(p, pub, out)) != SGT_OK || (rc = sgt_hsm_snapshot_new(st)) != SGT_OK ||
+	    (rc = write_pub(st, *out)) != SGT_OK) {
+		sgt_p11_destroy(p, priv);
+		sgt_p11_destroy(p, pub);
+	}
+	return rc;
+}
+
+static int same_key(EVP_PKEY *a, EVP_PKEY *b)
+{
+	char sa[65], sb[65];
+
+	return sgt_key_spki_sha256(a, sa) == SGT_OK && sgt_key_spki_sha256(b, sb) == SGT_OK && strcmp(sa, sb) == 0;
+}
+
+void sgt_anchor_activate(const struct sgt_store *st)
+{
+	static const struct sgt_audit_signer s = { sign_head, keep_head, &sctx };
+	struct sgt_audit_head head;
+	struct sgt_p11 p;
+	EVP_PKEY *tok = NULL, *file = NULL;
+	int made = 0, rc;
+
+	if (st == NULL || st->dir == NULL || st->cfg.module == NULL || st->cfg.token == NULL)
+		return;
+	memset(&p, 0, sizeof(p));
+	snprintf(sctx.module, sizeof(sctx.module), "%s", st->cfg.module);
+	snprintf(sctx.token, sizeof(sctx.token), "%s", st->cfg.token);
+	if (attach(&p, sctx.module, sctx.token, 1) != SGT_OK)
+		goto out;
+	/* What is wrong with the audit files is the audit append's and verify's to say, once. */
+	sgt_silent++;
+	rc = token_pub(&p, &tok);
+	rc = rc ? rc : sgt_audit_pub_load(st, &file);
+	rc = rc ? rc : sgt_audit_head_load(st, &head);
+	sgt_silent--;
+	if (rc != SGT_OK)
+		goto out;
+	if (tok == NULL) {
+		/* A store from before anchoring, or one whose init could not make the key. */
+		if (file != NULL) {
+			sgt_warn("'%s/audit.pub' names an audit key that token '%s' does not hold; audit heads are not signed",
+				 st->dir, st->cfg.token);
+			goto out;
+		}
+		if (!st->lock_exclusive || make_key(st, &p, &tok) != SGT_OK)
+			goto out;
+		made = 1;
+	} else if (file == NULL) {
+		/* A key made by a run that was cut off before audit.pub; never replace one that signed heads. */
+		if (head.signed_.present || !st->lock_exclusive) {
+			if (head.signed_.present)
+				sgt_warn("'%s/audit.pub' is missing although audit heads were signed; 'signet audit verify' reports it", st->dir);
+			goto out;
+		}
+		if (write_pub(st, tok) != SGT_OK)
+			goto out;
+		made = 1;
+	} else if (!same_key(tok, file)) {
+		sgt_warn("'%s/audit.pub' is not the audit key of token '%s'; audit heads are not signed", st->dir, st->cfg.token);
+		goto out;
+	}
+	sgt_p11_release(&p);
+	sgt_audit_set_signer(&s);
+	if (made) {
+		char spki[65] = "";
+		json_t *d;
+
+		sgt_key_spki_sha256(tok, spki);
+		d = json_pack("{s:s, s:s}", "audit_key_spki_sha256", spki, "public_key", "audit.pub");
+		if (sgt_audit_append(st, "audit.key", NULL, spki, "ok", d) != SGT_OK)
+			sgt_warn("the new audit key could not be recorded in the audit log");
+		json_decref(d);
+	}
+out:
+	sgt_p11_release(&p);
+	EVP_PKEY_free(tok);
+	EVP_PKEY_free(file);
+}
+
+int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *reachable)
+{
+	struct sgt_p11 p;
+	CK_OBJECT_HANDLE *h = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	*pub = NULL;
+	*reachable = 0;
+	memset(a, 0, sizeof(*a));
+	memset(&p, 0, sizeof(p));
+	if (sgt_store_apply_env(st) != SGT_OK)
+		return SGT_OK;
+	/* An unreachable token is a note for the caller, not an error line. */
+	sgt_silent++;
+	rc = sgt_p11_load(&p, st->cfg.module);
+	p.guarded = 1;
+	if (rc == SGT_OK)
+		rc = sgt_p11_open(&p, st->cfg.token, 0);
+	sgt_silent--;
+	if (rc != SGT_OK) {
+		sgt_p11_release(&p);
+		return SGT_OK;
+	}
+	*reachable = 1;
+	if ((rc = token_pub(&p, pub)) != SGT_OK || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
+		goto out;
+	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */
+	for (i = 0; i < n; i++) {
+		char buf[512];
+		CK_ATTRIBUTE t = { CKA_VALUE, buf, sizeof(buf) - 1 };
+		struct sgt_audit_anchor x;
+		size_t len;
+
+		if (p.f->C_GetAttributeValue(p.session, h[i], &t, 1) != CKR_OK)
+			continue;
+		len = t.ulValueLen;
+		buf[len] = '\0';
+		while (len > 0 && buf[len - 1] == '\n')
+			buf[--len] = '\0';
+		if (len > 7 && strncmp(buf, "signed ", 7) == 0 && sgt_audit_anchor_parse(buf + 7, len - 7, &x) == 0 &&
+		    (!a->present || x.seq > a->seq))
+			*a = x;
+	}
+out:
+	free(h);
+	sgt_p11_release(&p);
+	return rc;
+}
