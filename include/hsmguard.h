@@ -25,6 +25,8 @@
 #ifndef SGT_HSMGUARD_H
 #define SGT_HSMGUARD_H
 
+#include <jansson.h>
+
 #include "store.h"
 
 /* 1 when the store's token is the embedded SoftHSM2 one in <store>/hsm. */
@@ -55,6 +57,14 @@ int sgt_hsm_snapshot_new(const struct sgt_store *st);
  * when the store is locked exclusively; otherwise notes them there.
  */
 int sgt_hsm_flush_repairs(const struct sgt_store *st);
+/* The embedded token's object files ("<token dir>/<file>"), or *out NULL for another module. */
+int sgt_hsm_objects(const struct sgt_store *st, json_t **out);
+/*
+ * Moves aside (to hsm/quarantine) object files of the embedded token that
+ * are not in known (from sgt_hsm_objects): what an interrupted key
+ * generation wrote, complete or not.  Never while a module is loaded.
+ */
+int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved);
 /* Checks and repairs without loading the module (signet init, tests). */
 int sgt_hsm_check(const struct sgt_store *st);
 

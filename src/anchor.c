@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>
@@ -14,6 +15,7 @@
 
 #include "anchor.h"
 #include "hsmguard.h"
+#include "intent.h"
 #include "key.h"
 #include "p11.h"
 
@@ -155,7 +157,7 @@ static int write_pub(const struct sgt_store *st, EVP_PKEY *pk)
 	if (path == NULL || b == NULL || !PEM_write_bio_PUBKEY(b, pk) || (len = BIO_get_mem_data(b, &data)) <= 0)
 		rc = sgt_err(SGT_ERR_DATA, "cannot encode the audit public key");
 	else
-		rc = sgt_atomic_write(path, data, (size_t)len, 0);
+		rc = sgt_put(path, data, (size_t)len, 0);
 	BIO_free(b);
 	free(path);
 	return rc;
@@ -177,22 +179,44 @@ static int token_pub(struct sgt_p11 *p, EVP_PKEY **out)
 	return rc;
 }
 
-/* Makes the audit key on the token and writes audit.pub. */
+/*
+ * Makes the audit key on the token and stages audit.pub, under an intent
+ * (intent.h): a run cut off half way leaves nothing the next one keeps.
+ * The caller records it, which commits the intent.
+ */
 static int make_key(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **out)
 {
 	unsigned char id[16];
+	char idhex[33];
 	CK_OBJECT_HANDLE pub, priv;
 	int rc;
 
-	if ((rc = sgt_random(id, sizeof(id))) != SGT_OK ||
-	    (rc = sgt_p11_generate(p, SGT_ALG_P256, SGT_AUDIT_KEY_LABEL, id, sizeof(id), &pub, &priv)) != SGT_OK)
+	if ((rc = sgt_random(id, sizeof(id))) != SGT_OK)
 		return rc;
+	sgt_hex(id, sizeof(id), idhex);
+	if ((rc = sgt_intent_begin(st, "audit.key", NULL, idhex, NULL, 0)) != SGT_OK)
+		return rc;
+	if ((rc = sgt_p11_generate(p, SGT_ALG_P256, SGT_AUDIT_KEY_LABEL, id, sizeof(id), &pub, &priv)) != SGT_OK) {
+		sgt_intent_abort(st);
+		return rc;
+	}
 	if ((rc = sgt_p11_pubkey(p, pub, out)) != SGT_OK || (rc = sgt_hsm_snapshot_new(st)) != SGT_OK ||
 	    (rc = write_pub(st, *out)) != SGT_OK) {
+		sgt_intent_abort(st);
 		sgt_p11_destroy(p, priv);
 		sgt_p11_destroy(p, pub);
 	}
 	return rc;
+}
+
+static int intent_pending(const struct sgt_store *st)
+{
+	char *path = sgt_store_path(st, "intent.json");
+	struct stat sb;
+	int r = path != NULL && lstat(path, &sb) == 0;
+
+	free(path);
+	return r;
 }
 
 static int same_key(EVP_PKEY *a, EVP_PKEY *b)
@@ -232,18 +256,23 @@ void sgt_anchor_activate(const struct sgt_store *st)
 				 st->dir, st->cfg.token);
 			goto out;
 		}
-		if (!st->lock_exclusive || make_key(st, &p, &tok) != SGT_OK)
+		/* Not in the middle of another command's intent (a recovery opening the token). */
+		if (!st->lock_exclusive || sgt_intent_nonce() != NULL || intent_pending(st) || make_key(st, &p, &tok) != SGT_OK)
 			goto out;
 		made = 1;
 	} else if (file == NULL) {
 		/* A key made by a run that was cut off before audit.pub; never replace one that signed heads. */
-		if (head.signed_.present || !st->lock_exclusive) {
+		if (head.signed_.present || !st->lock_exclusive || sgt_intent_nonce() != NULL || intent_pending(st)) {
 			if (head.signed_.present)
 				sgt_warn("'%s/audit.pub' is missing although audit heads were signed; 'signet audit verify' reports it", st->dir);
 			goto out;
 		}
-		if (write_pub(st, tok) != SGT_OK)
+		if (sgt_intent_begin(st, "audit.key", NULL, NULL, NULL, 0) != SGT_OK)
 			goto out;
+		if (write_pub(st, tok) != SGT_OK) {
+			sgt_intent_abort(st);
+			goto out;
+		}
 		made = 1;
 	} else if (!same_key(tok, file)) {
 		sgt_warn("'%s/audit.pub' is not the audit key of token '%s'; audit heads are not signed", st->dir, st->cfg.token);
@@ -257,8 +286,13 @@ void sgt_anchor_activate(const struct sgt_store *st)
 
 		sgt_key_spki_sha256(tok, spki);
 		d = json_pack("{s:s, s:s}", "audit_key_spki_sha256", spki, "public_key", "audit.pub");
-		if (sgt_audit_append(st, "audit.key", NULL, spki, "ok", d) != SGT_OK)
+		if (sgt_audit_append(st, "audit.key", NULL, spki, "ok", d) != SGT_OK) {
+			sgt_audit_set_signer(NULL);
+			sgt_intent_abort(st);
 			sgt_warn("the new audit key could not be recorded in the audit log");
+		} else if (sgt_intent_end(st) != SGT_OK) {
+			sgt_warn("'%s/audit.pub' could not be put in place; the next command completes it", st->dir);
+		}
 		json_decref(d);
 	}
 out:

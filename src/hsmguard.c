@@ -537,3 +537,97 @@ int sgt_hsm_snapshot_new(const struct sgt_store *st)
 	closedir(d);
 	return rc;
 }
+
+/* "<token dir>/<file>" of every object file of the embedded token, into arr. */
+static int list_objects(const struct sgt_store *st, json_t *arr)
+{
+	char dir[PATH_MAX];
+	DIR *d, *t;
+	struct dirent *de, *te;
+
+	snprintf(dir, sizeof(dir), "%s/hsm/tokens", st->dir);
+	if ((d = opendir(dir)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot read token directory '%s': %s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		char sub[PATH_MAX + 256];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		if ((t = opendir(sub)) == NULL)
+			continue;
+		while ((te = readdir(t)) != NULL) {
+			char name[600];
+
+			if (!is_guarded_name(te->d_name) || strcmp(te->d_name, "token.object") == 0 ||
+			    strcmp(te->d_name, "generation") == 0)
+				continue;
+			snprintf(name, sizeof(name), "%s/%s", de->d_name, te->d_name);
+			json_array_append_new(arr, json_string(name));
+		}
+		closedir(t);
+	}
+	closedir(d);
+	return SGT_OK;
+}
+
+int sgt_hsm_objects(const struct sgt_store *st, json_t **out)
+{
+	int rc;
+
+	*out = NULL;
+	if (!sgt_hsm_embedded(st))
+		return SGT_OK;
+	if ((*out = json_array()) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	if ((rc = list_objects(st, *out)) != SGT_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved)
+{
+	json_t *now = NULL, *v;
+	size_t i, j;
+	int rc, opened = 0;
+
+	*moved = 0;
+	if (!sgt_hsm_embedded(st) || !json_is_array(known))
+		return SGT_OK;
+	if (guard_fd < 0) {
+		if ((rc = open_guard(st)) != SGT_OK)
+			return rc;
+		opened = 1;
+	}
+	sgt_sig_hold();
+	if ((rc = guard_lock(LOCK_EX)) != SGT_OK || (now = json_array()) == NULL || (rc = list_objects(st, now)) != SGT_OK)
+		goto out;
+	json_array_foreach(now, i, v) {
+		const char *name = json_string_value(v), *slash = strchr(name, '/');
+		char live[PATH_MAX], tok[300];
+		int seen = 0;
+
+		for (j = 0; j < json_array_size(known) && !seen; j++)
+			seen = json_string_value(json_array_get(known, j)) != NULL &&
+			       strcmp(json_string_value(json_array_get(known, j)), name) == 0;
+		if (seen || slash == NULL || (size_t)(slash - name) >= sizeof(tok))
+			continue;
+		snprintf(tok, sizeof(tok), "%.*s", (int)(slash - name), name);
+		snprintf(live, sizeof(live), "%s/hsm/tokens/%s", st->dir, name);
+		if ((rc = move_aside(st, tok, slash + 1, live)) != SGT_OK)
+			break;
+		(*moved)++;
+	}
+out:
+	json_decref(now);
+	if (opened) {
+		close(guard_fd);
+		guard_fd = -1;
+	} else if (guard_fd >= 0) {
+		guard_lock(LOCK_SH);
+	}
+	sgt_sig_release();
+	return rc;
+}

@@ -75,6 +75,17 @@ int sgt_intent_begin(const struct sgt_store *st, const char *op, const char *lab
 	}
 	j = json_pack("{s:s, s:s, s:s?, s:s?, s:o, s:I, s:s, s:i}", "id", in.id, "op", op, "label", label,
 		      "key_id", key_id, "dirs", jd, "audit_seq", (json_int_t)seq, "started", now, "pid", (int)getpid());
+	/* The token's objects before a key is made: whatever appears after it is this command's. */
+	if (j != NULL && key_id != NULL) {
+		json_t *objs = NULL;
+
+		if ((rc = sgt_hsm_objects(st, &objs)) != SGT_OK) {
+			json_decref(j);
+			return rc;
+		}
+		if (objs != NULL)
+			json_object_set_new(j, "token_objects", objs);
+	}
 	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL || (in.path = sgt_store_path(st, "intent.json")) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
@@ -269,14 +280,17 @@ static int is_atomic_tmp(const char *name)
 	return n > 10 && memcmp(name + n - 10, ".tmp", 4) == 0;
 }
 
+/* "<file>.signet-<id>.tmp", or the temporary of its own atomic write ("...tmp.tmpXXXXXX"). */
 static int is_stage_tmp(const char *name, const char *id)
 {
-	const char *p = strstr(name, ".signet-");
-	size_t n = strlen(name);
+	const char *p = strstr(name, ".signet-"), *rest;
 
-	if (p == NULL || n < 4 || strcmp(name + n - 4, ".tmp") != 0)
+	if (p == NULL || strlen(p) < 8 + 32 + 4)
 		return 0;
-	return id == NULL || (strncmp(p + 8, id, 32) == 0 && strcmp(p + 40, ".tmp") == 0);
+	if (id != NULL && strncmp(p + 8, id, 32) != 0)
+		return 0;
+	rest = p + 8 + 32;
+	return strcmp(rest, ".tmp") == 0 || (strncmp(rest, ".tmp.tmp", 8) == 0 && strlen(rest) == 14);
 }
 
 /* Removes leftovers in dir (and below it, for the store), never following symlinks. */
@@ -333,7 +347,8 @@ static int scan_rec(void *ctx, json_t *rec)
 }
 
 /* A key pair generated under the intent but never recorded: destroyed, unless a record names it. */
-static int destroy_orphan(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *key_id, json_t *report)
+static int destroy_orphan(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *key_id,
+			  json_t *known, json_t *report)
 {
 	struct sgt_pin_opts none = SGT_PIN_OPTS_INIT;
 	struct sgt_keyrec *recs = NULL;
@@ -371,6 +386,13 @@ static int destroy_orphan(const struct sgt_store *st, const struct sgt_pin_opts 
 	json_object_set_new(report, "key_objects_destroyed", json_integer((json_int_t)destroyed));
 out:
 	sgt_p11_release(&p);
+	/* Objects the module had not finished (no CKA_ID yet) are found by their files. */
+	if (rc == SGT_OK && known != NULL) {
+		int moved = 0;
+
+		if ((rc = sgt_hsm_quarantine_new(st, known, &moved)) == SGT_OK && moved > 0)
+			json_object_set_new(report, "token_files_quarantined", json_integer(moved));
+	}
 	return rc;
 }
 
@@ -444,7 +466,7 @@ int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *op
 		if (json_string_value(json_array_get(dirs, i)) != NULL)
 			sweep(json_string_value(json_array_get(dirs, i)), id, -1, &removed);
 	json_object_set_new(report, "staged_files_removed", json_integer(removed));
-	if (key_id != NULL && sc.records == 0 && (rc = destroy_orphan(st, opts, key_id, report)) != SGT_OK) {
+	if (key_id != NULL && sc.records == 0 && (rc = destroy_orphan(st, opts, key_id, json_object_get(j, "token_objects"), report)) != SGT_OK) {
 		sgt_err(rc, "an interrupted '%s' left a key pair (id %s) on the token that could not be removed; will try again",
 			op ? op : "?", key_id);
 		goto out;

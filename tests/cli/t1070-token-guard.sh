@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The embedded SoftHSM2 token survives interruption.  SoftHSM2 2.6 rewrites
+# token.object in place on every login; a kill between its truncate and its
+# write used to leave an empty file and no token.  signet keeps a known-good
+# copy and restores a damaged file, saying so in one line and in the audit
+# log; SIGTERM during a PKCS#11 call is held until the module is done; a
+# moved store still finds its token.
+. "$(dirname "$0")/../lib.sh"
+command -v strace >/dev/null || fail "strace is needed (make deps installs it)"
+new_store
+sig 0 key generate fw
+printf 'firmware\n' >"$T/img.bin"
+tok=$(ls -d "$S"/hsm/tokens/*/); tok=${tok%/}
+[ -d "$S/hsm/good/$(basename "$tok")" ] || fail "no known-good copy of the token"
+
+# The reproduction from the issue: SIGKILL at the write of token.object during login.
+n=$(strace -y -o "$T/tr" -e trace=write "$SIGNET" sign "$T/img.bin" --key fw >/dev/null 2>&1;
+    grep -n 'write(' "$T/tr" | grep 'tokens/.*/token.object>' | head -1 | cut -d: -f1)
+[ -n "$n" ] || { cat "$T/tr"; fail "sign does not write token.object (SoftHSM2 changed?)"; }
+run 137 strace -o /dev/null -e trace=write -e inject=write:signal=SIGKILL:when="$n" "$SIGNET" sign "$T/img.bin" --key fw
+[ ! -s "$tok/token.object" ] || fail "the injected kill did not leave token.object empty (test is not testing)"
+sig 0 sign "$T/img.bin" --key fw
+has "$T/err" "recovered: token file '.*token.object' was empty .*restored it from the known-good copy"
+[ "$(grep -c '^signet: recovered' "$T/err")" -eq 1 ] || fail "more than one line for one repair"
+grep -q '"op":"recovered".*"repair":"token file restored from the known-good copy"' "$S/audit.log" ||
+  fail "no audit record of the repair"
+sig 0 audit verify
+sig 0 audit custody
+base64 -d "$T/img.bin.sig" >"$T/sig.der"
+"$SIGNET" key pubkey fw >"$T/fw.pub" 2>/dev/null
+run 0 openssl dgst -sha256 -verify "$T/fw.pub" -signature "$T/sig.der" "$T/img.bin"
+
+# A key's object file cut short (not empty): recognised and restored too.
+obj=$(grep -l . "$tok"/*.object | grep -v token.object | head -1)
+size=$(stat -c %s "$obj")
+truncate -s $((size / 2)) "$obj"
+sig 0 sign "$T/img.bin" --key fw
+has "$T/err" "recovered: token file '$obj' was cut short or malformed"
+eq "$(stat -c %s "$obj")" "$size" "restored object size"
+sig 0 audit custody
+
+# A read-only command repairs too; its audit record waits for the next writer.
+: >"$tok/token.object"
+sig 0 key pubkey fw
+has "$T/err" "recovered: token file"
+[ -e "$S/hsm/repairs.pending" ] || fail "a repair under a shared lock was not noted for the audit log"
+sig 0 sign "$T/img.bin" --key fw
+[ ! -e "$S/hsm/repairs.pending" ] || fail "the noted repair was not written to the audit log"
+sig 0 audit verify
+
+# An empty object file no good copy knows (a generation cut off before it wrote) is moved aside, never deleted.
+: >"$tok/deadbeef-0000-0000-0000-000000000000.object"
+sig 0 sign "$T/img.bin" --key fw
+[ ! -e "$tok/deadbeef-0000-0000-0000-000000000000.object" ] || fail "empty orphan object left on the token"
+ls "$S"/hsm/quarantine/*/deadbeef-0000-0000-0000-000000000000.object.* >/dev/null 2>&1 || fail "orphan not quarantined"
+sig 0 audit custody
+
+# SIGTERM during the login (a PKCS#11 call) is held: token.object is whole, then the signal is honoured.
+n=$(strace -y -o "$T/tr" -e trace=write "$SIGNET" sign "$T/img.bin" --key fw >/dev/null 2>&1;
+    grep -n 'write(' "$T/tr" | grep 'tokens/.*/token.object>' | head -1 | cut -d: -f1)
+rm -f "$T/img.bin.sig"
+run 143 strace -o /dev/null -e trace=write -e inject=write:signal=SIGTERM:when="$n" "$SIGNET" sign "$T/img.bin" --key fw
+[ -s "$tok/token.object" ] || fail "SIGTERM during login left token.object empty"
+sig 0 sign "$T/img.bin" --key fw
+hasnt "$T/err" "recovered: token file"
+sig 0 audit verify
+
+# A moved store finds its token (softhsm2.conf names the token directory absolutely).
+mv "$S" "$T/moved"
+export SIGNET_STORE="$T/moved"
+sig 0 sign "$T/img.bin" --key fw
+has "$T/err" "the store moved"
+grep -q "directories.tokendir = $T/moved/hsm/tokens" "$T/moved/hsm/softhsm2.conf" || fail "softhsm2.conf not pointed at the new place"
+sig 0 audit custody
