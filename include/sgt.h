@@ -33,6 +33,8 @@ enum sgt_status {
 
 /* Prints "signet: <message>" on stderr and returns code. */
 int sgt_err(int code, const char *fmt, ...) SGT_PRINTF(2, 3);
+/* The message of the last sgt_err (without "signet: "), for refused-attempt records. */
+const char *sgt_last_error(void);
 /* Prints "hint: <message>" on stderr. */
 void sgt_hint(const char *fmt, ...) SGT_PRINTF(1, 2);
 /* Prints "signet: warning: <message>" on stderr unless quiet. */

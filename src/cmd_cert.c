@@ -445,6 +445,9 @@ int cmd_cert_reissue_key(const struct sgt_store *st, struct sgt_token *tok, cons
 	if ((rc = commit(st, rec->label, x, op, report)) != SGT_OK)
 		goto out;
 out:
+	/* Turned down (issuer not in custody, key mismatch, lint): on record, nothing else changed. */
+	if (rc == SGT_ERR_VERDICT)
+		sgt_audit_refused(st, op, rec->label, rec->spki_sha256, sgt_last_error());
 	sgt_notes_release(&notes);
 	X509_free(x);
 	ca_release(&ca);
@@ -572,6 +575,7 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	if ((rc = sgt_key_find_spki(&st, spki, &rec)) == SGT_ERR_VERDICT) {
 		rc = sgt_err(SGT_ERR_VERDICT, "cannot reissue '%s': no key in custody holds its private key (SPKI %.16s...); %s",
 			     what, spki, not_in_custody);
+		sgt_audit_refused(&st, "cert.reissue", NULL, spki, sgt_last_error());
 		goto out;
 	}
 	if (rc != SGT_OK || (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK)

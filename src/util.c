@@ -20,9 +20,22 @@
 int sgt_quiet;
 int sgt_verbose_flag;
 int sgt_silent;
+static char last_error[512];
+
+const char *sgt_last_error(void)
+{
+	return last_error;
+}
 
 static void vreport(const char *prefix, const char *fmt, va_list ap)
 {
+	if (strcmp(prefix, "signet: ") == 0) {
+		va_list cp;
+
+		va_copy(cp, ap);
+		vsnprintf(last_error, sizeof(last_error), fmt, cp);
+		va_end(cp);
+	}
 	if (sgt_silent)
 		return;
 	fputs(prefix, stderr);

@@ -110,3 +110,20 @@ grep -q '"op":"recovered".*"repair":"audit head moved to the last complete recor
 sig 0 audit verify
 hasnt "$T/out" "interrupted"
 sig 0 audit custody
+
+# A store from before anchoring (no audit key on the token, no audit.pub, an unsigned head):
+# intact as it is, and its next state-changing command makes the audit key, recorded.
+reset
+for t in privkey pubkey; do p11tool --login --pin "$(user_pin)" --delete-object --type "$t" --label signet-audit >/dev/null 2>&1 ||
+  fail "could not delete the audit key ($t)"; done
+p11tool --login --pin "$(user_pin)" --delete-object --type data --label signet-audit-head >/dev/null 2>&1 || fail "could not delete the anchor"
+rm "$S/audit.pub"
+head -1 "$S/audit.head" >"$T/h" && mv "$T/h" "$S/audit.head"
+sig 0 audit verify
+has "$T/out" "no audit key yet"
+sig 0 key generate late
+grep -q '"op":"audit.key"' <(tail -2 "$S/audit.log") || fail "no audit.key record for the new audit key"
+[ -s "$S/audit.pub" ] || fail "no audit.pub written"
+sig 0 audit verify
+has "$T/out" "head signed by the audit key"
+sig 0 audit custody
