@@ -206,6 +206,23 @@ static json_t *manifest_new(const struct sgt_store *st, int embedded, const char
 			 st->cfg.token, "encryption", encryption);
 }
 
+/* A backup is only as good as its restore: open what was sealed before writing it. */
+static int reopen_check(const unsigned char *arch, size_t alen, const struct sgt_pass *pass,
+			const unsigned char *payload, size_t plen)
+{
+	unsigned char *back = NULL;
+	size_t blen = 0;
+	char why[128];
+	int rc = sgt_backup_open_pass(arch, alen, pass, &back, &blen, NULL, why);
+
+	if (rc == SGT_OK && (blen != plen || CRYPTO_memcmp(back, payload, plen) != 0))
+		rc = SGT_ERR_DATA;
+	sgt_backup_secret_free(back, blen);
+	if (rc != SGT_OK)
+		return sgt_err(SGT_ERR_DATA, "the sealed archive does not open to the store it was made from; nothing written");
+	return SGT_OK;
+}
+
 int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -293,6 +310,8 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	rc = rcert ? sgt_backup_seal_cms(payload, plen, rcert, &arch, &alen)
 		   : sgt_backup_seal_pass(payload, plen, &pass, &kdf, &arch, &alen);
 	if (rc != SGT_OK)
+		goto out;
+	if (!rcert && (rc = reopen_check(arch, alen, &pass, payload, plen)) != SGT_OK)
 		goto out;
 	sgt_sha256_hex(arch, alen, sha);
 	if ((rc = sgt_backup_stage(&stage, abs, arch, alen)) != SGT_OK)
@@ -421,35 +440,44 @@ static const char *manifest_str(const struct opened *o, const char *key)
 	return s ? s : "";
 }
 
+/* o's softhsm2.conf with its token directory at <root>/hsm/tokens. */
+static int conf_for(const struct sgt_backup_entry *conf, const char *root, struct sgt_buf *out)
+{
+	char tokendir[PATH_MAX + 64];
+
+	sgt_buf_free(out);
+	if ((size_t)snprintf(tokendir, sizeof(tokendir), "%s/hsm/tokens", root) >= sizeof(tokendir))
+		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", root);
+	return sgt_backup_softhsm_conf(conf->data, (size_t)conf->size, tokendir, out);
+}
+
 /*
  * Creates the store at final (absolute) from o: a temporary directory next
- * to it, the tree, the SoftHSM2 configuration pointed at final, a
- * "restore" audit record, then one rename.
+ * to it, the tree, a "restore" audit record, then one rename.  As in init,
+ * the SoftHSM2 configuration names the temporary directory while the
+ * record is written (an anchored audit log signs on the token) and the
+ * final place just before the rename.
  */
 static int restore_to(const char *file, const struct opened *o, const char *final, const char *shown)
 {
 	const struct sgt_backup_entry *conf = sgt_backup_find(&o->list, "hsm/softhsm2.conf");
-	char tmp[PATH_MAX + 32], tokendir[PATH_MAX + 16];
+	char tmp[PATH_MAX + 32], confpath[PATH_MAX + 64];
 	struct sgt_buf newconf = { 0 };
 	struct sgt_store st = { NULL, { 0 }, -1 };
 	const char *slash = strrchr(final, '/');
 	json_t *d = NULL;
 	int rc;
 
+	if (conf != NULL && conf->type != SGT_ENTRY_FILE)
+		conf = NULL;
 	if ((rc = target_free(final, shown)) != SGT_OK)
 		return rc;
-	if (conf != NULL && conf->type == SGT_ENTRY_FILE) {
-		snprintf(tokendir, sizeof(tokendir), "%s/hsm/tokens", final);
-		if ((rc = sgt_backup_softhsm_conf(conf->data, (size_t)conf->size, tokendir, &newconf)) != SGT_OK)
-			return rc;
-	}
 	snprintf(tmp, sizeof(tmp), "%.*s/.%s.restoreXXXXXX", (int)(slash - final), final, slash + 1);
-	if (mkdtemp(tmp) == NULL) {
-		rc = sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
-		sgt_buf_free(&newconf);
-		return rc;
-	}
-	if ((rc = sgt_backup_write_tree(&o->list, tmp, newconf.p ? "hsm/softhsm2.conf" : NULL, newconf.p,
+	if (mkdtemp(tmp) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
+	if (conf != NULL && (rc = conf_for(conf, tmp, &newconf)) != SGT_OK)
+		goto out;
+	if ((rc = sgt_backup_write_tree(&o->list, tmp, conf ? "hsm/softhsm2.conf" : NULL, newconf.p,
 					newconf.len)) != SGT_OK)
 		goto out;
 	if ((rc = sgt_store_open(&st, tmp)) != SGT_OK)
@@ -465,6 +493,12 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 		goto out;
 	}
 	sgt_store_release(&st);
+	if (conf != NULL) {
+		snprintf(confpath, sizeof(confpath), "%s/hsm/softhsm2.conf", tmp);
+		if ((rc = conf_for(conf, final, &newconf)) != SGT_OK ||
+		    (rc = sgt_atomic_write(confpath, newconf.p, newconf.len, 0)) != SGT_OK)
+			goto out;
+	}
 	if (rename(tmp, final) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
 		goto out;
@@ -680,7 +714,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 		return cmd_usage("restore", "--check restores into a temporary store; leave out --store");
 	if (!check && (target == NULL || *target == '\0'))
 		return cmd_usage("restore", "say where the store goes with --store DIR (or run a drill with --check)");
-	if (!check && (rc = absolute(target, final, 0)) != SGT_OK)
+	if (!check && ((rc = absolute(target, final, 0)) != SGT_OK || (rc = target_free(final, target)) != SGT_OK))
 		return rc;
 	/* Everything is authenticated and parsed before the first byte is written. */
 	if ((rc = open_archive(file, &so, &o)) != SGT_OK)
