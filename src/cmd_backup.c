@@ -206,6 +206,29 @@ static json_t *manifest_new(const struct sgt_store *st, int embedded, const char
 			 st->cfg.token, "encryption", encryption);
 }
 
+/*
+ * A key in custody signs and nothing else (no CKA_DECRYPT, never
+ * extractable): an archive sealed to it could never be opened.
+ */
+static int recipient_not_custody(const struct sgt_store *st, X509 *cert, const char *path)
+{
+	struct sgt_keyrec *recs = NULL;
+	const struct sgt_keyrec *r;
+	size_t n = 0;
+	char spki[65];
+	int rc;
+
+	if ((rc = sgt_cert_spki_sha256(cert, spki)) != SGT_OK || (rc = sgt_keyrec_list(st, &recs, &n)) != SGT_OK)
+		return rc;
+	if ((r = sgt_keyrec_by_spki(recs, n, spki)) != NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "recipient '%s' is key '%s' in custody, which can never decrypt: the backup "
+			     "could not be restored", path, r->label);
+		sgt_hint("use a separate recovery key pair kept offline (e.g. openssl req -x509 -newkey rsa:3072 ...)");
+	}
+	free(recs);
+	return rc;
+}
+
 /* A backup is only as good as its restore: open what was sealed before writing it. */
 static int reopen_check(const unsigned char *arch, size_t alen, const struct sgt_pass *pass,
 			const unsigned char *payload, size_t plen)
@@ -299,6 +322,8 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
 		goto out;
 	if ((rc = outside_store(&st, abs, file)) != SGT_OK)
+		goto out;
+	if (rcert != NULL && (rc = recipient_not_custody(&st, rcert, so.recipient)) != SGT_OK)
 		goto out;
 	embedded = store_embedded(&st);
 	if ((manifest = manifest_new(&st, embedded, encryption)) == NULL) {

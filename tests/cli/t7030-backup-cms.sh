@@ -72,6 +72,13 @@ ls -a "$T" | grep -q '\.r3\.restore' && fail "temporary left behind"
 sig 3 restore "$T/cbc.sbk" --store "$T/r3" --recipient-key "$T/rsa.key"
 has "$T/err" "not CMS AuthEnvelopedData"
 
+# A certificate of a key in custody cannot be a recipient: that key never decrypts.
+sig 0 cert issue fw
+sig 3 backup "$T/self.sbk" --recipient "$S/certs/fw/current.pem"
+one_line_error
+has "$T/err" "recipient '$S/certs/fw/current.pem' is key 'fw' in custody, which can never decrypt"
+[ ! -e "$T/self.sbk" ] || fail "archive sealed to a custody key written"
+
 # The wrong kind of secret for the archive is a usage error.
 printf 'correct horse battery staple\n' >"$T/pass"
 sig 2 restore "$T/rsa.sbk" --store "$T/r3" --passphrase-file "$T/pass"
