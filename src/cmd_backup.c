@@ -17,6 +17,7 @@
 #include <ftw.h>
 #include <dirent.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -152,6 +153,27 @@ static int target_free(const char *path, const char *shown)
 	return sgt_err(SGT_ERR_DATA, "cannot restore into '%s': it is not empty; refusing to overwrite it", shown);
 }
 
+/*
+ * SIGINT, SIGTERM and SIGHUP are held while a staged archive or a
+ * half-built store exists, and honoured once it is in place or removed.
+ */
+static void hold_signals(sigset_t *old)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGINT);
+	sigaddset(&s, SIGTERM);
+	sigaddset(&s, SIGHUP);
+	sigprocmask(SIG_BLOCK, &s, old);
+}
+
+static void release_signals(const sigset_t *old)
+{
+	fflush(stdout);
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 static int is_dir(const char *path)
 {
 	struct stat sb;
@@ -267,7 +289,8 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	char abs[PATH_MAX], sha[65], encryption[96];
 	json_t *manifest = NULL, *d = NULL;
 	const char *file;
-	int started = 0, c, rc, embedded, nsrc;
+	int started = 0, c, rc, embedded, nsrc, held = 0;
+	sigset_t oldmask;
 
 	sgt_backup_pass_wipe(&pass);
 	while ((c = cmd_getopt("backup", argc, argv, "h", longopts, &started)) != -1) {
@@ -339,6 +362,8 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	if (!rcert && (rc = reopen_check(arch, alen, &pass, payload, plen)) != SGT_OK)
 		goto out;
 	sgt_sha256_hex(arch, alen, sha);
+	hold_signals(&oldmask);
+	held = 1;
 	if ((rc = sgt_backup_stage(&stage, abs, arch, alen)) != SGT_OK)
 		goto out;
 	d = json_pack("{s:s, s:s, s:I, s:I, s:s, s:b}", "archive", abs, "archive_sha256", sha, "bytes", (json_int_t)alen,
@@ -380,6 +405,8 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 out:
 	sgt_backup_stage_abort(&stage);
+	if (held)
+		release_signals(&oldmask);
 	sgt_backup_pass_wipe(&pass);
 	sgt_backup_secret_free(payload, plen);
 	free(arch);
@@ -710,6 +737,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 	char final[PATH_MAX], drilldir[PATH_MAX] = "";
 	json_t *report = NULL;
 	int started = 0, c, rc, check = 0;
+	sigset_t oldmask;
 
 	memset(&o, 0, sizeof(o));
 	while ((c = cmd_getopt("restore", argc, argv, "h", longopts, &started)) != -1) {
@@ -744,6 +772,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 	/* Everything is authenticated and parsed before the first byte is written. */
 	if ((rc = open_archive(file, &so, &o)) != SGT_OK)
 		return rc;
+	hold_signals(&oldmask);
 	if (check) {
 		const char *tmpdir = getenv("TMPDIR");
 
@@ -790,5 +819,6 @@ out:
 		rm_tree(drilldir);
 	json_decref(report);
 	opened_release(&o);
+	release_signals(&oldmask);
 	return rc;
 }
