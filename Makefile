@@ -43,7 +43,7 @@ LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all deps check unit cli demo bench install clean fuzz
+.PHONY: all deps check unit cli demo bench install clean
 
 all: deps $(BUILD)/signet
 
@@ -113,6 +113,7 @@ clean:
 	rm -rf $(BUILD)
 
 # libFuzzer harness for the backup archive parser (clang only; not part of check).
+.PHONY: fuzz
 FUZZ_SRCS := $(filter-out src/signet.c src/cmd_%.c,$(SRCS))
 fuzz: tests/fuzz/fuzz_backup_parse.c $(FUZZ_SRCS)
 	@mkdir -p build/fuzz
