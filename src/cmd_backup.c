@@ -734,7 +734,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 	struct secret_opts so = { NULL, -1, NULL };
 	struct opened o;
 	const char *file, *target = ctx->store_opt;
-	char final[PATH_MAX], drilldir[PATH_MAX] = "";
+	char final[PATH_MAX], drilldir[PATH_MAX] = "", absfile[PATH_MAX];
 	json_t *report = NULL;
 	int started = 0, c, rc, check = 0;
 	sigset_t oldmask;
@@ -784,7 +784,9 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 		}
 		snprintf(final, sizeof(final), "%s/store", drilldir);
 	}
-	if ((rc = restore_to(file, &o, final, check ? final : target)) != SGT_OK)
+	if (realpath(file, absfile) == NULL)
+		snprintf(absfile, sizeof(absfile), "%s", file);
+	if ((rc = restore_to(absfile, &o, final, check ? final : target)) != SGT_OK)
 		goto out;
 	report = json_pack("{s:s, s:s, s:s, s:s}", "archive", file, "archive_sha256", o.sha, "from_store",
 			   manifest_str(&o, "store"), "backup_created", manifest_str(&o, "created"));
