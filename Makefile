@@ -109,3 +109,13 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
+
+# libFuzzer harness for the backup archive parser (clang only; not part of check).
+.PHONY: fuzz
+FUZZ_SRCS := $(filter-out src/signet.c src/cmd_%.c,$(SRCS))
+fuzz: tests/fuzz/fuzz_backup_parse.c $(FUZZ_SRCS)
+	@mkdir -p build/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude \
+	  $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -o build/fuzz/fuzz_backup_parse \
+	  tests/fuzz/fuzz_backup_parse.c $(FUZZ_SRCS) $(ALL_LDLIBS)
+	@mkdir -p build/fuzz/corpus; echo "run: build/fuzz/fuzz_backup_parse -max_total_time=60 build/fuzz/corpus tests/fuzz/corpus"

@@ -30,6 +30,8 @@ static const struct command commands[] = {
 	{ "explain", cmd_explain, "decode an OTA job failure reason such as \"0x000000e3: 0x00000000\"" },
 	{ "audit", cmd_audit, "show or verify the tamper-evident log; check key custody" },
 	{ "policy", cmd_policy, "list, show and check signing policies" },
+	{ "backup", cmd_backup, "write the whole store (embedded token included) as one encrypted archive" },
+	{ "restore", cmd_restore, "restore a store from a backup archive; --check runs a restore drill" },
 	{ NULL, NULL, NULL }
 };
 
