@@ -30,6 +30,7 @@
 #include "backup.h"
 #include "cert.h"
 #include "cmd.h"
+#include "hsmguard.h"
 #include "key.h"
 #include "sign.h"
 #include "token.h"
@@ -154,24 +155,14 @@ static int target_free(const char *path, const char *shown)
 }
 
 /*
- * SIGINT, SIGTERM and SIGHUP are held while a staged archive or a
+ * SIGINT, SIGTERM and SIGHUP are held (hsmguard.h, which nests with the
+ * holds of store writes and token use) while a staged archive or a
  * half-built store exists, and honoured once it is in place or removed.
  */
-static void hold_signals(sigset_t *old)
-{
-	sigset_t s;
-
-	sigemptyset(&s);
-	sigaddset(&s, SIGINT);
-	sigaddset(&s, SIGTERM);
-	sigaddset(&s, SIGHUP);
-	sigprocmask(SIG_BLOCK, &s, old);
-}
-
-static void release_signals(const sigset_t *old)
+static void release_signals(void)
 {
 	fflush(stdout);
-	sigprocmask(SIG_SETMASK, old, NULL);
+	sgt_sig_release();
 }
 
 static int is_dir(const char *path)
@@ -280,7 +271,7 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	};
 	struct secret_opts so = { NULL, -1, NULL };
 	struct sgt_scrypt kdf = SGT_SCRYPT_DEFAULT;
-	struct sgt_store st = { NULL, { 0 }, -1 };
+	struct sgt_store st = { NULL, { 0 }, -1, 0 };
 	struct sgt_pass pass;
 	struct sgt_stage stage = { "", "", 0 };
 	X509 *rcert = NULL;
@@ -290,7 +281,6 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	json_t *manifest = NULL, *d = NULL;
 	const char *file;
 	int started = 0, c, rc, embedded, nsrc, held = 0;
-	sigset_t oldmask;
 
 	sgt_backup_pass_wipe(&pass);
 	while ((c = cmd_getopt("backup", argc, argv, "h", longopts, &started)) != -1) {
@@ -362,7 +352,7 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	if (!rcert && (rc = reopen_check(arch, alen, &pass, payload, plen)) != SGT_OK)
 		goto out;
 	sgt_sha256_hex(arch, alen, sha);
-	hold_signals(&oldmask);
+	sgt_sig_hold();
 	held = 1;
 	if ((rc = sgt_backup_stage(&stage, abs, arch, alen)) != SGT_OK)
 		goto out;
@@ -406,7 +396,7 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 out:
 	sgt_backup_stage_abort(&stage);
 	if (held)
-		release_signals(&oldmask);
+		release_signals();
 	sgt_backup_pass_wipe(&pass);
 	sgt_backup_secret_free(payload, plen);
 	free(arch);
@@ -515,7 +505,7 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 	const struct sgt_backup_entry *conf = sgt_backup_find(&o->list, "hsm/softhsm2.conf");
 	char tmp[PATH_MAX + 32], confpath[PATH_MAX + 64];
 	struct sgt_buf newconf = { 0 };
-	struct sgt_store st = { NULL, { 0 }, -1 };
+	struct sgt_store st = { NULL, { 0 }, -1, 0 };
 	const char *slash = strrchr(final, '/');
 	json_t *d = NULL;
 	int rc;
@@ -636,7 +626,7 @@ out:
 /* The drill on a restored store at dir: fills report; SGT_ERR_VERDICT when anything failed. */
 static int drill(const char *dir, json_t *report)
 {
-	struct sgt_store st = { NULL, { 0 }, -1 };
+	struct sgt_store st = { NULL, { 0 }, -1, 0 };
 	struct sgt_audit_result ares;
 	struct sgt_keyrec *recs = NULL;
 	struct sgt_token *tok = NULL;
@@ -737,7 +727,6 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 	char final[PATH_MAX], drilldir[PATH_MAX] = "", absfile[PATH_MAX];
 	json_t *report = NULL;
 	int started = 0, c, rc, check = 0;
-	sigset_t oldmask;
 
 	memset(&o, 0, sizeof(o));
 	while ((c = cmd_getopt("restore", argc, argv, "h", longopts, &started)) != -1) {
@@ -772,7 +761,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 	/* Everything is authenticated and parsed before the first byte is written. */
 	if ((rc = open_archive(file, &so, &o)) != SGT_OK)
 		return rc;
-	hold_signals(&oldmask);
+	sgt_sig_hold();
 	if (check) {
 		const char *tmpdir = getenv("TMPDIR");
 
@@ -821,6 +810,6 @@ out:
 		rm_tree(drilldir);
 	json_decref(report);
 	opened_release(&o);
-	release_signals(&oldmask);
+	release_signals();
 	return rc;
 }
