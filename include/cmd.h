@@ -33,6 +33,7 @@ int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_explain(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_audit(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_policy(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_fleet(struct sgt_ctx *ctx, int argc, char **argv);
 
 /*
  * getopt_long wrapper: resets getopt, never lets it print, and turns an

@@ -30,6 +30,7 @@ static const struct command commands[] = {
 	{ "explain", cmd_explain, "decode an OTA job failure reason such as \"0x000000e3: 0x00000000\"" },
 	{ "audit", cmd_audit, "show or verify the tamper-evident log; check key custody" },
 	{ "policy", cmd_policy, "list, show and check signing policies" },
+	{ "fleet", cmd_fleet, "which devices trust which key, and by when to act so all stay updatable" },
 	{ NULL, NULL, NULL }
 };
 
