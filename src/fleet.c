@@ -245,7 +245,8 @@ static int parse_source(const char *file, struct sgt_fleet *f, const struct sgt_
 	{
 		struct sgt_buf w = { 0 };
 
-		if (sgt_buf_printf(&w, "%s:%d", file, d->line) != SGT_OK)
+		/* Messages about a query point at the query itself. */
+		if (sgt_buf_printf(&w, "%s:%d", file, query ? sgt_yaml_get(d, "query")->line : d->line) != SGT_OK)
 			return sgt_err(SGT_ERR_DATA, "out of memory");
 		s->where = w.p;
 	}
