@@ -553,6 +553,8 @@ static int aws_byte(struct aws_scan *a, char c)
 	case '"':
 		if (a->depth == 0)
 			return aws_fail(a, "expected a page object {\"things\":[...]}");
+		if (a->depth == 2 && a->in_things)
+			return aws_fail(a, "an element of \"things\" is not an object");
 		a->in_str = 1;
 		if (a->depth == 1 && !a->after_colon) {
 			a->klen = 0;
@@ -608,6 +610,8 @@ static int aws_byte(struct aws_scan *a, char c)
 	default:
 		if (a->depth == 0)
 			return aws_fail(a, "expected a page object {\"things\":[...]}");
+		if (a->depth == 2 && a->in_things)
+			return aws_fail(a, "an element of \"things\" is not an object");
 		return SGT_OK;
 	}
 }
