@@ -98,7 +98,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libsignet.a
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsignet.a $(ALL_LDLIBS)
 
-bench: deps $(BUILD)/signet $(BUILD)/bench/bench_audit
+bench: deps $(BUILD)/signet $(BUILD)/bench/bench_audit $(BUILD)/bench/bench_fleet
 	@BUILD=$(BUILD) tests/bench.sh
 
 install: all

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,7 @@ struct csv_state {
 	char build[FIELD_MAX], fleetv[FIELD_MAX], seen[FIELD_MAX];
 	size_t blen, flen, slen;
 	int seen_set;
+	int pending;		/* libcsv is inside a record */
 };
 
 static void csv_fail(struct csv_state *cs, const char *fmt, ...) SGT_PRINTF(2, 3);
@@ -267,6 +269,7 @@ static void csv_row(int c, void *data)
 
 	(void)c;
 	cs->field = 0;
+	cs->pending = 0;
 	if (cs->rc != SGT_OK)
 		return;
 	if (!cs->header_done) {
@@ -305,15 +308,87 @@ next:
 	cs->seen_set = 0;
 }
 
+/* A line reader over one large buffer: getline's per-call locking costs more than the parse. */
+struct lines {
+	FILE *fp;
+	char *buf;
+	size_t cap, start, end;
+	int eof;
+};
+
+/* The next line with its '\n' (the last may lack one); 0 at the end, -1 on error. */
+static int next_line(struct lines *l, const char **line, size_t *len)
+{
+	for (;;) {
+		char *nl = l->end > l->start ? memchr(l->buf + l->start, '\n', l->end - l->start) : NULL;
+		size_t got;
+
+		if (nl != NULL || (l->eof && l->end > l->start)) {
+			*line = l->buf + l->start;
+			*len = nl ? (size_t)(nl - *line) + 1 : l->end - l->start;
+			l->start += *len;
+			return 1;
+		}
+		if (l->eof)
+			return 0;
+		if (l->start > 0) {
+			memmove(l->buf, l->buf + l->start, l->end - l->start);
+			l->end -= l->start;
+			l->start = 0;
+		}
+		if (l->end == l->cap) {
+			size_t ncap = l->cap ? l->cap * 2 : 1 << 20;
+			char *grown = realloc(l->buf, ncap);
+
+			if (grown == NULL)
+				return -1;
+			l->buf = grown;
+			l->cap = ncap;
+		}
+		got = fread(l->buf + l->end, 1, l->cap - l->end, l->fp);
+		l->end += got;
+		if (got == 0) {
+			if (ferror(l->fp))
+				return -1;
+			l->eof = 1;
+		}
+	}
+}
+
+/* RFC 4180 has no notion of padding: a space is part of the field. */
+static int no_space(unsigned char c)
+{
+	(void)c;
+	return 0;
+}
+
+/*
+ * A line with no quote and no stray CR outside a quoted record has one
+ * reading under RFC 4180: fields split at commas.  It is split here
+ * without copying; every other line goes through libcsv.
+ */
+static int plain_line(const char *s, size_t n, size_t *body)
+{
+	size_t m = n;
+
+	if (m > 0 && s[m - 1] == '\n')
+		m--;
+	if (m > 0 && s[m - 1] == '\r')
+		m--;
+	if (memchr(s, '"', m) != NULL || memchr(s, '\r', m) != NULL)
+		return 0;
+	*body = m;
+	return 1;
+}
+
 static int read_csv(struct sgt_fleet *f, time_t now)
 {
 	struct csv_state cs;
 	struct csv_parser p;
-	FILE *fp;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int rc;
+	struct lines l = { 0 };
+	const char *line;
+	size_t n, body;
+	int rc, more, pending = 0;
 
 	memset(&cs, 0, sizeof(cs));
 	cs.f = f;
@@ -321,22 +396,40 @@ static int read_csv(struct sgt_fleet *f, time_t now)
 	cs.cutoff = now - (time_t)f->src.stale_days * DAY;
 	cs.col_build = cs.col_fleet = cs.col_seen = -1;
 	cs.row_line = 1;
-	if ((fp = fopen(cs.path, "r")) == NULL)
+	if ((l.fp = fopen(cs.path, "r")) == NULL)
 		return sgt_err(SGT_ERR_DATA, "cannot read device source '%s': %s", cs.path, strerror(errno));
 	if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
-		fclose(fp);
+		fclose(l.fp);
 		return sgt_err(SGT_ERR_DATA, "out of memory");
 	}
-	/* Fed a line at a time so that an error can name the line it is on. */
-	while (cs.rc == SGT_OK && (n = getline(&line, &cap, fp)) > 0) {
+	csv_set_space_func(&p, no_space);
+	/* A line at a time, so that an error can name the line it is on. */
+	while (cs.rc == SGT_OK && (more = next_line(&l, &line, &n)) > 0) {
 		cs.line++;
-		if (csv_parse(&p, line, (size_t)n, csv_field, csv_row, &cs) != (size_t)n && cs.rc == SGT_OK)
+		if (!pending && plain_line(line, n, &body)) {
+			const char *q = line, *end = line + body, *comma;
+
+			if (body == 0)
+				continue;	/* libcsv skips empty lines too */
+			while ((comma = memchr(q, ',', (size_t)(end - q))) != NULL) {
+				csv_field((void *)(uintptr_t)q, (size_t)(comma - q), &cs);
+				q = comma + 1;
+			}
+			csv_field((void *)(uintptr_t)q, (size_t)(end - q), &cs);
+			csv_row('\n', &cs);
+			continue;
+		}
+		/* libcsv calls csv_row at the record's end: until then the record spans lines. */
+		cs.pending = 1;
+		if (csv_parse(&p, line, n, csv_field, csv_row, &cs) != n && cs.rc == SGT_OK)
 			cs.rc = sgt_err(SGT_ERR_DATA, "%s:%zu: malformed CSV: %s (RFC 4180: a field with quotes, "
 					"commas or line breaks is enclosed in double quotes, inner quotes doubled)",
 					cs.path, cs.line, csv_strerror(csv_error(&p)));
+		pending = cs.pending;
 	}
-	if (cs.rc == SGT_OK && ferror(fp))
-		cs.rc = sgt_err(SGT_ERR_DATA, "cannot read device source '%s': %s", cs.path, strerror(errno));
+	if (cs.rc == SGT_OK && more < 0)
+		cs.rc = sgt_err(SGT_ERR_DATA, "cannot read device source '%s': %s", cs.path,
+				ferror(l.fp) ? strerror(errno) : "out of memory");
 	if (cs.rc == SGT_OK && csv_fini(&p, csv_field, csv_row, &cs) != 0 && cs.rc == SGT_OK)
 		cs.rc = sgt_err(SGT_ERR_DATA, "%s:%zu: malformed CSV: %s (a quoted field is not closed)", cs.path,
 				cs.row_line, csv_strerror(csv_error(&p)));
@@ -344,8 +437,8 @@ static int read_csv(struct sgt_fleet *f, time_t now)
 		cs.rc = sgt_err(SGT_ERR_DATA, "%s: empty: a CSV device source starts with a header row", cs.path);
 	rc = cs.rc;
 	csv_free(&p);
-	free(line);
-	fclose(fp);
+	free(l.buf);
+	fclose(l.fp);
 	return rc;
 }
 
