@@ -1043,8 +1043,9 @@ int sgt_fleet_judge(const struct sgt_inventory *inv, const struct sgt_fleet_cust
 			r->status = SGT_FLEET_ST_UNKNOWN;
 			snprintf(r->keyname, sizeof(r->keyname), "-");
 			snprintf(r->sentence, sizeof(r->sentence),
-				 "%ld devices run builds signet has no record of: %s%s; which key they trust cannot "
-				 "be judged until the build is recorded", total, list.p ? list.p : "",
+				 "%ld device%s run%s builds signet has no record of: %s%s; which key they trust cannot "
+				 "be judged until the build is recorded", total, total == 1 ? "" : "s", total == 1 ? "s" : "",
+				 list.p ? list.p : "",
 				 f->nunknown > 5 ? ", ..." : "");
 			snprintf(r->command, sizeof(r->command), "signet fleet build add %s VERSION ARTEFACT", f->name);
 			sgt_buf_free(&list);

@@ -597,8 +597,11 @@ static void html_timeline(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 				       status_colour(r->status));
 			html_text(b, f->name);
 			sgt_buf_printf(b, " %s: %s by %s", build_name(r), sgt_fleet_action_name(r->deadline_for), d);
-			sgt_buf_printf(b, "</title></circle><text x=\"%.1f\" y=\"%d\" fill=\"#333\">%s %s%s</text>\n", x + 9,
-				       y - 7, sgt_fleet_action_name(r->deadline_for), d, r->deadline <= start ? " (passed)" : "");
+			/* Labels near the right edge grow leftwards so that they stay inside the picture. */
+			sgt_buf_printf(b, "</title></circle><text x=\"%.1f\" y=\"%d\" fill=\"#333\"%s>%s %s%s</text>\n",
+				       x > left + width * 0.8 ? x - 9 : x + 9, y - 7,
+				       x > left + width * 0.8 ? " text-anchor=\"end\"" : "",
+				       sgt_fleet_action_name(r->deadline_for), d, r->deadline <= start ? " (passed)" : "");
 		}
 	}
 	sgt_buf_printf(b, "</svg>\n");

@@ -88,7 +88,7 @@ eq "$(rows aws)" "1.4.2=1+1 unknown=2+0" "search-index: two pages, firmware from
 eq "$(rows lines)" "1.4.2=1+1" "jsonl"
 has "$T/out" "2 devices run builds signet has no record of: '2.1.0' \(1\), '\(none\)' \(1\)"
 eq "$(jq -r '.fleets[] | select(.name=="gen2") | .unknown_build_devices' "$T/out")" 1 "unknown counted"
-has "$T/out" "1 devices run builds signet has no record of: .9\.9\.9. \(1\)"
+has "$T/out" "1 device runs builds signet has no record of: .9\.9\.9. \(1\)"
 
 # Errors: exit 3, one line naming file:line, nothing written.
 bad() {  # bad FILE LINE-REGEX
