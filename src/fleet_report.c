@@ -528,7 +528,13 @@ static const char html_head[] =
 	".st{font-weight:bold;text-transform:uppercase;font-size:.75rem}\n"
 	".what{color:#333}.cmd{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:.78rem;color:#333}\n"
 	"svg{width:100%;height:auto;max-width:1100px}\n"
-	"@media (max-width:640px){body{margin:.6rem}th:nth-child(6),td:nth-child(6),th:nth-child(7),td:nth-child(7){display:none}}\n"
+	/* Phones: each row becomes a card with labelled fields; the timeline scrolls sideways. */
+	"@media (max-width:640px){body{margin:.6rem}table.rows tr:first-child{display:none}"
+	"table.rows,table.rows tbody,table.rows tr,table.rows td{display:block;width:auto}"
+	"table.rows tr{border:1px solid #ddd;border-radius:8px;margin:.5rem 0;padding:.3rem}"
+	"table.rows td{border:0;padding:.15rem .4rem;text-align:left}"
+	"table.rows td[data-l]::before{content:attr(data-l) \": \";color:#555;font-size:.75rem}"
+	".tl svg{min-width:720px}}\n"
 	"@media print{body{margin:0;font-size:10pt}.card{break-inside:avoid}tr{break-inside:avoid}"
 	"tr.stranded,tr.overdue,tr.due,tr.ok,tr.unknown{-webkit-print-color-adjust:exact;print-color-adjust:exact}}\n"
 	"</style>\n</head>\n<body>\n";
@@ -633,7 +639,7 @@ static int render_html(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		html_text(b, t.next_row->fleet->name);
 		sgt_buf_printf(b, " %s", sgt_fleet_action_name(t.next_row->deadline_for));
 	}
-	sgt_buf_printf(b, "</span></div>\n</div>\n<h2>Deadlines, soonest first</h2>\n<div class=\"wrap\"><table>\n"
+	sgt_buf_printf(b, "</span></div>\n</div>\n<h2>Deadlines, soonest first</h2>\n<div class=\"wrap\"><table class=\"rows\">\n"
 		       "<tr><th>status</th><th>fleet</th><th>build</th><th>devices</th><th>key</th><th>signer expires</th>"
 		       "<th>baked expires</th><th>deadline</th><th>what to do</th></tr>\n");
 	for (i = 0; i < rep->n; i++) {
@@ -643,17 +649,18 @@ static int render_html(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		ymd(r->custody && r->custody->has_signer ? r->custody->not_after : 0, s1);
 		ymd(r->key && r->key->has_cert ? r->key->not_after : 0, s2);
 		ymd(r->deadline, s3);
-		sgt_buf_printf(b, "<tr class=\"%s\"><td class=\"st\" style=\"color:%s\">%s</td><td>",
+		sgt_buf_printf(b, "<tr class=\"%s\"><td class=\"st\" style=\"color:%s\">%s</td><td data-l=\"fleet\">",
 			       sgt_fleet_status_name(r->status), status_colour(r->status), sgt_fleet_status_name(r->status));
 		html_text(b, r->fleet->name);
-		sgt_buf_printf(b, "</td><td>");
+		sgt_buf_printf(b, "</td><td data-l=\"build\">");
 		html_text(b, build_name(r));
-		sgt_buf_printf(b, "</td><td class=\"n\">%ld%s", r->devices, r->stale ? "" : "</td>");
+		sgt_buf_printf(b, "</td><td class=\"n\" data-l=\"devices\">%ld%s", r->devices, r->stale ? "" : "</td>");
 		if (r->stale)
 			sgt_buf_printf(b, "<br><small>+%ld stale</small></td>", r->stale);
-		sgt_buf_printf(b, "<td>");
+		sgt_buf_printf(b, "<td data-l=\"key\">");
 		html_text(b, r->keyname);
-		sgt_buf_printf(b, "<br><small>%s</small></td><td class=\"d\">%s</td><td class=\"d\">%s</td><td class=\"d\">%s</td>"
+		sgt_buf_printf(b, "<br><small>%s</small></td><td class=\"d\" data-l=\"signer expires\">%s</td>"
+			       "<td class=\"d\" data-l=\"baked expires\">%s</td><td class=\"d\" data-l=\"deadline\">%s</td>"
 			       "<td><div class=\"what\">",
 			       r->key == NULL ? "" : r->custody ? "in custody" : "NOT HELD", s1, s2, s3);
 		html_text(b, r->sentence);
@@ -661,8 +668,9 @@ static int render_html(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		html_text(b, r->command);
 		sgt_buf_printf(b, "</div></td></tr>\n");
 	}
-	sgt_buf_printf(b, "</table></div>\n<h2>The next 12 months</h2>\n");
+	sgt_buf_printf(b, "</table></div>\n<h2>The next 12 months</h2>\n<div class=\"wrap tl\">\n");
 	html_timeline(rep, b);
+	sgt_buf_printf(b, "</div>\n");
 	sgt_buf_printf(b, "<p class=\"meta\">Devices that check expiry need a rebuild baking a renewed certificate "
 		       "before their baked certificate expires; the others need only a usable signer certificate for a "
 		       "key in custody. Stranded devices trust no key in custody.</p>\n</body>\n</html>\n");
