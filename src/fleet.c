@@ -658,6 +658,8 @@ int sgt_fleet_records_merge(const struct sgt_store *st, struct sgt_inventory *in
 					memcpy(b->artefact_sha256, rec.artefact_sha256, sizeof(b->artefact_sha256));
 				}
 				memcpy(b->recorded_at, rec.recorded_at, sizeof(b->recorded_at));
+				if (b->devices == 0)
+					b->devices = rec.devices;
 			}
 			build_release(&rec);
 		}

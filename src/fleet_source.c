@@ -49,6 +49,9 @@ int sgt_fleet_tally(struct sgt_fleet *f, const char *build, size_t len, long n, 
 			return SGT_OK;
 		}
 	}
+	/* Unknown names are kept to 64 bytes: compare what was kept, or a long name would be new every time. */
+	if (len > 64)
+		len = 64;
 	for (i = 0; i < f->nunknown; i++) {
 		const char *v = f->unknown[i].version;
 
@@ -77,7 +80,7 @@ int sgt_fleet_tally(struct sgt_fleet *f, const char *build, size_t len, long n, 
 		f->unknown = grown;
 		u = &f->unknown[f->nunknown];
 		memset(u, 0, sizeof(*u));
-		if ((u->version = strndup(build, len > 64 ? 64 : len)) == NULL)
+		if ((u->version = strndup(build, len)) == NULL)
 			return sgt_err(SGT_ERR_DATA, "out of memory");
 		f->nunknown++;
 	}
@@ -406,6 +409,11 @@ static int read_csv(struct sgt_fleet *f, time_t now)
 	/* A line at a time, so that an error can name the line it is on. */
 	while (cs.rc == SGT_OK && (more = next_line(&l, &line, &n)) > 0) {
 		cs.line++;
+		/* Spreadsheet exports often start with a UTF-8 byte order mark: it is not part of the first name. */
+		if (cs.line == 1 && n >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+			line += 3;
+			n -= 3;
+		}
 		if (!pending && plain_line(line, n, &body)) {
 			const char *q = line, *end = line + body, *comma;
 

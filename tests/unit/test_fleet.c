@@ -296,6 +296,16 @@ static void test_csv(void **state)
 	assert_int_equal(inv.fleets[0].nunknown, 1);
 	assert_int_equal(inv.fleets[0].unknown[0].devices, 1);
 	sgt_inventory_release(&inv);
+	/* A byte order mark is not part of the first column's name; long unknown names stay one entry. */
+	p = write_file("d.csv", "\xef\xbb\xbf" "fw,id\n1.0,1\n"
+			"x123456789x123456789x123456789x123456789x123456789x123456789x123456789,2\n"
+			"x123456789x123456789x123456789x123456789x123456789x123456789x123456789,3\n");
+	assert_int_equal(read_source(SGT_FLEET_SRC_CSV, p, "fw", &inv), SGT_OK);
+	assert_int_equal(inv.fleets[0].builds[0].devices, 1);
+	assert_int_equal(inv.fleets[0].nunknown, 1);
+	assert_int_equal(inv.fleets[0].unknown[0].devices, 2);
+	assert_int_equal(strlen(inv.fleets[0].unknown[0].version), 64);
+	sgt_inventory_release(&inv);
 	/* Plain lines (split without libcsv) and quoted ones (libcsv) read the same: spaces are data. */
 	p = write_file("d.csv", "id,fw\n1,1.0\n\"2\",\"1.0\"\n3, 1.0\n\"4\", 1.0\n");
 	assert_int_equal(read_source(SGT_FLEET_SRC_CSV, p, "fw", &inv), SGT_OK);
