@@ -140,11 +140,12 @@ int sgt_fleet_records_merge(const struct sgt_store *st, struct sgt_inventory *in
 
 /*
  * Population.  sgt_fleet_count streams the device source of every fleet
- * that has one (counts from the inventory stay otherwise).  Memory grows
+ * named (all when nnames is 0) that has one (counts from the inventory
+ * stay otherwise).  Memory grows
  * with builds, never with devices.  A malformed row is SGT_ERR_DATA
  * naming file:line (or the query).
  */
-int sgt_fleet_count(struct sgt_inventory *inv, time_t now);
+int sgt_fleet_count(struct sgt_inventory *inv, char **names, size_t nnames, time_t now);
 int sgt_fleet_source_read(struct sgt_fleet *f, time_t now);
 /* Adds n devices of build (len bytes, not NUL-terminated) to f: a known build or "unknown". */
 int sgt_fleet_tally(struct sgt_fleet *f, const char *build, size_t len, long n, int stale);

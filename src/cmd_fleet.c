@@ -129,7 +129,6 @@ static void loaded_release(struct loaded *l)
 static int load(struct sgt_ctx *ctx, const struct opts *o, int count_devices, time_t now, struct loaded *l)
 {
 	char *path = NULL;
-	size_t i, j;
 	int rc;
 
 	memset(l, 0, sizeof(*l));
@@ -145,15 +144,8 @@ static int load(struct sgt_ctx *ctx, const struct opts *o, int count_devices, ti
 	if ((rc = sgt_fleet_records_merge(&l->st, &l->inv)) != SGT_OK ||
 	    (rc = sgt_fleet_read_artefacts(&l->inv)) != SGT_OK)
 		return rc;
-	/* Only the fleets asked for: another fleet's unreachable source must not block this report. */
-	for (i = 0; count_devices && i < l->inv.n; i++) {
-		int want = o->nnames == 0;
-
-		for (j = 0; j < o->nnames; j++)
-			want |= strcmp(o->names[j], l->inv.fleets[i].name) == 0;
-		if (want && l->inv.fleets[i].has_source && (rc = sgt_fleet_source_read(&l->inv.fleets[i], now)) != SGT_OK)
-			return rc;
-	}
+	if (count_devices && (rc = sgt_fleet_count(&l->inv, o->names, o->nnames, now)) != SGT_OK)
+		return rc;
 	return sgt_fleet_custody_load(&l->st, &l->custody, &l->ncustody);
 }
 

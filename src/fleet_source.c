@@ -880,17 +880,23 @@ int sgt_fleet_source_read(struct sgt_fleet *f, time_t now)
 	return rc;
 }
 
-int sgt_fleet_count(struct sgt_inventory *inv, time_t now)
+int sgt_fleet_count(struct sgt_inventory *inv, char **names, size_t nnames, time_t now)
 {
-	size_t i;
+	size_t i, j;
 	int rc;
 
 	for (i = 0; i < inv->n; i++) {
-		if (!inv->fleets[i].has_source)
+		struct sgt_fleet *f = &inv->fleets[i];
+		int want = nnames == 0;
+
+		/* Only the fleets asked for: another fleet's unreachable source must not block this report. */
+		for (j = 0; j < nnames; j++)
+			want |= strcmp(names[j], f->name) == 0;
+		if (!want || !f->has_source)
 			continue;
-		sgt_verbose("fleet '%s': reading devices from %s", inv->fleets[i].name,
-			    inv->fleets[i].src.format == SGT_FLEET_SRC_PG ? "postgresql" : inv->fleets[i].src.source);
-		if ((rc = sgt_fleet_source_read(&inv->fleets[i], now)) != SGT_OK)
+		sgt_verbose("fleet '%s': reading devices from %s", f->name,
+			    f->src.format == SGT_FLEET_SRC_PG ? "postgresql" : f->src.source);
+		if ((rc = sgt_fleet_source_read(f, now)) != SGT_OK)
 			return rc;
 	}
 	return SGT_OK;
