@@ -57,6 +57,9 @@ chrome --window-size=1280,1400 --screenshot="$T/fleet.png" "file://$T/fleet.html
 [ "$(head -c 8 "$T/fleet.png" | xxd -p)" = 89504e470d0a1a0a ] || fail "screenshot is not a PNG"
 [ "$(stat -c %s "$T/fleet.png")" -gt 20000 ] || fail "screenshot is (nearly) empty"
 if [ -n "${FLEET_SCREENSHOT:-}" ]; then cp "$T/fleet.png" "$FLEET_SCREENSHOT"; fi
+# Printed: Chromium's print path (the @media print rules) gives a PDF.
+chrome --no-pdf-header-footer --print-to-pdf="$T/fleet.pdf" "file://$T/fleet.html" || fail "no PDF"
+[ "$(head -c 5 "$T/fleet.pdf")" = "%PDF-" ] || fail "print-to-pdf did not give a PDF"
 
 # ICS: one event per deadline, each with a reminder, parsed by python3-icalendar.
 sig 0 fleet report --format ics --out "$T/fleet.ics"
