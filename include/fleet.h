@@ -51,6 +51,9 @@ struct sgt_fleet_source {
 	long stale_days;
 	int line;		/* line of the devices: block in the inventory */
 	char *where;		/* "fleets.yaml:12", for messages about the query */
+	/* Set by sgt_fleet_count: rows naming no fleet of inv are counted once per source. */
+	const struct sgt_inventory *inv;
+	int count_orphans;
 };
 
 /* A key a build's devices trust, as read from the artefact. */
@@ -93,6 +96,7 @@ struct sgt_fleet {
 	int has_source;
 	struct sgt_fleet_source src;
 	time_t source_time;	/* when the population was last updated (file mtime / query time) */
+	long orphans;		/* rows of its source whose fleet_field names no fleet in the inventory */
 };
 
 struct sgt_inventory {

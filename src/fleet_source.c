@@ -91,6 +91,24 @@ int sgt_fleet_tally(struct sgt_fleet *f, const char *build, size_t len, long n, 
 	return SGT_OK;
 }
 
+/* 1 when value (len bytes) names a fleet of the inventory. */
+static int names_fleet(const struct sgt_inventory *inv, const char *value, size_t len)
+{
+	size_t i;
+
+	for (i = 0; inv != NULL && i < inv->n; i++)
+		if (strlen(inv->fleets[i].name) == len && memcmp(inv->fleets[i].name, value, len) == 0)
+			return 1;
+	return inv == NULL;
+}
+
+/* A row of another fleet: counted when it names no fleet at all, so that it is not dropped unseen. */
+static void other_fleet(struct sgt_fleet *f, const char *value, size_t len)
+{
+	if (f->src.count_orphans && !names_fleet(f->src.inv, value, len))
+		f->orphans++;
+}
+
 /* -- time ------------------------------------------------------------------- */
 
 static long long days_from_civil(long long y, unsigned m, unsigned d)
@@ -292,8 +310,10 @@ static void csv_row(int c, void *data)
 		return;
 	}
 	cs->row_line = cs->line + 1;
-	if (src->fleet_field && (strlen(cs->f->name) != cs->flen || memcmp(cs->fleetv, cs->f->name, cs->flen) != 0))
+	if (src->fleet_field && (strlen(cs->f->name) != cs->flen || memcmp(cs->fleetv, cs->f->name, cs->flen) != 0)) {
+		other_fleet(cs->f, cs->fleetv, cs->flen);
 		goto next;
+	}
 	if (src->last_seen_field) {
 		if (cs->slen == 0)
 			stale = 1;	/* never seen: on a shelf, as far as anyone knows */
@@ -538,8 +558,10 @@ static int json_device(struct json_state *js, json_t *obj, size_t line)
 			rc = sgt_err(SGT_ERR_DATA, "%s:%zu: field '%s' is not a string", js->path, line, src->fleet_field);
 			goto out;
 		}
-		if (strcmp(fleet, js->f->name) != 0)
+		if (strcmp(fleet, js->f->name) != 0) {
+			other_fleet(js->f, fleet, flen);
 			goto out;
+		}
 	}
 	if (src->last_seen_field) {
 		if (scalar_text(path_get(js, obj, src->last_seen_field), seen, sizeof(seen), &slen) != 0 ||
@@ -858,6 +880,7 @@ int sgt_fleet_source_read(struct sgt_fleet *f, time_t now)
 	/* A source gives the population: counts written in the inventory no longer apply. */
 	for (i = 0; i < f->nbuilds; i++)
 		f->builds[i].devices = f->builds[i].stale = 0;
+	f->orphans = 0;
 	switch (f->src.format) {
 	case SGT_FLEET_SRC_CSV:
 		rc = read_csv(f, now);
@@ -894,10 +917,19 @@ int sgt_fleet_count(struct sgt_inventory *inv, char **names, size_t nnames, time
 			want |= strcmp(names[j], f->name) == 0;
 		if (!want || !f->has_source)
 			continue;
+		f->src.inv = inv;
+		f->src.count_orphans = f->src.fleet_field != NULL;
+		for (j = 0; j < i && f->src.count_orphans; j++)
+			if (inv->fleets[j].has_source && inv->fleets[j].src.fleet_field &&
+			    strcmp(inv->fleets[j].src.source, f->src.source) == 0)
+				f->src.count_orphans = 0;	/* an earlier fleet counts this source's strays */
 		sgt_verbose("fleet '%s': reading devices from %s", f->name,
 			    f->src.format == SGT_FLEET_SRC_PG ? "postgresql" : f->src.source);
 		if ((rc = sgt_fleet_source_read(f, now)) != SGT_OK)
 			return rc;
+		if (f->orphans > 0)
+			sgt_warn("%ld devices in %s name a fleet that is not in the inventory (field '%s'): they are not "
+				 "judged", f->orphans, f->src.name ? f->src.name : f->src.source, f->src.fleet_field);
 	}
 	return SGT_OK;
 }

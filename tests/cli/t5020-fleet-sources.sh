@@ -21,8 +21,9 @@ printf '%s\r\n' \
   'lines"' \
   'd5,other,1.4.2,2026-05-30,x' \
   'd6,gen2,1.4.2,,never seen' \
-  'd7,gen2,"1.4.2",2026-05-31 08:00:00,"a ""quoted"", comma"' >"$T/devices.csv"
-[ "$(grep -c $'\r$' "$T/devices.csv")" -eq 9 ] || fail "fixture is not CRLF"
+  'd7,gen2,"1.4.2",2026-05-31 08:00:00,"a ""quoted"", comma"' \
+  'd9,gen7,1.4.2,2026-05-31,nobody listed gen7' >"$T/devices.csv"
+[ "$(grep -c $'\r$' "$T/devices.csv")" -eq 10 ] || fail "fixture is not CRLF"
 
 # aws iot search-index: two pages (one pretty, one compact), shadow as a JSON string,
 # connectivity.timestamp in milliseconds; braces and "things" inside strings.
@@ -81,6 +82,8 @@ fleets:
     devices: { source: $T/devices.jsonl, format: jsonl, build_field: attributes.fw, last_seen_field: seen, stale_days: 1 }
 YAML
 sig 0 --json fleet report
+# d5's fleet "other" is in the inventory; a fleet nobody listed is counted and said, not dropped.
+has "$T/err" "^signet: warning: 1 devices in $T/devices\.csv name a fleet that is not in the inventory \(field 'fleet'\): they are not judged$"
 rows() { jq -r --arg f "$1" '[.rows[] | select(.fleet==$f) | "\(.build)=\(.devices)+\(.stale_devices)"] | sort | join(" ")' "$T/out"; }
 eq "$(rows gen2)" "1.4.2=3+2 unknown=1+0" "csv: counts replace the inventory's, stale apart, unknown build kept"
 eq "$(rows other)" "1.4.2=1+0" "csv: fleet_field picks the fleet's rows"
@@ -99,6 +102,7 @@ bad() {  # bad FILE LINE-REGEX
   [ ! -e "$T/report.prom" ] || fail "a report was written despite the error"
   ! ls -a "$T" | grep -q 'report\.prom.' || fail "temp file left behind"
 }
+sed -i '/gen7/d' "$T/devices.csv"   # the error cases below want only their one error line
 cp "$T/devices.csv" "$T/good.csv"
 printf '%s\r\n' 'd8,gen2,1.4.2,2026-05-30,"unfinished "quote' >>"$T/devices.csv"
 bad "devices\.csv:10: malformed CSV"
