@@ -17,15 +17,15 @@ endif
 
 DEB_PACKAGES := build-essential pkg-config libssl-dev openssl libp11-dev libp11-kit-dev \
 	softhsm2 libyaml-dev libjansson-dev opensc libmbedtls-dev libcmocka-dev \
-	jq xxd strace
+	jq xxd strace libcsv-dev libpq-dev postgresql prometheus chromium python3-icalendar
 
-PKGS       := libcrypto libp11 yaml-0.1 jansson p11-kit-1
+PKGS       := libcrypto libp11 yaml-0.1 jansson p11-kit-1 libpq
 WARN       := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wwrite-strings -fstack-protector-strong
 ALL_CFLAGS  = $(WARN) $(CFLAGS) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Iinclude \
 	-DSGT_POLICY_DIR='"$(PREFIX)/share/signet/policies"' \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-ALL_LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl
+ALL_LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -ldl
 ifneq ($(DEVELOPER),)
 ALL_CFLAGS += -Werror
 endif
@@ -98,7 +98,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libsignet.a
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsignet.a $(ALL_LDLIBS)
 
-bench: deps $(BUILD)/signet $(BUILD)/bench/bench_audit
+bench: deps $(BUILD)/signet $(BUILD)/bench/bench_audit $(BUILD)/bench/bench_fleet
 	@BUILD=$(BUILD) tests/bench.sh
 
 install: all

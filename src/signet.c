@@ -32,6 +32,7 @@ static const struct command commands[] = {
 	{ "policy", cmd_policy, "list, show and check signing policies" },
 	{ "backup", cmd_backup, "write the whole store (embedded token included) as one encrypted archive" },
 	{ "restore", cmd_restore, "restore a store from a backup archive; --check runs a restore drill" },
+	{ "fleet", cmd_fleet, "which devices trust which key, and by when to act so all stay updatable" },
 	{ NULL, NULL, NULL }
 };
 

@@ -44,3 +44,8 @@ if [ -x "$TOP/tests/bench.d/device.sh" ]; then
   echo
   . "$TOP/tests/bench.d/device.sh"
 fi
+
+if [ -f "$TOP/tests/bench.d/fleet.sh" ]; then
+  echo
+  . "$TOP/tests/bench.d/fleet.sh"
+fi
