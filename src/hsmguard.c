@@ -259,7 +259,7 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 	snprintf(live_dir, sizeof(live_dir), "%s/hsm/tokens/%s", st->dir, tokname);
 	snprintf(good_dir, sizeof(good_dir), "%s/hsm/good/%s", st->dir, tokname);
 
-	/* Files that have a good copy: restore the damaged ones. */
+	/* Files that have a good copy: restore the damaged ones; forget destroyed ones. */
 	if ((d = opendir(good_dir)) != NULL) {
 		while (rc == SGT_OK && (de = readdir(d)) != NULL) {
 			unsigned char *lb = NULL, *gb = NULL;
@@ -275,7 +275,9 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 				free(lb);
 				break;
 			}
-			/* A missing live file was destroyed on purpose (C_DestroyObject unlinks). */
+			/* A missing live file was destroyed on purpose (C_DestroyObject unlinks): its copy goes too. */
+			if (lb == NULL && refresh && strcmp(de->d_name, "token.object") != 0)
+				sgt_store_unlink(good);
 			damaged = lb != NULL && gb != NULL && file_ok(de->d_name, gb, gl) &&
 				  (!file_ok(de->d_name, lb, ll) || (ll < gl && memcmp(lb, gb, ll) == 0));
 			if (damaged) {
