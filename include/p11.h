@@ -46,6 +46,23 @@ int sgt_alg_is_ec(enum sgt_alg alg);
 /* CKR_PIN_INCORRECT etc.; "CKR_0x..." for unknown values (static buffer). */
 const char *sgt_p11_rv_name(CK_RV rv);
 
+/* What rv means, as words ("wrong PIN"). */
+const char *sgt_p11_rv_why(CK_RV rv);
+/* Reports "what: WHY (CKR_NAME)" and returns SGT_ERR_HSM. */
+int sgt_p11_report(CK_RV rv, const char *what);
+/*
+ * 1 when rv says the session or the token went away under us
+ * (CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED, CKR_DEVICE_ERROR,
+ * CKR_TOKEN_NOT_PRESENT, CKR_DEVICE_REMOVED): worth reopening.
+ */
+int sgt_p11_dead(CK_RV rv);
+/*
+ * Closes what is left of the session, finds the token by label again,
+ * opens a read-write session and logs in with pin.  One attempt, quiet
+ * (returns the failing CK_RV); callers bound the retries and report.
+ */
+CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin);
+
 /* dlopen()s the module and C_Initialize()s it.  Errors are SGT_ERR_HSM. */
 int sgt_p11_load(struct sgt_p11 *p, const char *module);
 /* Closes the session, C_Finalize, dlclose.  Safe on a zeroed struct. */

@@ -51,8 +51,12 @@ static int parse_keyopts(const char *cmd, int argc, char **argv, struct sgt_pin_
 		CMD_PIN_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
+	struct sgt_pin_opts unused = SGT_PIN_OPTS_INIT;
 	int started = 0, c, rc;
 
+	/* Commands that never log in still accept the PIN options scripts pass everywhere. */
+	if (pins == NULL)
+		pins = &unused;
 	while ((c = cmd_getopt(cmd, argc, argv, "ho:", longopts, &started)) != -1) {
 		if (c == -2)
 			return SGT_ERR_USAGE;

@@ -166,6 +166,22 @@ static int p11_fail(CK_RV rv, const char *fmt, ...)
 	return sgt_err(SGT_ERR_HSM, "%s: %s (%s)", what, rv_why(rv), sgt_p11_rv_name(rv));
 }
 
+const char *sgt_p11_rv_why(CK_RV rv)
+{
+	return rv_why(rv);
+}
+
+int sgt_p11_report(CK_RV rv, const char *what)
+{
+	return p11_fail(rv, "%s", what);
+}
+
+int sgt_p11_dead(CK_RV rv)
+{
+	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_ERROR ||
+	       rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED;
+}
+
 int sgt_p11_load(struct sgt_p11 *p, const char *module)
 {
 	CK_C_GetFunctionList getlist;
@@ -321,6 +337,40 @@ int sgt_p11_login(struct sgt_p11 *p, const struct sgt_pin *pin)
 		return rc;
 	}
 	return p11_fail(rv, "login to token '%s' failed", p->token);
+}
+
+CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin)
+{
+	CK_SLOT_ID slots[64];
+	CK_ULONG n = 64, i;
+	CK_RV rv;
+
+	if (p->session != CK_INVALID_HANDLE)
+		p->f->C_CloseSession(p->session);	/* usually fails: it is already gone */
+	p->session = CK_INVALID_HANDLE;
+	/* A token that was removed or a server that restarted may sit in another slot now. */
+	if ((rv = p->f->C_GetSlotList(CK_TRUE, slots, &n)) != CKR_OK)
+		return rv;
+	for (i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		char l[33];
+
+		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
+			continue;
+		label_of(ti.label, sizeof(ti.label), l);
+		if (strcmp(l, p->token) == 0)
+			break;
+	}
+	if (i == n)
+		return CKR_TOKEN_NOT_PRESENT;
+	p->slot = slots[i];
+	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &p->session);
+	if (rv != CKR_OK) {
+		p->session = CK_INVALID_HANDLE;
+		return rv;
+	}
+	rv = p->f->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)pin->value, pin->len);
+	return rv == CKR_USER_ALREADY_LOGGED_IN ? CKR_OK : rv;
 }
 
 int sgt_p11_open_store(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin_opts *opts, int rw)
