@@ -88,7 +88,7 @@ int sgt_p11_init_token(struct sgt_p11 *p, const char *label, const struct sgt_pi
 /* A key object on the token. */
 struct sgt_p11_obj {
 	CK_OBJECT_HANDLE h;
-	CK_OBJECT_CLASS cls;
+	CK_OBJECT_CLASS cls;	/* as read back; (CK_OBJECT_CLASS)-1 when unreadable */
 	unsigned char id[64];
 	size_t idlen;
 	char label[65];
@@ -107,9 +107,28 @@ int sgt_p11_import(struct sgt_p11 *p, EVP_PKEY *key, const char *label,
 int sgt_p11_custody(struct sgt_p11 *p, CK_OBJECT_HANDLE priv, struct sgt_custody *out);
 /* Builds an OpenSSL public key from a public key object (EC point or modulus). */
 int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out);
-/* Lists key objects of a class (CKO_PRIVATE_KEY/CKO_PUBLIC_KEY), or with a given id when id != NULL. */
+/* Lists key objects of a class (CKO_PRIVATE_KEY/CKO_PUBLIC_KEY), only those with this id when id != NULL: one C_FindObjects. */
 int sgt_p11_find(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t idlen,
 		 struct sgt_p11_obj **out, size_t *n);
 int sgt_p11_destroy(struct sgt_p11 *p, CK_OBJECT_HANDLE h);
+/* Objects of any class whose CKA_LABEL is label. */
+int sgt_p11_find_label(struct sgt_p11 *p, const char *label, struct sgt_p11_obj **out, size_t *n);
+
+/*
+ * PKCS#11 URIs (RFC 7512), parsed by p11-kit.  sgt_p11_open() and
+ * sgt_p11_open_store() accept a token URI wherever a token label goes
+ * (token, manufacturer, serial, model, library-*, slot-*); two matching
+ * tokens are an error listing both.
+ */
+int sgt_p11_is_uri(const char *s);
+/* Parses s (SGT_ERR_USAGE with p11-kit's reason when malformed); *uri is a P11KitUri. */
+int sgt_p11_uri_parse(const char *s, void **uri);
+void sgt_p11_uri_free(void *uri);
+/*
+ * Objects on the open token matching the URI's object part (object, id,
+ * type; class cls when the URI has no type); the URI's token part must
+ * match the open token.  One C_FindObjects with the URI's attributes.
+ */
+int sgt_p11_find_uri(struct sgt_p11 *p, const char *uri, CK_OBJECT_CLASS cls, struct sgt_p11_obj **out, size_t *n);
 
 #endif

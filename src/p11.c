@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -18,6 +19,7 @@
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
+#include <p11-kit/uri.h>
 
 #include "p11.h"
 
@@ -262,40 +264,108 @@ static int list_slots(struct sgt_p11 *p, CK_BBOOL present, CK_SLOT_ID **slots, C
 	return SGT_OK;
 }
 
-/* Finds the slot whose initialised token has this label. */
+int sgt_p11_is_uri(const char *s)
+{
+	return s != NULL && strncasecmp(s, "pkcs11:", 7) == 0;
+}
+
+int sgt_p11_uri_parse(const char *s, void **out)
+{
+	P11KitUri *uri = p11_kit_uri_new();
+	int r;
+
+	*out = NULL;
+	if (uri == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	if ((r = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, uri)) != P11_KIT_URI_OK) {
+		p11_kit_uri_free(uri);
+		return sgt_err(SGT_ERR_USAGE, "'%s' is not a PKCS#11 URI: %s", s, p11_kit_uri_message(r));
+	}
+	if (p11_kit_uri_any_unrecognized(uri)) {
+		p11_kit_uri_free(uri);
+		sgt_err(SGT_ERR_USAGE, "PKCS#11 URI '%s' has attributes signet does not know", s);
+		sgt_hint("known: token, manufacturer, serial, model, library-*, slot-*, object, id, type (RFC 7512)");
+		return SGT_ERR_USAGE;
+	}
+	*out = uri;
+	return SGT_OK;
+}
+
+void sgt_p11_uri_free(void *uri)
+{
+	if (uri != NULL)
+		p11_kit_uri_free(uri);
+}
+
+/* Does the token in slot match name: a label, or a PKCS#11 URI's module/slot/token parts? */
+static int token_matches(struct sgt_p11 *p, CK_SLOT_ID slot, const CK_TOKEN_INFO *ti, const char *label,
+			 P11KitUri *uri)
+{
+	CK_SLOT_INFO si;
+	CK_INFO mi;
+
+	(void)label;
+	if (!p11_kit_uri_match_token_info(uri, ti))
+		return 0;
+	if (p11_kit_uri_get_slot_id(uri) != (CK_SLOT_ID)-1 && p11_kit_uri_get_slot_id(uri) != slot)
+		return 0;
+	if (p->f->C_GetSlotInfo(slot, &si) == CKR_OK && !p11_kit_uri_match_slot_info(uri, &si))
+		return 0;
+	if (p->f->C_GetInfo(&mi) == CKR_OK && !p11_kit_uri_match_module_info(uri, &mi))
+		return 0;
+	return 1;
+}
+
+/* Finds the slot whose initialised token has this label, or matches this PKCS#11 URI. */
 static int find_slot(struct sgt_p11 *p, const char *label, CK_SLOT_ID *slot)
 {
 	CK_SLOT_ID *slots = NULL;
 	CK_ULONG n = 0, i;
-	struct sgt_buf seen = { 0 };
+	struct sgt_buf seen = { 0 }, matched = { 0 };
+	void *uri = NULL;
 	int found = 0, rc;
 
-	if ((rc = list_slots(p, CK_TRUE, &slots, &n)) != SGT_OK)
+	if (sgt_p11_is_uri(label) && (rc = sgt_p11_uri_parse(label, &uri)) != SGT_OK)
 		return rc;
+	if ((rc = list_slots(p, CK_TRUE, &slots, &n)) != SGT_OK)
+		goto out;
 	for (i = 0; i < n; i++) {
 		CK_TOKEN_INFO ti;
-		char l[33];
+		char l[33], serial[17];
+		int hit;
 
 		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
 			continue;
 		label_of(ti.label, sizeof(ti.label), l);
+		label_of(ti.serialNumber, sizeof(ti.serialNumber), serial);
 		sgt_buf_printf(&seen, "%s'%s'", seen.len ? ", " : "", l);
-		if (strcmp(l, label) == 0) {
-			if (found++) {
-				rc = sgt_err(SGT_ERR_HSM, "more than one token is labelled '%s' in '%s'", label, p->module);
-				goto out;
-			}
+		hit = uri != NULL ? token_matches(p, slots[i], &ti, l, uri) : strcmp(l, label) == 0;
+		if (!hit)
+			continue;
+		sgt_buf_printf(&matched, "%s'%s' (serial %s)", matched.len ? ", " : "", l, serial);
+		if (found++ == 0) {
 			*slot = slots[i];
+			snprintf(p->token, sizeof(p->token), "%s", l);
 		}
 	}
+	if (found > 1) {
+		rc = uri != NULL ? sgt_err(SGT_ERR_HSM, "PKCS#11 URI '%s' matches %d tokens in '%s': %s", label, found,
+					   p->module, matched.p)
+				 : sgt_err(SGT_ERR_HSM, "more than one token is labelled '%s' in '%s': %s", label,
+					   p->module, matched.p);
+		sgt_hint("name the token by PKCS#11 URI with its serial: 'pkcs11:token=LABEL;serial=SERIAL'");
+		goto out;
+	}
 	if (!found) {
-		rc = sgt_err(SGT_ERR_HSM, "no token labelled '%s' in '%s' (tokens present: %s)", label,
-			     p->module, seen.len ? seen.p : "none");
+		rc = sgt_err(SGT_ERR_HSM, "no token %s '%s' in '%s' (tokens present: %s)", uri ? "matches" : "labelled",
+			     label, p->module, seen.len ? seen.p : "none");
 		goto out;
 	}
 	rc = SGT_OK;
 out:
+	sgt_p11_uri_free(uri);
 	sgt_buf_free(&seen);
+	sgt_buf_free(&matched);
 	free(slots);
 	return rc;
 }
@@ -307,7 +377,6 @@ int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw)
 
 	if ((rc = find_slot(p, token, &p->slot)) != SGT_OK)
 		return rc;
-	snprintf(p->token, sizeof(p->token), "%s", token);
 	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0), NULL, NULL, &p->session);
 	if (rv != CKR_OK) {
 		p->session = CK_INVALID_HANDLE;
@@ -433,6 +502,17 @@ int sgt_p11_init_token(struct sgt_p11 *p, const char *label, const struct sgt_pi
 	return SGT_OK;
 }
 
+/*
+ * What modules answer when they refuse an attribute in a template: the
+ * standard codes, and CKR_GENERAL_ERROR / CKR_FUNCTION_FAILED from modules
+ * (tpm2-pkcs11 1.9) that do not say which.
+ */
+static int template_refused(CK_RV rv)
+{
+	return rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT ||
+	       rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED;
+}
+
 /* DER of the curve's OID, as CKA_EC_PARAMS wants it. */
 static int curve_der(const char *curve, unsigned char **der, int *len)
 {
@@ -457,31 +537,44 @@ int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
 	int plen = 0, rc;
 	size_t i;
 	CK_RV rv;
-	/* A signing key does nothing else: no decrypt, unwrap or derive (nor their public twins). */
+	/*
+	 * A signing key does nothing else: no decrypt, unwrap or derive (nor
+	 * their public twins).  Those, and CKA_COPYABLE, come last so they can
+	 * be dropped for modules that refuse them (tpm2-pkcs11 1.9 answers an
+	 * explicit CKA_DECRYPT false with CKR_GENERAL_ERROR); custody is judged
+	 * by what is read back, never by the template.
+	 */
 	CK_ATTRIBUTE pubt[10] = {
 		{ CKA_TOKEN, &yes, sizeof(yes) },
 		{ CKA_PRIVATE, &no, sizeof(no) },
 		{ CKA_VERIFY, &yes, sizeof(yes) },
-		{ CKA_ENCRYPT, &no, sizeof(no) },
-		{ CKA_WRAP, &no, sizeof(no) },
 		{ CKA_LABEL, (void *)label, strlen(label) },
 		{ CKA_ID, (void *)id, idlen },
 	};
-	CK_ULONG npub = 7;
+	CK_ULONG npub = 5;
 	CK_ATTRIBUTE privt[] = {
 		{ CKA_TOKEN, &yes, sizeof(yes) },
 		{ CKA_PRIVATE, &yes, sizeof(yes) },
 		{ CKA_SENSITIVE, &yes, sizeof(yes) },
 		{ CKA_EXTRACTABLE, &no, sizeof(no) },
 		{ CKA_SIGN, &yes, sizeof(yes) },
-		{ CKA_DECRYPT, &no, sizeof(no) },
-		{ CKA_UNWRAP, &no, sizeof(no) },
-		{ CKA_DERIVE, &no, sizeof(no) },
 		{ CKA_LABEL, (void *)label, strlen(label) },
 		{ CKA_ID, (void *)id, idlen },
-		{ CKA_COPYABLE, &no, sizeof(no) },	/* last: dropped if unsupported */
+		{ CKA_DECRYPT, &no, sizeof(no) },	/* optional from here on */
+		{ CKA_UNWRAP, &no, sizeof(no) },
+		{ CKA_DERIVE, &no, sizeof(no) },
+		{ CKA_COPYABLE, &no, sizeof(no) },
 	};
 	CK_ULONG npriv = sizeof(privt) / sizeof(privt[0]);
+	/* Templates tried in turn: everything; without CKA_COPYABLE; without any optional usage attribute. */
+	static const struct {
+		CK_ULONG drop_priv, drop_pub;
+		const char *why;
+	} steps[] = {
+		{ 0, 0, NULL },
+		{ 1, 0, "CKA_COPYABLE" },
+		{ 4, 2, "explicit CKA_DECRYPT/UNWRAP/DERIVE and CKA_ENCRYPT/WRAP false" },
+	};
 
 	for (i = 0; i < NALGS && algs[i].alg != alg; i++)
 		;
@@ -497,11 +590,20 @@ int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
 		pubt[npub++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
 		pubt[npub++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent) };
 	}
-	rv = p->f->C_GenerateKeyPair(p->session, &mech, pubt, npub, privt, npriv, pub, priv);
-	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT) {
-		/* CKA_COPYABLE is PKCS#11 2.40; older tokens refuse it. Custody is read back anyway. */
-		sgt_verbose("token '%s' refused CKA_COPYABLE; generating without it", p->token);
-		rv = p->f->C_GenerateKeyPair(p->session, &mech, pubt, npub, privt, npriv - 1, pub, priv);
+	pubt[npub++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };	/* optional */
+	pubt[npub++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
+	rv = CKR_GENERAL_ERROR;
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (i > 0) {
+			if (!template_refused(rv))
+				break;
+			sgt_verbose("token '%s' refused the key template (%s); trying again without %s", p->token,
+				    sgt_p11_rv_name(rv), steps[i].why);
+		}
+		rv = p->f->C_GenerateKeyPair(p->session, &mech, pubt, npub - steps[i].drop_pub, privt,
+					     npriv - steps[i].drop_priv, pub, priv);
+		if (rv == CKR_OK)
+			break;
 	}
 	OPENSSL_free(params);
 	if (rv != CKR_OK)
@@ -776,10 +878,56 @@ out:
 	return rc;
 }
 
+static int find_tmpl(struct sgt_p11 *p, CK_ATTRIBUTE *t, CK_ULONG nt, struct sgt_p11_obj **out, size_t *n);
+
 int sgt_p11_find(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t idlen,
 		 struct sgt_p11_obj **out, size_t *n)
 {
 	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, (void *)id, idlen } };
+
+	return find_tmpl(p, t, id != NULL ? 2 : 1, out, n);
+}
+
+int sgt_p11_find_label(struct sgt_p11 *p, const char *label, struct sgt_p11_obj **out, size_t *n)
+{
+	CK_ATTRIBUTE t[1] = { { CKA_LABEL, (void *)label, strlen(label) } };
+
+	return find_tmpl(p, t, 1, out, n);
+}
+
+int sgt_p11_find_uri(struct sgt_p11 *p, const char *uristr, CK_OBJECT_CLASS cls, struct sgt_p11_obj **out, size_t *n)
+{
+	CK_ATTRIBUTE t[8], *attrs;
+	CK_ULONG na = 0, nt = 0, i;
+	CK_TOKEN_INFO ti;
+	void *uri = NULL;
+	int rc, has_class = 0;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = sgt_p11_uri_parse(uristr, &uri)) != SGT_OK)
+		return rc;
+	/* The URI's token part must name the store's token: a key is only ever used where it is kept. */
+	if (p->f->C_GetTokenInfo(p->slot, &ti) == CKR_OK && !token_matches(p, p->slot, &ti, p->token, uri)) {
+		rc = sgt_err(SGT_ERR_DATA, "PKCS#11 URI '%s' names another token than the store's ('%s')", uristr, p->token);
+		goto out;
+	}
+	attrs = p11_kit_uri_get_attributes(uri, &na);
+	for (i = 0; i < na && nt < 7; i++) {
+		if (attrs[i].type == CKA_CLASS)
+			has_class = 1;
+		t[nt++] = attrs[i];
+	}
+	if (!has_class)
+		t[nt++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+	rc = find_tmpl(p, t, nt, out, n);
+out:
+	sgt_p11_uri_free(uri);
+	return rc;
+}
+
+static int find_tmpl(struct sgt_p11 *p, CK_ATTRIBUTE *t, CK_ULONG nt, struct sgt_p11_obj **out, size_t *n)
+{
 	CK_OBJECT_HANDLE hs[64];
 	CK_ULONG got = 0, i;
 	struct sgt_p11_obj *objs = NULL;
@@ -789,7 +937,7 @@ int sgt_p11_find(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id
 
 	*out = NULL;
 	*n = 0;
-	rv = p->f->C_FindObjectsInit(p->session, t, id != NULL ? 2 : 1);
+	rv = p->f->C_FindObjectsInit(p->session, t, nt);
 	if (rv != CKR_OK)
 		return p11_fail(rv, "cannot search token '%s'", p->token);
 	do {
@@ -809,7 +957,9 @@ int sgt_p11_find(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id
 			objs = grown;
 			memset(&objs[count], 0, sizeof(objs[count]));
 			objs[count].h = hs[i];
-			objs[count].cls = cls;
+			a[0] = (CK_ATTRIBUTE){ CKA_CLASS, &objs[count].cls, sizeof(objs[count].cls) };
+			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[0], 1) != CKR_OK)
+				objs[count].cls = (CK_OBJECT_CLASS)-1;
 			a[0] = (CK_ATTRIBUTE){ CKA_ID, objs[count].id, sizeof(objs[count].id) };
 			a[1] = (CK_ATTRIBUTE){ CKA_LABEL, objs[count].label, sizeof(objs[count].label) - 1 };
 			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[0], 1) == CKR_OK)
