@@ -542,7 +542,8 @@ int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
 	 * their public twins).  Those, and CKA_COPYABLE, come last so they can
 	 * be dropped for modules that refuse them (tpm2-pkcs11 1.9 answers an
 	 * explicit CKA_DECRYPT false with CKR_GENERAL_ERROR); custody is judged
-	 * by what is read back, never by the template.
+	 * by what is read back, never by the template.  They are left out only
+	 * when the module refuses the template with them.
 	 */
 	CK_ATTRIBUTE pubt[10] = {
 		{ CKA_TOKEN, &yes, sizeof(yes) },
@@ -566,15 +567,18 @@ int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
 		{ CKA_COPYABLE, &no, sizeof(no) },
 	};
 	CK_ULONG npriv = sizeof(privt) / sizeof(privt[0]);
-	/* Templates tried in turn: everything; without CKA_COPYABLE; without any optional usage attribute. */
+	/* Templates tried in turn: everything; without CKA_COPYABLE; without the usage attributes; without both. */
 	static const struct {
-		CK_ULONG drop_priv, drop_pub;
+		int copyable, usage;
 		const char *why;
 	} steps[] = {
-		{ 0, 0, NULL },
-		{ 1, 0, "CKA_COPYABLE" },
-		{ 4, 2, "explicit CKA_DECRYPT/UNWRAP/DERIVE and CKA_ENCRYPT/WRAP false" },
+		{ 1, 1, NULL },
+		{ 0, 1, "CKA_COPYABLE" },
+		{ 1, 0, "explicit CKA_DECRYPT/UNWRAP/DERIVE and CKA_ENCRYPT/WRAP false" },
+		{ 0, 0, "CKA_COPYABLE and the explicit usage attributes" },
 	};
+	CK_ATTRIBUTE tpriv[sizeof(privt) / sizeof(privt[0])], tpub[10];
+	CK_ULONG ntpriv, ntpub, j;
 
 	for (i = 0; i < NALGS && algs[i].alg != alg; i++)
 		;
@@ -600,8 +604,15 @@ int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
 			sgt_verbose("token '%s' refused the key template (%s); trying again without %s", p->token,
 				    sgt_p11_rv_name(rv), steps[i].why);
 		}
-		rv = p->f->C_GenerateKeyPair(p->session, &mech, pubt, npub - steps[i].drop_pub, privt,
-					     npriv - steps[i].drop_priv, pub, priv);
+		for (j = ntpriv = 0; j < npriv; j++)
+			if ((steps[i].copyable || privt[j].type != CKA_COPYABLE) &&
+			    (steps[i].usage || (privt[j].type != CKA_DECRYPT && privt[j].type != CKA_UNWRAP &&
+						privt[j].type != CKA_DERIVE)))
+				tpriv[ntpriv++] = privt[j];
+		for (j = ntpub = 0; j < npub; j++)
+			if (steps[i].usage || (pubt[j].type != CKA_ENCRYPT && pubt[j].type != CKA_WRAP))
+				tpub[ntpub++] = pubt[j];
+		rv = p->f->C_GenerateKeyPair(p->session, &mech, tpub, ntpub, tpriv, ntpriv, pub, priv);
 		if (rv == CKR_OK)
 			break;
 	}

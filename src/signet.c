@@ -4,6 +4,7 @@
  * status (SPEC.md section 3: 0 ok, 1 negative verdict, 2 usage, 3 data,
  * 4 HSM).  It also sets umask 077 before anything can write a file.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -173,6 +174,13 @@ int main(int argc, char **argv)
 	int rc;
 
 	umask(077);
+	/*
+	 * A remote token (p11-kit client, network HSM clients) talks over a
+	 * socket: a server that goes away must be an error from the module,
+	 * which signet reports and cleans up after, not a SIGPIPE that kills
+	 * it half-way.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	rc = run(&ctx, argc, argv);
 	if (fflush(stdout) != 0 && rc == SGT_OK)
 		rc = sgt_err(SGT_ERR_DATA, "cannot write to standard output");

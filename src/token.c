@@ -44,26 +44,32 @@ struct sgt_token {
 /*
  * Errors raised inside the OpenSSL callbacks travel through OpenSSL's
  * error queue as this library's reasons, so the caller's one error line
- * reads "signing ... failed on the token: the session is gone
- * (CKR_SESSION_HANDLE_INVALID); reopened 3 times".
+ * reads "signing ... failed on the token: token 'prod': the session is
+ * gone (CKR_SESSION_HANDLE_INVALID); gave up after 3 tries to reopen the
+ * session".
  */
 static int err_lib;
 static char err_text[2][200];
 static ERR_STRING_DATA err_strings[3];
 
-static void raise_sign_error(CK_RV rv, int reopened)
+static void raise_sign_error(const struct sgt_token *t, CK_RV rv, int tries)
 {
-	int r = reopened ? 2 : 1;
+	int r = tries > 0 ? 2 : 1;
 
 	if (err_lib == 0)
 		err_lib = ERR_get_next_error_library();
-	snprintf(err_text[r - 1], sizeof(err_text[r - 1]), "%s (%s)%s", sgt_p11_rv_why(rv), sgt_p11_rv_name(rv),
-		 reopened ? "; the session was reopened and logged in again, and died every time" : "");
+	if (tries > 0)
+		snprintf(err_text[1], sizeof(err_text[1]), "token '%s': %s (%s); gave up after %d tries to reopen the session",
+			 t->p.token, sgt_p11_rv_why(rv), sgt_p11_rv_name(rv), tries);
+	else
+		snprintf(err_text[0], sizeof(err_text[0]), "token '%s': %s (%s)", t->p.token, sgt_p11_rv_why(rv),
+			 sgt_p11_rv_name(rv));
 	err_strings[0] = (ERR_STRING_DATA){ ERR_PACK(err_lib, 0, 1), err_text[0] };
 	err_strings[1] = (ERR_STRING_DATA){ ERR_PACK(err_lib, 0, 2), err_text[1] };
 	err_strings[2] = (ERR_STRING_DATA){ 0, NULL };
 	ERR_unload_strings(err_lib, err_strings);
 	ERR_load_strings(err_lib, err_strings);
+	ERR_clear_error();	/* leftovers from earlier calls would be read as the reason */
 	ERR_raise(err_lib, r);
 }
 
@@ -178,7 +184,7 @@ static int token_sign(struct tok_key *k, CK_MECHANISM_TYPE mtype, const unsigned
 			break;
 		}
 	}
-	raise_sign_error(rv, tries > 0);
+	raise_sign_error(t, rv, tries);
 	return 0;
 }
 
