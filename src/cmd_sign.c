@@ -180,6 +180,13 @@ static int ota_update_check(const struct ota_update *u, int nimages, const char 
 		return cmd_usage("sign", "--ota-update needs --ota-id, --role-arn and --targets");
 	if ((u->s3 == NULL) == (u->stream == NULL))
 		return cmd_usage("sign", "--ota-update needs where the file is: --s3 bucket=..,key=.. or --stream ID (one of them)");
+	if (u->s3 != NULL) {
+		json_t *s3 = s3_location(u->s3);
+
+		if (s3 == NULL)
+			return SGT_ERR_USAGE;
+		json_decref(s3);
+	}
 	if (u->protocols && strcmp(u->protocols, "MQTT") != 0 && strcmp(u->protocols, "HTTP") != 0 &&
 	    strcmp(u->protocols, "MQTT,HTTP") != 0 && strcmp(u->protocols, "HTTP,MQTT") != 0)
 		return cmd_usage("sign", "--protocols is MQTT, HTTP or MQTT,HTTP, not '%s'", u->protocols);
