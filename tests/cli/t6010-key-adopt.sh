@@ -88,6 +88,25 @@ has "$T/err" "key 'fw' already exists in custody"
 eq "$(snapshot)" "$snap" "store changed by refusals"
 eq "$(token_objects | sort | sha256sum)" "$before_objects" "adopt changed the token"
 
+# No public key object (some modules keep only the private one): RSA's
+# public half is read from the private key's attributes; an EC key whose
+# module keeps no point there is refused with a hint.
+p11tool --login --pin "$pin" --keypairgen --key-type rsa:2048 --id b301 --label nopub-rsa >/dev/null 2>&1
+p11tool --login --pin "$pin" --read-object --type pubkey --id b301 -o "$T/nopub.der" >/dev/null 2>&1
+p11tool --login --pin "$pin" --delete-object --type pubkey --id b301 >/dev/null 2>&1
+p11tool --login --pin "$pin" --keypairgen --key-type EC:prime256v1 --id b302 --label nopub-ec >/dev/null 2>&1
+p11tool --login --pin "$pin" --delete-object --type pubkey --id b302 >/dev/null 2>&1
+p11tool --list-objects --type pubkey 2>/dev/null | grep -q "b301\|b302" && fail "public objects not deleted"
+sig 0 key adopt nopub-rsa --id b301 --policy codesign-generic
+eq "$(yaml_get "$S/keys/nopub-rsa.yaml" spki_sha256)" "$(openssl pkey -pubin -inform DER -in "$T/nopub.der" -outform DER | sha256sum | cut -c1-64)" "SPKI from the private key's attributes"
+sig 0 sign "$T/img" --key nopub-rsa --out "$T/np.sig"
+openssl pkey -pubin -inform DER -in "$T/nopub.der" -out "$T/np.pem"
+base64 -d "$T/np.sig" >"$T/np.bin"
+run 0 openssl dgst -sha256 -verify "$T/np.pem" -signature "$T/np.bin" "$T/img"
+sig 4 key adopt nopub-ec --id b302
+has "$T/err" "token keeps no public key object for id b302"
+[ ! -e "$S/keys/nopub-ec.yaml" ] || fail "record for an EC key without public key"
+
 # generate refuses a label that the token already uses.
 sig 3 key generate vendor-rsa
 one_line_error
