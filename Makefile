@@ -106,6 +106,8 @@ install: all
 	install -m 0755 $(BUILD)/signet $(DESTDIR)$(PREFIX)/bin/signet
 	install -m 0644 policies/*.yaml $(DESTDIR)$(PREFIX)/share/signet/policies/
 	install -m 0644 docs/signet.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 contrib/bash-completion/signet $(DESTDIR)$(PREFIX)/share/bash-completion/completions/signet
 
 clean:
 	rm -rf $(BUILD)
