@@ -513,6 +513,14 @@ static int template_refused(CK_RV rv)
 	       rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED;
 }
 
+/* Does the module's manufacturerID start with prefix? */
+static int module_is(struct sgt_p11 *p, const char *prefix)
+{
+	CK_INFO info;
+
+	return p->f->C_GetInfo(&info) == CKR_OK && strncmp((const char *)info.manufacturerID, prefix, strlen(prefix)) == 0;
+}
+
 /* DER of the curve's OID, as CKA_EC_PARAMS wants it. */
 static int curve_der(const char *curve, unsigned char **der, int *len)
 {
@@ -579,6 +587,7 @@ int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
 	};
 	CK_ATTRIBUTE tpriv[sizeof(privt) / sizeof(privt[0])], tpub[10];
 	CK_ULONG ntpriv, ntpub, j;
+	size_t first;
 
 	for (i = 0; i < NALGS && algs[i].alg != alg; i++)
 		;
@@ -597,8 +606,15 @@ int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
 	pubt[npub++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };	/* optional */
 	pubt[npub++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
 	rv = CKR_GENERAL_ERROR;
-	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		if (i > 0) {
+	/*
+	 * tpm2-pkcs11 refuses the full template only after it has made the
+	 * object in the TPM, and does not flush it: without a resource manager
+	 * (swtpm, a bare /dev/tpm0) the TPM's few transient slots are then
+	 * full and every later attempt fails.  Start it at the template it takes.
+	 */
+	first = module_is(p, "tpm2-software") ? 2 : 0;
+	for (i = first; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (i > first) {
 			if (!template_refused(rv))
 				break;
 			sgt_verbose("token '%s' refused the key template (%s); trying again without %s", p->token,
