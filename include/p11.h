@@ -1,10 +1,11 @@
 /*
  * p11.h: raw PKCS#11 through the module's function list (p11-kit's
- * pkcs11.h), for what libp11 0.4.12 cannot do: token initialisation, EC
- * and RSA key generation with custody attributes, reading those attributes
- * back, importing a legacy key, enumerating key objects, destroying a
- * pair.  Tokens are chosen by label, never by slot number.  Every failing
- * call is reported with the CKR_* name and a sentence.
+ * pkcs11.h): token initialisation, EC and RSA key generation with custody
+ * attributes, reading those attributes back, importing a legacy key,
+ * finding objects by id, label or PKCS#11 URI, reopening a dead session,
+ * destroying a pair.  Tokens are chosen by label or URI, never by slot
+ * number.  Every failing call is reported with the CKR_* name and a
+ * sentence.
  */
 #ifndef SGT_P11_H
 #define SGT_P11_H

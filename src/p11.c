@@ -1,11 +1,13 @@
 /*
- * p11.c: raw PKCS#11 through the module's function list, for what libp11
- * 0.4.12 cannot do: initialising a token, generating EC and RSA pairs with
- * explicit custody attributes, reading those attributes back, importing a
- * legacy key as a non-extractable object, listing and destroying objects.
- * Tokens are found by label because SoftHSM2 renumbers slots.  Every
- * failing call is reported with its CKR_* name and what it means.
- * It does not sign: signing goes through libp11 (token.c).
+ * p11.c: raw PKCS#11 through the module's function list: initialising a
+ * token, generating EC and RSA pairs with explicit custody attributes
+ * (dropping the optional ones a module refuses), reading those attributes
+ * back, importing a legacy key as a non-extractable object, finding
+ * objects by CKA_ID, label or PKCS#11 URI (p11-kit's parser) with one
+ * C_FindObjects, reopening a session that died, destroying objects.
+ * Tokens are found by label or URI, because SoftHSM2 renumbers slots.
+ * Every failing call is reported with its CKR_* name and what it means.
+ * It does not sign: token.c does, on a session it opens here.
  */
 #include <dlfcn.h>
 #include <stdarg.h>
