@@ -451,12 +451,15 @@ int sgt_p11_open_store(struct sgt_p11 *p, const struct sgt_store *st, const stru
 
 	memset(p, 0, sizeof(*p));
 	p->session = CK_INVALID_HANDLE;
+	sgt_verbose("loading PKCS#11 module '%s'", st->cfg.module);
 	if ((rc = sgt_store_apply_env(st)) != SGT_OK ||
 	    (rc = sgt_p11_load(p, st->cfg.module)) != SGT_OK ||
 	    (rc = sgt_p11_open(p, st->cfg.token, rw)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &pin)) == SGT_OK)
+	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &pin)) == SGT_OK) {
+		sgt_verbose("logging in to token '%s'", p->token);
 		rc = sgt_p11_login(p, &pin);
+	}
 	sgt_pin_wipe(&pin);
 	return rc;
 }
@@ -607,6 +610,7 @@ int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
 	}
 	pubt[npub++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };	/* optional */
 	pubt[npub++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
+	sgt_verbose("generating a %s key pair on token '%s'", algs[i].name, p->token);
 	rv = CKR_GENERAL_ERROR;
 	/*
 	 * tpm2-pkcs11 refuses the full template only after it has made the
