@@ -127,9 +127,11 @@ int sgt_p11_uri_parse(const char *s, void **uri);
 void sgt_p11_uri_free(void *uri);
 /*
  * Objects on the open token matching the URI's object part (object, id,
- * type; class cls when the URI has no type); the URI's token part must
+ * type; class cls when the URI has no type, or always when force_cls);
+ * the URI's token part must
  * match the open token.  One C_FindObjects with the URI's attributes.
  */
-int sgt_p11_find_uri(struct sgt_p11 *p, const char *uri, CK_OBJECT_CLASS cls, struct sgt_p11_obj **out, size_t *n);
+int sgt_p11_find_uri(struct sgt_p11 *p, const char *uri, CK_OBJECT_CLASS cls, int force_cls,
+		     struct sgt_p11_obj **out, size_t *n);
 
 #endif

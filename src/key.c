@@ -438,7 +438,7 @@ static int find_private(struct sgt_p11 *p, const char *idhex, const char *uri, s
 	int rc;
 
 	if (uri != NULL)
-		rc = sgt_p11_find_uri(p, uri, CKO_PRIVATE_KEY, &objs, &n);
+		rc = sgt_p11_find_uri(p, uri, CKO_PRIVATE_KEY, 0, &objs, &n);
 	else if ((idlen = sgt_unhex(idhex, id, sizeof(id))) <= 0)
 		return sgt_err(SGT_ERR_USAGE, "--id '%s' is not a hex CKA_ID", idhex);
 	else
@@ -655,14 +655,37 @@ int sgt_key_lookup(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	char hex[129];
 	int rc;
 
+	memset(&priv, 0, sizeof(priv));
 	if (!sgt_p11_is_uri(name)) {
 		if ((rc = sgt_label_check(name)) != SGT_OK)
 			return rc;
 		return sgt_keyrec_load(st, name, out);
 	}
 	memset(&p, 0, sizeof(p));
-	if ((rc = sgt_p11_open_store(&p, st, opts, 0)) != SGT_OK || (rc = find_private(&p, NULL, name, &priv)) != SGT_OK ||
-	    (rc = sgt_keyrec_list(st, &recs, &n)) != SGT_OK)
+	/*
+	 * Public key objects are readable without logging in: when the URI
+	 * names exactly one pair through its public half, no PIN is needed
+	 * here (a --pin-fd can be read only once, by the command's own login).
+	 */
+	if ((rc = sgt_store_apply_env(st)) != SGT_OK || (rc = sgt_p11_load(&p, st->cfg.module)) != SGT_OK ||
+	    (rc = sgt_p11_open(&p, st->cfg.token, 0)) != SGT_OK)
+		goto out;
+	{
+		struct sgt_p11_obj *pubs = NULL;
+		size_t npub = 0;
+
+		if ((rc = sgt_p11_find_uri(&p, name, CKO_PUBLIC_KEY, 1, &pubs, &npub)) != SGT_OK)
+			goto out;
+		if (npub == 1 && pubs[0].idlen > 0)
+			priv = pubs[0];
+		free(pubs);
+		if (npub != 1 || priv.idlen == 0) {
+			sgt_p11_release(&p);
+			if ((rc = sgt_p11_open_store(&p, st, opts, 0)) != SGT_OK || (rc = find_private(&p, NULL, name, &priv)) != SGT_OK)
+				goto out;
+		}
+	}
+	if ((rc = sgt_keyrec_list(st, &recs, &n)) != SGT_OK)
 		goto out;
 	sgt_hex(priv.id, priv.idlen, hex);
 	for (i = 0; i < n; i++)

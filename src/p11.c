@@ -928,7 +928,8 @@ int sgt_p11_find_label(struct sgt_p11 *p, const char *label, struct sgt_p11_obj 
 	return find_tmpl(p, t, 1, out, n);
 }
 
-int sgt_p11_find_uri(struct sgt_p11 *p, const char *uristr, CK_OBJECT_CLASS cls, struct sgt_p11_obj **out, size_t *n)
+int sgt_p11_find_uri(struct sgt_p11 *p, const char *uristr, CK_OBJECT_CLASS cls, int force_cls,
+		     struct sgt_p11_obj **out, size_t *n)
 {
 	CK_ATTRIBUTE t[8], *attrs;
 	CK_ULONG na = 0, nt = 0, i;
@@ -947,6 +948,8 @@ int sgt_p11_find_uri(struct sgt_p11 *p, const char *uristr, CK_OBJECT_CLASS cls,
 	}
 	attrs = p11_kit_uri_get_attributes(uri, &na);
 	for (i = 0; i < na && nt < 7; i++) {
+		if (attrs[i].type == CKA_CLASS && force_cls)
+			continue;
 		if (attrs[i].type == CKA_CLASS)
 			has_class = 1;
 		t[nt++] = attrs[i];

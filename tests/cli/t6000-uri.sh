@@ -50,6 +50,11 @@ for uri in "pkcs11:object=fw;type=private" "pkcs11:id=$pct" "pkcs11:token=prod;s
   base64 -d "$T/img.sig" >"$T/img.der"
   run 0 openssl dgst -sha256 -verify "$T/fw.pub" -signature "$T/img.der" "$T/img"
 done
+# A PIN that can be read only once (--pin-fd) still works with a URI: the
+# key is found through its public half, without a second login.
+run 0 "$SIGNET" sign "$T/img" --key "pkcs11:object=fw;type=private" --out "$T/fd.sig" --pin-fd 3 3<"$T/pin"
+base64 -d "$T/fd.sig" >"$T/fd.der"
+run 0 openssl dgst -sha256 -verify "$T/fw.pub" -signature "$T/fd.der" "$T/img"
 sig 0 key show "pkcs11:object=fw"
 has "$T/out" "^label: +fw$"
 sig 0 key pubkey "pkcs11:id=$pct" --out "$T/fw2.pub"
