@@ -21,7 +21,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "init", cmd_init, "create a store and its token (embedded SoftHSM2 or an existing module)" },
-	{ "key", cmd_key, "generate, import, list, show keys in custody; pubkey; match files to keys" },
+	{ "key", cmd_key, "generate, import, adopt, list, show keys in custody; pubkey; match files to keys" },
 	{ "cert", cmd_cert, "issue, reissue, csr, import, list, show, lint certificates" },
 	{ "renew", cmd_renew, "reissue every certificate inside its renewal window, same key" },
 	{ "header", cmd_header, "export a certificate or public key as the C header firmware bakes in" },

@@ -37,7 +37,7 @@ struct tok_key {
 struct sgt_token {
 	struct sgt_p11 p;
 	struct sgt_pin pin;	/* kept to log in again after a session dies; wiped in _free */
-	struct tok_key *keys[16];
+	struct tok_key **keys;	/* every key handed out; they live as long as the token */
 	size_t nkeys;
 };
 
@@ -81,6 +81,7 @@ void sgt_token_free(struct sgt_token *t)
 		return;
 	for (i = 0; i < t->nkeys; i++)
 		free(t->keys[i]);
+	free(t->keys);
 	sgt_p11_release(&t->p);
 	sgt_pin_wipe(&t->pin);
 	free(t);
@@ -310,8 +311,13 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 	*priv = NULL;
 	if (pub != NULL)
 		*pub = NULL;
-	if (t->nkeys >= sizeof(t->keys) / sizeof(t->keys[0]))
-		return sgt_err(SGT_ERR_DATA, "too many keys in use at once");
+	{
+		struct tok_key **grown = realloc(t->keys, (t->nkeys + 1) * sizeof(*grown));
+
+		if (grown == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		t->keys = grown;
+	}
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
 	k->t = t;
