@@ -196,7 +196,13 @@ int sgt_p11_load(struct sgt_p11 *p, const char *module)
 	p->session = CK_INVALID_HANDLE;
 	if ((p->module = strdup(module)) == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
-	p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
+	/*
+	 * RTLD_NODELETE: modules are not unloaded at release.  Several modules
+	 * (tpm2-pkcs11, network HSM clients) keep threads or state that do not
+	 * survive an unload and reload in one process, and a leak report can
+	 * then still name the module it came from.
+	 */
+	p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (p->dl == NULL) {
 		int rc = sgt_err(SGT_ERR_HSM, "cannot load PKCS#11 module '%s': %s", module, dlerror());
 
