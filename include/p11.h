@@ -25,6 +25,7 @@ struct sgt_p11 {
 	char *module;
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE session;	/* CK_INVALID_HANDLE when none */
+	int rw;			/* the session is read-write (sgt_p11_reopen keeps it so) */
 	char token[33];
 };
 
@@ -59,7 +60,7 @@ int sgt_p11_report(CK_RV rv, const char *what);
 int sgt_p11_dead(CK_RV rv);
 /*
  * Closes what is left of the session, finds the token by label again,
- * opens a read-write session and logs in with pin.  One attempt, quiet
+ * opens a session like the last one and logs in with pin.  One attempt, quiet
  * (returns the failing CK_RV); callers bound the retries and report.
  */
 CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin);

@@ -385,6 +385,7 @@ int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw)
 
 	if ((rc = find_slot(p, token, &p->slot)) != SGT_OK)
 		return rc;
+	p->rw = rw;
 	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0), NULL, NULL, &p->session);
 	if (rv != CKR_OK) {
 		p->session = CK_INVALID_HANDLE;
@@ -441,7 +442,7 @@ CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin)
 	if (i == n)
 		return CKR_TOKEN_NOT_PRESENT;
 	p->slot = slots[i];
-	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &p->session);
+	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | (p->rw ? CKF_RW_SESSION : 0), NULL, NULL, &p->session);
 	if (rv != CKR_OK) {
 		p->session = CK_INVALID_HANDLE;
 		return rv;

@@ -98,7 +98,7 @@ int sgt_token_open(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	t->p.session = CK_INVALID_HANDLE;
 	sgt_verbose("loading PKCS#11 module '%s'", st->cfg.module);
 	if ((rc = sgt_store_apply_env(st)) != SGT_OK || (rc = sgt_p11_load(&t->p, st->cfg.module)) != SGT_OK ||
-	    (rc = sgt_p11_open(&t->p, st->cfg.token, 1)) != SGT_OK)
+	    (rc = sgt_p11_open(&t->p, st->cfg.token, 0)) != SGT_OK)	/* signing needs no writes */
 		goto fail;
 	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &t->pin)) != SGT_OK)
 		goto fail;
