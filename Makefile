@@ -17,7 +17,8 @@ endif
 
 DEB_PACKAGES := build-essential pkg-config libssl-dev openssl libp11-dev libp11-kit-dev \
 	softhsm2 libyaml-dev libjansson-dev opensc libmbedtls-dev libcmocka-dev \
-	jq xxd strace libcsv-dev libpq-dev postgresql prometheus chromium python3-icalendar
+	jq xxd strace libcsv-dev libpq-dev postgresql prometheus chromium python3-icalendar \
+	p11-kit p11-kit-modules swtpm libtpm2-pkcs11-1 libtss2-tcti-swtpm0
 
 PKGS       := libcrypto libp11 yaml-0.1 jansson p11-kit-1 libpq
 WARN       := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -106,6 +107,8 @@ install: all
 	install -m 0755 $(BUILD)/signet $(DESTDIR)$(PREFIX)/bin/signet
 	install -m 0644 policies/*.yaml $(DESTDIR)$(PREFIX)/share/signet/policies/
 	install -m 0644 docs/signet.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 contrib/bash-completion/signet $(DESTDIR)$(PREFIX)/share/bash-completion/completions/signet
 
 clean:
 	rm -rf $(BUILD)

@@ -29,6 +29,24 @@ int sgt_key_generate(const struct sgt_store *st, const struct sgt_pin_opts *opts
 int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
 		   const char *keyfile, const char *policy, struct sgt_keyrec *out);
 /*
+ * Takes a key pair that already exists on the token into custody (origin
+ * adopted): the private key named by idhex (hex CKA_ID) or uri (PKCS#11
+ * URI), its custody attributes read back and judged against the policy,
+ * its public key read from the public object with the same id (or from
+ * the private key's attributes where the module keeps none).  An
+ * extractable or non-sensitive key is refused (SGT_ERR_VERDICT, with a
+ * "refused" audit record) unless accept_extractable, which is then said
+ * loudly in the audit record.  Nothing on the token is changed.
+ */
+int sgt_key_adopt(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label, const char *idhex,
+		  const char *uri, const char *policy, int accept_extractable, struct sgt_keyrec *out);
+/*
+ * A key named by label or by PKCS#11 URI ("pkcs11:object=fw;type=private"):
+ * a URI is resolved on the token (one match, else an error listing the
+ * matches) and mapped to its record by CKA_ID.
+ */
+int sgt_key_lookup(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *name, struct sgt_keyrec *out);
+/*
  * The token's public key for rec (no login needed); SGT_ERR_DATA when it
  * does not hash to the recorded spki_sha256.
  */

@@ -1,10 +1,11 @@
 /*
  * p11.h: raw PKCS#11 through the module's function list (p11-kit's
- * pkcs11.h), for what libp11 0.4.12 cannot do: token initialisation, EC
- * and RSA key generation with custody attributes, reading those attributes
- * back, importing a legacy key, enumerating key objects, destroying a
- * pair.  Tokens are chosen by label, never by slot number.  Every failing
- * call is reported with the CKR_* name and a sentence.
+ * pkcs11.h): token initialisation, EC and RSA key generation with custody
+ * attributes, reading those attributes back, importing a legacy key,
+ * finding objects by id, label or PKCS#11 URI, reopening a dead session,
+ * destroying a pair.  Tokens are chosen by label or URI, never by slot
+ * number.  Every failing call is reported with the CKR_* name and a
+ * sentence.
  */
 #ifndef SGT_P11_H
 #define SGT_P11_H
@@ -24,6 +25,7 @@ struct sgt_p11 {
 	char *module;
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE session;	/* CK_INVALID_HANDLE when none */
+	int rw;			/* the session is read-write (sgt_p11_reopen keeps it so) */
 	char token[33];
 	int guarded;	/* sgt_store_apply_env entered the token guard for this load */
 };
@@ -47,6 +49,23 @@ int sgt_alg_is_ec(enum sgt_alg alg);
 /* CKR_PIN_INCORRECT etc.; "CKR_0x..." for unknown values (static buffer). */
 const char *sgt_p11_rv_name(CK_RV rv);
 
+/* What rv means, as words ("wrong PIN"). */
+const char *sgt_p11_rv_why(CK_RV rv);
+/* Reports "what: WHY (CKR_NAME)" and returns SGT_ERR_HSM. */
+int sgt_p11_report(CK_RV rv, const char *what);
+/*
+ * 1 when rv says the session or the token went away under us
+ * (CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED, CKR_DEVICE_ERROR,
+ * CKR_TOKEN_NOT_PRESENT, CKR_DEVICE_REMOVED): worth reopening.
+ */
+int sgt_p11_dead(CK_RV rv);
+/*
+ * Closes what is left of the session, finds the token by label again,
+ * opens a session like the last one and logs in with pin.  One attempt, quiet
+ * (returns the failing CK_RV); callers bound the retries and report.
+ */
+CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin);
+
 /* dlopen()s the module and C_Initialize()s it.  Errors are SGT_ERR_HSM. */
 int sgt_p11_load(struct sgt_p11 *p, const char *module);
 /* Closes the session, C_Finalize, dlclose.  Safe on a zeroed struct. */
@@ -61,6 +80,12 @@ int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw);
 int sgt_p11_login(struct sgt_p11 *p, const struct sgt_pin *pin);
 
 /*
+ * Login for a store's command: as sgt_p11_login, and a wrong or locked PIN
+ * leaves a `refused` audit record, a successful one starts signing audit
+ * heads on the token (anchor.h).
+ */
+int sgt_p11_login_store(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin);
+/*
  * Store config -> loaded module, open session on the configured token,
  * logged in as user (PIN from opts/pin_source/prompt).
  */
@@ -72,7 +97,7 @@ int sgt_p11_init_token(struct sgt_p11 *p, const char *label, const struct sgt_pi
 /* A key object on the token. */
 struct sgt_p11_obj {
 	CK_OBJECT_HANDLE h;
-	CK_OBJECT_CLASS cls;
+	CK_OBJECT_CLASS cls;	/* as read back; (CK_OBJECT_CLASS)-1 when unreadable */
 	unsigned char id[64];
 	size_t idlen;
 	char label[65];
@@ -91,9 +116,30 @@ int sgt_p11_import(struct sgt_p11 *p, EVP_PKEY *key, const char *label,
 int sgt_p11_custody(struct sgt_p11 *p, CK_OBJECT_HANDLE priv, struct sgt_custody *out);
 /* Builds an OpenSSL public key from a public key object (EC point or modulus). */
 int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out);
-/* Lists key objects of a class (CKO_PRIVATE_KEY/CKO_PUBLIC_KEY), or with a given id when id != NULL. */
+/* Lists key objects of a class (CKO_PRIVATE_KEY/CKO_PUBLIC_KEY), only those with this id when id != NULL: one C_FindObjects. */
 int sgt_p11_find(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t idlen,
 		 struct sgt_p11_obj **out, size_t *n);
 int sgt_p11_destroy(struct sgt_p11 *p, CK_OBJECT_HANDLE h);
+/* Objects of any class whose CKA_LABEL is label. */
+int sgt_p11_find_label(struct sgt_p11 *p, const char *label, struct sgt_p11_obj **out, size_t *n);
+
+/*
+ * PKCS#11 URIs (RFC 7512), parsed by p11-kit.  sgt_p11_open() and
+ * sgt_p11_open_store() accept a token URI wherever a token label goes
+ * (token, manufacturer, serial, model, library-*, slot-*); two matching
+ * tokens are an error listing both.
+ */
+int sgt_p11_is_uri(const char *s);
+/* Parses s (SGT_ERR_USAGE with p11-kit's reason when malformed); *uri is a P11KitUri. */
+int sgt_p11_uri_parse(const char *s, void **uri);
+void sgt_p11_uri_free(void *uri);
+/*
+ * Objects on the open token matching the URI's object part (object, id,
+ * type; class cls when the URI has no type, or always when force_cls);
+ * the URI's token part must
+ * match the open token.  One C_FindObjects with the URI's attributes.
+ */
+int sgt_p11_find_uri(struct sgt_p11 *p, const char *uri, CK_OBJECT_CLASS cls, int force_cls,
+		     struct sgt_p11_obj **out, size_t *n);
 
 #endif

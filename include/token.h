@@ -1,8 +1,9 @@
 /*
- * token.h: the one bridge from a key in custody to OpenSSL, through
- * libp11: an EVP_PKEY whose private operations run on the token, so
- * X509_sign, X509_REQ_sign and EVP_DigestSign work unchanged while the key
- * material stays inside.  This is the only module that uses libp11.
+ * token.h: the one bridge from a key in custody to OpenSSL: an EVP_PKEY
+ * whose private operations run on the token (C_Sign on a session this
+ * module holds), so X509_sign, X509_REQ_sign and EVP_PKEY_sign work
+ * unchanged while the key material stays inside.  Keys are found by
+ * CKA_ID; a session that dies is reopened and logged in again, bounded.
  */
 #ifndef SGT_TOKEN_H
 #define SGT_TOKEN_H
@@ -14,7 +15,7 @@
 
 struct sgt_token;
 
-/* Loads the store's module, finds its token by label and logs in. */
+/* Loads the store's module, finds its token by label (or URI) and logs in; keeps the PIN (wiped in _free) for re-login. */
 int sgt_token_open(const struct sgt_store *st, const struct sgt_pin_opts *opts, struct sgt_token **out);
 /*
  * The key pair recorded in rec: *priv signs on the token, *pub is the

@@ -1,5 +1,5 @@
 /*
- * cmd_key.c: `signet key generate|import|list|show|pubkey|match`.  Parses
+ * cmd_key.c: `signet key generate|import|adopt|list|show|pubkey|match`.  Parses
  * arguments, calls the key module and prints.  There is deliberately no
  * subcommand that exports a private key, and none may be added.
  */
@@ -20,9 +20,11 @@
 static const char help[] =
 	"usage: signet key generate LABEL [--alg ALG] [--policy NAME] [--pin-file F | --pin-fd N]\n"
 	"       signet key import LABEL --private-key FILE [--policy NAME] [--pin-file F | --pin-fd N]\n"
+	"       signet key adopt LABEL (--id HEX | --uri PKCS11_URI) [--policy NAME] [--accept-extractable]\n"
+	"                        [--pin-file F | --pin-fd N]\n"
 	"       signet key list\n"
-	"       signet key show LABEL\n"
-	"       signet key pubkey LABEL [--out FILE]\n"
+	"       signet key show LABEL|PKCS11_URI\n"
+	"       signet key pubkey LABEL|PKCS11_URI [--out FILE]\n"
 	"       signet key match FILE...\n\n"
 	"generate  makes a key pair ON the token: sensitive, never extractable, local.\n"
 	"          The custody attributes are read back; a token that does not honour\n"
@@ -30,12 +32,18 @@ static const char help[] =
 	"          ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.\n"
 	"import    brings a legacy private key file into custody as a non-extractable\n"
 	"          object (origin: imported).  Destroy the file afterwards.\n"
+	"adopt     takes a key pair already on the token (made by a vendor tool or\n"
+	"          pkcs11-tool) into custody (origin: adopted): custody attributes read\n"
+	"          back and judged against the policy; an extractable or non-sensitive\n"
+	"          key is refused unless --accept-extractable, which the audit log and\n"
+	"          'key show' then say loudly.  Nothing on the token is changed.\n"
 	"list      the keys in custody.\n"
 	"show      one key: algorithm, SPKI SHA-256, origin, custody, certificates.\n"
 	"pubkey    the public key as PEM (read from the token, checked against the record).\n"
 	"match     which key in custody holds the private key of each certificate,\n"
 	"          public key, header, source or firmware image given (exit 1: none).\n\n"
-	"There is no command to export a private key.\n";
+	"A PKCS#11 URI (RFC 7512) may name a key: 'pkcs11:object=fw;type=private',\n"
+	"'pkcs11:id=%01%a2'.  There is no command to export a private key.\n";
 
 static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const struct sgt_keyrec *rec, int detail);
 
@@ -51,8 +59,12 @@ static int parse_keyopts(const char *cmd, int argc, char **argv, struct sgt_pin_
 		CMD_PIN_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
+	struct sgt_pin_opts unused = SGT_PIN_OPTS_INIT;
 	int started = 0, c, rc;
 
+	/* Commands that never log in still accept the PIN options scripts pass everywhere. */
+	if (pins == NULL)
+		pins = &unused;
 	while ((c = cmd_getopt(cmd, argc, argv, "ho:", longopts, &started)) != -1) {
 		if (c == -2)
 			return SGT_ERR_USAGE;
@@ -81,6 +93,17 @@ static int one_label(const char *cmd, int argc, char **argv, const char **label)
 		return cmd_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
 	*label = argv[optind];
 	return sgt_label_check(*label);
+}
+
+/* One key name operand: a label or a PKCS#11 URI (checked when resolved). */
+static int key_name(const char *cmd, int argc, char **argv, const char **name)
+{
+	if (optind >= argc)
+		return cmd_usage(cmd, "missing LABEL");
+	if (optind + 1 < argc)
+		return cmd_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
+	*name = argv[optind];
+	return sgt_p11_is_uri(*name) ? SGT_OK : sgt_label_check(*name);
 }
 
 /*
@@ -179,6 +202,57 @@ static int key_import(struct sgt_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
+static int key_adopt(struct sgt_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "id", required_argument, NULL, 'i' },
+		{ "uri", required_argument, NULL, 'u' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "accept-extractable", no_argument, NULL, 'x' },
+		{ "help", no_argument, NULL, 'h' },
+		CMD_PIN_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sgt_pin_opts pins = SGT_PIN_OPTS_INIT;
+	const char *policy = NULL, *id = NULL, *uri = NULL, *label;
+	int started = 0, accept = 0, c, rc;
+	struct sgt_store st;
+	struct sgt_keyrec rec;
+
+	while ((c = cmd_getopt("key adopt", argc, argv, "h", longopts, &started)) != -1) {
+		if (c == -2)
+			return SGT_ERR_USAGE;
+		if (cmd_pin_opt("key adopt", c, optarg, &pins, &rc)) {
+			if (rc != SGT_OK)
+				return rc;
+			continue;
+		}
+		switch (c) {
+		case 'i': id = optarg; break;
+		case 'u': uri = optarg; break;
+		case 'p': policy = optarg; break;
+		case 'x': accept = 1; break;
+		case 'h': return cmd_help(help);
+		}
+	}
+	if ((rc = one_label("key adopt", argc, argv, &label)) != SGT_OK)
+		return rc;
+	if ((id == NULL) == (uri == NULL))
+		return cmd_usage("key adopt", "name the key on the token with --id HEX or --uri PKCS11_URI (one of them)");
+	if (uri != NULL && !sgt_p11_is_uri(uri))
+		return cmd_usage("key adopt", "--uri needs a PKCS#11 URI ('pkcs11:...'), not '%s'", uri);
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
+		return rc;
+	rc = sgt_key_adopt(&st, &pins, label, id, uri, policy ? policy : st.cfg.policy, accept, &rec);
+	if (rc == SGT_OK) {
+		if (!ctx->json && !sgt_quiet)
+			printf("adopted %s key '%s' (id %s) on token '%s'\n", rec.algorithm, label, rec.id, st.cfg.token);
+		rc = key_print(ctx, &st, &rec, 0);
+	}
+	sgt_store_release(&st);
+	return rc;
+}
+
 /* Certificates kept for a key, with expiry, as JSON; unreadable ones are skipped with a warning. */
 static json_t *key_certs(const struct sgt_store *st, const char *label)
 {
@@ -225,6 +299,9 @@ static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const stru
 				      "policy", rec->policy[0] ? rec->policy : NULL,
 				      "custody", sgt_key_custody_json(&rec->custody));
 
+		if (strcmp(rec->origin, "adopted") == 0)
+			json_object_set_new(j, "accepted_extractable",
+					    json_boolean(rec->custody.extractable != 0 || rec->custody.sensitive != 1));
 		if (certs != NULL)
 			json_object_set(j, "certificates", certs);
 		json_decref(certs);
@@ -236,6 +313,9 @@ static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const stru
 	if (rec->policy[0])
 		printf("policy:       %s\n", rec->policy);
 	printf("id:           %s\ncustody:      %s\n", rec->id, held.p ? held.p : "-");
+	if (strcmp(rec->origin, "adopted") == 0 && (rec->custody.extractable != 0 || rec->custody.sensitive != 1))
+		printf("WARNING:      adopted with --accept-extractable: the private key %s; copies may exist outside the token\n",
+		       rec->custody.extractable != 0 ? "is extractable" : "is not sensitive");
 	if (missing.len)
 		printf("not held:     %s%s\n", missing.p,
 		       strcmp(rec->origin, "imported") == 0 ? " (expected: the key existed outside the token before import)" : "");
@@ -298,18 +378,19 @@ out:
 
 static int key_show(struct sgt_ctx *ctx, int argc, char **argv)
 {
+	struct sgt_pin_opts pins = SGT_PIN_OPTS_INIT;
 	struct sgt_store st;
 	struct sgt_keyrec rec;
 	const char *label;
-	int rc = parse_keyopts("key show", argc, argv, NULL, NULL, NULL, NULL, NULL);
+	int rc = parse_keyopts("key show", argc, argv, &pins, NULL, NULL, NULL, NULL);
 
 	if (rc != SGT_OK)
 		return rc > 0 ? SGT_OK : rc;
-	if ((rc = one_label("key show", argc, argv, &label)) != SGT_OK)
+	if ((rc = key_name("key show", argc, argv, &label)) != SGT_OK)
 		return rc;
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_keyrec_load(&st, label, &rec)) == SGT_OK)
+	if ((rc = sgt_key_lookup(&st, &pins, label, &rec)) == SGT_OK)
 		rc = key_print(ctx, &st, &rec, 1);
 	sgt_store_release(&st);
 	return rc;
@@ -324,15 +405,16 @@ static int key_pubkey(struct sgt_ctx *ctx, int argc, char **argv)
 	BIO *mem = NULL;
 	char *pem;
 	long len;
-	int rc = parse_keyopts("key pubkey", argc, argv, NULL, NULL, NULL, NULL, &out);
+	struct sgt_pin_opts pins = SGT_PIN_OPTS_INIT;
+	int rc = parse_keyopts("key pubkey", argc, argv, &pins, NULL, NULL, NULL, &out);
 
 	if (rc != SGT_OK)
 		return rc > 0 ? SGT_OK : rc;
-	if ((rc = one_label("key pubkey", argc, argv, &label)) != SGT_OK)
+	if ((rc = key_name("key pubkey", argc, argv, &label)) != SGT_OK)
 		return rc;
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = sgt_key_pubkey(&st, &rec, &pk)) != SGT_OK)
+	if ((rc = sgt_key_lookup(&st, &pins, label, &rec)) != SGT_OK || (rc = sgt_key_pubkey(&st, &rec, &pk)) != SGT_OK)
 		goto out;
 	if ((mem = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_PUBKEY(mem, pk)) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot encode the public key of '%s': %s", label, sgt_ossl_why());
@@ -359,13 +441,13 @@ int cmd_key(struct sgt_ctx *ctx, int argc, char **argv)
 		const char *name;
 		int (*fn)(struct sgt_ctx *, int, char **);
 	} subs[] = {
-		{ "generate", key_generate }, { "import", key_import }, { "list", key_list },
+		{ "generate", key_generate }, { "import", key_import }, { "adopt", key_adopt }, { "list", key_list },
 		{ "show", key_show }, { "pubkey", key_pubkey }, { "match", cmd_key_match },
 	};
 	size_t i;
 
 	if (argc < 2)
-		return cmd_usage("key", "missing subcommand (generate, import, list, show, pubkey, match)");
+		return cmd_usage("key", "missing subcommand (generate, import, adopt, list, show, pubkey, match)");
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
 		return cmd_help(help);
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)

@@ -90,6 +90,14 @@ static int find_due(const struct sgt_store *st, const char *policy_opt, time_t n
 			sgt_policy_free(pol);
 			goto out;
 		}
+		/*
+		 * A certificate that lives no longer than the window (a 20-day CA
+		 * under a 30-day window) would be inside it again the moment it is
+		 * reissued, so every run would renew it.  Such a certificate is due
+		 * when a third of its lifetime is left, as ACME clients do.
+		 */
+		if (na > nb && na - nb <= (time_t)window * 86400)
+			window = (long)((na - nb) / 3 / 86400);
 		if (na - now <= (time_t)window * 86400) {
 			struct due *grown = realloc(list, (*n + 1) * sizeof(*grown));
 

@@ -12,14 +12,17 @@
 #include <sys/stat.h>
 
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "audit.h"
+#include "cert.h"
 #include "cmd.h"
 #include "hsmguard.h"
 #include "intent.h"
 #include "key.h"
 #include "extract.h"
 #include "policy.h"
+#include "p11.h"
 #include "sign.h"
 #include "token.h"
 
@@ -34,7 +37,22 @@ static const char help[] =
 	"                     `aws iot create-ota-update` (one image only)\n"
 	"  --cert-name PATH   certificateName in it: the signer certificate's path on\n"
 	"                     the device (default: code_signing.crt)\n"
-	"  --hash NAME        digest (default: the key's policy signing.hash, else sha256)\n";
+	"  --hash NAME        digest (default: the key's policy signing.hash, else sha256)\n"
+	"  --key PKCS11_URI   the key may also be named by URI: 'pkcs11:object=fw;type=private'\n\n"
+	"The whole AWS OTA input (one image):\n"
+	"  --ota-update FILE  write a complete `aws iot create-ota-update --cli-input-json\n"
+	"                     file://FILE` document; needs --ota-id, --role-arn, --targets\n"
+	"                     and the file's location, --s3 or --stream\n"
+	"  --ota-id ID        otaUpdateId\n"
+	"  --role-arn ARN     roleArn: the role AWS IoT uses to read the file\n"
+	"  --targets ARN,...  thing or thing-group ARNs\n"
+	"  --s3 bucket=B,key=K[,version=V]   the image in S3\n"
+	"  --stream ID        or an existing AWS IoT stream (file id 0)\n"
+	"  --protocols LIST   MQTT (default), HTTP or MQTT,HTTP\n"
+	"  --file-name NAME   fileName on the device (default: the image's file name)\n"
+	"Use AWS CLI v2 with '--cli-binary-format base64' (its default): AWS CLI v1\n"
+	"(and v2 with that flag) base64-encodes the inline signature again, and\n"
+	"devices reject the image with 0xe3 (signet explain 0x000000e3).\n";
 
 struct signing {
 	struct sgt_store st;
@@ -46,6 +64,7 @@ struct signing {
 	char *cert_pem;
 	const EVP_MD *md;
 	const char *alg;
+	const char *cert_name;
 };
 
 static int load_current_cert(struct signing *s)
@@ -149,6 +168,214 @@ static int begin_batch(struct signing *s, char **images, int nimages, const char
 	for (i = 0; i < nd; i++)
 		free(dirs[i]);
 	free(dirs);
+	return rc;
+}
+
+/* The --ota-update flags. */
+struct ota_update {
+	const char *path, *id, *role, *targets, *s3, *stream, *protocols, *file_name;
+};
+
+/* "bucket=B,key=K[,version=V]" -> {"bucket", "key"[, "version"]}; NULL (reported) when malformed. */
+static json_t *s3_location(const char *spec)
+{
+	json_t *j = json_object();
+	char *copy = strdup(spec), *save = NULL, *tok;
+
+	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq == NULL || eq[1] == '\0' ||
+		    (strncmp(tok, "bucket=", 7) != 0 && strncmp(tok, "key=", 4) != 0 && strncmp(tok, "version=", 8) != 0))
+			break;
+		*eq = '\0';
+		json_object_set_new(j, tok, json_string(eq + 1));
+	}
+	if (copy == NULL || tok != NULL || json_object_get(j, "bucket") == NULL || json_object_get(j, "key") == NULL) {
+		cmd_usage("sign", "--s3 takes bucket=NAME,key=KEY[,version=ID], not '%s'", spec);
+		json_decref(j);
+		j = NULL;
+	}
+	free(copy);
+	return j;
+}
+
+static int ota_update_check(const struct ota_update *u, int nimages, const char *out)
+{
+	if (u->path == NULL)
+		return (u->id || u->role || u->targets || u->s3 || u->stream || u->protocols || u->file_name)
+			? cmd_usage("sign", "--ota-id, --role-arn, --targets, --s3, --stream, --protocols and --file-name go with --ota-update FILE")
+			: SGT_OK;
+	if (nimages != 1)
+		return cmd_usage("sign", "--ota-update takes one IMAGE");
+	if (out != NULL && strcmp(out, "-") == 0)
+		return cmd_usage("sign", "--ota-update needs the signature in a file, not --out -");
+	if (u->id == NULL || u->role == NULL || u->targets == NULL)
+		return cmd_usage("sign", "--ota-update needs --ota-id, --role-arn and --targets");
+	if ((u->s3 == NULL) == (u->stream == NULL))
+		return cmd_usage("sign", "--ota-update needs where the file is: --s3 bucket=..,key=.. or --stream ID (one of them)");
+	if (u->s3 != NULL) {
+		json_t *s3 = s3_location(u->s3);
+
+		if (s3 == NULL)
+			return SGT_ERR_USAGE;
+		json_decref(s3);
+	}
+	if (u->protocols && strcmp(u->protocols, "MQTT") != 0 && strcmp(u->protocols, "HTTP") != 0 &&
+	    strcmp(u->protocols, "MQTT,HTTP") != 0 && strcmp(u->protocols, "HTTP,MQTT") != 0)
+		return cmd_usage("sign", "--protocols is MQTT, HTTP or MQTT,HTTP, not '%s'", u->protocols);
+	return SGT_OK;
+}
+
+/*
+ * The signer certificate followed by the certificates of the CA keys in
+ * custody that issued it, up to a self-signed one: what certificateChain
+ * carries so AWS and devices that check the chain see all of it.
+ */
+static int chain_pem(struct signing *s, struct sgt_buf *pem)
+{
+	struct sgt_keyrec *recs = NULL;
+	X509 *cur = X509_dup(s->cert);
+	size_t n = 0, i, depth;
+	int rc = sgt_keyrec_list(&s->st, &recs, &n);
+
+	if (rc == SGT_OK && sgt_buf_printf(pem, "%s", s->cert_pem) != SGT_OK)
+		rc = SGT_ERR_DATA;
+	for (depth = 0; rc == SGT_OK && cur != NULL && !sgt_cert_self_signed(cur) && depth < 8; depth++) {
+		X509 *issuer = NULL;
+
+		for (i = 0; i < n && issuer == NULL; i++) {
+			X509 *ca = NULL;
+
+			if (sgt_cert_store_current(&s->st, recs[i].label, &ca) == SGT_OK && ca != NULL &&
+			    X509_check_issued(ca, cur) == X509_V_OK && X509_verify(cur, X509_get0_pubkey(ca)) == 1)
+				issuer = ca;
+			else
+				X509_free(ca);
+		}
+		X509_free(cur);
+		cur = issuer;
+		if (issuer != NULL) {
+			BIO *bio = BIO_new(BIO_s_mem());
+			char *p;
+			long len;
+
+			if (bio == NULL || PEM_write_bio_X509(bio, issuer) != 1 || (len = BIO_get_mem_data(bio, &p)) <= 0 ||
+			    sgt_buf_add(pem, p, (size_t)len) != SGT_OK)
+				rc = sgt_err(SGT_ERR_DATA, "cannot encode the issuer of key '%s''s certificate", s->rec.label);
+			BIO_free(bio);
+		}
+	}
+	X509_free(cur);
+	free(recs);
+	return rc;
+}
+
+/*
+ * Writes the `aws iot create-ota-update --cli-input-json` document for
+ * the image just signed (its signature read back from sigpath and checked
+ * once more), and the note beside it about the double-base64 trap.
+ */
+static int write_ota_update(struct sgt_ctx *ctx, struct signing *s, const struct ota_update *u, const char *image,
+			    const char *sigpath)
+{
+	unsigned char dgst[EVP_MAX_MD_SIZE], sha[EVP_MAX_MD_SIZE], *sig = NULL;
+	size_t dlen = 0, shalen = 0, siglen = 0;
+	struct sgt_buf chain = { 0 }, note = { 0 }, notepath = { 0 };
+	char *b64 = NULL, *shab64 = NULL, *text = NULL, hex[65];
+	const char *base = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
+	json_t *doc = NULL, *loc = NULL, *targets = json_array(), *protocols = json_array(), *ccs;
+	char *copy = NULL, *save = NULL, *tok;
+	int rc;
+
+	if ((rc = sgt_sign_read_sig(sigpath, &sig, &siglen)) != SGT_OK ||
+	    (rc = sgt_sign_file_digest(image, s->md, dgst, &dlen, hex)) != SGT_OK ||
+	    (rc = sgt_sign_file_digest(image, EVP_sha256(), sha, &shalen, NULL)) != SGT_OK)
+		goto out;
+	if (sgt_sign_verify_digest(s->pub, s->md, dgst, dlen, sig, siglen) != SGT_OK) {
+		rc = sgt_err(SGT_ERR_DATA, "'%s' changed after it was signed; '%s' not written", image, u->path);
+		goto out;
+	}
+	if ((rc = chain_pem(s, &chain)) != SGT_OK)
+		goto out;
+	if ((b64 = sgt_base64(sig, siglen)) == NULL || (shab64 = sgt_base64(sha, shalen)) == NULL ||
+	    (copy = strdup(u->targets)) == NULL || targets == NULL || protocols == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+		json_array_append_new(targets, json_string(tok));
+	free(copy);
+	if ((copy = strdup(u->protocols ? u->protocols : "MQTT")) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+		json_array_append_new(protocols, json_string(tok));
+	if (u->s3 != NULL) {
+		json_t *s3 = s3_location(u->s3);
+
+		if (s3 == NULL) {
+			rc = SGT_ERR_USAGE;
+			goto out;
+		}
+		loc = json_pack("{s:o}", "s3Location", s3);
+	} else {
+		loc = json_pack("{s:{s:s, s:i}}", "stream", "streamId", u->stream, "fileId", 0);
+	}
+	ccs = sgt_sign_ota_json(b64, chain.p, s->cert_name, s->md, s->alg);
+	doc = json_pack("{s:s, s:s, s:O, s:O, s:s, s:[{s:s, s:o, s:o}], s:s}", "otaUpdateId", u->id,
+			"description", "signed by signet with key in custody", "targets", targets, "protocols", protocols,
+			"targetSelection", "SNAPSHOT", "files", "fileName", u->file_name ? u->file_name : base,
+			"fileLocation", loc, "codeSigning", ccs, "roleArn", u->role);
+	loc = NULL;
+	if (doc == NULL || (text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	sgt_buf_printf(&note,
+		       "%s: the input of `aws iot create-ota-update --cli-input-json file://%s`\n\n"
+		       "The signature in it is base64 already: run AWS CLI v2 with\n"
+		       "'--cli-binary-format base64' (its default).  Do NOT add\n"
+		       "'--cli-binary-format raw-in-base64-out', and do not use AWS CLI v1: both\n"
+		       "base64-encode the inline signature a second time, and every device then\n"
+		       "rejects the image with 0xe3 (OtaPalSignatureCheckFailed; signet explain 0x000000e3).\n\n"
+		       "Upload the image with its checksum so S3 refuses a corrupted copy:\n"
+		       "  aws s3api put-object --checksum-algorithm SHA256 --checksum-sha256 %s ...\n"
+		       "Image %s: SHA-256 %s\n",
+		       base, u->path, shab64, image, hex);
+	sgt_buf_printf(&notepath, "%s.README", u->path);
+	{
+		struct sgt_buf t = { 0 };
+
+		sgt_buf_printf(&t, "%s\n", text);
+		rc = sgt_atomic_write(u->path, t.p, t.len, 0);
+		sgt_buf_free(&t);
+	}
+	if (rc == SGT_OK && (rc = sgt_atomic_write(notepath.p, note.p, note.len, 0)) != SGT_OK)
+		sgt_store_unlink(u->path);
+	if (rc != SGT_OK)
+		goto out;
+	if (ctx->json)
+		goto out;
+	if (!sgt_quiet) {
+		printf("wrote %s (aws iot create-ota-update --cli-input-json file://%s) and %s\n", u->path, u->path, notepath.p);
+		printf("image SHA-256 (base64, for aws s3api put-object --checksum-sha256): %s\n", shab64);
+	}
+	sgt_warn("AWS CLI v1, or v2 with '--cli-binary-format raw-in-base64-out', base64-encodes the signature again: devices then reject the image (0xe3)");
+out:
+	json_decref(loc);
+	json_decref(doc);
+	json_decref(targets);
+	json_decref(protocols);
+	sgt_buf_free(&chain);
+	sgt_buf_free(&note);
+	sgt_buf_free(&notepath);
+	free(copy);
+	free(text);
+	free(b64);
+	free(shab64);
+	free(sig);
 	return rc;
 }
 
@@ -258,8 +485,13 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { "key", required_argument, NULL, 'k' },
 		{ "out", required_argument, NULL, 'o' }, { "ota-json", required_argument, NULL, 'j' },
 		{ "cert-name", required_argument, NULL, 'c' }, { "hash", required_argument, NULL, 'H' },
+		{ "ota-update", required_argument, NULL, 0x200 }, { "ota-id", required_argument, NULL, 0x201 },
+		{ "role-arn", required_argument, NULL, 0x202 }, { "targets", required_argument, NULL, 0x203 },
+		{ "s3", required_argument, NULL, 0x204 }, { "stream", required_argument, NULL, 0x205 },
+		{ "protocols", required_argument, NULL, 0x206 }, { "file-name", required_argument, NULL, 0x207 },
 		CMD_PIN_LONGOPTS, { NULL, 0, NULL, 0 }
 	};
+	struct ota_update upd = { 0 };
 	struct sgt_pin_opts pin = SGT_PIN_OPTS_INIT;
 	struct signing s;
 	const char *label = NULL, *out = NULL, *ota = NULL, *cert_name = "code_signing.crt", *hash = NULL;
@@ -287,6 +519,14 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		case 'j': ota = optarg; break;
 		case 'c': cert_name = optarg; break;
 		case 'H': hash = optarg; break;
+		case 0x200: upd.path = optarg; break;
+		case 0x201: upd.id = optarg; break;
+		case 0x202: upd.role = optarg; break;
+		case 0x203: upd.targets = optarg; break;
+		case 0x204: upd.s3 = optarg; break;
+		case 0x205: upd.stream = optarg; break;
+		case 0x206: upd.protocols = optarg; break;
+		case 0x207: upd.file_name = optarg; break;
 		}
 	}
 	while (optind < argc)
@@ -308,13 +548,17 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		cmd_usage(argv[0], "unknown --hash '%s': use sha256, sha1, sha384 or sha512", hash);
 		goto early;
 	}
-	if ((rc = sgt_label_check(label)) != SGT_OK)
+	if ((rc = ota_update_check(&upd, nimages, out)) != SGT_OK)
+		goto early;
+	if (!sgt_p11_is_uri(label) && (rc = sgt_label_check(label)) != SGT_OK)
 		goto early;
 	if ((rc = cmd_store_open(ctx, &s.st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
 		goto early;
 	opened = 1;
-	if ((rc = sgt_keyrec_load(&s.st, label, &s.rec)) != SGT_OK)
+	if ((rc = sgt_key_lookup(&s.st, &pin, label, &s.rec)) != SGT_OK)
 		goto out;
+	label = s.rec.label;	/* a URI resolves to the key's label */
+	s.cert_name = cert_name;
 	if ((rc = choose_md(&s, hash)) != SGT_OK)
 		goto out;
 	if ((rc = load_current_cert(&s)) != SGT_OK)
@@ -324,8 +568,8 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 			     label, s.cinfo.spki_sha256, s.rec.spki_sha256);
 		goto out;
 	}
-	if (ota && s.cert == NULL) {
-		rc = sgt_err(SGT_ERR_DATA, "--ota-json needs a certificate for key '%s'", label);
+	if ((ota || upd.path) && s.cert == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "--%s needs a certificate for key '%s'", ota ? "ota-json" : "ota-update", label);
 		sgt_hint("'signet cert issue %s' makes one", label);
 		goto out;
 	}
@@ -362,6 +606,14 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = sgt_intent_end(&s.st)) != SGT_OK)
 		goto out;
+	if (upd.path != NULL) {
+		char *sigpath = out ? strdup(out) : default_sig_path(images[0]);
+
+		rc = sigpath ? write_ota_update(ctx, &s, &upd, images[0], sigpath) : sgt_err(SGT_ERR_DATA, "out of memory");
+		free(sigpath);
+		if (rc != SGT_OK)
+			goto out;
+	}
 	if (ctx->json && !(out && strcmp(out, "-") == 0)) {
 		rc = cmd_json_print(json_pack("{s:o}", "signed", results));
 		results = NULL;

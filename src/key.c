@@ -18,6 +18,7 @@
 #include "intent.h"
 #include "key.h"
 #include "p11.h"
+#include "policy.h"
 
 int sgt_key_spki_sha256(EVP_PKEY *pk, char out[65])
 {
@@ -100,11 +101,11 @@ static int custody_shortfall(const struct sgt_custody *c, int imported, struct s
 		const char *w = custody_checks[i].word;
 		int v = custody_value(c, i);
 
-		if (imported && (strcmp(w, "always-sensitive") == 0 || strcmp(w, "never-extractable") == 0 ||
+		if (imported == 1 && (strcmp(w, "always-sensitive") == 0 || strcmp(w, "never-extractable") == 0 ||
 				 strcmp(w, "local") == 0))
 			continue;
-		if (strcmp(w, "not-copyable") == 0 && v < 0)
-			continue;	/* CKA_COPYABLE is optional (PKCS#11 2.40) */
+		if (strcmp(w, "not-copyable") == 0 && (v < 0 || imported == 2))
+			continue;	/* CKA_COPYABLE is optional (PKCS#11 2.40); vendor tools leave it true */
 		if (v != custody_checks[i].want) {
 			if (v < 0)
 				sgt_buf_printf(why, "%s%s not reported", n ? ", " : "", custody_checks[i].attr);
@@ -198,6 +199,27 @@ static int check_new_label(const struct sgt_store *st, const char *label)
 	return SGT_OK;
 }
 
+/*
+ * A label already used as CKA_LABEL on the token (by a vendor tool, another
+ * application, or a key signet lost the record of) would make two keys
+ * that every label-based tool confuses: refused before anything is made.
+ */
+static int label_free_on_token(struct sgt_p11 *p, const char *label)
+{
+	struct sgt_p11_obj *objs = NULL;
+	size_t n = 0;
+	int rc = sgt_p11_find_label(p, label, &objs, &n);
+
+	free(objs);
+	if (rc != SGT_OK || n == 0)
+		return rc;
+	rc = sgt_err(SGT_ERR_DATA, "token '%s' already holds %zu object%s labelled '%s'; refusing to make another",
+		     p->token, n, n == 1 ? "" : "s", label);
+	sgt_hint("pick another label, or take the existing key into custody with 'signet key adopt %s --uri \"pkcs11:object=%s\"'",
+		 label, label);
+	return rc;
+}
+
 int sgt_key_generate(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
 		     const char *alg, const char *policy, struct sgt_keyrec *out)
 {
@@ -212,7 +234,8 @@ int sgt_key_generate(const struct sgt_store *st, const struct sgt_pin_opts *opts
 		return sgt_err(SGT_ERR_USAGE, "unknown key algorithm '%s' (use ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096)", alg);
 	if ((rc = check_new_label(st, label)) != SGT_OK || (rc = sgt_random(id, sizeof(id))) != SGT_OK)
 		return rc;
-	if ((rc = sgt_p11_open_store(&p, st, opts, 1)) == SGT_OK && (rc = begin_pair(st, "key.generate", label, id)) == SGT_OK) {
+	if ((rc = sgt_p11_open_store(&p, st, opts, 1)) == SGT_OK && (rc = label_free_on_token(&p, label)) == SGT_OK &&
+	    (rc = begin_pair(st, "key.generate", label, id)) == SGT_OK) {
 		if ((rc = sgt_p11_generate(&p, a, label, id, sizeof(id), &pub, &priv)) == SGT_OK)
 			rc = commit_pair(st, &p, pub, priv, "key.generate", id, sizeof(id), "generated", policy, label, out);
 		else
@@ -389,7 +412,8 @@ int sgt_key_custody_audit(const struct sgt_store *st, const struct sgt_pin_opts 
 		} else if (rec == NULL) {
 			json_object_set_new(k, "problem", json_string("on the token but has no key record"));
 			problems++;
-		} else if (custody_shortfall(&c, strcmp(rec->origin, "imported") == 0, &why) > 0) {
+		} else if (custody_shortfall(&c, strcmp(rec->origin, "imported") == 0 ? 1 : strcmp(rec->origin, "adopted") == 0 ? 2 : 0,
+					     &why) > 0) {
 			json_object_set_new(k, "problem", json_string(why.p));
 			problems++;
 		}
@@ -411,6 +435,301 @@ out:
 	json_decref(keys);
 	free(matched);
 	free(objs);
+	free(recs);
+	sgt_p11_release(&p);
+	return rc;
+}
+
+/* Lists objs as "'label' id 01a2" for an ambiguity message. */
+static void list_objs(const struct sgt_p11_obj *objs, size_t n, struct sgt_buf *b)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char hex[129];
+
+		sgt_hex(objs[i].id, objs[i].idlen, hex);
+		sgt_buf_printf(b, "%s'%s' (id %s)", i ? ", " : "", objs[i].label, hex[0] ? hex : "none");
+	}
+}
+
+/*
+ * The one private key named by --id or a URI.  A URI that names a public
+ * key (type=public) leads to the private key with the same CKA_ID.
+ */
+static int find_private(struct sgt_p11 *p, const char *idhex, const char *uri, struct sgt_p11_obj *out)
+{
+	struct sgt_p11_obj *objs = NULL;
+	size_t n = 0, i, npriv = 0;
+	unsigned char id[64];
+	long idlen;
+	struct sgt_buf b = { 0 };
+	const char *what = uri ? uri : idhex;
+	int rc;
+
+	if (uri != NULL)
+		rc = sgt_p11_find_uri(p, uri, CKO_PRIVATE_KEY, 0, &objs, &n);
+	else if ((idlen = sgt_unhex(idhex, id, sizeof(id))) <= 0)
+		return sgt_err(SGT_ERR_USAGE, "--id '%s' is not a hex CKA_ID", idhex);
+	else
+		rc = sgt_p11_find(p, CKO_PRIVATE_KEY, id, (size_t)idlen, &objs, &n);
+	if (rc != SGT_OK)
+		return rc;
+	/* A public key or certificate named by the URI stands for the private key with its id. */
+	if (n == 1 && objs[0].cls != CKO_PRIVATE_KEY && objs[0].idlen > 0) {
+		struct sgt_p11_obj *priv = NULL;
+		size_t m = 0;
+
+		memcpy(id, objs[0].id, objs[0].idlen);
+		idlen = (long)objs[0].idlen;
+		free(objs);
+		objs = NULL;
+		if ((rc = sgt_p11_find(p, CKO_PRIVATE_KEY, id, (size_t)idlen, &priv, &m)) != SGT_OK)
+			return rc;
+		objs = priv;
+		n = m;
+	}
+	for (i = 0; i < n; i++)
+		npriv += objs[i].cls == CKO_PRIVATE_KEY;
+	if (npriv == 0) {
+		rc = sgt_err(SGT_ERR_DATA, "no private key on token '%s' matches '%s'", p->token, what);
+		sgt_hint("'pkcs11-tool --list-objects --login' shows what the token holds");
+	} else if (n > 1) {
+		list_objs(objs, n, &b);
+		rc = sgt_err(SGT_ERR_DATA, "'%s' is ambiguous: %zu objects on token '%s' match: %s", what, n, p->token, b.p);
+		sgt_hint("narrow the URI with id=%%XX (pkcs11-tool --list-objects shows ids), or use --id HEX");
+	} else {
+		*out = objs[0];
+		rc = SGT_OK;
+	}
+	sgt_buf_free(&b);
+	free(objs);
+	return rc;
+}
+
+/*
+ * Custody of an adopted key is judged against the policy's custody list
+ * (default: sensitive and not extractable).  Returns the number of
+ * shortfalls, described in why; extractable/not sensitive are counted in
+ * *hard as well, since only --accept-extractable lets those through.
+ */
+static int adopt_shortfall(const struct sgt_custody *c, const struct sgt_policy *pol, struct sgt_buf *why, int *hard)
+{
+	static const char *const dflt[] = { "sensitive", "not-extractable" };
+	size_t i, j, nreq = pol && pol->ncustody ? pol->ncustody : 2;
+	int n = 0;
+
+	*hard = 0;
+	if (c->extractable != 0) {
+		sgt_buf_printf(why, "%sCKA_EXTRACTABLE is %s", n++ ? ", " : "", c->extractable > 0 ? "true" : "not reported");
+		(*hard)++;
+	}
+	if (c->sensitive != 1) {
+		sgt_buf_printf(why, "%sCKA_SENSITIVE is %s", n++ ? ", " : "", c->sensitive == 0 ? "false" : "not reported");
+		(*hard)++;
+	}
+	for (i = 0; i < nreq; i++) {
+		const char *w = pol && pol->ncustody ? pol->custody[i] : dflt[i];
+
+		if (strcmp(w, "sensitive") == 0 || strcmp(w, "not-extractable") == 0)
+			continue;
+		for (j = 0; j < NCHECKS; j++)
+			if (strcmp(custody_checks[j].word, w) == 0 && custody_value(c, j) != custody_checks[j].want) {
+				sgt_buf_printf(why, "%s%s is %s (policy wants %s)", n++ ? ", " : "", custody_checks[j].attr,
+					       custody_value(c, j) < 0 ? "not reported" : custody_value(c, j) ? "true" : "false", w);
+			}
+	}
+	return n;
+}
+
+int sgt_key_adopt(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label, const char *idhex,
+		  const char *uri, const char *policy, int accept_extractable, struct sgt_keyrec *out)
+{
+	struct sgt_p11 p;
+	struct sgt_p11_obj priv, *pubs = NULL;
+	struct sgt_keyrec *recs = NULL, existing;
+	struct sgt_policy *pol = NULL;
+	struct sgt_buf why = { 0 };
+	size_t npub = 0, nrecs = 0, i;
+	EVP_PKEY *pk = NULL;
+	json_t *details = NULL;
+	int rc, hard = 0, shortfall;
+	char idhex2[129];
+
+	memset(&p, 0, sizeof(p));
+	memset(out, 0, sizeof(*out));
+	if ((rc = check_new_label(st, label)) != SGT_OK)
+		return rc;
+	if (policy != NULL && policy[0] != '\0' && (rc = sgt_policy_find(st->dir, policy, &pol)) != SGT_OK)
+		return rc;
+	sgt_verbose("looking for the key on token '%s'", st->cfg.token);
+	if ((rc = sgt_p11_open_store(&p, st, opts, 0)) != SGT_OK || (rc = find_private(&p, idhex, uri, &priv)) != SGT_OK)
+		goto out;
+	if (priv.idlen == 0) {
+		rc = sgt_err(SGT_ERR_DATA, "the key '%s' on token '%s' has no CKA_ID; signet finds keys by id", priv.label, p.token);
+		sgt_hint("give it one first, e.g. pkcs11-tool --set-id (on the private and the public key)");
+		goto out;
+	}
+	if (priv.idlen > 32) {
+		rc = sgt_err(SGT_ERR_DATA, "the key '%s' on token '%s' has a CKA_ID longer than 32 bytes; signet keeps ids up to 32",
+			     priv.label, p.token);
+		goto out;
+	}
+	sgt_hex(priv.id, priv.idlen, idhex2);
+	/* The id must name this pair alone, or later lookups could pick another key. */
+	{
+		struct sgt_p11_obj *same = NULL;
+		size_t nsame = 0;
+
+		rc = sgt_p11_find(&p, CKO_PRIVATE_KEY, priv.id, priv.idlen, &same, &nsame);
+		free(same);
+		if (rc != SGT_OK)
+			goto out;
+		if (nsame != 1) {
+			rc = sgt_err(SGT_ERR_DATA, "%zu private keys on token '%s' share id %s; signet cannot tell them apart",
+				     nsame, p.token, idhex2);
+			goto out;
+		}
+	}
+	if ((rc = sgt_keyrec_list(st, &recs, &nrecs)) != SGT_OK)
+		goto out;
+	for (i = 0; i < nrecs; i++)
+		if (strcmp(recs[i].id, idhex2) == 0) {
+			rc = sgt_err(SGT_ERR_DATA, "that key (id %s) is already in custody as '%s'", idhex2, recs[i].label);
+			goto out;
+		}
+	memset(out, 0, sizeof(*out));
+	snprintf(out->label, sizeof(out->label), "%s", label);
+	snprintf(out->id, sizeof(out->id), "%.64s", idhex2);
+	snprintf(out->origin, sizeof(out->origin), "adopted");
+	snprintf(out->policy, sizeof(out->policy), "%s", policy ? policy : "");
+	sgt_time_iso(sgt_now(), out->created);
+	if ((rc = sgt_p11_custody(&p, priv.h, &out->custody)) != SGT_OK)
+		goto out;
+	/* The public key object with the same id; without one, the private key's own attributes. */
+	if ((rc = sgt_p11_find(&p, CKO_PUBLIC_KEY, priv.id, priv.idlen, &pubs, &npub)) != SGT_OK)
+		goto out;
+	rc = sgt_p11_pubkey(&p, npub > 0 ? pubs[0].h : priv.h, &pk);
+	if (rc != SGT_OK) {
+		if (npub == 0)
+			sgt_hint("the token keeps no public key object for id %s; import one with the same id (pkcs11-tool --write-object --type pubkey)", idhex2);
+		goto out;
+	}
+	if ((rc = sgt_key_spki_sha256(pk, out->spki_sha256)) != SGT_OK)
+		goto out;
+	if (sgt_alg_of_pkey(pk) == SGT_ALG_NONE) {
+		rc = sgt_err(SGT_ERR_DATA, "the key with id %s is not one signet keeps (ECDSA P-256/P-384, RSA 2048/3072/4096)", idhex2);
+		goto out;
+	}
+	snprintf(out->algorithm, sizeof(out->algorithm), "%s", sgt_alg_name(sgt_alg_of_pkey(pk)));
+	if (pol != NULL && pol->nalgorithms > 0 && !sgt_policy_allows_alg(pol, out->algorithm)) {
+		rc = sgt_err(SGT_ERR_DATA, "policy '%s' does not allow %s keys; '%s' not adopted", pol->name, out->algorithm, label);
+		goto out;
+	}
+	if (sgt_key_find_spki(st, out->spki_sha256, &existing) == SGT_OK) {
+		rc = sgt_err(SGT_ERR_DATA, "that public key is already in custody as '%s'", existing.label);
+		goto out;
+	}
+	shortfall = adopt_shortfall(&out->custody, pol, &why, &hard);
+	if (hard > 0 && !accept_extractable) {
+		rc = sgt_err(SGT_ERR_VERDICT, "refusing to adopt '%s' (id %s) on token '%s': %s: the private key can leave the token",
+			     label, idhex2, p.token, why.p);
+		sgt_hint("a key that could be copied cannot be vouched for; generate a new one (signet key generate), or, knowingly, --accept-extractable");
+		goto out;
+	}
+	if (hard == 0 && shortfall > 0) {
+		rc = sgt_err(SGT_ERR_VERDICT, "refusing to adopt '%s' (id %s): custody falls short of policy '%s': %s",
+			     label, idhex2, pol ? pol->name : "default", why.p);
+		sgt_hint("adopt it under a policy that accepts its history (--policy codesign-generic), or generate a new key");
+		goto out;
+	}
+	if (hard > 0)
+		sgt_warn("adopting '%s' although %s; recorded in the audit log and shown by 'key show'", label, why.p);
+	if ((rc = sgt_keyrec_save(st, out)) != SGT_OK)
+		goto out;
+	details = json_pack("{s:s, s:s, s:s, s:s, s:o}", "algorithm", out->algorithm, "id", out->id, "origin", "adopted",
+			    "token_label", priv.label, "custody", sgt_key_custody_json(&out->custody));
+	if (details != NULL && hard > 0) {
+		json_object_set_new(details, "accepted_extractable", json_true());
+		json_object_set_new(details, "warning",
+				    json_sprintf("ADOPTED WITH --accept-extractable: %s; copies of this private key may exist outside the token", why.p));
+	}
+	if ((rc = sgt_audit_append(st, "key.adopt", label, out->spki_sha256, "ok", details)) != SGT_OK)
+		sgt_keyrec_remove(st, label);	/* no record without its audit record */
+out:
+	if (rc != SGT_OK && rc != SGT_ERR_USAGE && out->spki_sha256[0] && strcmp(out->origin, "adopted") == 0 &&
+	    !sgt_keyrec_exists(st, label)) {
+		json_t *d = json_pack("{s:s, s:s}", "id", out->id, "reason", why.len ? why.p : "see the error");
+
+		/* A refused adoption is a custody event too. */
+		if (rc == SGT_ERR_VERDICT)
+			sgt_audit_append(st, "key.adopt", label, out->spki_sha256, "refused", d);
+		json_decref(d);
+	}
+	json_decref(details);
+	EVP_PKEY_free(pk);
+	sgt_buf_free(&why);
+	sgt_policy_free(pol);
+	free(pubs);
+	free(recs);
+	sgt_p11_release(&p);
+	return rc;
+}
+
+int sgt_key_lookup(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *name, struct sgt_keyrec *out)
+{
+	struct sgt_p11 p;
+	struct sgt_p11_obj priv;
+	struct sgt_keyrec *recs = NULL;
+	size_t n = 0, i;
+	char hex[129];
+	int rc;
+
+	memset(&priv, 0, sizeof(priv));
+	if (!sgt_p11_is_uri(name)) {
+		if ((rc = sgt_label_check(name)) != SGT_OK)
+			return rc;
+		return sgt_keyrec_load(st, name, out);
+	}
+	memset(&p, 0, sizeof(p));
+	/*
+	 * Public key objects are readable without logging in: when the URI
+	 * names exactly one pair through its public half, no PIN is needed
+	 * here (a --pin-fd can be read only once, by the command's own login).
+	 */
+	if ((rc = sgt_store_apply_env(st)) != SGT_OK || (rc = sgt_p11_load(&p, st->cfg.module)) != SGT_OK ||
+	    (rc = sgt_p11_open(&p, st->cfg.token, 0)) != SGT_OK)
+		goto out;
+	{
+		struct sgt_p11_obj *pubs = NULL;
+		size_t npub = 0;
+
+		if ((rc = sgt_p11_find_uri(&p, name, CKO_PUBLIC_KEY, 1, &pubs, &npub)) != SGT_OK)
+			goto out;
+		if (npub == 1 && pubs[0].idlen > 0)
+			priv = pubs[0];
+		free(pubs);
+		if (npub != 1 || priv.idlen == 0) {
+			sgt_p11_release(&p);
+			if ((rc = sgt_p11_open_store(&p, st, opts, 0)) != SGT_OK || (rc = find_private(&p, NULL, name, &priv)) != SGT_OK)
+				goto out;
+		}
+	}
+	if ((rc = sgt_keyrec_list(st, &recs, &n)) != SGT_OK)
+		goto out;
+	sgt_hex(priv.id, priv.idlen, hex);
+	for (i = 0; i < n; i++)
+		if (strcmp(recs[i].id, hex) == 0)
+			break;
+	if (i == n) {
+		rc = sgt_err(SGT_ERR_VERDICT, "'%s' names key '%s' (id %s) on token '%s', which is not in custody", name,
+			     priv.label, hex[0] ? hex : "none", p.token);
+		sgt_hint("'signet key adopt LABEL --uri \"%s\"' takes it into custody", name);
+		goto out;
+	}
+	*out = recs[i];
+	rc = SGT_OK;
+out:
 	free(recs);
 	sgt_p11_release(&p);
 	return rc;

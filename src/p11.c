@@ -1,16 +1,19 @@
 /*
- * p11.c: raw PKCS#11 through the module's function list, for what libp11
- * 0.4.12 cannot do: initialising a token, generating EC and RSA pairs with
- * explicit custody attributes, reading those attributes back, importing a
- * legacy key as a non-extractable object, listing and destroying objects.
- * Tokens are found by label because SoftHSM2 renumbers slots.  Every
- * failing call is reported with its CKR_* name and what it means.
- * It does not sign: signing goes through libp11 (token.c).
+ * p11.c: raw PKCS#11 through the module's function list: initialising a
+ * token, generating EC and RSA pairs with explicit custody attributes
+ * (dropping the optional ones a module refuses), reading those attributes
+ * back, importing a legacy key as a non-extractable object, finding
+ * objects by CKA_ID, label or PKCS#11 URI (p11-kit's parser) with one
+ * C_FindObjects, reopening a session that died, destroying objects.
+ * Tokens are found by label or URI, because SoftHSM2 renumbers slots.
+ * Every failing call is reported with its CKR_* name and what it means.
+ * It does not sign: token.c does, on a session it opens here.
  */
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -18,6 +21,7 @@
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
+#include <p11-kit/uri.h>
 
 #include "anchor.h"
 #include "audit.h"
@@ -169,6 +173,22 @@ static int p11_fail(CK_RV rv, const char *fmt, ...)
 	return sgt_err(SGT_ERR_HSM, "%s: %s (%s)", what, rv_why(rv), sgt_p11_rv_name(rv));
 }
 
+const char *sgt_p11_rv_why(CK_RV rv)
+{
+	return rv_why(rv);
+}
+
+int sgt_p11_report(CK_RV rv, const char *what)
+{
+	return p11_fail(rv, "%s", what);
+}
+
+int sgt_p11_dead(CK_RV rv)
+{
+	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_ERROR ||
+	       rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED;
+}
+
 int sgt_p11_load(struct sgt_p11 *p, const char *module)
 {
 	CK_C_GetFunctionList getlist;
@@ -179,7 +199,13 @@ int sgt_p11_load(struct sgt_p11 *p, const char *module)
 	p->session = CK_INVALID_HANDLE;
 	if ((p->module = strdup(module)) == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
-	p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
+	/*
+	 * RTLD_NODELETE: modules are not unloaded at release.  Several modules
+	 * (tpm2-pkcs11, network HSM clients) keep threads or state that do not
+	 * survive an unload and reload in one process, and a leak report can
+	 * then still name the module it came from.
+	 */
+	p->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (p->dl == NULL) {
 		int rc = sgt_err(SGT_ERR_HSM, "cannot load PKCS#11 module '%s': %s", module, dlerror());
 
@@ -251,40 +277,108 @@ static int list_slots(struct sgt_p11 *p, CK_BBOOL present, CK_SLOT_ID **slots, C
 	return SGT_OK;
 }
 
-/* Finds the slot whose initialised token has this label. */
+int sgt_p11_is_uri(const char *s)
+{
+	return s != NULL && strncasecmp(s, "pkcs11:", 7) == 0;
+}
+
+int sgt_p11_uri_parse(const char *s, void **out)
+{
+	P11KitUri *uri = p11_kit_uri_new();
+	int r;
+
+	*out = NULL;
+	if (uri == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	if ((r = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, uri)) != P11_KIT_URI_OK) {
+		p11_kit_uri_free(uri);
+		return sgt_err(SGT_ERR_USAGE, "'%s' is not a PKCS#11 URI: %s", s, p11_kit_uri_message(r));
+	}
+	if (p11_kit_uri_any_unrecognized(uri)) {
+		p11_kit_uri_free(uri);
+		sgt_err(SGT_ERR_USAGE, "PKCS#11 URI '%s' has attributes signet does not know", s);
+		sgt_hint("known: token, manufacturer, serial, model, library-*, slot-*, object, id, type (RFC 7512)");
+		return SGT_ERR_USAGE;
+	}
+	*out = uri;
+	return SGT_OK;
+}
+
+void sgt_p11_uri_free(void *uri)
+{
+	if (uri != NULL)
+		p11_kit_uri_free(uri);
+}
+
+/* Does the token in slot match name: a label, or a PKCS#11 URI's module/slot/token parts? */
+static int token_matches(struct sgt_p11 *p, CK_SLOT_ID slot, const CK_TOKEN_INFO *ti, const char *label,
+			 P11KitUri *uri)
+{
+	CK_SLOT_INFO si;
+	CK_INFO mi;
+
+	(void)label;
+	if (!p11_kit_uri_match_token_info(uri, ti))
+		return 0;
+	if (p11_kit_uri_get_slot_id(uri) != (CK_SLOT_ID)-1 && p11_kit_uri_get_slot_id(uri) != slot)
+		return 0;
+	if (p->f->C_GetSlotInfo(slot, &si) == CKR_OK && !p11_kit_uri_match_slot_info(uri, &si))
+		return 0;
+	if (p->f->C_GetInfo(&mi) == CKR_OK && !p11_kit_uri_match_module_info(uri, &mi))
+		return 0;
+	return 1;
+}
+
+/* Finds the slot whose initialised token has this label, or matches this PKCS#11 URI. */
 static int find_slot(struct sgt_p11 *p, const char *label, CK_SLOT_ID *slot)
 {
 	CK_SLOT_ID *slots = NULL;
 	CK_ULONG n = 0, i;
-	struct sgt_buf seen = { 0 };
+	struct sgt_buf seen = { 0 }, matched = { 0 };
+	void *uri = NULL;
 	int found = 0, rc;
 
-	if ((rc = list_slots(p, CK_TRUE, &slots, &n)) != SGT_OK)
+	if (sgt_p11_is_uri(label) && (rc = sgt_p11_uri_parse(label, &uri)) != SGT_OK)
 		return rc;
+	if ((rc = list_slots(p, CK_TRUE, &slots, &n)) != SGT_OK)
+		goto out;
 	for (i = 0; i < n; i++) {
 		CK_TOKEN_INFO ti;
-		char l[33];
+		char l[33], serial[17];
+		int hit;
 
 		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
 			continue;
 		label_of(ti.label, sizeof(ti.label), l);
+		label_of(ti.serialNumber, sizeof(ti.serialNumber), serial);
 		sgt_buf_printf(&seen, "%s'%s'", seen.len ? ", " : "", l);
-		if (strcmp(l, label) == 0) {
-			if (found++) {
-				rc = sgt_err(SGT_ERR_HSM, "more than one token is labelled '%s' in '%s'", label, p->module);
-				goto out;
-			}
+		hit = uri != NULL ? token_matches(p, slots[i], &ti, l, uri) : strcmp(l, label) == 0;
+		if (!hit)
+			continue;
+		sgt_buf_printf(&matched, "%s'%s' (serial %s)", matched.len ? ", " : "", l, serial);
+		if (found++ == 0) {
 			*slot = slots[i];
+			snprintf(p->token, sizeof(p->token), "%s", l);
 		}
 	}
+	if (found > 1) {
+		rc = uri != NULL ? sgt_err(SGT_ERR_HSM, "PKCS#11 URI '%s' matches %d tokens in '%s': %s", label, found,
+					   p->module, matched.p)
+				 : sgt_err(SGT_ERR_HSM, "more than one token is labelled '%s' in '%s': %s", label,
+					   p->module, matched.p);
+		sgt_hint("name the token by PKCS#11 URI with its serial: 'pkcs11:token=LABEL;serial=SERIAL'");
+		goto out;
+	}
 	if (!found) {
-		rc = sgt_err(SGT_ERR_HSM, "no token labelled '%s' in '%s' (tokens present: %s)", label,
-			     p->module, seen.len ? seen.p : "none");
+		rc = sgt_err(SGT_ERR_HSM, "no token %s '%s' in '%s' (tokens present: %s)", uri ? "matches" : "labelled",
+			     label, p->module, seen.len ? seen.p : "none");
 		goto out;
 	}
 	rc = SGT_OK;
 out:
+	sgt_p11_uri_free(uri);
 	sgt_buf_free(&seen);
+	sgt_buf_free(&matched);
 	free(slots);
 	return rc;
 }
@@ -296,7 +390,7 @@ int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw)
 
 	if ((rc = find_slot(p, token, &p->slot)) != SGT_OK)
 		return rc;
-	snprintf(p->token, sizeof(p->token), "%s", token);
+	p->rw = rw;
 	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0), NULL, NULL, &p->session);
 	if (rv != CKR_OK) {
 		p->session = CK_INVALID_HANDLE;
@@ -332,6 +426,55 @@ int sgt_p11_login(struct sgt_p11 *p, const struct sgt_pin *pin)
 	return p11_fail(rv, "login to token '%s' failed", p->token);
 }
 
+CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin)
+{
+	CK_SLOT_ID slots[64];
+	CK_ULONG n = 64, i;
+	CK_RV rv;
+
+	if (p->session != CK_INVALID_HANDLE)
+		p->f->C_CloseSession(p->session);	/* usually fails: it is already gone */
+	p->session = CK_INVALID_HANDLE;
+	/* A token that was removed or a server that restarted may sit in another slot now. */
+	if ((rv = p->f->C_GetSlotList(CK_TRUE, slots, &n)) != CKR_OK)
+		return rv;
+	for (i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		char l[33];
+
+		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
+			continue;
+		label_of(ti.label, sizeof(ti.label), l);
+		if (strcmp(l, p->token) == 0)
+			break;
+	}
+	if (i == n)
+		return CKR_TOKEN_NOT_PRESENT;
+	p->slot = slots[i];
+	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | (p->rw ? CKF_RW_SESSION : 0), NULL, NULL, &p->session);
+	if (rv != CKR_OK) {
+		p->session = CK_INVALID_HANDLE;
+		return rv;
+	}
+	rv = p->f->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)pin->value, pin->len);
+	return rv == CKR_USER_ALREADY_LOGGED_IN ? CKR_OK : rv;
+}
+
+int sgt_p11_login_store(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin)
+{
+	int rc;
+
+	sgt_verbose("logging in to token '%s'", p->token);
+	last_login_rv = CKR_OK;
+	rc = sgt_p11_login(p, pin);
+	/* A turned-down login is on record; the store changes in no other way. */
+	if (last_login_rv == CKR_PIN_INCORRECT || last_login_rv == CKR_PIN_LOCKED)
+		sgt_audit_refused(st, "login", NULL, NULL, sgt_p11_rv_name(last_login_rv));
+	if (rc == SGT_OK)
+		sgt_anchor_activate(st);	/* audit heads are signed from here on */
+	return rc;
+}
+
 int sgt_p11_open_store(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin_opts *opts, int rw)
 {
 	struct sgt_pin pin;
@@ -339,20 +482,16 @@ int sgt_p11_open_store(struct sgt_p11 *p, const struct sgt_store *st, const stru
 
 	memset(p, 0, sizeof(*p));
 	p->session = CK_INVALID_HANDLE;
+	sgt_verbose("loading PKCS#11 module '%s'", st->cfg.module);
 	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
 		return rc;
 	rc = sgt_p11_load(p, st->cfg.module);
 	p->guarded = 1;	/* sgt_p11_release leaves the guard */
 	if (rc != SGT_OK || (rc = sgt_p11_open(p, st->cfg.token, rw)) != SGT_OK)
 		return rc;
-	last_login_rv = CKR_OK;
 	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &pin)) == SGT_OK)
-		rc = sgt_p11_login(p, &pin);
+		rc = sgt_p11_login_store(p, st, &pin);
 	sgt_pin_wipe(&pin);
-	if (last_login_rv == CKR_PIN_INCORRECT || last_login_rv == CKR_PIN_LOCKED)
-		sgt_audit_refused(st, "login", NULL, NULL, sgt_p11_rv_name(last_login_rv));
-	if (rc == SGT_OK)
-		sgt_anchor_activate(st);	/* audit heads are signed from here on */
 	return rc;
 }
 
@@ -399,6 +538,25 @@ int sgt_p11_init_token(struct sgt_p11 *p, const char *label, const struct sgt_pi
 	return SGT_OK;
 }
 
+/*
+ * What modules answer when they refuse an attribute in a template: the
+ * standard codes, and CKR_GENERAL_ERROR / CKR_FUNCTION_FAILED from modules
+ * (tpm2-pkcs11 1.9) that do not say which.
+ */
+static int template_refused(CK_RV rv)
+{
+	return rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT ||
+	       rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED;
+}
+
+/* Does the module's manufacturerID start with prefix? */
+static int module_is(struct sgt_p11 *p, const char *prefix)
+{
+	CK_INFO info;
+
+	return p->f->C_GetInfo(&info) == CKR_OK && strncmp((const char *)info.manufacturerID, prefix, strlen(prefix)) == 0;
+}
+
 /* DER of the curve's OID, as CKA_EC_PARAMS wants it. */
 static int curve_der(const char *curve, unsigned char **der, int *len)
 {
@@ -423,31 +581,49 @@ int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
 	int plen = 0, rc;
 	size_t i;
 	CK_RV rv;
-	/* A signing key does nothing else: no decrypt, unwrap or derive (nor their public twins). */
+	/*
+	 * A signing key does nothing else: no decrypt, unwrap or derive (nor
+	 * their public twins).  Those, and CKA_COPYABLE, come last so they can
+	 * be dropped for modules that refuse them (tpm2-pkcs11 1.9 answers an
+	 * explicit CKA_DECRYPT false with CKR_GENERAL_ERROR); custody is judged
+	 * by what is read back, never by the template.  They are left out only
+	 * when the module refuses the template with them.
+	 */
 	CK_ATTRIBUTE pubt[10] = {
 		{ CKA_TOKEN, &yes, sizeof(yes) },
 		{ CKA_PRIVATE, &no, sizeof(no) },
 		{ CKA_VERIFY, &yes, sizeof(yes) },
-		{ CKA_ENCRYPT, &no, sizeof(no) },
-		{ CKA_WRAP, &no, sizeof(no) },
 		{ CKA_LABEL, (void *)label, strlen(label) },
 		{ CKA_ID, (void *)id, idlen },
 	};
-	CK_ULONG npub = 7;
+	CK_ULONG npub = 5;
 	CK_ATTRIBUTE privt[] = {
 		{ CKA_TOKEN, &yes, sizeof(yes) },
 		{ CKA_PRIVATE, &yes, sizeof(yes) },
 		{ CKA_SENSITIVE, &yes, sizeof(yes) },
 		{ CKA_EXTRACTABLE, &no, sizeof(no) },
 		{ CKA_SIGN, &yes, sizeof(yes) },
-		{ CKA_DECRYPT, &no, sizeof(no) },
-		{ CKA_UNWRAP, &no, sizeof(no) },
-		{ CKA_DERIVE, &no, sizeof(no) },
 		{ CKA_LABEL, (void *)label, strlen(label) },
 		{ CKA_ID, (void *)id, idlen },
-		{ CKA_COPYABLE, &no, sizeof(no) },	/* last: dropped if unsupported */
+		{ CKA_DECRYPT, &no, sizeof(no) },	/* optional from here on */
+		{ CKA_UNWRAP, &no, sizeof(no) },
+		{ CKA_DERIVE, &no, sizeof(no) },
+		{ CKA_COPYABLE, &no, sizeof(no) },
 	};
 	CK_ULONG npriv = sizeof(privt) / sizeof(privt[0]);
+	/* Templates tried in turn: everything; without CKA_COPYABLE; without the usage attributes; without both. */
+	static const struct {
+		int copyable, usage;
+		const char *why;
+	} steps[] = {
+		{ 1, 1, NULL },
+		{ 0, 1, "CKA_COPYABLE" },
+		{ 1, 0, "explicit CKA_DECRYPT/UNWRAP/DERIVE and CKA_ENCRYPT/WRAP false" },
+		{ 0, 0, "CKA_COPYABLE and the explicit usage attributes" },
+	};
+	CK_ATTRIBUTE tpriv[sizeof(privt) / sizeof(privt[0])], tpub[10];
+	CK_ULONG ntpriv, ntpub, j;
+	size_t first;
 
 	for (i = 0; i < NALGS && algs[i].alg != alg; i++)
 		;
@@ -463,11 +639,35 @@ int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
 		pubt[npub++] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) };
 		pubt[npub++] = (CK_ATTRIBUTE){ CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent) };
 	}
-	rv = p->f->C_GenerateKeyPair(p->session, &mech, pubt, npub, privt, npriv, pub, priv);
-	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT) {
-		/* CKA_COPYABLE is PKCS#11 2.40; older tokens refuse it. Custody is read back anyway. */
-		sgt_verbose("token '%s' refused CKA_COPYABLE; generating without it", p->token);
-		rv = p->f->C_GenerateKeyPair(p->session, &mech, pubt, npub, privt, npriv - 1, pub, priv);
+	pubt[npub++] = (CK_ATTRIBUTE){ CKA_ENCRYPT, &no, sizeof(no) };	/* optional */
+	pubt[npub++] = (CK_ATTRIBUTE){ CKA_WRAP, &no, sizeof(no) };
+	sgt_verbose("generating a %s key pair on token '%s'", algs[i].name, p->token);
+	rv = CKR_GENERAL_ERROR;
+	/*
+	 * tpm2-pkcs11 refuses the full template only after it has made the
+	 * object in the TPM, and does not flush it: without a resource manager
+	 * (swtpm, a bare /dev/tpm0) the TPM's few transient slots are then
+	 * full and every later attempt fails.  Start it at the template it takes.
+	 */
+	first = module_is(p, "tpm2-software") ? 2 : 0;
+	for (i = first; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (i > first) {
+			if (!template_refused(rv))
+				break;
+			sgt_verbose("token '%s' refused the key template (%s); trying again without %s", p->token,
+				    sgt_p11_rv_name(rv), steps[i].why);
+		}
+		for (j = ntpriv = 0; j < npriv; j++)
+			if ((steps[i].copyable || privt[j].type != CKA_COPYABLE) &&
+			    (steps[i].usage || (privt[j].type != CKA_DECRYPT && privt[j].type != CKA_UNWRAP &&
+						privt[j].type != CKA_DERIVE)))
+				tpriv[ntpriv++] = privt[j];
+		for (j = ntpub = 0; j < npub; j++)
+			if (steps[i].usage || (pubt[j].type != CKA_ENCRYPT && pubt[j].type != CKA_WRAP))
+				tpub[ntpub++] = pubt[j];
+		rv = p->f->C_GenerateKeyPair(p->session, &mech, tpub, ntpub, tpriv, ntpriv, pub, priv);
+		if (rv == CKR_OK)
+			break;
 	}
 	OPENSSL_free(params);
 	if (rv != CKR_OK)
@@ -742,10 +942,59 @@ out:
 	return rc;
 }
 
+static int find_tmpl(struct sgt_p11 *p, CK_ATTRIBUTE *t, CK_ULONG nt, struct sgt_p11_obj **out, size_t *n);
+
 int sgt_p11_find(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t idlen,
 		 struct sgt_p11_obj **out, size_t *n)
 {
 	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, (void *)id, idlen } };
+
+	return find_tmpl(p, t, id != NULL ? 2 : 1, out, n);
+}
+
+int sgt_p11_find_label(struct sgt_p11 *p, const char *label, struct sgt_p11_obj **out, size_t *n)
+{
+	CK_ATTRIBUTE t[1] = { { CKA_LABEL, (void *)label, strlen(label) } };
+
+	return find_tmpl(p, t, 1, out, n);
+}
+
+int sgt_p11_find_uri(struct sgt_p11 *p, const char *uristr, CK_OBJECT_CLASS cls, int force_cls,
+		     struct sgt_p11_obj **out, size_t *n)
+{
+	CK_ATTRIBUTE t[8], *attrs;
+	CK_ULONG na = 0, nt = 0, i;
+	CK_TOKEN_INFO ti;
+	void *uri = NULL;
+	int rc, has_class = 0;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = sgt_p11_uri_parse(uristr, &uri)) != SGT_OK)
+		return rc;
+	/* The URI's token part must name the store's token: a key is only ever used where it is kept. */
+	if (p->f->C_GetTokenInfo(p->slot, &ti) == CKR_OK && !token_matches(p, p->slot, &ti, p->token, uri)) {
+		rc = sgt_err(SGT_ERR_DATA, "PKCS#11 URI '%s' names another token than the store's ('%s')", uristr, p->token);
+		goto out;
+	}
+	attrs = p11_kit_uri_get_attributes(uri, &na);
+	for (i = 0; i < na && nt < 7; i++) {
+		if (attrs[i].type == CKA_CLASS && force_cls)
+			continue;
+		if (attrs[i].type == CKA_CLASS)
+			has_class = 1;
+		t[nt++] = attrs[i];
+	}
+	if (!has_class)
+		t[nt++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+	rc = find_tmpl(p, t, nt, out, n);
+out:
+	sgt_p11_uri_free(uri);
+	return rc;
+}
+
+static int find_tmpl(struct sgt_p11 *p, CK_ATTRIBUTE *t, CK_ULONG nt, struct sgt_p11_obj **out, size_t *n)
+{
 	CK_OBJECT_HANDLE hs[64];
 	CK_ULONG got = 0, i;
 	struct sgt_p11_obj *objs = NULL;
@@ -755,7 +1004,7 @@ int sgt_p11_find(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id
 
 	*out = NULL;
 	*n = 0;
-	rv = p->f->C_FindObjectsInit(p->session, t, id != NULL ? 2 : 1);
+	rv = p->f->C_FindObjectsInit(p->session, t, nt);
 	if (rv != CKR_OK)
 		return p11_fail(rv, "cannot search token '%s'", p->token);
 	do {
@@ -775,7 +1024,9 @@ int sgt_p11_find(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id
 			objs = grown;
 			memset(&objs[count], 0, sizeof(objs[count]));
 			objs[count].h = hs[i];
-			objs[count].cls = cls;
+			a[0] = (CK_ATTRIBUTE){ CKA_CLASS, &objs[count].cls, sizeof(objs[count].cls) };
+			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[0], 1) != CKR_OK)
+				objs[count].cls = (CK_OBJECT_CLASS)-1;
 			a[0] = (CK_ATTRIBUTE){ CKA_ID, objs[count].id, sizeof(objs[count].id) };
 			a[1] = (CK_ATTRIBUTE){ CKA_LABEL, objs[count].label, sizeof(objs[count].label) - 1 };
 			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[0], 1) == CKR_OK)

@@ -4,6 +4,7 @@
  * status (SPEC.md section 3: 0 ok, 1 negative verdict, 2 usage, 3 data,
  * 4 HSM).  It also sets umask 077 before anything can write a file.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,7 +21,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "init", cmd_init, "create a store and its token (embedded SoftHSM2 or an existing module)" },
-	{ "key", cmd_key, "generate, import, list, show keys in custody; pubkey; match files to keys" },
+	{ "key", cmd_key, "generate, import, adopt, list, show keys in custody; pubkey; match files to keys" },
 	{ "cert", cmd_cert, "issue, reissue, csr, import, list, show, lint certificates" },
 	{ "renew", cmd_renew, "reissue every certificate inside its renewal window, same key" },
 	{ "header", cmd_header, "export a certificate or public key as the C header firmware bakes in" },
@@ -69,27 +70,65 @@ static const struct command *find(const char *name)
 	return NULL;
 }
 
+/*
+ * Global options after the command name (`signet key list --json`) are
+ * taken out of argv here, so the command sees only its own; "--" ends
+ * the search.  Returns 1 when argv[i] was one, 0 when not, <0 on error.
+ */
+static int global_opt(struct sgt_ctx *ctx, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i];
+
+	if (strcmp(a, "--json") == 0)
+		ctx->json = 1;
+	else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
+		sgt_quiet = 1;
+	else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+		sgt_verbose_flag = 1;
+	else if (strcmp(a, "--store") == 0) {
+		if (++*i >= argc)
+			return sgt_err(SGT_ERR_USAGE, "option '--store' needs a directory");
+		ctx->store_opt = argv[*i];
+	} else if (strncmp(a, "--store=", 8) == 0)
+		ctx->store_opt = a + 8;
+	else
+		return 0;
+	return 1;
+}
+
+static int pull_global_opts(struct sgt_ctx *ctx, int *argc, char **argv, int from)
+{
+	int i, j = from, r;
+
+	for (i = from; i < *argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < *argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if ((r = global_opt(ctx, *argc, argv, &i)) < 0)
+			return r;
+		if (r == 0)
+			argv[j++] = argv[i];
+	}
+	*argc = j;
+	argv[j] = NULL;
+	return SGT_OK;
+}
+
 static int run(struct sgt_ctx *ctx, int argc, char **argv)
 {
 	const struct command *c;
-	int i;
+	int i, r;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 
-		if (strcmp(a, "--json") == 0)
-			ctx->json = 1;
-		else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
-			sgt_quiet = 1;
-		else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
-			sgt_verbose_flag = 1;
-		else if (strcmp(a, "--store") == 0) {
-			if (++i >= argc)
-				return sgt_err(SGT_ERR_USAGE, "option '--store' needs a directory");
-			ctx->store_opt = argv[i];
-		} else if (strncmp(a, "--store=", 8) == 0)
-			ctx->store_opt = a + 8;
-		else if (strcmp(a, "--version") == 0) {
+		if ((r = global_opt(ctx, argc, argv, &i)) < 0)
+			return r;
+		if (r > 0)
+			continue;
+		if (strcmp(a, "--version") == 0) {
 			printf("signet %s\n", SGT_VERSION);
 			return SGT_OK;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
@@ -104,6 +143,10 @@ static int run(struct sgt_ctx *ctx, int argc, char **argv)
 		fputs(usage, stderr);
 		return SGT_ERR_USAGE;
 	}
+	if ((r = pull_global_opts(ctx, &argc, argv, i + 1)) != SGT_OK)
+		return r;
+	if (sgt_quiet && sgt_verbose_flag)
+		sgt_verbose_flag = 0;	/* -q wins: scripts that add -q expect silence */
 	if (strcmp(argv[i], "help") == 0) {
 		char help[] = "--help";
 		char *hargv[3];
@@ -134,6 +177,13 @@ int main(int argc, char **argv)
 	int rc;
 
 	umask(077);
+	/*
+	 * A remote token (p11-kit client, network HSM clients) talks over a
+	 * socket: a server that goes away must be an error from the module,
+	 * which signet reports and cleans up after, not a SIGPIPE that kills
+	 * it half-way.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	rc = run(&ctx, argc, argv);
 	if (fflush(stdout) != 0 && rc == SGT_OK)
 		rc = sgt_err(SGT_ERR_DATA, "cannot write to standard output");

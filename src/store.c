@@ -311,6 +311,16 @@ void sgt_store_release(struct sgt_store *st)
 	st->lock_exclusive = 0;
 }
 
+/* "hsm/softhsm2.conf", "./x", "../x": yes; "/abs", "unix:path=...", "tcp:h:p", "1", "": no. */
+static int env_is_relative_path(const char *v)
+{
+	if (v[0] == '\0' || v[0] == '/')
+		return 0;
+	if (v[0] == '.' || strchr(v, '/') != NULL)
+		return strcspn(v, ":=") > strcspn(v, "/");	/* a '/' before any ':' or '=' */
+	return 0;
+}
+
 int sgt_store_apply_env(const struct sgt_store *st)
 {
 	size_t i;
@@ -320,7 +330,12 @@ int sgt_store_apply_env(const struct sgt_store *st)
 		char *abs = NULL;
 		int r;
 
-		if (v[0] != '/' && (abs = sgt_store_path(st, v)) == NULL)
+		/*
+		 * Only a relative path is resolved against the store: addresses
+		 * such as unix:path=/run/p11-kit/pkcs11 or tcp:host:port, and
+		 * plain words, are passed through unchanged.
+		 */
+		if (env_is_relative_path(v) && (abs = sgt_store_path(st, v)) == NULL)
 			return SGT_ERR_DATA;
 		r = setenv(st->cfg.env_name[i], abs ? abs : v, 1);
 		free(abs);

@@ -1,152 +1,360 @@
 /*
- * token.c: the only user of libp11.  It turns a key in custody into an
- * OpenSSL EVP_PKEY whose private operations run on the token, so that
- * certificate, CSR and image signing use ordinary OpenSSL calls while the
- * key material never leaves the HSM.  It finds the token by label and the
- * key by CKA_ID from the key record; it never creates or changes objects.
+ * token.c: the one bridge from a key in custody to OpenSSL: an EVP_PKEY
+ * whose private operations run on the token, so X509_sign, X509_REQ_sign
+ * and EVP_PKEY_sign work unchanged while the key material stays inside.
+ * The key is found by its CKA_ID with one C_FindObjects (libp11 0.4.12 can
+ * only enumerate every key on the token, which made a sign on a 200-key
+ * token cost several times one on a 1-key token), and the signing callbacks
+ * call C_Sign on the session this module holds.  A session that dies under
+ * a command (a remote token's server restarting, a network HSM failing
+ * over) is reopened and logged in again, a bounded number of times.  It
+ * never creates or changes objects.
  */
+#define OPENSSL_SUPPRESS_DEPRECATED	/* EC_KEY_METHOD/RSA_METHOD: how a key signs elsewhere */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include <libp11.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/rsa.h>
 
-#include "anchor.h"
-#include "audit.h"
-#include "hsmguard.h"
 #include "p11.h"
 #include "token.h"
 
-struct sgt_token {
-	PKCS11_CTX *ctx;
-	PKCS11_SLOT *slots;
-	unsigned int nslots;
-	PKCS11_SLOT *slot;
-	char label[33];
-	int loaded;
-	int guarded;	/* sgt_store_apply_env entered the token guard */
+/* How often a dead session is reopened before the command gives up. */
+#define REOPEN_TRIES 3
+
+struct tok_key {
+	struct sgt_token *t;
+	CK_OBJECT_HANDLE h;
+	unsigned char id[64];
+	size_t idlen;
+	char label[65];
 };
 
-/* libp11 puts the CK_RV in the OpenSSL error queue as the reason. */
-static const char *libp11_why(void)
-{
-	unsigned long e = ERR_peek_last_error();
-	const char *name = e ? sgt_p11_rv_name((CK_RV)ERR_GET_REASON(e)) : "no detail";
+struct sgt_token {
+	struct sgt_p11 p;
+	struct sgt_pin pin;	/* kept to log in again after a session dies; wiped in _free */
+	struct tok_key **keys;	/* every key handed out; they live as long as the token */
+	size_t nkeys;
+};
 
-	ERR_clear_error();
-	return name;
+/*
+ * Errors raised inside the OpenSSL callbacks travel through OpenSSL's
+ * error queue as this library's reasons, so the caller's one error line
+ * reads "signing ... failed on the token: token 'prod': the session is
+ * gone (CKR_SESSION_HANDLE_INVALID); gave up after 3 tries to reopen the
+ * session".
+ */
+static int err_lib;
+static char err_text[2][200];
+static ERR_STRING_DATA err_strings[3];
+
+static void raise_sign_error(const struct sgt_token *t, CK_RV rv, int tries)
+{
+	int r = tries > 0 ? 2 : 1;
+
+	if (err_lib == 0)
+		err_lib = ERR_get_next_error_library();
+	if (tries > 0)
+		snprintf(err_text[1], sizeof(err_text[1]), "token '%s': %s (%s); gave up after %d tries to reopen the session",
+			 t->p.token, sgt_p11_rv_why(rv), sgt_p11_rv_name(rv), tries);
+	else
+		snprintf(err_text[0], sizeof(err_text[0]), "token '%s': %s (%s)", t->p.token, sgt_p11_rv_why(rv),
+			 sgt_p11_rv_name(rv));
+	err_strings[0] = (ERR_STRING_DATA){ ERR_PACK(err_lib, 0, 1), err_text[0] };
+	err_strings[1] = (ERR_STRING_DATA){ ERR_PACK(err_lib, 0, 2), err_text[1] };
+	err_strings[2] = (ERR_STRING_DATA){ 0, NULL };
+	ERR_unload_strings(err_lib, err_strings);
+	ERR_load_strings(err_lib, err_strings);
+	ERR_clear_error();	/* leftovers from earlier calls would be read as the reason */
+	ERR_raise(err_lib, r);
 }
 
 void sgt_token_free(struct sgt_token *t)
 {
+	size_t i;
+
 	if (t == NULL)
 		return;
-	if (t->slots != NULL)
-		PKCS11_release_all_slots(t->ctx, t->slots, t->nslots);
-	if (t->loaded)
-		PKCS11_CTX_unload(t->ctx);
-	if (t->ctx != NULL)
-		PKCS11_CTX_free(t->ctx);
-	if (t->guarded)
-		sgt_hsm_leave();
+	for (i = 0; i < t->nkeys; i++)
+		free(t->keys[i]);
+	free(t->keys);
+	sgt_p11_release(&t->p);
+	sgt_pin_wipe(&t->pin);
 	free(t);
 }
 
 int sgt_token_open(const struct sgt_store *st, const struct sgt_pin_opts *opts, struct sgt_token **out)
 {
 	struct sgt_token *t = calloc(1, sizeof(*t));
-	struct sgt_pin pin;
-	unsigned int i;
 	int rc;
 
 	*out = NULL;
-	sgt_pin_wipe(&pin);
 	if (t == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
-	snprintf(t->label, sizeof(t->label), "%s", st->cfg.token);
+	t->p.session = CK_INVALID_HANDLE;
+	sgt_verbose("loading PKCS#11 module '%s'", st->cfg.module);
 	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
 		goto fail;
-	t->guarded = 1;
-	if ((t->ctx = PKCS11_CTX_new()) == NULL) {
-		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+	rc = sgt_p11_load(&t->p, st->cfg.module);
+	t->p.guarded = 1;	/* sgt_p11_release leaves the token guard */
+	if (rc != SGT_OK || (rc = sgt_p11_open(&t->p, st->cfg.token, 0)) != SGT_OK)	/* signing needs no writes */
 		goto fail;
-	}
-	if (PKCS11_CTX_load(t->ctx, st->cfg.module) != 0) {
-		rc = sgt_err(SGT_ERR_HSM, "cannot load PKCS#11 module '%s' (%s)", st->cfg.module, libp11_why());
-		sgt_hint("check hsm.module in signet.yaml (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)");
+	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &t->pin)) != SGT_OK ||
+	    (rc = sgt_p11_login_store(&t->p, st, &t->pin)) != SGT_OK)
 		goto fail;
-	}
-	t->loaded = 1;
-	if (PKCS11_enumerate_slots(t->ctx, &t->slots, &t->nslots) != 0) {
-		rc = sgt_err(SGT_ERR_HSM, "cannot list the slots of '%s' (%s)", st->cfg.module, libp11_why());
-		goto fail;
-	}
-	for (i = 0; i < t->nslots; i++) {
-		PKCS11_TOKEN *tok = t->slots[i].token;
-
-		if (tok != NULL && tok->initialized && strcmp(tok->label, st->cfg.token) == 0) {
-			t->slot = &t->slots[i];
-			break;
-		}
-	}
-	if (t->slot == NULL) {
-		rc = sgt_err(SGT_ERR_HSM, "no token labelled '%s' in '%s'", st->cfg.token, st->cfg.module);
-		goto fail;
-	}
-	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &pin)) != SGT_OK)
-		goto fail;
-	if (PKCS11_login(t->slot, 0, pin.value) != 0) {
-		const char *why = libp11_why();
-
-		rc = strcmp(why, "CKR_PIN_INCORRECT") == 0
-			? sgt_err(SGT_ERR_HSM, "login to token '%s' failed: wrong PIN (CKR_PIN_INCORRECT)", t->label)
-			: sgt_err(SGT_ERR_HSM, "login to token '%s' failed (%s)", t->label, why);
-		if (strcmp(why, "CKR_PIN_INCORRECT") == 0 || strcmp(why, "CKR_PIN_LOCKED") == 0)
-			sgt_audit_refused(st, "login", NULL, NULL, why);
-		goto fail;
-	}
-	sgt_pin_wipe(&pin);
-	sgt_anchor_activate(st);	/* audit heads are signed from here on */
 	*out = t;
 	return SGT_OK;
 fail:
-	sgt_pin_wipe(&pin);
 	sgt_token_free(t);
 	return rc;
 }
 
+/*
+ * After *rv killed the session: waits a little (a failing-over HSM or a
+ * restarting server needs a moment), reopens and logs in, at most
+ * REOPEN_TRIES times in all.  Returns 1 when the caller should retry; 0
+ * with *rv the last failure when it should give up.
+ */
+static int revive(struct sgt_token *t, CK_RV *rv, int *tries)
+{
+	while (sgt_p11_dead(*rv) && *tries < REOPEN_TRIES) {
+		struct timespec pause = { 0, 100000000L << *tries };
+
+		(*tries)++;
+		sgt_verbose("token '%s': %s (%s); reopening the session (try %d of %d)", t->p.token,
+			    sgt_p11_rv_why(*rv), sgt_p11_rv_name(*rv), *tries, REOPEN_TRIES);
+		nanosleep(&pause, NULL);
+		if ((*rv = sgt_p11_reopen(&t->p, &t->pin)) == CKR_OK)
+			return 1;
+	}
+	return 0;
+}
+
+/* One object of class cls with this CKA_ID: one C_FindObjects.  *h = CK_INVALID_HANDLE when none. */
+static CK_RV find_by_id(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t idlen,
+			CK_OBJECT_HANDLE *h, CK_ULONG *count)
+{
+	CK_ATTRIBUTE tmpl[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, (void *)id, idlen } };
+	CK_OBJECT_HANDLE hs[2];
+	CK_RV rv;
+
+	*h = CK_INVALID_HANDLE;
+	*count = 0;
+	if ((rv = p->f->C_FindObjectsInit(p->session, tmpl, 2)) != CKR_OK)
+		return rv;
+	rv = p->f->C_FindObjects(p->session, hs, 2, count);
+	p->f->C_FindObjectsFinal(p->session);
+	if (rv == CKR_OK && *count > 0)
+		*h = hs[0];
+	return rv;
+}
+
+/* Finds the key's private object again (its handle may change with a new session). */
+static CK_RV key_handle(struct tok_key *k)
+{
+	CK_ULONG n = 0;
+
+	return find_by_id(&k->t->p, CKO_PRIVATE_KEY, k->id, k->idlen, &k->h, &n);
+}
+
+/* C_SignInit + C_Sign, reopening a dead session a bounded number of times. */
+static int token_sign(struct tok_key *k, CK_MECHANISM_TYPE mtype, const unsigned char *in, size_t inlen,
+		      unsigned char *out, CK_ULONG *outlen)
+{
+	CK_MECHANISM mech = { mtype, NULL, 0 };
+	struct sgt_token *t = k->t;
+	CK_ULONG cap = *outlen;
+	int tries = 0;
+	CK_RV rv;
+
+	for (;;) {
+		*outlen = cap;
+		rv = t->p.f->C_SignInit(t->p.session, &mech, k->h);
+		if (rv == CKR_OK)
+			rv = t->p.f->C_Sign(t->p.session, (CK_BYTE_PTR)in, inlen, out, outlen);
+		if (rv == CKR_OK)
+			return 1;
+		if (!revive(t, &rv, &tries))
+			break;
+		if ((rv = key_handle(k)) != CKR_OK || k->h == CK_INVALID_HANDLE) {
+			if (rv == CKR_OK)
+				rv = CKR_KEY_HANDLE_INVALID;
+			break;
+		}
+	}
+	raise_sign_error(t, rv, tries);
+	return 0;
+}
+
+static int ec_idx = -1, rsa_idx = -1;
+static EC_KEY_METHOD *ec_meth;
+static RSA_METHOD *rsa_meth;
+
+static ECDSA_SIG *ec_sign_sig(const unsigned char *dgst, int dlen, const BIGNUM *kinv, const BIGNUM *rp, EC_KEY *ec)
+{
+	struct tok_key *k = EC_KEY_get_ex_data(ec, ec_idx);
+	unsigned char raw[2 * 66];
+	CK_ULONG len = sizeof(raw);
+	ECDSA_SIG *sig;
+	BIGNUM *r, *s;
+
+	(void)kinv;
+	(void)rp;
+	if (k == NULL || !token_sign(k, CKM_ECDSA, dgst, (size_t)dlen, raw, &len) || len % 2 != 0)
+		return NULL;
+	r = BN_bin2bn(raw, (int)(len / 2), NULL);
+	s = BN_bin2bn(raw + len / 2, (int)(len / 2), NULL);
+	sig = ECDSA_SIG_new();
+	if (r == NULL || s == NULL || sig == NULL || !ECDSA_SIG_set0(sig, r, s)) {
+		BN_free(r);
+		BN_free(s);
+		ECDSA_SIG_free(sig);
+		return NULL;
+	}
+	return sig;
+}
+
+static int rsa_priv_enc(int flen, const unsigned char *from, unsigned char *to, RSA *rsa, int padding)
+{
+	struct tok_key *k = RSA_get_ex_data(rsa, rsa_idx);
+	CK_ULONG len = (CK_ULONG)RSA_size(rsa);
+
+	if (k == NULL || (padding != RSA_PKCS1_PADDING && padding != RSA_NO_PADDING))
+		return -1;
+	if (!token_sign(k, padding == RSA_PKCS1_PADDING ? CKM_RSA_PKCS : CKM_RSA_X_509, from, (size_t)flen, to, &len))
+		return -1;
+	return (int)len;
+}
+
+static int methods(void)
+{
+	if (ec_meth == NULL) {
+		int (*sign)(int, const unsigned char *, int, unsigned char *, unsigned int *, const BIGNUM *,
+			    const BIGNUM *, EC_KEY *) = NULL;
+
+		ec_idx = EC_KEY_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+		if ((ec_meth = EC_KEY_METHOD_new(EC_KEY_OpenSSL())) == NULL)
+			return 0;
+		EC_KEY_METHOD_get_sign(ec_meth, &sign, NULL, NULL);
+		EC_KEY_METHOD_set_sign(ec_meth, sign, NULL, ec_sign_sig);
+	}
+	if (rsa_meth == NULL) {
+		rsa_idx = RSA_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+		if ((rsa_meth = RSA_meth_dup(RSA_PKCS1_OpenSSL())) == NULL)
+			return 0;
+		RSA_meth_set1_name(rsa_meth, "signet PKCS#11 token");
+		RSA_meth_set_priv_enc(rsa_meth, rsa_priv_enc);
+		RSA_meth_set_flags(rsa_meth, RSA_meth_get_flags(rsa_meth) | RSA_FLAG_EXT_PKEY);
+	}
+	return 1;
+}
+
+/* An EVP_PKEY with pub's public half whose private operations call the token through k. */
+static int token_pkey(struct tok_key *k, EVP_PKEY *pub, EVP_PKEY **out)
+{
+	EVP_PKEY *pk = EVP_PKEY_new();
+
+	*out = NULL;
+	if (pk == NULL || !methods())
+		goto fail;
+	if (EVP_PKEY_is_a(pub, "EC")) {
+		EC_KEY *ec = EC_KEY_dup(EVP_PKEY_get0_EC_KEY(pub));
+
+		if (ec == NULL || !EC_KEY_set_method(ec, ec_meth) || !EC_KEY_set_ex_data(ec, ec_idx, k) ||
+		    !EVP_PKEY_assign_EC_KEY(pk, ec)) {
+			EC_KEY_free(ec);
+			goto fail;
+		}
+	} else if (EVP_PKEY_is_a(pub, "RSA")) {
+		const BIGNUM *n = NULL, *e = NULL;
+		RSA *rsa = RSA_new();
+		BIGNUM *n2, *e2;
+
+		RSA_get0_key(EVP_PKEY_get0_RSA(pub), &n, &e, NULL);
+		n2 = n ? BN_dup(n) : NULL;
+		e2 = e ? BN_dup(e) : NULL;
+		if (rsa == NULL || n2 == NULL || e2 == NULL || !RSA_set_method(rsa, rsa_meth) ||
+		    !RSA_set0_key(rsa, n2, e2, NULL)) {
+			BN_free(n2);
+			BN_free(e2);
+			RSA_free(rsa);
+			goto fail;
+		}
+		if (!RSA_set_ex_data(rsa, rsa_idx, k) || !EVP_PKEY_assign_RSA(pk, rsa)) {
+			RSA_free(rsa);
+			goto fail;
+		}
+	} else {
+		EVP_PKEY_free(pk);
+		return sgt_err(SGT_ERR_DATA, "key '%s' is neither EC nor RSA; signet cannot sign with it", k->label);
+	}
+	*out = pk;
+	return SGT_OK;
+fail:
+	EVP_PKEY_free(pk);
+	return sgt_err(SGT_ERR_DATA, "cannot set up key '%s' for signing: %s", k->label, sgt_ossl_why());
+}
+
 int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **priv, EVP_PKEY **pub)
 {
-	PKCS11_KEY *keys = NULL;
-	unsigned int n = 0, i;
-	unsigned char id[32];
-	long idlen = sgt_unhex(rec->id, id, sizeof(id));
+	struct tok_key *k = NULL;
+	CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE;
+	CK_ULONG n = 0;
+	EVP_PKEY *pk = NULL;
+	long idlen;
+	int tries = 0, rc;
+	CK_RV rv;
 
 	*priv = NULL;
 	if (pub != NULL)
 		*pub = NULL;
-	if (idlen <= 0)
-		return sgt_err(SGT_ERR_DATA, "key record '%s' has a malformed id '%s'", rec->label, rec->id);
-	if (PKCS11_enumerate_keys(t->slot->token, &keys, &n) != 0)
-		return sgt_err(SGT_ERR_HSM, "cannot list the keys on token '%s' (%s)", t->label, libp11_why());
-	for (i = 0; i < n; i++) {
-		if (keys[i].id_len != (size_t)idlen || memcmp(keys[i].id, id, (size_t)idlen) != 0)
-			continue;
-		*priv = PKCS11_get_private_key(&keys[i]);
-		if (pub != NULL)
-			*pub = PKCS11_get_public_key(&keys[i]);
-		if (*priv == NULL || (pub != NULL && *pub == NULL)) {
-			EVP_PKEY_free(*priv);
-			*priv = NULL;
-			if (pub != NULL) {
-				EVP_PKEY_free(*pub);
-				*pub = NULL;
-			}
-			return sgt_err(SGT_ERR_HSM, "cannot use key '%s' on token '%s' (%s)", rec->label, t->label, libp11_why());
-		}
-		return SGT_OK;
+	{
+		struct tok_key **grown = realloc(t->keys, (t->nkeys + 1) * sizeof(*grown));
+
+		if (grown == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		t->keys = grown;
 	}
-	sgt_err(SGT_ERR_VERDICT, "token '%s' no longer holds key '%s' (id %s)", t->label, rec->label, rec->id);
-	sgt_hint("'signet audit custody' compares the token with the key records");
-	return SGT_ERR_VERDICT;
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	k->t = t;
+	snprintf(k->label, sizeof(k->label), "%s", rec->label);
+	if ((idlen = sgt_unhex(rec->id, k->id, sizeof(k->id))) <= 0) {
+		free(k);
+		return sgt_err(SGT_ERR_DATA, "key record '%s' has a malformed id '%s'", rec->label, rec->id);
+	}
+	k->idlen = (size_t)idlen;
+	t->keys[t->nkeys++] = k;	/* owned by t from here on */
+	do {
+		rv = find_by_id(&t->p, CKO_PRIVATE_KEY, k->id, k->idlen, &k->h, &n);
+		if (rv == CKR_OK && n > 0)
+			rv = find_by_id(&t->p, CKO_PUBLIC_KEY, k->id, k->idlen, &hpub, &n);
+	} while (rv != CKR_OK && revive(t, &rv, &tries));
+	if (rv != CKR_OK) {
+		char what[200];
+
+		snprintf(what, sizeof(what), "cannot look up key '%s' on token '%s'", rec->label, t->p.token);
+		return sgt_p11_report(rv, what);
+	}
+	if (k->h == CK_INVALID_HANDLE) {
+		sgt_err(SGT_ERR_VERDICT, "token '%s' no longer holds key '%s' (id %s)", t->p.token, rec->label, rec->id);
+		sgt_hint("'signet audit custody' compares the token with the key records");
+		return SGT_ERR_VERDICT;
+	}
+	/* No public object (some modules keep only the private one): its attributes carry the public half. */
+	if ((rc = sgt_p11_pubkey(&t->p, hpub != CK_INVALID_HANDLE ? hpub : k->h, &pk)) != SGT_OK)
+		return rc;
+	if ((rc = token_pkey(k, pk, priv)) != SGT_OK) {
+		EVP_PKEY_free(pk);
+		return rc;
+	}
+	if (pub != NULL)
+		*pub = pk;
+	else
+		EVP_PKEY_free(pk);
+	return SGT_OK;
 }

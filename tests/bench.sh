@@ -49,3 +49,34 @@ if [ -f "$TOP/tests/bench.d/fleet.sh" ]; then
   echo
   . "$TOP/tests/bench.d/fleet.sh"
 fi
+echo
+echo "== sign on a token holding 200 keys vs one holding 1 (keys are found by CKA_ID, not enumerated)"
+# SoftHSM2 itself reads every object file of the token when it loads, so
+# the same ratio for pkcs11-tool (sign by --id) is the floor signet can reach.
+for n in 1 200; do
+  st="$W/keys$n"
+  "$SIGNET" --store "$st" init >/dev/null
+  "$SIGNET" --store "$st" key generate fw >/dev/null
+  conf="$st/hsm/softhsm2.conf"
+  pin=$(cat "$st/hsm/user.pin")
+  for i in $(seq 2 "$n"); do
+    SOFTHSM2_CONF="$conf" pkcs11-tool --module "$MOD" --token-label signet --login --pin "$pin" \
+      --keypairgen --key-type EC:prime256v1 --id "$(printf '%04x' "$i")" --label "filler$i" >/dev/null 2>&1
+  done
+done
+head -c 100000 /dev/urandom >"$W/img"
+openssl dgst -sha256 -binary "$W/img" >"$W/img.dgst"
+R=${BENCH_SIGN_RUNS:-20}
+for n in 1 200; do
+  st="$W/keys$n" s=0 p=0
+  id=$(sed -n 's/^id: *"\{0,1\}\([0-9a-f]*\)"\{0,1\}$/\1/p' "$st/keys/fw.yaml")
+  for i in $(seq "$R"); do
+    s=$(( s + $(ms "$SIGNET" --store "$st" sign "$W/img" --key fw --out "$W/img.sig") ))
+    p=$(( p + $(ms env SOFTHSM2_CONF="$st/hsm/softhsm2.conf" pkcs11-tool --module "$MOD" --token-label signet --login \
+      --pin "$(cat "$st/hsm/user.pin")" --sign -m ECDSA --id "$id" -i "$W/img.dgst" -o "$W/p.sig") ))
+  done
+  eval "sign$n=$s peer$n=$p"
+done
+awk -v s1="$sign1" -v s2="$sign200" -v p1="$peer1" -v p2="$peer200" -v r="$R" 'BEGIN{
+  printf "signet sign:       1 key %5.1f ms  200 keys %5.1f ms  ratio %.2fx\n", s1/r, s2/r, s2/s1
+  printf "pkcs11-tool --id:  1 key %5.1f ms  200 keys %5.1f ms  ratio %.2fx (SoftHSM2 loading its objects)\n", p1/r, p2/r, p2/p1 }'

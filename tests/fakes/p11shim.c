@@ -4,7 +4,12 @@
  * would, to reach error paths: with SHIM_LIE=extractable it reports
  * CKA_EXTRACTABLE true for private keys; with SHIM_LIE=sensitive it
  * reports CKA_SENSITIVE false; with SHIM_LIE=init C_Initialize fails.
- * Never built into signet.
+ * SHIM_REFUSE=usage makes C_GenerateKeyPair answer CKR_GENERAL_ERROR to a
+ * template with any CKA_DECRYPT/UNWRAP/DERIVE on the private key or
+ * CKA_ENCRYPT/WRAP on the public key, as tpm2-pkcs11 1.9 does.
+ * SHIM_DIE=N makes the first N calls of C_Sign close the real session and
+ * answer CKR_SESSION_HANDLE_INVALID, as a remote token whose server
+ * restarted does ("always": every call).  Never built into signet.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -12,10 +17,46 @@
 
 #include <p11-kit/pkcs11.h>
 
-CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
-
 static CK_FUNCTION_LIST shim;
 static CK_FUNCTION_LIST_PTR real;
+
+static int has_attr(CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_ATTRIBUTE_TYPE a, CK_ATTRIBUTE_TYPE b, CK_ATTRIBUTE_TYPE c)
+{
+	CK_ULONG i;
+
+	for (i = 0; i < n; i++)
+		if (t[i].type == a || t[i].type == b || t[i].type == c)
+			return 1;
+	return 0;
+}
+
+static CK_RV shim_generate_key_pair(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pubt, CK_ULONG npub,
+				    CK_ATTRIBUTE_PTR privt, CK_ULONG npriv, CK_OBJECT_HANDLE_PTR pub, CK_OBJECT_HANDLE_PTR priv)
+{
+	const char *r = getenv("SHIM_REFUSE");
+
+	if (r != NULL && strcmp(r, "usage") == 0 &&
+	    (has_attr(privt, npriv, CKA_DECRYPT, CKA_UNWRAP, CKA_DERIVE) || has_attr(pubt, npub, CKA_ENCRYPT, CKA_WRAP, CKA_WRAP)))
+		return CKR_GENERAL_ERROR;
+	return real->C_GenerateKeyPair(s, m, pubt, npub, privt, npriv, pub, priv);
+}
+
+static int deaths;
+
+static CK_RV shim_sign(CK_SESSION_HANDLE s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
+{
+	const char *d = getenv("SHIM_DIE");
+
+	if (d != NULL && *d != '\0' && (strcmp(d, "always") == 0 || deaths < atoi(d))) {
+		deaths++;
+		real->C_CloseSession(s);
+		return CKR_SESSION_HANDLE_INVALID;
+	}
+	return real->C_Sign(s, data, len, sig, siglen);
+}
+
+CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
+
 
 static const char *lie(void)
 {
@@ -67,6 +108,8 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 	shim = *real;
 	shim.C_Initialize = shim_initialize;
 	shim.C_GetAttributeValue = shim_get_attribute_value;
+	shim.C_GenerateKeyPair = shim_generate_key_pair;
+	shim.C_Sign = shim_sign;
 	*list = &shim;
 	return CKR_OK;
 }

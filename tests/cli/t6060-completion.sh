@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Bash completion: commands, subcommands and flags from signet's own help,
+# key labels from the store, policy names; `make install` puts it (and the
+# man page) where bash-completion and man look.
+. "$(dirname "$0")/../lib.sh"
+new_store
+sig 0 key generate fw-main
+sig 0 key generate fw-backup
+export PATH="$BUILD:$PATH"
+# shellcheck disable=SC1091
+. "$TOP/contrib/bash-completion/signet"
+complete -p signet | grep -q _signet || fail "completion not registered"
+# comp WORDS...: completes the last word; the candidates go to $T/comp, one a line.
+comp() {
+  COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); COMPREPLY=()
+  _signet
+  printf '%s\n' "${COMPREPLY[@]}" >"$T/comp"
+}
+comp signet ""
+for c in init key cert renew header extract sign verify explain audit policy help; do has "$T/comp" "^$c$"; done
+comp signet k
+eq "$(cat "$T/comp")" key "prefix"
+comp signet key ""
+for c in generate import adopt list show pubkey match; do has "$T/comp" "^$c$"; done
+comp signet key adopt fw --
+for f in --id --uri --accept-extractable --policy --pin-file --json; do has "$T/comp" "^$f$"; done
+comp signet sign img.bin --key ""
+has "$T/comp" "^fw-main$"
+has "$T/comp" "^fw-backup$"
+comp signet sign img.bin --key fw-m
+eq "$(cat "$T/comp")" fw-main "label prefix"
+comp signet --store "$S" key show ""
+has "$T/comp" "^fw-backup$"
+comp signet sign --ota
+has "$T/comp" "^--ota-update$"
+has "$T/comp" "^--ota-json$"
+comp signet key generate x --policy ""
+has "$T/comp" "^aws-freertos-esp32$"
+has "$T/comp" "^codesign-generic$"
+comp signet key generate x --alg ecdsa
+eq "$(tr '\n' ' ' <"$T/comp")" "ecdsa-p256 ecdsa-p384 " "algorithms"
+comp signet --js
+eq "$(cat "$T/comp")" --json "global option"
+
+# make install puts the completion and the man page in place.
+run 0 make -C "$TOP" -s install DESTDIR="$T/inst" BUILD="$BUILD"
+cmp "$T/inst/usr/local/share/bash-completion/completions/signet" "$TOP/contrib/bash-completion/signet" || fail "completion not installed"
+[ -s "$T/inst/usr/local/share/man/man1/signet.1" ] || fail "man page not installed"
+[ -x "$T/inst/usr/local/bin/signet" ] || fail "binary not installed"
