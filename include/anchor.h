@@ -23,13 +23,17 @@
 #define SGT_AUDIT_HEAD_LABEL "signet-audit-head"
 
 /*
- * Call right after a successful login to the store's token: makes the audit
+ * Call right after a successful login to the store's token on handle (which
+ * must outlive the signing; its release forgets it): makes the audit
  * key if the store has none yet (only under the exclusive lock; recorded as
  * "audit.key"), and signs audit heads from now until the module is
  * unloaded.  Never fails the caller: a problem is a warning, and `audit
  * verify` reports what it means.
  */
-void sgt_anchor_activate(const struct sgt_store *st);
+struct sgt_p11;
+void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle);
+/* handle is being released: stop signing with it (sgt_p11_release calls this). */
+void sgt_anchor_forget(const struct sgt_p11 *handle);
 
 /*
  * What the token says, without a PIN: its audit public key (*pub, NULL when

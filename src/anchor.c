@@ -1,9 +1,10 @@
 /*
  * anchor.c: the audit key and the signed audit head on the token (see
- * anchor.h).  Raw PKCS#11 through a second handle on the already loaded
- * and logged-in module (C_Initialize answers "already initialised" and
- * sessions share the login), opened for each signature, so it never
- * outlives the command's own session.  It never touches keys in custody.
+ * anchor.h).  Raw PKCS#11 on the command's own logged-in module handle,
+ * in a read-write session of its own opened for each use (sessions of one
+ * application share its login, also through a remote p11-kit client).
+ * The handle is forgotten when it is released (sgt_anchor_forget).  It
+ * never touches keys in custody.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +20,8 @@
 #include "key.h"
 #include "p11.h"
 
-struct signer_ctx {
-	char module[4096];
-	char token[33];
-};
-static struct signer_ctx sctx;
+/* The logged-in handle heads are signed with, while it lives. */
+static struct sgt_p11 *signer_p11;
 
 /* Objects of class cls labelled label; *h malloc'd. */
 static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label, CK_OBJECT_HANDLE **h, size_t *n)
@@ -50,19 +48,37 @@ static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label,
 	return SGT_OK;
 }
 
-/* A second handle on the loaded module, session open, sharing the login. */
-static int attach(struct sgt_p11 *p, const char *module, const char *token, int rw)
+/* A read-write session of its own on the logged-in handle p: *q is p with that session. */
+static int attach(const struct sgt_p11 *p, struct sgt_p11 *q)
 {
-	int rc;
+	CK_RV rv;
 
-	if ((rc = sgt_p11_load(p, module)) != SGT_OK || (rc = sgt_p11_open(p, token, rw)) != SGT_OK)
-		sgt_p11_release(p);
-	return rc;
+	*q = *p;
+	q->session = CK_INVALID_HANDLE;
+	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &q->session);
+	if (rv != CKR_OK)
+		return sgt_err(SGT_ERR_HSM, "cannot open a session on token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
+	return SGT_OK;
+}
+
+static void detach(struct sgt_p11 *q)
+{
+	if (q->session != CK_INVALID_HANDLE)
+		q->f->C_CloseSession(q->session);
+	q->session = CK_INVALID_HANDLE;
+}
+
+void sgt_anchor_forget(const struct sgt_p11 *p)
+{
+	if (p != NULL && p == signer_p11) {
+		sgt_audit_set_signer(NULL);
+		signer_p11 = NULL;
+	}
 }
 
 static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned char **sig, size_t *siglen)
 {
-	struct signer_ctx *c = ctx;
+	const char *token = ((struct sgt_p11 *)ctx)->token;
 	struct sgt_p11 p;
 	CK_OBJECT_HANDLE *h = NULL;
 	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
@@ -76,26 +92,25 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 
 	*sig = NULL;
 	*siglen = 0;
-	memset(&p, 0, sizeof(p));
-	if ((rc = attach(&p, c->module, c->token, 0)) != SGT_OK)
+	if ((rc = attach(ctx, &p)) != SGT_OK)
 		return rc;
 	if ((rc = find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
 		goto out;
 	if (n != 1) {
-		rc = sgt_err(SGT_ERR_HSM, "token '%s' holds %zu audit keys, not one", c->token, n);
+		rc = sgt_err(SGT_ERR_HSM, "token '%s' holds %zu audit keys, not one", token, n);
 		goto out;
 	}
 	EVP_Digest(msg, len, dgst, NULL, EVP_sha256(), NULL);
 	if ((rv = p.f->C_SignInit(p.session, &mech, h[0])) != CKR_OK ||
 	    (rv = p.f->C_Sign(p.session, dgst, sizeof(dgst), raw, &rawlen)) != CKR_OK) {
-		rc = sgt_err(SGT_ERR_HSM, "cannot sign the audit head on token '%s' (%s)", c->token, sgt_p11_rv_name(rv));
+		rc = sgt_err(SGT_ERR_HSM, "cannot sign the audit head on token '%s' (%s)", token, sgt_p11_rv_name(rv));
 		goto out;
 	}
 	/* PKCS#11 gives r || s; OpenSSL and everyone else want DER. */
 	if (rawlen % 2 != 0 || (es = ECDSA_SIG_new()) == NULL ||
 	    !ECDSA_SIG_set0(es, BN_bin2bn(raw, (int)rawlen / 2, NULL), BN_bin2bn(raw + rawlen / 2, (int)rawlen / 2, NULL)) ||
 	    (dlen = i2d_ECDSA_SIG(es, &der)) <= 0) {
-		rc = sgt_err(SGT_ERR_HSM, "token '%s' returned a malformed audit signature", c->token);
+		rc = sgt_err(SGT_ERR_HSM, "token '%s' returned a malformed audit signature", token);
 		goto out;
 	}
 	if ((*sig = malloc((size_t)dlen)) == NULL) {
@@ -108,14 +123,14 @@ out:
 	OPENSSL_free(der);
 	ECDSA_SIG_free(es);
 	free(h);
-	sgt_p11_release(&p);
+	detach(&p);
 	return rc;
 }
 
 /* The signed head kept on the token: a new data object first, then the old ones go. */
 static int keep_head(void *ctx, long long seq, const char *hash, const char *sig_b64)
 {
-	struct signer_ctx *c = ctx;
+	const char *token = ((struct sgt_p11 *)ctx)->token;
 	struct sgt_p11 p;
 	CK_OBJECT_HANDLE *old = NULL, obj;
 	CK_OBJECT_CLASS cls = CKO_DATA;
@@ -125,9 +140,8 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 	int rc;
 	CK_RV rv;
 
-	memset(&p, 0, sizeof(p));
 	snprintf(text, sizeof(text), "signed %lld %s %s\n", seq, hash, sig_b64);
-	if ((rc = attach(&p, c->module, c->token, 1)) != SGT_OK)
+	if ((rc = attach(ctx, &p)) != SGT_OK)
 		return rc;
 	if ((rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &old, &n)) == SGT_OK) {
 		CK_ATTRIBUTE t[] = {
@@ -137,12 +151,12 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 		};
 
 		if ((rv = p.f->C_CreateObject(p.session, t, sizeof(t) / sizeof(t[0]), &obj)) != CKR_OK)
-			rc = sgt_err(SGT_ERR_HSM, "cannot keep the audit head on token '%s' (%s)", c->token, sgt_p11_rv_name(rv));
+			rc = sgt_err(SGT_ERR_HSM, "cannot keep the audit head on token '%s' (%s)", token, sgt_p11_rv_name(rv));
 		for (i = 0; rc == SGT_OK && i < n; i++)
 			p.f->C_DestroyObject(p.session, old[i]);
 	}
 	free(old);
-	sgt_p11_release(&p);
+	detach(&p);
 	return rc;
 }
 
@@ -226,9 +240,9 @@ static int same_key(EVP_PKEY *a, EVP_PKEY *b)
 	return sgt_key_spki_sha256(a, sa) == SGT_OK && sgt_key_spki_sha256(b, sb) == SGT_OK && strcmp(sa, sb) == 0;
 }
 
-void sgt_anchor_activate(const struct sgt_store *st)
+void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 {
-	static const struct sgt_audit_signer s = { sign_head, keep_head, &sctx };
+	struct sgt_audit_signer s = { sign_head, keep_head, handle };
 	struct sgt_audit_head head;
 	struct sgt_p11 p;
 	EVP_PKEY *tok = NULL, *file = NULL;
@@ -237,9 +251,8 @@ void sgt_anchor_activate(const struct sgt_store *st)
 	if (st == NULL || st->dir == NULL || st->cfg.module == NULL || st->cfg.token == NULL)
 		return;
 	memset(&p, 0, sizeof(p));
-	snprintf(sctx.module, sizeof(sctx.module), "%s", st->cfg.module);
-	snprintf(sctx.token, sizeof(sctx.token), "%s", st->cfg.token);
-	if (attach(&p, sctx.module, sctx.token, 1) != SGT_OK)
+	p.session = CK_INVALID_HANDLE;
+	if (handle == NULL || attach(handle, &p) != SGT_OK)
 		goto out;
 	/* What is wrong with the audit files is the audit append's and verify's to say, once. */
 	sgt_silent++;
@@ -278,7 +291,8 @@ void sgt_anchor_activate(const struct sgt_store *st)
 		sgt_warn("'%s/audit.pub' is not the audit key of token '%s'; audit heads are not signed", st->dir, st->cfg.token);
 		goto out;
 	}
-	sgt_p11_release(&p);
+	detach(&p);
+	signer_p11 = handle;
 	sgt_audit_set_signer(&s);
 	if (made) {
 		char spki[65] = "";
@@ -296,7 +310,8 @@ void sgt_anchor_activate(const struct sgt_store *st)
 		json_decref(d);
 	}
 out:
-	sgt_p11_release(&p);
+	if (p.f != NULL)
+		detach(&p);
 	EVP_PKEY_free(tok);
 	EVP_PKEY_free(file);
 }

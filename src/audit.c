@@ -402,8 +402,13 @@ static int append_line(const struct sgt_store *st, const char *logpath, const ch
 		size_t siglen = 0;
 		char *b64;
 
-		if (signer.sign(signer.ctx, (const unsigned char *)msg, mlen, &sig, &siglen) == SGT_OK &&
-		    (b64 = sgt_base64(sig, siglen)) != NULL) {
+		int signed_ok;
+
+		/* A token that went away mid-command says so in the command's own error; verify reports the unsigned record. */
+		sgt_silent++;
+		signed_ok = signer.sign(signer.ctx, (const unsigned char *)msg, mlen, &sig, &siglen) == SGT_OK;
+		sgt_silent--;
+		if (signed_ok && (b64 = sgt_base64(sig, siglen)) != NULL) {
 			if (strlen(b64) < sizeof(a.sig_b64)) {
 				a.present = 1;
 				a.seq = t->seq + 1;
@@ -412,7 +417,8 @@ static int append_line(const struct sgt_store *st, const char *logpath, const ch
 			}
 			free(b64);
 		} else {
-			sgt_warn("the audit head could not be signed on the token; it stays signed at record %lld", a.seq);
+			sgt_verbose("the audit head could not be signed on the token (%s); it stays signed at record %lld",
+				    sgt_last_error(), a.seq);
 		}
 		free(sig);
 	}
@@ -422,9 +428,15 @@ static int append_line(const struct sgt_store *st, const char *logpath, const ch
 			sgt_warn("could not remove the unconfirmed record from '%s'", logpath);
 		goto out;
 	}
-	if (have_signer && a.present && a.seq == t->seq + 1 && signer.anchor != NULL &&
-	    signer.anchor(signer.ctx, a.seq, a.hash, a.sig_b64) != SGT_OK)
-		sgt_warn("the signed audit head could not be kept on the token; 'signet audit verify' checks the file's signature");
+	if (have_signer && a.present && a.seq == t->seq + 1 && signer.anchor != NULL) {
+		int kept;
+
+		sgt_silent++;
+		kept = signer.anchor(signer.ctx, a.seq, a.hash, a.sig_b64) == SGT_OK;
+		sgt_silent--;
+		if (!kept)
+			sgt_warn("the signed audit head could not be kept on the token (%s)", sgt_last_error());
+	}
 out:
 	if (fd >= 0)
 		close(fd);

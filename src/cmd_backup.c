@@ -752,7 +752,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 		return cmd_usage("restore", "give either --passphrase-file or --passphrase-fd");
 	if (so.recipient == NULL && so.pass_file == NULL && so.pass_fd < 0)
 		return cmd_usage("restore", "give --passphrase-file, --passphrase-fd or --recipient-key");
-	if (check && target != NULL && ctx->store_opt != target)
+	if (check && target != NULL)
 		return cmd_usage("restore", "--check restores into a temporary store; leave out --store");
 	if (!check && (target == NULL || *target == '\0'))
 		return cmd_usage("restore", "say where the store goes with --store DIR (or run a drill with --check)");

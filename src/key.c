@@ -465,7 +465,7 @@ static int find_private(struct sgt_p11 *p, const char *idhex, const char *uri, s
 	long idlen;
 	struct sgt_buf b = { 0 };
 	const char *what = uri ? uri : idhex;
-	int rc;
+	int rc, audit_key = 0;
 
 	if (uri != NULL)
 		rc = sgt_p11_find_uri(p, uri, CKO_PRIVATE_KEY, 0, &objs, &n);
@@ -489,9 +489,21 @@ static int find_private(struct sgt_p11 *p, const char *idhex, const char *uri, s
 		objs = priv;
 		n = m;
 	}
+	/* The store's audit key signs audit heads and nothing else: never a match. */
+	for (i = 0; i < n;) {
+		if (strcmp(objs[i].label, SGT_AUDIT_KEY_LABEL) == 0) {
+			objs[i] = objs[--n];
+			audit_key = 1;
+		} else {
+			i++;
+		}
+	}
 	for (i = 0; i < n; i++)
 		npriv += objs[i].cls == CKO_PRIVATE_KEY;
-	if (npriv == 0) {
+	if (npriv == 0 && audit_key) {
+		rc = sgt_err(SGT_ERR_DATA, "'%s' names the store's audit key ('%s'), which signs audit heads and nothing else",
+			     what, SGT_AUDIT_KEY_LABEL);
+	} else if (npriv == 0) {
 		rc = sgt_err(SGT_ERR_DATA, "no private key on token '%s' matches '%s'", p->token, what);
 		sgt_hint("'pkcs11-tool --list-objects --login' shows what the token holds");
 	} else if (n > 1) {

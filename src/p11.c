@@ -227,6 +227,7 @@ int sgt_p11_load(struct sgt_p11 *p, const char *module)
 
 void sgt_p11_release(struct sgt_p11 *p)
 {
+	sgt_anchor_forget(p);
 	if (p->f != NULL && p->session != CK_INVALID_HANDLE)
 		p->f->C_CloseSession(p->session);
 	if (p->f != NULL && p->initialized)
@@ -471,7 +472,7 @@ int sgt_p11_login_store(struct sgt_p11 *p, const struct sgt_store *st, const str
 	if (last_login_rv == CKR_PIN_INCORRECT || last_login_rv == CKR_PIN_LOCKED)
 		sgt_audit_refused(st, "login", NULL, NULL, sgt_p11_rv_name(last_login_rv));
 	if (rc == SGT_OK)
-		sgt_anchor_activate(st);	/* audit heads are signed from here on */
+		sgt_anchor_activate(st, p);	/* audit heads are signed from here on */
 	return rc;
 }
 
