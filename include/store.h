@@ -64,6 +64,12 @@ void sgt_store_release(struct sgt_store *st);
 /* Takes the store's flock (exclusive for writers), waiting for other runs. */
 int sgt_store_lock(struct sgt_store *st, int exclusive);
 
+/*
+ * Changes the lock held on the store's lock file: 0 lets it go (the file
+ * stays open), 1 takes it exclusively again, -1 shared.
+ */
+int sgt_store_relock(struct sgt_store *st, int how);
+
 /* malloc'd "<store>/<rel>"; NULL only on out-of-memory (reported). */
 char *sgt_store_path(const struct sgt_store *st, const char *rel);
 

@@ -190,6 +190,17 @@ int sgt_store_lock(struct sgt_store *st, int exclusive)
 	return SGT_OK;
 }
 
+int sgt_store_relock(struct sgt_store *st, int how)
+{
+	if (st->lock_fd < 0)
+		return sgt_err(SGT_ERR_DATA, "internal error: the store is not locked");
+	while (flock(st->lock_fd, how == 0 ? LOCK_UN : how > 0 ? LOCK_EX : LOCK_SH) != 0)
+		if (errno != EINTR)
+			return sgt_err(SGT_ERR_DATA, "cannot lock the store '%s': %s", st->dir, strerror(errno));
+	st->lock_exclusive = how > 0;
+	return SGT_OK;
+}
+
 void sgt_config_release(struct sgt_config *cfg)
 {
 	size_t i;

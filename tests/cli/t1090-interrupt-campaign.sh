@@ -38,7 +38,7 @@ check_after() {
   "$SIGNET" audit custody >"$T/c.out" 2>"$T/c.err" || { cat "$T/c.out" "$T/c.err"; fail "$what: audit custody"; }
   left=$(find "$S" "$T/od" -name '*.tmp*' ! -path '*/hsm/tokens/*' | head -3)
   [ -z "$left" ] || fail "$what: temporary files left: $left"
-  [ ! -e "$S/intent.json" ] || fail "$what: intent.json left after recovery"
+  [ -z "$(ls "$S/intents" 2>/dev/null)" ] || fail "$what: an intent left after recovery: $(ls "$S/intents")"
   for k in $keys_before; do
     grep -q "^  ${k%.yaml} " "$T/c.out" || { cat "$T/c.out"; fail "$what: key ${k%.yaml} lost"; }
   done
