@@ -703,8 +703,6 @@ static int head_earlier(const char *logpath, const char *head, off_t end)
 		return 0;
 	}
 	strcpy(expect, zero_hash);
-	if (strcmp(head, zero_hash) == 0)
-		found = 1;
 	while ((got = reader_next(&r)) == 1 && !r.unterminated && pos + (off_t)r.len + 1 <= end) {
 		json_error_t jerr;
 		json_t *rec = json_loadb(r.line, r.len, 0, &jerr);
@@ -780,7 +778,7 @@ int sgt_audit_verify_ex(const struct sgt_store *st, EVP_PKEY *pub, const struct 
 			goto out;
 		}
 		strcpy(before, expect);
-		if (head.present && strcmp(head.hash, expect) == 0)
+		if (head.present && r.n > 1 && strcmp(head.hash, expect) == 0)
 			head_at = r.n - 1;	/* the head names the record before this one */
 		sgt_sha256_hex(r.line, r.len, expect);
 		if (head_sig_ok && (long long)r.n == head.signed_.seq && strcmp(expect, head.signed_.hash) != 0) {
