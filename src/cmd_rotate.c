@@ -471,16 +471,13 @@ static int rotate_finish(struct sgt_ctx *ctx, int argc, char **argv)
 		if (p[j].only_old + p[j].unknown == 0)
 			continue;
 		nleft += p[j].only_old + p[j].unknown;
-		sgt_buf_printf(&left, "%s%s: %ld", left.len ? "; " : "", p[j].fleet->name, p[j].only_old + p[j].unknown);
-		if (p[j].only_old_builds[0])
-			sgt_buf_printf(&left, " (%s)", p[j].only_old_builds);
+		sgt_buf_printf(&left, "%s%s (%s", left.len ? "; " : "", p[j].fleet->name, p[j].only_old_builds);
 		if (p[j].unknown)
-			sgt_buf_printf(&left, "%s%ld on unrecorded builds", p[j].only_old_builds[0] ? " + " : " (", p[j].unknown);
-		if (p[j].unknown && !p[j].only_old_builds[0])
-			sgt_buf_printf(&left, ")");
+			sgt_buf_printf(&left, "%s%ld on unrecorded builds", p[j].only_old_builds[0] ? ", " : "", p[j].unknown);
+		sgt_buf_printf(&left, ")");
 	}
 	if (nleft > 0) {
-		rc = sgt_err(SGT_ERR_VERDICT, "rotation of '%s' cannot finish: %ld devices still trust only '%s' (%s)", r.old,
+		rc = sgt_err(SGT_ERR_VERDICT, "rotation of '%s' cannot finish: %ld devices still trust only '%s': %s", r.old,
 			     nleft, r.old, left.p);
 		sgt_hint("roll out a build baking '%s' signed with '%s' first; 'signet rotate status %s' follows the move",
 			 r.new_, r.old, r.old);

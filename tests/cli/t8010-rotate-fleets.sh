@@ -94,7 +94,7 @@ one_line_error
 has "$T/err" "not trusted by 1 devices of fleet 'gate' \(unrecorded build 7\.7: 1 device\)"
 sig 1 rotate finish old
 one_line_error
-has "$T/err" "cannot finish: 1 devices still trust only 'old' \(gate: 1 \(1 on unrecorded builds\)\)"
+has "$T/err" "cannot finish: 1 devices still trust only 'old': gate \(1 on unrecorded builds\)$"
 eq "$(snapshot_records)" "$before" "store changed by refusals"
 eq "$(( $(wc -l <"$S/audit.log") - records ))" 2 "two refused records"
 eq "$(tail -2 "$S/audit.log" | jq -r '"\(.op) \(.result)"' | paste -sd,)" "sign refused,rotate.finish refused" "refused records"
