@@ -157,6 +157,8 @@ static int rotate_start(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	if ((rc = sgt_keyrec_load(&st, o.args[1], &nrec)) != SGT_OK) {
 		sgt_hint("generate the new key first: 'signet key generate %s'", o.args[1]);
+		if (rc == SGT_ERR_VERDICT)
+			goto refused;
 		goto out;
 	}
 	if ((rpath = sgt_rotation_path(&st, orec.label, ".yaml")) == NULL) {

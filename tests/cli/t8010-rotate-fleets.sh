@@ -28,6 +28,7 @@ sig 1 rotate start old missing
 one_line_error
 has "$T/err" "no key 'missing' in custody"
 has "$T/err" "^hint: generate the new key first: 'signet key generate missing'"
+eq "$(last_record op) $(last_record result) $(last_record label)" "rotate.start refused old" "refused start record"
 sig 1 rotate verify old
 one_line_error
 has "$T/err" "no rotation of key 'old'"
