@@ -81,6 +81,8 @@ hasnt "$T/err" "stale"
 sig 0 --json rotate status old
 eq "$(jq -r '.rotations[0].fleets[0] | "\(.only_old) \(.only_old_stale) \(.trusting_new) \(.stepping_stone) \(.expected_completion)"' "$T/out")" \
   "2 1 1 1.1 2026-03-11T00:00:00Z" "both-key build counts as trusting new"
+SIGNET_NOW=2026-04-01T00:00:00Z sig 0 rotate status
+has "$T/out" "^  gate +2 +1 +1 +0  OVERDUE since 2026-03-11 \(build 1\.1 \+ 10 rollout days\)$"
 # The two active devices on 1.0 move to 1.1; dusty stays on the shelf with 1.0.
 sed -i 's/^a1,gate,1.0/a1,gate,1.1/; s/^a2,gate,1.0/a2,gate,1.1/' "$S/devices.csv"
 sig 0 sign "$S/both.h" --key new --fleet gate --out "$T/new.sig"
