@@ -36,6 +36,7 @@ int cmd_policy(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_fleet(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_rotate(struct sgt_ctx *ctx, int argc, char **argv);
 
 /*
  * getopt_long wrapper: resets getopt, never lets it print, and turns an

@@ -49,6 +49,8 @@ struct sgt_keyrec {
 	char created[32];
 	char policy[65];	/* policy the key was made under, may be empty */
 	struct sgt_custody custody;
+	char retired[32];	/* when a finished rotation retired it (rotate.h), "" while in use */
+	char retired_by[128];	/* the rotation record that retired it, store-relative */
 };
 
 /* Resolves the store directory: opt, else $SIGNET_STORE, else ./signet-store. */
@@ -105,6 +107,8 @@ int sgt_keyrec_load(const struct sgt_store *st, const char *label, struct sgt_ke
 int sgt_keyrec_exists(const struct sgt_store *st, const char *label);
 /* Writes a new record; refuses to replace one (exclusive). */
 int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec);
+/* Replaces an existing record (key retirement); through sgt_put, so inside an intent it is staged. */
+int sgt_keyrec_update(const struct sgt_store *st, const struct sgt_keyrec *rec);
 /* Removes the record a failed command just wrote (rollback only). */
 void sgt_keyrec_remove(const struct sgt_store *st, const char *label);
 /* All records, sorted by label; *out malloc'd (free with free()). */

@@ -22,6 +22,7 @@
 #include "key.h"
 #include "extract.h"
 #include "policy.h"
+#include "rotate.h"
 #include "p11.h"
 #include "sign.h"
 #include "token.h"
@@ -38,6 +39,9 @@ static const char help[] =
 	"  --cert-name PATH   certificateName in it: the signer certificate's path on\n"
 	"                     the device (default: code_signing.crt)\n"
 	"  --hash NAME        digest (default: the key's policy signing.hash, else sha256)\n"
+	"  --fleet FLEET      refuse (exit 1, nothing signed) unless every active device of\n"
+	"                     FLEET runs a build that trusts the key (fleet inventory); a\n"
+	"                     retired key (signet rotate finish) signs only with --fleet\n"
 	"  --key PKCS11_URI   the key may also be named by URI: 'pkcs11:object=fw;type=private'\n\n"
 	"The whole AWS OTA input (one image):\n"
 	"  --ota-update FILE  write a complete `aws iot create-ota-update --cli-input-json\n"
@@ -527,12 +531,12 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		{ "role-arn", required_argument, NULL, 0x202 }, { "targets", required_argument, NULL, 0x203 },
 		{ "s3", required_argument, NULL, 0x204 }, { "stream", required_argument, NULL, 0x205 },
 		{ "protocols", required_argument, NULL, 0x206 }, { "file-name", required_argument, NULL, 0x207 },
-		CMD_PIN_LONGOPTS, { NULL, 0, NULL, 0 }
+		{ "fleet", required_argument, NULL, 0x208 }, CMD_PIN_LONGOPTS, { NULL, 0, NULL, 0 }
 	};
 	struct ota_update upd = { 0 };
 	struct sgt_pin_opts pin = SGT_PIN_OPTS_INIT;
 	struct signing s;
-	const char *label = NULL, *out = NULL, *ota = NULL, *cert_name = "code_signing.crt", *hash = NULL;
+	const char *label = NULL, *out = NULL, *ota = NULL, *cert_name = "code_signing.crt", *hash = NULL, *fleet = NULL;
 	json_t *results = NULL;
 	struct batch b = { NULL, NULL, { 0 } };
 	int r2;
@@ -567,6 +571,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		case 0x205: upd.stream = optarg; break;
 		case 0x206: upd.protocols = optarg; break;
 		case 0x207: upd.file_name = optarg; break;
+		case 0x208: fleet = optarg; break;
 		}
 	}
 	while (optind < argc)
@@ -598,6 +603,12 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	if ((rc = sgt_key_lookup(&s.st, &pin, label, &s.rec)) != SGT_OK)
 		goto out;
 	label = s.rec.label;	/* a URI resolves to the key's label */
+	/* Before anything is signed: the fleet's devices must trust the key; a retired key needs a fleet. */
+	if ((rc = sgt_rotate_sign_allowed(&s.st, &s.rec, fleet)) != SGT_OK) {
+		if (rc == SGT_ERR_VERDICT)
+			sgt_audit_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
+		goto out;
+	}
 	s.cert_name = cert_name;
 	if ((rc = choose_md(&s, hash)) != SGT_OK)
 		goto out;
