@@ -131,11 +131,13 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = sgt_extract_file(src, &l)) != SGT_OK)
 		goto out;
+	/* Only what the source really bakes in: not a comment, not a dead branch, not broken. */
 	for (i = 0; i < l.n && use == NULL; i++)
-		if (l.v[i].kind == SGT_FOUND_CERT)
+		if (l.v[i].baked && l.v[i].kind == SGT_FOUND_CERT && l.v[i].pub != NULL)
 			use = &l.v[i];
-	if (use == NULL && fmt == SGT_HEADER_PUBKEY && l.n > 0)
-		use = &l.v[0];
+	for (i = 0; i < l.n && use == NULL && fmt == SGT_HEADER_PUBKEY; i++)
+		if (l.v[i].baked && l.v[i].pub != NULL)
+			use = &l.v[i];
 	if (use == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "'%s' holds no certificate%s", label ? label : src,
 			     fmt == SGT_HEADER_PUBKEY ? " or public key" : "");
