@@ -63,6 +63,13 @@ const char *cmd_custody_label(const struct sgt_keyrec *recs, size_t n, const cha
 
 /* Prints j as one JSON document on stdout and releases it. */
 int cmd_json_print(json_t *j);
+/*
+ * An argument that may name a key in custody or a file: 1 file, 0 label,
+ * SGT_ERR_USAGE (reported, naming both) when it is both.  "./x", any path
+ * with a slash, or force_file (--file) always mean the file; st may be
+ * NULL (no store: no labels).
+ */
+int cmd_label_or_file(const struct sgt_store *st, const char *arg, int force_file);
 
 /*
  * Reissues certificate old for the key in rec on an open token: builds,

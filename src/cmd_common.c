@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -146,4 +147,21 @@ int cmd_pin_opt(const char *cmd, int c, const char *arg, struct sgt_pin_opts *op
 	else
 		opts->fd = (int)fd;
 	return 1;
+}
+
+int cmd_label_or_file(const struct sgt_store *st, const char *arg, int force_file)
+{
+	struct stat sb;
+	int exists, label;
+
+	if (force_file || strchr(arg, '/') != NULL)
+		return 1;
+	exists = stat(arg, &sb) == 0;
+	label = st != NULL && sgt_label_ok(arg) && sgt_keyrec_exists(st, arg);
+	if (exists && label) {
+		sgt_err(SGT_ERR_USAGE, "'%s' is both the key '%s' in custody and the file '%s' here", arg, arg, arg);
+		sgt_hint("say './%s' or --file %s for the file, or move out of this directory for the key", arg, arg);
+		return SGT_ERR_USAGE;
+	}
+	return exists ? 1 : 0;
 }
