@@ -32,4 +32,7 @@ int sgt_device_verify(enum sgt_device_form form, const unsigned char *b, size_t 
 		      const unsigned char *hash, size_t hlen, const unsigned char *sig, size_t siglen, char *why,
 		      size_t cap);
 
+/* mbedTLS's words for an error code (negative), e.g. a platform sub-error. */
+void sgt_device_strerror(int err, char *buf, size_t cap);
+
 #endif

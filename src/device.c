@@ -102,3 +102,8 @@ out:
 	mbedtls_pk_free(&pk);
 	return rc;
 }
+
+void sgt_device_strerror(int err, char *buf, size_t cap)
+{
+	mbedtls_strerror(err, buf, cap);
+}
