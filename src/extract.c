@@ -405,6 +405,8 @@ static void add(struct scan *sc, const struct where *w, struct cand *c)
 		snprintf(f->reason, sizeof(f->reason), "%s", c->reason);
 	else if (f->state != SGT_C_ACTIVE)
 		snprintf(f->reason, sizeof(f->reason), "%s", sgt_cstate_name(f->state));
+	else if (c->devform == SGT_DEV_PUBKEY && f->pub != NULL && EVP_PKEY_get_base_id(f->pub) == EVP_PKEY_ED25519)
+		f->device_form = SGT_DEV_NONE;	/* bootloaders check Ed25519 with their own code, not mbedTLS 2.x */
 	else if (c->devform != SGT_DEV_NONE && c->dev != NULL) {
 		/* The device's own parser, over the constant as compiled. */
 		if (sgt_device_parse(c->devform, c->dev, c->devlen, f->device_err, sizeof(f->device_err)) == 0) {
