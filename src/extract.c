@@ -66,6 +66,11 @@ struct scan {
 	unsigned *defs;			/* def_id of each new find */
 	size_t idcap;
 	size_t *tab, tabcap;		/* open addressing, 0 empty, else index + 1 */
+	/* raw bytes already parsed into a find: a repeat is skipped before any parsing */
+	struct idset {
+		unsigned char (*ids)[32];
+		size_t n, cap, *tab, tabcap;
+	} raw;
 	/* DER budget */
 	size_t der_spent, der_budget, failed_end;
 	struct sgt_creader *cr;
@@ -489,6 +494,66 @@ static void add_broken(struct scan *sc, const struct where *w, size_t off, unsig
 	add(sc, w, &c);
 }
 
+/* ---- a set of 32-byte ids (open addressing) ---- */
+
+/* 1 when id is in the set; else inserts it (when insert) and returns 0; -1 on out-of-memory. */
+static int idset_test(struct idset *s, const unsigned char id[32], int insert)
+{
+	size_t h, i;
+
+	memcpy(&h, id, sizeof(h));
+	if (s->tabcap > 0)
+		for (i = h & (s->tabcap - 1); s->tab[i] != 0; i = (i + 1) & (s->tabcap - 1))
+			if (memcmp(s->ids[s->tab[i] - 1], id, 32) == 0)
+				return 1;
+	if (!insert)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		void *v = realloc(s->ids, cap * 32);
+
+		if (v == NULL)
+			return -1;
+		s->ids = v;
+		s->cap = cap;
+	}
+	if (2 * (s->n + 1) > s->tabcap) {
+		size_t cap = s->tabcap ? 2 * s->tabcap : 128, j, *t = calloc(cap, sizeof(*t));
+
+		if (t == NULL)
+			return -1;
+		for (j = 0; j < s->n; j++) {
+			size_t hj;
+
+			memcpy(&hj, s->ids[j], sizeof(hj));
+			for (i = hj & (cap - 1); t[i] != 0; i = (i + 1) & (cap - 1))
+				;
+			t[i] = j + 1;
+		}
+		free(s->tab);
+		s->tab = t;
+		s->tabcap = cap;
+	}
+	memcpy(s->ids[s->n], id, 32);
+	for (i = h & (s->tabcap - 1); s->tab[i] != 0; i = (i + 1) & (s->tabcap - 1))
+		;
+	s->tab[i] = ++s->n;
+	return 0;
+}
+
+/* The id of raw bytes in a state. */
+static void raw_id(const unsigned char *p, size_t n, enum sgt_cstate st, unsigned char id[32])
+{
+	unsigned int len = 32;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	memset(id, 0, 32);
+	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, p, n) == 1 &&
+	    EVP_DigestUpdate(md, &st, sizeof(st)) == 1)
+		EVP_DigestFinal_ex(md, id, &len);
+	EVP_MD_CTX_free(md);
+}
+
 /* ---- DER ---- */
 
 static void scan_der(struct scan *sc, const struct where *w, const unsigned char *p, size_t n)
@@ -515,11 +580,23 @@ static void scan_der(struct scan *sc, const struct where *w, const unsigned char
 			i++;
 			continue;
 		}
-		sc->der_spent += t;
-		if (sgt_keyform_der(p + i, t, &kf) == 0) {
-			add_keyform(sc, w, map_off(w, i), &kf, p + i, kf.len, w->base + i);
-			i += kf.len;	/* its SPKI is part of it, not a separate find */
-			continue;
+		{
+			unsigned char id[32];
+
+			/* The same bytes seen before as a find: a repeat, not parsed again. */
+			raw_id(p + i, t, w->state, id);
+			if (idset_test(&sc->raw, id, 0) == 1) {
+				i += t;
+				continue;
+			}
+			sc->der_spent += t;
+			if (sgt_keyform_der(p + i, t, &kf) == 0) {
+				if (kf.len == t && idset_test(&sc->raw, id, 1) < 0)
+					sc->rc = sgt_err(SGT_ERR_DATA, "out of memory");
+				add_keyform(sc, w, map_off(w, i), &kf, p + i, kf.len, w->base + i);
+				i += kf.len;	/* its SPKI is part of it, not a separate find */
+				continue;
+			}
 		}
 		if (w->base + i + t > sc->failed_end)
 			sc->failed_end = w->base + i + t;
@@ -567,6 +644,7 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 	unsigned char *der = NULL;
 	size_t i = b + 11, lab = i, lablen, limit, derlen, body, dash, devlen;
 	char label[48];
+	unsigned char rid[32];
 	int line_start = 0, in_run = 1;
 	struct sgt_keyform kf;
 	unsigned long long addr = w->base + b;
@@ -637,6 +715,9 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 			add_broken(sc, w, map_off(w, b), addr, "truncated %s: no END line", label);
 		return b + 11;
 	}
+	raw_id((const unsigned char *)b64.p, b64.len, w->state, rid);
+	if (b64.len >= 16 && idset_test(&sc->raw, rid, 0) == 1)
+		goto done;	/* a repeat of a block already found */
 	if (placeholder_text(p + body, i - body) || b64.len < 16) {
 		add_broken(sc, w, map_off(w, b), addr, "placeholder: the %s block holds no real data", label);
 		goto done;
@@ -677,6 +758,8 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 		c.dev = (const unsigned char *)dev.p;
 		c.devlen = dev.len;
 		c.devform = kf.cert ? SGT_DEV_CERT : SGT_DEV_PUBKEY;
+		if (idset_test(&sc->raw, rid, 1) < 0)
+			sc->rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		add(sc, w, &c);
 		sgt_buf_free(&dev);
 	}
@@ -871,6 +954,8 @@ int sgt_extract_named(const char *path, const unsigned char *data, size_t len, s
 	free(sc.ids);
 	free(sc.defs);
 	free(sc.tab);
+	free(sc.raw.ids);
+	free(sc.raw.tab);
 	return rc;
 }
 
