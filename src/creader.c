@@ -49,7 +49,7 @@ struct sgt_creader {
 
 struct cond {
 	signed char state;	/* 1 compiled, 0 not, -1 cannot tell */
-	signed char taken;	/* a branch of this group was taken: 1, 0, -1 */
+	signed char taken;	/* a branch was taken: 1 yes, 0 no, -1 maybe, 2 surely (which one unknown) */
 };
 
 struct rd {
@@ -835,13 +835,16 @@ static size_t directive(struct rd *r, size_t i)
 				mc = macro_find(r->cr, name);
 				v = mc == NULL ? -1 : (mc->def_id != 0) != (word[4] == 'n');
 			}
-			if (c->taken == 1) {
+			if (c->taken >= 1) {
 				c->state = 0;
 			} else if (c->taken == 0) {
 				c->state = (signed char)v;
 				c->taken = (signed char)v;
 			} else {
+				/* An earlier branch may have been taken: this one is at best undecided. */
 				c->state = v == 0 ? 0 : -1;
+				if (v == 1)
+					c->taken = 2;	/* one of the branches so far surely was */
 			}
 			set_eff(r);
 		}
@@ -849,7 +852,7 @@ static size_t directive(struct rd *r, size_t i)
 		if (r->overflow == 0 && r->depth > 0) {
 			struct cond *c = &r->cs[r->depth - 1];
 
-			c->state = c->taken == 1 ? 0 : c->taken == 0 ? 1 : -1;
+			c->state = c->taken >= 1 ? 0 : c->taken == 0 ? 1 : -1;
 			if (c->taken == 0)
 				c->taken = 1;
 			set_eff(r);
