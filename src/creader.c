@@ -257,8 +257,11 @@ static void flush_bytes(struct rd *r)
 	struct sgt_cpiece p;
 	struct sgt_cseg seg;
 
-	if (r->bytes.len == 0)
+	if (r->bytes.len < 4) {
+		r->bytes.len = 0;	/* "#define ON 1", "{ 0, 0 }": not key material */
+		r->bytes_comma = 0;
 		return;
+	}
 	memset(&p, 0, sizeof(p));
 	seg.data_off = 0;
 	seg.file_off = r->bytes_off;
@@ -957,6 +960,21 @@ static int scan(struct rd *r)
 				}
 				while (j < n && (d[j] == 'u' || d[j] == 'U'))
 					j++;
+			}
+			if (!hex) {
+				/* A decimal byte value ({48, 130, ...}), as some generators write arrays. */
+				while (j < n && d[j] >= '0' && d[j] <= '9' && j - i < 4)
+					v = v * 10 + (unsigned)(d[j++] - '0');
+				while (j < n && (d[j] == 'u' || d[j] == 'U'))
+					j++;
+				if (j - i <= 4 && v <= 0xff && (j >= n || (!is_ident(d[j]) && d[j] != '.')) &&
+				    !(c == '0' && j - i > 1 && d[i + 1] >= '0' && d[i + 1] <= '9')) {
+					byte_value(r, i, j, (unsigned)v);
+					i = j;
+					line_start = 0;
+					continue;
+				}
+				j = i;
 			}
 			if (hex && v <= 0xff && (j >= n || !is_ident(d[j]))) {
 				byte_value(r, i, j, (unsigned)v);

@@ -340,6 +340,9 @@ static void add(struct scan *sc, const struct where *w, struct cand *c)
 
 	if (sc->rc != SGT_OK)
 		goto drop;
+	/* Damaged PEM in a comment is documentation ("...base64 data..."): nothing of it reaches a device. */
+	if (c->kind == SGT_FOUND_BROKEN && w->state == SGT_C_COMMENT)
+		goto drop;
 	if (k >= SGT_EXTRACT_MAX_FINDS) {
 		l->limited = 1;
 		goto drop;
@@ -406,7 +409,9 @@ static void add(struct scan *sc, const struct where *w, struct cand *c)
 		EVP_PKEY_free(f->pub);
 		return;
 	}
-	if (f->kind == SGT_FOUND_BROKEN)
+	if (f->kind == SGT_FOUND_BROKEN && f->state != SGT_C_ACTIVE)
+		snprintf(f->reason, sizeof(f->reason), "%s (%s)", c->reason, sgt_cstate_name(f->state));
+	else if (f->kind == SGT_FOUND_BROKEN)
 		snprintf(f->reason, sizeof(f->reason), "%s", c->reason);
 	else if (f->state != SGT_C_ACTIVE)
 		snprintf(f->reason, sizeof(f->reason), "%s", sgt_cstate_name(f->state));
@@ -1061,7 +1066,9 @@ int sgt_found_text(struct sgt_buf *b, const struct sgt_found *f, const char *cus
 		rc = sgt_buf_printf(b, "  symbol:   %s\n", f->symbol);
 	if (f->kind == SGT_FOUND_BROKEN) {
 		if (rc == SGT_OK)
-			rc = sgt_buf_printf(b, "  broken:   %s\n  device:   a device baking it cannot check any update: rejects every one (0xe3)\n", f->reason);
+			rc = sgt_buf_printf(b, "  broken:   %s\n", f->reason);
+		if (rc == SGT_OK && f->state == SGT_C_ACTIVE)
+			rc = sgt_buf_printf(b, "  device:   a device baking it cannot check any update: rejects every one (0xe3)\n");
 		return rc;
 	}
 	if (rc == SGT_OK && f->kind == SGT_FOUND_CERT) {
