@@ -832,11 +832,19 @@ static int on_piece(void *arg, const struct sgt_cpiece *pc)
 		w.cstring = 1;
 		scan_pem(sc, &w, pc->data, pc->len, 0);
 		/* A certificate constant with no PEM at all: the stock placeholder. */
-		if (sc->out->n == before && sc->rc == SGT_OK && memmem(pc->data, pc->len, "-----BEGIN", 10) == NULL &&
+		if (sc->out->n == before && sc->rc == SGT_OK &&
+		    (pc->len == 0 || memmem(pc->data, pc->len, "-----BEGIN", 10) == NULL) &&
 		    (known_symbol(pc->symbol) || (placeholder_text(pc->data, pc->len < 4096 ? pc->len : 4096) &&
-						  (strcasestr(pc->symbol, "cert") || strcasestr(pc->symbol, "key")))))
-			add_broken(sc, &w, pc->file_off, 0, "placeholder: %s holds no certificate (\"%.40s\")",
-				   pc->symbol[0] ? pc->symbol : "the constant", (const char *)pc->data);
+						  (strcasestr(pc->symbol, "cert") || strcasestr(pc->symbol, "key"))))) {
+			char head[41];
+			size_t k, hn = pc->len < 40 ? pc->len : 40;
+
+			for (k = 0; k < hn; k++)
+				head[k] = pc->data[k] >= 0x20 && pc->data[k] < 0x7f ? (char)pc->data[k] : '?';
+			head[hn] = '\0';
+			add_broken(sc, &w, pc->file_off, 0, "placeholder: %s holds no certificate (\"%s\")",
+				   pc->symbol[0] ? pc->symbol : "the constant", head);
+		}
 		break;
 	case SGT_CPIECE_BYTES:
 		w.enc = SGT_ENC_C_BYTES;
@@ -870,8 +878,12 @@ static int by_offset(const void *a, const void *b)
 static void finish(struct scan *sc)
 {
 	struct sgt_found_list *l = sc->out;
-	struct sgt_found *v = l->v + sc->first_new;
+	struct sgt_found *v;
 	size_t k = l->n - sc->first_new, i, line = 1, pos = 0;
+
+	if (k == 0)
+		return;	/* nothing new (l->v may still be NULL) */
+	v = l->v + sc->first_new;
 
 	for (i = 0; sc->cr != NULL && i < k; i++) {
 		if (sc->defs[i] == 0 || sgt_creader_def_live(sc->cr, v[i].symbol, sc->defs[i]))
