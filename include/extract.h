@@ -97,7 +97,7 @@ struct sgt_found_list {
  * SGT_ERR_DATA on out-of-memory or a damaged HEX/S-record line.
  * Bounds: every byte is looked at a constant number of times by the PEM
  * and C scanners; the bytes handed to the DER parser are capped at
- * 16 x len + 1 MiB (beyond that, only candidates outside earlier failed
+ * 4 x len + 1 MiB (beyond that, only candidates outside earlier failed
  * ones are tried, which adds at most len), each at most 64 KiB; memory is
  * the input (mapped) plus at most SGT_EXTRACT_MAX_FINDS distinct finds
  * plus one 4 MiB literal run.  Duplicates are dropped as they are found.

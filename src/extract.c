@@ -920,7 +920,7 @@ int sgt_extract_named(const char *path, const unsigned char *data, size_t len, s
 	sc.len = len;
 	sc.out = out;
 	sc.first_new = out->n;
-	sc.der_budget = 16 * len + (1u << 20);
+	sc.der_budget = 4 * len + (1u << 20);
 	sc.ctype = sgt_container_type(data, len);
 	w.state = SGT_C_ACTIVE;
 	w.symbol = "";

@@ -10,22 +10,24 @@
 . "$(dirname "$0")/../lib.sh"
 export SIGNET_STORE="$T/no-store"
 cd "$T" || exit 1
-python3 - <<'PY'
-import struct
+# Sanitizer builds unwind the stack on every allocation OpenSSL makes: smaller inputs there.
+case "$BUILD" in *sanitize*) MIB=$((256 << 10)) ;; *) MIB=$((1 << 20)) ;; esac
+MIB=$MIB python3 - <<'PY'
+import os, struct
 C = 60000
 be = lambda n: struct.pack('>H', n)
 hdr = (b'\x30\x82' + be(C) + b'\x30\x82' + be(C - 4) + b'\xa0\x03\x02\x01\x02' + b'\x02\x01\x01' +
        b'\x30\x0a\x06\x08\x2a\x86\x48\xce\x3d\x04\x03\x02' + b'\x30\x82' + be(C - 28))
 unit = b'\x31\x29\x30\x27\x06\x03\x55\x04\x03\x14\x20' + hdr   # SET { SEQ { CN, T61String(header) } }
-one = b'\x00' + unit * ((1 << 20) // len(unit))
+one = b'\x00' + unit * (int(os.environ['MIB']) // len(unit))
 open('crafted1.bin', 'wb').write(one)
 open('crafted4.bin', 'wb').write(one * 4)
 PY
 ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(((e - s) / 1000000)); }
 t1=$(ms "$SIGNET" extract crafted1.bin)
 t4=$(ms "$SIGNET" extract crafted4.bin)
-note "crafted: 1 MiB ${t1} ms, 4 MiB ${t4} ms"
-[ "$t4" -lt 10000 ] || fail "4 MiB of crafted headers took ${t4} ms"
+note "crafted: $((MIB >> 10)) KiB ${t1} ms, 4x that ${t4} ms"
+case "$BUILD" in *sanitize*) ;; *) [ "$t4" -lt 10000 ] || fail "4 MiB of crafted headers took ${t4} ms" ;; esac
 [ "$t4" -le $((6 * t1 + 1500)) ] || fail "not linear: 1 MiB ${t1} ms, 4 MiB ${t4} ms"
 run 1 "$SIGNET" --json extract crafted4.bin
 jq -e '.files[0].limited == true and (.files[0].found | length) == 0' "$T/out" >/dev/null || fail "crafted: expected nothing found and the bound reported"
