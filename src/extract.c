@@ -807,7 +807,7 @@ static int known_symbol(const char *s)
 {
 	return strcmp(s, "otapalconfigCODE_SIGNING_CERTIFICATE") == 0 ||
 	       strcmp(s, "signingcredentialSIGNING_CERTIFICATE_PEM") == 0 ||
-	       strcmp(s, "keyCLIENT_CERTIFICATE_PEM") == 0 || strcmp(s, "pcClientCertificatePem") == 0;
+	       strcmp(s, "CODE_SIGNER_PUBLIC_KEY_PEM") == 0 || strcmp(s, "signetCODE_SIGNING_PUBLIC_KEY_PEM") == 0;
 }
 
 static int on_piece(void *arg, const struct sgt_cpiece *pc)
@@ -834,7 +834,9 @@ static int on_piece(void *arg, const struct sgt_cpiece *pc)
 		/* A certificate constant with no PEM at all: the stock placeholder. */
 		if (sc->out->n == before && sc->rc == SGT_OK &&
 		    (pc->len == 0 || memmem(pc->data, pc->len, "-----BEGIN", 10) == NULL) &&
+		    /* Code-signing constants only: a TLS credential's placeholder is not an OTA matter. */
 		    (known_symbol(pc->symbol) || (placeholder_text(pc->data, pc->len < 4096 ? pc->len : 4096) &&
+						  strcasestr(pc->symbol, "sign") &&
 						  (strcasestr(pc->symbol, "cert") || strcasestr(pc->symbol, "key"))))) {
 			char head[41];
 			size_t k, hn = pc->len < 40 ? pc->len : 40;
@@ -842,7 +844,7 @@ static int on_piece(void *arg, const struct sgt_cpiece *pc)
 			for (k = 0; k < hn; k++)
 				head[k] = pc->data[k] >= 0x20 && pc->data[k] < 0x7f ? (char)pc->data[k] : '?';
 			head[hn] = '\0';
-			add_broken(sc, &w, pc->file_off, 0, "placeholder: %s holds no certificate (\"%s\")",
+			add_broken(sc, &w, pc->file_off, 0, "placeholder: %s holds no certificate or key (\"%s\")",
 				   pc->symbol[0] ? pc->symbol : "the constant", head);
 		}
 		break;
