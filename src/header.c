@@ -321,7 +321,7 @@ static size_t directive_end(const char *t, size_t len, size_t i)
 int sgt_header_update(const char *path, const char *t, size_t len, const char *name, const struct sgt_buf *def,
 		      struct sgt_buf *out)
 {
-	size_t i = 0, k = strlen(name), found = 0, a = 0, e = 0, first_line = 0, line = 1;
+	size_t i = 0, k = strlen(name), found = 0, a = 0, e = 0, first_line = 0, line = 1, stmt = (size_t)-1;
 	int line_start = 1;
 
 	while (i < len) {
@@ -343,6 +343,8 @@ int sgt_header_update(const char *path, const char *t, size_t len, const char *n
 			while (i < len && t[i] != '\n')
 				i++;
 		} else if (c == '"' || c == '\'') {
+			if (stmt == (size_t)-1)
+				stmt = i;
 			for (i++; i < len && t[i] != c && t[i] != '\n'; i++)
 				if (t[i] == '\\' && i + 1 < len)
 					i++;
@@ -367,26 +369,26 @@ int sgt_header_update(const char *path, const char *t, size_t len, const char *n
 			for (; i < d; i++)
 				line += t[i] == '\n';
 			line_start = 0;
+			stmt = (size_t)-1;
 		} else if (ident_char(c)) {
 			size_t j = i;
+
+			if (stmt == (size_t)-1)
+				stmt = i;	/* where the declaration starts: "static const char" may sit on the line before */
 
 			while (j < len && ident_char(t[j]))
 				j++;
 			/* A variable definition: NAME [ ... ] = ... ; at the start of its statement's line. */
 			if (j - i == k && memcmp(t + i, name, k) == 0 && (i == 0 || !ident_char(t[i - 1]))) {
-				size_t q = j, s;
+				size_t q = j;
 
 				while (q < len && (t[q] == ' ' || t[q] == '\t'))
 					q++;
 				if (q < len && (t[q] == '[' || t[q] == '=')) {
 					const char *semi = memchr(t + q, ';', len - q);
 
-					for (s = i; s > 0 && t[s - 1] != '\n'; s--)
-						;
 					if (semi != NULL && found++ == 0) {
-						a = s;
-						while (a < i && (t[a] == ' ' || t[a] == '\t'))
-							a++;
+						a = stmt;
 						e = (size_t)(semi - t) + 1;
 						first_line = line;
 					}
@@ -395,6 +397,7 @@ int sgt_header_update(const char *path, const char *t, size_t len, const char *n
 							line += t[i] == '\n';
 						i = (size_t)(semi - t) + 1;
 						line_start = 0;
+						stmt = (size_t)-1;
 						continue;
 					}
 				}
@@ -402,6 +405,10 @@ int sgt_header_update(const char *path, const char *t, size_t len, const char *n
 			i = j;
 			line_start = 0;
 		} else {
+			if (c == ';' || c == '{' || c == '}')
+				stmt = (size_t)-1;
+			else if (stmt == (size_t)-1)
+				stmt = i;
 			i++;
 			line_start = 0;
 		}

@@ -74,6 +74,13 @@ has cs.h '^#include <stddef.h>$'
 has cs.h '^static const char signingcredentialSIGNING_CERTIFICATE_PEM\[\] =$'
 sig 0 extract cs.h
 has "$T/out" "baked: +yes"
+# The declaration's specifiers on the line before its name go with it.
+printf '/* x */\nstatic const char\n    signingcredentialSIGNING_CERTIFICATE_PEM[] = "paste here";\nint z;\n' >cs2.h
+sig 0 header fw --format codesigner --update cs2.h
+has cs2.h '^/\* x \*/$'
+has cs2.h '^int z;$'
+[ "$(grep -c 'static const char' cs2.h)" -eq 1 ] || { cat cs2.h; fail "specifiers duplicated"; }
+cc -Wall -Werror -fsyntax-only -x c cs2.h 2>/dev/null || cc -Wall -fsyntax-only -x c cs2.h || fail "cs2.h does not compile"
 
 # Refusals: missing, twice; the file is left alone.
 printf '/* nothing here */\nint y;\n' >none.h
