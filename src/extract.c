@@ -650,7 +650,7 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 	size_t i = b + 11, lab = i, lablen, limit, derlen, body, dash, devlen;
 	char label[48];
 	unsigned char rid[32];
-	int line_start = 0, in_run = 1;
+	int line_start = 0, in_run = 1, slashes;
 	struct sgt_keyform kf;
 	unsigned long long addr = w->base + b;
 
@@ -672,6 +672,18 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 	i += 5;
 	body = i;
 	limit = n - i > PEM_WINDOW ? i + PEM_WINDOW : n;
+	/*
+	 * "//" is also base64, so it is taken as a comment leader only where
+	 * the block is commented that way: its BEGIN line has "//" before it,
+	 * or it sits in a comment.  Otherwise a line that starts "//" is data.
+	 */
+	{
+		size_t k = b, lim = b > 80 ? b - 80 : 0;
+
+		while (k > lim && p[k - 1] != '\n')
+			k--;
+		slashes = w->state == SGT_C_COMMENT || (b - k >= 2 && memmem(p + k, b - k, "//", 2) != NULL);
+	}
 	while (i < limit) {
 		unsigned char c = p[i];
 
@@ -686,7 +698,7 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 			/* Decoration before a PEM line: indentation, comment leaders, a quote. */
 			while (i < limit && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
 				i++;
-			if (at(p, limit, i, "//"))
+			if (slashes && at(p, limit, i, "//"))
 				i += 2;
 			else if (i < limit && (p[i] == '*' || p[i] == '#' || p[i] == ';'))
 				i++;
