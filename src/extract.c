@@ -51,6 +51,7 @@ struct where {
 	unsigned def_id;
 	int cstring;			/* data is a C string: the device sees it plus a NUL */
 	int has_addr;			/* base is a container address */
+	int line_comment;		/* a block of // comment lines */
 	size_t line;			/* container record line */
 };
 
@@ -675,14 +676,15 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 	/*
 	 * "//" is also base64, so it is taken as a comment leader only where
 	 * the block is commented that way: its BEGIN line has "//" before it,
-	 * or it sits in a comment.  Otherwise a line that starts "//" is data.
+	 * or it sits in a block of // lines.  Otherwise a line that starts
+	 * "//" is data.
 	 */
 	{
 		size_t k = b, lim = b > 80 ? b - 80 : 0;
 
 		while (k > lim && p[k - 1] != '\n')
 			k--;
-		slashes = w->state == SGT_C_COMMENT || (b - k >= 2 && memmem(p + k, b - k, "//", 2) != NULL);
+		slashes = w->line_comment || (b - k >= 2 && memmem(p + k, b - k, "//", 2) != NULL);
 	}
 	while (i < limit) {
 		unsigned char c = p[i];
@@ -837,6 +839,7 @@ static int on_piece(void *arg, const struct sgt_cpiece *pc)
 	switch (pc->kind) {
 	case SGT_CPIECE_COMMENT:
 		w.enc = SGT_ENC_PEM;
+		w.line_comment = pc->file_off + 1 < sc->len && sc->d[pc->file_off + 1] == '/';
 		scan_pem(sc, &w, pc->data, pc->len, 0);
 		break;
 	case SGT_CPIECE_STRING:

@@ -64,3 +64,6 @@ jq -e ".files[0].found[0].baked and .files[0].found[0].spki_sha256 == \"$spki\""
 { sed 's#^#// #' "$V"; echo "int x;"; } >slash-commented.h
 sig 0 --json extract slash-commented.h
 jq -e ".files[0].found[0].state == \"comment\" and .files[0].found[0].spki_sha256 == \"$spki\"" "$T/out" >/dev/null || fail "slash-commented.h"
+{ echo "/*"; cat "$V"; echo "*/"; echo "int y;"; } >slash-block.h
+sig 0 --json extract slash-block.h
+jq -e ".files[0].found[0].state == \"comment\" and .files[0].found[0].spki_sha256 == \"$spki\"" "$T/out" >/dev/null || fail "slash-block.h"
