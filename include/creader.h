@@ -46,12 +46,22 @@ typedef int (*sgt_cpiece_fn)(void *arg, const struct sgt_cpiece *p);
 
 struct sgt_creader;
 
+/* A macro the build defines (-D NAME[=VALUE]) or leaves undefined (-U NAME). */
+struct sgt_cdefine {
+	const char *name;
+	const char *value;	/* NULL: defined as 1; ignored when undefined */
+	int undefined;
+};
+
 /*
  * Reads d[0..n) and calls fn for each piece.  *out (freed with
  * sgt_creader_free) answers questions about the whole file afterwards.
  * SGT_OK, fn's error, or SGT_ERR_DATA on out-of-memory.
  */
 int sgt_creader_scan(const unsigned char *d, size_t n, sgt_cpiece_fn fn, void *arg, struct sgt_creader **out);
+/* The same, with the build's -D / -U known first, so conditionals on them are decided. */
+int sgt_creader_scan_with(const unsigned char *d, size_t n, const struct sgt_cdefine *defs, size_t ndefs,
+			  sgt_cpiece_fn fn, void *arg, struct sgt_creader **out);
 /* 1 when the definition def_id of macro symbol is still the one in force at the end of the file. */
 int sgt_creader_def_live(const struct sgt_creader *r, const char *symbol, unsigned def_id);
 /* The conditional state (ACTIVE, INACTIVE or CONDITIONAL) of the code at file offset off. */

@@ -105,6 +105,13 @@ struct sgt_found_list {
 int sgt_extract_buf(const unsigned char *data, size_t len, struct sgt_found_list *out);
 /* The same for a file (mapped read-only; "-" reads stdin); errors name path. */
 int sgt_extract_file(const char *path, struct sgt_found_list *out);
+/* How C sources are read: the build's -D / -U, so that #if on them is decided. */
+struct sgt_extract_opts {
+	const struct sgt_cdefine *defines;
+	size_t ndefines;
+};
+/* sgt_extract_file with options (NULL: none). */
+int sgt_extract_file_opts(const char *path, const struct sgt_extract_opts *o, struct sgt_found_list *out);
 /* The same, with the path for error messages (container decoding). */
 int sgt_extract_named(const char *path, const unsigned char *data, size_t len, struct sgt_found_list *out);
 /* "certificate", "public key" or "broken". */

@@ -12,7 +12,7 @@
 #include "extract.h"
 
 static const char help[] =
-	"usage: signet extract FILE...\n\n"
+	"usage: signet extract [-D NAME[=VALUE]]... [-U NAME]... FILE...\n\n"
 	"Finds certificates and public keys in C sources and headers (read as the\n"
 	"compiler reads them: comments, #if branches, adjacent literals, escapes),\n"
 	"and in firmware images (raw, ELF, Intel HEX, S-record: PEM text, DER\n"
@@ -21,25 +21,35 @@ static const char help[] =
 	"whether it is baked (compiled in) and whether the device's mbedTLS parses\n"
 	"it, and, when a store exists, whether a key in custody holds its private\n"
 	"key.  Broken material (PEM that does not decode, truncated, placeholders)\n"
-	"is reported with the reason.\n\n"
+	"is reported with the reason.  -D / -U say what the build defines, so that\n"
+	"#if on those macros is decided instead of reported as conditional.\n\n"
 	"exit status: 0 found in every file, 1 a file holds no usable certificate\n"
 	"or key, 3 unreadable file\n";
 
 int cmd_extract(struct sgt_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = { { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "define", required_argument, NULL, 'D' },
+		{ "undefine", required_argument, NULL, 'U' }, { NULL, 0, NULL, 0 }
+	};
+	struct cmd_defines defs = { .n = 0 };
+	struct sgt_extract_opts xo;
 	struct sgt_keyrec *recs = NULL;
 	struct sgt_buf b = { 0 };
 	json_t *files = NULL;
 	size_t nrecs = 0, i;
 	int started = 0, c, rc, have = 0, empty = 0, fi;
 
-	while ((c = cmd_getopt(argv[0], argc, argv, "h", longopts, &started)) != -1) {
+	while ((c = cmd_getopt(argv[0], argc, argv, "hD:U:", longopts, &started)) != -1) {
 		if (c == -2)
 			return SGT_ERR_USAGE;
 		if (c == 'h')
 			return cmd_help(help);
+		if ((c == 'D' || c == 'U') && (rc = cmd_define_opt(argv[0], c == 'U', optarg, &defs)) != SGT_OK)
+			return rc;
 	}
+	xo.defines = defs.v;
+	xo.ndefines = defs.n;
 	if (optind >= argc)
 		return cmd_usage(argv[0], "missing FILE");
 	if ((rc = cmd_custody_records(ctx, &recs, &nrecs, &have)) != SGT_OK)
@@ -54,7 +64,7 @@ int cmd_extract(struct sgt_ctx *ctx, int argc, char **argv)
 
 		size_t usable = 0;
 
-		if ((rc = sgt_extract_file(argv[fi], &l)) != SGT_OK)
+		if ((rc = sgt_extract_file_opts(argv[fi], &xo, &l)) != SGT_OK)
 			goto out;
 		for (i = 0; i < l.n; i++)
 			usable += l.v[i].kind != SGT_FOUND_BROKEN;

@@ -13,30 +13,39 @@
 #include "extract.h"
 
 static const char help[] =
-	"usage: signet key match FILE...\n\n"
+	"usage: signet key match [-D NAME[=VALUE]]... [-U NAME]... FILE...\n\n"
 	"For each certificate or public key baked into FILE (a certificate, a public\n"
 	"key, a C header or source, a firmware image), names the key in custody\n"
 	"that holds its private key, matched by SubjectPublicKeyInfo.  What is not\n"
 	"baked (in a comment, an inactive #if branch, a constant the device's\n"
 	"mbedTLS cannot parse, broken material) is listed with the reason and never\n"
-	"matched.\n\n"
+	"matched.  -D / -U say what the build defines (see signet extract).\n\n"
 	"exit status: 0 every file has a match, 1 a file has none, 3 unreadable\n";
 
 int cmd_key_match(struct sgt_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = { { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "define", required_argument, NULL, 'D' },
+		{ "undefine", required_argument, NULL, 'U' }, { NULL, 0, NULL, 0 }
+	};
+	struct cmd_defines defs = { .n = 0 };
+	struct sgt_extract_opts xo;
 	struct sgt_store st;
 	struct sgt_keyrec *recs = NULL;
 	json_t *files = NULL;
 	size_t nrecs = 0, i;
 	int started = 0, c, rc, unmatched = 0, fi, opened = 0, unbaked = 0;
 
-	while ((c = cmd_getopt("key match", argc, argv, "h", longopts, &started)) != -1) {
+	while ((c = cmd_getopt("key match", argc, argv, "hD:U:", longopts, &started)) != -1) {
 		if (c == -2)
 			return SGT_ERR_USAGE;
 		if (c == 'h')
 			return cmd_help(help);
+		if ((c == 'D' || c == 'U') && (rc = cmd_define_opt("key match", c == 'U', optarg, &defs)) != SGT_OK)
+			return rc;
 	}
+	xo.defines = defs.v;
+	xo.ndefines = defs.n;
 	if (optind >= argc)
 		return cmd_usage("key match", "missing FILE");
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
@@ -54,7 +63,7 @@ int cmd_key_match(struct sgt_ctx *ctx, int argc, char **argv)
 		int held = 0;
 		size_t nbaked = 0;
 
-		if ((rc = sgt_extract_file(argv[fi], &l)) != SGT_OK) {
+		if ((rc = sgt_extract_file_opts(argv[fi], &xo, &l)) != SGT_OK) {
 			json_decref(arr);
 			goto out;
 		}

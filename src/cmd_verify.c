@@ -21,7 +21,8 @@
 
 static const char help[] =
 	"usage: signet verify IMAGE --sig SIG (--cert FILE | --header FILE | --firmware FILE)\n"
-	"                     [--check-expiry] [--hash sha256|sha1] [--platform esp32|ti-cc3220]\n\n"
+	"                     [--check-expiry] [--hash sha256|sha1] [--platform esp32|ti-cc3220]\n"
+	"                     [-D NAME[=VALUE]]... [-U NAME]...\n\n"
 	"Checks SIG (base64, or raw DER/RSA bytes as openssl dgst -sign writes them)\n"
 	"over the whole IMAGE exactly as an OTA device does: with the certificate\n"
 	"baked into its firmware only (what a comment, an inactive #if branch or a\n"
@@ -30,7 +31,8 @@ static const char help[] =
 	"takes a C header or source; --firmware a firmware image (raw, ELF, Intel\n"
 	"HEX, S-record); --cert a certificate or public key file.  --platform\n"
 	"ti-cc3220: the device also checks the signer certificate's chain against\n"
-	"its on-chip root catalog, which signet cannot see: verify says so.\n\n"
+	"its on-chip root catalog, which signet cannot see: verify says so.  -D / -U\n"
+	"say what the build defines, so that #if on those macros is decided.\n\n"
 	"exit status: 0 valid, 1 invalid (or the device rejects every update), 3 unreadable input\n";
 
 struct judged {
@@ -52,8 +54,11 @@ int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv)
 		{ "cert", required_argument, NULL, 'c' }, { "header", required_argument, NULL, 'H' },
 		{ "firmware", required_argument, NULL, 'f' }, { "check-expiry", no_argument, NULL, 'e' },
 		{ "hash", required_argument, NULL, 'm' }, { "platform", required_argument, NULL, 'p' },
+		{ "define", required_argument, NULL, 'D' }, { "undefine", required_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 }
 	};
+	struct cmd_defines defs = { .n = 0 };
+	struct sgt_extract_opts xo;
 	struct sgt_found_list l = { 0 };
 	struct sgt_keyrec *recs = NULL;
 	struct judged *jv = NULL, *match = NULL;
@@ -67,8 +72,13 @@ int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv)
 	int started = 0, c, rc, expiry = 0, have = 0, nsrc = 0, sha1;
 	time_t now = sgt_now();
 
-	while ((c = cmd_getopt(argv[0], argc, argv, "hs:", longopts, &started)) != -1) {
+	while ((c = cmd_getopt(argv[0], argc, argv, "hs:D:U:", longopts, &started)) != -1) {
 		switch (c) {
+		case 'D':
+		case 'U':
+			if ((rc = cmd_define_opt(argv[0], c == 'U', optarg, &defs)) != SGT_OK)
+				return rc;
+			break;
 		case -2: return SGT_ERR_USAGE;
 		case 'h': return cmd_help(help);
 		case 's': sigpath = optarg; break;
@@ -98,7 +108,9 @@ int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv)
 
 	if ((rc = sgt_sign_read_sig(sigpath, &sig, &siglen)) != SGT_OK)
 		goto out;
-	if ((rc = sgt_extract_file(src, &l)) != SGT_OK)
+	xo.defines = defs.v;
+	xo.ndefines = defs.n;
+	if ((rc = sgt_extract_file_opts(src, &xo, &l)) != SGT_OK)
 		goto out;
 	for (i = 0; i < l.n; i++) {
 		nbaked += l.v[i].baked;

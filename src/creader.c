@@ -1045,11 +1045,13 @@ static int scan(struct rd *r)
 	return r->rc;
 }
 
-int sgt_creader_scan(const unsigned char *d, size_t n, sgt_cpiece_fn fn, void *arg, struct sgt_creader **out)
+int sgt_creader_scan_with(const unsigned char *d, size_t n, const struct sgt_cdefine *defs, size_t ndefs,
+			  sgt_cpiece_fn fn, void *arg, struct sgt_creader **out)
 {
 	struct rd *r = calloc(1, sizeof(*r));
 	struct sgt_creader *cr = calloc(1, sizeof(*cr));
-	int rc;
+	size_t k;
+	int rc = SGT_OK;
 
 	*out = NULL;
 	if (r == NULL || cr == NULL) {
@@ -1063,7 +1065,21 @@ int sgt_creader_scan(const unsigned char *d, size_t n, sgt_cpiece_fn fn, void *a
 	r->fn = fn;
 	r->arg = arg;
 	r->eff = SGT_C_ACTIVE;
-	rc = scan(r);
+	for (k = 0; k < ndefs && rc == SGT_OK; k++) {
+		struct macro *mc = macro_get(cr, defs[k].name);
+		const char *v = defs[k].value ? defs[k].value : "1";
+		char *end;
+
+		if (mc == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			break;
+		}
+		mc->def_id = defs[k].undefined ? 0 : ++r->next_def;
+		mc->value = strtol(v, &end, 0);
+		mc->has_value = !defs[k].undefined && *v != '\0' && *end == '\0';
+	}
+	if (rc == SGT_OK)
+		rc = scan(r);
 	sgt_buf_free(&r->run);
 	sgt_buf_free(&r->bytes);
 	free(r->segs);
@@ -1074,6 +1090,11 @@ int sgt_creader_scan(const unsigned char *d, size_t n, sgt_cpiece_fn fn, void *a
 	}
 	*out = cr;
 	return SGT_OK;
+}
+
+int sgt_creader_scan(const unsigned char *d, size_t n, sgt_cpiece_fn fn, void *arg, struct sgt_creader **out)
+{
+	return sgt_creader_scan_with(d, n, NULL, 0, fn, arg, out);
 }
 
 int sgt_creader_def_live(const struct sgt_creader *r, const char *symbol, unsigned def_id)

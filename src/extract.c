@@ -922,7 +922,8 @@ static void finish(struct scan *sc)
 	}
 }
 
-int sgt_extract_named(const char *path, const unsigned char *data, size_t len, struct sgt_found_list *out)
+static int extract_named(const char *path, const unsigned char *data, size_t len, const struct sgt_extract_opts *o,
+			 struct sgt_found_list *out)
 {
 	struct scan sc;
 	struct where w;
@@ -973,7 +974,8 @@ int sgt_extract_named(const char *path, const unsigned char *data, size_t len, s
 			break;
 		}
 		out->container = "text";
-		if ((rc = sgt_creader_scan(data, len, on_piece, &sc, &sc.cr)) != SGT_OK) {
+		if ((rc = sgt_creader_scan_with(data, len, o ? o->defines : NULL, o ? o->ndefines : 0, on_piece, &sc,
+						 &sc.cr)) != SGT_OK) {
 			sc.rc = rc;
 			break;
 		}
@@ -993,12 +995,22 @@ int sgt_extract_named(const char *path, const unsigned char *data, size_t len, s
 	return rc;
 }
 
+int sgt_extract_named(const char *path, const unsigned char *data, size_t len, struct sgt_found_list *out)
+{
+	return extract_named(path, data, len, NULL, out);
+}
+
 int sgt_extract_buf(const unsigned char *data, size_t len, struct sgt_found_list *out)
 {
-	return sgt_extract_named("input", data, len, out);
+	return extract_named("input", data, len, NULL, out);
 }
 
 int sgt_extract_file(const char *path, struct sgt_found_list *out)
+{
+	return sgt_extract_file_opts(path, NULL, out);
+}
+
+int sgt_extract_file_opts(const char *path, const struct sgt_extract_opts *o, struct sgt_found_list *out)
 {
 	struct stat sb;
 	unsigned char *buf = NULL;
@@ -1021,7 +1033,7 @@ int sgt_extract_file(const char *path, struct sgt_found_list *out)
 			/* Mapped, not copied: a multi-GiB image costs address space, not memory. */
 			len = (size_t)sb.st_size;
 			if (len == 0) {
-				rc = sgt_extract_named(path, (const unsigned char *)"", 0, out);
+				rc = extract_named(path, (const unsigned char *)"", 0, o, out);
 				goto out;
 			}
 			map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -1029,12 +1041,12 @@ int sgt_extract_file(const char *path, struct sgt_found_list *out)
 				rc = sgt_err(SGT_ERR_DATA, "cannot map '%s': %s", path, strerror(errno));
 				goto out;
 			}
-			rc = sgt_extract_named(path, map, len, out);
+			rc = extract_named(path, map, len, o, out);
 			goto out;
 		}
 	}
 	if ((rc = sgt_file_read(path, (size_t)1 << 30, &buf, &len)) == SGT_OK)
-		rc = sgt_extract_named(path, buf, len, out);
+		rc = extract_named(path, buf, len, o, out);
 out:
 	if (map != MAP_FAILED)
 		munmap(map, len);

@@ -128,3 +128,27 @@ has "$T/out" "in an inactive #if branch: not compiled in"
 has "$T/out" "device parses: yes"
 run 1 "$SIGNET" extract "$F/trunc.h"
 has "$T/out" "broken: +the CERTIFICATE does not parse|broken: +the CERTIFICATE base64 does not decode"
+
+# A condition on a build flag: undecided without it (verify says so, exit 3,
+# and never claims acceptance); with the build's -D / -U, signet and the
+# device built with the same flag agree.
+{ echo "#ifdef USE_NEW_SIGNER"; macro "$fwpem"; echo "#else"; macro "$oldpem"; echo "#endif"; } >"$F/flag.h"
+sig 3 verify "$T/fw.bin" --sig "$T/fw.sig" --header "$F/flag.h"
+one_line_error
+has "$T/err" "conditional: depends on a macro defined elsewhere"
+for flag in -DUSE_NEW_SIGNER -UUSE_NEW_SIGNER; do
+  cc -Wall -Werror -I"$F" -DBAKED_HEADER='"flag.h"' $flag "$TOP/tests/vectors/device/otapal_standin.c" \
+    -o "$T/dev-flag" -lmbedx509 -lmbedcrypto || fail "flag.h does not compile"
+  for s in fw old; do
+    "$T/dev-flag" "$T/fw.bin" "$T/$s.sig" >/dev/null 2>&1; d=$?
+    "$SIGNET" verify "$T/fw.bin" --sig "$T/$s.sig" --header "$F/flag.h" ${flag:0:2} "${flag:2}" >"$T/out" 2>"$T/err"; v=$?
+    [ "$d" -eq "$v" ] || { cat "$T/out" "$T/err"; fail "flag.h $flag with $s.sig: device $d, signet $v"; }
+  done
+done
+sig 0 key match -D USE_NEW_SIGNER "$F/flag.h"
+has "$T/out" "held by key 'fw'"
+sig 0 key match --undefine USE_NEW_SIGNER "$F/flag.h"
+has "$T/out" "held by key 'old'"
+sig 0 extract --define USE_NEW_SIGNER=1 "$F/flag.h"
+has "$T/out" "in an inactive #if branch"
+sig 2 extract -D "9bad" "$F/flag.h"
