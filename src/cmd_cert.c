@@ -554,7 +554,7 @@ static int load_any_cert(const char *path, X509 **out, char *where, size_t cap)
 		for (i = 0; i < l.n && l.v[i].kind != SGT_FOUND_BROKEN; i++)
 			;
 		rc = i < l.n ? sgt_err(SGT_ERR_DATA, "'%s' holds no readable certificate: %s", path, l.v[i].reason)
-			     : sgt_err(SGT_ERR_DATA, "'%s' holds no certificate", path);
+			     : sgt_err(SGT_ERR_DATA, "'%s' is not a certificate (nor a header, source or image holding one)", path);
 		goto out;
 	}
 	if (use == NULL) {
@@ -588,8 +588,8 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	struct sgt_token *tok = NULL;
 	X509 *old = NULL;
 	json_t *report = json_object();
-	char spki[65];
-	int rc;
+	char spki[65], where[96];
+	int rc, isfile;
 
 	if (report == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
@@ -597,8 +597,12 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 		json_decref(report);
 		return rc;
 	}
-	if (sgt_label_ok(what) && sgt_keyrec_exists(&st, what) &&
-	    !file_exists(what)) {
+	/* A label that is also a file is refused naming both (./x or --file for the file). */
+	if ((isfile = cmd_label_or_file(&st, what, o->force_file)) < 0) {
+		rc = isfile;
+		goto out;
+	}
+	if (!isfile && sgt_label_ok(what) && sgt_keyrec_exists(&st, what)) {
 		if ((rc = sgt_keyrec_load(&st, what, &rec)) != SGT_OK || (rc = sgt_cert_store_current(&st, what, &old)) != SGT_OK)
 			goto out;
 		if (old == NULL) {
@@ -612,7 +616,8 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 			sgt_hint("'signet key list' shows the keys in custody");
 			goto out;
 		}
-		if ((rc = sgt_cert_load(what, &old)) != SGT_OK)
+		/* The old certificate may come from wherever devices keep it: PEM, DER, a header, an image. */
+		if ((rc = load_any_cert(what, &old, where, sizeof(where))) != SGT_OK)
 			goto out;
 	}
 	if ((rc = sgt_cert_spki_sha256(old, spki)) != SGT_OK)
@@ -1057,7 +1062,7 @@ static int check_opts(const char *sub, const struct opts *o)
 		const char *sub;
 		const char *allowed;	/* letters: p policy, s subject, d days, c ca, a as-ca, o out, k pin */
 	} table[] = {
-		{ "issue", "psdcak" }, { "reissue", "pdk" }, { "csr", "psok" }, { "import", "p" },
+		{ "issue", "psdcak" }, { "reissue", "pdkf" }, { "csr", "psok" }, { "import", "p" },
 		{ "list", "" }, { "show", "pf" }, { "lint", "pf" }, { NULL, NULL }
 	};
 	const struct {

@@ -68,3 +68,14 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout l.k
   -addext "extendedKeyUsage=codeSigning" 2>/dev/null
 sig 1 cert lint leaf.pem --policy codesign-generic
 has "$T/out" "error ku-cert-sign-on-leaf"
+
+# reissue takes the old certificate from where devices keep it too, and
+# refuses a label that is also a file.
+before=$(ls "$S/certs/fw" | wc -l)
+sig 0 cert reissue h-ota-pal.h
+[ "$(ls "$S/certs/fw" | wc -l)" -eq $((before + 1)) ] || fail "reissue from a header wrote no certificate"
+cp "$S/certs/fw/current.pem" fw
+sig 2 cert reissue fw
+has "$T/err" "both the key 'fw' in custody and the file 'fw'"
+sig 0 cert reissue ./fw
+sig 0 cert reissue --file fw
