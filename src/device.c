@@ -45,11 +45,13 @@ static int parse(enum sgt_device_form form, const unsigned char *b, size_t n, mb
 	int r;
 
 	if (form == SGT_DEV_CERT) {
+		/*
+		 * A positive result counts certificates of a chain that failed.
+		 * The PALs' verify code (iot_crypto.c's CRYPTO_SignatureVerificationFinal,
+		 * the stand-in) takes any non-zero result as failure, so does this.
+		 */
 		r = mbedtls_x509_crt_parse(crt, b, n);
-		/* A positive count means some certificates of a chain failed; the first one still loaded. */
-		if (r > 0 && crt->version == 0)
-			r = MBEDTLS_ERR_X509_CERT_UNKNOWN_FORMAT;
-		return r > 0 ? 0 : r;
+		return r > 0 ? MBEDTLS_ERR_X509_CERT_UNKNOWN_FORMAT : r;
 	}
 	return mbedtls_pk_parse_public_key(pk, b, n);
 }

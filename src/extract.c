@@ -737,18 +737,20 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 	raw_id((const unsigned char *)b64.p, b64.len, w->state, rid);
 	if (b64.len >= 16 && idset_test(&sc->raw, rid, 0) == 1)
 		goto done;	/* a repeat of a block already found */
-	if (placeholder_text(p + body, i - body) || b64.len < 16) {
-		add_broken(sc, w, map_off(w, b), addr, "placeholder: the %s block holds no real data", label);
-		goto done;
-	}
-	if (sgt_unbase64(b64.p, b64.len, &der, &derlen) != SGT_OK) {
-		add_broken(sc, w, map_off(w, b), addr, "the %s base64 does not decode (a line lost or damaged)", label);
-		goto done;
-	}
-	if (sgt_keyform_pem_der(label, der, derlen, &kf) != 0) {
-		add_broken(sc, w, map_off(w, b), addr,
-			   "the %s does not parse: its DER is truncated or damaged (%zu bytes; a base64 line lost?)", label,
-			   derlen);
+	/*
+	 * Only a block that does not read is judged a placeholder: random
+	 * base64 spells "here" or "todo" about once in a few hundred blocks.
+	 */
+	if (b64.len < 16 || sgt_unbase64(b64.p, b64.len, &der, &derlen) != SGT_OK ||
+	    sgt_keyform_pem_der(label, der, derlen, &kf) != 0) {
+		if (b64.len < 16 || placeholder_text(p + body, i - body))
+			add_broken(sc, w, map_off(w, b), addr, "placeholder: the %s block holds no real data", label);
+		else if (der == NULL)
+			add_broken(sc, w, map_off(w, b), addr, "the %s base64 does not decode (a line lost or damaged)", label);
+		else
+			add_broken(sc, w, map_off(w, b), addr,
+				   "the %s does not parse: its DER is truncated or damaged (%zu bytes; a base64 line lost?)",
+				   label, derlen);
 		goto done;
 	}
 	/* What the device is handed: the constant from this BEGIN on, with its NUL. */
