@@ -237,6 +237,23 @@ int sgt_keyform_pem_label(const char *label, size_t len)
 int sgt_keyform_pem_der(const char *label, const unsigned char *der, size_t n, struct sgt_keyform *out)
 {
 	memset(out, 0, sizeof(*out));
+	if (strcmp(label, "TRUSTED CERTIFICATE") == 0) {
+		/* OpenSSL's trusted form: the certificate followed by its trust settings. */
+		const unsigned char *r = der;
+
+		ERR_set_mark();
+		out->cert = d2i_X509_AUX(NULL, &r, (long)n);
+		ERR_pop_to_mark();
+		if (out->cert == NULL || (size_t)(r - der) != n) {
+			X509_free(out->cert);
+			out->cert = NULL;
+			return -1;
+		}
+		out->pub = X509_get_pubkey(out->cert);
+		out->form = "certificate";
+		out->len = n;
+		return 0;
+	}
 	if (strstr(label, "CERTIFICATE") != NULL)
 		return try_cert(der, n, out);
 	if (strcmp(label, "RSA PUBLIC KEY") == 0)

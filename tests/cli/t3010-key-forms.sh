@@ -92,3 +92,8 @@ has "$T/out" "subject:  CN=odd-key"
 has "$T/out" "key: +1\\.2\\.840\\.10045\\.2\\.99 \\(key type not loadable"
 sig 1 key match odd.der
 has "$T/out" "certificate CN=odd-key .*not baked, not matched: the device cannot parse it \\(mbedTLS error"
+# OpenSSL's TRUSTED CERTIFICATE form: read, but mbedTLS does not take it, so a device baking it cannot verify.
+openssl x509 -in pss.pem -trustout -addtrust codeSigning -out trusted.pem
+sig 0 extract trusted.pem
+has "$T/out" "^trusted.pem:1: certificate \\(pem\\): not baked"
+has "$T/out" "device parses: no \\(mbedTLS error"
