@@ -80,7 +80,8 @@ cp "$T/good.json" "$R.lineage.json"
 sig 0 rotate verify legacy
 
 # --- the stepping stone: bakes NEW's certificate, signed with OLD --------
-{ head -c 4000 /dev/urandom; cat "$T/new.h"; head -c 4000 /dev/urandom; } >"$T/stone-2.0.bin"
+# (an image holds the constant as compiled: the PEM text and its NUL)
+{ head -c 4000 /dev/urandom; cat "$S/certs/fw2/current.pem"; printf '\0'; head -c 4000 /dev/urandom; } >"$T/stone-2.0.bin"
 sig 0 sign "$T/stone-2.0.bin" --key legacy --fleet sensors --out "$T/stone.sig"
 # The device stand-in (mbedTLS, as ota_pal) that bakes OLD accepts it ...
 "$MBED" "$S/certs/legacy/current.pem" "$T/stone-2.0.bin" "$T/stone.sig" >"$T/mbed" 2>&1 \

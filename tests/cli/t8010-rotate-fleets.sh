@@ -15,7 +15,9 @@ sig 0 key generate new
 sig 0 cert issue new
 sig 0 header old --out "$S/old.h"
 sig 0 header new --out "$S/new.h"
-cat "$S/old.h" "$S/new.h" >"$S/both.h"
+# Two keys baked in one build (as MCUboot can): two constants, each under its own name.
+sig 0 header new --format codesigner --out "$S/new-cs.h"
+cat "$S/old.h" "$S/new-cs.h" >"$S/both.h"
 
 # --- usage and data errors ----------------------------------------------
 sig 2 rotate
