@@ -17,7 +17,7 @@ endif
 
 DEB_PACKAGES := build-essential pkg-config libssl-dev openssl libp11-dev libp11-kit-dev \
 	softhsm2 libyaml-dev libjansson-dev opensc libmbedtls-dev libcmocka-dev \
-	jq xxd strace libcsv-dev libpq-dev postgresql prometheus chromium python3-icalendar \
+	jq xxd strace time libcsv-dev libpq-dev postgresql prometheus chromium python3-icalendar \
 	p11-kit p11-kit-modules swtpm libtpm2-pkcs11-1 libtss2-tcti-swtpm0
 
 PKGS       := libcrypto libp11 yaml-0.1 jansson p11-kit-1 libpq
@@ -99,7 +99,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libsignet.a
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsignet.a $(ALL_LDLIBS)
 
-bench: deps $(BUILD)/signet $(BUILD)/bench/bench_audit $(BUILD)/bench/bench_fleet
+bench: deps $(BUILD)/signet $(BUILD)/bench/bench_audit $(BUILD)/bench/bench_fleet $(BUILD)/bench/bench_p11loop
 	@BUILD=$(BUILD) tests/bench.sh
 
 install: all

@@ -8,6 +8,7 @@
 #define SGT_CMD_H
 
 #include <getopt.h>
+#include <limits.h>
 #include <jansson.h>
 #include <openssl/x509.h>
 
@@ -65,6 +66,16 @@ int cmd_store_open_optional(struct sgt_ctx *ctx, struct sgt_store *st, int lock,
 int cmd_custody_records(struct sgt_ctx *ctx, struct sgt_keyrec **recs, size_t *n, int *have);
 /* Label of the key in custody whose SPKI hash is spki, or NULL. */
 const char *cmd_custody_label(const struct sgt_keyrec *recs, size_t n, const char *spki);
+
+/* rm -rf dir (a half-built store); a warning when it cannot. */
+void cmd_rm_tree(const char *dir);
+/* Absolute form of a directory path whose parent exists (the path itself may not). */
+int cmd_path_absolute(const char *given, char out[PATH_MAX]);
+/*
+ * A target for a new store may be missing or an empty directory, nothing
+ * else: "cannot <verb> 'shown': ..." or "a store already exists at ...".
+ */
+int cmd_dir_free(const char *path, const char *shown, const char *verb);
 
 /* Prints j as one JSON document on stdout and releases it. */
 int cmd_json_print(json_t *j);

@@ -73,20 +73,6 @@ static const char restore_help[] =
 
 /* ---- helpers ---- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	if (dir != NULL && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-		sgt_warn("could not remove '%s'", dir);
-}
-
 static int parse_fd(const char *cmd, const char *arg, int *fd)
 {
 	char *end;
@@ -98,60 +84,6 @@ static int parse_fd(const char *cmd, const char *arg, int *fd)
 		return cmd_usage(cmd, "--passphrase-fd needs a file descriptor number, not '%s'", arg);
 	*fd = (int)v;
 	return SGT_OK;
-}
-
-/* Absolute form of a path whose parent exists (the path itself may not). */
-static int absolute(const char *given, char out[PATH_MAX], int allow_dots)
-{
-	char path[PATH_MAX], parent[PATH_MAX], rp[PATH_MAX];
-	const char *slash, *base;
-	size_t plen = strlen(given);
-
-	if (plen == 0 || plen >= sizeof(path))
-		return sgt_err(SGT_ERR_DATA, "unusable path '%s'", given);
-	memcpy(path, given, plen + 1);
-	while (plen > 1 && path[plen - 1] == '/')
-		path[--plen] = '\0';
-	slash = strrchr(path, '/');
-	if (slash == NULL) {
-		strcpy(parent, ".");
-		base = path;
-	} else {
-		plen = slash == path ? 1 : (size_t)(slash - path);
-		memcpy(parent, path, plen);
-		parent[plen] = '\0';
-		base = slash + 1;
-	}
-	if (!allow_dots && (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0))
-		return sgt_err(SGT_ERR_USAGE, "'%s' is not a usable store directory name", path);
-	if (realpath(parent, rp) == NULL)
-		return sgt_err(SGT_ERR_DATA, "cannot use '%s': '%s': %s", given, parent, strerror(errno));
-	if ((size_t)snprintf(out, PATH_MAX, "%s/%s", strcmp(rp, "/") ? rp : "", base) >= PATH_MAX)
-		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", given);
-	return SGT_OK;
-}
-
-/* A restore target may be missing or an empty directory, nothing else. */
-static int target_free(const char *path, const char *shown)
-{
-	struct stat sb;
-	struct dirent *de;
-	DIR *d;
-	int empty = 1;
-
-	if (lstat(path, &sb) != 0)
-		return errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot use '%s': %s", shown, strerror(errno));
-	if (!S_ISDIR(sb.st_mode))
-		return sgt_err(SGT_ERR_DATA, "cannot restore into '%s': it exists and is not a directory", shown);
-	if ((d = opendir(path)) == NULL)
-		return sgt_err(SGT_ERR_DATA, "cannot use '%s': %s", shown, strerror(errno));
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			empty = 0;
-	closedir(d);
-	if (empty)
-		return SGT_OK;
-	return sgt_err(SGT_ERR_DATA, "cannot restore into '%s': it is not empty; refusing to overwrite it", shown);
 }
 
 /*
@@ -313,7 +245,7 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	nsrc = (so.pass_file != NULL) + (so.pass_fd >= 0) + (so.recipient != NULL);
 	if (nsrc != 1)
 		return cmd_usage("backup", "give exactly one of --passphrase-file, --passphrase-fd, --recipient");
-	if ((rc = absolute(file, abs, 0)) != SGT_OK)
+	if ((rc = cmd_path_absolute(file, abs)) != SGT_OK)
 		return rc;
 	if (is_dir(abs))
 		return sgt_err(SGT_ERR_DATA, "cannot write backup '%s': it is a directory", file);
@@ -512,7 +444,7 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 
 	if (conf != NULL && conf->type != SGT_ENTRY_FILE)
 		conf = NULL;
-	if ((rc = target_free(final, shown)) != SGT_OK)
+	if ((rc = cmd_dir_free(final, shown, "restore into")) != SGT_OK)
 		return rc;
 	snprintf(tmp, sizeof(tmp), "%.*s/.%s.restoreXXXXXX", (int)(slash - final), final, slash + 1);
 	if (mkdtemp(tmp) == NULL)
@@ -560,7 +492,7 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 out:
 	sgt_store_release(&st);
 	if (tmp[0])
-		rm_tree(tmp);
+		cmd_rm_tree(tmp);
 	sgt_buf_free(&newconf);
 	json_decref(d);
 	return rc;
@@ -756,7 +688,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 		return cmd_usage("restore", "--check restores into a temporary store; leave out --store");
 	if (!check && (target == NULL || *target == '\0'))
 		return cmd_usage("restore", "say where the store goes with --store DIR (or run a drill with --check)");
-	if (!check && ((rc = absolute(target, final, 0)) != SGT_OK || (rc = target_free(final, target)) != SGT_OK))
+	if (!check && ((rc = cmd_path_absolute(target, final)) != SGT_OK || (rc = cmd_dir_free(final, target, "restore into")) != SGT_OK))
 		return rc;
 	/* Everything is authenticated and parsed before the first byte is written. */
 	if ((rc = open_archive(file, &so, &o)) != SGT_OK)
@@ -807,7 +739,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 		       final, file, manifest_str(&o, "store"), manifest_str(&o, "created"), target, target);
 out:
 	if (drilldir[0])
-		rm_tree(drilldir);
+		cmd_rm_tree(drilldir);
 	json_decref(report);
 	opened_release(&o);
 	release_signals();

@@ -4,6 +4,9 @@
  * lock, JSON printing and the PIN options.
  */
 #include <errno.h>
+#include <limits.h>
+#include <ftw.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,4 +197,74 @@ int cmd_define_opt(const char *cmd, int undefine, const char *arg, struct cmd_de
 	d->v[d->n].undefined = undefine;
 	d->n++;
 	return SGT_OK;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void cmd_rm_tree(const char *dir)
+{
+	if (dir != NULL && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+		sgt_warn("could not remove '%s'", dir);
+}
+
+int cmd_path_absolute(const char *given, char out[PATH_MAX])
+{
+	char path[PATH_MAX], parent[PATH_MAX], rp[PATH_MAX];
+	const char *slash, *base;
+	size_t plen = strlen(given);
+
+	if (plen == 0 || plen >= sizeof(path))
+		return sgt_err(SGT_ERR_DATA, "unusable path '%s'", given);
+	memcpy(path, given, plen + 1);
+	while (plen > 1 && path[plen - 1] == '/')
+		path[--plen] = '\0';
+	slash = strrchr(path, '/');
+	if (slash == NULL) {
+		strcpy(parent, ".");
+		base = path;
+	} else {
+		plen = slash == path ? 1 : (size_t)(slash - path);
+		memcpy(parent, path, plen);
+		parent[plen] = '\0';
+		base = slash + 1;
+	}
+	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return sgt_err(SGT_ERR_USAGE, "'%s' is not a usable store directory name", path);
+	if (realpath(parent, rp) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot use '%s': '%s': %s", given, parent, strerror(errno));
+	if ((size_t)snprintf(out, PATH_MAX, "%s/%s", strcmp(rp, "/") ? rp : "", base) >= PATH_MAX)
+		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", given);
+	return SGT_OK;
+}
+
+int cmd_dir_free(const char *path, const char *shown, const char *verb)
+{
+	char cfg[PATH_MAX + 16];
+	struct stat sb;
+	struct dirent *de;
+	DIR *d;
+	int empty = 1;
+
+	if (lstat(path, &sb) != 0)
+		return errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot use '%s': %s", shown, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return sgt_err(SGT_ERR_DATA, "cannot %s '%s': it exists and is not a directory", verb, shown);
+	if ((d = opendir(path)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot use '%s': %s", shown, strerror(errno));
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	if (empty)
+		return SGT_OK;
+	snprintf(cfg, sizeof(cfg), "%s/signet.yaml", path);
+	if (access(cfg, F_OK) == 0)
+		return sgt_err(SGT_ERR_DATA, "a store already exists at '%s'; refusing to overwrite it", shown);
+	return sgt_err(SGT_ERR_DATA, "cannot %s '%s': it is not empty; refusing to overwrite it", verb, shown);
 }

@@ -55,85 +55,6 @@ static const char *softhsm_module(void)
 	return softhsm_paths[0];
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *dir)
-{
-	if (dir != NULL && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-		sgt_warn("could not remove '%s'", dir);
-}
-
-/* Absolute form of a path that may not exist yet (its parent must). */
-static int absolute(const char *given, char out[PATH_MAX])
-{
-	char path[PATH_MAX], parent[PATH_MAX], rp[PATH_MAX];
-	const char *slash, *base;
-	size_t plen = strlen(given);
-
-	if (plen >= sizeof(path))
-		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", given);
-	memcpy(path, given, plen + 1);
-	while (plen > 1 && path[plen - 1] == '/')
-		path[--plen] = '\0';
-	slash = strrchr(path, '/');
-	if (slash == NULL) {
-		strcpy(parent, ".");
-		base = path;
-	} else {
-		plen = slash == path ? 1 : (size_t)(slash - path);
-		if (plen >= sizeof(parent))
-			return sgt_err(SGT_ERR_DATA, "path too long: '%s'", path);
-		memcpy(parent, path, plen);
-		parent[plen] = '\0';
-		base = slash + 1;
-	}
-	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-		return sgt_err(SGT_ERR_USAGE, "'%s' is not a usable store directory name", path);
-	if (realpath(parent, rp) == NULL)
-		return sgt_err(SGT_ERR_DATA, "cannot create store '%s': '%s': %s", path, parent, strerror(errno));
-	if ((size_t)snprintf(out, PATH_MAX, "%s/%s", strcmp(rp, "/") ? rp : "", base) >= PATH_MAX)
-		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", path);
-	return SGT_OK;
-}
-
-/* A store target may be missing or an empty directory, nothing else. */
-static int target_free(const char *path, const char *shown)
-{
-	struct stat sb;
-	DIR *d;
-	struct dirent *de;
-	int empty = 1, rc;
-
-	if (lstat(path, &sb) != 0)
-		return errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot use '%s': %s", shown, strerror(errno));
-	if (!S_ISDIR(sb.st_mode))
-		return sgt_err(SGT_ERR_DATA, "cannot create store '%s': it exists and is not a directory", shown);
-	if ((d = opendir(path)) == NULL)
-		return sgt_err(SGT_ERR_DATA, "cannot use '%s': %s", shown, strerror(errno));
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			empty = 0;
-	closedir(d);
-	if (empty)
-		return SGT_OK;
-	{
-		char cfg[PATH_MAX + 16];
-
-		snprintf(cfg, sizeof(cfg), "%s/signet.yaml", path);
-		if (access(cfg, F_OK) == 0)
-			rc = sgt_err(SGT_ERR_DATA, "a store already exists at '%s'; refusing to overwrite it", shown);
-		else
-			rc = sgt_err(SGT_ERR_DATA, "cannot create store '%s': the directory is not empty", shown);
-	}
-	return rc;
-}
-
 static int write_pin(const char *dir, const char *name, const struct sgt_pin *pin)
 {
 	char path[PATH_MAX];
@@ -333,7 +254,7 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 		if (rc != SGT_OK)
 			return rc;
 	}
-	if ((rc = absolute(shown, final)) != SGT_OK || (rc = target_free(final, shown)) != SGT_OK)
+	if ((rc = cmd_path_absolute(shown, final)) != SGT_OK || (rc = cmd_dir_free(final, shown, "create store")) != SGT_OK)
 		return rc;
 	{
 		const char *slash = strrchr(final, '/');
@@ -386,7 +307,7 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 out:
 	if (made)
-		rm_tree(tmp);
+		cmd_rm_tree(tmp);
 	sgt_config_release(&cfg);
 	return rc;
 }

@@ -80,3 +80,63 @@ done
 awk -v s1="$sign1" -v s2="$sign200" -v p1="$peer1" -v p2="$peer200" -v r="$R" 'BEGIN{
   printf "signet sign:       1 key %5.1f ms  200 keys %5.1f ms  ratio %.2fx\n", s1/r, s2/r, s2/s1
   printf "pkcs11-tool --id:  1 key %5.1f ms  200 keys %5.1f ms  ratio %.2fx (SoftHSM2 loading its objects)\n", p1/r, p2/r, p2/p1 }'
+
+echo
+echo "== batch signing (1 KiB images, P-256, embedded SoftHSM2): signet sign IMAGE... vs a bare PKCS#11 loop"
+echo "   (tests/bench/bench_p11loop: login, find the key once, SHA-256 + C_Sign per image) and a pkcs11-tool loop"
+B="$W/batch"
+rm -rf "$B"; mkdir -p "$B/img"
+"$SIGNET" --store "$B/store" init >/dev/null
+"$SIGNET" --store "$B/store" key generate fw >/dev/null
+"$SIGNET" --store "$B/store" cert issue fw >/dev/null
+bid=$(sed -n 's/^id: *"\{0,1\}\([0-9a-f]*\)"\{0,1\}$/\1/p' "$B/store/keys/fw.yaml")
+bconf="$B/store/hsm/softhsm2.conf"
+for i in $(seq -w 1 1000); do head -c 1024 /dev/urandom >"$B/img/i$i.bin"; done
+all=("$B"/img/*.bin)
+for n in 1 10 100 1000; do
+  files="${all[*]:0:$n}"
+  rm -f "$B"/img/*.sig
+  # shellcheck disable=SC2086
+  s=$(ms "$SIGNET" --store "$B/store" sign $files --key fw)
+  # shellcheck disable=SC2086
+  p=$(ms env SOFTHSM2_CONF="$bconf" "$BUILD/bench/bench_p11loop" "$MOD" signet "$B/store/hsm/user.pin" "$bid" $files)
+  awk -v n="$n" -v s="$s" -v p="$p" 'BEGIN{printf "batch of %4d: signet %6d ms  bare loop %6d ms  ratio %.2fx\n", n, s, p, (p > 0 ? s / p : 0)}'
+  if [ "$n" -le 100 ]; then
+    t=0
+    for f in $files; do
+      openssl dgst -sha256 -binary "$f" >"$B/d"
+      t=$(( t + $(ms env SOFTHSM2_CONF="$bconf" pkcs11-tool --module "$MOD" --token-label signet --login \
+        --pin "$(cat "$B/store/hsm/user.pin")" --sign -m ECDSA --id "$bid" -i "$B/d" -o "$B/p.sig") ))
+    done
+    awk -v n="$n" -v s="$s" -v t="$t" 'BEGIN{printf "               pkcs11-tool loop %6d ms  signet/pkcs11-tool %.2fx\n", t, (t > 0 ? s / t : 0)}'
+  fi
+done
+one=${all[0]}
+s=0 t=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  s=$(( s + $(ms "$SIGNET" --store "$B/store" sign "$one" --key fw --out "$B/one.sig") ))
+  openssl dgst -sha256 -binary "$one" >"$B/d"
+  t=$(( t + $(ms env SOFTHSM2_CONF="$bconf" pkcs11-tool --module "$MOD" --token-label signet --login \
+    --pin "$(cat "$B/store/hsm/user.pin")" --sign -m ECDSA --id "$bid" -i "$B/d" -o "$B/p.sig") ))
+done
+awk -v s="$s" -v t="$t" 'BEGIN{printf "one image, one process (mean of 10): signet %.1f ms  pkcs11-tool --sign %.1f ms  ratio %.2fx\n", s/10, t/10, s/t}'
+
+echo
+echo "== audit log reads stream: peak memory of 'audit log' and 'audit verify' at 10k and 100k records"
+for n in 10000 100000; do
+  a="$W/aud$n"
+  mkdir -p "$a"
+  "$SIGNET" --store "$a/store" init >/dev/null
+  "$BUILD/bench/bench_audit" "$a/gen" "$n" >/dev/null
+  cp "$a/gen/audit.log" "$a/gen/audit.head" "$a/store/"
+  rm -f "$a/store/audit.pub"
+  m1=$( { /usr/bin/time -f %M "$SIGNET" --store "$a/store" audit log >/dev/null; } 2>&1 | tail -1)
+  m2=$( { /usr/bin/time -f %M "$SIGNET" --store "$a/store" audit verify >/dev/null; } 2>&1 | tail -1)
+  v=$(ms "$SIGNET" --store "$a/store" audit verify)
+  h=$(ms sha256sum "$a/store/audit.log")
+  eval "log$n=$m1 ver$n=$m2"
+  awk -v n="$n" -v m1="$m1" -v m2="$m2" -v v="$v" -v h="$h" -v sz="$(stat -c %s "$a/store/audit.log")" \
+    'BEGIN{printf "%6d records (%.1f MiB): audit log %d KiB, audit verify %d KiB peak; verify %d ms = %.1fx sha256sum (%d ms)\n", n, sz/1048576, m1, m2, v, (h > 0 ? v / h : 0), h}'
+done
+awk -v a="$log10000" -v b="$log100000" -v c="$ver10000" -v d="$ver100000" \
+  'BEGIN{printf "peak memory 100k / 10k records: audit log %.2fx, audit verify %.2fx (flat is 1.0x)\n", b/a, d/c}'
