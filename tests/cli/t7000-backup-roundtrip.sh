@@ -71,7 +71,7 @@ mv "$T/gone" "$S"
 before=$(cd "$R" && find . -type f ! -name lock -print0 | sort -z | xargs -0 sha256sum | sha256sum)
 sig 3 restore "$T/full.sbk" --store "$R" --passphrase-file "$T/pass"
 one_line_error
-has "$T/err" "cannot restore into '$R': it is not empty; refusing to overwrite it"
+has "$T/err" "a store already exists at '$R'; refusing to overwrite it"
 eq "$(cd "$R" && find . -type f ! -name lock -print0 | sort -z | xargs -0 sha256sum | sha256sum)" "$before" "store changed"
 mkdir "$T/busy" && echo x >"$T/busy/keep"
 sig 3 restore "$T/full.sbk" --store "$T/busy" --passphrase-file "$T/pass"
