@@ -27,7 +27,8 @@ show openssl dgst -sha256 -verify "$W/legacy.pub" -signature "$S/rotations/legac
 
 step "63. The stepping stone: firmware 4.0 bakes the NEW certificate and is signed with the OLD key"
 "$SIGNET" header fw-next --out "$W/fw-next_ota_demo_config.h" >/dev/null 2>&1
-{ printf 'firmware 4.0\n'; head -c 8192 /dev/urandom; cat "$W/fw-next_ota_demo_config.h"; } >"$S/field-4.0.bin"
+# (the image holds the constant as compiled: the certificate's PEM text and its NUL)
+{ printf 'firmware 4.0\n'; head -c 8192 /dev/urandom; cat "$S/certs/fw-next/current.pem"; printf '\0'; } >"$S/field-4.0.bin"
 cat >>"$S/fleets.yaml" <<'YAML'
       - { version: "4.0", artefact: field-4.0.bin, devices: 0 }
 YAML
