@@ -18,7 +18,7 @@ endif
 DEB_PACKAGES := build-essential pkg-config libssl-dev openssl libp11-dev libp11-kit-dev \
 	softhsm2 libyaml-dev libjansson-dev opensc libmbedtls-dev libcmocka-dev \
 	jq xxd strace libcsv-dev libpq-dev postgresql prometheus chromium python3-icalendar \
-	p11-kit p11-kit-modules swtpm libtpm2-pkcs11-1 libtss2-tcti-swtpm0
+	p11-kit p11-kit-modules swtpm libtpm2-pkcs11-1 libtss2-tcti-swtpm0 gdb
 
 PKGS       := libcrypto libp11 yaml-0.1 jansson p11-kit-1 libpq
 WARN       := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \

@@ -7,8 +7,10 @@
  * public key has been proven to be the token's (and, on reissue, the old
  * certificate's), and the store is left as it was when anything fails.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <openssl/err.h>
@@ -630,7 +632,7 @@ static int do_csr(struct sgt_ctx *ctx, struct opts *o, const char *label)
 		goto out;
 	}
 	len = BIO_get_mem_data(bio, &pem);
-	if (o->out != NULL && (rc = sgt_atomic_write(o->out, pem, (size_t)len, 0)) != SGT_OK)
+	if (o->out != NULL && (rc = sgt_out_write(o->out, pem, (size_t)len)) != SGT_OK)
 		goto out;
 	if (ctx->json)
 		rc = cmd_json_print(json_pack("{s:s, s:s?, s:s, s:s%}", "label", label, "out", o->out,
@@ -864,6 +866,13 @@ static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 			sgt_hint("issue one with 'signet cert issue %s'", what);
 			goto out;
 		}
+	} else if (sgt_label_ok(what) && access(what, F_OK) != 0 && errno == ENOENT) {
+		/* neither a key in custody nor a file: say so, not "cannot read 'nosuch'" */
+		rc = sgt_err(SGT_ERR_DATA, "unknown label '%s': no key '%s' in custody%s and no file '%s'", what, what,
+			     have ? "" : " (no store)", what);
+		if (have)
+			sgt_hint("'signet key list' shows the keys in custody");
+		goto out;
 	} else if ((rc = sgt_cert_load(what, &x)) != SGT_OK) {
 		goto out;
 	}

@@ -349,10 +349,10 @@ static int write_ota_update(struct sgt_ctx *ctx, struct signing *s, const struct
 		struct sgt_buf t = { 0 };
 
 		sgt_buf_printf(&t, "%s\n", text);
-		rc = sgt_atomic_write(u->path, t.p, t.len, 0);
+		rc = sgt_out_write(u->path, t.p, t.len);
 		sgt_buf_free(&t);
 	}
-	if (rc == SGT_OK && (rc = sgt_atomic_write(notepath.p, note.p, note.len, 0)) != SGT_OK)
+	if (rc == SGT_OK && (rc = sgt_out_write(notepath.p, note.p, note.len)) != SGT_OK)
 		sgt_store_unlink(u->path);
 	if (rc != SGT_OK)
 		goto out;
@@ -424,7 +424,7 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 			rc = sgt_err(SGT_ERR_DATA, "out of memory");
 			goto out;
 		}
-		if ((rc = sgt_put(sigpath, text.p, text.len, 0)) != SGT_OK)
+		if ((rc = sgt_out_check(sigpath)) != SGT_OK || (rc = sgt_put(sigpath, text.p, text.len, 0)) != SGT_OK)
 			goto undo;
 	}
 	if (ota) {
@@ -436,7 +436,8 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 		}
 
 		jtext[n] = '\n';	/* json_dumps leaves no newline; the NUL slot takes it */
-		rc = sgt_put(otapath, jtext, n + 1, 0);
+		rc = sgt_out_check(otapath);
+		rc = rc ? rc : sgt_put(otapath, jtext, n + 1, 0);
 		jtext[n] = '\0';
 		if (rc != SGT_OK)
 			goto undo;
@@ -448,9 +449,17 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 		goto undo;
 	}
 	json_object_set_new(d, "certificate_serial", s->cert ? json_string(s->cinfo.serial) : json_null());
-	if ((rc = sgt_audit_append(&s->st, "sign", s->rec.label, s->rec.spki_sha256, "ok", d)) != SGT_OK) {
-		sgt_err(rc, "'%s' not signed: the audit record could not be written", image);
-		goto undo;
+	{
+		struct sgt_buf what = { 0 };
+
+		/* one line: what did not happen, and the audit log's reason */
+		sgt_buf_printf(&what, "'%s' not signed (no audit record)", image);
+		sgt_err_hold();
+		rc = sgt_audit_append(&s->st, "sign", s->rec.label, s->rec.spki_sha256, "ok", d);
+		rc = cmd_failed_because(rc, what.p ? what.p : "not signed");
+		sgt_buf_free(&what);
+		if (rc != SGT_OK)
+			goto undo;
 	}
 	/* The record is durable: the signature may be seen now. */
 	if ((rc = sgt_intent_publish()) != SGT_OK)
