@@ -26,7 +26,7 @@ WARN       := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-pro
 ALL_CFLAGS  = $(WARN) $(CFLAGS) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Iinclude \
 	-DSGT_POLICY_DIR='"$(PREFIX)/share/signet/policies"' \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-ALL_LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -ldl
+ALL_LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lmbedx509 -lmbedcrypto -ldl
 ifneq ($(DEVELOPER),)
 ALL_CFLAGS += -Werror
 endif

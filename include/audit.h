@@ -34,6 +34,16 @@ int sgt_audit_append(const struct sgt_store *st, const char *op, const char *lab
 		     const char *spki_sha256, const char *result, json_t *details);
 
 /*
+ * A batch: recs is a JSON array of sgt_audit_rec objects, written as
+ * consecutive records in one write with one fsync, the head moved and
+ * signed once.  All or none.
+ */
+int sgt_audit_append_batch(const struct sgt_store *st, json_t *recs);
+/* One record of a batch; details and intent (from sgt_intent_claim, may be NULL) are borrowed. */
+json_t *sgt_audit_rec(const char *op, const char *label, const char *spki_sha256, const char *result, json_t *details,
+		      json_t *intent);
+
+/*
  * Appends a `result: refused` record for an attempt that was turned down
  * (wrong PIN, refused reissue, refused sign).  Works under a shared lock
  * too (it raises it for the append); never fails the caller: a record that

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 
+#include "creader.h"
 #include "pin.h"
 #include "store.h"
 
@@ -36,6 +37,7 @@ int cmd_policy(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_fleet(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_rotate(struct sgt_ctx *ctx, int argc, char **argv);
 
 /*
  * getopt_long wrapper: resets getopt, never lets it print, and turns an
@@ -66,6 +68,22 @@ const char *cmd_custody_label(const struct sgt_keyrec *recs, size_t n, const cha
 
 /* Prints j as one JSON document on stdout and releases it. */
 int cmd_json_print(json_t *j);
+/*
+ * An argument that may name a key in custody or a file: 1 file, 0 label,
+ * SGT_ERR_USAGE (reported, naming both) when it is both.  "./x", any path
+ * with a slash, or force_file (--file) always mean the file; st may be
+ * NULL (no store: no labels).
+ */
+int cmd_label_or_file(const struct sgt_store *st, const char *arg, int force_file);
+
+/* -D NAME[=VALUE] / -U NAME for the commands that read C (extract, verify, key match). */
+struct cmd_defines {
+	struct sgt_cdefine v[64];
+	char names[64][128];
+	size_t n;
+};
+/* Adds one; SGT_ERR_USAGE (reported) for a bad name or too many. */
+int cmd_define_opt(const char *cmd, int undefine, const char *arg, struct cmd_defines *d);
 
 /*
  * Reissues certificate old for the key in rec on an open token: builds,

@@ -63,6 +63,7 @@ int sgt_hsm_objects(const struct sgt_store *st, json_t **out);
  * Moves aside (to hsm/quarantine) object files of the embedded token that
  * are not in known (from sgt_hsm_objects): what an interrupted key
  * generation wrote, complete or not.  Never while a module is loaded.
+ * Returns 1 (nothing done) while another process has the module loaded.
  */
 int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved);
 /* Checks and repairs without loading the module (signet init, tests). */

@@ -41,10 +41,19 @@ const char *sgt_intent_nonce(void);
  */
 int sgt_put(const char *path, const void *data, size_t len, int exclusive);
 /*
- * For audit.c: {"id": ID, "files": [staged files not yet committed]},
- * marking them committed.  New reference.
+ * For audit.c: {"id": ID, "files": [staged files not yet named by a
+ * record]}, marking them claimed.  New reference.
  */
 json_t *sgt_intent_take_staged(void);
+/* The same for the named files only (one record of a batch names its own). */
+json_t *sgt_intent_claim(const char *const *finals, size_t n);
+/* audit.c, after writing records: the claimed files are committed (ok) or free again. */
+void sgt_intent_recorded(int ok);
+/*
+ * Batch mode: staged files are written without a sync each, and made
+ * durable together (syncfs) when published, before any is renamed.
+ */
+void sgt_intent_set_batch(int on);
 /* Puts committed files in place (rename, or link for exclusive ones) and syncs their directories. */
 int sgt_intent_publish(void);
 /* Removes staged files not yet committed (a part of the command failed before its record). */

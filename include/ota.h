@@ -2,9 +2,13 @@
  * ota.h: decoding FreeRTOS OTA job failure reasons.  A failed OTA job
  * carries statusDetails {"reason":"0x%08x: 0x%08x"}: for a PAL failure the
  * PAL main status (OtaPalMainStatus_t, 0xe0..0xef) and the platform
- * sub-error; for an agent failure an OtaErr_t (0..23) and, for
- * OtaErrJobParserError, an OtaJobParseErr_t as sub-error.  This module
- * only parses and looks up; it prints nothing and needs no store.
+ * sub-error; for an agent failure an OtaErr_t (0..24) and, for
+ * OtaErrJobParserError, an OtaJobParseErr_t as sub-error.  Pre-v3
+ * amazon-freertos agents report a kOTA_Err_* word instead: the error in
+ * the high byte (0x01000000 SignatureCheckFailed ...) and the PAL's detail
+ * in the low 24 bits.  "rejected: 0x..." / "aborted: 0x..." carry the
+ * error that caused the state as sub-code, decoded the same way.  This
+ * module only parses and looks up; it prints nothing and needs no store.
  */
 #ifndef SGT_OTA_H
 #define SGT_OTA_H
@@ -16,7 +20,8 @@ enum sgt_ota_kind {
 	SGT_OTA_UNKNOWN = 0,
 	SGT_OTA_PAL,		/* OtaPalMainStatus_t, from ota_platform_interface.h */
 	SGT_OTA_AGENT,		/* OtaErr_t, from ota.h */
-	SGT_OTA_IMAGE_STATE	/* "rejected: 0x..." etc., from the agent's image state */
+	SGT_OTA_IMAGE_STATE,	/* "rejected: 0x..." etc., from the agent's image state */
+	SGT_OTA_LEGACY		/* kOTA_Err_*, pre-v3 amazon-freertos aws_ota_agent.h */
 };
 
 /* One documented code: static data, never freed. */
@@ -36,6 +41,12 @@ struct sgt_ota_reason {
 	char word[16];		/* image-state word for SGT_OTA_IMAGE_STATE */
 	const struct sgt_ota_code *code;	/* NULL when unknown */
 	const struct sgt_ota_code *subcode;	/* job-parse error, or NULL */
+	uint32_t detail;	/* SGT_OTA_LEGACY: the PAL's low 24 bits */
+	/* An image state's sub-code read as an error of its own (kind UNKNOWN when it is not one). */
+	enum sgt_ota_kind inner_kind;
+	const struct sgt_ota_code *inner;
+	uint32_t inner_main, inner_detail;
+	const char *other_reading;	/* a second reading when the form is ambiguous, or NULL */
 };
 
 /*
@@ -58,5 +69,7 @@ const struct sgt_ota_code *sgt_ota_image_state(const char *word);
 const struct sgt_ota_code *sgt_ota_pal_table(size_t *n);
 const struct sgt_ota_code *sgt_ota_agent_table(size_t *n);
 const struct sgt_ota_code *sgt_ota_jobparse_table(size_t *n);
+const struct sgt_ota_code *sgt_ota_legacy_table(size_t *n);
+const struct sgt_ota_code *sgt_ota_legacy_code(uint32_t value);	/* value: the high byte */
 
 #endif

@@ -37,7 +37,7 @@ int sgt_sign_digest(EVP_PKEY *priv, const char *label, const EVP_MD *md, const u
 int sgt_sign_verify_digest(EVP_PKEY *pub, const EVP_MD *md, const unsigned char *dgst, size_t dlen,
 			   const unsigned char *sig, size_t siglen);
 
-/* Reads a signature file: base64 (whitespace ignored) or raw DER; *sig malloc'd. */
+/* Reads a signature file: base64 (whitespace ignored), or raw bytes (DER ECDSA, RSA) as openssl dgst -sign writes them; *sig malloc'd. */
 int sgt_sign_read_sig(const char *path, unsigned char **sig, size_t *len);
 
 /*

@@ -49,6 +49,8 @@ struct sgt_keyrec {
 	char created[32];
 	char policy[65];	/* policy the key was made under, may be empty */
 	struct sgt_custody custody;
+	char retired[32];	/* when a finished rotation retired it (rotate.h), "" while in use */
+	char retired_by[128];	/* the rotation record that retired it, store-relative */
 };
 
 /* Resolves the store directory: opt, else $SIGNET_STORE, else ./signet-store. */
@@ -79,6 +81,12 @@ int sgt_path_trusted(const char *path, const char *what);
  */
 #define SGT_LOCK_TIMEOUT 120
 int sgt_store_lock(struct sgt_store *st, int exclusive);
+
+/*
+ * Changes the lock held on the store's lock file: 0 lets it go (the file
+ * stays open), 1 takes it exclusively again, -1 shared.
+ */
+int sgt_store_relock(struct sgt_store *st, int how);
 
 /* malloc'd "<store>/<rel>"; NULL only on out-of-memory (reported). */
 char *sgt_store_path(const struct sgt_store *st, const char *rel);
@@ -128,6 +136,8 @@ int sgt_keyrec_load(const struct sgt_store *st, const char *label, struct sgt_ke
 int sgt_keyrec_exists(const struct sgt_store *st, const char *label);
 /* Writes a new record; refuses to replace one (exclusive). */
 int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec);
+/* Replaces an existing record (key retirement); through sgt_put, so inside an intent it is staged. */
+int sgt_keyrec_update(const struct sgt_store *st, const struct sgt_keyrec *rec);
 /* Removes the record a failed command just wrote (rollback only). */
 void sgt_keyrec_remove(const struct sgt_store *st, const char *label);
 /* All records, sorted by label; *out malloc'd (free with free()). */

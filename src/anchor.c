@@ -223,16 +223,6 @@ static int make_key(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **ou
 	return rc;
 }
 
-static int intent_pending(const struct sgt_store *st)
-{
-	char *path = sgt_store_path(st, "intent.json");
-	struct stat sb;
-	int r = path != NULL && lstat(path, &sb) == 0;
-
-	free(path);
-	return r;
-}
-
 static int same_key(EVP_PKEY *a, EVP_PKEY *b)
 {
 	char sa[65], sb[65];
@@ -270,12 +260,12 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 			goto out;
 		}
 		/* Not in the middle of another command's intent (a recovery opening the token). */
-		if (!st->lock_exclusive || sgt_intent_nonce() != NULL || intent_pending(st) || make_key(st, &p, &tok) != SGT_OK)
+		if (!st->lock_exclusive || sgt_intent_nonce() != NULL || make_key(st, &p, &tok) != SGT_OK)
 			goto out;
 		made = 1;
 	} else if (file == NULL) {
 		/* A key made by a run that was cut off before audit.pub; never replace one that signed heads. */
-		if (head.signed_.present || !st->lock_exclusive || sgt_intent_nonce() != NULL || intent_pending(st)) {
+		if (head.signed_.present || !st->lock_exclusive || sgt_intent_nonce() != NULL) {
 			if (head.signed_.present)
 				sgt_warn("'%s/audit.pub' is missing although audit heads were signed; 'signet audit verify' reports it", st->dir);
 			goto out;

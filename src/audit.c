@@ -298,6 +298,8 @@ static int append_line(const struct sgt_store *st, const char *logpath, const ch
  * (killed inside write) is cut, a complete last record whose head never
  * moved gets its head.  Anything else that does not fit is refused.
  */
+static int head_earlier(const char *logpath, const char *head, off_t end);
+
 static int tail_repair(const struct sgt_store *st, const char *logpath, const char *headpath, struct tail *t,
 		       struct sgt_audit_head *head)
 {
@@ -310,6 +312,8 @@ static int tail_repair(const struct sgt_store *st, const char *logpath, const ch
 		;	/* the head names the last record */
 	else if (h != NULL && t->last != NULL && t->seq >= 1 && strcmp(h, t->prev) == 0)
 		moved = 1;	/* record written, head not moved */
+	else if (h != NULL && t->last != NULL && head_earlier(logpath, h, t->size - t->partial))
+		moved = 1;	/* a batch of records written, head not moved */
 	else {
 		rc = sgt_err(SGT_ERR_DATA, "audit log '%s' does not end where '%s' says; refusing to add to it", logpath, headpath);
 		sgt_hint("run 'signet audit verify' to see what changed");
@@ -349,59 +353,82 @@ static int tail_repair(const struct sgt_store *st, const char *logpath, const ch
 	return SGT_OK;
 }
 
-static int append_line(const struct sgt_store *st, const char *logpath, const char *headpath, const struct tail *t,
-		       const struct sgt_audit_head *head, const char *op, const char *label, const char *spki,
-		       const char *result, json_t *details, int with_intent)
+/* One record as the caller describes it: op, label, spki_sha256, result, details (borrowed), and an "intent" of its own. */
+static json_t *rec_new(const char *op, const char *label, const char *spki, const char *result, json_t *details)
+{
+	return json_pack("{s:s, s:s?, s:s?, s:s, s:O?}", "op", op, "label", label, "spki_sha256", spki, "result",
+			 result ? result : "ok", "details", details);
+}
+
+/*
+ * Writes recs (a JSON array of rec_new objects) after the record t ends
+ * with: chained lines in ONE write and ONE fsync, then the head moved once
+ * and signed once.  The whole batch is undone if any step fails.
+ */
+static int append_recs(const char *logpath, const char *headpath, const struct tail *t,
+		       const struct sgt_audit_head *head, json_t *recs, int with_intent)
 {
 	struct sgt_audit_anchor a = head->signed_;
-	char now[32], hash[65];
-	json_t *rec;
-	char *line = NULL;
+	struct sgt_buf out = { 0 };
+	char now[32], real[32], prev[65], hash[65];
+	long long seq = t->seq;
 	off_t oldsize;
-	size_t n;
-	int fd = -1, rc = SGT_OK;
+	size_t i;
+	json_t *r;
+	int fd = -1, rc = SGT_OK, claimed = 0;
 
-	(void)st;
+	strcpy(prev, t->hash);
 	sgt_time_iso(sgt_now(), now);
-	rec = json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s, s:O?, s:s}",
-			"seq", (json_int_t)(t->seq + 1), "time", now, "op", op, "label", label,
-			"spki_sha256", spki, "result", result ? result : "ok", "details", details,
-			"prev", t->hash);
-	/* The SIGNET_NOW test clock must never pass for the real one in the record. */
-	if (rec != NULL && sgt_now() != time(NULL) && getenv("SIGNET_NOW") != NULL) {
-		char real[32];
+	sgt_time_iso(time(NULL), real);
+	json_array_foreach(recs, i, r) {
+		json_t *rec = json_pack("{s:I, s:s, s:O, s:O?, s:O?, s:O, s:O?, s:s}", "seq", (json_int_t)++seq, "time", now,
+					"op", json_object_get(r, "op"), "label", json_object_get(r, "label"),
+					"spki_sha256", json_object_get(r, "spki_sha256"), "result", json_object_get(r, "result"),
+					"details", json_object_get(r, "details"), "prev", prev);
+		char *line;
 
-		sgt_time_iso(time(NULL), real);
-		json_object_set_new(rec, "real_time", json_string(real));
+		/* The SIGNET_NOW test clock must never pass for the real one in the record. */
+		if (rec != NULL && sgt_now() != time(NULL) && getenv("SIGNET_NOW") != NULL)
+			json_object_set_new(rec, "real_time", json_string(real));
+		if (rec != NULL && json_object_get(r, "intent") != NULL) {
+			json_object_set(rec, "intent", json_object_get(r, "intent"));
+			claimed = 1;
+		} else if (rec != NULL && with_intent && sgt_intent_nonce() != NULL) {
+			json_object_set_new(rec, "intent", sgt_intent_take_staged());
+			claimed = 1;
+		}
+		line = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(rec);
+		if (line == NULL) {
+			free(line);
+			rc = sgt_err(SGT_ERR_DATA, "cannot encode the audit record");
+			goto out;
+		}
+		sgt_sha256_hex(line, strlen(line), prev);
+		rc = sgt_buf_printf(&out, "%s\n", line);
+		free(line);
+		if (rc != SGT_OK)
+			goto out;
 	}
-	if (rec != NULL && with_intent && sgt_intent_nonce() != NULL)
-		json_object_set_new(rec, "intent", sgt_intent_take_staged());
-	if (rec == NULL || (line = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
-		rc = sgt_err(SGT_ERR_DATA, "cannot encode the audit record");
-		goto out;
-	}
+	strcpy(hash, prev);
 	fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot open audit log '%s': %s", logpath, strerror(errno));
 		goto out;
 	}
 	oldsize = lseek(fd, 0, SEEK_END);
-	n = strlen(line);
-	line[n] = '\n';	/* json_dumps' NUL becomes the newline; written length n + 1 */
-	if (write(fd, line, n + 1) != (ssize_t)(n + 1) || fsync(fd) != 0) {
+	if (write(fd, out.p, out.len) != (ssize_t)out.len || fsync(fd) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot write audit log '%s': %s", logpath, strerror(errno));
 		if (ftruncate(fd, oldsize) != 0)
 			sgt_warn("could not undo a partial write to '%s'", logpath);
 		goto out;
 	}
-	sgt_sha256_hex(line, n, hash);
 	if (have_signer) {
 		char msg[256];
-		size_t mlen = sgt_audit_head_message(t->seq + 1, hash, msg, sizeof(msg));
+		size_t mlen = sgt_audit_head_message(seq, hash, msg, sizeof(msg));
 		unsigned char *sig = NULL;
 		size_t siglen = 0;
 		char *b64;
-
 		int signed_ok;
 
 		/* A token that went away mid-command says so in the command's own error; verify reports the unsigned record. */
@@ -411,7 +438,7 @@ static int append_line(const struct sgt_store *st, const char *logpath, const ch
 		if (signed_ok && (b64 = sgt_base64(sig, siglen)) != NULL) {
 			if (strlen(b64) < sizeof(a.sig_b64)) {
 				a.present = 1;
-				a.seq = t->seq + 1;
+				a.seq = seq;
 				strcpy(a.hash, hash);
 				strcpy(a.sig_b64, b64);
 			}
@@ -423,12 +450,12 @@ static int append_line(const struct sgt_store *st, const char *logpath, const ch
 		free(sig);
 	}
 	if ((rc = head_save(headpath, hash, &a)) != SGT_OK) {
-		/* Keep log and head consistent: the record did not happen. */
+		/* Keep log and head consistent: the records did not happen. */
 		if (ftruncate(fd, oldsize) != 0 || fsync(fd) != 0)
-			sgt_warn("could not remove the unconfirmed record from '%s'", logpath);
+			sgt_warn("could not remove the unconfirmed records from '%s'", logpath);
 		goto out;
 	}
-	if (have_signer && a.present && a.seq == t->seq + 1 && signer.anchor != NULL) {
+	if (have_signer && a.present && a.seq == seq && signer.anchor != NULL) {
 		int kept;
 
 		sgt_silent++;
@@ -439,34 +466,43 @@ static int append_line(const struct sgt_store *st, const char *logpath, const ch
 			sgt_verbose("the signed audit head could not be kept on the token (%s)", sgt_last_error());
 	}
 out:
+	if (claimed)
+		sgt_intent_recorded(rc == SGT_OK);
 	if (fd >= 0)
 		close(fd);
-	free(line);
-	json_decref(rec);
+	sgt_buf_free(&out);
 	return rc;
 }
 
-int sgt_audit_append(const struct sgt_store *st, const char *op, const char *label,
-		     const char *spki_sha256, const char *result, json_t *details)
+static int append_line(const struct sgt_store *st, const char *logpath, const char *headpath, const struct tail *t,
+		       const struct sgt_audit_head *head, const char *op, const char *label, const char *spki,
+		       const char *result, json_t *details, int with_intent)
 {
-	char *logpath = sgt_store_path(st, "audit.log");
-	char *headpath = sgt_store_path(st, "audit.head");
-	struct sgt_audit_head head;
-	struct tail t;
+	json_t *recs = json_array(), *r = rec_new(op, label, spki, result, details);
+	int rc;
+
+	(void)st;
+	if (recs == NULL || r == NULL || json_array_append_new(recs, r) != 0) {
+		json_decref(recs);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	rc = append_recs(logpath, headpath, t, head, recs, with_intent);
+	json_decref(recs);
+	return rc;
+}
+
+/* Opens the tail, completes an interrupted append, refuses a broken or vanished chain. */
+static int append_prepare(const struct sgt_store *st, const char *logpath, const char *headpath, struct tail *t,
+			  struct sgt_audit_head *head)
+{
 	struct stat sb;
 	int rc;
 
-	memset(&t, 0, sizeof(t));
-	sgt_sig_hold();
-	if (logpath == NULL || headpath == NULL) {
-		rc = SGT_ERR_DATA;
-		goto out;
-	}
-	if ((rc = tail_load(logpath, &t)) != SGT_OK || (rc = sgt_audit_head_load(st, &head)) != SGT_OK ||
-	    (rc = tail_repair(st, logpath, headpath, &t, &head)) != SGT_OK)
-		goto out;
+	if ((rc = tail_load(logpath, t)) != SGT_OK || (rc = sgt_audit_head_load(st, head)) != SGT_OK ||
+	    (rc = tail_repair(st, logpath, headpath, t, head)) != SGT_OK)
+		return rc;
 	/* A store with an audit key never starts its chain again. */
-	if (t.last == NULL && !head.present) {
+	if (t->last == NULL && !head->present) {
 		char *pubpath = sgt_store_path(st, "audit.pub");
 
 		if (pubpath != NULL && lstat(pubpath, &sb) == 0) {
@@ -475,16 +511,59 @@ int sgt_audit_append(const struct sgt_store *st, const char *op, const char *lab
 			sgt_hint("restore audit.log and audit.head from a backup ('signet restore')");
 		}
 		free(pubpath);
-		if (rc != SGT_OK)
-			goto out;
 	}
-	rc = append_line(st, logpath, headpath, &t, &head, op, label, spki_sha256, result, details, 1);
-out:
+	return rc;
+}
+
+static int append_any(const struct sgt_store *st, json_t *recs)
+{
+	char *logpath = sgt_store_path(st, "audit.log");
+	char *headpath = sgt_store_path(st, "audit.head");
+	struct sgt_audit_head head;
+	struct tail t;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	sgt_sig_hold();
+	if (logpath == NULL || headpath == NULL)
+		rc = SGT_ERR_DATA;
+	else if ((rc = append_prepare(st, logpath, headpath, &t, &head)) == SGT_OK)
+		rc = append_recs(logpath, headpath, &t, &head, recs, 1);
 	tail_free(&t);
 	free(logpath);
 	free(headpath);
 	sgt_sig_release();
 	return rc;
+}
+
+int sgt_audit_append(const struct sgt_store *st, const char *op, const char *label,
+		     const char *spki_sha256, const char *result, json_t *details)
+{
+	json_t *recs = json_array(), *r = rec_new(op, label, spki_sha256, result, details);
+	int rc;
+
+	if (recs == NULL || r == NULL || json_array_append_new(recs, r) != 0) {
+		json_decref(recs);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	rc = append_any(st, recs);
+	json_decref(recs);
+	return rc;
+}
+
+int sgt_audit_append_batch(const struct sgt_store *st, json_t *recs)
+{
+	return json_array_size(recs) == 0 ? SGT_OK : append_any(st, recs);
+}
+
+json_t *sgt_audit_rec(const char *op, const char *label, const char *spki_sha256, const char *result, json_t *details,
+		      json_t *intent)
+{
+	json_t *r = rec_new(op, label, spki_sha256, result, details);
+
+	if (r != NULL && intent != NULL)
+		json_object_set(r, "intent", intent);
+	return r;
 }
 
 /* Refusals seen while the token guard is held wait until the module is unloaded (see hsmguard.c). */
@@ -607,6 +686,44 @@ static void reader_close(struct reader *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/*
+ * 1 when the head names a record before the last one of the first end
+ * bytes of the log, and every record from the first to the last chains:
+ * a batch append whose head never moved.  Streams the log (rare: recovery).
+ */
+static int head_earlier(const char *logpath, const char *head, off_t end)
+{
+	struct reader r;
+	char expect[65];
+	off_t pos = 0;
+	int got, found = 0;
+
+	if (reader_open(logpath, &r) != SGT_OK || r.f == NULL) {
+		reader_close(&r);
+		return 0;
+	}
+	strcpy(expect, zero_hash);
+	while ((got = reader_next(&r)) == 1 && !r.unterminated && pos + (off_t)r.len + 1 <= end) {
+		json_error_t jerr;
+		json_t *rec = json_loadb(r.line, r.len, 0, &jerr);
+		const char *prev = json_string_value(json_object_get(rec, "prev"));
+		int chained = prev != NULL && strcmp(prev, expect) == 0 &&
+			      json_integer_value(json_object_get(rec, "seq")) == (json_int_t)r.n;
+
+		json_decref(rec);
+		if (!chained) {
+			found = 0;
+			break;
+		}
+		pos += (off_t)r.len + 1;
+		sgt_sha256_hex(r.line, r.len, expect);
+		if (pos < end && strcmp(expect, head) == 0)
+			found = 1;
+	}
+	reader_close(&r);
+	return found && pos == end;
+}
+
 int sgt_audit_verify_ex(const struct sgt_store *st, EVP_PKEY *pub, const struct sgt_audit_check *checks,
 			size_t nchecks, struct sgt_audit_result *res)
 {
@@ -615,6 +732,7 @@ int sgt_audit_verify_ex(const struct sgt_store *st, EVP_PKEY *pub, const struct 
 	struct sgt_audit_head head;
 	struct reader r;
 	int *matched = NULL, head_sig_ok = 0, rc, got;
+	size_t head_at = (size_t)-1;
 	size_t i;
 
 	memset(res, 0, sizeof(*res));
@@ -660,6 +778,8 @@ int sgt_audit_verify_ex(const struct sgt_store *st, EVP_PKEY *pub, const struct 
 			goto out;
 		}
 		strcpy(before, expect);
+		if (head.present && r.n > 1 && strcmp(head.hash, expect) == 0)
+			head_at = r.n - 1;	/* the head names the record before this one */
 		sgt_sha256_hex(r.line, r.len, expect);
 		if (head_sig_ok && (long long)r.n == head.signed_.seq && strcmp(expect, head.signed_.hash) != 0) {
 			rc = bad(res, r.n, "it is not the record the signed audit head names: the log was rewritten");
@@ -690,8 +810,8 @@ int sgt_audit_verify_ex(const struct sgt_store *st, EVP_PKEY *pub, const struct 
 		goto out;
 	}
 	if (head.present && strcmp(head.hash, expect) != 0) {
-		if (r.n > 0 && strcmp(head.hash, before) == 0) {
-			/* One complete record past the head, chained to it: an append cut short. */
+		if (r.n > 0 && (strcmp(head.hash, before) == 0 || head_at != (size_t)-1)) {
+			/* Complete records past the head, chained to it: an append cut short before the head moved. */
 			res->interrupted = 1;
 		} else {
 			rc = bad(res, r.n ? r.n : 1, r.n == 0

@@ -269,7 +269,9 @@ static int audit_custody(struct sgt_ctx *ctx, struct sgt_store *st, const struct
 		const char *rec = json_string_value(json_object_get(k, "record"));
 		const char *problem = json_string_value(json_object_get(k, "problem"));
 
-		printf("  %-20s %-9s sensitive=%s extractable=%s always_sensitive=%s never_extractable=%s local=%s  %s%s\n",
+		const char *retired = json_string_value(json_object_get(k, "retired"));
+
+		printf("  %-20s %-9s sensitive=%s extractable=%s always_sensitive=%s never_extractable=%s local=%s  %s%s%s%s\n",
 		       rec ? rec : json_string_value(json_object_get(k, "token_label")),
 		       json_string_value(json_object_get(k, "origin")),
 		       json_is_true(json_object_get(c, "sensitive")) ? "yes" : "no",
@@ -277,7 +279,8 @@ static int audit_custody(struct sgt_ctx *ctx, struct sgt_store *st, const struct
 		       json_is_true(json_object_get(c, "always_sensitive")) ? "yes" : "no",
 		       json_is_true(json_object_get(c, "never_extractable")) ? "yes" : "no",
 		       json_is_true(json_object_get(c, "local")) ? "yes" : "no",
-		       problem ? "PROBLEM: " : "ok", problem ? problem : "");
+		       problem ? "PROBLEM: " : "ok", problem ? problem : "", retired ? "  retired " : "",
+		       retired ? retired : "");
 	}
 	json_decref(rep);
 	if (rc == SGT_ERR_VERDICT)

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/stat.h>
 
 #include <openssl/err.h>
@@ -20,6 +19,7 @@
 #include "cert.h"
 #include "cmd.h"
 #include "intent.h"
+#include "extract.h"
 #include "key.h"
 #include "lint.h"
 #include "policy.h"
@@ -31,8 +31,8 @@ static const char help_text[] =
 	"       signet cert csr LABEL [--subject DN] [--policy NAME] [--out FILE]\n"
 	"       signet cert import LABEL FILE\n"
 	"       signet cert list [LABEL]\n"
-	"       signet cert show LABEL|FILE [--policy NAME]\n"
-	"       signet cert lint FILE [--policy NAME]\n"
+	"       signet cert show LABEL|FILE [--policy NAME] [--file]\n"
+	"       signet cert lint FILE|LABEL [--policy NAME] [--file]\n"
 	"\n"
 	"  issue    a new certificate for key LABEL, signed on the token: self-signed,\n"
 	"           or by the CA key given with --ca (same token).  Extensions come from\n"
@@ -65,7 +65,7 @@ static const char not_in_custody[] =
 	"if you still have the original private key file";
 
 enum {
-	OPT_POLICY = 0x200, OPT_SUBJECT, OPT_DAYS, OPT_CA, OPT_AS_CA, OPT_OUT
+	OPT_POLICY = 0x200, OPT_SUBJECT, OPT_DAYS, OPT_CA, OPT_AS_CA, OPT_OUT, OPT_FILE
 };
 
 struct opts {
@@ -75,6 +75,7 @@ struct opts {
 	const char *out;
 	long days;
 	int as_ca;
+	int force_file;		/* --file: show/lint take the operand as a file even if a key has that label */
 	struct sgt_pin_opts pin;
 	char *args[4];		/* operands, in order */
 	int nargs;
@@ -102,6 +103,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "ca", required_argument, NULL, OPT_CA },
 		{ "as-ca", no_argument, NULL, OPT_AS_CA },
 		{ "out", required_argument, NULL, OPT_OUT },
+		{ "file", no_argument, NULL, OPT_FILE },
 		CMD_PIN_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -149,6 +151,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_OUT:
 			o->out = optarg;
+			break;
+		case OPT_FILE:
+			o->force_file = 1;
 			break;
 		default:
 			if (cmd_pin_opt("cert", c, optarg, &o->pin, &rc))
@@ -530,6 +535,56 @@ out:
 	return rc;
 }
 
+/*
+ * The certificate a file holds, read like every other command reads it
+ * (extract): PEM, DER, a C header or source, a firmware image.  The first
+ * baked certificate wins; *where says where it was.  SGT_ERR_DATA naming
+ * the file when it holds none, with what it does hold.
+ */
+static int load_any_cert(const char *path, X509 **out, char *where, size_t cap)
+{
+	struct sgt_found_list l = { 0 };
+	const struct sgt_found *use = NULL, *other = NULL;
+	size_t i, n = 0;
+	int rc;
+
+	*out = NULL;
+	where[0] = '\0';
+	if ((rc = sgt_extract_file(path, &l)) != SGT_OK)
+		return rc;
+	for (i = 0; i < l.n; i++) {
+		if (l.v[i].kind != SGT_FOUND_CERT)
+			continue;
+		n++;
+		if (use == NULL && l.v[i].baked)
+			use = &l.v[i];
+		else if (other == NULL)
+			other = &l.v[i];
+	}
+	if (use == NULL && other == NULL) {
+		for (i = 0; i < l.n && l.v[i].kind != SGT_FOUND_BROKEN; i++)
+			;
+		rc = i < l.n ? sgt_err(SGT_ERR_DATA, "'%s' holds no readable certificate: %s", path, l.v[i].reason)
+			     : sgt_err(SGT_ERR_DATA, "'%s' is not a certificate (nor a header, source or image holding one)", path);
+		goto out;
+	}
+	if (use == NULL) {
+		sgt_found_where(&l, other, 0, where, cap);
+		sgt_warn("'%s' bakes no certificate in; reading the one at %s, which is %s", path, where, other->reason);
+		use = other;
+	} else if (n > 1) {
+		sgt_warn("'%s' holds %zu certificates; reading the first one compiled in", path, n);
+	}
+	/* A plain certificate file needs no location; one inside a header or image does. */
+	if (!((use->enc == SGT_ENC_PEM || use->enc == SGT_ENC_DER) && use->offset == 0 && !use->has_addr))
+		sgt_found_where(&l, use, 0, where, cap);
+	*out = X509_dup(use->cert);
+	rc = *out ? SGT_OK : sgt_err(SGT_ERR_DATA, "out of memory");
+out:
+	sgt_found_list_release(&l);
+	return rc;
+}
+
 static int file_exists(const char *path)
 {
 	struct stat sb;
@@ -544,8 +599,8 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	struct sgt_token *tok = NULL;
 	X509 *old = NULL;
 	json_t *report = json_object();
-	char spki[65];
-	int rc;
+	char spki[65], where[96];
+	int rc, isfile;
 
 	if (report == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
@@ -553,8 +608,12 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 		json_decref(report);
 		return rc;
 	}
-	if (sgt_label_ok(what) && sgt_keyrec_exists(&st, what) &&
-	    !file_exists(what)) {
+	/* A label that is also a file is refused naming both (./x or --file for the file). */
+	if ((isfile = cmd_label_or_file(&st, what, o->force_file)) < 0) {
+		rc = isfile;
+		goto out;
+	}
+	if (!isfile && sgt_label_ok(what) && sgt_keyrec_exists(&st, what)) {
 		if ((rc = sgt_keyrec_load(&st, what, &rec)) != SGT_OK || (rc = sgt_cert_store_current(&st, what, &old)) != SGT_OK)
 			goto out;
 		if (old == NULL) {
@@ -568,7 +627,8 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 			sgt_hint("'signet key list' shows the keys in custody");
 			goto out;
 		}
-		if ((rc = sgt_cert_load(what, &old)) != SGT_OK)
+		/* The old certificate may come from wherever devices keep it: PEM, DER, a header, an image. */
+		if ((rc = load_any_cert(what, &old, where, sizeof(where))) != SGT_OK)
 			goto out;
 	}
 	if ((rc = sgt_cert_spki_sha256(old, spki)) != SGT_OK)
@@ -851,14 +911,23 @@ static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	struct sgt_lint l = { 0 };
 	X509 *x = NULL;
 	json_t *j = NULL;
-	char spki[65], alg[64];
-	int have, held = 0, rc;
+	char spki[65], alg[64], where[96] = "";
+	int have, held = 0, rc, isfile;
 	time_t now = sgt_now();
 
 	memset(&rec, 0, sizeof(rec));
 	if ((rc = cmd_store_open_optional(ctx, &st, SGT_LOCK_SHARED, &have)) != SGT_OK)
 		return rc;
-	if (!file_exists(what) && have && sgt_label_ok(what) && sgt_keyrec_exists(&st, what)) {
+	if ((isfile = cmd_label_or_file(have ? &st : NULL, what, o->force_file)) < 0) {
+		rc = isfile;
+		goto out;
+	}
+	if (!isfile) {
+		if (!have || !sgt_label_ok(what) || !sgt_keyrec_exists(&st, what)) {
+			rc = sgt_err(SGT_ERR_DATA, "unknown label '%s': no key of that name in custody and no such file", what);
+			sgt_hint("'signet key list' shows the keys");
+			goto out;
+		}
 		if ((rc = sgt_cert_store_current(&st, what, &x)) != SGT_OK)
 			goto out;
 		if (x == NULL) {
@@ -866,14 +935,7 @@ static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 			sgt_hint("issue one with 'signet cert issue %s'", what);
 			goto out;
 		}
-	} else if (sgt_label_ok(what) && access(what, F_OK) != 0 && errno == ENOENT) {
-		/* neither a key in custody nor a file: say so, not "cannot read 'nosuch'" */
-		rc = sgt_err(SGT_ERR_DATA, "unknown label '%s': no key '%s' in custody%s and no file '%s'", what, what,
-			     have ? "" : " (no store)", what);
-		if (have)
-			sgt_hint("'signet key list' shows the keys in custody");
-		goto out;
-	} else if ((rc = sgt_cert_load(what, &x)) != SGT_OK) {
+	} else if ((rc = load_any_cert(what, &x, where, sizeof(where))) != SGT_OK) {
 		goto out;
 	}
 	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK)
@@ -899,7 +961,7 @@ static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 		j = NULL;
 		goto out;
 	}
-	printf("certificate %s\n", what);
+	printf("certificate %s%s%s\n", what, where[0] ? ", " : "", where);
 	printf("  subject:    %s\n", json_string_value(json_object_get(j, "subject")));
 	printf("  issuer:     %s%s\n", json_string_value(json_object_get(j, "issuer")),
 	       sgt_cert_self_signed(x) ? " (self-signed)" : "");
@@ -930,27 +992,66 @@ static int do_lint(struct sgt_ctx *ctx, struct opts *o, const char *file)
 	struct sgt_store st;
 	struct sgt_policy *pol = NULL;
 	struct sgt_lint l = { 0 };
-	unsigned char *buf = NULL;
-	size_t len;
-	int have, rc;
+	X509 *x = NULL;
+	char where[96] = "";
+	int have, rc, isfile;
 
-	if ((rc = sgt_file_read(file, SGT_CERT_MAX_FILE, &buf, &len)) != SGT_OK)
+	if ((rc = cmd_store_open_optional(ctx, &st, SGT_LOCK_SHARED, &have)) != SGT_OK)
 		return rc;
-	if ((rc = cmd_store_open_optional(ctx, &st, SGT_LOCK_SHARED, &have)) != SGT_OK) {
-		free(buf);
-		return rc;
+	if ((isfile = cmd_label_or_file(have ? &st : NULL, file, o->force_file)) < 0) {
+		rc = isfile;
+		goto out;
+	}
+	if (!isfile && have && sgt_label_ok(file) && sgt_keyrec_exists(&st, file)) {
+		/* A key label: its current certificate. */
+		if ((rc = sgt_cert_store_current(&st, file, &x)) != SGT_OK)
+			goto out;
+		if (x == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "key '%s' has no certificate yet", file);
+			goto out;
+		}
+	} else if (!isfile) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': no such file (nor a key label in custody)", file);
+		goto out;
+	} else {
+		/* Certificates are read where firmware keeps them: PEM, DER, C headers, sources, images. */
+		struct stat sb;
+		int drc;
+
+		if (strcmp(file, "-") != 0 && stat(file, &sb) != 0) {
+			rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", file, strerror(errno));
+			goto out;
+		}
+		drc = load_any_cert(file, &x, where, sizeof(where));
+
+		if (drc != SGT_OK && drc != SGT_ERR_DATA) {
+			rc = drc;
+			goto out;
+		}
 	}
 	if (o->policy != NULL)
 		rc = sgt_policy_find(have ? st.dir : NULL, o->policy, &pol);
 	else
 		rc = load_policy(have ? &st : NULL, NULL, NULL, &pol);
-	if (rc != SGT_OK || (rc = sgt_lint_buf(buf, len, pol, sgt_now(), 0, &l)) != SGT_OK)
+	if (rc != SGT_OK)
+		goto out;
+	if (x != NULL)
+		rc = sgt_lint_cert(x, pol, sgt_now(), 0, &l);
+	else
+		rc = sgt_lint_buf((const unsigned char *)"", 0, pol, sgt_now(), 0, &l);	/* "malformed" */
+	if (rc != SGT_OK)
 		goto out;
 	if (ctx->json) {
-		rc = cmd_json_print(json_pack("{s:s, s:s?, s:b, s:i, s:i, s:o}", "file", file, "policy",
-					      pol ? pol->name : NULL, "ok", l.errors == 0, "errors", (int)l.errors,
-					      "warnings", (int)l.warnings, "findings", findings_json(&l)));
+		json_t *j = json_pack("{s:s, s:s?, s:b, s:i, s:i, s:o}", "file", file, "policy",
+				      pol ? pol->name : NULL, "ok", l.errors == 0, "errors", (int)l.errors,
+				      "warnings", (int)l.warnings, "findings", findings_json(&l));
+
+		if (j && where[0])
+			json_object_set_new(j, "location", json_string(where));
+		rc = cmd_json_print(j);
 	} else {
+		if (where[0])
+			printf("%s: certificate at %s\n", file, where);
 		print_findings(stdout, file, &l);
 		printf("%s: %zu error%s, %zu warning%s (policy %s)\n", file, l.errors, l.errors == 1 ? "" : "s",
 		       l.warnings, l.warnings == 1 ? "" : "s", pol ? pol->name : "none: built-in code-signing rules");
@@ -958,9 +1059,9 @@ static int do_lint(struct sgt_ctx *ctx, struct opts *o, const char *file)
 	if (rc == SGT_OK && l.errors > 0)
 		rc = SGT_ERR_VERDICT;
 out:
+	X509_free(x);
 	sgt_lint_release(&l);
 	sgt_policy_free(pol);
-	free(buf);
 	if (have)
 		sgt_store_release(&st);
 	return rc;
@@ -973,8 +1074,8 @@ static int check_opts(const char *sub, const struct opts *o)
 		const char *sub;
 		const char *allowed;	/* letters: p policy, s subject, d days, c ca, a as-ca, o out, k pin */
 	} table[] = {
-		{ "issue", "psdcak" }, { "reissue", "pdk" }, { "csr", "psok" }, { "import", "p" },
-		{ "list", "" }, { "show", "p" }, { "lint", "p" }, { NULL, NULL }
+		{ "issue", "psdcak" }, { "reissue", "pdkf" }, { "csr", "psok" }, { "import", "p" },
+		{ "list", "" }, { "show", "pf" }, { "lint", "pf" }, { NULL, NULL }
 	};
 	const struct {
 		char letter;
@@ -984,6 +1085,7 @@ static int check_opts(const char *sub, const struct opts *o)
 		{ 'p', o->policy != NULL, "--policy" }, { 's', o->subject != NULL, "--subject" },
 		{ 'd', o->days != 0, "--days" }, { 'c', o->ca != NULL, "--ca" }, { 'a', o->as_ca, "--as-ca" },
 		{ 'o', o->out != NULL, "--out" }, { 'k', o->pin.file != NULL || o->pin.fd >= 0, "--pin-file/--pin-fd" },
+		{ 'f', o->force_file, "--file" },
 	};
 	size_t i, j;
 

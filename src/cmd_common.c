@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -169,4 +170,43 @@ int cmd_failed_because(int rc, const char *what)
 	if (hint[0] != '\0')
 		sgt_hint("%s", hint);
 	return rc;
+}
+
+int cmd_label_or_file(const struct sgt_store *st, const char *arg, int force_file)
+{
+	struct stat sb;
+	int exists, label;
+
+	if (force_file || strchr(arg, '/') != NULL)
+		return 1;
+	exists = stat(arg, &sb) == 0;
+	label = st != NULL && sgt_label_ok(arg) && sgt_keyrec_exists(st, arg);
+	if (exists && label) {
+		sgt_err(SGT_ERR_USAGE, "'%s' is both the key '%s' in custody and the file '%s' here", arg, arg, arg);
+		sgt_hint("say './%s' or --file %s for the file, or move out of this directory for the key", arg, arg);
+		return SGT_ERR_USAGE;
+	}
+	return exists ? 1 : 0;
+}
+
+int cmd_define_opt(const char *cmd, int undefine, const char *arg, struct cmd_defines *d)
+{
+	const char *eq = undefine ? NULL : strchr(arg, '=');
+	size_t len = eq ? (size_t)(eq - arg) : strlen(arg), i;
+
+	if (d->n >= sizeof(d->v) / sizeof(d->v[0]))
+		return cmd_usage(cmd, "too many -D/-U (at most %zu)", sizeof(d->v) / sizeof(d->v[0]));
+	if (len == 0 || len >= sizeof(d->names[0]) || (arg[0] >= '0' && arg[0] <= '9'))
+		return cmd_usage(cmd, "'%s' is not a macro name (-D NAME[=VALUE], -U NAME)", arg);
+	for (i = 0; i < len; i++)
+		if (!((arg[i] >= 'a' && arg[i] <= 'z') || (arg[i] >= 'A' && arg[i] <= 'Z') ||
+		      (arg[i] >= '0' && arg[i] <= '9') || arg[i] == '_'))
+			return cmd_usage(cmd, "'%s' is not a macro name (-D NAME[=VALUE], -U NAME)", arg);
+	memcpy(d->names[d->n], arg, len);
+	d->names[d->n][len] = '\0';
+	d->v[d->n].name = d->names[d->n];
+	d->v[d->n].value = eq ? eq + 1 : NULL;
+	d->v[d->n].undefined = undefine;
+	d->n++;
+	return SGT_OK;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "device.h"
 #include "ota.h"
 
 static const char help[] =
@@ -27,6 +28,7 @@ static const char *kind_name(enum sgt_ota_kind k)
 	case SGT_OTA_PAL: return "pal";
 	case SGT_OTA_AGENT: return "agent";
 	case SGT_OTA_IMAGE_STATE: return "image_state";
+	case SGT_OTA_LEGACY: return "legacy_agent";
 	default: return "unknown";
 	}
 }
@@ -38,6 +40,7 @@ static int list_codes(struct sgt_ctx *ctx)
 		const struct sgt_ota_code *(*table)(size_t *);
 	} tables[] = {
 		{ "pal", sgt_ota_pal_table }, { "agent", sgt_ota_agent_table }, { "job_parse", sgt_ota_jobparse_table },
+		{ "legacy_agent (pre-v3, high byte)", sgt_ota_legacy_table },
 	};
 	json_t *arr = ctx->json ? json_array() : NULL;
 	size_t t, i, n;
@@ -59,13 +62,62 @@ static int list_codes(struct sgt_ctx *ctx)
 	return ctx->json ? cmd_json_print(arr) : SGT_OK;
 }
 
+/* A platform sub-error in words: negative values as signed, mbedTLS codes named. */
+static void sub_words(uint32_t sub, char *out, size_t cap)
+{
+	int32_t v = (int32_t)sub;
+	char msg[96];
+
+	if (v < 0 && v >= -0x7fff) {
+		sgt_device_strerror(v, msg, sizeof(msg));
+		if (strncmp(msg, "UNKNOWN ERROR", 13) != 0)
+			snprintf(out, cap, "%d (-0x%04x) as a signed platform error; where the port passes mbedTLS codes: %s",
+				 (int)v, (unsigned)-v, msg);
+		else
+			snprintf(out, cap, "%d as a signed platform error", (int)v);
+	} else if (v < 0) {
+		snprintf(out, cap, "%d as a signed platform error", (int)v);
+	} else {
+		out[0] = '\0';
+	}
+}
+
+static void print_inner(const struct sgt_ota_reason *r)
+{
+	if (!r->has_sub || r->sub == 0) {
+		printf("sub-code: 0x00000000: no error given with the state\n");
+		return;
+	}
+	switch (r->inner_kind) {
+	case SGT_OTA_PAL:
+		printf("sub-code: 0x%08x: the error that caused it: 0x%02x %s (OTA PAL, v3), platform detail 0x%06x: %s\n",
+		       (unsigned)r->sub, (unsigned)r->inner_main, r->inner->name, (unsigned)r->inner_detail, r->inner->meaning);
+		break;
+	case SGT_OTA_AGENT:
+		printf("sub-code: 0x%08x: the error that caused it: %u %s (OTA agent, v3): %s\n", (unsigned)r->sub,
+		       (unsigned)r->inner_main, r->inner->name, r->inner->meaning);
+		break;
+	case SGT_OTA_LEGACY:
+		printf("sub-code: 0x%08x: the error that caused it: %s (pre-v3 agent), PAL detail 0x%06x: %s\n",
+		       (unsigned)r->sub, r->inner->name, (unsigned)r->inner_detail, r->inner->meaning);
+		break;
+	default:
+		printf("sub-code: 0x%08x: not a known OTA error\n", (unsigned)r->sub);
+	}
+	if (r->inner && r->inner->check)
+		printf("check with: %s\n", r->inner->check);
+}
+
 static int print_reason(struct sgt_ctx *ctx, const char *input, const struct sgt_ota_reason *r)
 {
 	const struct sgt_ota_code *c = r->code;
-	char subhex[16] = "";
+	char subhex[16] = "", words[320] = "";
 
-	if (r->has_sub)
+	if (r->has_sub) {
 		snprintf(subhex, sizeof(subhex), "0x%08x", (unsigned)r->sub);
+		if (r->kind != SGT_OTA_IMAGE_STATE && !(r->kind == SGT_OTA_AGENT && r->main == 12))
+			sub_words(r->sub, words, sizeof(words));
+	}
 	if (ctx->json) {
 		json_t *j = json_pack("{s:s,s:s,s:I}", "input", input, "kind", kind_name(r->kind), "code", (json_int_t)r->main);
 
@@ -78,9 +130,15 @@ static int print_reason(struct sgt_ctx *ctx, const char *input, const struct sgt
 		json_object_set_new(j, "check", c && c->check ? json_string(c->check) : json_null());
 		json_object_set_new(j, "sub_name", r->subcode ? json_string(r->subcode->name) : json_null());
 		json_object_set_new(j, "sub_meaning", r->subcode ? json_string(r->subcode->meaning) : json_null());
+		json_object_set_new(j, "pal_detail", r->kind == SGT_OTA_LEGACY ? json_integer((json_int_t)r->detail) : json_null());
+		json_object_set_new(j, "sub_words", words[0] ? json_string(words) : json_null());
+		json_object_set_new(j, "cause_kind", r->inner ? json_string(kind_name(r->inner_kind)) : json_null());
+		json_object_set_new(j, "cause_name", r->inner ? json_string(r->inner->name) : json_null());
+		json_object_set_new(j, "other_reading", r->other_reading ? json_string(r->other_reading) : json_null());
 		cmd_json_print(j);
 	} else if (c == NULL) {
-		printf("0x%08x: unknown: not an OTA PAL error (0xe0-0xef) nor an OTA agent error (0-23)\n", (unsigned)r->main);
+		printf("0x%08x: unknown: not an OTA PAL error (0xe0-0xef), an OTA agent error (0-24) nor a pre-v3 kOTA_Err_* word\n",
+		       (unsigned)r->main);
 	} else {
 		switch (r->kind) {
 		case SGT_OTA_PAL:
@@ -91,11 +149,20 @@ static int print_reason(struct sgt_ctx *ctx, const char *input, const struct sgt
 			printf("%u %s (OTA agent error%s%s)\n", (unsigned)r->main, c->name,
 			       r->has_sub ? ", sub-error " : "", subhex);
 			break;
+		case SGT_OTA_LEGACY:
+			printf("0x%08x %s (pre-v3 amazon-freertos agent error, PAL detail 0x%06x%s%s)\n",
+			       (unsigned)(r->main << 24 | r->detail), c->name, (unsigned)r->detail,
+			       r->has_sub ? ", platform sub-error " : "", subhex);
+			break;
 		default:
 			printf("%s (OTA image state%s%s)\n", c->name, r->has_sub ? ", sub-code " : "", subhex);
 			break;
 		}
 		printf("meaning: %s\n", c->meaning);
+		if (words[0])
+			printf("sub-error: %s\n", words);
+		if (r->kind == SGT_OTA_IMAGE_STATE)
+			print_inner(r);
 		if (r->subcode)
 			printf("sub-error: %u %s: %s\n", (unsigned)r->sub, r->subcode->name, r->subcode->meaning);
 		else if (r->kind == SGT_OTA_AGENT && r->main == 12 && r->has_sub)
@@ -106,6 +173,8 @@ static int print_reason(struct sgt_ctx *ctx, const char *input, const struct sgt
 			printf("usual cause: %s\n", r->subcode->cause);
 		if (c->check)
 			printf("check with: %s\n", c->check);
+		if (r->other_reading)
+			printf("other reading: %s\n", r->other_reading);
 	}
 	if (c == NULL) {
 		if (!ctx->json)

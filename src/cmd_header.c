@@ -1,10 +1,14 @@
 /*
  * cmd_header.c: `signet header LABEL|CERTFILE`: exports the certificate
- * (or its public key) in the C form device firmware compiles in.  LABEL
- * takes the key's current certificate from the store; CERTFILE may be any
- * file extract can read (PEM, DER, even another header).  Each export is
- * recorded in the audit log when a store is there; if the record cannot
- * be written the exported file is removed (fail closed).
+ * (or its public key) in the C form device firmware compiles in, or as a
+ * plain file; `--update FILE` puts it in place of the one definition of
+ * the symbol inside an existing config file.  LABEL takes the key's
+ * current certificate from the store; CERTFILE may be any file extract
+ * can read (PEM, DER, even another header: only what it bakes in counts).
+ * An argument that is both a label and a file is refused (./x or --file
+ * for the file).  Each export is recorded in the audit log when a store
+ * is there; if the record cannot be written the exported file is removed
+ * or the updated file put back (fail closed).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,44 +17,34 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "intent.h"
 #include "cmd.h"
 #include "extract.h"
 #include "header.h"
+#include "intent.h"
 
 static const char help[] =
-	"usage: signet header LABEL|CERTFILE [--format ota-pal|codesigner|der|pubkey]\n"
-	"                     [--name IDENT] [--out FILE]\n\n"
+	"usage: signet header LABEL|CERTFILE [--format FORMAT] [--name IDENT]\n"
+	"                     [--out FILE | --update FILE] [--file]\n\n"
 	"Exports the certificate of key LABEL (its current one) or CERTFILE as a C header:\n"
 	"  ota-pal     #define otapalconfigCODE_SIGNING_CERTIFICATE, one \"...\\n\" literal\n"
-	"              per PEM line (ota_demo_config.h; default)\n"
+	"              per PEM line (ota_demo_config.h; default); it #undefs an earlier\n"
+	"              definition, so it wins over a stock config included before or after\n"
 	"  codesigner  static const char signingcredentialSIGNING_CERTIFICATE_PEM[]\n"
 	"              (aws_ota_codesigner_certificate.h)\n"
 	"  der         the certificate as a byte array, NAME_LEN its length\n"
-	"  pubkey      the DER SubjectPublicKeyInfo as a byte array (bootloaders)\n\n"
-	"  --name IDENT  identifier to define instead of the format's usual one\n"
-	"  --out FILE    write FILE atomically instead of standard output\n\n"
+	"  pubkey      the DER SubjectPublicKeyInfo as a byte array (bootloaders)\n"
+	"  pubkey-pem  the public key PEM as a C string macro (STM32U5, Renesas)\n"
+	"  mcuboot     const unsigned char NAME[] + const unsigned int NAME_len, as\n"
+	"              MCUboot's keys.c (SPKI for EC/Ed25519, PKCS#1 for RSA)\n"
+	"  cert-der    the certificate as a plain DER file (TI CC3220 file system)\n"
+	"  cert-pem    the certificate as a plain PEM file\n\n"
+	"  --name IDENT   identifier to define instead of the format's usual one\n"
+	"  --out FILE     write FILE atomically instead of standard output\n"
+	"  --update FILE  replace only the definition of the symbol in FILE (e.g.\n"
+	"                 ota_demo_config.h), keeping every other byte; refused when the\n"
+	"                 symbol is defined more than once or not at all\n"
+	"  --file         the argument is a file even if a key has that label\n\n"
 	"The output is byte-for-byte deterministic: the same certificate gives the same header.\n";
-
-static int store_present(struct sgt_ctx *ctx)
-{
-	const char *dir = sgt_store_dir(ctx->store_opt);
-	struct sgt_buf p = { 0 };
-	int ok;
-
-	if (sgt_buf_printf(&p, "%s/signet.yaml", dir) != SGT_OK)
-		return 0;
-	ok = access(p.p, F_OK) == 0;
-	sgt_buf_free(&p);
-	return ok;
-}
-
-static int is_file(const char *s)
-{
-	struct stat sb;
-
-	return strchr(s, '/') != NULL || stat(s, &sb) == 0;
-}
 
 static int header_intent(const struct sgt_store *st, const char *label, const char *outfile)
 {
@@ -71,16 +65,19 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' }, { "format", required_argument, NULL, 'f' },
 		{ "name", required_argument, NULL, 'n' }, { "out", required_argument, NULL, 'o' },
+		{ "update", required_argument, NULL, 'u' }, { "file", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 }
 	};
 	enum sgt_header_format fmt = SGT_HEADER_OTA_PAL;
 	struct sgt_found_list l = { 0 };
 	struct sgt_store st;
-	struct sgt_buf out = { 0 };
+	struct sgt_buf out = { 0 }, def = { 0 };
 	const struct sgt_found *use = NULL;
-	const char *name = NULL, *outpath = NULL, *src, *label = NULL;
+	const char *name = NULL, *outpath = NULL, *updpath = NULL, *src, *label = NULL;
 	char *certpath = NULL, *outfile = NULL, sha[65];
-	int started = 0, c, rc, have_store = 0, wrote = 0;
+	unsigned char *orig = NULL;
+	size_t origlen = 0;
+	int started = 0, c, rc, have_store = 0, wrote = 0, force_file = 0, isfile;
 	size_t i;
 
 	while ((c = cmd_getopt(argv[0], argc, argv, "hf:n:o:", longopts, &started)) != -1) {
@@ -89,11 +86,16 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 		if (c == 'h')
 			return cmd_help(help);
 		if (c == 'f' && sgt_header_format_parse(optarg, &fmt) != SGT_OK)
-			return cmd_usage(argv[0], "unknown format '%s': use ota-pal, codesigner, der or pubkey", optarg);
+			return cmd_usage(argv[0], "unknown format '%s': use ota-pal, codesigner, der, pubkey, pubkey-pem, "
+					 "mcuboot, cert-der or cert-pem", optarg);
 		if (c == 'n')
 			name = optarg;
 		if (c == 'o')
 			outpath = optarg;
+		if (c == 'u')
+			updpath = optarg;
+		if (c == 'F')
+			force_file = 1;
 	}
 	if (optind >= argc)
 		return cmd_usage(argv[0], "missing LABEL or CERTFILE");
@@ -101,17 +103,27 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 		return cmd_usage(argv[0], "one LABEL or CERTFILE at a time");
 	if (name && !sgt_header_name_ok(name))
 		return cmd_usage(argv[0], "--name '%s' is not a C identifier", name);
+	if (outpath && updpath)
+		return cmd_usage(argv[0], "--out and --update exclude each other");
+	if (updpath && (fmt == SGT_HEADER_CERT_DER || fmt == SGT_HEADER_CERT_PEM))
+		return cmd_usage(argv[0], "--update needs a C format, not %s", sgt_header_format_name(fmt));
 	src = argv[optind];
 
-	if (!is_file(src)) {
-		if ((rc = sgt_label_check(src)) != SGT_OK)
-			return rc;
-		label = src;
+	if ((rc = cmd_store_open_optional(ctx, &st, SGT_LOCK_EXCLUSIVE, &have_store)) != SGT_OK)
+		return rc;
+	if ((isfile = cmd_label_or_file(have_store ? &st : NULL, src, force_file)) < 0) {
+		rc = isfile;
+		goto out;
 	}
-	if (label || store_present(ctx)) {
-		if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
-			return rc;
-		have_store = 1;
+	if (!isfile) {
+		if ((rc = sgt_label_check(src)) != SGT_OK)
+			goto out;
+		label = src;
+		if (!have_store) {
+			rc = sgt_err(SGT_ERR_VERDICT, "no key '%s': there is no store at '%s' and no such file", label,
+				     sgt_store_dir(ctx->store_opt));
+			goto out;
+		}
 	}
 	if (label) {
 		struct stat sb;
@@ -126,7 +138,6 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		sprintf(certpath, "certs/%s/current.pem", label);
-		src = certpath;
 		{
 			char *abs = sgt_store_path(&st, certpath);
 
@@ -146,21 +157,34 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = sgt_extract_file(src, &l)) != SGT_OK)
 		goto out;
+	/* Only what the source really bakes in: not a comment, not a dead branch, not broken. */
 	for (i = 0; i < l.n && use == NULL; i++)
-		if (l.v[i].kind == SGT_FOUND_CERT)
+		if (l.v[i].baked && l.v[i].kind == SGT_FOUND_CERT && l.v[i].pub != NULL)
 			use = &l.v[i];
-	if (use == NULL && fmt == SGT_HEADER_PUBKEY && l.n > 0)
-		use = &l.v[0];
+	for (i = 0; i < l.n && use == NULL && sgt_header_key_only(fmt); i++)
+		if (l.v[i].baked && l.v[i].pub != NULL)
+			use = &l.v[i];
 	if (use == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "'%s' holds no certificate%s", label ? label : src,
-			     fmt == SGT_HEADER_PUBKEY ? " or public key" : "");
+			     sgt_header_key_only(fmt) ? " or public key" : "");
+		if (l.n > 0)
+			sgt_hint("'signet extract %s' shows what it holds and why none of it is baked", src);
 		goto out;
 	}
 	if (l.n > 1)
-		sgt_warn("'%s' holds %zu certificates or keys; exporting the first certificate (%s)", src, l.n,
+		sgt_warn("'%s' holds %zu certificates or keys; exporting the first baked one (%s)", src, l.n,
 			 use->info.subject[0] ? use->info.subject : use->info.spki_sha256);
-	if ((rc = sgt_header_render(fmt, use->cert, use->pub, name, &out)) != SGT_OK)
+	if (updpath) {
+		if ((rc = sgt_file_read(updpath, 16u << 20, &orig, &origlen)) != SGT_OK)
+			goto out;
+		if ((rc = sgt_header_definition(fmt, use->kind == SGT_FOUND_CERT ? use->cert : NULL, use->pub, name, &def)) != SGT_OK ||
+		    (rc = sgt_header_update(updpath, (const char *)orig, origlen,
+					    name ? name : sgt_header_default_name(fmt), &def, &out)) != SGT_OK)
+			goto out;
+		outpath = updpath;
+	} else if ((rc = sgt_header_render(fmt, use->kind == SGT_FOUND_CERT ? use->cert : NULL, use->pub, name, &out)) != SGT_OK) {
 		goto out;
+	}
 	sgt_sha256_hex(out.p, out.len, sha);
 
 	if (outpath && strcmp(outpath, "-") != 0) {
@@ -185,6 +209,8 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 				      "output", outpath ? outpath : "-", "header_sha256", sha,
 				      "source", label ? label : argv[optind]);
 
+		if (d && updpath)
+			json_object_set_new(d, "updated", json_true());
 		if (d && use->cert)
 			json_object_set_new(d, "certificate_serial", json_string(use->info.serial));
 		sgt_err_hold();
@@ -192,6 +218,7 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 		       : sgt_err(SGT_ERR_DATA, "out of memory");
 		json_decref(d);
 		if ((rc = cmd_failed_because(rc, "header not exported (no audit record)")) != SGT_OK) {
+			/* Staged, never put in place: the file (or the config --update named) is as it was. */
 			sgt_intent_abort(&st);
 			goto out;
 		}
@@ -201,14 +228,17 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 	if (!wrote)
 		fwrite(out.p, 1, out.len, stdout);
 	else if (!ctx->json)
-		fprintf(stderr, "wrote %s (%s, %s, SPKI SHA-256 %s)\n", outpath, sgt_header_format_name(fmt),
-			use->info.subject[0] ? use->info.subject : "public key", use->info.spki_sha256);
+		fprintf(stderr, "%s %s (%s, %s, SPKI SHA-256 %s)\n", updpath ? "updated" : "wrote", outpath,
+			sgt_header_format_name(fmt), use->info.subject[0] ? use->info.subject : "public key",
+			use->info.spki_sha256);
 	if (ctx->json && wrote)
-		rc = cmd_json_print(json_pack("{s:s,s:s,s:s,s:s}", "output", outpath, "format", sgt_header_format_name(fmt),
-					      "spki_sha256", use->info.spki_sha256, "header_sha256", sha));
+		rc = cmd_json_print(json_pack("{s:s,s:s,s:s,s:s,s:b}", "output", outpath, "format", sgt_header_format_name(fmt),
+					      "spki_sha256", use->info.spki_sha256, "header_sha256", sha, "updated", updpath != NULL));
 out:
 	sgt_found_list_release(&l);
 	sgt_buf_free(&out);
+	sgt_buf_free(&def);
+	free(orig);
 	free(certpath);
 	free(outfile);
 	if (have_store)

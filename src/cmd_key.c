@@ -302,6 +302,8 @@ static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const stru
 		if (strcmp(rec->origin, "adopted") == 0)
 			json_object_set_new(j, "accepted_extractable",
 					    json_boolean(rec->custody.extractable != 0 || rec->custody.sensitive != 1));
+		if (rec->retired[0])
+			json_object_set_new(j, "retired", json_pack("{s:s, s:s}", "time", rec->retired, "by", rec->retired_by));
 		if (certs != NULL)
 			json_object_set(j, "certificates", certs);
 		json_decref(certs);
@@ -312,6 +314,9 @@ static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const stru
 	       rec->label, rec->algorithm, rec->spki_sha256, rec->origin, rec->created);
 	if (rec->policy[0])
 		printf("policy:       %s\n", rec->policy);
+	if (rec->retired[0])
+		printf("retired:      %s (%s): signs nothing without --fleet; kept on the token for shelved devices\n",
+		       rec->retired, rec->retired_by);
 	printf("id:           %s\ncustody:      %s\n", rec->id, held.p ? held.p : "-");
 	if (strcmp(rec->origin, "adopted") == 0 && (rec->custody.extractable != 0 || rec->custody.sensitive != 1))
 		printf("WARNING:      adopted with --accept-extractable: the private key %s; copies may exist outside the token\n",

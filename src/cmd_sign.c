@@ -22,6 +22,7 @@
 #include "key.h"
 #include "extract.h"
 #include "policy.h"
+#include "rotate.h"
 #include "p11.h"
 #include "sign.h"
 #include "token.h"
@@ -38,6 +39,9 @@ static const char help[] =
 	"  --cert-name PATH   certificateName in it: the signer certificate's path on\n"
 	"                     the device (default: code_signing.crt)\n"
 	"  --hash NAME        digest (default: the key's policy signing.hash, else sha256)\n"
+	"  --fleet FLEET      refuse (exit 1, nothing signed) unless every active device of\n"
+	"                     FLEET runs a build that trusts the key (fleet inventory); a\n"
+	"                     retired key (signet rotate finish) signs only with --fleet\n"
 	"  --key PKCS11_URI   the key may also be named by URI: 'pkcs11:object=fw;type=private'\n\n"
 	"The whole AWS OTA input (one image):\n"
 	"  --ota-update FILE  write a complete `aws iot create-ota-update --cli-input-json\n"
@@ -59,6 +63,7 @@ struct signing {
 	struct sgt_keyrec rec;
 	struct sgt_token *tok;
 	EVP_PKEY *priv, *pub;
+	EVP_PKEY *devkey;		/* what devices check with: the certificate's key, else pub (borrowed) */
 	X509 *cert;			/* current certificate, or NULL */
 	struct sgt_keyinfo cinfo;
 	char *cert_pem;
@@ -379,30 +384,41 @@ out:
 	return rc;
 }
 
-/* Signs one image; writes its signature (and OTA JSON) and its audit record. */
+/*
+ * What a batch has signed but not yet committed: the audit records (one
+ * per image) and what to print once they are on disk.
+ */
+struct batch {
+	json_t *recs;		/* sgt_audit_rec objects */
+	json_t *shown;		/* per image: {"text": line} or the --json object */
+	struct sgt_buf sigout;	/* --out -: the signature for stdout */
+};
+
+/*
+ * Signs one image on the token, checks the signature once with the public
+ * key devices hold (the certificate's, proven equal to the token's at the
+ * start), stages its files (intent.h) and adds its record to the batch.
+ * Nothing is visible until commit_batch.
+ */
 static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, const char *out, const char *ota,
-		    const char *cert_name, json_t *results)
+		    const char *cert_name, struct batch *b)
 {
 	unsigned char dgst[EVP_MAX_MD_SIZE], *sig = NULL;
 	size_t dlen = 0, siglen = 0;
-	char *b64 = NULL, *sigpath = NULL, *jtext = NULL, *otapath = NULL, sha256[65] = "";
+	char *b64 = NULL, *sigpath = NULL, *jtext = NULL, sha256[65] = "";
 	struct sgt_buf text = { 0 };
-	json_t *d = NULL;
+	const char *finals[2] = { NULL, NULL };
+	json_t *d = NULL, *claim = NULL;
 	int rc, to_stdout = out && strcmp(out, "-") == 0;
 
 	if ((rc = sgt_sign_file_digest(image, s->md, dgst, &dlen, sha256)) != SGT_OK)
 		goto out;
 	if ((rc = sgt_sign_digest(s->priv, s->rec.label, s->md, dgst, dlen, &sig, &siglen)) != SGT_OK)
 		goto out;
-	/* Never ship a signature the device would reject. */
-	if (sgt_sign_verify_digest(s->pub, s->md, dgst, dlen, sig, siglen) != SGT_OK) {
-		rc = sgt_err(SGT_ERR_HSM, "the token's signature for '%s' does not verify with key '%s''s public key; nothing written",
-			     image, s->rec.label);
-		goto out;
-	}
-	if (s->cert && sgt_sign_verify_digest(X509_get0_pubkey(s->cert), s->md, dgst, dlen, sig, siglen) != SGT_OK) {
-		rc = sgt_err(SGT_ERR_DATA, "the signature for '%s' does not verify with the public key of key '%s''s current certificate; nothing written",
-			     image, s->rec.label);
+	/* Never ship a signature the device would reject: checked with the key devices hold. */
+	if (sgt_sign_verify_digest(s->devkey, s->md, dgst, dlen, sig, siglen) != SGT_OK) {
+		rc = sgt_err(SGT_ERR_HSM, "the token's signature for '%s' does not verify with %s; nothing written", image,
+			     s->cert ? "the public key of the key's current certificate" : "the key's public key");
 		goto out;
 	}
 	if ((b64 = sgt_base64(sig, siglen)) == NULL || sgt_buf_printf(&text, "%s\n", b64) != SGT_OK) {
@@ -425,67 +441,91 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 			goto out;
 		}
 		if ((rc = sgt_out_check(sigpath)) != SGT_OK || (rc = sgt_put(sigpath, text.p, text.len, 0)) != SGT_OK)
-			goto undo;
+			goto out;
+		finals[0] = sigpath;
 	}
 	if (ota) {
 		size_t n = strlen(jtext);
 
-		if ((otapath = strdup(ota)) == NULL) {
-			rc = sgt_err(SGT_ERR_DATA, "out of memory");
-			goto undo;
-		}
-
 		jtext[n] = '\n';	/* json_dumps leaves no newline; the NUL slot takes it */
-		rc = sgt_out_check(otapath);
-		rc = rc ? rc : sgt_put(otapath, jtext, n + 1, 0);
+		rc = sgt_out_check(ota);
+		rc = rc ? rc : sgt_put(ota, jtext, n + 1, 0);
 		jtext[n] = '\0';
 		if (rc != SGT_OK)
-			goto undo;
+			goto out;
+		finals[1] = ota;
 	}
 	d = json_pack("{s:s,s:s,s:s,s:s,s:s}", "image", image, "image_sha256", sha256, "hash", sgt_sign_md_aws(s->md),
 		      "signature_algorithm", s->alg, "signature", sigpath ? sigpath : "-");
-	if (d == NULL) {
+	claim = sgt_intent_claim(finals, 2);
+	if (d == NULL || claim == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
-		goto undo;
+		goto out;
 	}
 	json_object_set_new(d, "certificate_serial", s->cert ? json_string(s->cinfo.serial) : json_null());
-	{
-		struct sgt_buf what = { 0 };
+	json_array_append_new(b->recs, sgt_audit_rec("sign", s->rec.label, s->rec.spki_sha256, "ok", d, claim));
+	if (to_stdout) {
+		rc = sgt_buf_add(&b->sigout, text.p, text.len);
+	} else if (ctx->json) {
+		json_t *j = json_deep_copy(d);
 
-		/* one line: what did not happen, and the audit log's reason */
-		sgt_buf_printf(&what, "'%s' not signed (no audit record)", image);
-		sgt_err_hold();
-		rc = sgt_audit_append(&s->st, "sign", s->rec.label, s->rec.spki_sha256, "ok", d);
-		rc = cmd_failed_because(rc, what.p ? what.p : "not signed");
-		sgt_buf_free(&what);
-		if (rc != SGT_OK)
-			goto undo;
+		json_object_set_new(j, "key", json_string(s->rec.label));
+		json_object_set_new(j, "ota_json", ota ? json_string(ota) : json_null());
+		json_array_append_new(b->shown, j);
+	} else {
+		struct sgt_buf line = { 0 };
+
+		sgt_buf_printf(&line, "signed %s (SHA-256 %s) with key '%s' (%s/%s): %s%s%s\n", image, sha256, s->rec.label,
+			       s->alg, sgt_sign_md_aws(s->md), sigpath, ota ? ", " : "", ota ? ota : "");
+		json_array_append_new(b->shown, json_pack("{s:s}", "text", line.p ? line.p : ""));
+		sgt_buf_free(&line);
 	}
-	/* The record is durable: the signature may be seen now. */
-	if ((rc = sgt_intent_publish()) != SGT_OK)
-		goto out;
-	if (to_stdout)
-		fwrite(text.p, 1, text.len, stdout);
-	else if (ctx->json) {
-		json_object_set_new(d, "key", json_string(s->rec.label));
-		json_object_set_new(d, "ota_json", ota ? json_string(ota) : json_null());
-		json_array_append(results, d);
-	} else
-		printf("signed %s (SHA-256 %s) with key '%s' (%s/%s): %s%s%s\n", image, sha256, s->rec.label, s->alg,
-		       sgt_sign_md_aws(s->md), sigpath, ota ? ", " : "", ota ? ota : "");
-	goto out;
-undo:
-	/* Staged files never reached their place; nothing that was there before is touched. */
-	sgt_intent_discard();
 out:
 	json_decref(d);
+	json_decref(claim);
 	sgt_buf_free(&text);
 	free(jtext);
 	free(sigpath);
-	free(otapath);
 	free(b64);
 	free(sig);
 	return rc;
+}
+
+/*
+ * The commit point of a batch: every record in one append (one write, one
+ * fsync, the head moved and signed once), then every signature put in
+ * place together.  Nothing was visible before; nothing is lost after.
+ */
+static int commit_batch(struct sgt_ctx *ctx, struct signing *s, struct batch *b, json_t *results)
+{
+	size_t i;
+	json_t *v;
+	int rc;
+
+	if (json_array_size(b->recs) == 0)
+		return SGT_OK;
+	/* one line: what did not happen, and the audit log's reason */
+	sgt_err_hold();
+	rc = sgt_audit_append_batch(&s->st, b->recs);
+	if (rc != SGT_OK) {
+		char what[80];
+
+		snprintf(what, sizeof(what), "%zu image%s not signed (no audit record)", json_array_size(b->recs),
+			 json_array_size(b->recs) == 1 ? "" : "s");
+		return cmd_failed_because(rc, what);
+	}
+	(void)sgt_err_release();
+	if ((rc = sgt_intent_publish()) != SGT_OK)
+		return rc;
+	if (b->sigout.len > 0)
+		fwrite(b->sigout.p, 1, b->sigout.len, stdout);
+	json_array_foreach(b->shown, i, v) {
+		if (ctx->json)
+			json_array_append(results, v);
+		else
+			fputs(json_string_value(json_object_get(v, "text")), stdout);
+	}
+	return SGT_OK;
 }
 
 int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
@@ -498,13 +538,15 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		{ "role-arn", required_argument, NULL, 0x202 }, { "targets", required_argument, NULL, 0x203 },
 		{ "s3", required_argument, NULL, 0x204 }, { "stream", required_argument, NULL, 0x205 },
 		{ "protocols", required_argument, NULL, 0x206 }, { "file-name", required_argument, NULL, 0x207 },
-		CMD_PIN_LONGOPTS, { NULL, 0, NULL, 0 }
+		{ "fleet", required_argument, NULL, 0x208 }, CMD_PIN_LONGOPTS, { NULL, 0, NULL, 0 }
 	};
 	struct ota_update upd = { 0 };
 	struct sgt_pin_opts pin = SGT_PIN_OPTS_INIT;
 	struct signing s;
-	const char *label = NULL, *out = NULL, *ota = NULL, *cert_name = "code_signing.crt", *hash = NULL;
+	const char *label = NULL, *out = NULL, *ota = NULL, *cert_name = "code_signing.crt", *hash = NULL, *fleet = NULL;
 	json_t *results = NULL;
+	struct batch b = { NULL, NULL, { 0 } };
+	int r2;
 	char spki[65], **images = NULL;
 	int started = 0, c, rc = SGT_OK, i, opened = 0, nimages = 0;
 
@@ -536,6 +578,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		case 0x205: upd.stream = optarg; break;
 		case 0x206: upd.protocols = optarg; break;
 		case 0x207: upd.file_name = optarg; break;
+		case 0x208: fleet = optarg; break;
 		}
 	}
 	while (optind < argc)
@@ -567,6 +610,12 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	if ((rc = sgt_key_lookup(&s.st, &pin, label, &s.rec)) != SGT_OK)
 		goto out;
 	label = s.rec.label;	/* a URI resolves to the key's label */
+	/* Before anything is signed: the fleet's devices must trust the key; a retired key needs a fleet. */
+	if ((rc = sgt_rotate_sign_allowed(&s.st, &s.rec, fleet)) != SGT_OK) {
+		if (rc == SGT_ERR_VERDICT)
+			sgt_audit_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
+		goto out;
+	}
 	s.cert_name = cert_name;
 	if ((rc = choose_md(&s, hash)) != SGT_OK)
 		goto out;
@@ -590,15 +639,26 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = sgt_err(SGT_ERR_HSM, "the token's public key for '%s' does not match its record (SPKI %s)", label, spki);
 		goto out;
 	}
+	/* Proven equal above (certificate SPKI = record SPKI = token SPKI), so one check per image suffices. */
+	s.devkey = s.cert ? X509_get0_pubkey(s.cert) : s.pub;
 	if ((s.alg = sgt_sign_alg(s.pub)) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "key '%s' (%s) cannot sign OTA images: ECDSA or RSA needed", label, s.rec.algorithm);
 		goto out;
 	}
-	if (ctx->json && (results = json_array()) == NULL) {
+	if ((b.recs = json_array()) == NULL || (b.shown = json_array()) == NULL ||
+	    (ctx->json && (results = json_array()) == NULL)) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
 	if ((rc = begin_batch(&s, images, nimages, out, ota)) != SGT_OK)
+		goto out;
+	sgt_intent_set_batch(nimages > 1);
+	/*
+	 * The store changes only at the commit: other signers work while this
+	 * one signs.  The intent (locked by this process) tells any recovery
+	 * that runs meanwhile that this command is alive.
+	 */
+	if ((rc = sgt_store_relock(&s.st, 0)) != SGT_OK)
 		goto out;
 	for (i = 0; i < nimages; i++) {
 		/* Ctrl-C waits while the token works; between images it stops the batch cleanly. */
@@ -606,9 +666,12 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 			rc = sgt_err(SGT_ERR_DATA, "interrupted: %d of %d images signed", i, nimages);
 			break;
 		}
-		if ((rc = sign_one(ctx, &s, images[i], out, ota, cert_name, results)) != SGT_OK)
+		if ((rc = sign_one(ctx, &s, images[i], out, ota, cert_name, &b)) != SGT_OK)
 			break;
 	}
+	/* What was signed before a failure or an interruption is kept, with its records. */
+	if ((r2 = sgt_store_relock(&s.st, 1)) != SGT_OK || (r2 = commit_batch(ctx, &s, &b, results)) != SGT_OK)
+		rc = rc == SGT_OK ? r2 : rc;
 	if (rc != SGT_OK) {
 		sgt_intent_abort(&s.st);
 		goto out;
@@ -628,6 +691,9 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		results = NULL;
 	}
 out:
+	json_decref(b.recs);
+	json_decref(b.shown);
+	sgt_buf_free(&b.sigout);
 	json_decref(results);
 	EVP_PKEY_free(s.priv);
 	EVP_PKEY_free(s.pub);

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -249,6 +250,10 @@ static int move_aside(const struct sgt_store *st, const char *tokname, const cha
  * One token directory: repair what is damaged, then bring the good copy up
  * to date.  Called with the guard lock held exclusively.
  */
+/* Look, do not touch: set while another process has the module loaded. */
+static int detect_only;
+static int damaged_seen;
+
 static int guard_token_dir(const struct sgt_store *st, const char *tokname, int refresh)
 {
 	char live_dir[PATH_MAX], good_dir[PATH_MAX], live[PATH_MAX + 256], good[PATH_MAX + 256];
@@ -280,7 +285,9 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 				sgt_store_unlink(good);
 			damaged = lb != NULL && gb != NULL && file_ok(de->d_name, gb, gl) &&
 				  (!file_ok(de->d_name, lb, ll) || (ll < gl && memcmp(lb, gb, ll) == 0));
-			if (damaged) {
+			if (damaged && detect_only) {
+				damaged_seen++;
+			} else if (damaged) {
 				char was[64];
 
 				snprintf(was, sizeof(was), ll == 0 ? "empty" : "cut short or malformed (%zu bytes)", ll);
@@ -444,6 +451,36 @@ int sgt_hsm_check(const struct sgt_store *st)
 	return rc;
 }
 
+/*
+ * Other processes have the module loaded (a batch signer holds it for its
+ * whole batch): waiting for them to finish would serialise signers, and
+ * could deadlock with one waiting for the store lock this command holds.
+ * So look without touching; a file that stays damaged for a moment (not
+ * just another process's login rewriting token.object) is an error.
+ */
+static int busy_check(const struct sgt_store *st)
+{
+	int tries, rc = SGT_OK;
+
+	if ((rc = guard_lock(LOCK_SH)) != SGT_OK)
+		return rc;
+	for (tries = 0; tries < 10; tries++) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		detect_only = 1;
+		damaged_seen = 0;
+		rc = for_each_token(st, 0);
+		detect_only = 0;
+		if (rc != SGT_OK || damaged_seen == 0)
+			return rc;
+		nanosleep(&ts, NULL);
+	}
+	rc = sgt_err(SGT_ERR_HSM, "a file of the token in '%s/hsm/tokens' is damaged and another signet process is using the token",
+		     st->dir);
+	sgt_hint("run the command again when the other one has finished: it restores the file from the known-good copy");
+	return rc;
+}
+
 int sgt_hsm_enter(const struct sgt_store *st)
 {
 	int rc = SGT_OK;
@@ -453,12 +490,14 @@ int sgt_hsm_enter(const struct sgt_store *st)
 		return SGT_OK;
 	if ((rc = open_guard(st)) != SGT_OK)
 		goto fail;
-	if ((rc = guard_lock(LOCK_EX)) != SGT_OK)
+	if (flock(guard_fd, LOCK_EX | LOCK_NB) == 0) {
+		rc = relocate_conf(st);
+		rc = rc ? rc : for_each_token(st, 1);
+		if (rc != SGT_OK)
+			goto fail;
+	} else if ((rc = busy_check(st)) != SGT_OK) {
 		goto fail;
-	rc = relocate_conf(st);
-	rc = rc ? rc : for_each_token(st, 1);
-	if (rc != SGT_OK)
-		goto fail;
+	}
 	/* Shared while the module is loaded: repairs wait for every user to finish. */
 	if ((rc = guard_lock(LOCK_SH)) != SGT_OK)
 		goto fail;
@@ -604,7 +643,12 @@ int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved
 		opened = 1;
 	}
 	sgt_sig_hold();
-	if ((rc = guard_lock(LOCK_EX)) != SGT_OK || (now = json_array()) == NULL || (rc = list_objects(st, now)) != SGT_OK)
+	/* Never wait here: a signer holding the guard may be waiting for the store lock this command holds. */
+	if (flock(guard_fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno == EWOULDBLOCK ? 1 : sgt_err(SGT_ERR_DATA, "cannot lock the token guard: %s", strerror(errno));
+		goto out;
+	}
+	if ((now = json_array()) == NULL || (rc = list_objects(st, now)) != SGT_OK)
 		goto out;
 	json_array_foreach(now, i, v) {
 		const char *name = json_string_value(v), *slash = strchr(name, '/');

@@ -6,9 +6,11 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,14 +25,17 @@ struct staged {
 	char *final;
 	char *tmp;
 	int exclusive;
-	int committed;
+	int claimed;		/* named by an audit record being written */
+	int committed;		/* that record is on disk */
 	int published;
 };
 
 static struct {
 	int open;
+	int batch;		/* staged files are synced together at publish (syncfs), not one by one */
 	char id[33];
-	char *path;		/* <store>/intent.json */
+	char *path;		/* <store>/intents/<id>.json */
+	int lock_fd;		/* flock()ed while this process lives: recovery leaves a live intent alone */
 	struct staged *v;
 	size_t n, cap;
 } in;
@@ -86,13 +91,30 @@ int sgt_intent_begin(const struct sgt_store *st, const char *op, const char *lab
 		if (objs != NULL)
 			json_object_set_new(j, "token_objects", objs);
 	}
-	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL || (in.path = sgt_store_path(st, "intent.json")) == NULL) {
+	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	/* Never over an intent a recovery has not dealt with. */
+	{
+		struct sgt_buf b = { 0 };
+
+		if (sgt_buf_printf(&b, "%s/intents/%s.json", st->dir, in.id) != SGT_OK) {
+			rc = SGT_ERR_DATA;
+			goto out;
+		}
+		in.path = b.p;
+	}
 	if ((rc = sgt_atomic_write(in.path, text, strlen(text), 1)) != SGT_OK)
 		goto out;
+	/* Held until the intent ends: while it is, this command is alive and its intent is not a leftover. */
+	if ((in.lock_fd = open(in.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 || flock(in.lock_fd, LOCK_EX) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot lock '%s': %s", in.path, strerror(errno));
+		if (in.lock_fd >= 0)
+			close(in.lock_fd);
+		in.lock_fd = -1;
+		unlink(in.path);
+		goto out;
+	}
 	in.open = 1;
 out:
 	if (rc != SGT_OK) {
@@ -102,6 +124,44 @@ out:
 	json_decref(j);
 	free(text);
 	return rc;
+}
+
+/* A staged file of a batch: its name is already temporary; it is synced with the others at publish. */
+static int write_unsynced(const char *path, const void *data, size_t len)
+{
+	const char *p = data;
+	size_t done = 0;
+	int fd;
+
+	sgt_sig_hold();
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		sgt_sig_release();
+		return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", path, strerror(errno));
+	}
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int rc = sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(errno));
+
+			close(fd);
+			unlink(path);
+			sgt_sig_release();
+			return rc;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	sgt_sig_release();
+	return SGT_OK;
+}
+
+void sgt_intent_set_batch(int on)
+{
+	in.batch = on;
 }
 
 int sgt_put(const char *path, const void *data, size_t len, int exclusive)
@@ -134,7 +194,7 @@ int sgt_put(const char *path, const void *data, size_t len, int exclusive)
 	}
 	sprintf(s->tmp, "%s.signet-%s.tmp", path, in.id);
 	s->exclusive = exclusive;
-	if ((rc = sgt_atomic_write(s->tmp, data, len, 0)) != SGT_OK) {
+	if ((rc = in.batch ? write_unsynced(s->tmp, data, len) : sgt_atomic_write(s->tmp, data, len, 0)) != SGT_OK) {
 		free(s->final);
 		free(s->tmp);
 		return rc;
@@ -149,12 +209,39 @@ json_t *sgt_intent_take_staged(void)
 	size_t i;
 
 	for (i = 0; i < in.n; i++) {
-		if (in.v[i].committed)
+		if (in.v[i].claimed || in.v[i].committed)
 			continue;
 		json_array_append_new(files, json_string(in.v[i].final));
-		in.v[i].committed = 1;
+		in.v[i].claimed = 1;
 	}
 	return json_pack("{s:s, s:o}", "id", in.id, "files", files);
+}
+
+json_t *sgt_intent_claim(const char *const *finals, size_t n)
+{
+	json_t *files = json_array();
+	size_t i, j;
+
+	for (j = 0; j < n; j++)
+		for (i = 0; i < in.n; i++)
+			if (finals[j] != NULL && !in.v[i].claimed && !in.v[i].committed && strcmp(in.v[i].final, finals[j]) == 0) {
+				json_array_append_new(files, json_string(in.v[i].final));
+				in.v[i].claimed = 1;
+				break;
+			}
+	return json_pack("{s:s, s:o}", "id", in.id, "files", files);
+}
+
+void sgt_intent_recorded(int ok)
+{
+	size_t i;
+
+	for (i = 0; i < in.n; i++) {
+		if (!in.v[i].claimed)
+			continue;
+		in.v[i].claimed = 0;
+		in.v[i].committed = ok;
+	}
 }
 
 /* Puts one staged file in place; link() for files that must never be replaced. */
@@ -181,6 +268,34 @@ int sgt_intent_publish(void)
 	if (in.n > 0 && (dirs = calloc(in.n, sizeof(*dirs))) == NULL) {
 		sgt_sig_release();
 		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	/* A batch's staged files become durable together: one syncfs per file system, before any is visible. */
+	if (in.batch) {
+		dev_t synced[8];
+		size_t ns = 0, k;
+
+		for (i = 0; i < in.n; i++) {
+			struct stat sb;
+			int fd;
+
+			if (!in.v[i].committed || in.v[i].published || in.v[i].tmp == NULL || stat(in.v[i].tmp, &sb) != 0)
+				continue;
+			for (k = 0; k < ns && synced[k] != sb.st_dev; k++)
+				;
+			if (k < ns)
+				continue;
+			if ((fd = open(in.v[i].tmp, O_RDONLY | O_CLOEXEC)) < 0 || syncfs(fd) != 0)
+				rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", in.v[i].tmp, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			if (ns < sizeof(synced) / sizeof(synced[0]))
+				synced[ns++] = sb.st_dev;
+		}
+		if (rc != SGT_OK) {
+			free(dirs);
+			sgt_sig_release();
+			return rc;
+		}
 	}
 	for (i = 0; i < in.n; i++) {
 		struct staged *s = &in.v[i];
@@ -220,7 +335,7 @@ void sgt_intent_discard(void)
 	size_t i;
 
 	for (i = 0; i < in.n; i++) {
-		if (in.v[i].committed || in.v[i].tmp == NULL)
+		if (in.v[i].committed || in.v[i].claimed || in.v[i].tmp == NULL)
 			continue;
 		sgt_store_unlink(in.v[i].tmp);
 		free(in.v[i].tmp);
@@ -240,6 +355,8 @@ static void intent_close(void)
 	}
 	free(in.v);
 	free(in.path);
+	if (in.lock_fd > 0)
+		close(in.lock_fd);
 	memset(&in, 0, sizeof(in));
 }
 
@@ -296,6 +413,21 @@ static int is_stage_tmp(const char *name, const char *id)
 	return strcmp(rest, ".tmp") == 0 || (strncmp(rest, ".tmp.tmp", 8) == 0 && strlen(rest) == 14);
 }
 
+/* Intents of commands that are still running (their files must stay). */
+static char live[64][33];
+static size_t nlive;
+
+static int is_live(const char *name)
+{
+	const char *p = strstr(name, ".signet-");
+	size_t i;
+
+	for (i = 0; p != NULL && i < nlive; i++)
+		if (strncmp(p + 8, live[i], 32) == 0)
+			return 1;
+	return 0;
+}
+
 /* Removes leftovers in dir (and below it, for the store), never following symlinks. */
 static void sweep(const char *dir, const char *id, int depth, int *removed)
 {
@@ -319,6 +451,8 @@ static void sweep(const char *dir, const char *id, int depth, int *removed)
 			continue;
 		}
 		if (!S_ISREG(sb.st_mode))
+			continue;
+		if (is_live(de->d_name) || (nlive > 0 && id == NULL && strncmp(dir + strlen(dir) - 8, "/intents", 8) == 0))
 			continue;
 		if ((depth >= 0 && is_atomic_tmp(de->d_name)) || is_stage_tmp(de->d_name, id)) {
 			if (unlink(path) == 0)
@@ -395,13 +529,14 @@ out:
 
 		if ((rc = sgt_hsm_quarantine_new(st, known, &moved)) == SGT_OK && moved > 0)
 			json_object_set_new(report, "token_files_quarantined", json_integer(moved));
+		/* rc 1: another process uses the token; this intent waits for a later command. */
 	}
 	return rc;
 }
 
-int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *opts)
+/* One intent left by a command that is gone: complete or roll back what it did. */
+static int recover_one(const struct sgt_store *st, const struct sgt_pin_opts *opts, char *path)
 {
-	char *path = sgt_store_path(st, "intent.json");
 	json_t *j = NULL, *report = NULL, *done = NULL, *dirs;
 	json_error_t jerr;
 	struct scan sc;
@@ -411,20 +546,9 @@ int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *op
 	int rc = SGT_OK, removed = 0;
 
 	memset(&sc, 0, sizeof(sc));
-	if (path == NULL)
-		return SGT_ERR_DATA;
-	if (lstat(path, &sb) != 0) {
-		/* No command was interrupted mid-way; temporaries of atomic writes may still be there. */
-		sweep(st->dir, NULL, 3, &removed);
-		if (removed > 0)
-			sgt_verbose("removed %d temporary files left by an interrupted write", removed);
-		free(path);
-		return SGT_OK;
-	}
 	if ((j = json_load_file(path, 0, &jerr)) == NULL || (id = json_string_value(json_object_get(j, "id"))) == NULL ||
 	    strlen(id) != 32) {
 		/* An intent file cut short was never acted on: nothing was staged under it. */
-		sweep(st->dir, NULL, 3, &removed);
 		sgt_store_unlink(path);
 		fprintf(stderr, "signet: recovered: removed an incomplete intent record '%s'\n", path);
 		goto out;
@@ -469,9 +593,16 @@ int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *op
 		if (json_string_value(json_array_get(dirs, i)) != NULL)
 			sweep(json_string_value(json_array_get(dirs, i)), id, -1, &removed);
 	json_object_set_new(report, "staged_files_removed", json_integer(removed));
-	if (key_id != NULL && sc.records == 0 && (rc = destroy_orphan(st, opts, key_id, json_object_get(j, "token_objects"), report)) != SGT_OK) {
-		sgt_err(rc, "an interrupted '%s' left a key pair (id %s) on the token that could not be removed; will try again",
-			op ? op : "?", key_id);
+	if (key_id != NULL && sc.records == 0 &&
+	    (rc = destroy_orphan(st, opts, key_id, json_object_get(j, "token_objects"), report)) != SGT_OK) {
+		if (rc > 0) {
+			fprintf(stderr, "signet: an interrupted '%s' is rolled back once no other signet process uses the token\n",
+				op ? op : "?");
+			rc = SGT_OK;
+		} else {
+			sgt_err(rc, "an interrupted '%s' left a key pair (id %s) on the token that could not be removed; will try again",
+				op ? op : "?", key_id);
+		}
 		goto out;
 	}
 	if ((rc = sgt_audit_append(st, "recovered", label, NULL, "ok", report)) != SGT_OK)
@@ -492,6 +623,48 @@ out:
 	json_decref(report);
 	json_decref(done);
 	json_decref(sc.files);
-	free(path);
+	return rc;
+}
+
+/* Every intent left behind: the one of older versions (intent.json) and those in <store>/intents. */
+int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *opts)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 300];
+	DIR *d;
+	struct dirent *de;
+	int rc = SGT_OK, removed = 0, fd;
+
+	nlive = 0;
+	snprintf(path, sizeof(path), "%s/intent.json", st->dir);
+	if (access(path, F_OK) == 0)
+		rc = recover_one(st, opts, path);
+	snprintf(dir, sizeof(dir), "%s/intents", st->dir);
+	if (rc == SGT_OK && (d = opendir(dir)) != NULL) {
+		while (rc == SGT_OK && (de = readdir(d)) != NULL) {
+			size_t n = strlen(de->d_name);
+
+			if (n != 32 + 5 || strcmp(de->d_name + 32, ".json") != 0)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+				continue;
+			if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+				/* Its command is still running (a signer works without the store lock). */
+				if (nlive < sizeof(live) / sizeof(live[0]))
+					snprintf(live[nlive++], sizeof(live[0]), "%.32s", de->d_name);
+				close(fd);
+				continue;
+			}
+			rc = recover_one(st, opts, path);
+			close(fd);
+		}
+		closedir(d);
+	}
+	/* Temporaries of interrupted atomic writes and stages of intents that are gone. */
+	if (rc == SGT_OK) {
+		sweep(st->dir, NULL, 3, &removed);
+		if (removed > 0)
+			sgt_verbose("removed %d temporary files left by an interrupted write", removed);
+	}
 	return rc;
 }

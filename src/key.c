@@ -436,6 +436,8 @@ int sgt_key_custody_audit(const struct sgt_store *st, const struct sgt_pin_opts 
 		k = json_pack("{s:s, s:s, s:s?, s:s, s:o}", "token_label", objs[i].label, "id", idhex,
 			      "record", rec ? rec->label : NULL, "origin", rec ? rec->origin : audit_key ? "audit" : "unknown",
 			      "custody", sgt_key_custody_json(&c));
+		if (rec != NULL && rec->retired[0])	/* kept on the token for shelved devices: not a problem */
+			json_object_set_new(k, "retired", json_string(rec->retired));
 		if (audit_key) {
 			if (custody_shortfall(&c, 0, &why) > 0) {
 				json_object_set_new(k, "problem", json_string(why.p));

@@ -169,6 +169,10 @@ static int lint_ku(X509 *x, const struct sgt_policy *pol, int as_ca, struct sgt_
 	else if (as_ca && !(ku & X509v3_KU_KEY_CERT_SIGN))
 		rc = add(l, SGT_LINT_ERROR, "ku-no-cert-sign",
 			 "this CA certificate's key usage lacks keyCertSign, so certificates it signs do not verify");
+	else if (!as_ca && (ku & X509v3_KU_KEY_CERT_SIGN))
+		rc = add(l, SGT_LINT_ERROR, "ku-cert-sign-on-leaf",
+			 "key usage includes keyCertSign on a code-signing (leaf) certificate: its key could sign "
+			 "other certificates; a signing certificate must not, and strict verifiers reject it");
 	else if ((ku & want) != want)
 		rc = add(l, SGT_LINT_WARNING, "ku-policy",
 			 "key usage lacks some of what policy %s asks for", pol_name(pol));
@@ -243,6 +247,10 @@ static int lint_time(X509 *x, const struct sgt_policy *pol, time_t now, struct s
 		return add(l, SGT_LINT_ERROR, "validity-unreadable", "the certificate's validity dates cannot be read");
 	day_str(nb, d1);
 	day_str(na, d2);
+	if (nb > na)
+		return add(l, SGT_LINT_ERROR, "validity-inverted",
+			   "the certificate's notBefore (%s) is after its notAfter (%s): it is never valid, so AWS "
+			   "refuses it whatever the date; the tool that made it swapped or miscomputed the dates", d1, d2);
 	if (na < now)
 		rc = add(l, SGT_LINT_ERROR, "expired",
 			 "the certificate expired on %s (%ld days ago); AWS Signer and IoT refuse it for new OTA "

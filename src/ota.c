@@ -2,7 +2,10 @@
  * ota.c: the FreeRTOS OTA failure codes and a forgiving parser for the
  * reason strings devices report.  The tables follow the OTA library's
  * headers (ota_platform_interface.h OtaPalMainStatus_t, ota.h OtaErr_t and
- * OtaJobParseErr_t, v3.x; 0xef RxFileResumeFailed from esp-aws-iot) so a
+ * OtaJobParseErr_t of ota-for-aws-iot-embedded-sdk v3.4.0, where
+ * OtaErrEmptyJobDocument = 24 was added after v3.0-v3.3 stopped at 23;
+ * 0xef RxFileResumeFailed from esp-aws-iot; the kOTA_Err_* words from
+ * amazon-freertos' aws_iot_ota_agent.h, 201906.00 .. 202007.00) so a
  * name printed here can be grepped for in the device sources.  The words
  * in "meaning" and "cause" are ours.  Nothing here prints.
  */
@@ -67,6 +70,53 @@ static const struct sgt_ota_code agent_codes[] = {
 	{ 21, "OtaErrFailedToDecodeCbor", "the device could not decode a streamed block", NULL, NULL },
 	{ 22, "OtaErrActivateFailed", "the device could not activate the new image", NULL, NULL },
 	{ 23, "OtaErrFileSizeOverflow", "the firmware file is larger than the device allows", NULL, NULL },
+	{ 24, "OtaErrEmptyJobDocument", "the job document the device received was empty (v3.4.0 and later)",
+	  "the job was deleted or cancelled while the device fetched it, or a topic/policy mix-up", NULL },
+};
+
+/* Pre-v3 kOTA_Err_* (aws_iot_ota_agent.h): the high byte of the 32-bit word. */
+static const struct sgt_ota_code legacy_codes[] = {
+	{ 0x00, "kOTA_Err_None", "no error", NULL, NULL },
+	{ 0x01, "kOTA_Err_SignatureCheckFailed", "the signature check of the received image failed (pre-v3 agent)",
+	  "the image was signed with a key whose public key is not the one baked into the device, or the baked "
+	  "certificate does not parse; the low 24 bits are the PAL's detail", CHECK_SIG },
+	{ 0x02, "kOTA_Err_BadSignerCert", "the signer certificate was not readable or zero length (pre-v3 agent)",
+	  "the baked certificate or the certificate file named by the job is missing, empty or unparseable",
+	  "signet extract FIRMWARE_OR_HEADER; signet key match FIRMWARE_OR_HEADER" },
+	{ 0x03, "kOTA_Err_OutOfMemory", "general out of memory", NULL, NULL },
+	{ 0x04, "kOTA_Err_ActivateFailed", "activating the new image failed", NULL, NULL },
+	{ 0x05, "kOTA_Err_CommitFailed", "committing (accepting) the new image failed", NULL, NULL },
+	{ 0x06, "kOTA_Err_RejectFailed", "rejecting the new image failed", NULL, NULL },
+	{ 0x07, "kOTA_Err_AbortFailed", "aborting the OTA failed", NULL, NULL },
+	{ 0x08, "kOTA_Err_PublishFailed", "publishing an MQTT message failed", NULL, NULL },
+	{ 0x09, "kOTA_Err_BadImageState", "the requested image state was out of range", NULL, NULL },
+	{ 0x0a, "kOTA_Err_NoActiveJob", "a final image state was set without an active job", NULL, NULL },
+	{ 0x0b, "kOTA_Err_NoFreeContext", "no OTA file context was free", NULL, NULL },
+	{ 0x0c, "kOTA_Err_HTTPInitFailed", "initialising the HTTP connection failed", NULL, NULL },
+	{ 0x0d, "kOTA_Err_HTTPRequestFailed", "sending the HTTP request failed", NULL, NULL },
+	{ 0x10, "kOTA_Err_FileAbort", "the low-level file abort failed", NULL, NULL },
+	{ 0x11, "kOTA_Err_FileClose", "the low-level file close failed (on TI CC3220 also a signature or certificate-chain failure reported by sl_FsClose)",
+	  "CC3220: the signer certificate's chain does not reach a root in the on-chip catalog, or the signature is wrong", CHECK_SIG },
+	{ 0x12, "kOTA_Err_RxFileCreateFailed", "the PAL could not create the receive file", NULL, NULL },
+	{ 0x13, "kOTA_Err_BootInfoCreateFailed", "the PAL could not create the boot info file", NULL, NULL },
+	{ 0x14, "kOTA_Err_RxFileTooLarge", "the image is too large for the platform", NULL, NULL },
+	{ 0x20, "kOTA_Err_NullFilePtr", "a null file pointer was used", NULL, NULL },
+	{ 0x21, "kOTA_Err_MomentumAbort", "too many stream requests went unanswered", NULL, NULL },
+	{ 0x22, "kOTA_Err_DowngradeNotAllowed", "the new firmware's version is older than the running one", NULL, NULL },
+	{ 0x23, "kOTA_Err_SameFirmwareVersion", "the new firmware has the same version as the running one",
+	  "the version was not bumped, or the new image failed to commit", NULL },
+	{ 0x24, "kOTA_Err_JobParserError", "the job document could not be parsed (see the sub-code)", NULL, NULL },
+	{ 0x25, "kOTA_Err_FailedToEncodeCBOR", "a CBOR block request could not be encoded", NULL, NULL },
+	{ 0x26, "kOTA_Err_ImageStateMismatch", "the job is in self-test but the platform image state is not", "possible tampering", NULL },
+	{ 0x27, "kOTA_Err_GenericIngestError", "a block could not be ingested (not the PAL's fault; see the sub-code)", NULL, NULL },
+	{ 0x28, "kOTA_Err_UserAbort", "the application aborted the OTA", NULL, NULL },
+	{ 0x29, "kOTA_Err_ResetNotSupported", "the device cannot reset itself", NULL, NULL },
+	{ 0x2a, "kOTA_Err_TopicTooLarge", "a topic string did not fit its buffer", NULL, NULL },
+	{ 0x2b, "kOTA_Err_SelfTestTimerFailed", "the self-test timer could not be started", NULL, NULL },
+	{ 0x2c, "kOTA_Err_EventQueueSendFailed", "posting to the agent's event queue failed", NULL, NULL },
+	{ 0x2d, "kOTA_Err_InvalidDataProtocol", "the job offers no data protocol the device supports", NULL, NULL },
+	{ 0xfe, "kOTA_Err_Panic", "unrecoverable firmware error in the agent", NULL, NULL },
+	{ 0xff, "kOTA_Err_Uninitialized", "the error code was never set", NULL, NULL },
 };
 
 static const struct sgt_ota_code jobparse_codes[] = {
@@ -81,7 +131,7 @@ static const struct sgt_ota_code jobparse_codes[] = {
 	{ 7, "OtaJobParseErrNoActiveJobs", "no active jobs are available in the service", NULL, NULL },
 };
 
-/* The agent's image-state words used in "reason":"<word>: 0x%08x". */
+/* The agent's image-state words used in "reason":"<word>: 0x%08x" (pcOTA_JobReason_Strings). */
 static const struct sgt_ota_code image_states[] = {
 	{ 1, "ready", "the image is downloaded and waits for its self-test", NULL, NULL },
 	{ 2, "active", "the new image is running its self-test", NULL, NULL },
@@ -106,6 +156,8 @@ static const struct sgt_ota_code *lookup(const struct sgt_ota_code *t, size_t n,
 const struct sgt_ota_code *sgt_ota_pal_code(uint32_t v) { return lookup(pal_codes, NITEMS(pal_codes), v); }
 const struct sgt_ota_code *sgt_ota_agent_code(uint32_t v) { return lookup(agent_codes, NITEMS(agent_codes), v); }
 const struct sgt_ota_code *sgt_ota_jobparse_code(uint32_t v) { return lookup(jobparse_codes, NITEMS(jobparse_codes), v); }
+const struct sgt_ota_code *sgt_ota_legacy_code(uint32_t v) { return lookup(legacy_codes, NITEMS(legacy_codes), v); }
+const struct sgt_ota_code *sgt_ota_legacy_table(size_t *n) { *n = NITEMS(legacy_codes); return legacy_codes; }
 
 const struct sgt_ota_code *sgt_ota_image_state(const char *word)
 {
@@ -180,26 +232,60 @@ static int hexnum(const char **p, uint32_t *out)
 	return 0;
 }
 
+/*
+ * What a 32-bit error word is: a v3 PAL status (0xe0.., whole or main
+ * only), a v3 OtaErr_t (0..24), or a pre-v3 kOTA_Err_* word (high byte).
+ */
+static enum sgt_ota_kind classify_word(uint32_t v, const struct sgt_ota_code **code, uint32_t *main, uint32_t *detail)
+{
+	*detail = 0;
+	*main = v;
+	if (v >= 0xe0 && v <= 0xef) {
+		*code = sgt_ota_pal_code(v);
+		return SGT_OTA_PAL;
+	}
+	if ((v >> 24) >= 0xe0 && (v >> 24) <= 0xef) {
+		*main = v >> 24;
+		*detail = v & 0xffffffu;
+		*code = sgt_ota_pal_code(*main);
+		return SGT_OTA_PAL;
+	}
+	if ((*code = sgt_ota_agent_code(v)) != NULL)
+		return SGT_OTA_AGENT;
+	if (v > 0xffffffu && (*code = sgt_ota_legacy_code(v >> 24)) != NULL) {
+		*main = v >> 24;
+		*detail = v & 0xffffffu;
+		return SGT_OTA_LEGACY;
+	}
+	return SGT_OTA_UNKNOWN;
+}
+
 static void classify(struct sgt_ota_reason *r)
 {
-	/*
-	 * A whole OtaPalStatus_t (main << 24 | sub), as device logs print it,
-	 * is split the way OTA_PAL_MAIN_ERR / OTA_PAL_SUB_ERR do.
-	 */
-	if (!r->has_sub && r->main > 0xff && (r->main >> 24) >= 0xe0 && (r->main >> 24) <= 0xef) {
-		r->sub = r->main & 0xffffffu;
-		r->main >>= 24;
-		r->has_sub = 1;
+	uint32_t main, detail;
+	const struct sgt_ota_code *c;
+	enum sgt_ota_kind k = classify_word(r->main, &c, &main, &detail);
+
+	r->code = c;
+	r->kind = k;
+	if (k == SGT_OTA_PAL && r->main > 0xff) {
+		/* A whole OtaPalStatus_t (main << 24 | sub), split as OTA_PAL_MAIN_ERR / OTA_PAL_SUB_ERR do. */
+		if (!r->has_sub) {
+			r->sub = detail;
+			r->has_sub = 1;
+		}
+		r->main = main;
+	} else if (k == SGT_OTA_LEGACY) {
+		r->main = main;
+		r->detail = detail;
+	} else if (k == SGT_OTA_AGENT && r->main == 12 && r->has_sub) {
+		r->subcode = sgt_ota_jobparse_code(r->sub);
 	}
-	if (r->main >= 0xe0 && r->main <= 0xef) {
-		r->kind = SGT_OTA_PAL;
-		r->code = sgt_ota_pal_code(r->main);
-	} else if ((r->code = sgt_ota_agent_code(r->main)) != NULL) {
-		r->kind = SGT_OTA_AGENT;
-		if (r->main == 12 && r->has_sub)
-			r->subcode = sgt_ota_jobparse_code(r->sub);
-	} else
-		r->kind = SGT_OTA_UNKNOWN;
+	if (k == SGT_OTA_AGENT && r->main != 0)
+		r->other_reading = "pre-v3 agents report a kOTA_Err_* word with the error in the high byte, so a code "
+				   "below 0x01000000 is read as OTA library v3 (ota-for-aws-iot-embedded-sdk)";
+	if (k == SGT_OTA_AGENT && r->main == 24)
+		r->other_reading = "OtaErrEmptyJobDocument exists from OTA library v3.4.0; agents v3.0-v3.3 stop at 23 and never report 24";
 }
 
 static int parse_plain(const char *s, struct sgt_ota_reason *r, const char **why)
@@ -236,6 +322,9 @@ static int parse_plain(const char *s, struct sgt_ota_reason *r, const char **why
 					return SGT_ERR_USAGE;
 				}
 				r->has_sub = 1;
+				/* The sub-code is the error that led to the state (0: none given). */
+				if (r->sub != 0)
+					r->inner_kind = classify_word(r->sub, &r->inner, &r->inner_main, &r->inner_detail);
 			} else if (*q != '\0') {
 				*why = "unexpected text after the image state";
 				return SGT_ERR_USAGE;

@@ -165,15 +165,30 @@ int sgt_sign_verify_digest(EVP_PKEY *pub, const EVP_MD *md, const unsigned char 
 int sgt_sign_read_sig(const char *path, unsigned char **sig, size_t *len)
 {
 	unsigned char *raw = NULL;
-	size_t rawlen;
-	int rc;
+	size_t rawlen, i;
+	int rc, text = 1;
 
 	*sig = NULL;
 	*len = 0;
 	if ((rc = sgt_file_read(path, 64 * 1024, &raw, &rawlen)) != SGT_OK)
 		return rc;
-	/* A raw DER signature starts with SEQUENCE; base64 text never does. */
-	if (rawlen > 0 && raw[0] == 0x30) {
+	/*
+	 * Base64 text (as AWS carries it) is only base64 characters and
+	 * blanks; bytes that are not printable text are the raw signature
+	 * `openssl dgst -sign` writes (a DER ECDSA value always holds 0x02
+	 * tags, RSA bytes are random), taken as they are.  Printable text that
+	 * is not base64 is neither.
+	 */
+	for (i = 0; i < rawlen && text; i++) {
+		unsigned char c = raw[i];
+
+		text = (c >= 0x20 && c < 0x7f) || c == '\t' || c == '\r' || c == '\n';
+	}
+	if (!text) {
+		if (rawlen > SGT_SIGN_MAX_SIG) {
+			free(raw);
+			return sgt_err(SGT_ERR_DATA, "'%s' is not a signature (%zu bytes: too long for one)", path, rawlen);
+		}
 		*sig = raw;
 		*len = rawlen;
 		return SGT_OK;
@@ -183,7 +198,7 @@ int sgt_sign_read_sig(const char *path, unsigned char **sig, size_t *len)
 	if (rc != SGT_OK || *len == 0 || *len > SGT_SIGN_MAX_SIG) {
 		free(*sig);
 		*sig = NULL;
-		return sgt_err(SGT_ERR_DATA, "'%s' is not a signature (base64 or DER expected)", path);
+		return sgt_err(SGT_ERR_DATA, "'%s' is not a signature (base64, DER or raw bytes expected)", path);
 	}
 	return SGT_OK;
 }

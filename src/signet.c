@@ -34,6 +34,7 @@ static const struct command commands[] = {
 	{ "backup", cmd_backup, "write the whole store (embedded token included) as one encrypted archive" },
 	{ "restore", cmd_restore, "restore a store from a backup archive; --check runs a restore drill" },
 	{ "fleet", cmd_fleet, "which devices trust which key, and by when to act so all stay updatable" },
+	{ "rotate", cmd_rotate, "move devices to a new signing key without stranding any; retire the old one" },
 	{ NULL, NULL, NULL }
 };
 

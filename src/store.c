@@ -353,6 +353,17 @@ int sgt_store_lock(struct sgt_store *st, int exclusive)
 	return SGT_OK;
 }
 
+int sgt_store_relock(struct sgt_store *st, int how)
+{
+	if (st->lock_fd < 0)
+		return sgt_err(SGT_ERR_DATA, "internal error: the store is not locked");
+	while (flock(st->lock_fd, how == 0 ? LOCK_UN : how > 0 ? LOCK_EX : LOCK_SH) != 0)
+		if (errno != EINTR)
+			return sgt_err(SGT_ERR_DATA, "cannot lock the store '%s': %s", st->dir, strerror(errno));
+	st->lock_exclusive = how > 0;
+	return SGT_OK;
+}
+
 void sgt_config_release(struct sgt_config *cfg)
 {
 	size_t i;
@@ -694,7 +705,7 @@ static int *custody_field(struct sgt_custody *c, size_t i)
 int sgt_keyrec_load(const struct sgt_store *st, const char *label, struct sgt_keyrec *out)
 {
 	static const char *const keys[] = { "label", "id", "algorithm", "spki_sha256", "origin",
-					    "created", "policy", "custody", NULL };
+					    "created", "policy", "custody", "retired", "retired_by", NULL };
 	char *path = keyrec_path(st, label);
 	struct sgt_yaml *root = NULL;
 	const struct sgt_yaml *cust;
@@ -718,7 +729,9 @@ int sgt_keyrec_load(const struct sgt_store *st, const char *label, struct sgt_ke
 	    (rc = copy_str(path, root, "spki_sha256", 1, out->spki_sha256, sizeof(out->spki_sha256))) != SGT_OK ||
 	    (rc = copy_str(path, root, "origin", 1, out->origin, sizeof(out->origin))) != SGT_OK ||
 	    (rc = copy_str(path, root, "created", 1, out->created, sizeof(out->created))) != SGT_OK ||
-	    (rc = copy_str(path, root, "policy", 0, out->policy, sizeof(out->policy))) != SGT_OK)
+	    (rc = copy_str(path, root, "policy", 0, out->policy, sizeof(out->policy))) != SGT_OK ||
+	    (rc = copy_str(path, root, "retired", 0, out->retired, sizeof(out->retired))) != SGT_OK ||
+	    (rc = copy_str(path, root, "retired_by", 0, out->retired_by, sizeof(out->retired_by))) != SGT_OK)
 		goto out;
 	if (strcmp(out->label, label) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "%s: records label '%s', not '%s'", path, out->label, label);
@@ -740,7 +753,7 @@ out:
 	return rc;
 }
 
-int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec)
+static int keyrec_write(const struct sgt_store *st, const struct sgt_keyrec *rec, int exclusive)
 {
 	char *path;
 	struct sgt_buf b = { 0 };
@@ -770,10 +783,27 @@ int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec)
 		if (v >= 0)
 			rc = sgt_buf_printf(&b, "  %s: %s\n", custody_names[i], v ? "true" : "false");
 	}
-	rc = rc ? rc : sgt_put(path, b.p, b.len, 1);
+	if (rc == SGT_OK && rec->retired[0] != '\0') {
+		rc = sgt_buf_printf(&b, "retired: ");
+		rc = rc ? rc : sgt_yaml_quote(&b, rec->retired);
+		rc = rc ? rc : sgt_buf_printf(&b, "\nretired_by: ");
+		rc = rc ? rc : sgt_yaml_quote(&b, rec->retired_by);
+		rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
+	}
+	rc = rc ? rc : sgt_put(path, b.p, b.len, exclusive);
 	sgt_buf_free(&b);
 	free(path);
 	return rc;
+}
+
+int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec)
+{
+	return keyrec_write(st, rec, 1);
+}
+
+int sgt_keyrec_update(const struct sgt_store *st, const struct sgt_keyrec *rec)
+{
+	return keyrec_write(st, rec, 0);
 }
 
 int sgt_keyrec_list(const struct sgt_store *st, struct sgt_keyrec **out, size_t *n)

@@ -11,7 +11,8 @@ T=$(mktemp -d /tmp/signet-test.XXXXXX)
 S="$T/store"
 export SIGNET_STORE="$S"
 export SIGNET_POLICY_DIR="$TOP/policies"
-trap 'rm -rf "$T"' EXIT
+# Only the test's own shell cleans up: a background subshell killed mid-test must not remove $T.
+trap '[ "$BASHPID" = "$$" ] && rm -rf "$T"' EXIT
 # Sanitizer builds: full stacks so the libp11 suppression matches reliably.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-fast_unwind_on_malloc=0:detect_leaks=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$TOP/tests/lsan.supp:print_suppressions=0}

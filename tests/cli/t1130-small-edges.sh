@@ -26,7 +26,7 @@ SIGNET_NOW=2040-01-01T00:00:00Z sig 1 renew --check
 # cert show of a label nobody has: unknown label, not "cannot read".
 sig 3 cert show nosuch
 one_line_error
-has "$T/err" "^signet: unknown label 'nosuch': no key 'nosuch' in custody and no file 'nosuch'$"
+has "$T/err" "^signet: unknown label 'nosuch': no key of that name in custody and no such file$"
 
 # An encrypted key file and no terminal: one clear line, no prompt.
 openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkey -aes256 -passout pass:secret -out "$T/enc.pem"
@@ -58,7 +58,7 @@ cp "$S/audit.log" "$T/audit.log"
 echo '{"not":"chained"}' >>"$S/audit.log"
 sig 3 sign --key fw "$T/fw.bin" --out "$T/fw2.sig"
 one_line_error
-has "$T/err" "^signet: '$T/fw\.bin' not signed \(no audit record\): audit log '$S/audit\.log'"
+has "$T/err" "^signet: 1 image not signed \(no audit record\): audit log '$S/audit\.log'"
 [ ! -e "$T/fw2.sig" ] || fail "signature published without its audit record"
 cp "$T/audit.log" "$S/audit.log"
 

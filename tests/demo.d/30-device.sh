@@ -30,3 +30,7 @@ show "$SIGNET" sign "$W/firmware.bin" --key stray --out "$W/stray.sig"
 show "$SIGNET" verify "$W/firmware.bin" --sig "$W/stray.sig" --header "$W/ota_demo_config_signer.h" || true
 step "15. ... and report \"reason\":\"0x000000e3: 0x00000000\": what that means"
 show "$SIGNET" explain '{"status":"FAILED","statusDetails":{"reason":"0x000000e3: 0x00000000"}}'
+step "16. A header that lost its \\n (each PEM line a literal without \\n): OpenSSL reads it, the device cannot"
+{ echo "#define otapalconfigCODE_SIGNING_CERTIFICATE \\"; sed 's/.*/    "&" \\/' "$S/certs/fw/current.pem"; echo '    ""'; } >"$W/no_newlines.h"
+show "$SIGNET" extract "$W/no_newlines.h" || true
+show "$SIGNET" verify "$W/firmware.bin" --sig "$W/firmware.bin.sig" --header "$W/no_newlines.h" || true

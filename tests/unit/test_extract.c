@@ -39,6 +39,22 @@ static size_t scan(const void *d, size_t n, struct sgt_found_list *l)
 	return l->n;
 }
 
+/* Finds that are certificates or keys (broken material is reported apart). */
+static size_t usable(const void *d, size_t n)
+{
+	struct sgt_found_list l;
+	size_t i, k = 0;
+
+	scan(d, n, &l);
+	for (i = 0; i < l.n; i++) {
+		k += l.v[i].kind != SGT_FOUND_BROKEN;
+		if (l.v[i].kind == SGT_FOUND_BROKEN)
+			assert_null(l.v[i].pub);
+	}
+	sgt_found_list_release(&l);
+	return k;
+}
+
 static void test_c_literals(void **state)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
@@ -78,13 +94,26 @@ static void test_bytes_and_dedup(void **state)
 	char *p = pem(x);
 
 	(void)state;
-	/* The same certificate twice: as PEM in a comment and as a byte array. */
+	/*
+	 * The same certificate twice: as PEM in a comment (reported, not baked)
+	 * and as a byte array (baked, named by its array); twice in the array
+	 * region counts once.
+	 */
 	sgt_buf_printf(&c, "/*\n%s*/\nconst unsigned char a[] = {", p);
 	for (i = 0; i < n; i++)
 		sgt_buf_printf(&c, "%s0x%02X%s", i % 8 ? " " : "\n  ", der[i], i + 1 < n ? "," : "");
+	sgt_buf_printf(&c, "\n};\nconst unsigned char b[] = {");
+	for (i = 0; i < n; i++)
+		sgt_buf_printf(&c, "0x%02X%s", der[i], i + 1 < n ? "," : "");
 	sgt_buf_printf(&c, "\n};\n");
-	assert_int_equal(scan(c.p, c.len, &l), 1);
+	assert_int_equal(scan(c.p, c.len, &l), 2);
 	assert_int_equal(l.v[0].line, 2);
+	assert_int_equal(l.v[0].state, SGT_C_COMMENT);
+	assert_false(l.v[0].baked);
+	assert_int_equal(l.v[1].state, SGT_C_ACTIVE);
+	assert_true(l.v[1].baked);
+	assert_int_equal(l.v[1].device_parses, 1);
+	assert_string_equal(l.v[1].symbol, "a");
 	assert_string_equal(l.v[0].info.alg, "ecdsa-p384");
 	sgt_found_list_release(&l);
 	sgt_buf_free(&c);
@@ -146,7 +175,7 @@ static void test_garbage(void **state)
 			char *copy = malloc(j ? j : 1);
 
 			memcpy(copy, bad[i], j);
-			assert_int_equal(scan(copy, j, &l), 0);
+			assert_int_equal(usable(copy, j), 0);
 			free(copy);
 		}
 	}

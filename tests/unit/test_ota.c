@@ -93,11 +93,14 @@ static void test_tables(void **state)
 		assert_true(strncmp(t[i].name, "OtaPal", 6) == 0);
 	}
 	t = sgt_ota_agent_table(&n);
-	assert_int_equal(n, 24);
+	assert_int_equal(n, 25);
 	for (i = 0; i < n; i++)
 		assert_int_equal(t[i].value, i);
 	assert_string_equal(sgt_ota_agent_code(12)->name, "OtaErrJobParserError");
-	assert_null(sgt_ota_agent_code(24));
+	assert_string_equal(sgt_ota_agent_code(24)->name, "OtaErrEmptyJobDocument");
+	assert_null(sgt_ota_agent_code(25));
+	assert_string_equal(sgt_ota_legacy_code(0x01)->name, "kOTA_Err_SignatureCheckFailed");
+	assert_null(sgt_ota_legacy_code(0x30));
 	t = sgt_ota_jobparse_table(&n);
 	assert_int_equal(n, 8);
 	assert_string_equal(sgt_ota_jobparse_code(1)->name, "OtaJobParseErrNullJob");
