@@ -18,7 +18,7 @@ endif
 DEB_PACKAGES := build-essential pkg-config libssl-dev openssl libp11-dev libp11-kit-dev \
 	softhsm2 libyaml-dev libjansson-dev opensc libmbedtls-dev libcmocka-dev \
 	jq xxd strace time libcsv-dev libpq-dev postgresql prometheus chromium python3-icalendar \
-	p11-kit p11-kit-modules swtpm libtpm2-pkcs11-1 libtss2-tcti-swtpm0
+	p11-kit p11-kit-modules swtpm libtpm2-pkcs11-1 libtss2-tcti-swtpm0 gdb
 
 PKGS       := libcrypto libp11 yaml-0.1 jansson p11-kit-1 libpq
 WARN       := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -31,8 +31,8 @@ ifneq ($(DEVELOPER),)
 ALL_CFLAGS += -Werror
 endif
 ifneq ($(SANITIZE),)
-ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
-LDFLAGS    += -fsanitize=$(SANITIZE)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer -O1
+LDFLAGS    += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
 endif
 
 SRCS     := $(sort $(wildcard src/*.c))
@@ -41,6 +41,11 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+# Fuzz harnesses: tests/fuzz/fuzz_<parser>.c; `make check` replays their corpora
+# through a plain driver ($(BUILD)/fuzz-replay/fuzz_<parser>), `make fuzz` runs libFuzzer.
+FUZZ_HARNESS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES   := $(FUZZ_HARNESS:tests/fuzz/%.c=%)
+REPLAY_BINS  := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/%)
 
 .PHONY: all deps check unit cli demo bench install clean
 
@@ -84,12 +89,15 @@ $(BUILD)/fakes/p11peek: tests/tools/p11peek.c | $(BUILD)/fakes
 $(BUILD)/fakes/mbedverify: tests/fakes/mbedverify.c | $(BUILD)/fakes
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lmbedtls -lmbedx509 -lmbedcrypto
 
-$(BUILD)/obj $(BUILD)/unit $(BUILD)/fakes:
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(BUILD)/libsignet.a | $(BUILD)/fuzz-replay
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libsignet.a $(ALL_LDLIBS)
+
+$(BUILD)/obj $(BUILD)/unit $(BUILD)/fakes $(BUILD)/fuzz-replay:
 	mkdir -p $@
 
 unit: deps $(UNIT_BINS)
 
-check: deps $(BUILD)/signet $(UNIT_BINS) $(BUILD)/fakes/libp11shim.so $(BUILD)/fakes/p11peek $(BUILD)/fakes/mbedverify
+check: deps $(BUILD)/signet $(UNIT_BINS) $(REPLAY_BINS) $(BUILD)/fakes/libp11shim.so $(BUILD)/fakes/p11peek $(BUILD)/fakes/mbedverify
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
 demo: deps $(BUILD)/signet
@@ -113,12 +121,31 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-# libFuzzer harness for the backup archive parser (clang only; not part of check).
-.PHONY: fuzz
-FUZZ_SRCS := $(filter-out src/signet.c src/cmd_%.c,$(SRCS))
-fuzz: tests/fuzz/fuzz_backup_parse.c $(FUZZ_SRCS)
-	@mkdir -p build/fuzz
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude \
-	  $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -o build/fuzz/fuzz_backup_parse \
-	  tests/fuzz/fuzz_backup_parse.c $(FUZZ_SRCS) $(ALL_LDLIBS)
-	@mkdir -p build/fuzz/corpus; echo "run: build/fuzz/fuzz_backup_parse -max_total_time=60 build/fuzz/corpus tests/fuzz/corpus"
+# libFuzzer: every harness built with clang's libFuzzer plus ASan/UBSan (halting on
+# the first report), then run FUZZ_SECONDS each, FUZZ_JOBS at a time.  New inputs go to
+# build/fuzz/corpus/<name>, crashes to build/fuzz/crash/, logs to build/fuzz/log/;
+# the seeds are tests/fuzz/corpus/<name>.  `make fuzz-build` only builds.
+.PHONY: fuzz fuzz-build
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 2
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -g -O1 $(FUZZ_SAN) -D_GNU_SOURCE -Iinclude -DSGT_POLICY_DIR='"$(PREFIX)/share/signet/policies"' \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_OBJS    := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
+FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/%)
+
+build/fuzz/obj/%.o: src/%.c $(wildcard include/*.h)
+	@mkdir -p build/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/libsignet.a: $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $(FUZZ_OBJS)
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h build/fuzz/libsignet.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libsignet.a $(ALL_LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run.sh $(FUZZ_NAMES)

@@ -112,4 +112,10 @@ int cmd_cert_reissue_key(const struct sgt_store *st, struct sgt_token *tok, cons
 #define CMD_PIN_LONGOPTS { "pin-file", required_argument, NULL, 0x100 }, { "pin-fd", required_argument, NULL, 0x101 }
 int cmd_pin_opt(const char *cmd, int c, const char *arg, struct sgt_pin_opts *opts, int *rc);
 
+/*
+ * After sgt_err_hold() and a module call that returned rc: SGT_OK, or one
+ * error line "<what>: <the module's reason>" (and its hint); returns rc.
+ */
+int cmd_failed_because(int rc, const char *what);
+
 #endif

@@ -35,6 +35,14 @@ enum sgt_status {
 int sgt_err(int code, const char *fmt, ...) SGT_PRINTF(2, 3);
 /* The message of the last sgt_err (without "signet: "), for refused-attempt records. */
 const char *sgt_last_error(void);
+/*
+ * Holds errors and hints back (warnings still print) until sgt_err_release,
+ * which returns the last held hint or NULL: a command that adds what the
+ * failure meant ("'fw.bin' not signed: <why>") prints one line, not two.
+ * The held error's text is sgt_last_error().
+ */
+void sgt_err_hold(void);
+const char *sgt_err_release(void);
 /* Prints "hint: <message>" on stderr. */
 void sgt_hint(const char *fmt, ...) SGT_PRINTF(1, 2);
 /* Prints "signet: warning: <message>" on stderr unless quiet. */
@@ -94,6 +102,13 @@ void sgt_time_iso(time_t t, char out[32]);
 time_t sgt_now(void);
 /* Parses "YYYY-MM-DD" or RFC 3339 UTC; returns 0 or -1. */
 int sgt_time_parse(const char *s, time_t *out);
+/*
+ * No core dumps (RLIMIT_CORE 0) and no ptrace by the same user
+ * (PR_SET_DUMPABLE 0) for this process: main calls it before any command,
+ * since most handle a PIN or key material.  SGT_ERR_DATA (unreported) when
+ * the kernel refused either.
+ */
+int sgt_secrets_protect(void);
 /* Random bytes from OpenSSL's DRBG; SGT_OK or SGT_ERR_DATA. */
 int sgt_random(unsigned char *out, size_t n);
 

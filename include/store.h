@@ -63,7 +63,23 @@ const char *sgt_store_dir(const char *opt);
 int sgt_store_open(struct sgt_store *st, const char *dir);
 void sgt_store_release(struct sgt_store *st);
 
-/* Takes the store's flock (exclusive for writers), waiting for other runs. */
+/*
+ * A file signet trusts (signet.yaml, a PIN file): refused, naming it, when
+ * it is a symbolic link, owned by another user than the one running
+ * signet, or writable by its group or others.  what names it in messages.
+ * sgt_store_open checks the store itself: its directories (ours, closed
+ * to others), no symbolic links or special files anywhere inside, and a
+ * module path nobody else can write.
+ */
+int sgt_path_trusted(const char *path, const char *what);
+
+/*
+ * Takes the store's flock (exclusive for writers), waiting for other runs:
+ * says once who holds it (the pid recorded by the last exclusive holder)
+ * and gives up after SIGNET_LOCK_TIMEOUT seconds (default below) with
+ * SGT_ERR_DATA naming the holder.
+ */
+#define SGT_LOCK_TIMEOUT 120
 int sgt_store_lock(struct sgt_store *st, int exclusive);
 
 /*
@@ -90,6 +106,19 @@ int sgt_store_apply_env(const struct sgt_store *st);
  * existing file (SGT_ERR_DATA).
  */
 int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusive);
+/*
+ * User outputs (--out and the like), as opposed to the store's own files.
+ * sgt_out_special: 1 when path is an existing device node, FIFO or other
+ * non-regular file (after symlinks): it is written through, never renamed
+ * over.  sgt_out_check: SGT_OK when path can be written: its directory
+ * exists (never created for the user) and it is not a directory.
+ * sgt_out_write: sgt_out_check, then a write-through for a special target
+ * or an atomic replacement otherwise.  sgt_put (intent.h) bypasses its
+ * staging for special targets too.
+ */
+int sgt_out_special(const char *path);
+int sgt_out_check(const char *path);
+int sgt_out_write(const char *path, const void *data, size_t len);
 /* fsync of a directory (after a rename into it); errors name it. */
 int sgt_fsync_dir(const char *dir);
 /* mkdir -p with mode 0700; reports errors naming the path. */

@@ -24,6 +24,7 @@ struct sgt_yaml {
 	char **keys;		/* MAP: keys[i] names items[i] */
 	struct sgt_yaml **items;	/* SEQ and MAP children */
 	size_t n;
+	size_t cap;		/* allocated length of items (and keys) */
 };
 
 /*

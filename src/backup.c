@@ -406,7 +406,8 @@ static int walk_dir(struct walk *w, const char *rel, int depth)
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), names_cmp);
+	if (n > 0)	/* qsort(NULL, 0) is undefined */
+		qsort(names, n, sizeof(*names), names_cmp);
 	for (i = 0; i < n && rc == SGT_OK; i++) {
 		struct stat sb;
 		int len = snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", names[i]);

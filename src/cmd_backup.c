@@ -298,10 +298,17 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 		json_object_set_new(d, "scrypt_log2n", json_integer(kdf.log2n));
 	}
 	/* The archive appears only once its audit record is durable. */
-	if ((rc = sgt_audit_append(&st, "backup", NULL, NULL, "ok", d)) != SGT_OK) {
-		sgt_err(rc, "backup '%s' not written: the audit record could not be written", file);
+	sgt_err_hold();
+	rc = sgt_audit_append(&st, "backup", NULL, NULL, "ok", d);
+	if (rc != SGT_OK) {
+		struct sgt_buf what = { 0 };
+
+		sgt_buf_printf(&what, "backup '%s' not written (no audit record)", file);
+		rc = cmd_failed_because(rc, what.p ? what.p : "backup not written");
+		sgt_buf_free(&what);
 		goto out;
 	}
+	(void)sgt_err_release();
 	if ((rc = sgt_backup_stage_commit(&stage)) != SGT_OK)
 		goto out;
 	if (!embedded)
@@ -462,10 +469,17 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if ((rc = sgt_audit_append(&st, "restore", NULL, NULL, "ok", d)) != SGT_OK) {
-		sgt_err(rc, "store '%s' not restored: the audit record could not be written", shown);
+	sgt_err_hold();
+	rc = sgt_audit_append(&st, "restore", NULL, NULL, "ok", d);
+	if (rc != SGT_OK) {
+		struct sgt_buf what = { 0 };
+
+		sgt_buf_printf(&what, "store '%s' not restored (no audit record)", shown);
+		rc = cmd_failed_because(rc, what.p ? what.p : "store not restored");
+		sgt_buf_free(&what);
 		goto out;
 	}
+	(void)sgt_err_release();
 	sgt_store_release(&st);
 	if (conf != NULL) {
 		snprintf(confpath, sizeof(confpath), "%s/hsm/softhsm2.conf", tmp);

@@ -692,7 +692,7 @@ static int do_csr(struct sgt_ctx *ctx, struct opts *o, const char *label)
 		goto out;
 	}
 	len = BIO_get_mem_data(bio, &pem);
-	if (o->out != NULL && (rc = sgt_atomic_write(o->out, pem, (size_t)len, 0)) != SGT_OK)
+	if (o->out != NULL && (rc = sgt_out_write(o->out, pem, (size_t)len)) != SGT_OK)
 		goto out;
 	if (ctx->json)
 		rc = cmd_json_print(json_pack("{s:s, s:s?, s:s, s:s%}", "label", label, "out", o->out,

@@ -160,6 +160,21 @@ int cmd_pin_opt(const char *cmd, int c, const char *arg, struct sgt_pin_opts *op
 	return 1;
 }
 
+int cmd_failed_because(int rc, const char *what)
+{
+	char why[512], hint[512];
+	const char *h = sgt_err_release();
+
+	if (rc == SGT_OK)
+		return SGT_OK;
+	snprintf(why, sizeof(why), "%s", sgt_last_error());
+	snprintf(hint, sizeof(hint), "%s", h ? h : "");
+	sgt_err(rc, "%s: %s", what, why);
+	if (hint[0] != '\0')
+		sgt_hint("%s", hint);
+	return rc;
+}
+
 int cmd_label_or_file(const struct sgt_store *st, const char *arg, int force_file)
 {
 	struct stat sb;

@@ -171,7 +171,7 @@ static int fleet_report(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	if (o.out != NULL) {
 		/* Written whole or not at all: a scraper or calendar never reads half a report. */
-		if ((rc = sgt_atomic_write(o.out, out.p ? out.p : "", out.len, 0)) == SGT_OK && !sgt_quiet && !ctx->json)
+		if ((rc = sgt_out_write(o.out, out.p ? out.p : "", out.len)) == SGT_OK && !sgt_quiet && !ctx->json)
 			fprintf(stderr, "wrote %s report to %s\n", o.format ? o.format : "table", o.out);
 	} else if (out.len > 0 && fwrite(out.p, 1, out.len, stdout) != out.len)
 		rc = sgt_err(SGT_ERR_DATA, "cannot write to standard output");

@@ -192,6 +192,8 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 			rc = sgt_err(SGT_ERR_DATA, "out of memory");
 			goto out;
 		}
+		if ((rc = sgt_out_check(outfile)) != SGT_OK)
+			goto out;
 		/* With a store, the file appears only once its audit record is durable (intent.h). */
 		if (have_store && (rc = header_intent(&st, label, outfile)) != SGT_OK)
 			goto out;
@@ -211,12 +213,13 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 			json_object_set_new(d, "updated", json_true());
 		if (d && use->cert)
 			json_object_set_new(d, "certificate_serial", json_string(use->info.serial));
-		rc = d ? sgt_audit_append(&st, "header", label, use->info.spki_sha256, "ok", d) : SGT_ERR_DATA;
+		sgt_err_hold();
+		rc = d ? sgt_audit_append(&st, "header", label, use->info.spki_sha256, "ok", d)
+		       : sgt_err(SGT_ERR_DATA, "out of memory");
 		json_decref(d);
-		if (rc != SGT_OK) {
+		if ((rc = cmd_failed_because(rc, "header not exported (no audit record)")) != SGT_OK) {
 			/* Staged, never put in place: the file (or the config --update named) is as it was. */
 			sgt_intent_abort(&st);
-			sgt_err(rc, "header not exported: the audit record could not be written");
 			goto out;
 		}
 		if ((rc = sgt_intent_end(&st)) != SGT_OK)

@@ -427,7 +427,7 @@ static int key_pubkey(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	len = BIO_get_mem_data(mem, &pem);
 	if (out != NULL)
-		rc = sgt_atomic_write(out, pem, (size_t)len, 0);
+		rc = sgt_out_write(out, pem, (size_t)len);
 	else if (ctx->json)
 		rc = cmd_json_print(json_pack("{s:s, s:s, s:s#}", "label", label, "spki_sha256", rec.spki_sha256,
 					      "pem", pem, (int)len));

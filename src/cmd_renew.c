@@ -48,10 +48,11 @@ static void due_release(struct due *d, size_t n)
 
 /*
  * Collects the keys whose current certificate is due.  *checked counts
- * the certificates looked at.
+ * the certificates looked at; *unreadable those that could not be read
+ * (each reported once): the others are still checked.
  */
 static int find_due(const struct sgt_store *st, const char *policy_opt, time_t now, struct due **out,
-		    size_t *n, size_t *checked)
+		    size_t *n, size_t *checked, size_t *unreadable)
 {
 	struct sgt_keyrec *recs = NULL;
 	size_t nrecs = 0, i;
@@ -59,7 +60,7 @@ static int find_due(const struct sgt_store *st, const char *policy_opt, time_t n
 	int rc;
 
 	*out = NULL;
-	*n = *checked = 0;
+	*n = *checked = *unreadable = 0;
 	if ((rc = sgt_keyrec_list(st, &recs, &nrecs)) != SGT_OK)
 		return rc;
 	for (i = 0; i < nrecs; i++) {
@@ -69,8 +70,10 @@ static int find_due(const struct sgt_store *st, const char *policy_opt, time_t n
 		time_t nb, na;
 		long window = 30;
 
-		if ((rc = sgt_cert_store_current(st, recs[i].label, &cur)) != SGT_OK)
-			goto out;
+		if (sgt_cert_store_current(st, recs[i].label, &cur) != SGT_OK) {
+			(*unreadable)++;	/* reported; one bad file must not hide the others' deadlines */
+			continue;
+		}
 		if (cur == NULL)
 			continue;
 		(*checked)++;
@@ -84,11 +87,12 @@ static int find_due(const struct sgt_store *st, const char *policy_opt, time_t n
 			window = pol->renew_before_days;
 		}
 		if (sgt_cert_times(cur, &nb, &na) != SGT_OK) {
-			rc = sgt_err(SGT_ERR_DATA, "the current certificate of '%s' has unreadable validity dates",
-				     recs[i].label);
+			(void)sgt_err(SGT_ERR_DATA, "the current certificate of '%s' has unreadable validity dates",
+				      recs[i].label);
+			(*unreadable)++;
 			X509_free(cur);
 			sgt_policy_free(pol);
-			goto out;
+			continue;
 		}
 		/*
 		 * A certificate that lives no longer than the window (a 20-day CA
@@ -147,7 +151,7 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 	struct sgt_store st;
 	struct sgt_token *tok = NULL;
 	struct due *due = NULL;
-	size_t ndue = 0, checked = 0, i, renewed = 0;
+	size_t ndue = 0, checked = 0, unreadable = 0, i, renewed = 0;
 	json_t *jdue = NULL, *jrenewed = NULL;
 	time_t now = sgt_now();
 
@@ -183,7 +187,7 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if ((rc = find_due(&st, policy, now, &due, &ndue, &checked)) != SGT_OK)
+	if ((rc = find_due(&st, policy, now, &due, &ndue, &checked, &unreadable)) != SGT_OK)
 		goto out;
 	for (i = 0; i < ndue; i++) {
 		char serial[128];
@@ -227,7 +231,8 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 		}
 	}
 	if (ctx->json) {
-		int r2 = cmd_json_print(json_pack("{s:I, s:O, s:O, s:b, s:b}", "checked", (json_int_t)checked,
+		int r2 = cmd_json_print(json_pack("{s:I, s:I, s:O, s:O, s:b, s:b}", "checked", (json_int_t)checked,
+						  "unreadable", (json_int_t)unreadable,
 						  "due", jdue, "renewed", jrenewed, "dry_run", dry_run, "check", check));
 
 		rc = rc != SGT_OK ? rc : r2;
@@ -239,6 +244,11 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	if (rc == SGT_OK && check && ndue > 0)
 		rc = SGT_ERR_VERDICT;
+	if (unreadable > 0 && !ctx->json)
+		printf("%zu certificate%s could not be read (see the errors above)\n", unreadable,
+		       unreadable == 1 ? "" : "s");
+	if (unreadable > 0 && (rc == SGT_OK || rc == SGT_ERR_VERDICT))
+		rc = SGT_ERR_DATA;	/* each was reported where it failed */
 out:
 	json_decref(jdue);
 	json_decref(jrenewed);

@@ -354,10 +354,10 @@ static int write_ota_update(struct sgt_ctx *ctx, struct signing *s, const struct
 		struct sgt_buf t = { 0 };
 
 		sgt_buf_printf(&t, "%s\n", text);
-		rc = sgt_atomic_write(u->path, t.p, t.len, 0);
+		rc = sgt_out_write(u->path, t.p, t.len);
 		sgt_buf_free(&t);
 	}
-	if (rc == SGT_OK && (rc = sgt_atomic_write(notepath.p, note.p, note.len, 0)) != SGT_OK)
+	if (rc == SGT_OK && (rc = sgt_out_write(notepath.p, note.p, note.len)) != SGT_OK)
 		sgt_store_unlink(u->path);
 	if (rc != SGT_OK)
 		goto out;
@@ -440,7 +440,7 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 			rc = sgt_err(SGT_ERR_DATA, "out of memory");
 			goto out;
 		}
-		if ((rc = sgt_put(sigpath, text.p, text.len, 0)) != SGT_OK)
+		if ((rc = sgt_out_check(sigpath)) != SGT_OK || (rc = sgt_put(sigpath, text.p, text.len, 0)) != SGT_OK)
 			goto out;
 		finals[0] = sigpath;
 	}
@@ -448,7 +448,8 @@ static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, c
 		size_t n = strlen(jtext);
 
 		jtext[n] = '\n';	/* json_dumps leaves no newline; the NUL slot takes it */
-		rc = sgt_put(ota, jtext, n + 1, 0);
+		rc = sgt_out_check(ota);
+		rc = rc ? rc : sgt_put(ota, jtext, n + 1, 0);
 		jtext[n] = '\0';
 		if (rc != SGT_OK)
 			goto out;
@@ -503,11 +504,17 @@ static int commit_batch(struct sgt_ctx *ctx, struct signing *s, struct batch *b,
 
 	if (json_array_size(b->recs) == 0)
 		return SGT_OK;
-	if ((rc = sgt_audit_append_batch(&s->st, b->recs)) != SGT_OK) {
-		sgt_err(rc, "%zu image%s not signed: the audit record could not be written", json_array_size(b->recs),
-			json_array_size(b->recs) == 1 ? "" : "s");
-		return rc;
+	/* one line: what did not happen, and the audit log's reason */
+	sgt_err_hold();
+	rc = sgt_audit_append_batch(&s->st, b->recs);
+	if (rc != SGT_OK) {
+		char what[80];
+
+		snprintf(what, sizeof(what), "%zu image%s not signed (no audit record)", json_array_size(b->recs),
+			 json_array_size(b->recs) == 1 ? "" : "s");
+		return cmd_failed_because(rc, what);
 	}
+	(void)sgt_err_release();
 	if ((rc = sgt_intent_publish()) != SGT_OK)
 		return rc;
 	if (b->sigout.len > 0)

@@ -604,6 +604,8 @@ int sgt_fleet_record_load(const char *path, const char *fleet, const char *versi
 	}
 out:
 	sgt_yaml_free(doc);
+	if (rc != SGT_OK)
+		build_release(b);	/* a failed load leaves nothing to free */
 	return rc;
 }
 

@@ -41,7 +41,8 @@ int sgt_fleet_tally(struct sgt_fleet *f, const char *build, size_t len, long n, 
 	for (i = 0; i < f->nbuilds; i++) {
 		const char *v = f->builds[i].version;
 
-		if (strncmp(v, build, len) == 0 && v[len] == '\0') {
+		/* build may hold a NUL (a binary field): compare lengths, never read past v */
+		if (strlen(v) == len && memcmp(v, build, len) == 0) {
 			if (stale)
 				f->builds[i].stale += n;
 			else
@@ -55,7 +56,7 @@ int sgt_fleet_tally(struct sgt_fleet *f, const char *build, size_t len, long n, 
 	for (i = 0; i < f->nunknown; i++) {
 		const char *v = f->unknown[i].version;
 
-		if (strncmp(v, build, len) == 0 && v[len] == '\0') {
+		if (strlen(v) == len && memcmp(v, build, len) == 0) {
 			u = &f->unknown[i];
 			break;
 		}
@@ -158,8 +159,11 @@ int sgt_fleet_parse_time(const char *s, size_t len, time_t *out)
 		;
 	if (i == len && len <= 16) {
 		/* Epoch seconds, or milliseconds as AWS fleet indexing's connectivity.timestamp. */
-		long long v = strtoll(s, NULL, 10);
+		long long v = 0;
 
+		/* s is not NUL-terminated (a field of a source line): no strtoll */
+		for (i = 0; i < len; i++)
+			v = v * 10 + (s[i] - '0');
 		*out = (time_t)(v > 100000000000LL ? v / 1000 : v);
 		return 0;
 	}

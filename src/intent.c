@@ -170,6 +170,9 @@ int sgt_put(const char *path, const void *data, size_t len, int exclusive)
 	struct stat sb;
 	int rc;
 
+	/* a device node or FIFO named as output is written through, never staged and renamed over */
+	if (!exclusive && sgt_out_special(path))
+		return sgt_out_write(path, data, len);
 	if (!in.open)
 		return sgt_atomic_write(path, data, len, exclusive);
 	if (exclusive && lstat(path, &sb) == 0)

@@ -5,8 +5,10 @@
  * objects are destroyed and the store is left as it was.  There is no
  * function here, or anywhere in signet, that reads a private key out.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -245,6 +247,25 @@ int sgt_key_generate(const struct sgt_store *st, const struct sgt_pin_opts *opts
 	return rc;
 }
 
+/* Asks on the terminal (OpenSSL's prompt) only when there is one; notes that it was asked. */
+struct pass_ask {
+	int asked, no_tty;
+};
+
+static int pass_cb(char *out, int size, int rwflag, void *u)
+{
+	struct pass_ask *pw = u;
+	int fd;
+
+	pw->asked = 1;
+	if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)) < 0) {
+		pw->no_tty = 1;
+		return -1;
+	}
+	close(fd);
+	return PEM_def_callback(out, size, rwflag, NULL);
+}
+
 int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
 		   const char *keyfile, const char *policy, struct sgt_keyrec *out)
 {
@@ -255,6 +276,7 @@ int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	size_t len = 0;
 	EVP_PKEY *key = NULL;
 	BIO *bio = NULL;
+	struct pass_ask pw = { 0, 0 };
 	CK_OBJECT_HANDLE pub, priv;
 	char spki[65];
 	int rc;
@@ -265,7 +287,17 @@ int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	if ((rc = sgt_file_read(keyfile, 1 << 20, &buf, &len)) != SGT_OK)
 		return rc;
 	bio = BIO_new_mem_buf(buf, (int)len);
-	key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	key = bio ? PEM_read_bio_PrivateKey(bio, NULL, pass_cb, &pw) : NULL;
+	if (key == NULL && pw.asked) {
+		/* encrypted: one clear line, never a second prompt or a DER retry */
+		rc = pw.no_tty ? sgt_err(SGT_ERR_DATA, "'%s' is an encrypted private key and there is no terminal to ask "
+					 "for its passphrase", keyfile)
+			       : sgt_err(SGT_ERR_DATA, "cannot decrypt '%s': %s", keyfile, sgt_ossl_why());
+		if (pw.no_tty)
+			sgt_hint("run 'signet key import' on a terminal, or decrypt it first (openssl pkey -in '%s')",
+				 keyfile);
+		goto out;
+	}
 	if (key == NULL) {
 		const unsigned char *q = buf;
 

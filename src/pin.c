@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -55,11 +56,30 @@ static int read_fd(int fd, const char *what, struct sgt_pin *pin)
 int sgt_pin_read_file(const char *path, struct sgt_pin *pin)
 {
 	char what[4200];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	int rc;
 
 	if (fd < 0)
 		return sgt_err(SGT_ERR_DATA, "cannot read PIN file '%s': %s", path, strerror(errno));
+	/*
+	 * A PIN file someone else owns or may write could hold a PIN chosen to
+	 * lock the token or to probe it: refused (a pipe or terminal is not a file).
+	 */
+	if (fstat(fd, &sb) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot read PIN file '%s': %s", path, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	if (S_ISREG(sb.st_mode) && (sb.st_uid != geteuid() || (sb.st_mode & (S_IWGRP | S_IWOTH)))) {
+		rc = sb.st_uid != geteuid()
+			? sgt_err(SGT_ERR_DATA, "refusing PIN file '%s': owned by uid %lu, not by the user running signet (uid %lu)",
+				  path, (unsigned long)sb.st_uid, (unsigned long)geteuid())
+			: sgt_err(SGT_ERR_DATA, "refusing PIN file '%s': writable by %s (mode %03o)", path,
+				  sb.st_mode & S_IWOTH ? "others" : "its group", (unsigned)(sb.st_mode & 07777));
+		close(fd);
+		return rc;
+	}
 	snprintf(what, sizeof(what), "'%s'", path);
 	rc = read_fd(fd, what, pin);
 	close(fd);

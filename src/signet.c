@@ -177,6 +177,7 @@ int main(int argc, char **argv)
 	struct sgt_ctx ctx = { NULL, 0 };
 	int rc;
 
+	(void)sgt_secrets_protect();	/* first: PINs and key material never reach a core file */
 	umask(077);
 	/*
 	 * A remote token (p11-kit client, network HSM clients) talks over a

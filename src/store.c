@@ -5,13 +5,17 @@
  * flock on <store>/lock serialises state-changing commands.  This module
  * reads and writes YAML records; it never talks to a token.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hsmguard.h"
@@ -77,19 +81,19 @@ int sgt_fsync_dir(const char *dir)
 	return rc;
 }
 
-static int atomic_write(const char *path, const void *data, size_t len, int exclusive);
+static int atomic_write(const char *path, const void *data, size_t len, int exclusive, int mkparents);
 
 int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusive)
 {
 	int rc;
 
 	sgt_sig_hold();
-	rc = atomic_write(path, data, len, exclusive);
+	rc = atomic_write(path, data, len, exclusive, 1);
 	sgt_sig_release();
 	return rc;
 }
 
-static int atomic_write(const char *path, const void *data, size_t len, int exclusive)
+static int atomic_write(const char *path, const void *data, size_t len, int exclusive, int mkparents)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -107,7 +111,7 @@ static int atomic_write(const char *path, const void *data, size_t len, int excl
 		memcpy(dir, path, (size_t)(slash - path));
 		dir[slash - path] = '\0';
 	}
-	if ((rc = sgt_mkdirs(dir)) != SGT_OK)
+	if (mkparents && (rc = sgt_mkdirs(dir)) != SGT_OK)
 		return rc;
 	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path);
 	fd = mkstemp(tmp);
@@ -155,34 +159,193 @@ fail:
 	return rc;
 }
 
+/* -- user outputs (--out) ------------------------------------------------ */
+
+int sgt_out_special(const char *path)
+{
+	struct stat sb;
+
+	/* stat, not lstat: /dev/stdout is a symlink to whatever fd 1 is */
+	return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
+}
+
+int sgt_out_check(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat sb;
+
+	if (sgt_out_special(path))
+		return SGT_OK;
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return sgt_err(SGT_ERR_DATA, "cannot write '%s': it is a directory", path);
+	if (slash == NULL)
+		return SGT_OK;
+	if (slash == path)
+		return SGT_OK;
+	if ((size_t)(slash - path) >= sizeof(dir))
+		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", path);
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (stat(dir, &sb) != 0)
+		return sgt_err(SGT_ERR_DATA, "cannot write '%s': directory '%s': %s", path, dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return sgt_err(SGT_ERR_DATA, "cannot write '%s': '%s' is not a directory", path, dir);
+	return SGT_OK;
+}
+
+/* Writes through an existing device node, FIFO or socket-free special file. */
+static int write_through(const char *path, const void *data, size_t len)
+{
+	const char *p = data;
+	size_t done = 0;
+	int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return sgt_err(SGT_ERR_DATA, "cannot open '%s': %s", path, strerror(errno));
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			close(fd);
+			return sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
+		}
+		done += (size_t)n;
+	}
+	if (close(fd) != 0)
+		return sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(errno));
+	return SGT_OK;
+}
+
+int sgt_out_write(const char *path, const void *data, size_t len)
+{
+	int rc;
+
+	if (sgt_out_special(path))
+		return write_through(path, data, len);
+	if ((rc = sgt_out_check(path)) != SGT_OK)
+		return rc;
+	sgt_sig_hold();
+	rc = atomic_write(path, data, len, 0, 0);
+	sgt_sig_release();
+	return rc;
+}
+
 void sgt_store_unlink(const char *path)
 {
 	if (path != NULL && unlink(path) != 0 && errno != ENOENT)
 		sgt_warn("cannot remove '%s' while undoing a failed command: %s", path, strerror(errno));
 }
 
+/* "pid 1234 (signet key generate fw)" for the run recorded in the lock file, or "" */
+static void lock_holder(int fd, char *out, size_t cap)
+{
+	char buf[32], path[64], cmd[160];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	long pid;
+	size_t i;
+	int cfd;
+
+	out[0] = '\0';
+	if (n <= 4)
+		return;
+	buf[n] = '\0';
+	if (sscanf(buf, "pid %ld", &pid) != 1 || pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	cmd[0] = '\0';
+	if ((cfd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(cfd, cmd, sizeof(cmd) - 1);
+		close(cfd);
+		if (n > 0) {
+			cmd[n] = '\0';
+			for (i = 0; i + 1 < (size_t)n; i++)
+				if (cmd[i] == '\0')
+					cmd[i] = ' ';
+		} else {
+			cmd[0] = '\0';
+		}
+	}
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return;	/* a stale record: the holder is a shared-lock reader */
+	snprintf(out, cap, cmd[0] ? "pid %ld (%s)" : "pid %ld", pid, cmd);
+}
+
+/* SIGNET_LOCK_TIMEOUT (seconds, 0 = do not wait), default SGT_LOCK_TIMEOUT. */
+static long lock_timeout(void)
+{
+	const char *e = getenv("SIGNET_LOCK_TIMEOUT");
+	char *end;
+	long v;
+
+	if (e == NULL || *e == '\0')
+		return SGT_LOCK_TIMEOUT;
+	v = strtol(e, &end, 10);
+	return *end == '\0' && v >= 0 && v <= 86400 ? v : SGT_LOCK_TIMEOUT;
+}
+
 int sgt_store_lock(struct sgt_store *st, int exclusive)
 {
 	char *path = sgt_store_path(st, "lock");
-	int fd;
+	char who[256];
+	struct timespec start, now;
+	long timeout = lock_timeout();
+	int fd, rc = SGT_OK, said = 0;
 
 	if (path == NULL)
 		return SGT_ERR_DATA;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* O_NOFOLLOW: a symlinked lock must not create or truncate files elsewhere */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (fd < 0) {
-		int rc = sgt_err(SGT_ERR_DATA, "cannot open lock file '%s': %s", path, strerror(errno));
-
+		rc = errno == ELOOP ? sgt_err(SGT_ERR_DATA, "refusing lock file '%s': it is a symbolic link", path)
+				    : sgt_err(SGT_ERR_DATA, "cannot open lock file '%s': %s", path, strerror(errno));
 		free(path);
 		return rc;
 	}
-	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
-		if (errno != EINTR) {
-			int rc = sgt_err(SGT_ERR_DATA, "cannot lock '%s': %s", path, strerror(errno));
-
-			close(fd);
-			free(path);
-			return rc;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK) {
+			rc = sgt_err(SGT_ERR_DATA, "cannot lock '%s': %s", path, strerror(errno));
+			break;
 		}
+		lock_holder(fd, who, sizeof(who));
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= timeout) {
+			rc = sgt_err(SGT_ERR_DATA, "store '%s' is locked by %s; gave up after %ld s", st->dir,
+				     who[0] ? who : "another signet run", timeout);
+			sgt_hint("SIGNET_LOCK_TIMEOUT=SECONDS waits longer");
+			break;
+		}
+		if (!said && !sgt_quiet && !sgt_silent) {
+			/* progress, not a failure: no "signet:" prefix, so a give-up below stays the one error line */
+			fprintf(stderr, "waiting for the store lock held by %s (up to %ld s)\n",
+				who[0] ? who : "another signet run", timeout);
+			said = 1;
+		}
+		{
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (rc != SGT_OK) {
+		close(fd);
+		free(path);
+		return rc;
+	}
+	if (exclusive) {
+		/* who holds it, for a run that has to wait */
+		char rec[32];
+		int n = snprintf(rec, sizeof(rec), "pid %ld\n", (long)getpid());
+
+		if (ftruncate(fd, 0) != 0 || pwrite(fd, rec, (size_t)n, 0) != n)
+			sgt_verbose("cannot record the lock holder in '%s': %s", path, strerror(errno));
 	}
 	free(path);
 	st->lock_fd = fd;
@@ -274,6 +437,103 @@ static int config_parse(const char *path, const struct sgt_yaml *root, struct sg
 	return SGT_OK;
 }
 
+/* -- trust: the store is ours alone ------------------------------------------ */
+
+/* A directory or file others could change is not a store signet can trust. */
+static int owned_private(const char *path, const struct stat *sb, const char *what)
+{
+	if (sb->st_uid != geteuid())
+		return sgt_err(SGT_ERR_DATA, "refusing %s '%s': owned by uid %lu, not by the user running signet (uid %lu)",
+			       what, path, (unsigned long)sb->st_uid, (unsigned long)geteuid());
+	if (sb->st_mode & (S_IWGRP | S_IWOTH))
+		return sgt_err(SGT_ERR_DATA, "refusing %s '%s': writable by %s (mode %03o)", what, path,
+			       sb->st_mode & S_IWOTH ? "others" : "its group", (unsigned)(sb->st_mode & 07777));
+	return SGT_OK;
+}
+
+int sgt_path_trusted(const char *path, const char *what)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) != 0)
+		return sgt_err(SGT_ERR_DATA, "cannot read %s '%s': %s", what, path, strerror(errno));
+	if (S_ISLNK(sb.st_mode))
+		return sgt_err(SGT_ERR_DATA, "refusing %s '%s': it is a symbolic link", what, path);
+	return owned_private(path, &sb, what);
+}
+
+#define TRUST_MAX_DEPTH 6
+
+/*
+ * Every entry under dir: no symbolic links (a symlinked certs/<label> would
+ * receive certificates elsewhere, a symlinked lock create files
+ * elsewhere), nothing but files and directories, and every directory ours
+ * and closed to others (else a neighbour could plant such a link).
+ */
+static int trust_walk(const char *dir, int depth)
+{
+	DIR *d;
+	struct dirent *e;
+	int rc = SGT_OK;
+
+	if (depth > TRUST_MAX_DEPTH)
+		return sgt_err(SGT_ERR_DATA, "refusing '%s': directories nested deeper than a store's", dir);
+	if ((d = opendir(dir)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot read directory '%s': %s", dir, strerror(errno));
+	while (rc == SGT_OK && (e = readdir(d)) != NULL) {
+		struct sgt_buf p = { 0 };
+		struct stat sb;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (sgt_buf_printf(&p, "%s/%s", dir, e->d_name) != SGT_OK) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			break;
+		}
+		if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno != ENOENT)	/* a temp file another run just renamed */
+				rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", p.p, strerror(errno));
+		} else if (S_ISLNK(sb.st_mode)) {
+			rc = sgt_err(SGT_ERR_DATA, "refusing the store: '%s' is a symbolic link", p.p);
+			sgt_hint("signet follows no links inside its store; put the file itself there");
+		} else if (S_ISDIR(sb.st_mode)) {
+			if ((rc = owned_private(p.p, &sb, "store directory")) == SGT_OK)
+				rc = trust_walk(p.p, depth + 1);
+		} else if (!S_ISREG(sb.st_mode)) {
+			rc = sgt_err(SGT_ERR_DATA, "refusing the store: '%s' is not a regular file", p.p);
+		}
+		sgt_buf_free(&p);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int store_trusted(const struct sgt_store *st, const char *cfgpath)
+{
+	struct stat sb;
+	int rc;
+
+	if (stat(st->dir, &sb) != 0)
+		return sgt_err(SGT_ERR_DATA, "cannot read store '%s': %s", st->dir, strerror(errno));
+	if ((rc = owned_private(st->dir, &sb, "store directory")) != SGT_OK ||
+	    (rc = sgt_path_trusted(cfgpath, "store configuration")) != SGT_OK)
+		return rc;
+	return trust_walk(st->dir, 0);
+}
+
+/* The module signet loads runs with the user's rights: nobody else may change it. */
+static int module_trusted(const char *cfgpath, const char *module)
+{
+	struct stat sb;
+
+	if (module == NULL || strchr(module, '/') == NULL || stat(module, &sb) != 0)
+		return SGT_OK;	/* a missing module is reported by the loader, naming it */
+	if (sb.st_mode & S_IWOTH)
+		return sgt_err(SGT_ERR_DATA, "refusing PKCS#11 module '%s' named in '%s': writable by others (mode %03o)",
+			       module, cfgpath, (unsigned)(sb.st_mode & 07777));
+	return SGT_OK;
+}
+
 int sgt_store_open(struct sgt_store *st, const char *dir)
 {
 	char abs[PATH_MAX];
@@ -300,9 +560,12 @@ int sgt_store_open(struct sgt_store *st, const char *dir)
 		sgt_hint("create one with 'signet --store %s init'", dir);
 		goto out;
 	}
+	if ((rc = store_trusted(st, cfgpath)) != SGT_OK)
+		goto out;
 	if ((rc = sgt_yaml_load(cfgpath, &root)) != SGT_OK)
 		goto out;
 	rc = config_parse(cfgpath, root, &st->cfg);
+	rc = rc ? rc : module_trusted(cfgpath, st->cfg.module);
 out:
 	sgt_yaml_free(root);
 	free(cfgpath);

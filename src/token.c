@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 
+#include "key.h"
 #include "p11.h"
 #include "token.h"
 
@@ -299,6 +300,30 @@ fail:
 	return sgt_err(SGT_ERR_DATA, "cannot set up key '%s' for signing: %s", k->label, sgt_ossl_why());
 }
 
+/*
+ * The object under the record's id must be the record's key: an edited
+ * record, or another key stored under that id, is refused rather than
+ * signed with.
+ */
+static int record_matches(const struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY *pk)
+{
+	const char *alg = sgt_alg_name(sgt_alg_of_pkey(pk));
+	char spki[65];
+	int rc;
+
+	if ((rc = sgt_key_spki_sha256(pk, spki)) != SGT_OK)
+		return rc;
+	if (strcmp(spki, rec->spki_sha256) != 0)
+		return sgt_err(SGT_ERR_DATA, "key record '%s' does not match token '%s': the record says spki:%.12s, "
+			       "the token's key with id %s is spki:%.12s", rec->label, t->p.token, rec->spki_sha256,
+			       rec->id, spki);
+	if (alg == NULL || strcmp(alg, rec->algorithm) != 0)
+		return sgt_err(SGT_ERR_DATA, "key record '%s' does not match token '%s': the record says %s, the token's "
+			       "key with id %s is %s", rec->label, t->p.token, rec->algorithm, rec->id,
+			       alg ? alg : "of a kind signet does not keep");
+	return SGT_OK;
+}
+
 int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **priv, EVP_PKEY **pub)
 {
 	struct tok_key *k = NULL;
@@ -348,6 +373,10 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 	/* No public object (some modules keep only the private one): its attributes carry the public half. */
 	if ((rc = sgt_p11_pubkey(&t->p, hpub != CK_INVALID_HANDLE ? hpub : k->h, &pk)) != SGT_OK)
 		return rc;
+	if ((rc = record_matches(t, rec, pk)) != SGT_OK) {
+		EVP_PKEY_free(pk);
+		return rc;
+	}
 	if ((rc = token_pkey(k, pk, priv)) != SGT_OK) {
 		EVP_PKEY_free(pk);
 		return rc;

@@ -6,11 +6,18 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -21,6 +28,20 @@ int sgt_quiet;
 int sgt_verbose_flag;
 int sgt_silent;
 static char last_error[512];
+static int holding;
+static char held_hint[512];
+
+void sgt_err_hold(void)
+{
+	holding = 1;
+	held_hint[0] = '\0';
+}
+
+const char *sgt_err_release(void)
+{
+	holding = 0;
+	return held_hint[0] ? held_hint : NULL;
+}
 
 const char *sgt_last_error(void)
 {
@@ -36,7 +57,11 @@ static void vreport(const char *prefix, const char *fmt, va_list ap)
 		vsnprintf(last_error, sizeof(last_error), fmt, cp);
 		va_end(cp);
 	}
-	if (sgt_silent)
+	if (holding && strcmp(prefix, "hint: ") == 0) {
+		vsnprintf(held_hint, sizeof(held_hint), fmt, ap);
+		return;
+	}
+	if (sgt_silent || (holding && strcmp(prefix, "signet: ") == 0))
 		return;
 	fputs(prefix, stderr);
 	vfprintf(stderr, fmt, ap);
@@ -161,39 +186,76 @@ void sgt_buf_free(struct sgt_buf *b)
 	b->len = b->cap = 0;
 }
 
+/*
+ * Whatever it reads may be a private key: no stdio buffer, no stack chunk,
+ * and no realloc that would free an unwiped copy; every copy it drops is
+ * wiped first (callers wipe the buffer they get).
+ */
 int sgt_file_read(const char *path, size_t max, unsigned char **out, size_t *len)
 {
-	FILE *f;
-	struct sgt_buf b = { 0 };
-	char chunk[65536];
-	size_t n;
-	int rc = SGT_OK;
+	unsigned char *buf = NULL, *grown;
+	size_t n = 0, cap = 0;
+	struct stat sb;
+	int fd, rc = SGT_OK;
 
 	*out = NULL;
 	*len = 0;
-	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	if (f == NULL)
+	fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
 		return sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (b.len + n > max) {
+	/* a regular file's size is the first guess, so that a key file is read into one buffer */
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size >= 0 && (size_t)sb.st_size <= max)
+		cap = (size_t)sb.st_size + 2;	/* room for the NUL and for seeing EOF */
+	for (;;) {
+		ssize_t r;
+
+		if (buf == NULL || n + 1 >= cap) {
+			size_t ncap = buf == NULL && cap > 0 ? cap : cap < 4096 ? 4096 : cap * 2;
+
+			if (ncap > max + 2)
+				ncap = max + 2;
+			if (ncap <= n + 1) {
+				rc = sgt_err(SGT_ERR_DATA, "'%s' is larger than %zu bytes", path, max);
+				break;
+			}
+			if ((grown = malloc(ncap)) == NULL) {
+				rc = sgt_err(SGT_ERR_DATA, "out of memory");
+				break;
+			}
+			if (buf != NULL) {
+				memcpy(grown, buf, n);
+				OPENSSL_cleanse(buf, cap);
+				free(buf);
+			}
+			buf = grown;
+			cap = ncap;
+		}
+		r = read(fd, buf + n, cap - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+			break;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
 			rc = sgt_err(SGT_ERR_DATA, "'%s' is larger than %zu bytes", path, max);
 			break;
 		}
-		if ((rc = sgt_buf_add(&b, chunk, n)) != SGT_OK)
-			break;
 	}
-	if (rc == SGT_OK && ferror(f))
-		rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
-	if (f != stdin)
-		fclose(f);
+	if (fd != STDIN_FILENO)
+		close(fd);
 	if (rc != SGT_OK) {
-		sgt_buf_free(&b);
+		if (buf != NULL)
+			OPENSSL_cleanse(buf, cap);
+		free(buf);
 		return rc;
 	}
-	if (b.p == NULL && (rc = sgt_buf_add(&b, "", 0)) != SGT_OK)
-		return rc;
-	*out = (unsigned char *)b.p;
-	*len = b.len;
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
 	return SGT_OK;
 }
 
@@ -432,4 +494,63 @@ int sgt_dir_names(const char *dir, const char *suffix, char ***names, size_t *n)
 	*names = list;
 	*n = count;
 	return SGT_OK;
+}
+
+/*
+ * OpenSSL's own buffers (the PEM and DER decoders' copies of a key file,
+ * for one) are freed without being wiped in the OpenSSL this runs on, so
+ * every block OpenSSL frees or moves is wiped first.
+ */
+static void *wiping_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return malloc(n);
+}
+
+static void wiping_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	if (p != NULL) {
+		OPENSSL_cleanse(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+static void *wiping_realloc(void *p, size_t n, const char *file, int line)
+{
+	size_t old;
+	void *q;
+
+	if (p == NULL)
+		return wiping_malloc(n, file, line);
+	if (n == 0) {
+		wiping_free(p, file, line);
+		return NULL;
+	}
+	old = malloc_usable_size(p);
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	wiping_free(p, file, line);
+	return q;
+}
+
+int sgt_secrets_protect(void)
+{
+	struct rlimit none = { 0, 0 };
+	int rc = SGT_OK;
+
+	/* fails (harmlessly) once OpenSSL has allocated: main calls this first */
+	if (!CRYPTO_set_mem_functions(wiping_malloc, wiping_realloc, wiping_free))
+		rc = SGT_ERR_DATA;
+
+	/* a core of a run that held a PIN or key material would hold them too */
+	if (setrlimit(RLIMIT_CORE, &none) != 0)
+		rc = SGT_ERR_DATA;
+	/* nor may a debugger of the same user read them out of the running process */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		rc = SGT_ERR_DATA;
+	return rc;
 }

@@ -2,10 +2,9 @@
  * fuzz_backup_parse.c: libFuzzer harness for the backup payload parser
  * (sgt_backup_parse) and the envelope header check (sgt_backup_kind):
  * everything a restore reads from an archive before and after decryption.
- * Build and run: `make fuzz` (clang with -fsanitize=fuzzer,address,undefined),
- * then build/fuzz/fuzz_backup_parse -max_total_time=60 build/fuzz/corpus tests/fuzz/corpus
- * (new inputs go to the first directory; tests/fuzz/corpus holds the seeds:
- * a decrypted payload of a module store and a CMS archive).
+ * Build and run: `make fuzz` (see docs/development.md); seeds in
+ * tests/fuzz/corpus/backup_parse: a decrypted payload of a module store
+ * and a CMS archive.
  */
 #include <stddef.h>
 #include <stdint.h>
