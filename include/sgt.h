@@ -86,6 +86,8 @@ int sgt_file_read(const char *path, size_t max, unsigned char **out, size_t *len
 int sgt_dir_names(const char *dir, const char *suffix, char ***names, size_t *n);
 void sgt_names_free(char **names, size_t n);
 
+/* write(2) until all of data is written (EINTR retried); 0, or the errno that stopped it. */
+int sgt_write_all(int fd, const void *data, size_t len);
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void sgt_hex(const unsigned char *in, size_t n, char *out);
 /* Parses hex into out (at most max bytes); returns bytes or -1. */

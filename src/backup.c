@@ -932,23 +932,14 @@ static int fsync_path(const char *path)
 
 static int write_file(const char *path, const unsigned char *data, size_t len)
 {
-	size_t done = 0;
+	int e;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", path, strerror(errno));
-	while (done < len) {
-		ssize_t n = write(fd, data + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			close(fd);
-			return sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
-		}
-		done += (size_t)n;
+	if ((e = sgt_write_all(fd, data, len)) != 0) {
+		close(fd);
+		return sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
 	}
 	if (fsync(fd) != 0 || close(fd) != 0)
 		return sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(errno));
@@ -1003,9 +994,7 @@ int sgt_backup_write_tree(const struct sgt_backup_list *l, const char *dir, cons
 
 int sgt_backup_stage(struct sgt_stage *s, const char *path, const void *data, size_t len)
 {
-	int fd;
-	size_t done = 0;
-	const unsigned char *p = data;
+	int fd, e;
 
 	memset(s, 0, sizeof(*s));
 	if (strlen(path) >= sizeof(s->path))
@@ -1015,23 +1004,13 @@ int sgt_backup_stage(struct sgt_stage *s, const char *path, const void *data, si
 	if ((fd = mkstemp(s->tmp)) < 0)
 		return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", s->tmp, strerror(errno));
 	s->active = 1;
-	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			close(fd);
-			sgt_backup_stage_abort(s);
-			return sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
-		}
-		done += (size_t)n;
+	if ((e = sgt_write_all(fd, data, len)) != 0) {
+		close(fd);
+		sgt_backup_stage_abort(s);
+		return sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
 	}
 	if (fsync(fd) != 0 || close(fd) != 0) {
-		int e = errno;
-
+		e = errno;
 		sgt_backup_stage_abort(s);
 		return sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
 	}

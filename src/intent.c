@@ -129,9 +129,7 @@ out:
 /* A staged file of a batch: its name is already temporary; it is synced with the others at publish. */
 static int write_unsynced(const char *path, const void *data, size_t len)
 {
-	const char *p = data;
-	size_t done = 0;
-	int fd;
+	int fd, e;
 
 	sgt_sig_hold();
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -139,20 +137,13 @@ static int write_unsynced(const char *path, const void *data, size_t len)
 		sgt_sig_release();
 		return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", path, strerror(errno));
 	}
-	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
+	if ((e = sgt_write_all(fd, data, len)) != 0) {
+		int rc = sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int rc = sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(errno));
-
-			close(fd);
-			unlink(path);
-			sgt_sig_release();
-			return rc;
-		}
-		done += (size_t)n;
+		close(fd);
+		unlink(path);
+		sgt_sig_release();
+		return rc;
 	}
 	close(fd);
 	sgt_sig_release();

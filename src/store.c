@@ -97,9 +97,7 @@ static int atomic_write(const char *path, const void *data, size_t len, int excl
 {
 	char dir[PATH_MAX], tmp[PATH_MAX];
 	const char *slash = strrchr(path, '/');
-	const char *p = data;
-	size_t done = 0;
-	int fd, rc;
+	int fd, rc, e;
 
 	if (strlen(path) + 16 >= sizeof(tmp) || (slash != NULL && (size_t)(slash - path) >= sizeof(dir)))
 		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", path);
@@ -117,16 +115,9 @@ static int atomic_write(const char *path, const void *data, size_t len, int excl
 	fd = mkstemp(tmp);
 	if (fd < 0)
 		return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", tmp, strerror(errno));
-	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(errno));
-			goto fail;
-		}
-		done += (size_t)n;
+	if ((e = sgt_write_all(fd, data, len)) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
+		goto fail;
 	}
 	if (fsync(fd) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", path, strerror(errno));
@@ -197,24 +188,14 @@ int sgt_out_check(const char *path)
 /* Writes through an existing device node, FIFO or socket-free special file. */
 static int write_through(const char *path, const void *data, size_t len)
 {
-	const char *p = data;
-	size_t done = 0;
+	int e;
 	int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
 
 	if (fd < 0)
 		return sgt_err(SGT_ERR_DATA, "cannot open '%s': %s", path, strerror(errno));
-	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			close(fd);
-			return sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
-		}
-		done += (size_t)n;
+	if ((e = sgt_write_all(fd, data, len)) != 0) {
+		close(fd);
+		return sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
 	}
 	if (close(fd) != 0)
 		return sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(errno));

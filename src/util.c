@@ -554,3 +554,20 @@ int sgt_secrets_protect(void)
 		rc = SGT_ERR_DATA;
 	return rc;
 }
+
+int sgt_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno ? errno : EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
