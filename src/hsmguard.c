@@ -325,7 +325,14 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 			break;
 		}
 		if (lb != NULL && file_ok(de->d_name, lb, ll)) {
-			if (gb == NULL || gl != ll || memcmp(gb, lb, ll) != 0)
+			/*
+			 * Every file starts with a generation counter that SoftHSM2 bumps on
+			 * each rewrite (token.object: every login); a copy that differs only
+			 * there restores the same token, so it is not rewritten (two fsyncs
+			 * saved per command).
+			 */
+			if (gb == NULL || gl != ll || (ll > 8 && memcmp(gb + 8, lb + 8, ll - 8) != 0) ||
+			    (ll <= 8 && memcmp(gb, lb, ll) != 0 && strcmp(de->d_name, "generation") != 0))
 				rc = sgt_atomic_write(good, lb, ll, 0);
 		} else if (lb != NULL && gb == NULL && ll == 0 && strcmp(de->d_name, "token.object") != 0) {
 			/* An object file created empty by a generation that never finished holds nothing. */
