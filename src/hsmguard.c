@@ -542,61 +542,23 @@ void sgt_hsm_leave(void)
 		sgt_audit_flush_refused();
 }
 
-int sgt_hsm_snapshot_new(const struct sgt_store *st)
+/*
+ * Calls fn(st, token dir name, file name, ctx) for every key object file
+ * of the embedded token (not token.object, not generation), stopping at
+ * the first failure.
+ */
+static int for_each_object(const struct sgt_store *st,
+			   int (*fn)(const struct sgt_store *st, const char *tok, const char *name, void *ctx), void *ctx)
 {
 	char dir[PATH_MAX];
 	DIR *d, *t;
 	struct dirent *de, *te;
 	int rc = SGT_OK;
 
-	if (!sgt_hsm_embedded(st))
-		return SGT_OK;
 	snprintf(dir, sizeof(dir), "%s/hsm/tokens", st->dir);
 	if ((d = opendir(dir)) == NULL)
 		return sgt_err(SGT_ERR_DATA, "cannot read token directory '%s': %s", dir, strerror(errno));
 	while (rc == SGT_OK && (de = readdir(d)) != NULL) {
-		char live_dir[PATH_MAX + 256], good_dir[PATH_MAX + 256];
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(live_dir, sizeof(live_dir), "%s/%s", dir, de->d_name);
-		snprintf(good_dir, sizeof(good_dir), "%s/hsm/good/%s", st->dir, de->d_name);
-		if ((t = opendir(live_dir)) == NULL)
-			continue;
-		while (rc == SGT_OK && (te = readdir(t)) != NULL) {
-			char live[PATH_MAX + 512], good[PATH_MAX + 512];
-			unsigned char *lb = NULL;
-			size_t ll = 0;
-			struct stat sb;
-
-			if (!is_guarded_name(te->d_name) || strcmp(te->d_name, "token.object") == 0 ||
-			    strcmp(te->d_name, "generation") == 0)
-				continue;
-			snprintf(good, sizeof(good), "%s/%s", good_dir, te->d_name);
-			if (lstat(good, &sb) == 0)
-				continue;
-			snprintf(live, sizeof(live), "%s/%s", live_dir, te->d_name);
-			if ((rc = slurp(live, &lb, &ll)) == SGT_OK && lb != NULL && file_ok(te->d_name, lb, ll))
-				rc = sgt_atomic_write(good, lb, ll, 1);
-			free(lb);
-		}
-		closedir(t);
-	}
-	closedir(d);
-	return rc;
-}
-
-/* "<token dir>/<file>" of every object file of the embedded token, into arr. */
-static int list_objects(const struct sgt_store *st, json_t *arr)
-{
-	char dir[PATH_MAX];
-	DIR *d, *t;
-	struct dirent *de, *te;
-
-	snprintf(dir, sizeof(dir), "%s/hsm/tokens", st->dir);
-	if ((d = opendir(dir)) == NULL)
-		return sgt_err(SGT_ERR_DATA, "cannot read token directory '%s': %s", dir, strerror(errno));
-	while ((de = readdir(d)) != NULL) {
 		char sub[PATH_MAX + 256];
 
 		if (de->d_name[0] == '.')
@@ -604,19 +566,54 @@ static int list_objects(const struct sgt_store *st, json_t *arr)
 		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
 		if ((t = opendir(sub)) == NULL)
 			continue;
-		while ((te = readdir(t)) != NULL) {
-			char name[600];
-
-			if (!is_guarded_name(te->d_name) || strcmp(te->d_name, "token.object") == 0 ||
-			    strcmp(te->d_name, "generation") == 0)
-				continue;
-			snprintf(name, sizeof(name), "%s/%s", de->d_name, te->d_name);
-			json_array_append_new(arr, json_string(name));
-		}
+		while (rc == SGT_OK && (te = readdir(t)) != NULL)
+			if (is_guarded_name(te->d_name) && strcmp(te->d_name, "token.object") != 0 &&
+			    strcmp(te->d_name, "generation") != 0)
+				rc = fn(st, de->d_name, te->d_name, ctx);
 		closedir(t);
 	}
 	closedir(d);
-	return SGT_OK;
+	return rc;
+}
+
+/* An object file with no good copy yet gets one (it is complete: the module just wrote it). */
+static int snapshot_one(const struct sgt_store *st, const char *tok, const char *name, void *ctx)
+{
+	char live[PATH_MAX + 600], good[PATH_MAX + 600];
+	unsigned char *lb = NULL;
+	size_t ll = 0;
+	struct stat sb;
+	int rc;
+
+	(void)ctx;
+	snprintf(good, sizeof(good), "%s/hsm/good/%s/%s", st->dir, tok, name);
+	if (lstat(good, &sb) == 0)
+		return SGT_OK;
+	snprintf(live, sizeof(live), "%s/hsm/tokens/%s/%s", st->dir, tok, name);
+	if ((rc = slurp(live, &lb, &ll)) == SGT_OK && lb != NULL && file_ok(name, lb, ll))
+		rc = sgt_atomic_write(good, lb, ll, 1);
+	free(lb);
+	return rc;
+}
+
+int sgt_hsm_snapshot_new(const struct sgt_store *st)
+{
+	return sgt_hsm_embedded(st) ? for_each_object(st, snapshot_one, NULL) : SGT_OK;
+}
+
+static int list_one(const struct sgt_store *st, const char *tok, const char *name, void *ctx)
+{
+	char full[600];
+
+	(void)st;
+	snprintf(full, sizeof(full), "%s/%s", tok, name);
+	return json_array_append_new(ctx, json_string(full)) == 0 ? SGT_OK : sgt_err(SGT_ERR_DATA, "out of memory");
+}
+
+/* "<token dir>/<file>" of every object file of the embedded token, into arr. */
+static int list_objects(const struct sgt_store *st, json_t *arr)
+{
+	return for_each_object(st, list_one, arr);
 }
 
 int sgt_hsm_objects(const struct sgt_store *st, json_t **out)
