@@ -631,6 +631,19 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		sgt_hint("'signet cert issue %s' makes one", label);
 		goto out;
 	}
+	/* Every output place is checked before the token signs anything. */
+	for (i = 0; i < nimages && !(out && strcmp(out, "-") == 0); i++) {
+		char *sp = out ? strdup(out) : default_sig_path(images[i]);
+
+		rc = sp ? sgt_out_check(sp) : sgt_err(SGT_ERR_DATA, "out of memory");
+		free(sp);
+		if (rc != SGT_OK || out != NULL)
+			break;
+	}
+	if (rc == SGT_OK && ota != NULL)
+		rc = sgt_out_check(ota);
+	if (rc != SGT_OK)
+		goto out;
 	if ((rc = sgt_token_open(&s.st, &pin, &s.tok)) != SGT_OK)
 		goto out;
 	if ((rc = sgt_token_key(s.tok, &s.rec, &s.priv, &s.pub)) != SGT_OK)

@@ -17,6 +17,11 @@ for args in "header fw --out $T/nodir/fw.h" "key pubkey fw --out $T/nodir/fw.pem
   has "$T/err" "^signet: cannot write '$T/nodir/[^']*': directory '$T/nodir': No such file or directory$"
   [ ! -e "$T/nodir" ] || fail "'$args' created the directory"
 done
+# A sign whose output cannot be written is refused before the token signs: no login, no record.
+records=$(wc -l <"$S/audit.log")
+strace -f -o "$T/st" -e trace=openat "$SIGNET" sign --key fw "$T/fw.bin" --out "$T/nodir/fw.sig" >/dev/null 2>&1
+grep -q 'libsofthsm2' "$T/st" && fail "sign loaded the module although its output directory is missing"
+eq "$(wc -l <"$S/audit.log")" "$records" "records after a sign refused for its output"
 
 # /dev/null stays a character device (signet runs as root here).
 [ -c /dev/null ] || fail "fixture: /dev/null is not a device"
