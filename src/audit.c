@@ -289,9 +289,9 @@ out:
 	return rc;
 }
 
-static int append_line(const struct sgt_store *st, const char *logpath, const char *headpath, const struct tail *t,
-		       const struct sgt_audit_head *head, const char *op, const char *label, const char *spki,
-		       const char *result, json_t *details, int with_intent);
+static json_t *rec_list(const char *op, const char *label, const char *spki, const char *result, json_t *details);
+static int append_recs(const char *logpath, const char *headpath, const struct tail *t,
+		       const struct sgt_audit_head *head, json_t *recs, int with_intent);
 
 /*
  * An append that an earlier command left half done: a partial last line
@@ -335,14 +335,15 @@ static int tail_repair(const struct sgt_store *st, const char *logpath, const ch
 	if (cut || moved) {
 		json_t *d = json_pack("{s:s}", "repair", moved ? "audit head moved to the last complete record"
 							   : "partial audit record cut off");
+		json_t *recs = rec_list("recovered", NULL, NULL, "ok", d);
 		struct tail t2;
 
-		if ((rc = tail_load(logpath, &t2)) != SGT_OK) {
-			json_decref(d);
-			return rc;
-		}
-		rc = append_line(st, logpath, headpath, &t2, head, "recovered", NULL, NULL, "ok", d, 0);
 		json_decref(d);
+		if (recs == NULL)
+			return SGT_ERR_DATA;
+		if ((rc = tail_load(logpath, &t2)) == SGT_OK)
+			rc = append_recs(logpath, headpath, &t2, head, recs, 0);
+		json_decref(recs);
 		tail_free(&t2);
 		if (rc != SGT_OK)
 			return rc;
@@ -474,21 +475,18 @@ out:
 	return rc;
 }
 
-static int append_line(const struct sgt_store *st, const char *logpath, const char *headpath, const struct tail *t,
-		       const struct sgt_audit_head *head, const char *op, const char *label, const char *spki,
-		       const char *result, json_t *details, int with_intent)
+/* [one record], or NULL (reported) when out of memory. */
+static json_t *rec_list(const char *op, const char *label, const char *spki, const char *result, json_t *details)
 {
 	json_t *recs = json_array(), *r = rec_new(op, label, spki, result, details);
-	int rc;
 
-	(void)st;
-	if (recs == NULL || r == NULL || json_array_append_new(recs, r) != 0) {
+	if (recs == NULL || r == NULL || json_array_append(recs, r) != 0) {
 		json_decref(recs);
-		return sgt_err(SGT_ERR_DATA, "out of memory");
+		recs = NULL;
+		sgt_err(SGT_ERR_DATA, "out of memory");
 	}
-	rc = append_recs(logpath, headpath, t, head, recs, with_intent);
-	json_decref(recs);
-	return rc;
+	json_decref(r);
+	return recs;
 }
 
 /* Opens the tail, completes an interrupted append, refuses a broken or vanished chain. */
@@ -539,13 +537,11 @@ static int append_any(const struct sgt_store *st, json_t *recs)
 int sgt_audit_append(const struct sgt_store *st, const char *op, const char *label,
 		     const char *spki_sha256, const char *result, json_t *details)
 {
-	json_t *recs = json_array(), *r = rec_new(op, label, spki_sha256, result, details);
+	json_t *recs = rec_list(op, label, spki_sha256, result, details);
 	int rc;
 
-	if (recs == NULL || r == NULL || json_array_append_new(recs, r) != 0) {
-		json_decref(recs);
-		return sgt_err(SGT_ERR_DATA, "out of memory");
-	}
+	if (recs == NULL)
+		return SGT_ERR_DATA;
 	rc = append_any(st, recs);
 	json_decref(recs);
 	return rc;

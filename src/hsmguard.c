@@ -348,7 +348,9 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 	return rc;
 }
 
-static int for_each_token(const struct sgt_store *st, int refresh)
+/* Calls fn(st, token directory name, ctx) for every token of the embedded store, stopping at the first failure. */
+static int for_each_token(const struct sgt_store *st, int (*fn)(const struct sgt_store *st, const char *tok, void *ctx),
+			  void *ctx)
 {
 	char dir[PATH_MAX];
 	DIR *d;
@@ -366,10 +368,21 @@ static int for_each_token(const struct sgt_store *st, int refresh)
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
 		if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-			rc = guard_token_dir(st, de->d_name, refresh);
+			rc = fn(st, de->d_name, ctx);
 	}
 	closedir(d);
 	return rc;
+}
+
+static int guard_one(const struct sgt_store *st, const char *tok, void *refresh)
+{
+	return guard_token_dir(st, tok, *(const int *)refresh);
+}
+
+/* Repairs every token directory; refresh also brings the good copy up to date. */
+static int guard_tokens(const struct sgt_store *st, int refresh)
+{
+	return for_each_token(st, guard_one, &refresh);
 }
 
 /* softhsm2.conf names the token directory absolutely: follow a moved store. */
@@ -444,7 +457,7 @@ int sgt_hsm_check(const struct sgt_store *st)
 	sgt_sig_hold();
 	if ((rc = guard_lock(LOCK_EX)) == SGT_OK) {
 		rc = relocate_conf(st);
-		rc = rc ? rc : for_each_token(st, 1);
+		rc = rc ? rc : guard_tokens(st, 1);
 	}
 	if (rc == SGT_OK)
 		rc = sgt_hsm_flush_repairs(st);
@@ -476,7 +489,7 @@ static int busy_check(const struct sgt_store *st)
 
 		detect_only = 1;
 		damaged_seen = 0;
-		rc = for_each_token(st, 0);
+		rc = guard_tokens(st, 0);
 		detect_only = 0;
 		if (rc != SGT_OK || damaged_seen == 0)
 			return rc;
@@ -499,7 +512,7 @@ int sgt_hsm_enter(const struct sgt_store *st)
 		goto fail;
 	if (flock(guard_fd, LOCK_EX | LOCK_NB) == 0) {
 		rc = relocate_conf(st);
-		rc = rc ? rc : for_each_token(st, 1);
+		rc = rc ? rc : guard_tokens(st, 1);
 		if (rc != SGT_OK)
 			goto fail;
 	} else if ((rc = busy_check(st)) != SGT_OK) {
@@ -542,6 +555,30 @@ void sgt_hsm_leave(void)
 		sgt_audit_flush_refused();
 }
 
+struct object_walk {
+	int (*fn)(const struct sgt_store *st, const char *tok, const char *name, void *ctx);
+	void *ctx;
+};
+
+static int objects_of(const struct sgt_store *st, const char *tok, void *ctx)
+{
+	const struct object_walk *w = ctx;
+	char sub[PATH_MAX + 256];
+	struct dirent *te;
+	DIR *t;
+	int rc = SGT_OK;
+
+	snprintf(sub, sizeof(sub), "%s/hsm/tokens/%s", st->dir, tok);
+	if ((t = opendir(sub)) == NULL)
+		return SGT_OK;
+	while (rc == SGT_OK && (te = readdir(t)) != NULL)
+		if (is_guarded_name(te->d_name) && strcmp(te->d_name, "token.object") != 0 &&
+		    strcmp(te->d_name, "generation") != 0)
+			rc = w->fn(st, tok, te->d_name, w->ctx);
+	closedir(t);
+	return rc;
+}
+
 /*
  * Calls fn(st, token dir name, file name, ctx) for every key object file
  * of the embedded token (not token.object, not generation), stopping at
@@ -550,30 +587,9 @@ void sgt_hsm_leave(void)
 static int for_each_object(const struct sgt_store *st,
 			   int (*fn)(const struct sgt_store *st, const char *tok, const char *name, void *ctx), void *ctx)
 {
-	char dir[PATH_MAX];
-	DIR *d, *t;
-	struct dirent *de, *te;
-	int rc = SGT_OK;
+	struct object_walk w = { fn, ctx };
 
-	snprintf(dir, sizeof(dir), "%s/hsm/tokens", st->dir);
-	if ((d = opendir(dir)) == NULL)
-		return sgt_err(SGT_ERR_DATA, "cannot read token directory '%s': %s", dir, strerror(errno));
-	while (rc == SGT_OK && (de = readdir(d)) != NULL) {
-		char sub[PATH_MAX + 256];
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-		if ((t = opendir(sub)) == NULL)
-			continue;
-		while (rc == SGT_OK && (te = readdir(t)) != NULL)
-			if (is_guarded_name(te->d_name) && strcmp(te->d_name, "token.object") != 0 &&
-			    strcmp(te->d_name, "generation") != 0)
-				rc = fn(st, de->d_name, te->d_name, ctx);
-		closedir(t);
-	}
-	closedir(d);
-	return rc;
+	return for_each_token(st, objects_of, &w);
 }
 
 /* An object file with no good copy yet gets one (it is complete: the module just wrote it). */

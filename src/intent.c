@@ -404,15 +404,18 @@ static int is_stage_tmp(const char *name, const char *id)
 	return strcmp(rest, ".tmp") == 0 || (strncmp(rest, ".tmp.tmp", 8) == 0 && strlen(rest) == 14);
 }
 
-/* Intents of commands that are still running (their files must stay). */
+/* Intents of commands that are still running (their files must stay); more than fit: all staged files stay. */
 static char live[64][33];
 static size_t nlive;
+static int live_overflow;
 
 static int is_live(const char *name)
 {
 	const char *p = strstr(name, ".signet-");
 	size_t i;
 
+	if (p != NULL && live_overflow)
+		return 1;
 	for (i = 0; p != NULL && i < nlive; i++)
 		if (strncmp(p + 8, live[i], 32) == 0)
 			return 1;
@@ -443,7 +446,7 @@ static void sweep(const char *dir, const char *id, int depth, int *removed)
 		}
 		if (!S_ISREG(sb.st_mode))
 			continue;
-		if (is_live(de->d_name) || (nlive > 0 && id == NULL && strncmp(dir + strlen(dir) - 8, "/intents", 8) == 0))
+		if (is_live(de->d_name))
 			continue;
 		if ((depth >= 0 && is_atomic_tmp(de->d_name)) || is_stage_tmp(de->d_name, id)) {
 			if (unlink(path) == 0)
@@ -464,10 +467,9 @@ static int scan_rec(void *ctx, json_t *rec)
 {
 	struct scan *s = ctx;
 	json_t *it = json_object_get(rec, "intent");
+	const char *id = json_string_value(json_object_get(it, "id"));
 
-	if (json_integer_value(json_object_get(rec, "seq")) <= s->after)
-		return SGT_OK;
-	if (it == NULL || strcmp(json_string_value(json_object_get(it, "id")) ? json_string_value(json_object_get(it, "id")) : "", s->id) != 0)
+	if (json_integer_value(json_object_get(rec, "seq")) <= s->after || id == NULL || strcmp(id, s->id) != 0)
 		return SGT_OK;
 	s->records++;
 	json_array_extend(s->files, json_object_get(it, "files"));
@@ -626,6 +628,7 @@ int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *op
 	int rc = SGT_OK, removed = 0, fd;
 
 	nlive = 0;
+	live_overflow = 0;
 	snprintf(path, sizeof(path), "%s/intent.json", st->dir);
 	if (access(path, F_OK) == 0)
 		rc = recover_one(st, opts, path);
@@ -643,6 +646,8 @@ int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *op
 				/* Its command is still running (a signer works without the store lock). */
 				if (nlive < sizeof(live) / sizeof(live[0]))
 					snprintf(live[nlive++], sizeof(live[0]), "%.32s", de->d_name);
+				else
+					live_overflow = 1;
 				close(fd);
 				continue;
 			}
