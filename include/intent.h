@@ -26,12 +26,13 @@
 /*
  * Opens an intent: op and label as the audit record will name them,
  * key_id (hex CKA_ID, may be NULL) of a key pair the command may create on
- * the token, dirs the directories outside the store where it stages files
- * (the store's own directories are always swept).  Caller holds the
- * store's exclusive lock.  One intent at a time.
+ * the token, outputs the files outside the store it will stage (NULL
+ * entries are skipped; recovery sweeps their directories, the store's own
+ * are always swept).  Caller holds the store's exclusive lock.  One intent
+ * at a time.
  */
 int sgt_intent_begin(const struct sgt_store *st, const char *op, const char *label, const char *key_id,
-		     const char *const *dirs, size_t ndirs);
+		     const char *const *outputs, size_t noutputs);
 /* The open intent's id, or NULL. */
 const char *sgt_intent_nonce(void);
 /*

@@ -46,19 +46,6 @@ static const char help[] =
 	"  --file         the argument is a file even if a key has that label\n\n"
 	"The output is byte-for-byte deterministic: the same certificate gives the same header.\n";
 
-static int header_intent(const struct sgt_store *st, const char *label, const char *outfile)
-{
-	const char *slash = strrchr(outfile, '/');
-	char *dir = slash ? strndup(outfile, slash == outfile ? 1 : (size_t)(slash - outfile)) : strdup(".");
-	const char *dirs[1] = { dir };
-	int rc;
-
-	if (dir == NULL)
-		return sgt_err(SGT_ERR_DATA, "out of memory");
-	rc = sgt_intent_begin(st, "header", label, NULL, dirs, 1);
-	free(dir);
-	return rc;
-}
 
 int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 {
@@ -195,7 +182,7 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 		if ((rc = sgt_out_check(outfile)) != SGT_OK)
 			goto out;
 		/* With a store, the file appears only once its audit record is durable (intent.h). */
-		if (have_store && (rc = header_intent(&st, label, outfile)) != SGT_OK)
+		if (have_store && (rc = sgt_intent_begin(&st, "header", label, NULL, (const char *const *)&outfile, 1)) != SGT_OK)
 			goto out;
 		if ((rc = sgt_put(outfile, out.p, out.len, 0)) != SGT_OK) {
 			sgt_intent_abort(&st);

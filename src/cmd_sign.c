@@ -144,36 +144,34 @@ static char *default_sig_path(const char *image)
 	return p;
 }
 
-/* Opens the batch's intent, naming every directory a signature or OTA document goes to. */
-static int begin_batch(struct signing *s, char **images, int nimages, const char *out, const char *ota)
+/*
+ * The files a signing run writes: IMAGE.sig for each image (or --out, one
+ * image; none for --out -) and the --ota-json document.  A malloc'd list of
+ * *n malloc'd paths; NULL (reported) when out of memory.
+ */
+static char **sign_outputs(char **images, int nimages, const char *out, const char *ota, int *n)
 {
-	char **dirs = calloc((size_t)nimages + 2, sizeof(*dirs));
-	size_t nd = 0, i;
-	int k, rc;
+	char **v = calloc((size_t)nimages + 1, sizeof(*v));
+	int k;
 
-	if (dirs == NULL)
-		return sgt_err(SGT_ERR_DATA, "out of memory");
-	for (k = 0; k < nimages + 2; k++) {
-		const char *f = k < nimages ? (out && strcmp(out, "-") ? out : out ? NULL : images[k]) : k == nimages ? ota : NULL;
-		const char *slash;
-
-		if (f == NULL)
-			continue;
-		slash = strrchr(f, '/');
-		dirs[nd] = slash ? strndup(f, slash == f ? 1 : (size_t)(slash - f)) : strdup(".");
-		for (i = 0; dirs[nd] && i < nd && strcmp(dirs[i], dirs[nd]) != 0; i++)
-			;
-		if (dirs[nd] != NULL && i == nd)
-			nd++;
-		else
-			free(dirs[nd]);
-		dirs[nd] = NULL;
+	*n = 0;
+	for (k = 0; v != NULL && k < nimages && !(out && strcmp(out, "-") == 0); k++) {
+		if ((v[*n] = out ? strdup(out) : default_sig_path(images[k])) == NULL)
+			goto oom;
+		(*n)++;
+		if (out != NULL)
+			break;
 	}
-	rc = sgt_intent_begin(&s->st, "sign", s->rec.label, NULL, (const char *const *)dirs, nd);
-	for (i = 0; i < nd; i++)
-		free(dirs[i]);
-	free(dirs);
-	return rc;
+	if (v != NULL && ota != NULL && (v[(*n)++] = strdup(ota)) == NULL)
+		goto oom;
+	if (v != NULL)
+		return v;
+oom:
+	sgt_err(SGT_ERR_DATA, "out of memory");
+	while (v != NULL && *n > 0)
+		free(v[--(*n)]);
+	free(v);
+	return NULL;
 }
 
 /* The --ota-update flags. */
@@ -546,7 +544,8 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	const char *label = NULL, *out = NULL, *ota = NULL, *cert_name = "code_signing.crt", *hash = NULL, *fleet = NULL;
 	json_t *results = NULL;
 	struct batch b = { NULL, NULL, { 0 } };
-	int r2;
+	char **outputs = NULL;
+	int r2, noutputs = 0;
 	char spki[65], **images = NULL;
 	int started = 0, c, rc = SGT_OK, i, opened = 0, nimages = 0;
 
@@ -632,16 +631,12 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	/* Every output place is checked before the token signs anything. */
-	for (i = 0; i < nimages && !(out && strcmp(out, "-") == 0); i++) {
-		char *sp = out ? strdup(out) : default_sig_path(images[i]);
-
-		rc = sp ? sgt_out_check(sp) : sgt_err(SGT_ERR_DATA, "out of memory");
-		free(sp);
-		if (rc != SGT_OK || out != NULL)
-			break;
+	if ((outputs = sign_outputs(images, nimages, out, ota, &noutputs)) == NULL) {
+		rc = SGT_ERR_DATA;
+		goto out;
 	}
-	if (rc == SGT_OK && ota != NULL)
-		rc = sgt_out_check(ota);
+	for (i = 0; i < noutputs && rc == SGT_OK; i++)
+		rc = sgt_out_check(outputs[i]);
 	if (rc != SGT_OK)
 		goto out;
 	if ((rc = sgt_token_open(&s.st, &pin, &s.tok)) != SGT_OK)
@@ -663,7 +658,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if ((rc = begin_batch(&s, images, nimages, out, ota)) != SGT_OK)
+	if ((rc = sgt_intent_begin(&s.st, "sign", s.rec.label, NULL, (const char *const *)outputs, (size_t)noutputs)) != SGT_OK)
 		goto out;
 	sgt_intent_set_batch(nimages > 1);
 	/*
@@ -704,6 +699,9 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		results = NULL;
 	}
 out:
+	for (i = 0; i < noutputs; i++)
+		free(outputs[i]);
+	free(outputs);
 	json_decref(b.recs);
 	json_decref(b.shown);
 	sgt_buf_free(&b.sigout);

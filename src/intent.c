@@ -57,7 +57,7 @@ static char *dir_of(const char *path)
 }
 
 int sgt_intent_begin(const struct sgt_store *st, const char *op, const char *label, const char *key_id,
-		     const char *const *dirs, size_t ndirs)
+		     const char *const *outputs, size_t noutputs)
 {
 	unsigned char raw[16];
 	long long seq = 0;
@@ -72,11 +72,20 @@ int sgt_intent_begin(const struct sgt_store *st, const char *op, const char *lab
 		return rc;
 	sgt_hex(raw, sizeof(raw), in.id);
 	sgt_time_iso(time(NULL), now);
+	/* Recovery sweeps the directories the outputs go to, each named once. */
 	jd = json_array();
-	for (i = 0; jd != NULL && i < ndirs; i++) {
-		char abs[PATH_MAX];
+	for (i = 0; jd != NULL && i < noutputs; i++) {
+		char abs[PATH_MAX], *d = outputs[i] ? dir_of(outputs[i]) : NULL;
+		const char *name = d && realpath(d, abs) ? abs : d;
+		size_t k;
+		json_t *v;
+		int seen = 0;
 
-		json_array_append_new(jd, json_string(realpath(dirs[i], abs) ? abs : dirs[i]));
+		json_array_foreach(jd, k, v)
+			seen |= name != NULL && strcmp(json_string_value(v), name) == 0;
+		if (name != NULL && !seen)
+			json_array_append_new(jd, json_string(name));
+		free(d);
 	}
 	j = json_pack("{s:s, s:s, s:s?, s:s?, s:o, s:I, s:s, s:i}", "id", in.id, "op", op, "label", label,
 		      "key_id", key_id, "dirs", jd, "audit_seq", (json_int_t)seq, "started", now, "pid", (int)getpid());
