@@ -66,8 +66,6 @@ int sgt_hsm_objects(const struct sgt_store *st, json_t **out);
  * Returns 1 (nothing done) while another process has the module loaded.
  */
 int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved);
-/* Checks and repairs without loading the module (signet init, tests). */
-int sgt_hsm_check(const struct sgt_store *st);
 
 /*
  * Signals.  hold blocks SIGINT, SIGTERM and SIGHUP (nesting); release

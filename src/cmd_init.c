@@ -17,7 +17,6 @@
 
 #include "audit.h"
 #include "cmd.h"
-#include "hsmguard.h"
 #include "p11.h"
 #include "policy.h"
 
@@ -195,7 +194,8 @@ static void anchor_store(const char *dir, const struct sgt_pin_opts *pins)
 	memset(&p, 0, sizeof(p));
 	if (sgt_store_open(&st, dir) != SGT_OK)
 		return;
-	if (sgt_store_lock(&st, 1) == SGT_OK && sgt_hsm_check(&st) == SGT_OK)
+	/* Loading the module enters the token guard, which makes the first good copy. */
+	if (sgt_store_lock(&st, 1) == SGT_OK)
 		(void)sgt_p11_open_store(&p, &st, pins, 1);
 	sgt_p11_release(&p);
 	sgt_store_release(&st);

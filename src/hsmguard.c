@@ -443,34 +443,6 @@ static int guard_lock(int how)
 	return SGT_OK;
 }
 
-int sgt_hsm_check(const struct sgt_store *st)
-{
-	int rc, opened = 0;
-
-	if (!sgt_hsm_embedded(st))
-		return SGT_OK;
-	if (guard_fd < 0) {
-		if ((rc = open_guard(st)) != SGT_OK)
-			return rc;
-		opened = 1;
-	}
-	sgt_sig_hold();
-	if ((rc = guard_lock(LOCK_EX)) == SGT_OK) {
-		rc = relocate_conf(st);
-		rc = rc ? rc : guard_tokens(st, 1);
-	}
-	if (rc == SGT_OK)
-		rc = sgt_hsm_flush_repairs(st);
-	if (opened) {
-		close(guard_fd);	/* drops the lock */
-		guard_fd = -1;
-	} else {
-		guard_lock(LOCK_SH);
-	}
-	sgt_sig_release();
-	return rc;
-}
-
 /*
  * Other processes have the module loaded (a batch signer holds it for its
  * whole batch): waiting for them to finish would serialise signers, and
