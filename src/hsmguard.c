@@ -248,13 +248,10 @@ static int move_aside(const struct sgt_store *st, const char *tokname, const cha
 
 /*
  * One token directory: repair what is damaged, then bring the good copy up
- * to date.  Called with the guard lock held exclusively.
+ * to date (guard lock held exclusively).  With damaged set, only look and
+ * count damaged files: another process has the module loaded.
  */
-/* Look, do not touch: set while another process has the module loaded. */
-static int detect_only;
-static int damaged_seen;
-
-static int guard_token_dir(const struct sgt_store *st, const char *tokname, int refresh)
+static int guard_token_dir(const struct sgt_store *st, const char *tokname, int *damaged_seen)
 {
 	char live_dir[PATH_MAX], good_dir[PATH_MAX], live[PATH_MAX + 256], good[PATH_MAX + 256];
 	DIR *d;
@@ -281,12 +278,12 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 				break;
 			}
 			/* A missing live file was destroyed on purpose (C_DestroyObject unlinks): its copy goes too. */
-			if (lb == NULL && refresh && strcmp(de->d_name, "token.object") != 0)
+			if (lb == NULL && damaged_seen == NULL && strcmp(de->d_name, "token.object") != 0)
 				sgt_store_unlink(good);
 			damaged = lb != NULL && gb != NULL && file_ok(de->d_name, gb, gl) &&
 				  (!file_ok(de->d_name, lb, ll) || (ll < gl && memcmp(lb, gb, ll) == 0));
-			if (damaged && detect_only) {
-				damaged_seen++;
+			if (damaged && damaged_seen != NULL) {
+				(*damaged_seen)++;
 			} else if (damaged) {
 				char was[64];
 
@@ -302,7 +299,7 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 		}
 		closedir(d);
 	}
-	if (rc != SGT_OK || !refresh)
+	if (rc != SGT_OK || damaged_seen != NULL)
 		return rc;
 
 	/* Live files: quarantine empty orphans, copy good ones into the good copy. */
@@ -374,15 +371,15 @@ static int for_each_token(const struct sgt_store *st, int (*fn)(const struct sgt
 	return rc;
 }
 
-static int guard_one(const struct sgt_store *st, const char *tok, void *refresh)
+static int guard_one(const struct sgt_store *st, const char *tok, void *damaged_seen)
 {
-	return guard_token_dir(st, tok, *(const int *)refresh);
+	return guard_token_dir(st, tok, damaged_seen);
 }
 
-/* Repairs every token directory; refresh also brings the good copy up to date. */
-static int guard_tokens(const struct sgt_store *st, int refresh)
+/* Repairs every token directory and refreshes the good copy; with damaged_seen, only counts. */
+static int guard_tokens(const struct sgt_store *st, int *damaged_seen)
 {
-	return for_each_token(st, guard_one, &refresh);
+	return for_each_token(st, guard_one, damaged_seen);
 }
 
 /* softhsm2.conf names the token directory absolutely: follow a moved store. */
@@ -458,12 +455,10 @@ static int busy_check(const struct sgt_store *st)
 		return rc;
 	for (tries = 0; tries < 10; tries++) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		int damaged = 0;
 
-		detect_only = 1;
-		damaged_seen = 0;
-		rc = guard_tokens(st, 0);
-		detect_only = 0;
-		if (rc != SGT_OK || damaged_seen == 0)
+		rc = guard_tokens(st, &damaged);
+		if (rc != SGT_OK || damaged == 0)
 			return rc;
 		nanosleep(&ts, NULL);
 	}
@@ -484,7 +479,7 @@ int sgt_hsm_enter(const struct sgt_store *st)
 		goto fail;
 	if (flock(guard_fd, LOCK_EX | LOCK_NB) == 0) {
 		rc = relocate_conf(st);
-		rc = rc ? rc : guard_tokens(st, 1);
+		rc = rc ? rc : guard_tokens(st, NULL);
 		if (rc != SGT_OK)
 			goto fail;
 	} else if ((rc = busy_check(st)) != SGT_OK) {
