@@ -70,5 +70,7 @@ void sgt_intent_abort(const struct sgt_store *st);
  * only when a key pair must be destroyed (opts for its PIN, may be NULL).
  */
 int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *opts);
+/* 1 while sgt_intent_recover runs (the token it opens must not take part in anchoring). */
+int sgt_intent_recovering(void);
 
 #endif

@@ -238,7 +238,11 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	EVP_PKEY *tok = NULL, *file = NULL;
 	int made = 0, rc;
 
-	if (st == NULL || st->dir == NULL || st->cfg.module == NULL || st->cfg.token == NULL)
+	/*
+	 * A recovery opens the token only to destroy what an interrupted command
+	 * left, which may be a half-made audit key: never adopt or sign with it.
+	 */
+	if (st == NULL || st->dir == NULL || st->cfg.module == NULL || st->cfg.token == NULL || sgt_intent_recovering())
 		return;
 	memset(&p, 0, sizeof(p));
 	p.session = CK_INVALID_HANDLE;

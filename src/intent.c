@@ -629,6 +629,13 @@ out:
 }
 
 /* Every intent left behind: the one of older versions (intent.json) and those in <store>/intents. */
+static int recovering;
+
+int sgt_intent_recovering(void)
+{
+	return recovering;
+}
+
 int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *opts)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 300];
@@ -638,6 +645,7 @@ int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *op
 
 	nlive = 0;
 	live_overflow = 0;
+	recovering = 1;
 	snprintf(path, sizeof(path), "%s/intent.json", st->dir);
 	if (access(path, F_OK) == 0)
 		rc = recover_one(st, opts, path);
@@ -671,5 +679,6 @@ int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *op
 		if (removed > 0)
 			sgt_verbose("removed %d temporary files left by an interrupted write", removed);
 	}
+	recovering = 0;
 	return rc;
 }
