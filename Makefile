@@ -15,17 +15,19 @@ else
 BUILD      ?= build
 endif
 
-DEB_PACKAGES := build-essential pkg-config libssl-dev openssl libp11-dev libp11-kit-dev \
+DEB_PACKAGES := build-essential pkg-config libssl-dev openssl libp11-kit-dev \
 	softhsm2 libyaml-dev libjansson-dev opensc libmbedtls-dev libcmocka-dev \
 	jq xxd strace time libcsv-dev libpq-dev postgresql prometheus chromium python3-icalendar \
 	p11-kit p11-kit-modules swtpm libtpm2-pkcs11-1 libtss2-tcti-swtpm0 gdb
 
-PKGS       := libcrypto libp11 yaml-0.1 jansson p11-kit-1 libpq
+PKGS       := libcrypto yaml-0.1 jansson p11-kit-1
+# libpq: its header only; fleet_source.c loads the library when a fleet first reads PostgreSQL.
+PKGS_CFLAGS_ONLY := libpq
 WARN       := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla -Wwrite-strings -fstack-protector-strong
 ALL_CFLAGS  = $(WARN) $(CFLAGS) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Iinclude \
 	-DSGT_POLICY_DIR='"$(PREFIX)/share/signet/policies"' \
-	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+	$(shell pkg-config --cflags $(PKGS) $(PKGS_CFLAGS_ONLY) 2>/dev/null)
 ALL_LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lmbedx509 -lmbedcrypto -ldl
 ifneq ($(DEVELOPER),)
 ALL_CFLAGS += -Werror
@@ -131,7 +133,7 @@ FUZZ_JOBS    ?= 2
 FUZZ_CC      ?= clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS   = -g -O1 $(FUZZ_SAN) -D_GNU_SOURCE -Iinclude -DSGT_POLICY_DIR='"$(PREFIX)/share/signet/policies"' \
-	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+	$(shell pkg-config --cflags $(PKGS) $(PKGS_CFLAGS_ONLY) 2>/dev/null)
 FUZZ_OBJS    := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
 FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/%)
 
