@@ -3,7 +3,8 @@
  * says what it is about to do (sgt_intent_begin writes <store>/intent.json:
  * the operation, the token key it may create, the directories its files go
  * to), writes its files under temporary names (sgt_put: "<file>.signet-
- * <id>.tmp", fsync'ed), appends its audit record (which names the staged
+ * <id>.tmp"), makes them durable together just before its audit record
+ * (sgt_intent_sync_staged), appends that record (which names the staged
  * files: this is the commit point), and only then puts the files in place
  * (sgt_intent_publish / _end).  So no effect is visible before its audit
  * record is durable.
@@ -51,10 +52,12 @@ json_t *sgt_intent_claim(const char *const *finals, size_t n);
 /* audit.c, after writing records: the claimed files are committed (ok) or free again. */
 void sgt_intent_recorded(int ok);
 /*
- * Batch mode: staged files are written without a sync each, and made
- * durable together (syncfs) when published, before any is renamed.
+ * For audit.c, before a record that names staged files is written: makes
+ * every staged file durable, with their directory entries (an fsync of
+ * each file and directory for a few, one syncfs per file system for many),
+ * so that a record never names a file a power cut could leave torn.
  */
-void sgt_intent_set_batch(int on);
+int sgt_intent_sync_staged(void);
 /* Puts committed files in place (rename, or link for exclusive ones) and syncs their directories. */
 int sgt_intent_publish(void);
 /* Removes staged files not yet committed (a part of the command failed before its record). */

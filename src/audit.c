@@ -412,6 +412,9 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 			goto out;
 	}
 	strcpy(hash, prev);
+	/* The files the records name are durable before the records are. */
+	if (claimed && (rc = sgt_intent_sync_staged()) != SGT_OK)
+		goto out;
 	fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot open audit log '%s': %s", logpath, strerror(errno));

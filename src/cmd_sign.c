@@ -72,42 +72,25 @@ struct signing {
 	const char *cert_name;
 };
 
+/* certs/<label>/current.pem, read as a certificate (not scanned like firmware); none yet is not an error. */
 static int load_current_cert(struct signing *s)
 {
-	struct sgt_found_list l = { 0 };
-	struct stat sb;
-	char rel[128];
-	char *path;
-	size_t i;
-	int rc = SGT_OK;
+	BIO *bio;
+	char *p;
+	long n;
+	int rc;
 
-	snprintf(rel, sizeof(rel), "certs/%s/current.pem", s->rec.label);
-	if ((path = sgt_store_path(&s->st, rel)) == NULL)
-		return SGT_ERR_DATA;
-	if (stat(path, &sb) != 0)
-		goto out;	/* no certificate yet: signing still works, OTA JSON does not */
-	if ((rc = sgt_extract_file(path, &l)) != SGT_OK)
-		goto out;
-	for (i = 0; i < l.n; i++)
-		if (l.v[i].kind == SGT_FOUND_CERT) {
-			BIO *bio = BIO_new(BIO_s_mem());
-			char *p;
-			long n;
-
-			s->cert = l.v[i].cert;
-			l.v[i].cert = NULL;
-			s->cinfo = l.v[i].info;
-			if (bio && PEM_write_bio_X509(bio, s->cert) == 1 && (n = BIO_get_mem_data(bio, &p)) > 0)
-				s->cert_pem = strndup(p, (size_t)n);
-			BIO_free(bio);
-			if (s->cert_pem == NULL)
-				rc = sgt_err(SGT_ERR_DATA, "cannot encode '%s' as PEM", path);
-			break;
-		}
-out:
-	sgt_found_list_release(&l);
-	free(path);
-	return rc;
+	if ((rc = sgt_cert_store_current(&s->st, s->rec.label, &s->cert)) != SGT_OK || s->cert == NULL)
+		return rc;	/* no certificate yet: signing still works, OTA JSON does not */
+	if ((rc = sgt_keyinfo_get(s->cert, NULL, &s->cinfo)) != SGT_OK)
+		return rc;
+	bio = BIO_new(BIO_s_mem());
+	if (bio && PEM_write_bio_X509(bio, s->cert) == 1 && (n = BIO_get_mem_data(bio, &p)) > 0)
+		s->cert_pem = strndup(p, (size_t)n);
+	BIO_free(bio);
+	if (s->cert_pem == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot encode key '%s''s certificate as PEM", s->rec.label);
+	return SGT_OK;
 }
 
 /* The digest: --hash, else the policy the key was made under, else SHA-256. */
@@ -660,7 +643,6 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = sgt_intent_begin(&s.st, "sign", s.rec.label, NULL, (const char *const *)outputs, (size_t)noutputs)) != SGT_OK)
 		goto out;
-	sgt_intent_set_batch(nimages > 1);
 	/*
 	 * The store changes only at the commit: other signers work while this
 	 * one signs.  The intent (locked by this process) tells any recovery

@@ -25,6 +25,7 @@ struct staged {
 	char *final;
 	char *tmp;
 	int exclusive;
+	int synced;		/* durable, with its directory entry */
 	int claimed;		/* named by an audit record being written */
 	int committed;		/* that record is on disk */
 	int published;
@@ -32,7 +33,6 @@ struct staged {
 
 static struct {
 	int open;
-	int batch;		/* staged files are synced together at publish (syncfs), not one by one */
 	char id[33];
 	char *path;		/* <store>/intents/<id>.json */
 	int lock_fd;		/* flock()ed while this process lives: recovery leaves a live intent alone */
@@ -135,13 +135,21 @@ out:
 	return rc;
 }
 
-/* A staged file of a batch: its name is already temporary; it is synced with the others at publish. */
+/* A staged file: its name is already temporary; sgt_intent_sync_staged makes it durable with the others. */
 static int write_unsynced(const char *path, const void *data, size_t len)
 {
 	int fd, e;
 
 	sgt_sig_hold();
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == ENOENT) {
+		/* a store directory made on first use (certs/<label>/, ...); outputs were checked to have theirs */
+		char *d = dir_of(path);
+
+		if (d != NULL && sgt_mkdirs(d) == SGT_OK)
+			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		free(d);
+	}
 	if (fd < 0) {
 		sgt_sig_release();
 		return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", path, strerror(errno));
@@ -157,11 +165,6 @@ static int write_unsynced(const char *path, const void *data, size_t len)
 	close(fd);
 	sgt_sig_release();
 	return SGT_OK;
-}
-
-void sgt_intent_set_batch(int on)
-{
-	in.batch = on;
 }
 
 int sgt_put(const char *path, const void *data, size_t len, int exclusive)
@@ -194,7 +197,7 @@ int sgt_put(const char *path, const void *data, size_t len, int exclusive)
 	}
 	sprintf(s->tmp, "%s.signet-%s.tmp", path, in.id);
 	s->exclusive = exclusive;
-	if ((rc = in.batch ? write_unsynced(s->tmp, data, len) : sgt_atomic_write(s->tmp, data, len, 0)) != SGT_OK) {
+	if ((rc = write_unsynced(s->tmp, data, len)) != SGT_OK) {
 		free(s->final);
 		free(s->tmp);
 		return rc;
@@ -244,6 +247,73 @@ void sgt_intent_recorded(int ok)
 	}
 }
 
+/* Few staged files are each fsync'ed; more than this, their file systems are synced whole. */
+#define SYNC_EACH_MAX 8
+
+/* Adds d (taken) to the set dirs[*n] unless it is there; frees it then. */
+static void dir_set_add(char **dirs, size_t *n, char *d)
+{
+	size_t j;
+
+	for (j = 0; j < *n && strcmp(dirs[j], d) != 0; j++)
+		;
+	if (j < *n)
+		free(d);
+	else
+		dirs[(*n)++] = d;
+}
+
+int sgt_intent_sync_staged(void)
+{
+	char **dirs = NULL;
+	size_t i, j, nd = 0, todo = 0;
+	dev_t synced[8];
+	size_t ns = 0;
+	int rc = SGT_OK;
+
+	for (i = 0; i < in.n; i++)
+		todo += !in.v[i].synced && in.v[i].tmp != NULL;
+	if (todo == 0)
+		return SGT_OK;
+	if ((dirs = calloc(in.n, sizeof(*dirs))) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	for (i = 0; i < in.n && rc == SGT_OK; i++) {
+		struct staged *s = &in.v[i];
+		struct stat sb;
+		int fd;
+		char *d;
+
+		if (s->synced || s->tmp == NULL)
+			continue;
+		if ((fd = open(s->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 || fstat(fd, &sb) != 0) {
+			rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", s->tmp, strerror(errno));
+		} else if (todo <= SYNC_EACH_MAX) {
+			if (fsync(fd) != 0)
+				rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", s->tmp, strerror(errno));
+			else if ((d = dir_of(s->tmp)) != NULL)
+				dir_set_add(dirs, &nd, d);
+		} else {
+			for (j = 0; j < ns && synced[j] != sb.st_dev; j++)
+				;
+			/* one syncfs covers every file and directory entry on that file system */
+			if (j == ns && syncfs(fd) != 0)
+				rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", s->tmp, strerror(errno));
+			else if (j == ns && ns < sizeof(synced) / sizeof(synced[0]))
+				synced[ns++] = sb.st_dev;
+		}
+		if (fd >= 0)
+			close(fd);
+		s->synced = rc == SGT_OK;
+	}
+	for (j = 0; j < nd; j++) {
+		if (rc == SGT_OK && sgt_fsync_dir(dirs[j]) != SGT_OK)
+			rc = SGT_ERR_DATA;
+		free(dirs[j]);
+	}
+	free(dirs);
+	return rc;
+}
+
 /* Puts one staged file in place; link() for files that must never be replaced. */
 static int place(const char *tmp, const char *final, int exclusive)
 {
@@ -269,34 +339,6 @@ int sgt_intent_publish(void)
 		sgt_sig_release();
 		return sgt_err(SGT_ERR_DATA, "out of memory");
 	}
-	/* A batch's staged files become durable together: one syncfs per file system, before any is visible. */
-	if (in.batch) {
-		dev_t synced[8];
-		size_t ns = 0, k;
-
-		for (i = 0; i < in.n; i++) {
-			struct stat sb;
-			int fd;
-
-			if (!in.v[i].committed || in.v[i].published || in.v[i].tmp == NULL || stat(in.v[i].tmp, &sb) != 0)
-				continue;
-			for (k = 0; k < ns && synced[k] != sb.st_dev; k++)
-				;
-			if (k < ns)
-				continue;
-			if ((fd = open(in.v[i].tmp, O_RDONLY | O_CLOEXEC)) < 0 || syncfs(fd) != 0)
-				rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", in.v[i].tmp, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			if (ns < sizeof(synced) / sizeof(synced[0]))
-				synced[ns++] = sb.st_dev;
-		}
-		if (rc != SGT_OK) {
-			free(dirs);
-			sgt_sig_release();
-			return rc;
-		}
-	}
 	for (i = 0; i < in.n; i++) {
 		struct staged *s = &in.v[i];
 		char *d;
@@ -311,14 +353,8 @@ int sgt_intent_publish(void)
 		free(s->tmp);
 		s->tmp = NULL;
 		/* One sync per directory, not per file. */
-		if ((d = dir_of(s->final)) == NULL)
-			continue;
-		for (j = 0; j < nd && strcmp(dirs[j], d) != 0; j++)
-			;
-		if (j < nd)
-			free(d);
-		else
-			dirs[nd++] = d;
+		if ((d = dir_of(s->final)) != NULL)
+			dir_set_add(dirs, &nd, d);
 	}
 	for (j = 0; j < nd; j++) {
 		if (sgt_fsync_dir(dirs[j]) != SGT_OK)
