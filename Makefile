@@ -28,7 +28,7 @@ WARN       := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-pro
 ALL_CFLAGS  = $(WARN) $(CFLAGS) -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Iinclude \
 	-DSGT_POLICY_DIR='"$(PREFIX)/share/signet/policies"' \
 	$(shell pkg-config --cflags $(PKGS) $(PKGS_CFLAGS_ONLY) 2>/dev/null)
-ALL_LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lmbedx509 -lmbedcrypto -ldl
+ALL_LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lmbedx509 -lmbedcrypto -ldl -lpthread
 ifneq ($(DEVELOPER),)
 ALL_CFLAGS += -Werror
 endif
@@ -82,11 +82,11 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libsignet.a | $(BUILD
 
 # Test-only PKCS#11 shim for error paths a real token cannot produce.
 $(BUILD)/fakes/libp11shim.so: tests/fakes/p11shim.c | $(BUILD)/fakes
-	$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $< -ldl
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $< -ldl -lpthread
 
 # Independent peer: tries to read a private key's secret value straight from the module.
 $(BUILD)/fakes/p11peek: tests/tools/p11peek.c | $(BUILD)/fakes
-	$(CC) $(ALL_CFLAGS) -o $@ $< -ldl
+	$(CC) $(ALL_CFLAGS) -o $@ $< -ldl -lpthread
 
 $(BUILD)/fakes/mbedverify: tests/fakes/mbedverify.c | $(BUILD)/fakes
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lmbedtls -lmbedx509 -lmbedcrypto

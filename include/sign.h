@@ -37,6 +37,21 @@ int sgt_sign_digest(EVP_PKEY *priv, const char *label, const EVP_MD *md, const u
 int sgt_sign_verify_digest(EVP_PKEY *pub, const EVP_MD *md, const unsigned char *dgst, size_t dlen,
 			   const unsigned char *sig, size_t siglen);
 
+/*
+ * Checks signatures on a second thread while the caller makes the next one
+ * (a batch's pipeline; the token signs one image while the last one is
+ * checked).  One check in flight: submit hands over a copy of the digest
+ * and signature, wait returns its verdict as sgt_sign_verify_digest would.
+ * threaded 0 checks inside submit (one image: a thread would cost more
+ * than it saves).  The thread never takes SIGINT, SIGTERM or SIGHUP.
+ */
+struct sgt_verifier;
+int sgt_verifier_start(EVP_PKEY *pub, const EVP_MD *md, int threaded, struct sgt_verifier **out);
+void sgt_verifier_submit(struct sgt_verifier *v, const unsigned char *dgst, size_t dlen, const unsigned char *sig,
+			 size_t siglen);
+int sgt_verifier_wait(struct sgt_verifier *v);
+void sgt_verifier_stop(struct sgt_verifier *v);
+
 /* Reads a signature file: base64 (whitespace ignored), or raw bytes (DER ECDSA, RSA) as openssl dgst -sign writes them; *sig malloc'd. */
 int sgt_sign_read_sig(const char *path, unsigned char **sig, size_t *len);
 

@@ -375,34 +375,53 @@ struct batch {
 	struct sgt_buf sigout;	/* --out -: the signature for stdout */
 };
 
-/*
- * Signs one image on the token, checks the signature once with the public
- * key devices hold (the certificate's, proven equal to the token's at the
- * start), stages its files (intent.h) and adds its record to the batch.
- * Nothing is visible until commit_batch.
- */
-static int sign_one(struct sgt_ctx *ctx, struct signing *s, const char *image, const char *out, const char *ota,
-		    const char *cert_name, struct batch *b)
+/* One image's signature, made on the token and not yet checked. */
+struct made {
+	const char *image;
+	unsigned char dgst[EVP_MAX_MD_SIZE];
+	size_t dlen;
+	unsigned char *sig;
+	size_t siglen;
+	char sha256[65];
+};
+
+static int sign_image(struct signing *s, const char *image, struct made *m)
 {
-	unsigned char dgst[EVP_MAX_MD_SIZE], *sig = NULL;
-	size_t dlen = 0, siglen = 0;
-	char *b64 = NULL, *sigpath = NULL, *jtext = NULL, sha256[65] = "";
+	int rc;
+
+	m->image = image;
+	m->sig = NULL;
+	m->siglen = 0;
+	m->sha256[0] = '\0';
+	if ((rc = sgt_sign_file_digest(image, s->md, m->dgst, &m->dlen, m->sha256)) != SGT_OK)
+		return rc;
+	return sgt_sign_digest(s->priv, s->rec.label, s->md, m->dgst, m->dlen, &m->sig, &m->siglen);
+}
+
+/*
+ * An image signed by sign_image whose signature was checked (verdict,
+ * from the verifier: once, with the public key devices hold, the
+ * certificate's, proven equal to the token's at the start): stages its
+ * files (intent.h) and adds its record to the batch.  Nothing is visible
+ * until commit_batch.
+ */
+static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made *m, int verdict, const char *out,
+		       const char *ota, const char *cert_name, struct batch *b)
+{
+	const char *image = m->image, *sha256 = m->sha256;
+	char *b64 = NULL, *sigpath = NULL, *jtext = NULL;
 	struct sgt_buf text = { 0 };
 	const char *finals[2] = { NULL, NULL };
 	json_t *d = NULL, *claim = NULL;
 	int rc, to_stdout = out && strcmp(out, "-") == 0;
 
-	if ((rc = sgt_sign_file_digest(image, s->md, dgst, &dlen, sha256)) != SGT_OK)
-		goto out;
-	if ((rc = sgt_sign_digest(s->priv, s->rec.label, s->md, dgst, dlen, &sig, &siglen)) != SGT_OK)
-		goto out;
-	/* Never ship a signature the device would reject: checked with the key devices hold. */
-	if (sgt_sign_verify_digest(s->devkey, s->md, dgst, dlen, sig, siglen) != SGT_OK) {
+	/* Never ship a signature the device would reject. */
+	if (verdict != SGT_OK) {
 		rc = sgt_err(SGT_ERR_HSM, "the token's signature for '%s' does not verify with %s; nothing written", image,
 			     s->cert ? "the public key of the key's current certificate" : "the key's public key");
 		goto out;
 	}
-	if ((b64 = sgt_base64(sig, siglen)) == NULL || sgt_buf_printf(&text, "%s\n", b64) != SGT_OK) {
+	if ((b64 = sgt_base64(m->sig, m->siglen)) == NULL || sgt_buf_printf(&text, "%s\n", b64) != SGT_OK) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
@@ -468,7 +487,6 @@ out:
 	free(jtext);
 	free(sigpath);
 	free(b64);
-	free(sig);
 	return rc;
 }
 
@@ -528,11 +546,14 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	json_t *results = NULL;
 	struct batch b = { NULL, NULL, { 0 } };
 	char **outputs = NULL;
-	int r2, noutputs = 0;
+	struct sgt_verifier *ver = NULL;
+	struct made made[2];
+	int r2, noutputs = 0, in_flight = 0;
 	char spki[65], **images = NULL;
 	int started = 0, c, rc = SGT_OK, i, opened = 0, nimages = 0;
 
 	memset(&s, 0, sizeof(s));
+	memset(made, 0, sizeof(made));
 	if ((images = calloc((size_t)argc, sizeof(char *))) == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
 	while ((c = cmd_getopt(argv[0], argc, argv, "hk:o:", longopts, &started)) != -1) {
@@ -648,17 +669,40 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	 * one signs.  The intent (locked by this process) tells any recovery
 	 * that runs meanwhile that this command is alive.
 	 */
-	if ((rc = sgt_store_relock(&s.st, 0)) != SGT_OK)
+	if ((rc = sgt_store_relock(&s.st, 0)) != SGT_OK ||
+	    (rc = sgt_verifier_start(s.devkey, s.md, nimages > 1, &ver)) != SGT_OK)
 		goto out;
-	for (i = 0; i < nimages; i++) {
+	/*
+	 * The pipeline: the token signs image i while the verifier checks image
+	 * i-1, which is then staged.  Records keep the images' order.
+	 */
+	for (i = 0;; i++) {
+		struct made *cur = &made[i % 2], *prev = &made[(i + 1) % 2];
+		int go = rc == SGT_OK && i < nimages;
+
 		/* Ctrl-C waits while the token works; between images it stops the batch cleanly. */
-		if (sgt_sig_pending()) {
+		if (go && sgt_sig_pending()) {
 			rc = sgt_err(SGT_ERR_DATA, "interrupted: %d of %d images signed", i, nimages);
-			break;
+			go = 0;
 		}
-		if ((rc = sign_one(ctx, &s, images[i], out, ota, cert_name, &b)) != SGT_OK)
+		if (go)
+			rc = sign_image(&s, images[i], cur);
+		if (in_flight) {
+			r2 = stage_image(ctx, &s, prev, sgt_verifier_wait(ver), out, ota, cert_name, &b);
+			rc = rc == SGT_OK ? r2 : rc;
+			free(prev->sig);
+			prev->sig = NULL;
+			in_flight = 0;
+		}
+		if (!go || rc != SGT_OK)
 			break;
+		sgt_verifier_submit(ver, cur->dgst, cur->dlen, cur->sig, cur->siglen);
+		in_flight = 1;
 	}
+	free(made[0].sig);
+	free(made[1].sig);
+	sgt_verifier_stop(ver);
+	ver = NULL;
 	/* What was signed before a failure or an interruption is kept, with its records. */
 	if ((r2 = sgt_store_relock(&s.st, 1)) != SGT_OK || (r2 = commit_batch(ctx, &s, &b, results)) != SGT_OK)
 		rc = rc == SGT_OK ? r2 : rc;
@@ -681,6 +725,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		results = NULL;
 	}
 out:
+	sgt_verifier_stop(ver);
 	for (i = 0; i < noutputs; i++)
 		free(outputs[i]);
 	free(outputs);

@@ -8,10 +8,13 @@
  * token that returns garbage can never produce a shipped signature.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/rsa.h>
 
 #include "sgt.h"
@@ -160,6 +163,128 @@ int sgt_sign_verify_digest(EVP_PKEY *pub, const EVP_MD *md, const unsigned char 
 	EVP_PKEY_CTX_free(ctx);
 	sgt_ossl_why();	/* a bad signature leaves errors queued; drop them */
 	return ok == 1 ? SGT_OK : SGT_ERR_VERDICT;
+}
+
+struct sgt_verifier {
+	EVP_PKEY *pub;			/* the verifier's own reference */
+	const EVP_MD *md;
+	int threaded, stop;
+	enum { V_IDLE, V_QUEUED, V_DONE } state;
+	unsigned char dgst[EVP_MAX_MD_SIZE], sig[SGT_SIGN_MAX_SIG];
+	size_t dlen, siglen;
+	int verdict;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+/* No error queue or message of the caller's is touched: this may run on the second thread. */
+static int verify_quietly(struct sgt_verifier *v)
+{
+	EVP_PKEY_CTX *ctx = pctx_for(v->pub, v->md, 1);
+	int ok = ctx != NULL && EVP_PKEY_verify(ctx, v->sig, v->siglen, v->dgst, v->dlen) == 1;
+
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	return ok ? SGT_OK : SGT_ERR_VERDICT;
+}
+
+static void *verifier_main(void *arg)
+{
+	struct sgt_verifier *v = arg;
+
+	pthread_mutex_lock(&v->mu);
+	for (;;) {
+		while (v->state != V_QUEUED && !v->stop)
+			pthread_cond_wait(&v->cv, &v->mu);
+		if (v->stop)
+			break;
+		pthread_mutex_unlock(&v->mu);
+		v->verdict = verify_quietly(v);
+		pthread_mutex_lock(&v->mu);
+		v->state = V_DONE;
+		pthread_cond_broadcast(&v->cv);
+	}
+	pthread_mutex_unlock(&v->mu);
+	OPENSSL_thread_stop();
+	return NULL;
+}
+
+int sgt_verifier_start(EVP_PKEY *pub, const EVP_MD *md, int threaded, struct sgt_verifier **out)
+{
+	struct sgt_verifier *v = calloc(1, sizeof(*v));
+	sigset_t all, old;
+
+	*out = NULL;
+	if (v == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	if (EVP_PKEY_up_ref(pub) != 1) {
+		free(v);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	v->pub = pub;
+	v->md = md;
+	pthread_mutex_init(&v->mu, NULL);
+	pthread_cond_init(&v->cv, NULL);
+	if (threaded) {
+		/* Signals stay with the main thread, which holds and checks them between images. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		v->threaded = pthread_create(&v->thread, NULL, verifier_main, v) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	*out = v;
+	return SGT_OK;
+}
+
+void sgt_verifier_submit(struct sgt_verifier *v, const unsigned char *dgst, size_t dlen, const unsigned char *sig,
+			 size_t siglen)
+{
+	pthread_mutex_lock(&v->mu);
+	while (v->state == V_QUEUED)	/* one in flight: the caller waits for each before the next */
+		pthread_cond_wait(&v->cv, &v->mu);
+	v->dlen = dlen <= sizeof(v->dgst) ? dlen : 0;
+	v->siglen = siglen <= sizeof(v->sig) ? siglen : 0;
+	memcpy(v->dgst, dgst, v->dlen);
+	memcpy(v->sig, sig, v->siglen);
+	if (v->threaded) {
+		v->state = V_QUEUED;
+		pthread_cond_broadcast(&v->cv);
+	} else {
+		v->verdict = verify_quietly(v);
+		v->state = V_DONE;
+	}
+	pthread_mutex_unlock(&v->mu);
+}
+
+int sgt_verifier_wait(struct sgt_verifier *v)
+{
+	int verdict;
+
+	pthread_mutex_lock(&v->mu);
+	while (v->state == V_QUEUED)
+		pthread_cond_wait(&v->cv, &v->mu);
+	verdict = v->state == V_DONE ? v->verdict : SGT_ERR_VERDICT;
+	v->state = V_IDLE;
+	pthread_mutex_unlock(&v->mu);
+	return verdict;
+}
+
+void sgt_verifier_stop(struct sgt_verifier *v)
+{
+	if (v == NULL)
+		return;
+	if (v->threaded) {
+		pthread_mutex_lock(&v->mu);
+		v->stop = 1;
+		pthread_cond_broadcast(&v->cv);
+		pthread_mutex_unlock(&v->mu);
+		pthread_join(v->thread, NULL);
+	}
+	pthread_mutex_destroy(&v->mu);
+	pthread_cond_destroy(&v->cv);
+	EVP_PKEY_free(v->pub);
+	free(v);
 }
 
 int sgt_sign_read_sig(const char *path, unsigned char **sig, size_t *len)

@@ -3,9 +3,11 @@
  * process: load the module, find the token by label, log in, find the key
  * by CKA_ID once, then per image read it, SHA-256 it and C_Sign the digest
  * (CKM_ECDSA).  No verification, no files written, no audit: what signet's
- * `sign IMAGE...` is compared with in `make bench`.
+ * `sign IMAGE...` is compared with in `make bench`.  With -w it also
+ * writes each signature, base64, to IMAGE.sig (fopen, fwrite, fclose; no
+ * sync): the least any signer that leaves signature files must do.
  *
- *   bench_p11loop MODULE TOKEN PINFILE IDHEX IMAGE...
+ *   bench_p11loop [-w] MODULE TOKEN PINFILE IDHEX IMAGE...
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -36,11 +38,13 @@ int main(int argc, char **argv)
 	size_t idlen = 0, len;
 	void *dl;
 	FILE *fp;
-	int a;
+	int a, write_sigs = argc > 1 && strcmp(argv[1], "-w") == 0;
 	CK_RV rv;
 
+	argc -= write_sigs;
+	argv += write_sigs;
 	if (argc < 6) {
-		fprintf(stderr, "usage: bench_p11loop MODULE TOKEN PINFILE IDHEX IMAGE...\n");
+		fprintf(stderr, "usage: bench_p11loop [-w] MODULE TOKEN PINFILE IDHEX IMAGE...\n");
 		return 2;
 	}
 	if ((dl = dlopen(argv[1], RTLD_NOW)) == NULL || (*(void **)&getlist = dlsym(dl, "C_GetFunctionList")) == NULL ||
@@ -95,6 +99,16 @@ int main(int argc, char **argv)
 		free(buf);
 		if ((rv = f->C_SignInit(s, &mech, key)) != CKR_OK || (rv = f->C_Sign(s, dgst, sizeof(dgst), sig, &siglen)) != CKR_OK)
 			die("C_Sign", rv);
+		if (write_sigs) {
+			unsigned char b64[1024];
+			char path[4096];
+			int n = EVP_EncodeBlock(b64, sig, (int)siglen);
+
+			snprintf(path, sizeof(path), "%s.sig", argv[a]);
+			if ((fp = fopen(path, "w")) == NULL || fwrite(b64, 1, (size_t)n, fp) != (size_t)n || fputc('\n', fp) == EOF ||
+			    fclose(fp) != 0)
+				die("writing a signature", 0);
+		}
 	}
 	f->C_Logout(s);
 	f->C_CloseSession(s);

@@ -51,3 +51,20 @@ has "$T/err" "signing with key 'tpmish' failed on the token: token 'signet': the
 [ ! -e "$T/img.sig" ] || fail "signature written"
 eq "$(snapshot)" "$snap" "store changed"
 sig 0 audit verify
+
+# A token that returns a bad signature in the middle of a batch (the shim
+# corrupts the 3rd C_Sign): the verifier, running beside the token, catches
+# it; the two images before it keep their signatures and records, nothing
+# after it is signed, and the error says which image.
+for i in 1 2 3 4 5; do head -c 3000 /dev/urandom >"$T/bimg$i"; done
+records=$(wc -l <"$S/audit.log")
+SHIM_BADSIG=3 run 4 "$SIGNET" sign "$T"/bimg1 "$T"/bimg2 "$T"/bimg3 "$T"/bimg4 "$T"/bimg5 --key tpmish
+one_line_error
+has "$T/err" "the token's signature for '$T/bimg3' does not verify with the key's public key; nothing written"
+for i in 1 2; do
+  base64 -d "$T/bimg$i.sig" >"$T/b.der"
+  run 0 openssl dgst -sha256 -verify "$T/t.pub" -signature "$T/b.der" "$T/bimg$i"
+done
+for i in 3 4 5; do [ ! -e "$T/bimg$i.sig" ] || fail "bimg$i.sig written"; done
+eq "$(( $(wc -l <"$S/audit.log") - records ))" 2 "audit records for the two good images"
+sig 0 audit verify

@@ -9,7 +9,9 @@
  * CKA_ENCRYPT/WRAP on the public key, as tpm2-pkcs11 1.9 does.
  * SHIM_DIE=N makes the first N calls of C_Sign close the real session and
  * answer CKR_SESSION_HANDLE_INVALID, as a remote token whose server
- * restarted does ("always": every call).  Never built into signet.
+ * restarted does ("always": every call).  SHIM_BADSIG=N corrupts the
+ * signature the Nth C_Sign returns (one bit of its last byte), as a
+ * failing token might.  Never built into signet.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -43,16 +45,22 @@ static CK_RV shim_generate_key_pair(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_
 
 static int deaths;
 
+static int signs;
+
 static CK_RV shim_sign(CK_SESSION_HANDLE s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
 {
-	const char *d = getenv("SHIM_DIE");
+	const char *d = getenv("SHIM_DIE"), *bad = getenv("SHIM_BADSIG");
+	CK_RV rv;
 
 	if (d != NULL && *d != '\0' && (strcmp(d, "always") == 0 || deaths < atoi(d))) {
 		deaths++;
 		real->C_CloseSession(s);
 		return CKR_SESSION_HANDLE_INVALID;
 	}
-	return real->C_Sign(s, data, len, sig, siglen);
+	rv = real->C_Sign(s, data, len, sig, siglen);
+	if (rv == CKR_OK && sig != NULL && *siglen > 0 && bad != NULL && ++signs == atoi(bad))
+		sig[*siglen - 1] ^= 1;
+	return rv;
 }
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
