@@ -20,20 +20,23 @@
 #include "key.h"
 #include "p11.h"
 
-/* The logged-in handle heads are signed with, while it lives. */
+/* The logged-in handle heads are signed with, while it lives, and the audit private key on it, once found. */
 static struct sgt_p11 *signer_p11;
+static CK_OBJECT_HANDLE signer_key = CK_INVALID_HANDLE;
 
-/* Objects of class cls labelled label; *h malloc'd. */
+#define ANY_CLASS ((CK_OBJECT_CLASS)-1)
+
+/* Objects of class cls (ANY_CLASS: any) labelled label; *h malloc'd. */
 static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label, CK_OBJECT_HANDLE **h, size_t *n)
 {
-	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_LABEL, (void *)label, strlen(label) } };
+	CK_ATTRIBUTE t[2] = { { CKA_LABEL, (void *)label, strlen(label) }, { CKA_CLASS, &cls, sizeof(cls) } };
 	CK_OBJECT_HANDLE buf[16];
 	CK_ULONG got = 0;
 	CK_RV rv;
 
 	*h = NULL;
 	*n = 0;
-	if ((rv = p->f->C_FindObjectsInit(p->session, t, 2)) != CKR_OK)
+	if ((rv = p->f->C_FindObjectsInit(p->session, t, cls == ANY_CLASS ? 1 : 2)) != CKR_OK)
 		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
 	rv = p->f->C_FindObjects(p->session, buf, 16, &got);
 	p->f->C_FindObjectsFinal(p->session);
@@ -73,6 +76,7 @@ void sgt_anchor_forget(const struct sgt_p11 *p)
 	if (p != NULL && p == signer_p11) {
 		sgt_audit_set_signer(NULL);
 		signer_p11 = NULL;
+		signer_key = CK_INVALID_HANDLE;
 	}
 }
 
@@ -94,14 +98,20 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 	*siglen = 0;
 	if ((rc = attach(ctx, &p)) != SGT_OK)
 		return rc;
-	if ((rc = find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
-		goto out;
-	if (n != 1) {
-		rc = sgt_err(SGT_ERR_HSM, "token '%s' holds %zu audit keys, not one", token, n);
-		goto out;
-	}
 	EVP_Digest(msg, len, dgst, NULL, EVP_sha256(), NULL);
-	if ((rv = p.f->C_SignInit(p.session, &mech, h[0])) != CKR_OK ||
+	/* The key found when the signer was set up; searched for again only if the token lost its handle. */
+	rv = signer_key != CK_INVALID_HANDLE ? p.f->C_SignInit(p.session, &mech, signer_key) : CKR_KEY_HANDLE_INVALID;
+	if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
+		if ((rc = find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
+			goto out;
+		if (n != 1) {
+			rc = sgt_err(SGT_ERR_HSM, "token '%s' holds %zu audit keys, not one", token, n);
+			goto out;
+		}
+		signer_key = h[0];
+		rv = p.f->C_SignInit(p.session, &mech, signer_key);
+	}
+	if (rv != CKR_OK ||
 	    (rv = p.f->C_Sign(p.session, dgst, sizeof(dgst), raw, &rawlen)) != CKR_OK) {
 		rc = sgt_err(SGT_ERR_HSM, "cannot sign the audit head on token '%s' (%s)", token, sgt_p11_rv_name(rv));
 		goto out;
@@ -177,18 +187,35 @@ static int write_pub(const struct sgt_store *st, EVP_PKEY *pk)
 	return rc;
 }
 
-/* The token's audit public key, or NULL. */
-static int token_pub(struct sgt_p11 *p, EVP_PKEY **out)
+/*
+ * The token's audit public key (NULL when none) and, when priv is not
+ * NULL, its one private key (CK_INVALID_HANDLE when not exactly one): one
+ * search for both.
+ */
+static int token_pub(struct sgt_p11 *p, EVP_PKEY **out, CK_OBJECT_HANDLE *priv)
 {
-	CK_OBJECT_HANDLE *h = NULL;
-	size_t n = 0;
+	CK_OBJECT_HANDLE *h = NULL, pub = CK_INVALID_HANDLE, key = CK_INVALID_HANDLE;
+	size_t n = 0, i, nkeys = 0;
 	int rc;
 
 	*out = NULL;
-	if ((rc = find_label(p, CKO_PUBLIC_KEY, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
+	if ((rc = find_label(p, ANY_CLASS, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
 		return rc;
-	if (n > 0)
-		rc = sgt_p11_pubkey(p, h[0], out);
+	for (i = 0; i < n; i++) {
+		CK_OBJECT_CLASS cls = ANY_CLASS;
+		CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
+
+		if (p->f->C_GetAttributeValue(p->session, h[i], &c, 1) != CKR_OK)
+			continue;
+		if (cls == CKO_PUBLIC_KEY && pub == CK_INVALID_HANDLE)
+			pub = h[i];
+		else if (cls == CKO_PRIVATE_KEY && nkeys++ == 0)
+			key = h[i];
+	}
+	if (pub != CK_INVALID_HANDLE)
+		rc = sgt_p11_pubkey(p, pub, out);
+	if (priv != NULL)
+		*priv = nkeys == 1 ? key : CK_INVALID_HANDLE;
 	free(h);
 	return rc;
 }
@@ -236,6 +263,7 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	struct sgt_audit_head head;
 	struct sgt_p11 p;
 	EVP_PKEY *tok = NULL, *file = NULL;
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
 	int made = 0, rc;
 
 	/*
@@ -250,7 +278,7 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		goto out;
 	/* What is wrong with the audit files is the audit append's and verify's to say, once. */
 	sgt_silent++;
-	rc = token_pub(&p, &tok);
+	rc = token_pub(&p, &tok, &key);
 	rc = rc ? rc : sgt_audit_pub_load(st, &file);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
 	sgt_silent--;
@@ -287,6 +315,7 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	}
 	detach(&p);
 	signer_p11 = handle;
+	signer_key = made ? CK_INVALID_HANDLE : key;
 	sgt_audit_set_signer(&s);
 	if (made) {
 		char spki[65] = "";
@@ -335,7 +364,7 @@ int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit
 		return SGT_OK;
 	}
 	*reachable = 1;
-	if ((rc = token_pub(&p, pub)) != SGT_OK || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
+	if ((rc = token_pub(&p, pub, NULL)) != SGT_OK || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
 		goto out;
 	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */
 	for (i = 0; i < n; i++) {

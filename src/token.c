@@ -135,31 +135,48 @@ static int revive(struct sgt_token *t, CK_RV *rv, int *tries)
 	return 0;
 }
 
-/* One object of class cls with this CKA_ID: one C_FindObjects.  *h = CK_INVALID_HANDLE when none. */
-static CK_RV find_by_id(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t idlen,
-			CK_OBJECT_HANDLE *h, CK_ULONG *count)
+/*
+ * The private and public objects with this CKA_ID, from ONE search (a
+ * module like SoftHSM2 walks every object of the token per search, so on a
+ * token of many keys each search costs); a certificate or other object
+ * with the same ID is passed over.  Handles are CK_INVALID_HANDLE when
+ * there is none; hpub may be NULL.
+ */
+static CK_RV find_by_id(struct sgt_p11 *p, const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE *hpriv,
+			CK_OBJECT_HANDLE *hpub)
 {
-	CK_ATTRIBUTE tmpl[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, (void *)id, idlen } };
-	CK_OBJECT_HANDLE hs[2];
+	CK_ATTRIBUTE tmpl[1] = { { CKA_ID, (void *)id, idlen } };
+	CK_OBJECT_HANDLE hs[8];
+	CK_ULONG got = 0, i;
 	CK_RV rv;
 
-	*h = CK_INVALID_HANDLE;
-	*count = 0;
-	if ((rv = p->f->C_FindObjectsInit(p->session, tmpl, 2)) != CKR_OK)
+	*hpriv = CK_INVALID_HANDLE;
+	if (hpub != NULL)
+		*hpub = CK_INVALID_HANDLE;
+	if ((rv = p->f->C_FindObjectsInit(p->session, tmpl, 1)) != CKR_OK)
 		return rv;
-	rv = p->f->C_FindObjects(p->session, hs, 2, count);
+	do {
+		rv = p->f->C_FindObjects(p->session, hs, 8, &got);
+		for (i = 0; rv == CKR_OK && i < got; i++) {
+			CK_OBJECT_CLASS cls = (CK_OBJECT_CLASS)-1;
+			CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
+
+			if (p->f->C_GetAttributeValue(p->session, hs[i], &c, 1) != CKR_OK)
+				continue;
+			if (cls == CKO_PRIVATE_KEY && *hpriv == CK_INVALID_HANDLE)
+				*hpriv = hs[i];
+			else if (cls == CKO_PUBLIC_KEY && hpub != NULL && *hpub == CK_INVALID_HANDLE)
+				*hpub = hs[i];
+		}
+	} while (rv == CKR_OK && got == 8);
 	p->f->C_FindObjectsFinal(p->session);
-	if (rv == CKR_OK && *count > 0)
-		*h = hs[0];
 	return rv;
 }
 
 /* Finds the key's private object again (its handle may change with a new session). */
 static CK_RV key_handle(struct tok_key *k)
 {
-	CK_ULONG n = 0;
-
-	return find_by_id(&k->t->p, CKO_PRIVATE_KEY, k->id, k->idlen, &k->h, &n);
+	return find_by_id(&k->t->p, k->id, k->idlen, &k->h, NULL);
 }
 
 /* C_SignInit + C_Sign, reopening a dead session a bounded number of times. */
@@ -328,7 +345,6 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 {
 	struct tok_key *k = NULL;
 	CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE;
-	CK_ULONG n = 0;
 	EVP_PKEY *pk = NULL;
 	long idlen;
 	int tries = 0, rc;
@@ -354,11 +370,9 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 	}
 	k->idlen = (size_t)idlen;
 	t->keys[t->nkeys++] = k;	/* owned by t from here on */
-	do {
-		rv = find_by_id(&t->p, CKO_PRIVATE_KEY, k->id, k->idlen, &k->h, &n);
-		if (rv == CKR_OK && n > 0)
-			rv = find_by_id(&t->p, CKO_PUBLIC_KEY, k->id, k->idlen, &hpub, &n);
-	} while (rv != CKR_OK && revive(t, &rv, &tries));
+	do
+		rv = find_by_id(&t->p, k->id, k->idlen, &k->h, &hpub);
+	while (rv != CKR_OK && revive(t, &rv, &tries));
 	if (rv != CKR_OK) {
 		char what[200];
 
