@@ -38,6 +38,32 @@ truncate -s $((size / 2)) "$obj"
 sig 0 sign "$T/img.bin" --key fw
 has "$T/err" "recovered: token file '$obj' was cut short or malformed"
 eq "$(stat -c %s "$obj")" "$size" "restored object size"
+
+# The guard reads only files written since it last found them good (hsm/good/<token>/.seen
+# lists their inode, size, mtime and ctime).  A file damaged with its size and mtime put
+# back (only ctime betrays it) is still caught; so is one damaged under a list from
+# another boot, or under a list that is garbage.
+seen="$S/hsm/good/$(basename "$tok")/.seen"
+[ -s "$seen" ] || fail "no .seen list after a command"
+grep -qF "$(basename "$obj") " "$seen" || fail ".seen does not list the key's object file"
+cp -p "$obj" "$T/obj.keep"
+printf '\377\377\377\377' | dd of="$obj" bs=1 seek=16 conv=notrunc status=none
+touch -r "$T/obj.keep" "$obj"
+eq "$(stat -c %s.%Y "$obj")" "$(stat -c %s.%Y "$T/obj.keep")" "size and mtime put back"
+sig 0 sign "$T/img.bin" --key fw
+has "$T/err" "recovered: token file '$obj' was cut short or malformed"
+cmp -s "$obj" "$T/obj.keep" || fail "object not restored under a current .seen"
+sed -i '1s/.*/signet-guard-seen 1 00000000-0000-0000-0000-000000000000/' "$seen"
+truncate -s $((size / 2)) "$obj"
+sig 0 sign "$T/img.bin" --key fw
+has "$T/err" "recovered: token file '$obj' was cut short or malformed"
+grep -q "^signet-guard-seen 1 $(cat /proc/sys/kernel/random/boot_id)\$" "$seen" || fail ".seen not rewritten for this boot"
+head -c 3000 /dev/urandom >"$seen"
+truncate -s $((size / 2)) "$obj"
+sig 0 sign "$T/img.bin" --key fw
+has "$T/err" "recovered: token file '$obj' was cut short or malformed"
+cmp -s "$obj" "$T/obj.keep" || fail "object not restored under a garbage .seen"
+sig 0 audit verify
 sig 0 audit custody
 
 # A read-only command repairs too; its audit record waits for the next writer.
