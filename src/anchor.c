@@ -252,9 +252,7 @@ static int make_key(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **ou
 
 static int same_key(EVP_PKEY *a, EVP_PKEY *b)
 {
-	char sa[65], sb[65];
-
-	return sgt_key_spki_sha256(a, sa) == SGT_OK && sgt_key_spki_sha256(b, sb) == SGT_OK && strcmp(sa, sb) == 0;
+	return EVP_PKEY_eq(a, b) == 1;
 }
 
 void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)

@@ -549,7 +549,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	struct sgt_verifier *ver = NULL;
 	struct made made[2];
 	int r2, noutputs = 0, in_flight = 0;
-	char spki[65], **images = NULL;
+	char **images = NULL;
 	int started = 0, c, rc = SGT_OK, i, opened = 0, nimages = 0;
 
 	memset(&s, 0, sizeof(s));
@@ -645,13 +645,10 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	if ((rc = sgt_token_open(&s.st, &pin, &s.tok)) != SGT_OK)
 		goto out;
+	/* sgt_token_key refuses a token key whose SPKI or algorithm is not the record's. */
 	if ((rc = sgt_token_key(s.tok, &s.rec, &s.priv, &s.pub)) != SGT_OK)
 		goto out;
-	if (sgt_key_spki_sha256(s.pub, spki) != SGT_OK || strcmp(spki, s.rec.spki_sha256) != 0) {
-		rc = sgt_err(SGT_ERR_HSM, "the token's public key for '%s' does not match its record (SPKI %s)", label, spki);
-		goto out;
-	}
-	/* Proven equal above (certificate SPKI = record SPKI = token SPKI), so one check per image suffices. */
+	/* Proven equal (certificate SPKI = record SPKI = token SPKI), so one check per image suffices. */
 	s.devkey = s.cert ? X509_get0_pubkey(s.cert) : s.pub;
 	if ((s.alg = sgt_sign_alg(s.pub)) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "key '%s' (%s) cannot sign OTA images: ECDSA or RSA needed", label, s.rec.algorithm);
