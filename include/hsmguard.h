@@ -25,6 +25,8 @@
 #ifndef SGT_HSMGUARD_H
 #define SGT_HSMGUARD_H
 
+#include <stddef.h>
+
 #include <jansson.h>
 
 #include "store.h"
@@ -82,5 +84,12 @@ int sgt_sig_pending(void);
  * Returns 1 when buf is one, 0 otherwise.  Exposed for tests and fuzzing.
  */
 int sgt_hsm_objfile_ok(const unsigned char *buf, size_t len);
+
+/*
+ * For the fuzz harness: reads the guard's list of files last found good
+ * (hsm/good/<token>/.seen, see hsmguard.c) from text, as written in boot;
+ * returns how many entries it keeps.
+ */
+size_t sgt_hsm_seen_parse(const char *text, size_t len, const char *boot);
 
 #endif

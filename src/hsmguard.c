@@ -5,6 +5,7 @@
  * token's files; it never loads the module and never interprets a key.
  */
 #include <dirent.h>
+#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -297,26 +298,53 @@ static void seen_fill(struct seen *e, const char *name, const struct stat *sb)
 	e->cns = sb->st_ctim.tv_nsec;
 }
 
-static void seen_add(struct seen_set *set, const char *name, const struct stat *sb)
+/* A new entry at the end, NULL when out of memory (a cache: without it, files are read). */
+static struct seen *seen_push(struct seen_set *set)
 {
-	if (strlen(name) >= sizeof(set->v->name))
-		return;	/* not a SoftHSM2 name: always checked in full */
 	if (set->n == set->cap) {
 		size_t cap = set->cap ? set->cap * 2 : 64;
 		struct seen *v = realloc(set->v, cap * sizeof(*v));
 
 		if (v == NULL)
-			return;	/* a cache: without it, files are read */
+			return NULL;
 		set->v = v;
 		set->cap = cap;
 	}
-	seen_fill(&set->v[set->n++], name, sb);
+	return &set->v[set->n++];
 }
 
-/* Loads the list (sorted by name); an unreadable one, or one from another boot, is empty. */
+static void seen_add(struct seen_set *set, const char *name, const struct stat *sb)
+{
+	struct seen *e;
+
+	/* a name that is not SoftHSM2's is always checked in full */
+	if (strlen(name) < sizeof(set->v->name) && (e = seen_push(set)) != NULL)
+		seen_fill(e, name, sb);
+}
+
+/* Reads a list written in boot (sorted by name); one from another boot, or unreadable, is empty. */
+static void seen_read(FILE *f, const char *boot, struct seen_set *set)
+{
+	char line[256], want[80];
+
+	memset(set, 0, sizeof(*set));
+	snprintf(want, sizeof(want), "signet-guard-seen 1 %s\n", boot);
+	if (boot[0] != '\0' && fgets(line, sizeof(line), f) != NULL && strcmp(line, want) == 0) {
+		struct seen e, *slot;
+
+		while (fgets(line, sizeof(line), f) != NULL &&
+		       sscanf(line, "%63s %llu %llu %lld %lld %lld %lld", e.name, &e.ino, &e.size, &e.ms, &e.mns, &e.cs,
+			      &e.cns) == 7 &&
+		       (slot = seen_push(set)) != NULL)
+			*slot = e;
+	}
+	if (set->n > 0)
+		qsort(set->v, set->n, sizeof(*set->v), seen_cmp);
+}
+
 static void seen_load(const char *good_dir, struct seen_set *set)
 {
-	char path[PATH_MAX + 16], line[256], boot[40], want[80];
+	char path[PATH_MAX + 16], boot[40];
 	FILE *f;
 
 	memset(set, 0, sizeof(*set));
@@ -324,29 +352,8 @@ static void seen_load(const char *good_dir, struct seen_set *set)
 	if ((f = fopen(path, "r")) == NULL)
 		return;
 	boot_id(boot);
-	snprintf(want, sizeof(want), "signet-guard-seen 1 %s\n", boot);
-	if (boot[0] != '\0' && fgets(line, sizeof(line), f) != NULL && strcmp(line, want) == 0) {
-		struct seen e;
-
-		while (fgets(line, sizeof(line), f) != NULL) {
-			if (sscanf(line, "%63s %llu %llu %lld %lld %lld %lld", e.name, &e.ino, &e.size, &e.ms, &e.mns, &e.cs,
-				   &e.cns) != 7)
-				break;
-			if (set->n == set->cap) {
-				size_t cap = set->cap ? set->cap * 2 : 64;
-				struct seen *v = realloc(set->v, cap * sizeof(*v));
-
-				if (v == NULL)
-					break;
-				set->v = v;
-				set->cap = cap;
-			}
-			set->v[set->n++] = e;
-		}
-	}
+	seen_read(f, boot, set);
 	fclose(f);
-	if (set->n > 0)
-		qsort(set->v, set->n, sizeof(*set->v), seen_cmp);
 }
 
 /* 1 when name was seen good with exactly this stat. */
@@ -360,6 +367,25 @@ static int seen_match(const struct seen_set *set, const char *name, const struct
 	e = bsearch(&key, set->v, set->n, sizeof(*set->v), seen_cmp);
 	return e != NULL && e->ino == key.ino && e->size == key.size && e->ms == key.ms && e->mns == key.mns &&
 	       e->cs == key.cs && e->cns == key.cns;
+}
+
+size_t sgt_hsm_seen_parse(const char *text, size_t len, const char *boot)
+{
+	struct seen_set set;
+	struct stat sb;
+	FILE *f = len > 0 ? fmemopen((void *)text, len, "r") : NULL;
+	size_t n;
+
+	if (f == NULL)
+		return 0;
+	seen_read(f, boot, &set);
+	fclose(f);
+	memset(&sb, 0, sizeof(sb));
+	n = set.n;
+	if (n > 0)
+		(void)seen_match(&set, set.v[n / 2].name, &sb);
+	free(set.v);
+	return n;
 }
 
 /* Writes the list: temporary file and rename, no sync (see above). */
