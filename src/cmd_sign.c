@@ -1,11 +1,12 @@
 /*
  * cmd_sign.c: `signet sign IMAGE... --key LABEL`: signs firmware images on
  * the token, the way FreeRTOS OTA devices verify them.  One token session
- * serves every image.  Each signature is checked with the token's public
- * key (and the key's current certificate, which is what devices hold)
- * before it is written; each signed image gets an audit record, and if
- * that record cannot be written the files written for the image are
- * removed and the command fails (fail closed).
+ * serves every image.  Each signature is checked once, with the public key
+ * devices hold (the current certificate's, proven equal to the token's and
+ * the record's at the start), on a second thread while the token signs the
+ * next image, before anything is written; each signed image gets an audit
+ * record, all of a batch in one append, and no signature file is visible
+ * before its record is on disk (fail closed; docs/store.md).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # rotate start and rotate finish killed (SIGKILL injected with strace) at
-# every rename and link they make, and at every third fsync: after the next state-changing
+# every rename and link they make, every second write (staged files are written in
+# place under their temporary names) and every third fsync: after the next state-changing
 # command, either the whole step is there (record, lineage statement and
 # signature, key retired) with its audit record, or none of it is; the
 # audit log verifies and no temporary file or intent is left.
@@ -10,7 +11,8 @@ new_store
 sig 0 key generate old
 sig 0 key generate new
 cp -a "$S" "$T/pristine"
-syscalls="rename link fsync"
+syscalls="rename link fsync write"
+step() { case $1 in fsync) echo 3 ;; write) echo 2 ;; *) echo 1 ;; esac; }
 
 # all_or_nothing WHAT: the rotation of 'old' is complete with its record, or absent without one.
 all_or_nothing() {
@@ -40,7 +42,7 @@ kills=0 complete=0 absent=0 retired=0 kept=0
 for sc in $syscalls; do
   rm -rf "$S"; cp -a "$T/pristine" "$S"
   n=$(strace -o "$T/count" -e trace="$sc" "$SIGNET" rotate start old new >/dev/null 2>&1; grep -c "^$sc(" "$T/count")
-  for i in $(seq 1 "$([ "$sc" = fsync ] && echo 3 || echo 1)" "$n"); do
+  for i in $(seq 1 "$(step "$sc")" "$n"); do
     rm -rf "$S"; cp -a "$T/pristine" "$S"
     (strace -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$i" "$SIGNET" rotate start old new >/dev/null 2>&1; true) 2>/dev/null
     kills=$((kills + 1))
@@ -56,7 +58,7 @@ cp -a "$S" "$T/started"
 for sc in $syscalls; do
   rm -rf "$S"; cp -a "$T/started" "$S"
   n=$(strace -o "$T/count" -e trace="$sc" "$SIGNET" rotate finish old >/dev/null 2>&1; grep -c "^$sc(" "$T/count")
-  for i in $(seq 1 "$([ "$sc" = fsync ] && echo 3 || echo 1)" "$n"); do
+  for i in $(seq 1 "$(step "$sc")" "$n"); do
     rm -rf "$S"; cp -a "$T/started" "$S"
     (strace -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$i" "$SIGNET" rotate finish old >/dev/null 2>&1; true) 2>/dev/null
     kills=$((kills + 1))
