@@ -19,7 +19,8 @@
 #include "intent.h"
 #include "p11.h"
 
-#define MAX_STAGED 4096
+/* Far beyond any batch; only keeps the array's size from overflowing. */
+#define MAX_STAGED ((size_t)1 << 24)
 
 struct staged {
 	char *final;
@@ -225,8 +226,9 @@ json_t *sgt_intent_claim(const char *const *finals, size_t n)
 	json_t *files = json_array();
 	size_t i, j;
 
+	/* From the newest: a batch claims the files it has just staged, so this stays linear in the batch. */
 	for (j = 0; j < n; j++)
-		for (i = 0; i < in.n; i++)
+		for (i = in.n; i-- > 0;)
 			if (finals[j] != NULL && !in.v[i].claimed && !in.v[i].committed && strcmp(in.v[i].final, finals[j]) == 0) {
 				json_array_append_new(files, json_string(in.v[i].final));
 				in.v[i].claimed = 1;
