@@ -287,24 +287,28 @@ int sgt_intent_sync_staged(void)
 
 		if (s->synced || s->tmp == NULL)
 			continue;
-		if ((fd = open(s->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 || fstat(fd, &sb) != 0) {
-			rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", s->tmp, strerror(errno));
-		} else if (todo <= SYNC_EACH_MAX) {
-			if (fsync(fd) != 0)
+		if (todo <= SYNC_EACH_MAX) {
+			if ((fd = open(s->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 || fsync(fd) != 0)
 				rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", s->tmp, strerror(errno));
 			else if ((d = dir_of(s->tmp)) != NULL)
 				dir_set_add(dirs, &nd, d);
+			if (fd >= 0)
+				close(fd);
+		} else if (lstat(s->tmp, &sb) != 0) {
+			rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", s->tmp, strerror(errno));
 		} else {
 			for (j = 0; j < ns && synced[j] != sb.st_dev; j++)
 				;
 			/* one syncfs covers every file and directory entry on that file system */
-			if (j == ns && syncfs(fd) != 0)
-				rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", s->tmp, strerror(errno));
-			else if (j == ns && ns < sizeof(synced) / sizeof(synced[0]))
-				synced[ns++] = sb.st_dev;
+			if (j == ns) {
+				if ((fd = open(s->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 || syncfs(fd) != 0)
+					rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", s->tmp, strerror(errno));
+				else if (ns < sizeof(synced) / sizeof(synced[0]))
+					synced[ns++] = sb.st_dev;
+				if (fd >= 0)
+					close(fd);
+			}
 		}
-		if (fd >= 0)
-			close(fd);
 		s->synced = rc == SGT_OK;
 	}
 	for (j = 0; j < nd; j++) {
