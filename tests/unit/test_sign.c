@@ -1,9 +1,10 @@
 /*
  * test_sign.c: signing and verifying digests with software keys (the
  * token path is covered by tests/cli/t4020): ECDSA DER and RSA PKCS#1 v1.5
- * signatures verify, a changed digest does not, file digests are streamed
- * correctly, signature files are read as base64 or DER, and the OTA JSON
- * has the fields AWS expects.
+ * signatures verify, a changed digest does not, the batch verifier's
+ * verdicts (on its thread and inline) belong to the signatures they were
+ * given, file digests are streamed correctly, signature files are read as
+ * base64 or DER, and the OTA JSON has the fields AWS expects.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -108,10 +109,60 @@ static void test_read_sig_and_json(void **state)
 	assert_null(sgt_sign_md("md5"));
 }
 
+/*
+ * The batch verifier, on its thread and inline: each verdict belongs to the
+ * signature submitted with it, good and bad alternating over many rounds
+ * (a verdict handed to the wrong image would show as a mismatch), for ECDSA
+ * and RSA.
+ */
+static void verifier_rounds(EVP_PKEY *k, int threaded)
+{
+	struct sgt_verifier *v = NULL;
+	unsigned char d[32], *sig = NULL;
+	size_t siglen = 0;
+	int i;
+
+	assert_int_equal(sgt_verifier_start(k, EVP_sha256(), threaded, &v), SGT_OK);
+	for (i = 0; i < 200; i++) {
+		int bad = i % 3 == 1;
+
+		memset(d, i, sizeof(d));
+		assert_int_equal(sgt_sign_digest(k, "t", EVP_sha256(), d, sizeof(d), &sig, &siglen), SGT_OK);
+		if (bad)
+			sig[siglen - 1] ^= 1;
+		sgt_verifier_submit(v, d, sizeof(d), sig, siglen);
+		free(sig);	/* the verifier keeps its own copy */
+		assert_int_equal(sgt_verifier_wait(v), bad ? SGT_ERR_VERDICT : SGT_OK);
+	}
+	/* an over-long signature is never read past its copy: refused */
+	{
+		unsigned char huge[SGT_SIGN_MAX_SIG + 16];
+
+		memset(huge, 0x30, sizeof(huge));
+		sgt_verifier_submit(v, d, sizeof(d), huge, sizeof(huge));
+		assert_int_equal(sgt_verifier_wait(v), SGT_ERR_VERDICT);
+	}
+	sgt_verifier_stop(v);
+	sgt_verifier_stop(NULL);
+}
+
+static void test_verifier(void **state)
+{
+	EVP_PKEY *ec = EVP_EC_gen("P-256"), *rsa = EVP_RSA_gen(2048);
+
+	(void)state;
+	verifier_rounds(ec, 1);
+	verifier_rounds(ec, 0);
+	verifier_rounds(rsa, 1);
+	EVP_PKEY_free(ec);
+	EVP_PKEY_free(rsa);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sign_verify),
+		cmocka_unit_test(test_verifier),
 		cmocka_unit_test(test_file_digest),
 		cmocka_unit_test(test_read_sig_and_json),
 	};
