@@ -80,6 +80,18 @@ void sgt_anchor_forget(const struct sgt_p11 *p)
 	}
 }
 
+/* 1 when h is a private key labelled as the audit key. */
+static int is_audit_key(struct sgt_p11 *p, CK_OBJECT_HANDLE h)
+{
+	CK_OBJECT_CLASS cls = ANY_CLASS;
+	char label[sizeof(SGT_AUDIT_KEY_LABEL)];
+	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_LABEL, label, sizeof(label) } };
+
+	return h != CK_INVALID_HANDLE && p->f->C_GetAttributeValue(p->session, h, t, 2) == CKR_OK &&
+	       cls == CKO_PRIVATE_KEY && t[1].ulValueLen == strlen(SGT_AUDIT_KEY_LABEL) &&
+	       memcmp(label, SGT_AUDIT_KEY_LABEL, t[1].ulValueLen) == 0;
+}
+
 static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned char **sig, size_t *siglen)
 {
 	const char *token = ((struct sgt_p11 *)ctx)->token;
@@ -99,7 +111,13 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 	if ((rc = attach(ctx, &p)) != SGT_OK)
 		return rc;
 	EVP_Digest(msg, len, dgst, NULL, EVP_sha256(), NULL);
-	/* The key found when the signer was set up; searched for again only if the token lost its handle. */
+	/*
+	 * The key found when the signer was set up, while its handle still names
+	 * it (a remote token's server that restarted may hand the number to
+	 * another object); otherwise searched for again.
+	 */
+	if (!is_audit_key(&p, signer_key))
+		signer_key = CK_INVALID_HANDLE;
 	rv = signer_key != CK_INVALID_HANDLE ? p.f->C_SignInit(p.session, &mech, signer_key) : CKR_KEY_HANDLE_INVALID;
 	if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
 		if ((rc = find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
