@@ -441,7 +441,8 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 			rc = sgt_err(SGT_ERR_DATA, "out of memory");
 			goto out;
 		}
-		if ((rc = sgt_out_check(sigpath)) != SGT_OK || (rc = sgt_put(sigpath, text.p, text.len, 0)) != SGT_OK)
+		/* every output place was checked (sgt_out_check) before the token signed anything */
+		if ((rc = sgt_put(sigpath, text.p, text.len, 0)) != SGT_OK)
 			goto out;
 		finals[0] = sigpath;
 	}
@@ -449,8 +450,7 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 		size_t n = strlen(jtext);
 
 		jtext[n] = '\n';	/* json_dumps leaves no newline; the NUL slot takes it */
-		rc = sgt_out_check(ota);
-		rc = rc ? rc : sgt_put(ota, jtext, n + 1, 0);
+		rc = sgt_put(ota, jtext, n + 1, 0);
 		jtext[n] = '\0';
 		if (rc != SGT_OK)
 			goto out;

@@ -8,11 +8,13 @@
  * token that returns garbage can never produce a shipped signature.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/rsa.h>
@@ -59,24 +61,24 @@ int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out,
 	EVP_MD_CTX *ctx256 = sha256_hex != NULL && EVP_MD_get_type(md) != NID_sha256 ? EVP_MD_CTX_new() : NULL;
 	unsigned char *chunk = malloc(65536), d256[EVP_MAX_MD_SIZE];
 	unsigned int n = 0, n256 = 0;
-	FILE *f = NULL;
-	size_t got;
-	int rc = SGT_ERR_DATA;
+	ssize_t got;
+	int fd = -1, rc = SGT_ERR_DATA;
 
 	if (ctx == NULL || chunk == NULL || (sha256_hex != NULL && EVP_MD_get_type(md) != NID_sha256 && ctx256 == NULL)) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if ((f = fopen(path, "rb")) == NULL) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
 		goto out;
 	}
 	if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || (ctx256 && EVP_DigestInit_ex(ctx256, EVP_sha256(), NULL) != 1))
 		goto crypto;
-	while ((got = fread(chunk, 1, 65536, f)) > 0)
-		if (EVP_DigestUpdate(ctx, chunk, got) != 1 || (ctx256 && EVP_DigestUpdate(ctx256, chunk, got) != 1))
+	while ((got = read(fd, chunk, 65536)) > 0 || (got < 0 && errno == EINTR))
+		if (got > 0 && (EVP_DigestUpdate(ctx, chunk, (size_t)got) != 1 ||
+				(ctx256 && EVP_DigestUpdate(ctx256, chunk, (size_t)got) != 1)))
 			goto crypto;
-	if (ferror(f)) {
+	if (got < 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
 		goto out;
 	}
@@ -90,8 +92,8 @@ int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out,
 crypto:
 	rc = sgt_err(SGT_ERR_DATA, "cannot hash '%s': %s", path, sgt_ossl_why());
 out:
-	if (f)
-		fclose(f);
+	if (fd >= 0)
+		close(fd);
 	free(chunk);
 	EVP_MD_CTX_free(ctx);
 	EVP_MD_CTX_free(ctx256);
