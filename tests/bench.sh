@@ -83,11 +83,14 @@ awk -v s1="$sign1" -v s2="$sign200" -v p1="$peer1" -v p2="$peer200" -v r="$R" 'B
   printf "pkcs11-tool --id:  1 key %5.1f ms  200 keys %5.1f ms  ratio %.2fx (SoftHSM2 loading its objects)\n", p1/r, p2/r, p2/p1 }'
 
 echo
-echo "== batch signing (1 KiB images, P-256, embedded SoftHSM2): signet sign IMAGE... vs a bare PKCS#11 loop"
+# batch_bench DIR WHERE: batch and single-image signing with the store and images under DIR.
+batch_bench() {
+B="$1/batch"
+echo "== batch signing on $2"
+echo "   1 KiB images, P-256, embedded SoftHSM2: signet sign IMAGE... vs a bare PKCS#11 loop"
 echo "   (tests/bench/bench_p11loop: login, find the key once, SHA-256 + C_Sign per image), the same loop also"
 echo "   writing each IMAGE.sig (-w: the floor for any signer that leaves signature files), and a pkcs11-tool loop."
 echo "   Each figure is the median of 5 runs; every run starts with no .sig files."
-B="$W/batch"
 rm -rf "$B"; mkdir -p "$B/img"
 "$SIGNET" --store "$B/store" init >/dev/null
 "$SIGNET" --store "$B/store" key generate fw >/dev/null
@@ -96,7 +99,6 @@ bid=$(sed -n 's/^id: *"\{0,1\}\([0-9a-f]*\)"\{0,1\}$/\1/p' "$B/store/keys/fw.yam
 bconf="$B/store/hsm/softhsm2.conf"
 for i in $(seq -w 1 1000); do head -c 1024 /dev/urandom >"$B/img/i$i.bin"; done
 all=("$B"/img/*.bin)
-median5() { sort -n | sed -n 3p; }
 for n in 1 10 100 1000; do
   files="${all[*]:0:$n}"
   s="" p="" w=""
@@ -133,8 +135,18 @@ for i in $(seq 21); do
 done
 s=$(printf '%s\n' $s | sort -n | sed -n 11p) t=$(printf '%s\n' $t | sort -n | sed -n 11p)
 awk -v s="$s" -v t="$t" 'BEGIN{printf "one image, one process (median of 21): signet %.1f ms  pkcs11-tool --sign %.1f ms  ratio %.2fx\n", s/1000, t/1000, s/t}'
-
+rm -rf "$B"
+}
+median5() { sort -n | sed -n 3p; }
+batch_bench "$W" "disk ($W; every signet command makes about 11 fsyncs, the loops none)"
+# tmpfs: no fsync costs and no file system's inode allocation in the figures, only the work done.
+if S2=$(mktemp -d /dev/shm/signet-bench.XXXXXX 2>/dev/null); then
+  trap 'rm -rf "$W" "$S2"' EXIT
+  echo
+  batch_bench "$S2" "tmpfs ($S2: no fsync costs, no inode allocation of a disk file system)"
+fi
 echo
+
 echo "== audit log reads stream: peak memory of 'audit log' and 'audit verify' at 10k and 100k records"
 for n in 10000 100000; do
   a="$W/aud$n"
