@@ -346,11 +346,15 @@ static void seen_load(const char *good_dir, struct seen_set *set)
 {
 	char path[PATH_MAX + 16], boot[40];
 	FILE *f;
+	int fd;
 
 	memset(set, 0, sizeof(*set));
 	snprintf(path, sizeof(path), "%s/.seen", good_dir);
-	if ((f = fopen(path, "r")) == NULL)
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 || (f = fdopen(fd, "r")) == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	boot_id(boot);
 	seen_read(f, boot, set);
 	fclose(f);
@@ -394,15 +398,20 @@ static void seen_save(const char *good_dir, const struct seen_set *set)
 	char path[PATH_MAX + 16], tmp[PATH_MAX + 32], boot[40];
 	size_t i;
 	FILE *f;
-	int ok;
+	int fd, ok;
 
 	boot_id(boot);
 	if (boot[0] == '\0')
 		return;
 	snprintf(path, sizeof(path), "%s/.seen", good_dir);
 	snprintf(tmp, sizeof(tmp), "%s/.seen.tmp", good_dir);
-	if ((f = fopen(tmp, "w")) == NULL)
+	/* never through a symlink planted in the store; mode 0600 like every store file */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
 		return;
+	if ((f = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		return;
+	}
 	ok = fprintf(f, "signet-guard-seen 1 %s\n", boot) > 0;
 	for (i = 0; ok && i < set->n; i++)
 		ok = fprintf(f, "%s %llu %llu %lld %lld %lld %lld\n", set->v[i].name, set->v[i].ino, set->v[i].size,

@@ -64,6 +64,15 @@ sig 0 sign "$T/img.bin" --key fw
 has "$T/err" "recovered: token file '$obj' was cut short or malformed"
 cmp -s "$obj" "$T/obj.keep" || fail "object not restored under a garbage .seen"
 sig 0 audit verify
+# The list is never written through a symlink planted in its place: the store is refused
+# (as for any link inside it) and the file behind the link is untouched.
+echo keep >"$T/victim"
+ln -s "$T/victim" "$seen.tmp"
+sig 3 sign "$T/img.bin" --key fw
+has "$T/err" "'$seen.tmp' is a symbolic link"
+eq "$(cat "$T/victim")" keep "file behind a symlinked .seen.tmp"
+rm -f "$seen.tmp"
+sig 0 sign "$T/img.bin" --key fw
 sig 0 audit custody
 
 # A read-only command repairs too; its audit record waits for the next writer.
