@@ -7,12 +7,15 @@
  * existing token after checking that it can be logged into.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <sys/file.h>
 #include <ftw.h>
 
 #include "audit.h"
@@ -201,6 +204,53 @@ static void anchor_store(const char *dir, const struct sgt_pin_opts *pins)
 	sgt_store_release(&st);
 }
 
+/* Held (flock) by a running init inside the directory it builds the store in. */
+#define INIT_LOCK ".init.lock"
+
+/*
+ * An init killed before its rename leaves ".NAME.initXXXXXX" beside the
+ * store it was making: a token and its PINs, no keys.  A running init holds
+ * the flock of its INIT_LOCK; a directory whose lock can be taken, or one
+ * without a lock that is over ten minutes old (killed between mkdtemp and
+ * making the lock), was left by a dead init and goes, with one line.
+ */
+static void sweep_dead_inits(const char *final)
+{
+	const char *slash = strrchr(final, '/');
+	char dir[PATH_MAX], prefix[NAME_MAX + 8];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash == final ? 1 : (int)(slash - final), final);
+	snprintf(prefix, sizeof(prefix), ".%s.init", slash + 1);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[PATH_MAX + NAME_MAX + 2], lock[PATH_MAX + NAME_MAX + 16];
+		struct stat sb;
+		int fd, dead;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 || strlen(de->d_name) != strlen(prefix) + 6)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
+			continue;
+		snprintf(lock, sizeof(lock), "%s/" INIT_LOCK, path);
+		if ((fd = open(lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+			dead = flock(fd, LOCK_EX | LOCK_NB) == 0;
+			close(fd);
+		} else {
+			dead = errno == ENOENT && time(NULL) - sb.st_mtime > 600;
+		}
+		if (dead) {
+			cmd_rm_tree(path);
+			fprintf(stderr, "signet: recovered: removed '%s', left by an init that was interrupted "
+				"(a token and its PINs, no keys)\n", path);
+		}
+	}
+	closedir(d);
+}
+
 int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -218,7 +268,7 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 	char final[PATH_MAX], tmp[PATH_MAX + 32], cfgpath[PATH_MAX + 64];
 	struct sgt_config cfg;
 	struct sgt_store st;
-	int started = 0, c, rc, made = 0;
+	int started = 0, c, rc, made = 0, lock_fd = -1;
 
 	memset(&cfg, 0, sizeof(cfg));
 	while ((c = cmd_getopt("init", argc, argv, "h", longopts, &started)) != -1) {
@@ -261,9 +311,20 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 
 		snprintf(tmp, sizeof(tmp), "%.*s/.%s.initXXXXXX", (int)(slash - final), final, slash + 1);
 	}
+	sweep_dead_inits(final);
 	if (mkdtemp(tmp) == NULL)
 		return sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
 	made = 1;
+	{
+		char lock[PATH_MAX + 64];
+
+		snprintf(lock, sizeof(lock), "%s/" INIT_LOCK, tmp);
+		if ((lock_fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ||
+		    flock(lock_fd, LOCK_EX) != 0) {
+			rc = sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
+			goto out;
+		}
+	}
 	rc = module == NULL ? init_embedded(tmp, final, softhsm_module(), pins.file, sofile, &cfg)
 			    : init_existing(module, token, pins.file, pins.fd, &cfg);
 	if (rc != SGT_OK)
@@ -291,6 +352,12 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	made = 0;
+	{
+		char lock[PATH_MAX + 64];
+
+		snprintf(lock, sizeof(lock), "%s/" INIT_LOCK, final);
+		unlink(lock);
+	}
 	if (pins.fd < 0)
 		anchor_store(final, &pins);
 	if (ctx->json) {
@@ -308,6 +375,8 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 out:
 	if (made)
 		cmd_rm_tree(tmp);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	sgt_config_release(&cfg);
 	return rc;
 }
