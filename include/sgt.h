@@ -92,6 +92,8 @@ int sgt_write_all(int fd, const void *data, size_t len);
 void sgt_hex(const unsigned char *in, size_t n, char *out);
 /* Parses hex into out (at most max bytes); returns bytes or -1. */
 long sgt_unhex(const char *hex, unsigned char *out, size_t max);
+/* The value of one hex digit (either case), -1 for any other byte. */
+int sgt_hexval(unsigned char c);
 /* SHA-256 of data as 64 hex chars + NUL. */
 void sgt_sha256_hex(const void *data, size_t len, char out[65]);
 /* Base64 without line breaks; malloc'd, NUL-terminated. NULL on failure. */

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "audit.h"
@@ -76,21 +75,16 @@ struct signing {
 /* certs/<label>/current.pem, read as a certificate (not scanned like firmware); none yet is not an error. */
 static int load_current_cert(struct signing *s)
 {
-	BIO *bio;
-	char *p;
-	long n;
+	struct sgt_buf pem = { 0 };
 	int rc;
 
 	if ((rc = sgt_cert_store_current(&s->st, s->rec.label, &s->cert)) != SGT_OK || s->cert == NULL)
 		return rc;	/* no certificate yet: signing still works, OTA JSON does not */
-	if ((rc = sgt_keyinfo_get(s->cert, NULL, &s->cinfo)) != SGT_OK)
+	if ((rc = sgt_keyinfo_get(s->cert, NULL, &s->cinfo)) != SGT_OK || (rc = sgt_cert_pem(s->cert, &pem)) != SGT_OK) {
+		sgt_buf_free(&pem);
 		return rc;
-	bio = BIO_new(BIO_s_mem());
-	if (bio && PEM_write_bio_X509(bio, s->cert) == 1 && (n = BIO_get_mem_data(bio, &p)) > 0)
-		s->cert_pem = strndup(p, (size_t)n);
-	BIO_free(bio);
-	if (s->cert_pem == NULL)
-		return sgt_err(SGT_ERR_DATA, "cannot encode key '%s''s certificate as PEM", s->rec.label);
+	}
+	s->cert_pem = pem.p;	/* NUL-terminated, owned from here on */
 	return SGT_OK;
 }
 
@@ -242,16 +236,8 @@ static int chain_pem(struct signing *s, struct sgt_buf *pem)
 		}
 		X509_free(cur);
 		cur = issuer;
-		if (issuer != NULL) {
-			BIO *bio = BIO_new(BIO_s_mem());
-			char *p;
-			long len;
-
-			if (bio == NULL || PEM_write_bio_X509(bio, issuer) != 1 || (len = BIO_get_mem_data(bio, &p)) <= 0 ||
-			    sgt_buf_add(pem, p, (size_t)len) != SGT_OK)
-				rc = sgt_err(SGT_ERR_DATA, "cannot encode the issuer of key '%s''s certificate", s->rec.label);
-			BIO_free(bio);
-		}
+		if (issuer != NULL)
+			rc = sgt_cert_pem(issuer, pem);
 	}
 	X509_free(cur);
 	free(recs);

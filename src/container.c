@@ -12,23 +12,13 @@
 #include "container.h"
 #include "sgt.h"
 
-static int hexv(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static int all_hex(const unsigned char *p, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (hexv(p[i]) < 0)
+		if (sgt_hexval(p[i]) < 0)
 			return 0;
 	return 1;
 }
@@ -121,7 +111,7 @@ static long bytes_of(const unsigned char *p, size_t n, unsigned char *out, size_
 	if (n % 2 != 0 || n / 2 > max)
 		return -1;
 	for (i = 0; i < n / 2; i++) {
-		int hi = hexv(p[2 * i]), lo = hexv(p[2 * i + 1]);
+		int hi = sgt_hexval(p[2 * i]), lo = sgt_hexval(p[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -293,16 +293,6 @@ static int is_ident(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-static int hexv(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Length of a backslash-newline splice at i, or 0. */
 static size_t splice(const unsigned char *d, size_t n, size_t i)
@@ -424,8 +414,8 @@ static size_t literal(struct rd *r, size_t q)
 			case 'x': {
 				unsigned v = 0;
 
-				while (i < n && hexv(d[i]) >= 0)
-					v = (v << 4 | (unsigned)hexv(d[i++])) & 0xffffu;
+				while (i < n && sgt_hexval(d[i]) >= 0)
+					v = (v << 4 | (unsigned)sgt_hexval(d[i++])) & 0xffffu;
 				ch = (unsigned char)v;
 				break;
 			}
@@ -949,13 +939,13 @@ static int scan(struct rd *r)
 		} else if (c >= '0' && c <= '9') {
 			size_t j = i;
 			unsigned long v = 0;
-			int hex = c == '0' && i + 2 < n && (d[i + 1] == 'x' || d[i + 1] == 'X') && hexv(d[i + 2]) >= 0;
+			int hex = c == '0' && i + 2 < n && (d[i + 1] == 'x' || d[i + 1] == 'X') && sgt_hexval(d[i + 2]) >= 0;
 
 			if (hex) {
 				j = i + 2;
-				while (j < n && hexv(d[j]) >= 0) {
+				while (j < n && sgt_hexval(d[j]) >= 0) {
 					if (v <= 0xffff)
-						v = v * 16 + (unsigned)hexv(d[j]);
+						v = v * 16 + (unsigned)sgt_hexval(d[j]);
 					j++;
 				}
 				while (j < n && (d[j] == 'u' || d[j] == 'U'))

@@ -155,16 +155,12 @@ int sgt_sign_verify_digest(EVP_PKEY *pub, const EVP_MD *md, const unsigned char 
 			   const unsigned char *sig, size_t siglen)
 {
 	EVP_PKEY_CTX *ctx = pctx_for(pub, md, 1);
-	int ok;
+	int ok = ctx != NULL && EVP_PKEY_verify(ctx, sig, siglen, dgst, dlen) == 1;
 
-	if (ctx == NULL) {
-		sgt_ossl_why();
-		return SGT_ERR_VERDICT;
-	}
-	ok = EVP_PKEY_verify(ctx, sig, siglen, dgst, dlen);
 	EVP_PKEY_CTX_free(ctx);
-	sgt_ossl_why();	/* a bad signature leaves errors queued; drop them */
-	return ok == 1 ? SGT_OK : SGT_ERR_VERDICT;
+	/* a bad signature leaves errors queued: dropped, touching nothing else (the verifier's thread calls this) */
+	ERR_clear_error();
+	return ok ? SGT_OK : SGT_ERR_VERDICT;
 }
 
 struct sgt_verifier {
@@ -180,15 +176,9 @@ struct sgt_verifier {
 	pthread_cond_t cv;
 };
 
-/* No error queue or message of the caller's is touched: this may run on the second thread. */
 static int verify_quietly(struct sgt_verifier *v)
 {
-	EVP_PKEY_CTX *ctx = pctx_for(v->pub, v->md, 1);
-	int ok = ctx != NULL && EVP_PKEY_verify(ctx, v->sig, v->siglen, v->dgst, v->dlen) == 1;
-
-	EVP_PKEY_CTX_free(ctx);
-	ERR_clear_error();
-	return ok ? SGT_OK : SGT_ERR_VERDICT;
+	return sgt_sign_verify_digest(v->pub, v->md, v->dgst, v->dlen, v->sig, v->siglen);
 }
 
 static void *verifier_main(void *arg)

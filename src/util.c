@@ -271,13 +271,14 @@ void sgt_hex(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int hexval(int c)
+int sgt_hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
-	c = tolower(c);
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
 	return -1;
 }
 
@@ -288,8 +289,8 @@ long sgt_unhex(const char *hex, unsigned char *out, size_t max)
 	if (len % 2 || len / 2 > max)
 		return -1;
 	for (i = 0; i < len / 2; i++) {
-		int hi = hexval((unsigned char)hex[2 * i]);
-		int lo = hexval((unsigned char)hex[2 * i + 1]);
+		int hi = sgt_hexval((unsigned char)hex[2 * i]);
+		int lo = sgt_hexval((unsigned char)hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;
