@@ -32,12 +32,12 @@ hasnt "$T/out" "^other"
 sig 1 cert list nokey
 sig 2 cert list a b
 
-sig 0 cert show fw
+SIGNET_NOW=2026-02-01T00:00:00Z sig 0 cert show fw
 has "$T/out" "^  serial: +$second$"
 has "$T/out" "^  key: +ecdsa-p256, SPKI SHA-256 $spki$"
 has "$T/out" "^  custody: +key 'fw' holds its private key$"
 has "$T/out" "^  policy: +aws-freertos-esp32: passes lint$"
-sig 0 --json cert show "$S/certs/fw/$first.pem"
+SIGNET_NOW=2026-02-01T00:00:00Z sig 0 --json cert show "$S/certs/fw/$first.pem"
 eq "$(jq -r .key_label "$T/out")" fw "key label of a file"
 eq "$(jq -r .self_signed "$T/out")" true "self_signed"
 
