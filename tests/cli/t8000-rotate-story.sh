@@ -104,13 +104,16 @@ run 0 "$MBED" "$S/certs/fw2/current.pem" "$T/stone-2.0.bin" "$T/new.sig"
 
 # --- status and a refused finish while devices trust only OLD ------------
 cp "$T/stone-2.0.bin" "$S/fw-2.0.bin"
-SIGNET_NOW=2030-01-01T00:00:00Z sig 0 fleet build add sensors 2.0 "$S/fw-2.0.bin" --devices 0
+# The build is recorded three years from today, so its rollout is still ahead on any date.
+rec_day=$(date -u -d '+3 years' +%Y-%m-%d)
+done_day=$(date -u -d "$rec_day + 21 days" +%Y-%m-%d)
+SIGNET_NOW=${rec_day}T00:00:00Z sig 0 fleet build add sensors 2.0 "$S/fw-2.0.bin" --devices 0
 sig 0 --json rotate status
 eq "$(jq -r '.rotations[0].fleets[0] | "\(.fleet) \(.only_old) \(.trusting_new) \(.stepping_stone) \(.expected_completion)"' "$T/out")" \
-  "sensors 4200 0 2.0 2030-01-22T00:00:00Z" "status while nobody moved"
+  "sensors 4200 0 2.0 ${done_day}T00:00:00Z" "status while nobody moved"
 eq "$(jq -r '.rotations[0] | "\(.state) \(.devices_left)"' "$T/out")" "in progress 4200" "status state"
 sig 0 rotate status
-has "$T/out" "^  sensors +4200 +0 +0 +0  expected 2030-01-22 \(build 2\.0 \+ 21 rollout days\)$"
+has "$T/out" "^  sensors +4200 +0 +0 +0  expected $done_day \(build 2\.0 \+ 21 rollout days\)$"
 before=$(snapshot_records); records=$(wc -l <"$S/audit.log")
 sig 1 rotate finish legacy
 one_line_error
