@@ -128,14 +128,44 @@ out:
 	return rc;
 }
 
-static int head_save(const char *path, const char *hash, const struct sgt_audit_anchor *a)
+/*
+ * Replaces the head.  *moved says whether the new head is in place even
+ * when rc is an error: an atomic write fails after its rename when the
+ * directory cannot be synced (EIO, or EACCES opening it), and then the
+ * head already names the new records, which must therefore stay.
+ */
+static char head_moved_why[512];	/* why a head that moved reported an error */
+
+static int head_save(const char *path, const char *hash, const struct sgt_audit_anchor *a, int *moved)
 {
 	struct sgt_buf b = { 0 };
 	int rc = sgt_buf_printf(&b, "%s\n", hash);
 
+	*moved = 0;
 	if (rc == SGT_OK && a != NULL && a->present)
 		rc = sgt_buf_printf(&b, "signed %lld %s %s\n", a->seq, a->hash, a->sig_b64);
-	rc = rc ? rc : sgt_atomic_write(path, b.p, b.len, 0);
+	if (rc == SGT_OK) {
+		sgt_silent++;	/* said below: as an error if the head stayed, in the caller's warning if it moved */
+		rc = sgt_atomic_write(path, b.p, b.len, 0);
+		if (rc == SGT_OK)
+			*moved = 1;
+		else {
+			char why[512];
+			unsigned char *now = NULL;
+			size_t nlen = 0;
+
+			snprintf(why, sizeof(why), "%s", sgt_last_error());
+			*moved = sgt_file_read(path, 4096, &now, &nlen) == SGT_OK && nlen == b.len && memcmp(now, b.p, nlen) == 0;
+			free(now);
+			sgt_silent--;
+			if (*moved)
+				snprintf(head_moved_why, sizeof(head_moved_why), "%s", why);
+			else
+				rc = sgt_err(rc, "%s", why);
+			sgt_silent++;
+		}
+		sgt_silent--;
+	}
 	sgt_buf_free(&b);
 	return rc;
 }
@@ -326,7 +356,9 @@ static int tail_repair(const struct sgt_store *st, const char *logpath, const ch
 		fprintf(stderr, "signet: recovered: the last audit append was interrupted mid-record; cut the partial line off '%s'\n", logpath);
 	}
 	if (moved) {
-		if ((rc = head_save(headpath, t->hash, &head->signed_)) != SGT_OK)
+		int in_place;
+
+		if ((rc = head_save(headpath, t->hash, &head->signed_, &in_place)) != SGT_OK && !in_place)
 			return rc;
 		fprintf(stderr, "signet: recovered: the last audit append was interrupted before '%s' moved; completed it\n", headpath);
 		snprintf(head->hash, sizeof(head->hash), "%s", t->hash);
@@ -376,7 +408,7 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 	off_t oldsize;
 	size_t i;
 	json_t *r;
-	int fd = -1, rc = SGT_OK, claimed = 0;
+	int fd = -1, rc = SGT_OK, claimed = 0, moved = 0;
 
 	strcpy(prev, t->hash);
 	sgt_time_iso(sgt_now(), now);
@@ -453,11 +485,23 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 		}
 		free(sig);
 	}
-	if ((rc = head_save(headpath, hash, &a)) != SGT_OK) {
-		/* Keep log and head consistent: the records did not happen. */
-		if (ftruncate(fd, oldsize) != 0 || fsync(fd) != 0)
-			sgt_warn("could not remove the unconfirmed records from '%s'", logpath);
-		goto out;
+	if ((rc = head_save(headpath, hash, &a, &moved)) != SGT_OK) {
+		if (moved) {
+			/*
+			 * The head names the new records: they stay, and the command
+			 * goes on.  The records are durable (fsync'ed above); if a power
+			 * loss undoes the head's rename, the next command finds the log
+			 * ahead of its head and completes the move (tail_repair).
+			 */
+			sgt_warn("%s; the audit record is written and '%s' names it, but a power loss may undo the "
+				 "head's move (the next command completes it)", head_moved_why, headpath);
+			rc = SGT_OK;
+		} else {
+			/* Keep log and head consistent: the records did not happen. */
+			if (ftruncate(fd, oldsize) != 0 || fsync(fd) != 0)
+				sgt_warn("could not remove the unconfirmed records from '%s'", logpath);
+			goto out;
+		}
 	}
 	if (have_signer && a.present && a.seq == seq && signer.anchor != NULL) {
 		int kept;

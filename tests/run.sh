@@ -3,6 +3,13 @@
 # tests/cli/t*.sh (each against its own fresh SoftHSM2 token).  Ends with
 # one line "N passed, N failed".  Exit 0 only when nothing failed.
 #   tests/run.sh [PATTERN]   runs only CLI tests whose name contains PATTERN
+#
+# Other days: every CLI test that judges validity (issues, reissues, lints,
+# renews, reports fleets or pins SIGNET_NOW) runs a second and a third time
+# under libfaketime, 400 days from now and on 2038-02-01 (past the 32-bit
+# time_t limit), so a test that passes only on the day it was written fails
+# now, not when the calendar reaches it.  SIGNET_DATES=0 skips those runs;
+# SIGNET_DATES=only runs nothing else.  NO_FAKE_STAT=1 keeps file times real.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -10,7 +17,7 @@ export BUILD
 pass=0 fail=0 failed_names=()
 pattern=${1:-}
 
-if [ -z "$pattern" ]; then
+if [ -z "$pattern" ] && [ "${SIGNET_DATES:-1}" != only ]; then
   for t in "$BUILD"/unit/test_*; do
     [ -x "$t" ] || continue
     out=$("$t" 2>&1); rc=$?
@@ -29,22 +36,54 @@ if [ -z "$pattern" ]; then
   done
 fi
 
+# run_cli LABEL-PREFIX TEST...: runs each CLI test (under "${wrap[@]}"), counting into pass/fail.
+wrap=(env)
+run_cli() {
+  local prefix=$1 t name log start rc secs; shift
+  for t in "$@"; do
+    name=$prefix$(basename "$t" .sh)
+    log=$(mktemp)
+    start=$(date +%s)
+    "${wrap[@]}" bash "$t" >"$log" 2>&1; rc=$?
+    secs=$(( $(date +%s) - start ))
+    if [ "$rc" -eq 0 ]; then
+      pass=$((pass + 1)); echo "ok   $name (${secs}s)"
+    else
+      fail=$((fail + 1)); failed_names+=("$name")
+      sed 's/^/    /' "$log" | tail -40
+      echo "FAIL $name (exit $rc)"
+    fi
+    rm -f "$log"
+  done
+}
+
+tests=()
 for t in tests/cli/t[0-9]*.sh; do
   name=$(basename "$t" .sh)
   [ -n "$pattern" ] && [[ "$name" != *"$pattern"* ]] && continue
-  log=$(mktemp)
-  start=$(date +%s)
-  bash "$t" >"$log" 2>&1; rc=$?
-  secs=$(( $(date +%s) - start ))
-  if [ "$rc" -eq 0 ]; then
-    pass=$((pass + 1)); echo "ok   $name (${secs}s)"
-  else
-    fail=$((fail + 1)); failed_names+=("$name")
-    sed 's/^/    /' "$log" | tail -40
-    echo "FAIL $name (exit $rc)"
-  fi
-  rm -f "$log"
+  tests+=("$t")
 done
+dates=${SIGNET_DATES:-1}
+[ "$dates" = only ] || run_cli "" "${tests[@]}"
+
+if [ "$dates" != 0 ]; then
+  # What judges validity; the interruption campaigns test kills, not days, and are long.
+  dated=()
+  for t in "${tests[@]}"; do
+    case "$t" in *interrupt*|*t4050-sign-batch*) continue ;; esac
+    grep -qE 'cert (issue|reissue|import|lint|show|list)|renew|fleet (report|check)|check-expiry|SIGNET_NOW|ota-update|ota-json|rotate status' "$t" &&
+      dated+=("$t")
+  done
+  if [ "${#dated[@]}" -gt 0 ]; then
+    command -v faketime >/dev/null || { echo "tests/run.sh: faketime is not installed (apt-get install faketime)" >&2; exit 2; }
+    for clock in '+400d' '@2038-02-01 00:00:00'; do
+      wrap=(env NO_FAKE_STAT=1 faketime -f "$clock")
+      label=${clock#@}
+      run_cli "[${label% *}] " "${dated[@]}"
+    done
+    wrap=(env)
+  fi
+fi
 
 if [ "${#failed_names[@]}" -gt 0 ]; then
   echo "failed: ${failed_names[*]}"
