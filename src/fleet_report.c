@@ -766,12 +766,19 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 	for (i = 0; i < rep->n; i++) {
 		const struct sgt_fleet_row *r = &rep->rows[i];
 		struct sgt_buf l = { 0 }, id = { 0 };
-		char day1[16], day2[16], uid[65];
-		time_t next = r->deadline + DAY;
+		char day1[16], day2[16], uid[65], due[16];
+		/*
+		 * A deadline already passed is not hidden in the past of the
+		 * calendar: its event sits on the report's day and says it
+		 * passed (importing a newer report moves it: the UID is stable).
+		 */
+		int passed = r->deadline <= rep->now;
+		time_t at = passed ? rep->now : r->deadline, next = at + DAY;
 
 		if (r->deadline == 0)
 			continue;
-		gmtime_r(&r->deadline, &tm);
+		ymd(r->deadline, due);
+		gmtime_r(&at, &tm);
 		strftime(day1, sizeof(day1), "%Y%m%d", &tm);
 		gmtime_r(&next, &tm);
 		strftime(day2, sizeof(day2), "%Y%m%d", &tm);
@@ -797,8 +804,14 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		{
 			struct sgt_buf s = { 0 };
 
-			sgt_buf_printf(&s, "signet: %s %s %s (key %s): %s", sgt_fleet_action_name(r->deadline_for),
-				       r->fleet->name, build_name(r), r->keyname, sgt_fleet_status_name(r->status));
+			/* The action and its deadline, never today's status: the event outlives the report. */
+			if (passed)
+				sgt_buf_printf(&s, "signet: %s %s %s (key %s): deadline %s passed",
+					       sgt_fleet_action_name(r->deadline_for), r->fleet->name, build_name(r),
+					       r->keyname, due);
+			else
+				sgt_buf_printf(&s, "signet: %s %s %s (key %s) by %s", sgt_fleet_action_name(r->deadline_for),
+					       r->fleet->name, build_name(r), r->keyname, due);
 			ics_text(&l, s.p);
 			sgt_buf_free(&s);
 		}
@@ -814,7 +827,7 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		}
 		ics_line(b, l.p);
 		l.len = 0;
-		sgt_buf_printf(&l, "CATEGORIES:signet,%s", sgt_fleet_status_name(r->status));
+		sgt_buf_printf(&l, "CATEGORIES:signet,%s", sgt_fleet_action_name(r->deadline_for));
 		ics_line(b, l.p);
 		ics_line(b, "TRANSP:TRANSPARENT");
 		ics_line(b, "BEGIN:VALARM");
@@ -824,13 +837,17 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		{
 			struct sgt_buf s = { 0 };
 
-			sgt_buf_printf(&s, "%s %s %s in 14 days", sgt_fleet_action_name(r->deadline_for), r->fleet->name,
-				       build_name(r));
+			if (passed)
+				sgt_buf_printf(&s, "%s %s %s: the deadline %s has passed", sgt_fleet_action_name(r->deadline_for),
+					       r->fleet->name, build_name(r), due);
+			else
+				sgt_buf_printf(&s, "%s %s %s by %s, in 14 days", sgt_fleet_action_name(r->deadline_for),
+					       r->fleet->name, build_name(r), due);
 			ics_text(&l, s.p);
 			sgt_buf_free(&s);
 		}
 		ics_line(b, l.p);
-		ics_line(b, "TRIGGER:-P14D");
+		ics_line(b, passed ? "TRIGGER:PT0S" : "TRIGGER:-P14D");
 		ics_line(b, "END:VALARM");
 		ics_line(b, "END:VEVENT");
 		sgt_buf_free(&l);
