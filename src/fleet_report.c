@@ -617,6 +617,10 @@ static void html_timeline(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		if (rep->fleet_status[i] == SGT_FLEET_ST_STRANDED)
 			sgt_buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"%s\">stranded: no key in custody; reflash only</text>\n",
 				       left + 8, y + 4, status_colour(SGT_FLEET_ST_STRANDED));
+		else if (rep->fleet_status[i] == SGT_FLEET_ST_UNKNOWN)
+			sgt_buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"%s\">unknown: %ld device%s on builds nobody recorded</text>\n",
+				       left + 8, y + 4, status_colour(SGT_FLEET_ST_UNKNOWN), unknown_devices(f),
+				       unknown_devices(f) == 1 ? "" : "s");
 		for (j = 0; j < rep->n; j++) {
 			const struct sgt_fleet_row *r = &rep->rows[j];
 			double x;

@@ -120,6 +120,16 @@ has "$T/fleet.prom" '^signet_fleet_status\{fleet="lab",status="ok"\} 0$'
 has "$T/fleet.prom" '^signet_fleet_status\{fleet="gen2",status="ok"\} 1$'
 has "$T/fleet.prom" '^signet_fleet_status\{fleet="gen2",status="unknown"\} 0$'
 has "$T/fleet.prom" "^signet_fleet_devices\{fleet=\"lab\",build=\"unknown\",key=\"unknown\"\} $LAB$"
+sig 0 fleet report lab --format html --out "$T/lab.html"
+chrome() { timeout 60 chromium --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
+  --user-data-dir="$T/chrome" --hide-scrollbars "$@" 2>>"$T/chrome.log"; }
+chrome --dump-dom "file://$T/lab.html" >"$T/dom.html" || { cat "$T/chrome.log"; fail "chromium could not render the report"; }
+has "$T/dom.html" '<b style="color:#555555">1</b><span>unknown</span>'
+has "$T/dom.html" '<b style="color:#1b7f3b">0</b><span>ok</span>'
+has "$T/dom.html" "<b>$LAB</b><span>devices \(0 stale; $LAB on builds nobody recorded\)</span>"
+has "$T/dom.html" '<tr class="unknown"><td class="st" style="color:#555555">unknown</td><td data-l="fleet">lab<'
+hasnt "$T/dom.html" '<tr class="ok"'
+has "$T/dom.html" ">unknown: $LAB devices on builds nobody recorded</text>"
 sig 1 fleet check lab
 has "$T/out" "^lab unknown -: unknown: $LAB devices run builds signet has no record of: '1\.4\.2' \([0-9]+\), '1\.5\.0' \([0-9]+\)"
 hasnt "$T/out" "ok"
@@ -186,8 +196,6 @@ has "$T/out" '^2026-12-05 signet: rebuild secure 2\.0\.0 \(key fw\): deadline 20
 has "$T/out" '^2027-01-01 signet: renew gen2 1\.9\.0 \(key fw\) by 2027-01-01 \| signet,renew$'
 hasnt "$T/out" '\b(ok|due|overdue)\b'
 sig 0 fleet report --format html --out "$T/fleet.html"
-chrome() { timeout 60 chromium --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run \
-  --user-data-dir="$T/chrome" --hide-scrollbars "$@" 2>>"$T/chrome.log"; }
 chrome --dump-dom "file://$T/fleet.html" >"$T/dom.html" || { cat "$T/chrome.log"; fail "chromium could not render the report"; }
 has "$T/dom.html" '<b style="color:#c0392b">2026-11-11</b><span>deadline passed 24 days ago: secure rebuild</span>'
 hasnt "$T/dom.html" 'next deadline'
