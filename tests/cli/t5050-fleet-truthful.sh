@@ -157,7 +157,11 @@ if id prometheus >/dev/null 2>&1 && command -v prometheus-node-exporter >/dev/nu
   runuser -u prometheus -- prometheus-node-exporter --collector.disable-defaults --collector.textfile \
     --collector.textfile.directory="$T/textfile" --web.listen-address="127.0.0.1:$port" >"$T/ne.log" 2>&1 &
   ne=$!
-  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/metrics" >"$T/scrape" 2>/dev/null && break; sleep 0.2; done
+  for _ in $(seq 50); do
+    /usr/bin/python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+      "http://127.0.0.1:$port/metrics" >"$T/scrape" 2>/dev/null && break
+    sleep 0.2
+  done
   kill "$ne" 2>/dev/null; wait "$ne" 2>/dev/null
   has "$T/scrape" '^node_textfile_scrape_error 0$'
   has "$T/scrape" '^signet_fleet_status\{fleet="lab",status="unknown"\} 1$'
