@@ -43,6 +43,12 @@ const char *sgt_intent_nonce(void);
  */
 int sgt_put(const char *path, const void *data, size_t len, int exclusive);
 /*
+ * sgt_put for a user output that is not a secret (a header, a signature,
+ * an OTA job document): it replaces any file and gets mode 0666 & ~umask
+ * of the user, as sgt_out_write does, instead of a store file's 0600.
+ */
+int sgt_put_out(const char *path, const void *data, size_t len);
+/*
  * For audit.c: {"id": ID, "files": [staged files not yet named by a
  * record]}, marking them claimed.  New reference.
  */

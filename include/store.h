@@ -113,9 +113,14 @@ int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusi
  * over.  sgt_out_check: SGT_OK when path can be written: its directory
  * exists (never created for the user) and it is not a directory.
  * sgt_out_write: sgt_out_check, then a write-through for a special target
- * or an atomic replacement otherwise.  sgt_put (intent.h) bypasses its
- * staging for special targets too.
+ * or an atomic replacement otherwise, created with mode 0666 & ~umask of
+ * the user (sgt_user_umask): outputs are not secrets, and another user (a
+ * node_exporter scraping a report) may need to read them.  Store files
+ * stay 0600 in 0700 directories.  sgt_put (intent.h) bypasses its staging
+ * for special targets too.
  */
+/* The umask signet was started with (main sets 077 for everything else); 077 until main records it. */
+extern unsigned sgt_user_umask;
 int sgt_out_special(const char *path);
 int sgt_out_check(const char *path);
 int sgt_out_write(const char *path, const void *data, size_t len);

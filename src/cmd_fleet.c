@@ -34,10 +34,11 @@ static const char help[] =
 	"  ok        with the next date that matters\n"
 	"status: ok, due (deadline within --warn-days, default 30), overdue (passed or\n"
 	"within --critical-days, default 14), stranded; unknown for devices on builds\n"
-	"signet has no record of.\n\n"
+	"signet has no record of: a fleet with any is unknown, never ok.\n\n"
 	"  --format F      table (default; --json gives json), json, csv, prometheus\n"
 	"                  (node_exporter textfile), html (one self-contained page), ics\n"
-	"  --out FILE      write FILE atomically instead of standard output\n"
+	"  --out FILE      write FILE atomically instead of standard output (mode from\n"
+	"                  your umask: a report is not a secret)\n"
 	"  --devices N     (build add) how many devices run the build\n\n"
 	"check exits 1 when any fleet needs action (due, overdue, stranded or unknown),\n"
 	"printing one line per finding; 0 when every fleet is ok.\n";

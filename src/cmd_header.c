@@ -184,7 +184,7 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 		/* With a store, the file appears only once its audit record is durable (intent.h). */
 		if (have_store && (rc = sgt_intent_begin(&st, "header", label, NULL, (const char *const *)&outfile, 1)) != SGT_OK)
 			goto out;
-		if ((rc = sgt_put(outfile, out.p, out.len, 0)) != SGT_OK) {
+		if ((rc = sgt_put_out(outfile, out.p, out.len)) != SGT_OK) {
 			sgt_intent_abort(&st);
 			goto out;
 		}

@@ -428,7 +428,7 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 			goto out;
 		}
 		/* every output place was checked (sgt_out_check) before the token signed anything */
-		if ((rc = sgt_put(sigpath, text.p, text.len, 0)) != SGT_OK)
+		if ((rc = sgt_put_out(sigpath, text.p, text.len)) != SGT_OK)
 			goto out;
 		finals[0] = sigpath;
 	}
@@ -436,7 +436,7 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 		size_t n = strlen(jtext);
 
 		jtext[n] = '\n';	/* json_dumps leaves no newline; the NUL slot takes it */
-		rc = sgt_put(ota, jtext, n + 1, 0);
+		rc = sgt_put_out(ota, jtext, n + 1);
 		jtext[n] = '\0';
 		if (rc != SGT_OK)
 			goto out;

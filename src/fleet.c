@@ -1009,6 +1009,8 @@ int sgt_fleet_judge(const struct sgt_inventory *inv, const struct sgt_fleet_cust
 					 "so which key its %ld devices trust cannot be judged", b->version, b->devices + b->stale);
 				snprintf(r->command, sizeof(r->command), "signet fleet build add %s %s ARTEFACT", f->name,
 					 b->version);
+				if (sev(r->status) < sev(worst))
+					worst = r->status;
 				continue;
 			}
 			for (k = 0; k < b->nkeys; k++) {
@@ -1023,7 +1025,7 @@ int sgt_fleet_judge(const struct sgt_inventory *inv, const struct sgt_fleet_cust
 				r->devices = b->devices;
 				r->stale = b->stale;
 				judge_key(rep, f, b, r);
-				if (sev(r->status) < sev(worst) && r->status != SGT_FLEET_ST_UNKNOWN)
+				if (sev(r->status) < sev(worst))
 					worst = r->status;
 			}
 		}
@@ -1053,7 +1055,14 @@ int sgt_fleet_judge(const struct sgt_inventory *inv, const struct sgt_fleet_cust
 				 f->nunknown > 5 ? ", ..." : "");
 			snprintf(r->command, sizeof(r->command), "signet fleet build add %s VERSION ARTEFACT", f->name);
 			sgt_buf_free(&list);
+			if (sev(r->status) < sev(worst))
+				worst = r->status;
 		}
+		/*
+		 * The worst row's status: stranded, overdue, due, then unknown.  A
+		 * fleet with devices on builds nobody recorded is never ok: nobody
+		 * can vouch for what those devices trust.
+		 */
 		rep->fleet_status[i] = worst;
 	}
 	if (rep->n > 1)

@@ -45,9 +45,23 @@ static const char *build_name(const struct sgt_fleet_row *r)
 	return r->build ? r->build->version : "unknown";
 }
 
+/* Devices (stale included) of f that no row can judge: unrecorded builds, builds without artefact or record. */
+static long unknown_devices(const struct sgt_fleet *f)
+{
+	long n = 0;
+	size_t j;
+
+	for (j = 0; j < f->nbuilds; j++)
+		if (f->builds[j].nkeys == 0)
+			n += f->builds[j].devices + f->builds[j].stale;
+	for (j = 0; j < f->nunknown; j++)
+		n += f->unknown[j].devices + f->unknown[j].stale;
+	return n;
+}
+
 /* Totals over the selected fleets. */
 struct totals {
-	long devices, stale, fleets;
+	long devices, stale, fleets, unknown;
 	long by_status[5];
 	time_t next;		/* soonest deadline still ahead or passed; 0 none */
 	const struct sgt_fleet_row *next_row;
@@ -65,6 +79,7 @@ static void totals(const struct sgt_fleet_report *rep, struct totals *t)
 			continue;
 		t->fleets++;
 		t->by_status[rep->fleet_status[i]]++;
+		t->unknown += unknown_devices(f);
 		for (j = 0; j < f->nbuilds; j++) {
 			t->devices += f->builds[j].devices;
 			t->stale += f->builds[j].stale;
@@ -95,9 +110,15 @@ static int render_table(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 	for (i = 0; i < rep->inv->n; i++) {
 		const struct sgt_fleet *f = &rep->inv->fleets[i];
 
-		if (rep->selected[i])
-			sgt_buf_printf(b, "fleet %s: %s%s\n", f->name, sgt_fleet_status_name(rep->fleet_status[i]),
-				       f->checks_expiry ? " (devices check certificate expiry)" : "");
+		long unk = unknown_devices(f);
+
+		if (!rep->selected[i])
+			continue;
+		sgt_buf_printf(b, "fleet %s: %s%s", f->name, sgt_fleet_status_name(rep->fleet_status[i]),
+			       f->checks_expiry ? " (devices check certificate expiry)" : "");
+		if (unk > 0)
+			sgt_buf_printf(b, " (%ld device%s on builds nobody recorded)", unk, unk == 1 ? "" : "s");
+		sgt_buf_printf(b, "\n");
 	}
 	if (rep->n == 0)
 		return sgt_buf_printf(b, "no builds recorded: add them to the inventory or with `signet fleet build add`\n");
@@ -116,15 +137,20 @@ static int render_table(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 			       sgt_fleet_action_name(r->action));
 		sgt_buf_printf(b, "          %s\n          $ %s\n", r->sentence, r->command);
 	}
-	sgt_buf_printf(b, "\n%ld devices (%ld stale, not seen recently) in %ld fleets: %ld ok, %ld due, %ld overdue, "
-		       "%ld stranded", t.devices + t.stale, t.stale, t.fleets, t.by_status[SGT_FLEET_ST_OK],
-		       t.by_status[SGT_FLEET_ST_DUE], t.by_status[SGT_FLEET_ST_OVERDUE],
-		       t.by_status[SGT_FLEET_ST_STRANDED]);
+	sgt_buf_printf(b, "\n%ld devices (%ld stale, not seen recently; %ld on builds nobody recorded) in %ld fleets: "
+		       "%ld ok, %ld due, %ld overdue, %ld stranded, %ld unknown", t.devices + t.stale, t.stale, t.unknown,
+		       t.fleets, t.by_status[SGT_FLEET_ST_OK], t.by_status[SGT_FLEET_ST_DUE],
+		       t.by_status[SGT_FLEET_ST_OVERDUE], t.by_status[SGT_FLEET_ST_STRANDED],
+		       t.by_status[SGT_FLEET_ST_UNKNOWN]);
 	if (t.next_row != NULL) {
 		char d[16];
 
 		ymd(t.next, d);
-		sgt_buf_printf(b, "; next deadline %s (%s %s)", d, t.next_row->fleet->name, build_name(t.next_row));
+		if (t.next <= rep->now)
+			sgt_buf_printf(b, "; a deadline has passed: %s (%s %s)", d, t.next_row->fleet->name,
+				       build_name(t.next_row));
+		else
+			sgt_buf_printf(b, "; next deadline %s (%s %s)", d, t.next_row->fleet->name, build_name(t.next_row));
 	}
 	return sgt_buf_printf(b, "\n");
 }
@@ -187,7 +213,7 @@ json_t *sgt_fleet_report_json(const struct sgt_fleet_report *rep)
 	json_t *root = json_object(), *fleets = json_array(), *rows = json_array(), *sum = json_object(),
 	       *bys = json_object();
 	struct totals t;
-	size_t i, j, k;
+	size_t i, j;
 
 	if (root == NULL || fleets == NULL || rows == NULL || sum == NULL || bys == NULL) {
 		json_decref(root);
@@ -203,16 +229,18 @@ json_t *sgt_fleet_report_json(const struct sgt_fleet_report *rep)
 	json_object_set_new(root, "critical_days", json_integer(rep->critical_days));
 	json_object_set_new(sum, "devices", json_integer(t.devices + t.stale));
 	json_object_set_new(sum, "stale_devices", json_integer(t.stale));
+	json_object_set_new(sum, "unknown_build_devices", json_integer(t.unknown));
 	json_object_set_new(sum, "fleets", json_integer(t.fleets));
-	for (i = SGT_FLEET_ST_OK; i <= SGT_FLEET_ST_STRANDED; i++)
+	for (i = SGT_FLEET_ST_OK; i <= SGT_FLEET_ST_UNKNOWN; i++)
 		json_object_set_new(bys, sgt_fleet_status_name((enum sgt_fleet_status)i), json_integer(t.by_status[i]));
 	json_object_set_new(sum, "fleets_by_status", bys);
 	json_object_set_new(sum, "next_deadline", time_json(t.next));
+	json_object_set_new(sum, "next_deadline_passed", json_boolean(t.next != 0 && t.next <= rep->now));
 	json_object_set_new(root, "summary", sum);
 	for (i = 0; i < rep->inv->n; i++) {
 		const struct sgt_fleet *f = &rep->inv->fleets[i];
 		json_t *o;
-		long dev = 0, stale = 0, unk = 0;
+		long dev = 0, stale = 0;
 
 		if (!rep->selected[i])
 			continue;
@@ -220,14 +248,12 @@ json_t *sgt_fleet_report_json(const struct sgt_fleet_report *rep)
 			dev += f->builds[j].devices;
 			stale += f->builds[j].stale;
 		}
-		for (k = 0; k < f->nunknown; k++)
-			unk += f->unknown[k].devices + f->unknown[k].stale;
 		o = json_object();
 		json_object_set_new(o, "name", json_string(f->name));
 		json_object_set_new(o, "status", json_string(sgt_fleet_status_name(rep->fleet_status[i])));
 		json_object_set_new(o, "devices", json_integer(dev));
 		json_object_set_new(o, "stale_devices", json_integer(stale));
-		json_object_set_new(o, "unknown_build_devices", json_integer(unk));
+		json_object_set_new(o, "unknown_build_devices", json_integer(unknown_devices(f)));
 		json_object_set_new(o, "rollout_days", json_integer(f->rollout_days));
 		json_object_set_new(o, "margin_days", json_integer(f->margin_days));
 		json_object_set_new(o, "checks_expiry", json_boolean(f->checks_expiry));
@@ -280,7 +306,7 @@ static int render_csv(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 	static const char *const head[] = {
 		"fleet", "build", "devices", "stale_devices", "key", "spki_sha256", "custody", "signer_not_after",
 		"baked_not_after", "checks_expiry", "deadline", "deadline_for", "action", "status", "sentence", "command",
-		NULL
+		"fleet_status", NULL
 	};
 	size_t i;
 	int c;
@@ -314,7 +340,8 @@ static int render_csv(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		csv_cell(b, sgt_fleet_action_name(r->action), 0);
 		csv_cell(b, sgt_fleet_status_name(r->status), 0);
 		csv_cell(b, r->sentence, 0);
-		csv_cell(b, r->command, 1);
+		csv_cell(b, r->command, 0);
+		csv_cell(b, sgt_fleet_status_name(rep->fleet_status[r->fleet - rep->inv->fleets]), 1);
 	}
 	return b->p != NULL || b->len == 0 ? SGT_OK : sgt_err(SGT_ERR_DATA, "out of memory");
 }
@@ -399,7 +426,7 @@ static int render_prometheus(const struct sgt_fleet_report *rep, struct sgt_buf 
 	for (i = 0; i < rep->inv->n; i++) {
 		if (!rep->selected[i])
 			continue;
-		for (s = SGT_FLEET_ST_OK; s <= SGT_FLEET_ST_STRANDED; s++) {
+		for (s = SGT_FLEET_ST_OK; s <= SGT_FLEET_ST_UNKNOWN; s++) {
 			sgt_buf_printf(b, "signet_fleet_status{");
 			prom_label(b, "fleet", rep->inv->fleets[i].name, 1);
 			prom_label(b, "status", sgt_fleet_status_name((enum sgt_fleet_status)s), 0);
@@ -590,6 +617,10 @@ static void html_timeline(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		if (rep->fleet_status[i] == SGT_FLEET_ST_STRANDED)
 			sgt_buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"%s\">stranded: no key in custody; reflash only</text>\n",
 				       left + 8, y + 4, status_colour(SGT_FLEET_ST_STRANDED));
+		else if (rep->fleet_status[i] == SGT_FLEET_ST_UNKNOWN)
+			sgt_buf_printf(b, "<text x=\"%d\" y=\"%d\" fill=\"%s\">unknown: %ld device%s on builds nobody recorded</text>\n",
+				       left + 8, y + 4, status_colour(SGT_FLEET_ST_UNKNOWN), unknown_devices(f),
+				       unknown_devices(f) == 1 ? "" : "s");
 		for (j = 0; j < rep->n; j++) {
 			const struct sgt_fleet_row *r = &rep->rows[j];
 			double x;
@@ -624,16 +655,28 @@ static int render_html(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 	sgt_buf_printf(b, "%s<h1>Will every device stay updatable?</h1>\n<p class=\"meta\">signet fleet report, %s; "
 		       "due within %ld days, overdue within %ld days or past</p>\n<div class=\"cards\">\n", html_head,
 		       now, rep->warn_days, rep->critical_days);
-	sgt_buf_printf(b, "<div class=\"card\"><b>%ld</b><span>devices (%ld stale)</span></div>\n", t.devices + t.stale,
-		       t.stale);
+	sgt_buf_printf(b, "<div class=\"card\"><b>%ld</b><span>devices (%ld stale", t.devices + t.stale, t.stale);
+	if (t.unknown > 0)
+		sgt_buf_printf(b, "; %ld on builds nobody recorded", t.unknown);
+	sgt_buf_printf(b, ")</span></div>\n");
 	sgt_buf_printf(b, "<div class=\"card\"><b>%ld</b><span>fleets</span></div>\n", t.fleets);
-	for (i = SGT_FLEET_ST_OK; i <= SGT_FLEET_ST_STRANDED; i++)
+	for (i = SGT_FLEET_ST_OK; i <= SGT_FLEET_ST_UNKNOWN; i++)
 		sgt_buf_printf(b, "<div class=\"card\" style=\"border-color:%s\"><b style=\"color:%s\">%ld</b>"
 			       "<span>%s</span></div>\n", status_colour((enum sgt_fleet_status)i),
 			       status_colour((enum sgt_fleet_status)i), t.by_status[i],
 			       sgt_fleet_status_name((enum sgt_fleet_status)i));
 	ymd(t.next, d);
-	sgt_buf_printf(b, "<div class=\"card\"><b>%s</b><span>next deadline", d);
+	/* A deadline already past is never shown as the next one to come. */
+	if (t.next != 0 && t.next <= rep->now) {
+		long ago = -days_left(rep->now, t.next);
+
+		sgt_buf_printf(b, "<div class=\"card\" style=\"border-color:%s\"><b style=\"color:%s\">%s</b>"
+			       "<span>deadline passed", status_colour(SGT_FLEET_ST_OVERDUE),
+			       status_colour(SGT_FLEET_ST_OVERDUE), d);
+		if (ago > 0)
+			sgt_buf_printf(b, " %ld day%s ago", ago, ago == 1 ? "" : "s");
+	} else
+		sgt_buf_printf(b, "<div class=\"card\"><b>%s</b><span>next deadline", d);
 	if (t.next_row) {
 		sgt_buf_printf(b, ": ");
 		html_text(b, t.next_row->fleet->name);
@@ -644,11 +687,13 @@ static int render_html(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		       "<th>baked expires</th><th>deadline</th><th>what to do</th></tr>\n");
 	for (i = 0; i < rep->n; i++) {
 		const struct sgt_fleet_row *r = &rep->rows[i];
-		char s1[16], s2[16], s3[16];
+		char s1[16], s2[16], s3[32];
 
 		ymd(r->custody && r->custody->has_signer ? r->custody->not_after : 0, s1);
 		ymd(r->key && r->key->has_cert ? r->key->not_after : 0, s2);
 		ymd(r->deadline, s3);
+		if (r->deadline != 0 && r->deadline <= rep->now)
+			snprintf(s3 + strlen(s3), sizeof(s3) - strlen(s3), "%s", " passed");
 		sgt_buf_printf(b, "<tr class=\"%s\"><td class=\"st\" style=\"color:%s\">%s</td><td data-l=\"fleet\">",
 			       sgt_fleet_status_name(r->status), status_colour(r->status), sgt_fleet_status_name(r->status));
 		html_text(b, r->fleet->name);
@@ -725,12 +770,19 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 	for (i = 0; i < rep->n; i++) {
 		const struct sgt_fleet_row *r = &rep->rows[i];
 		struct sgt_buf l = { 0 }, id = { 0 };
-		char day1[16], day2[16], uid[65];
-		time_t next = r->deadline + DAY;
+		char day1[16], day2[16], uid[65], due[16];
+		/*
+		 * A deadline already passed is not hidden in the past of the
+		 * calendar: its event sits on the report's day and says it
+		 * passed (importing a newer report moves it: the UID is stable).
+		 */
+		int passed = r->deadline <= rep->now;
+		time_t at = passed ? rep->now : r->deadline, next = at + DAY;
 
 		if (r->deadline == 0)
 			continue;
-		gmtime_r(&r->deadline, &tm);
+		ymd(r->deadline, due);
+		gmtime_r(&at, &tm);
 		strftime(day1, sizeof(day1), "%Y%m%d", &tm);
 		gmtime_r(&next, &tm);
 		strftime(day2, sizeof(day2), "%Y%m%d", &tm);
@@ -756,8 +808,14 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		{
 			struct sgt_buf s = { 0 };
 
-			sgt_buf_printf(&s, "signet: %s %s %s (key %s): %s", sgt_fleet_action_name(r->deadline_for),
-				       r->fleet->name, build_name(r), r->keyname, sgt_fleet_status_name(r->status));
+			/* The action and its deadline, never today's status: the event outlives the report. */
+			if (passed)
+				sgt_buf_printf(&s, "signet: %s %s %s (key %s): deadline %s passed",
+					       sgt_fleet_action_name(r->deadline_for), r->fleet->name, build_name(r),
+					       r->keyname, due);
+			else
+				sgt_buf_printf(&s, "signet: %s %s %s (key %s) by %s", sgt_fleet_action_name(r->deadline_for),
+					       r->fleet->name, build_name(r), r->keyname, due);
 			ics_text(&l, s.p);
 			sgt_buf_free(&s);
 		}
@@ -773,7 +831,7 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		}
 		ics_line(b, l.p);
 		l.len = 0;
-		sgt_buf_printf(&l, "CATEGORIES:signet,%s", sgt_fleet_status_name(r->status));
+		sgt_buf_printf(&l, "CATEGORIES:signet,%s", sgt_fleet_action_name(r->deadline_for));
 		ics_line(b, l.p);
 		ics_line(b, "TRANSP:TRANSPARENT");
 		ics_line(b, "BEGIN:VALARM");
@@ -783,13 +841,17 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		{
 			struct sgt_buf s = { 0 };
 
-			sgt_buf_printf(&s, "%s %s %s in 14 days", sgt_fleet_action_name(r->deadline_for), r->fleet->name,
-				       build_name(r));
+			if (passed)
+				sgt_buf_printf(&s, "%s %s %s: the deadline %s has passed", sgt_fleet_action_name(r->deadline_for),
+					       r->fleet->name, build_name(r), due);
+			else
+				sgt_buf_printf(&s, "%s %s %s by %s, in 14 days", sgt_fleet_action_name(r->deadline_for),
+					       r->fleet->name, build_name(r), due);
 			ics_text(&l, s.p);
 			sgt_buf_free(&s);
 		}
 		ics_line(b, l.p);
-		ics_line(b, "TRIGGER:-P14D");
+		ics_line(b, passed ? "TRIGGER:PT0S" : "TRIGGER:-P14D");
 		ics_line(b, "END:VALARM");
 		ics_line(b, "END:VEVENT");
 		sgt_buf_free(&l);

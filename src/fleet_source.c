@@ -6,6 +6,10 @@
  * many concatenated pages; each thing is cut out of its page and parsed
  * alone with jansson, so a page of any size costs one thing), and
  * PostgreSQL through libpq, where the user's query does the grouping.
+ * The AWS CLI does not follow nextToken for search-index: a page with a
+ * nextToken says more devices exist, so an export whose last page has one
+ * is refused rather than counted as the fleet.  A JSON fleet_field may
+ * hold a list (thingGroupNames): the device belongs to every fleet named.
  * Every device lands in a known build or in "unknown"; none is dropped.
  * A malformed row stops the read with file:line (or the query); nothing
  * here prints to stdout or writes a file.
@@ -559,11 +563,35 @@ static int json_device(struct json_state *js, json_t *obj, size_t line)
 		goto out;
 	}
 	if (src->fleet_field) {
-		if (scalar_text(path_get(js, obj, src->fleet_field), fleet, sizeof(fleet), &flen) != 0) {
-			rc = sgt_err(SGT_ERR_DATA, "%s:%zu: field '%s' is not a string", js->path, line, src->fleet_field);
+		json_t *fv = path_get(js, obj, src->fleet_field);
+
+		if (json_is_array(fv)) {
+			/* A device in several groups (thingGroupNames) belongs to every fleet its list names. */
+			int mine = 0, known = 0;
+			json_t *e;
+			size_t idx;
+
+			json_array_foreach(fv, idx, e) {
+				if (!json_is_string(e) || scalar_text(e, fleet, sizeof(fleet), &flen) != 0) {
+					rc = sgt_err(SGT_ERR_DATA, "%s:%zu: field '%s' is a list holding something other than "
+						     "strings", js->path, line, src->fleet_field);
+					goto out;
+				}
+				if (strcmp(fleet, js->f->name) == 0)
+					mine = 1;
+				else if (names_fleet(src->inv, fleet, flen))
+					known = 1;
+			}
+			if (!mine) {
+				if (src->count_orphans && !known)
+					js->f->orphans++;
+				goto out;
+			}
+		} else if (scalar_text(fv, fleet, sizeof(fleet), &flen) != 0) {
+			rc = sgt_err(SGT_ERR_DATA, "%s:%zu: field '%s' is not a string or a list of strings", js->path, line,
+				     src->fleet_field);
 			goto out;
-		}
-		if (strcmp(fleet, js->f->name) != 0) {
+		} else if (strcmp(fleet, js->f->name) != 0) {
 			other_fleet(js->f, fleet, flen);
 			goto out;
 		}
@@ -617,9 +645,14 @@ static int read_jsonl(struct sgt_fleet *f, time_t now)
 
 /*
  * `aws iot search-index` pages: {"things":[{...},...],"nextToken":...}
- * concatenated.  A byte scanner tracks strings and nesting; each element
- * of a page's "things" array is cut out and parsed alone, so one page of
- * any size (the CLI merges all pages into one) never sits in memory.
+ * concatenated, as a loop over --next-token appends them (the AWS CLI has
+ * no paginator for search-index: one call writes one page).  A byte
+ * scanner tracks strings and nesting; each element of a page's "things"
+ * array is cut out and parsed alone, so a page of any size never sits in
+ * memory.  Every page but the last has a nextToken: a last page with one
+ * means the file holds part of the fleet, and a page after one without
+ * means two exports, whose devices would be counted twice; both are
+ * refused.
  */
 struct aws_scan {
 	struct json_state js;
@@ -633,6 +666,9 @@ struct aws_scan {
 	struct sgt_buf thing;	/* bytes of the thing being cut out */
 	int capturing;
 	size_t thing_line, line;
+	size_t pages, page_line;	/* pages ended so far; line where the current page began */
+	int page_token;		/* the current page has a (non-null) nextToken */
+	int last_token;		/* the last page ended had one */
 };
 
 static int aws_fail(struct aws_scan *a, const char *why)
@@ -684,6 +720,8 @@ static int aws_byte(struct aws_scan *a, char c)
 		if (a->depth == 2 && a->in_things)
 			return aws_fail(a, "an element of \"things\" is not an object");
 		a->in_str = 1;
+		if (a->depth == 1 && a->after_colon && strcmp(a->key, "nextToken") == 0)
+			a->page_token = 1;	/* a string; null means the last page */
 		if (a->depth == 1 && !a->after_colon) {
 			a->klen = 0;
 			a->key_done = 0;
@@ -706,6 +744,15 @@ static int aws_byte(struct aws_scan *a, char c)
 			return aws_fail(a, "nested too deeply");
 		if (a->depth == 1 && c == '[' && a->after_colon && strcmp(a->key, "things") == 0)
 			a->in_things = 1;
+		if (a->depth == 0) {
+			if (a->pages > 0 && !a->last_token)
+				return sgt_err(SGT_ERR_DATA, "%s:%zu: two aws iot search-index exports in one file: page %zu "
+					       "has no nextToken, so the export ended there, but another page follows (its "
+					       "devices would be counted twice); keep one export, its pages in order",
+					       a->js.path, a->line, a->pages);
+			a->page_token = 0;
+			a->page_line = a->line;
+		}
 		if (a->depth == 2 && a->in_things) {
 			if (c != '{')
 				return aws_fail(a, "an element of \"things\" is not an object");
@@ -733,6 +780,10 @@ static int aws_byte(struct aws_scan *a, char c)
 		if (a->depth == 1) {
 			a->in_things = 0;
 			a->after_colon = 0;
+		}
+		if (a->depth == 0) {
+			a->pages++;
+			a->last_token = a->page_token;
 		}
 		return SGT_OK;
 	default:
@@ -766,6 +817,11 @@ static int read_aws(struct sgt_fleet *f, time_t now)
 		rc = sgt_err(SGT_ERR_DATA, "cannot read device source '%s': %s", a.js.path, strerror(errno));
 	if (rc == SGT_OK && (a.depth != 0 || a.in_str))
 		rc = aws_fail(&a, "the input ends inside a page (truncated?)");
+	if (rc == SGT_OK && a.last_token)
+		rc = sgt_err(SGT_ERR_DATA, "%s: incomplete aws iot search-index export: its last page (line %zu) has a "
+			     "nextToken, so devices are missing; the AWS CLI does not follow it for search-index: export "
+			     "every page, calling again with --next-token and appending, until a page has none "
+			     "(docs/fleet.md)", a.js.path, a.page_line);
 	sgt_buf_free(&a.thing);
 	fclose(fp);
 	return rc;

@@ -136,6 +136,9 @@ out:
 	return rc;
 }
 
+/* Set by sgt_put_out for the one call: the mode a user output gets (0: a store file, 0600). */
+static mode_t put_mode;
+
 /* A staged file: its name is already temporary; sgt_intent_sync_staged makes it durable with the others. */
 static int write_unsynced(const char *path, const void *data, size_t len)
 {
@@ -154,6 +157,14 @@ static int write_unsynced(const char *path, const void *data, size_t len)
 	if (fd < 0) {
 		sgt_sig_release();
 		return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", path, strerror(errno));
+	}
+	if (put_mode != 0 && fchmod(fd, put_mode) != 0) {
+		int rc = sgt_err(SGT_ERR_DATA, "cannot set the mode of '%s': %s", path, strerror(errno));
+
+		close(fd);
+		unlink(path);
+		sgt_sig_release();
+		return rc;
 	}
 	if ((e = sgt_write_all(fd, data, len)) != 0) {
 		int rc = sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
@@ -178,7 +189,7 @@ int sgt_put(const char *path, const void *data, size_t len, int exclusive)
 	if (!exclusive && sgt_out_special(path))
 		return sgt_out_write(path, data, len);
 	if (!in.open)
-		return sgt_atomic_write(path, data, len, exclusive);
+		return put_mode != 0 && !exclusive ? sgt_out_write(path, data, len) : sgt_atomic_write(path, data, len, exclusive);
 	if (exclusive && lstat(path, &sb) == 0)
 		return sgt_err(SGT_ERR_DATA, "'%s' already exists; not replacing it", path);
 	if (in.n == in.cap) {
@@ -205,6 +216,16 @@ int sgt_put(const char *path, const void *data, size_t len, int exclusive)
 	}
 	in.n++;
 	return SGT_OK;
+}
+
+int sgt_put_out(const char *path, const void *data, size_t len)
+{
+	int rc;
+
+	put_mode = (mode_t)(0666 & ~sgt_user_umask);
+	rc = sgt_put(path, data, len, 0);
+	put_mode = 0;
+	return rc;
 }
 
 json_t *sgt_intent_take_staged(void)

@@ -2,7 +2,8 @@
  * signet.c: main.  Parses the global options, dispatches to the command
  * table, and is the only place that turns a status code into an exit
  * status (SPEC.md section 3: 0 ok, 1 negative verdict, 2 usage, 3 data,
- * 4 HSM).  It also sets umask 077 before anything can write a file.
+ * 4 HSM).  It also sets umask 077 before anything can write a file, and
+ * keeps the user's for outputs that are not secrets (sgt_out_write).
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -178,7 +179,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	(void)sgt_secrets_protect();	/* first: PINs and key material never reach a core file */
-	umask(077);
+	/* Store files are 0600/0700 whatever the umask; user outputs (--out) follow the one the user set. */
+	sgt_user_umask = (unsigned)umask(077);
 	/*
 	 * A remote token (p11-kit client, network HSM clients) talks over a
 	 * socket: a server that goes away must be an error from the module,

@@ -81,19 +81,22 @@ int sgt_fsync_dir(const char *dir)
 	return rc;
 }
 
-static int atomic_write(const char *path, const void *data, size_t len, int exclusive, int mkparents);
+unsigned sgt_user_umask = 077;
+
+static int atomic_write(const char *path, const void *data, size_t len, int exclusive, int mkparents, mode_t mode);
 
 int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusive)
 {
 	int rc;
 
 	sgt_sig_hold();
-	rc = atomic_write(path, data, len, exclusive, 1);
+	rc = atomic_write(path, data, len, exclusive, 1, 0);
 	sgt_sig_release();
 	return rc;
 }
 
-static int atomic_write(const char *path, const void *data, size_t len, int exclusive, int mkparents)
+/* mode 0: the 0600 of mkstemp (store files); else the mode the file gets before it is renamed into place. */
+static int atomic_write(const char *path, const void *data, size_t len, int exclusive, int mkparents, mode_t mode)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -115,6 +118,10 @@ static int atomic_write(const char *path, const void *data, size_t len, int excl
 	fd = mkstemp(tmp);
 	if (fd < 0)
 		return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", tmp, strerror(errno));
+	if (mode != 0 && fchmod(fd, mode) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot set the mode of '%s': %s", tmp, strerror(errno));
+		goto fail;
+	}
 	if ((e = sgt_write_all(fd, data, len)) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
 		goto fail;
@@ -211,7 +218,8 @@ int sgt_out_write(const char *path, const void *data, size_t len)
 	if ((rc = sgt_out_check(path)) != SGT_OK)
 		return rc;
 	sgt_sig_hold();
-	rc = atomic_write(path, data, len, 0, 0);
+	/* Not a secret: readable as the user's umask says, as any Unix tool's output (a scraper runs as another user). */
+	rc = atomic_write(path, data, len, 0, 0, (mode_t)(0666 & ~sgt_user_umask));
 	sgt_sig_release();
 	return rc;
 }

@@ -74,8 +74,10 @@ for e in evs:
     assert len(e.subcomponents) == 1 and e.subcomponents[0].name == 'VALARM', e
     print(e.decoded('dtstart').isoformat(), str(e['summary']))
 PY
-has "$T/out" '^2026-11-11 signet: rebuild secure 2\.0\.0 \(key fw\): overdue$'
-has "$T/out" '^2027-01-01 signet: renew gen2 1\.4\.2 \(key fw\): due$'
+# Events carry the action and its deadline, not today's status; a passed one sits on the report's day, said passed.
+has "$T/out" '^2026-12-05 signet: rebuild secure 2\.0\.0 \(key fw\): deadline 2026-11-11 passed$'
+has "$T/out" '^2027-01-01 signet: renew gen2 1\.4\.2 \(key fw\) by 2027-01-01$'
+hasnt "$T/fleet.ics" 'ok|due|overdue'
 
 # CSV: one row per fleet x build x key, read back by Python's csv module.
 sig 0 fleet report --format csv --out "$T/fleet.csv"

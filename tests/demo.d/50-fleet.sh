@@ -35,7 +35,7 @@ fleets:
   - name: sensors-gen2
     rollout_days: 21
     margin_days: 30
-    devices:                        # aws iot search-index --query-string 'thingGroupNames:sensors-gen2' > things.json
+    devices:                        # every page of aws iot search-index (the loop in docs/fleet.md)
       source: things.json
       format: aws-iot-search-index
       build_field: shadow.reported.fw

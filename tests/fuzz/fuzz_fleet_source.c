@@ -1,7 +1,8 @@
 /*
  * fuzz_fleet_source.c: libFuzzer harness for the device sources a fleet's
  * population is streamed from: CSV, JSON Lines and AWS IoT search-index
- * output (sgt_fleet_count).  The first byte picks the format; the rest is
+ * output (sgt_fleet_count).  The first byte picks the format (and, for
+ * search-index, whether thingGroupNames lists pick the fleet); the rest is
  * the source file.
  */
 #include "fleet.h"
@@ -17,6 +18,10 @@ static const char *const inventories[] = {
 	"fleets:\n  - name: gen2\n    builds:\n      - { version: 1.4.2, devices: 1 }\n"
 	"    devices: { source: src, format: aws-iot-search-index, build_field: shadow.reported.fw, "
 	"last_seen_field: connectivity.timestamp }\n",
+	/* thingGroupNames: a list naming every fleet the device belongs to */
+	"fleets:\n  - name: gen2\n    builds:\n      - { version: 1.4.2, devices: 1 }\n"
+	"    devices: { source: src, format: aws-iot-search-index, build_field: shadow.reported.fw, "
+	"fleet_field: thingGroupNames }\n  - name: lab\n",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -28,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	yaml = inventories[data[0] % 3];
+	yaml = inventories[data[0] % (sizeof(inventories) / sizeof(inventories[0]))];
 	fuzz_put("fleets.yaml", yaml, strlen(yaml));
 	fuzz_put("src", data + 1, size - 1);
 	snprintf(path, sizeof(path), "%s/fleets.yaml", fuzz_dir());

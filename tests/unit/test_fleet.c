@@ -352,6 +352,22 @@ static void test_search_index(void **state)
 	p = write_file("t.json", "{\"things\":[{\"a\":1,}]}");
 	assert_int_equal(read_source(SGT_FLEET_SRC_AWS, p, "attributes.fw", &inv), SGT_ERR_DATA);
 	sgt_inventory_release(&inv);
+	/* The last page has a nextToken: part of the fleet, refused. */
+	p = write_file("t.json", "{\"things\":[{\"attributes\":{\"fw\":\"1.0\"}}],\"nextToken\":\"AQAB\"}\n");
+	assert_int_equal(read_source(SGT_FLEET_SRC_AWS, p, "attributes.fw", &inv), SGT_ERR_DATA);
+	assert_non_null(strstr(sgt_last_error(), "incomplete aws iot search-index export"));
+	sgt_inventory_release(&inv);
+	/* null is no token; "nextToken" as a value or inside a thing is not the page's key. */
+	p = write_file("t.json", "{\"k\":\"nextToken\",\"things\":[{\"nextToken\":\"x\",\"attributes\":{\"fw\":\"1.0\"}}],"
+		       "\"nextToken\":null}");
+	assert_int_equal(read_source(SGT_FLEET_SRC_AWS, p, "attributes.fw", &inv), SGT_OK);
+	assert_int_equal(inv.fleets[0].builds[0].devices, 1);
+	sgt_inventory_release(&inv);
+	/* A page after one without a token: a second export. */
+	p = write_file("t.json", "{\"things\":[]}{\"things\":[]}");
+	assert_int_equal(read_source(SGT_FLEET_SRC_AWS, p, "attributes.fw", &inv), SGT_ERR_DATA);
+	assert_non_null(strstr(sgt_last_error(), "two aws iot search-index exports"));
+	sgt_inventory_release(&inv);
 	/* The shadow is a JSON string: the path continues inside it. */
 	p = write_file("t.jsonl", "{\"shadow\":\"{\\\"reported\\\":{\\\"fw\\\":\\\"1.0\\\"}}\"}\n");
 	assert_int_equal(read_source(SGT_FLEET_SRC_JSONL, p, "shadow.reported.fw", &inv), SGT_OK);
