@@ -7,7 +7,9 @@
  * bare text in an #if 0 block).  Within each piece:
  *  - PEM: every "-----BEGIN X-----" up to its "-----END", taking per line
  *    the run of base64 after comment or quote decoration; damaged blocks
- *    and placeholders become BROKEN finds with the reason;
+ *    and placeholders become BROKEN finds with the reason; a BEGIN line
+ *    with no base64 after it in a string constant is a marker (a strstr
+ *    needle, mbedTLS's own PEM constants) and no find at all;
  *  - DER: at every 0x30 a bounded structural check (keyform.c) before
  *    OpenSSL is asked, with a global budget on the bytes parsed so that
  *    crafted input cannot make the scan quadratic.
