@@ -460,7 +460,7 @@ static size_t literal(struct rd *r, size_t q)
 
 #define EXPAND_MAX 8192		/* expanded text of one #if */
 #define EXPAND_DEPTH 32		/* macros inside macros */
-#define EXPAND_BUDGET (64u * 1024u * 1024u)	/* bytes expanded over the whole file */
+#define EXPAND_BUDGET (4u * 1024u * 1024u)	/* bytes expanded over the whole file: then "cannot tell" */
 
 struct ex {
 	struct sgt_creader *cr;
