@@ -649,8 +649,7 @@ static int known_symbol(const char *s);
  * not a certificate: the needle of strstr(buf, "-----BEGIN CERTIFICATE-----")
  * in OTA ports, mbedTLS's own "-----BEGIN CERTIFICATE-----" / "-----END ..."
  * constants (pem.c, x509_crt.c, x509write) in every image linked with it,
- * a "%s" template (no base64 and no placeholder words between BEGIN and
- * END).  Nothing of it is a certificate a device could bake,
+ * a "%s" template.  Nothing of it is a certificate a device could bake,
  * so it is no finding at all.  Under a code-signing constant's name it is
  * what that constant holds: broken.
  */
@@ -659,6 +658,35 @@ static int is_marker(const struct where *w)
 	const char *sym = w->symbol ? w->symbol : "";
 
 	return w->strings && !(known_symbol(sym) || (strcasestr(sym, "sign") && (strcasestr(sym, "cert") || strcasestr(sym, "key"))));
+}
+
+/*
+ * What follows a marker's BEGIN line up to where the block would end:
+ * nothing but blanks, NULs and printf conversions ("%s", "%.*s"), with at
+ * least one conversion when need_conv (BEGIN, "%s", END: a template; an
+ * empty BEGIN/END pair in one constant is a placeholder).
+ */
+static int marker_body(const unsigned char *p, size_t a, size_t b, int need_conv)
+{
+	int conv = 0;
+
+	if (b - a > 4096)
+		return 0;
+	while (a < b) {
+		if (p[a] == ' ' || p[a] == '\t' || p[a] == '\r' || p[a] == '\n' || p[a] == '\0') {
+			a++;
+			continue;
+		}
+		if (p[a] != '%')
+			return 0;
+		for (a++; a < b && strchr("-+ #0123456789.*hlzjt", p[a]) != NULL && p[a] != '\0'; a++)
+			;
+		if (a >= b || p[a] == '\0' || strchr("sdiuxXc", p[a]) == NULL)
+			return 0;
+		a++;
+		conv = 1;
+	}
+	return conv || !need_conv;
 }
 
 /*
@@ -723,7 +751,7 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 		if (c == '-' && at(p, n, i, "-----END "))
 			break;
 		if (c == '-' && at(p, n, i, "-----BEGIN ")) {
-			if (b64.len == 0 && is_marker(w) && !placeholder_text(p + body, i - body < 4096 ? i - body : 4096))
+			if (is_marker(w) && marker_body(p, body, i, 0))
 				return i;
 			sgt_buf_free(&b64);
 			add_broken(sc, w, map_off(w, b), addr, "truncated %s: no END line before the next BEGIN", label);
@@ -761,7 +789,7 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 		i++;
 	}
 	if (i >= limit) {
-		int lone = b64.len == 0 && is_marker(w) && !placeholder_text(p + body, i - body < 4096 ? i - body : 4096);
+		int lone = is_marker(w) && marker_body(p, body, i, 0);
 
 		sgt_buf_free(&b64);
 		/* Binary data after a BEGIN is not a damaged certificate worth a line per BEGIN. */
@@ -769,8 +797,8 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 			add_broken(sc, w, map_off(w, b), addr, "truncated %s: no END line", label);
 		return b + 11;
 	}
-	if (b64.len == 0 && is_marker(w) && !placeholder_text(p + body, i - body < 4096 ? i - body : 4096))
-		goto done;	/* BEGIN and END with nothing between: mbedTLS's pair of markers, a template */
+	if (is_marker(w) && marker_body(p, body, i, 1))
+		goto done;	/* BEGIN, "%s", END: a template */
 	raw_id((const unsigned char *)b64.p, b64.len, w->state, rid);
 	if (b64.len >= 16 && idset_test(&sc->raw, rid, 0) == 1)
 		goto done;	/* a repeat of a block already found */

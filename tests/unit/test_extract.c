@@ -193,6 +193,7 @@ static void test_markers(void **state)
 		"int f(const char *b) { return strstr(b, \"-----BEGIN CERTIFICATE-----\") != 0; }\n",
 		"#define B \"-----BEGIN CERTIFICATE-----\\n\"\n#define E \"-----END CERTIFICATE-----\\n\"\n",
 		"const char *t = \"-----BEGIN CERTIFICATE-----\\n%s\\n-----END CERTIFICATE-----\\n\";\n",
+		"n = snprintf(o, m, \"-----BEGIN CERTIFICATE-----\\r\\n%.*s\\r\\n-----END CERTIFICATE-----\\r\\n\", l, b);\n",
 		"static const char *m[] = { \"-----BEGIN PUBLIC KEY-----\", \"-----BEGIN RSA PUBLIC KEY-----\" };\n",
 	};
 	static const char *const broken[] = {
@@ -200,6 +201,8 @@ static void test_markers(void **state)
 		"static const char signer_cert[] = \"-----BEGIN CERTIFICATE-----\";\n",
 		"const char *ca = \"-----BEGIN CERTIFICATE-----\\n...paste here...\\n-----END CERTIFICATE-----\\n\";\n",
 		"const char *ca = \"-----BEGIN CERTIFICATE-----\\nMIIBAAAAAAAAAAAAAAAAAAAAAAAA\\n\";\n",
+		"#define ROOT_CA_PEM \"-----BEGIN CERTIFICATE----- \\r\\n\" \"[ROOT CA CRT PEM]   \\r\\n\" \"-----END CERTIFICATE----- \"\n",
+		"const char root_ca[] = \"-----BEGIN CERTIFICATE-----\\n\" \"-----END CERTIFICATE-----\\n\";\n",
 	};
 	/* mbedTLS's constants as its .rodata holds them. */
 	static const unsigned char rodata[] = "\x01\x02-----BEGIN CERTIFICATE-----\0-----END CERTIFICATE-----\0"
