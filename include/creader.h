@@ -2,9 +2,11 @@
  * creader.h: reading a C source or header as the compiler does, far
  * enough to say what a firmware build bakes in.  Comments, backslash
  * line splices, adjacent string literals (concatenated), escapes, and the
- * conditionals #if/#ifdef/#ifndef/#elif/#else/#endif over 0, 1, defined()
- * and macros defined in the same file are understood; what cannot be
- * decided is "conditional", never "compiled in".  The reader hands out
+ * conditionals #if/#ifdef/#ifndef/#elif/#else/#endif are understood; #if
+ * expressions are evaluated as the preprocessor does (integer literals with
+ * suffixes, defined, every C operator, ?:, object-like macros the same file
+ * defines, expanded recursively); what cannot be decided (a macro from
+ * another file) is "conditional", never "compiled in".  The reader hands out
  * pieces (a decoded literal run, a run of 0xNN byte values, a comment's
  * text) with their state and the symbol they belong to.  It keeps no copy
  * of the file: memory is one literal run (capped) plus the macro table.

@@ -2,13 +2,15 @@
  * creader.c: a forward-only reader of C text, enough of translation
  * phases 1-4 to tell what a build bakes in: splices, comments, string
  * and character literals, 0xNN byte runs, and the conditional directives
- * with a three-valued evaluator (true, false, cannot tell).  It does not
- * expand macros or follow #include: a file is judged on its own, and a
+ * with a three-valued evaluator (true, false, cannot tell).  #if lines are
+ * macro-expanded and evaluated as the preprocessor does (below), over the
+ * object-like macros this file defines; it does not follow #include: a
  * condition on something defined elsewhere is "conditional".  One idiom is
  * decided: "#ifndef X" immediately followed by "#define X" (include guards,
  * and stock configs' "default unless defined" blocks) is taken as compiled
  * in, as it is on a first inclusion.  Each byte is looked at a bounded
- * number of times, so time is linear in the file.
+ * number of times, and #if expansion has a budget for the whole file, so
+ * time is linear in the file.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,8 +27,9 @@
 struct macro {
 	char *name;
 	unsigned def_id;	/* definition in force, 0 when #undef'd */
-	int has_value;		/* body is a plain integer */
-	long value;
+	int unknown;		/* (re)defined or #undef'd in an undecided branch: not this file's to tell */
+	int func;		/* function-like */
+	char *body;		/* object-like replacement text, comments out; NULL when too long */
 };
 
 struct range {
@@ -45,6 +48,7 @@ struct sgt_creader {
 	size_t nr, capr;
 	struct trans *t;	/* effective conditional state changes */
 	size_t nt, capt;
+	size_t budget;		/* bytes #if expansion may still produce */
 };
 
 struct cond {
@@ -442,193 +446,442 @@ static size_t literal(struct rd *r, size_t q)
 	return i;
 }
 
-/* ---- #if expressions: values are known (ok=1) or not ---- */
+/*
+ * ---- #if expressions ----
+ *
+ * As the preprocessor does it: the line is macro-expanded first (object-like
+ * macros this file defines, recursively, a macro not inside its own
+ * expansion; defined X / defined(X) answered on the way), then evaluated in
+ * intmax_t/uintmax_t with C's precedence.  What the file cannot answer (a
+ * macro never defined or #undef'd here, a function-like macro, a definition
+ * inside an undecided branch, __has_include) becomes '@', a value that is
+ * not known; && || and ?: still decide when the known side settles it.
+ */
 
-struct ev {
-	const char *s;
-	const struct sgt_creader *cr;
+#define EXPAND_MAX 8192		/* expanded text of one #if */
+#define EXPAND_DEPTH 32		/* macros inside macros */
+#define EXPAND_BUDGET (4u * 1024u * 1024u)	/* bytes expanded over the whole file: then "cannot tell" */
+
+struct ex {
+	struct sgt_creader *cr;
+	char out[EXPAND_MAX];
+	size_t len;
+	int full;			/* out of room or budget: the value cannot be told */
+	const char *stack[EXPAND_DEPTH];
+	int depth;
 };
 
-struct val {
-	int ok;
-	long v;
-};
-
-static void ev_ws(struct ev *e)
+static void ex_put(struct ex *x, const char *s, size_t n)
 {
-	while (*e->s == ' ' || *e->s == '\t')
-		e->s++;
-}
-
-static int ev_ident(struct ev *e, char *out)
-{
-	size_t k = 0;
-
-	ev_ws(e);
-	if (!(is_ident((unsigned char)*e->s) && !(*e->s >= '0' && *e->s <= '9')))
-		return 0;
-	while (is_ident((unsigned char)*e->s)) {
-		if (k + 1 < IDENT_MAX)
-			out[k++] = *e->s;
-		e->s++;
+	if (x->full || x->len + n + 1 > sizeof(x->out) || x->cr->budget < n) {
+		x->full = 1;
+		return;
 	}
-	out[k] = '\0';
-	return 1;
+	x->cr->budget -= n;
+	memcpy(x->out + x->len, s, n);
+	x->len += n;
+	x->out[x->len] = '\0';
 }
 
-static struct val ev_or(struct ev *e);
-
-static struct val ev_primary(struct ev *e)
+static const char *skip_ws(const char *s)
 {
-	struct val v = { 0, 0 };
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* After a name at s: skips a balanced "( ... )" call if one follows. */
+static const char *skip_call(const char *s)
+{
+	const char *t = skip_ws(s);
+	int level = 0;
+
+	if (*t != '(')
+		return s;
+	for (; *t; t++) {
+		if (*t == '(')
+			level++;
+		else if (*t == ')' && --level == 0)
+			return t + 1;
+	}
+	return t;
+}
+
+/* The macro a name means here, or NULL when this file cannot say (never seen, or defined in an undecided branch). */
+static const struct macro *known_macro(const struct sgt_creader *cr, const char *name)
+{
+	const struct macro *mc = macro_find(cr, name);
+
+	return mc != NULL && !mc->unknown ? mc : NULL;
+}
+
+static void expand(struct ex *x, const char *s)
+{
 	char id[IDENT_MAX];
 
-	ev_ws(e);
-	if (*e->s == '(') {
-		e->s++;
-		v = ev_or(e);
-		ev_ws(e);
-		if (*e->s != ')')
-			v.ok = 0;
-		else
-			e->s++;
-		return v;
-	}
-	if (*e->s >= '0' && *e->s <= '9') {
-		char *end;
-
-		v.v = strtol(e->s, &end, 0);
-		e->s = end;
-		while (*e->s == 'u' || *e->s == 'U' || *e->s == 'l' || *e->s == 'L')
-			e->s++;
-		v.ok = 1;
-		return v;
-	}
-	if (ev_ident(e, id)) {
+	while (*s && !x->full) {
+		size_t k = 0;
 		const struct macro *mc;
+		int d, self = 0;
 
+		if (*s >= '0' && *s <= '9') {
+			/* a pp-number, kept whole: 0x1UL, 1e+5 */
+			const char *b = s;
+
+			while (is_ident((unsigned char)*s) || *s == '.' ||
+			       ((*s == '+' || *s == '-') && (s[-1] == 'e' || s[-1] == 'E' || s[-1] == 'p' || s[-1] == 'P')))
+				s++;
+			ex_put(x, b, (size_t)(s - b));
+			continue;
+		}
+		if (*s == '\'') {
+			ex_put(x, "@", 1);	/* character constants: not evaluated here */
+			for (s++; *s && *s != '\''; s++)
+				if (*s == '\\' && s[1])
+					s++;
+			if (*s)
+				s++;
+			continue;
+		}
+		if (!is_ident((unsigned char)*s)) {
+			ex_put(x, s, 1);
+			s++;
+			continue;
+		}
+		while (is_ident((unsigned char)*s)) {
+			if (k + 1 < IDENT_MAX)
+				id[k++] = *s;
+			s++;
+		}
+		id[k] = '\0';
 		if (strcmp(id, "defined") == 0) {
 			int paren;
 
-			ev_ws(e);
-			paren = *e->s == '(';
+			s = skip_ws(s);
+			paren = *s == '(';
 			if (paren)
-				e->s++;
-			if (!ev_ident(e, id))
-				return v;
-			ev_ws(e);
-			if (paren && *e->s++ != ')')
-				return v;
-			mc = macro_find(e->cr, id);
-			/* Defined here: yes.  #undef'd here: no.  Never seen: the build may define it. */
-			if (mc != NULL) {
-				v.ok = 1;
-				v.v = mc->def_id != 0;
+				s = skip_ws(s + 1);
+			for (k = 0; is_ident((unsigned char)*s); s++)
+				if (k + 1 < IDENT_MAX)
+					id[k++] = *s;
+			id[k] = '\0';
+			s = skip_ws(s);
+			if (k == 0 || (paren && *s != ')')) {
+				ex_put(x, "@", 1);
+				continue;
 			}
-			return v;
+			if (paren)
+				s++;
+			mc = known_macro(x->cr, id);
+			/* Defined here: yes.  #undef'd here: no.  Never seen: the build may define it. */
+			ex_put(x, mc == NULL ? " @ " : mc->def_id != 0 ? " 1 " : " 0 ", 3);
+			continue;
 		}
-		mc = macro_find(e->cr, id);
-		if (mc != NULL && mc->def_id == 0) {
-			v.ok = 1;	/* #undef'd: an identifier is 0 in #if */
-		} else if (mc != NULL && mc->has_value) {
-			v.ok = 1;
-			v.v = mc->value;
+		mc = known_macro(x->cr, id);
+		if (mc == NULL || mc->def_id == 0 || mc->func || mc->body == NULL) {
+			/*
+			 * #undef'd here: an identifier left in #if is 0, unless it is
+			 * called.  Anything else is not this file's to tell.
+			 */
+			const char *after = skip_call(s);
+
+			ex_put(x, mc != NULL && mc->def_id == 0 && after == s ? " 0 " : " @ ", 3);
+			s = after;
+			continue;
 		}
-		if (e->s[0] == '(')
-			v.ok = 0;	/* a function-like macro: not evaluated */
-		return v;
+		for (d = 0; d < x->depth; d++)
+			self |= strcmp(x->stack[d], mc->name) == 0;
+		if (self) {
+			ex_put(x, " 0 ", 3);	/* a macro inside its own expansion stays a name: 0 */
+			continue;
+		}
+		if (x->depth >= EXPAND_DEPTH) {
+			x->full = 1;
+			continue;
+		}
+		x->stack[x->depth++] = mc->name;
+		ex_put(x, " ", 1);
+		expand(x, mc->body);
+		ex_put(x, " ", 1);
+		x->depth--;
 	}
+}
+
+struct ev {
+	const char *s;
+};
+
+struct val {
+	int ok;			/* the value is known */
+	int u;			/* uintmax_t rather than intmax_t */
+	unsigned long long v;	/* two's complement bits */
+};
+
+static const struct val UNKNOWN = { 0, 0, 0 };
+
+static void ev_ws(struct ev *e)
+{
+	e->s = skip_ws(e->s);
+}
+
+/* Consumes op when it is next and is not the start of a longer operator. */
+static int ev_op(struct ev *e, const char *op, const char *not_before)
+{
+	size_t k = strlen(op);
+
+	ev_ws(e);
+	if (strncmp(e->s, op, k) != 0 || (e->s[k] != '\0' && strchr(not_before, e->s[k]) != NULL))
+		return 0;
+	e->s += k;
+	return 1;
+}
+
+static struct val number(struct ev *e, int *bad)
+{
+	struct val v = { 1, 0, 0 };
+	const char *s = e->s;
+	unsigned long long x = 0;
+	int base = 10, digits = 0, l = 0, dig;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		base = 16, s += 2;
+	else if (s[0] == '0' && (s[1] == 'b' || s[1] == 'B'))
+		base = 2, s += 2;
+	else if (s[0] == '0')
+		base = 8;
+	for (;; s++) {
+		dig = sgt_hexval((unsigned char)*s);
+		if (dig < 0 || dig >= base)
+			break;
+		if (x > (~0ull - (unsigned)dig) / (unsigned)base)
+			*bad = 1;	/* too large for uintmax_t */
+		x = x * (unsigned)base + (unsigned)dig;
+		digits++;
+	}
+	if (digits == 0 && base != 8)
+		*bad = 1;
+	for (;; s++) {
+		if ((*s == 'u' || *s == 'U') && !v.u)
+			v.u = 1;
+		else if ((*s == 'l' || *s == 'L') && l < 2)
+			l++;
+		else
+			break;
+	}
+	if (is_ident((unsigned char)*s) || *s == '.')
+		*bad = 1;	/* floating or a suffix the preprocessor refuses */
+	if (x > 0x7fffffffffffffffull)
+		v.u = 1;
+	v.v = x;
+	e->s = s;
 	return v;
 }
 
-static struct val ev_unary(struct ev *e)
+static struct val ev_cond(struct ev *e, int *bad);
+
+static struct val ev_unary(struct ev *e, int *bad)
 {
 	struct val v;
 
 	ev_ws(e);
-	if (*e->s == '!' && e->s[1] != '=') {
-		e->s++;
-		v = ev_unary(e);
+	if (ev_op(e, "!", "=")) {
+		v = ev_unary(e, bad);
 		v.v = !v.v;
+		v.u = 0;
 		return v;
 	}
-	if (*e->s == '-') {
+	if (ev_op(e, "~", "")) {
+		v = ev_unary(e, bad);
+		v.v = ~v.v;
+		return v;
+	}
+	if (ev_op(e, "-", "-=")) {
+		v = ev_unary(e, bad);
+		if (!v.u && v.v == 0x8000000000000000ull)
+			v.ok = 0;	/* overflows intmax_t */
+		v.v = 0 - v.v;
+		return v;
+	}
+	if (ev_op(e, "+", "+=")) {
+		return ev_unary(e, bad);
+	}
+	if (*e->s == '(') {
 		e->s++;
-		v = ev_unary(e);
-		v.v = -v.v;
+		v = ev_cond(e, bad);
+		if (!ev_op(e, ")", ""))
+			*bad = 1;
 		return v;
 	}
-	return ev_primary(e);
-}
-
-static struct val ev_cmp(struct ev *e)
-{
-	struct val a = ev_unary(e), b;
-	const char *op;
-
-	ev_ws(e);
-	op = e->s;
-	if ((op[0] == '=' && op[1] == '=') || (op[0] == '!' && op[1] == '=') || (op[0] == '<' && op[1] == '=') ||
-	    (op[0] == '>' && op[1] == '='))
-		e->s += 2;
-	else if ((op[0] == '<' || op[0] == '>') && op[1] != op[0])
-		e->s += 1;
-	else
-		return a;
-	b = ev_unary(e);
-	a.ok = a.ok && b.ok;
-	switch (op[0]) {
-	case '=': a.v = a.v == b.v; break;
-	case '!': a.v = a.v != b.v; break;
-	case '<': a.v = op[1] == '=' ? a.v <= b.v : a.v < b.v; break;
-	default: a.v = op[1] == '=' ? a.v >= b.v : a.v > b.v; break;
+	if (*e->s == '@') {
+		e->s++;
+		return UNKNOWN;
 	}
-	return a;
+	if (*e->s >= '0' && *e->s <= '9')
+		return number(e, bad);
+	*bad = 1;
+	return UNKNOWN;
 }
 
-static struct val ev_and(struct ev *e)
+static int sgn_lt(struct val a, struct val b)
 {
-	struct val a = ev_cmp(e), b;
+	return a.u || b.u ? a.v < b.v : (long long)a.v < (long long)b.v;
+}
 
+/* Binary operators by precedence level, lowest first (after && and ||). */
+static struct val ev_bin(struct ev *e, int level, int *bad)
+{
+	static const char *const ops[][4] = {
+		{ "|", NULL }, { "^", NULL }, { "&", NULL }, { "==", "!=", NULL },
+		{ "<=", ">=", "<", ">" }, { "<<", ">>", NULL }, { "+", "-", NULL }, { "*", "/", "%", NULL },
+	};
+	static const char *const not_before[][4] = {
+		{ "|=" }, { "=" }, { "&=" }, { "", "" },
+		{ "", "", "<=", ">=" }, { "=", "=" }, { "+=", "-=" }, { "=", "=", "=" },
+	};
+	struct val a, b;
+	int k, found;
+
+	if (level == 8)
+		return ev_unary(e, bad);
+	a = ev_bin(e, level + 1, bad);
 	for (;;) {
-		ev_ws(e);
-		if (!(e->s[0] == '&' && e->s[1] == '&'))
+		const char *op = NULL;
+		int u;
+
+		for (k = 0, found = 0; k < 4 && ops[level][k] != NULL && !found; k++)
+			if (ev_op(e, ops[level][k], not_before[level][k]))
+				op = ops[level][k], found = 1;
+		if (!found)
 			return a;
-		e->s += 2;
-		b = ev_cmp(e);
+		b = ev_bin(e, level + 1, bad);
+		u = a.u || b.u;
+		a.ok = a.ok && b.ok;
+		switch (op[0]) {
+		case '|': a.v |= b.v; a.u = u; break;
+		case '^': a.v ^= b.v; a.u = u; break;
+		case '&': a.v &= b.v; a.u = u; break;
+		case '=': a.v = a.v == b.v; a.u = 0; break;
+		case '!': a.v = a.v != b.v; a.u = 0; break;
+		case '<':
+		case '>':
+			if (op[1] == op[0]) {
+				/* shifts: the left operand's type; a count out of range is not evaluated */
+				if (b.v >= 64 && !(!b.u && (long long)b.v < 0))
+					a.ok = 0;
+				else if (!b.u && (long long)b.v < 0)
+					a.ok = 0;
+				else if (op[0] == '<')
+					a.v <<= b.v;
+				else
+					a.v = a.u ? a.v >> b.v : (unsigned long long)((long long)a.v >> b.v);
+			} else {
+				int lt = sgn_lt(a, b), gt = sgn_lt(b, a);
+
+				a.v = op[0] == '<' ? (op[1] == '=' ? !gt : lt) : (op[1] == '=' ? !lt : gt);
+				a.u = 0;
+			}
+			break;
+		case '+': a.v += b.v; a.u = u; break;
+		case '-': a.v -= b.v; a.u = u; break;
+		case '*': a.v *= b.v; a.u = u; break;
+		default:
+			/* / and %: by zero, or INTMAX_MIN / -1, the compiler refuses */
+			if (b.v == 0 || (!u && a.v == 0x8000000000000000ull && b.v == ~0ull)) {
+				a.ok = 0;
+				a.v = 0;
+			} else if (u) {
+				a.v = op[0] == '/' ? a.v / b.v : a.v % b.v;
+			} else {
+				long long q = (long long)a.v, r = (long long)b.v;
+
+				a.v = (unsigned long long)(op[0] == '/' ? q / r : q % r);
+			}
+			a.u = u;
+			break;
+		}
+	}
+}
+
+static struct val ev_and(struct ev *e, int *bad)
+{
+	struct val a = ev_bin(e, 0, bad), b;
+
+	while (ev_op(e, "&&", "")) {
+		b = ev_bin(e, 0, bad);
 		/* false && anything is false, whatever cannot be told */
 		if ((a.ok && !a.v) || (b.ok && !b.v))
 			a.ok = 1, a.v = 0;
 		else
 			a.ok = a.ok && b.ok, a.v = 1;
+		a.u = 0;
 	}
+	return a;
 }
 
-static struct val ev_or(struct ev *e)
+static struct val ev_or(struct ev *e, int *bad)
 {
-	struct val a = ev_and(e), b;
+	struct val a = ev_and(e, bad), b;
 
-	for (;;) {
-		ev_ws(e);
-		if (!(e->s[0] == '|' && e->s[1] == '|'))
-			return a;
-		e->s += 2;
-		b = ev_and(e);
+	while (ev_op(e, "||", "")) {
+		b = ev_and(e, bad);
 		if ((a.ok && a.v) || (b.ok && b.v))
 			a.ok = 1, a.v = 1;
 		else
 			a.ok = a.ok && b.ok, a.v = 0;
+		a.u = 0;
 	}
+	return a;
+}
+
+static struct val ev_cond(struct ev *e, int *bad)
+{
+	struct val c = ev_or(e, bad), a, b;
+
+	if (!ev_op(e, "?", ""))
+		return c;
+	a = ev_cond(e, bad);
+	if (!ev_op(e, ":", "")) {
+		*bad = 1;
+		return UNKNOWN;
+	}
+	b = ev_cond(e, bad);
+	if (c.ok) {
+		struct val r = c.v ? a : b;
+
+		r.u = a.u || b.u;
+		return r;
+	}
+	if (a.ok && b.ok && a.v == b.v)
+		return a;	/* either way the same */
+	return UNKNOWN;
 }
 
 /* 1, 0, or -1 when it cannot be told. */
-static int eval(const struct sgt_creader *cr, const char *expr)
+static int eval(struct sgt_creader *cr, const char *expr)
 {
-	struct ev e = { expr, cr };
-	struct val v = ev_or(&e);
+	struct ex *x = malloc(sizeof(*x));
+	struct ev e;
+	struct val v;
+	int bad = 0;
 
+	if (x == NULL)
+		return -1;
+	x->cr = cr;
+	x->len = 0;
+	x->full = 0;
+	x->depth = 0;
+	x->out[0] = '\0';
+	expand(x, expr);
+	if (x->full) {
+		free(x);
+		return -1;
+	}
+	e.s = x->out;
+	v = ev_cond(&e, &bad);
 	ev_ws(&e);
-	if (!v.ok || *e.s != '\0')
+	bad |= *e.s != '\0';
+	free(x);
+	if (bad || !v.ok)
 		return -1;
 	return v.v != 0;
 }
@@ -713,6 +966,49 @@ static int define_follows(struct rd *r, size_t i, const char *name)
 	return i + k <= n && memcmp(d + i, name, k) == 0 && (i + k == n || !is_ident(d[i + k]));
 }
 
+/*
+ * The replacement text of the #define whose name ends at i, as #if sees
+ * it: splices joined, comments one blank.  0 when it does not fit.
+ */
+static int define_body(const struct rd *r, size_t i, char *buf, size_t cap)
+{
+	const unsigned char *d = r->d;
+	size_t k = 0, n = r->n, s;
+	unsigned char q = 0;
+
+	while (i < n && d[i] != '\n') {
+		if ((s = splice(d, n, i)) != 0) {
+			i += s;
+			continue;
+		}
+		if (!q && d[i] == '/' && i + 1 < n && (d[i + 1] == '*' || d[i + 1] == '/')) {
+			const unsigned char *e;
+
+			if (d[i + 1] == '/')
+				break;
+			e = memmem(d + i + 2, n - i - 2, "*/", 2);
+			i = e ? (size_t)(e - d) + 2 : n;
+			if (k + 1 >= cap)
+				return 0;
+			buf[k++] = ' ';
+			continue;
+		}
+		if (q && d[i] == '\\' && i + 1 < n && d[i + 1] != '\n') {
+			if (k + 2 >= cap)
+				return 0;
+			buf[k++] = (char)d[i++];
+		} else if (d[i] == '"' || d[i] == '\'') {
+			q = q == 0 ? d[i] : q == d[i] ? 0 : q;
+		}
+		if (k + 1 >= cap)
+			return 0;
+		buf[k++] = d[i] == '\t' || d[i] == '\r' || d[i] == '\f' || d[i] == '\v' ? ' ' : (char)d[i];
+		i++;
+	}
+	buf[k] = '\0';
+	return 1;
+}
+
 static void push(struct rd *r, int v)
 {
 	struct cond c;
@@ -772,31 +1068,21 @@ static size_t directive(struct rd *r, size_t i)
 				return r->n;
 			}
 			mc->def_id = ++r->next_def;
-			mc->has_value = 0;
-			/* a plain integer body, for #if NAME */
-			{
-				size_t b = j;
-				char num[32];
-				size_t q = 0;
-
-				while (b < r->n && (r->d[b] == ' ' || r->d[b] == '\t'))
-					b++;
-				while (b < r->n && q + 1 < sizeof(num) && (is_ident(r->d[b])))
-					num[q++] = (char)r->d[b++];
-				num[q] = '\0';
-				if (q > 0 && num[0] >= '0' && num[0] <= '9') {
-					char *end;
-
-					mc->value = strtol(num, &end, 0);
-					while (*end == 'u' || *end == 'U' || *end == 'l' || *end == 'L')
-						end++;
-					mc->has_value = *end == '\0';
-				}
+			mc->unknown = 0;
+			free(mc->body);
+			mc->body = NULL;
+			/* "NAME(" with no blank between: function-like */
+			mc->func = j < r->n && r->d[j] == '(';
+			if (!mc->func && define_body(r, j, text, sizeof(text)) && (mc->body = strdup(text)) == NULL) {
+				oom(r);
+				return r->n;
 			}
 			r->def_id = mc->def_id;
 		} else {
 			/* a conditional definition: neither known defined nor known undefined */
 			r->def_id = ++r->next_def;
+			if ((mc = macro_find(r->cr, name)) != NULL)
+				mc->unknown = 1;
 		}
 		r->in_define = 1;
 		snprintf(r->def_name, sizeof(r->def_name), "%s", name);
@@ -811,7 +1097,7 @@ static size_t directive(struct rd *r, size_t i)
 
 		first_ident(rest, name);
 		mc = macro_find(r->cr, name);
-		if (mc != NULL)
+		if (mc != NULL && !mc->unknown)
 			v = (mc->def_id != 0) != neg;
 		else if (neg && name[0] && define_follows(r, j, name))
 			v = 1;	/* include guard or "default unless defined" */
@@ -826,7 +1112,7 @@ static size_t directive(struct rd *r, size_t i)
 			} else {
 				first_ident(rest, name);
 				mc = macro_find(r->cr, name);
-				v = mc == NULL ? -1 : (mc->def_id != 0) != (word[4] == 'n');
+				v = mc == NULL || mc->unknown ? -1 : (mc->def_id != 0) != (word[4] == 'n');
 			}
 			if (c->taken >= 1) {
 				c->state = 0;
@@ -859,10 +1145,14 @@ static size_t directive(struct rd *r, size_t i)
 	} else if (strcmp(word, "undef") == 0) {
 		first_ident(rest, name);
 		if (name[0] && r->eff == SGT_C_ACTIVE) {
-			if ((mc = macro_get(r->cr, name)) == NULL)
+			if ((mc = macro_get(r->cr, name)) == NULL) {
 				oom(r);
-			else
+			} else {
 				mc->def_id = 0;
+				mc->unknown = 0;
+			}
+		} else if (name[0] && r->eff == SGT_C_CONDITIONAL && (mc = macro_find(r->cr, name)) != NULL) {
+			mc->unknown = 1;	/* maybe #undef'd */
 		}
 	}
 	return j;
@@ -1055,18 +1345,23 @@ int sgt_creader_scan_with(const unsigned char *d, size_t n, const struct sgt_cde
 	r->fn = fn;
 	r->arg = arg;
 	r->eff = SGT_C_ACTIVE;
+	cr->budget = EXPAND_BUDGET;
 	for (k = 0; k < ndefs && rc == SGT_OK; k++) {
 		struct macro *mc = macro_get(cr, defs[k].name);
 		const char *v = defs[k].value ? defs[k].value : "1";
-		char *end;
 
 		if (mc == NULL) {
 			rc = sgt_err(SGT_ERR_DATA, "out of memory");
 			break;
 		}
 		mc->def_id = defs[k].undefined ? 0 : ++r->next_def;
-		mc->value = strtol(v, &end, 0);
-		mc->has_value = !defs[k].undefined && *v != '\0' && *end == '\0';
+		mc->unknown = 0;
+		mc->func = 0;
+		free(mc->body);
+		if ((mc->body = strdup(v)) == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			break;
+		}
 	}
 	if (rc == SGT_OK)
 		rc = scan(r);
@@ -1138,8 +1433,10 @@ void sgt_creader_free(struct sgt_creader *r)
 
 	if (r == NULL)
 		return;
-	for (i = 0; i < r->capm; i++)
+	for (i = 0; i < r->capm; i++) {
 		free(r->m[i].name);
+		free(r->m[i].body);
+	}
 	free(r->m);
 	free(r->r);
 	free(r->t);

@@ -7,7 +7,9 @@
  * bare text in an #if 0 block).  Within each piece:
  *  - PEM: every "-----BEGIN X-----" up to its "-----END", taking per line
  *    the run of base64 after comment or quote decoration; damaged blocks
- *    and placeholders become BROKEN finds with the reason;
+ *    and placeholders become BROKEN finds with the reason; a BEGIN line
+ *    with no base64 after it in a string constant is a marker (a strstr
+ *    needle, mbedTLS's own PEM constants) and no find at all;
  *  - DER: at every 0x30 a bounded structural check (keyform.c) before
  *    OpenSSL is asked, with a global budget on the bytes parsed so that
  *    crafted input cannot make the scan quadratic.
@@ -52,6 +54,7 @@ struct where {
 	int cstring;			/* data is a C string: the device sees it plus a NUL */
 	int has_addr;			/* base is a container address */
 	int line_comment;		/* a block of // comment lines */
+	int strings;			/* C string constants (a literal run, a binary's .rodata): markers are not blocks */
 	size_t line;			/* container record line */
 };
 
@@ -639,6 +642,53 @@ static int placeholder_text(const unsigned char *p, size_t n)
 	return 0;
 }
 
+static int known_symbol(const char *s);
+
+/*
+ * A BEGIN line with no base64 after it, in string constants, is a marker,
+ * not a certificate: the needle of strstr(buf, "-----BEGIN CERTIFICATE-----")
+ * in OTA ports, mbedTLS's own "-----BEGIN CERTIFICATE-----" / "-----END ..."
+ * constants (pem.c, x509_crt.c, x509write) in every image linked with it,
+ * a "%s" template.  Nothing of it is a certificate a device could bake,
+ * so it is no finding at all.  Under a code-signing constant's name it is
+ * what that constant holds: broken.
+ */
+static int is_marker(const struct where *w)
+{
+	const char *sym = w->symbol ? w->symbol : "";
+
+	return w->strings && !(known_symbol(sym) || (strcasestr(sym, "sign") && (strcasestr(sym, "cert") || strcasestr(sym, "key"))));
+}
+
+/*
+ * What follows a marker's BEGIN line up to where the block would end:
+ * nothing but blanks, NULs and printf conversions ("%s", "%.*s"), with at
+ * least one conversion when need_conv (BEGIN, "%s", END: a template; an
+ * empty BEGIN/END pair in one constant is a placeholder).
+ */
+static int marker_body(const unsigned char *p, size_t a, size_t b, int need_conv)
+{
+	int conv = 0;
+
+	if (b - a > 4096)
+		return 0;
+	while (a < b) {
+		if (p[a] == ' ' || p[a] == '\t' || p[a] == '\r' || p[a] == '\n' || p[a] == '\0') {
+			a++;
+			continue;
+		}
+		if (p[a] != '%')
+			return 0;
+		for (a++; a < b && strchr("-+ #0123456789.*hlzjt", p[a]) != NULL && p[a] != '\0'; a++)
+			;
+		if (a >= b || p[a] == '\0' || strchr("sdiuxXc", p[a]) == NULL)
+			return 0;
+		a++;
+		conv = 1;
+	}
+	return conv || !need_conv;
+}
+
 /*
  * One PEM block whose "-----BEGIN " is at b.  Returns where scanning
  * resumes: after its END line, at a BEGIN that interrupts it, or just past
@@ -672,6 +722,15 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 	}
 	i += 5;
 	body = i;
+	{
+		/* The BEGIN line alone, the string ending with it. */
+		size_t k = i;
+
+		while (k < n && (p[k] == '\r' || p[k] == '\n'))
+			k++;
+		if ((k == n || p[k] == '\0') && is_marker(w))
+			return k;
+	}
 	limit = n - i > PEM_WINDOW ? i + PEM_WINDOW : n;
 	/*
 	 * "//" is also base64, so it is taken as a comment leader only where
@@ -692,6 +751,8 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 		if (c == '-' && at(p, n, i, "-----END "))
 			break;
 		if (c == '-' && at(p, n, i, "-----BEGIN ")) {
+			if (is_marker(w) && marker_body(p, body, i, 0))
+				return i;
 			sgt_buf_free(&b64);
 			add_broken(sc, w, map_off(w, b), addr, "truncated %s: no END line before the next BEGIN", label);
 			return i;
@@ -728,12 +789,16 @@ static size_t pem_block(struct scan *sc, const struct where *w, const unsigned c
 		i++;
 	}
 	if (i >= limit) {
+		int lone = is_marker(w) && marker_body(p, body, i, 0);
+
 		sgt_buf_free(&b64);
 		/* Binary data after a BEGIN is not a damaged certificate worth a line per BEGIN. */
-		if (w->enc != SGT_ENC_DER)
+		if (w->enc != SGT_ENC_DER && !lone)
 			add_broken(sc, w, map_off(w, b), addr, "truncated %s: no END line", label);
 		return b + 11;
 	}
+	if (is_marker(w) && marker_body(p, body, i, 1))
+		goto done;	/* BEGIN, "%s", END: a template */
 	raw_id((const unsigned char *)b64.p, b64.len, w->state, rid);
 	if (b64.len >= 16 && idset_test(&sc->raw, rid, 0) == 1)
 		goto done;	/* a repeat of a block already found */
@@ -847,6 +912,7 @@ static int on_piece(void *arg, const struct sgt_cpiece *pc)
 	case SGT_CPIECE_STRING:
 		w.enc = SGT_ENC_C_STRING;
 		w.cstring = 1;
+		w.strings = 1;
 		scan_pem(sc, &w, pc->data, pc->len, 0);
 		/* A certificate constant with no PEM at all: the stock placeholder. */
 		if (sc->out->n == before && sc->rc == SGT_OK &&
@@ -957,6 +1023,7 @@ static int extract_named(const char *path, const unsigned char *data, size_t len
 
 			w.has_addr = 1;
 			w.base = img.chunks[c].addr;
+			w.strings = 1;
 			w.enc = SGT_ENC_PEM;
 			scan_pem(&sc, &w, p, img.chunks[c].len, 0);
 			w.enc = SGT_ENC_DER;
@@ -969,6 +1036,7 @@ static int extract_named(const char *path, const unsigned char *data, size_t len
 		if (sc.ctype == SGT_CONT_ELF || out->binary) {
 			out->container = sgt_container_name(sc.ctype);
 			out->binary = 1;
+			w.strings = 1;
 			w.enc = SGT_ENC_PEM;
 			scan_pem(&sc, &w, data, len, 0);
 			w.enc = SGT_ENC_DER;
@@ -982,6 +1050,7 @@ static int extract_named(const char *path, const unsigned char *data, size_t len
 			break;
 		}
 		w.enc = SGT_ENC_PEM;
+		w.strings = 0;
 		scan_pem(&sc, &w, data, len, 1);
 		break;
 	}

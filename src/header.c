@@ -279,10 +279,25 @@ int sgt_header_render(enum sgt_header_format f, X509 *cert, EVP_PKEY *pub, const
 	/*
 	 * The macro forms replace any earlier definition (a stock config
 	 * included first), and a stock "#ifndef NAME" block included later
-	 * is skipped: in either order this certificate is the one compiled in.
+	 * is skipped.  A config included later that defines NAME
+	 * unconditionally cannot be beaten from here: its definition would be
+	 * the one compiled in (and -Werror fails on the redefinition).  The
+	 * header says so where the developer reads it, with the one thing
+	 * that works: --update on that config.
 	 */
 	if (rc == SGT_OK && (f == SGT_HEADER_OTA_PAL || f == SGT_HEADER_PUBKEY_PEM))
-		rc = sgt_buf_printf(&b, "#undef %s\n", name);
+		rc = sgt_buf_printf(&b,
+				    "/*\n"
+				    " * This replaces a definition made before the header is included.\n"
+				    " * A config included AFTER it must define the macro only inside\n"
+				    " * \"#ifndef %s\"\n"
+				    " * (as FreeRTOS's ota_demo_config.h does) or not at all: an\n"
+				    " * unconditional definition there (as in esp-aws-iot's ota_config.h)\n"
+				    " * is the one compiled in, and -Werror fails on it.  For such a\n"
+				    " * config, put the %s into the config itself:\n"
+				    " *   signet header LABEL --format %s --update path/to/config.h\n"
+				    " */\n#undef %s\n",
+				    name, f == SGT_HEADER_OTA_PAL ? "certificate" : "public key", format_names[f], name);
 	if (rc == SGT_OK)
 		rc = sgt_header_definition(f, cert, pub, name, &b);
 	if (rc == SGT_OK)

@@ -28,7 +28,7 @@ for f in ota-pal codesigner der pubkey; do
 done
 sig 0 extract h-ota-pal.h
 has "$T/out" "subject:  CN=alpha"
-has "$T/out" "^h-ota-pal.h:19: certificate"
+has "$T/out" "^h-ota-pal.h:29: certificate"
 
 # 2. A hand-written C file: every odd way firmware authors write it.
 {

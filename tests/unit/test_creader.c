@@ -131,6 +131,110 @@ static void test_bytes_and_comments(void **state)
 	sgt_creader_free(cr);
 }
 
+/* One "#if EXPR" after a prelude: "A" compiled, "I" not, "?" cannot tell. */
+static char if_state(const char *prelude, const char *expr)
+{
+	struct rec r;
+	struct sgt_creader *cr;
+	char src[2048];
+	const char *line;
+
+	snprintf(src, sizeof(src), "%s\n#if %s\n\"x\"\n#endif\n", prelude, expr);
+	cr = read_c(src, &r);
+	sgt_creader_free(cr);
+	/* the last piece is "str S -:x" */
+	line = r.out + r.len - 10;
+	assert_true(r.len >= 10 && strncmp(line, "str ", 4) == 0 && strcmp(line + 5, " -:x\n") == 0);
+	return line[4];
+}
+
+static void test_if_expressions(void **state)
+{
+	static const struct {
+		const char *prelude, *expr;
+		char want;
+	} v[] = {
+		/* FreeRTOS style: parenthesised values (iot-reference-stm32u5 ota_config.h) */
+		{ "#define TAI ( 1 )", "( TAI == 1 )", 'A' },
+		{ "#define TAI ( 0 )", "( TAI == 1 )", 'I' },
+		{ "#define TAI ( 0 )", "TAI", 'I' },
+		{ "#define TAI (1)", "TAI", 'A' },
+		/* integer literals with suffixes, hex, octal, binary */
+		{ "#define V 1U", "V == 1", 'A' },
+		{ "#define V 0x1UL", "V", 'A' },
+		{ "#define V 0x10ull", "V == 16", 'A' },
+		{ "#define V 010", "V == 8", 'A' },
+		{ "", "0b101 == 5", 'A' },
+		{ "", "1.0", '?' },
+		{ "", "08", '?' },
+		/* macros in macros, recursively */
+		{ "#define A B\n#define B ( C + 1 )\n#define C 2", "A == 3", 'A' },
+		{ "#define A 1 + 2", "A * 3 == 7", 'A' },	/* text, not value: 1 + 2 * 3 */
+		{ "#define S S", "S", 'I' },			/* inside its own expansion: 0 */
+		{ "#define S T\n#define T S", "S + 1 == 1", 'A' },
+		/* arithmetic, bitwise, shifts, comparisons, ternary */
+		{ "#define N 4", "N * 2 - 1 == 7 && N / 3 == 1 && N % 3 == 1", 'A' },
+		{ "#define N 4", "(N << 2) == 16 && (N >> 1) == 2 && (N | 1) == 5 && (N & 6) == 4 && (N ^ 5) == 1", 'A' },
+		{ "#define N 4", "~N == -5 && -N < 0 && N >= 4 && N <= 4 && N > 3 && N != 5", 'A' },
+		{ "", "-1 < 0U", 'I' },		/* unsigned: -1 is the largest value */
+		{ "", "-1 < 0", 'A' },
+		{ "#define M 2", "M == 1 ? 0 : M == 2 ? 1 : 0", 'A' },
+		{ "", "1 ? 0 : 1", 'I' },
+		{ "", "1 / 0", '?' },
+		{ "", "0 && 1 / 0", 'I' },
+		/* defined, both forms; !; && || short-circuit over the unknown */
+		{ "#define D", "defined D && defined(D) && !defined(U)", '?' },
+		{ "#define D\n#define U\n#undef U", "defined D && defined(D) && !defined(U)", 'A' },
+		{ "", "defined(ELSEWHERE) || 1", 'A' },
+		{ "", "ELSEWHERE && 0", 'I' },
+		{ "", "ELSEWHERE ? 1 : 1", 'A' },
+		/* unknowable: from another file, function-like, __has_include, a conditional definition */
+		{ "", "ELSEWHERE == 1", '?' },
+		{ "", "( otaconfigENABLE == 1 )", '?' },
+		{ "#define F(x) (x)", "F(1)", '?' },
+		{ "", "__has_include(<x.h>)", '?' },
+		{ "#if ELSEWHERE\n#define W 1\n#endif", "W", '?' },
+		{ "#define W 1\n#if ELSEWHERE\n#undef W\n#endif", "W", '?' },
+		{ "#define W 1\n#if ELSEWHERE\n#undef W\n#endif\n#define W 2", "W == 2", 'A' },
+		/* #undef'd here: 0 */
+		{ "#define X 1\n#undef X", "X", 'I' },
+		{ "#define X 1\n#undef X", "X == 0", 'A' },
+		/* comments and splices in a #define body */
+		{ "#define Y /* one */ ( 1 ) // trailing", "Y", 'A' },
+		{ "#define Y ( 1 \\\n + 1 )", "Y == 2", 'A' },
+		/* an expansion too large to follow (2^14 terms): cannot tell, not a guess */
+		{ "#define A0 1\n#define A1 A0+A0\n#define A2 A1+A1\n#define A3 A2+A2\n#define A4 A3+A3\n#define A5 A4+A4\n#define A6 A5+A5\n#define A7 A6+A6\n#define A8 A7+A7\n#define A9 A8+A8\n#define A10 A9+A9\n#define A11 A10+A10\n#define A12 A11+A11\n#define A13 A12+A12\n#define A14 A13+A13", "A14 > 0", '?' },
+		{ "#define A0 1\n#define A1 A0+A0\n#define A2 A1+A1\n#define A3 A2+A2\n#define A4 A3+A3\n#define A5 A4+A4\n#define A6 A5+A5\n#define A7 A6+A6\n#define A8 A7+A7\n#define A9 A8+A8\n#define A10 A9+A9\n#define A11 A10+A10\n#define A12 A11+A11\n#define A13 A12+A12\n#define A14 A13+A13", "A3 == 8", 'A' },
+		/* not an expression */
+		{ "#define E \"text\"", "E", '?' },
+		{ "", "1 +", '?' },
+		{ "", "(1", '?' },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char got = if_state(v[i].prelude, v[i].expr);
+
+		if (got != v[i].want)
+			fail_msg("#if %s after \"%s\": %c, want %c", v[i].expr, v[i].prelude, got, v[i].want);
+	}
+}
+
+static void test_if_defines_given(void **state)
+{
+	struct rec r;
+	struct sgt_creader *cr = NULL;
+	static const struct sgt_cdefine defs[] = { { "OTA", "( 1 )", 0 }, { "NO", NULL, 1 } };
+	const char *src = "#if ( OTA == 1 ) && !defined NO\n\"on\"\n#endif\n";
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(sgt_creader_scan_with((const unsigned char *)src, strlen(src), defs, 2, on_piece, &r, &cr), SGT_OK);
+	assert_string_equal(r.out, "str A -:on\n");
+	sgt_creader_free(cr);
+}
+
 static void test_hostile(void **state)
 {
 	static const char *const bad[] = { "#if", "#if (", "#if defined(", "#elif", "#else\n#endif\n#endif",
@@ -177,6 +281,8 @@ int main(void)
 		cmocka_unit_test(test_conditionals),
 		cmocka_unit_test(test_guard_and_supersede),
 		cmocka_unit_test(test_bytes_and_comments),
+		cmocka_unit_test(test_if_expressions),
+		cmocka_unit_test(test_if_defines_given),
 		cmocka_unit_test(test_hostile),
 	};
 

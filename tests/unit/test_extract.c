@@ -186,6 +186,46 @@ static void test_garbage(void **state)
 	free(r);
 }
 
+/* Marker strings: no finding at all; the same under a code-signing name, or with damage, stays broken. */
+static void test_markers(void **state)
+{
+	static const char *const none[] = {
+		"int f(const char *b) { return strstr(b, \"-----BEGIN CERTIFICATE-----\") != 0; }\n",
+		"#define B \"-----BEGIN CERTIFICATE-----\\n\"\n#define E \"-----END CERTIFICATE-----\\n\"\n",
+		"const char *t = \"-----BEGIN CERTIFICATE-----\\n%s\\n-----END CERTIFICATE-----\\n\";\n",
+		"n = snprintf(o, m, \"-----BEGIN CERTIFICATE-----\\r\\n%.*s\\r\\n-----END CERTIFICATE-----\\r\\n\", l, b);\n",
+		"static const char *m[] = { \"-----BEGIN PUBLIC KEY-----\", \"-----BEGIN RSA PUBLIC KEY-----\" };\n",
+	};
+	static const char *const broken[] = {
+		"#define otapalconfigCODE_SIGNING_CERTIFICATE \"-----BEGIN CERTIFICATE-----\\n\"\n",
+		"static const char signer_cert[] = \"-----BEGIN CERTIFICATE-----\";\n",
+		"const char *ca = \"-----BEGIN CERTIFICATE-----\\n...paste here...\\n-----END CERTIFICATE-----\\n\";\n",
+		"const char *ca = \"-----BEGIN CERTIFICATE-----\\nMIIBAAAAAAAAAAAAAAAAAAAAAAAA\\n\";\n",
+		"#define ROOT_CA_PEM \"-----BEGIN CERTIFICATE----- \\r\\n\" \"[ROOT CA CRT PEM]   \\r\\n\" \"-----END CERTIFICATE----- \"\n",
+		"const char root_ca[] = \"-----BEGIN CERTIFICATE-----\\n\" \"-----END CERTIFICATE-----\\n\";\n",
+	};
+	/* mbedTLS's constants as its .rodata holds them. */
+	static const unsigned char rodata[] = "\x01\x02-----BEGIN CERTIFICATE-----\0-----END CERTIFICATE-----\0"
+					       "-----BEGIN PUBLIC KEY-----\n\0-----BEGIN X509 CRL-----\0\xff";
+	struct sgt_found_list l;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		if (scan(none[i], strlen(none[i]), &l) != 0)
+			fail_msg("marker reported: %s", none[i]);
+		sgt_found_list_release(&l);
+	}
+	for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		if (scan(broken[i], strlen(broken[i]), &l) != 1 || l.v[0].kind != SGT_FOUND_BROKEN)
+			fail_msg("not one broken find: %s", broken[i]);
+		sgt_found_list_release(&l);
+	}
+	assert_int_equal(scan(rodata, sizeof(rodata), &l), 0);
+	assert_true(l.binary);
+	sgt_found_list_release(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_bytes_and_dedup),
 		cmocka_unit_test(test_binary_offsets),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_markers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
