@@ -165,8 +165,9 @@ struct sgt_fleet_custody {
 	int has_signer;		/* certs/<label>/current.pem exists */
 	char serial[80];
 	char subject_cn[128];
-	time_t not_after;
-	long renew_before_days;
+	time_t not_before, not_after;	/* of the current certificate */
+	long renew_before_days;		/* its policy's window (SGT_RENEW_DEFAULT_DAYS without one) */
+	char policy[65];		/* that policy's name, "" for none */
 };
 
 int sgt_fleet_custody_load(const struct sgt_store *st, struct sgt_fleet_custody **out, size_t *n);

@@ -114,7 +114,10 @@ static int render_table(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 			       sgt_fleet_status_name(r->status), r->fleet->name, build_name(r), r->devices, r->stale,
 			       r->keyname, r->key == NULL ? "-" : r->custody ? "held" : "NOT HELD", signer, baked, dl,
 			       sgt_fleet_action_name(r->action));
-		sgt_buf_printf(b, "          %s\n          $ %s\n", r->sentence, r->command);
+		/* No command when there is nothing to run yet (a renewal not yet due). */
+		sgt_buf_printf(b, "          %s\n", r->sentence);
+		if (r->command[0])
+			sgt_buf_printf(b, "          $ %s\n", r->command);
 	}
 	sgt_buf_printf(b, "\n%ld devices (%ld stale, not seen recently) in %ld fleets: %ld ok, %ld due, %ld overdue, "
 		       "%ld stranded", t.devices + t.stale, t.stale, t.fleets, t.by_status[SGT_FLEET_ST_OK],
@@ -664,9 +667,13 @@ static int render_html(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 			       "<td><div class=\"what\">",
 			       r->key == NULL ? "" : r->custody ? "in custody" : "NOT HELD", s1, s2, s3);
 		html_text(b, r->sentence);
-		sgt_buf_printf(b, "</div><div class=\"cmd\">$ ");
-		html_text(b, r->command);
-		sgt_buf_printf(b, "</div></td></tr>\n");
+		sgt_buf_printf(b, "</div>");
+		if (r->command[0]) {
+			sgt_buf_printf(b, "<div class=\"cmd\">$ ");
+			html_text(b, r->command);
+			sgt_buf_printf(b, "</div>");
+		}
+		sgt_buf_printf(b, "</td></tr>\n");
 	}
 	sgt_buf_printf(b, "</table></div>\n<h2>The next 12 months</h2>\n<div class=\"wrap tl\">\n");
 	html_timeline(rep, b);
@@ -767,7 +774,9 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		{
 			struct sgt_buf s = { 0 };
 
-			sgt_buf_printf(&s, "%s\n$ %s", r->sentence, r->command);
+			/* The event is the deadline: on that date a not-yet-due renewal is due. */
+			sgt_buf_printf(&s, "%s\n$ %s", r->sentence, r->command[0] ? r->command :
+				       r->deadline_for == SGT_FLEET_RENEW ? "signet renew" : "");
 			ics_text(&l, s.p);
 			sgt_buf_free(&s);
 		}
