@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# renew: every current certificate inside its policy's renewal window is
+# renew: every current certificate due for renewal (inside its policy's window) is
 # reissued with the same key, exactly once; a second run does nothing;
 # --check says 1 while something is due and 0 after; --dry-run changes
 # nothing.  Time is moved with SIGNET_NOW.
