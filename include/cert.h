@@ -155,6 +155,15 @@ int sgt_cert_store_save(const struct sgt_store *st, const char *label, X509 *x, 
 void sgt_cert_store_undo(struct sgt_cert_saved *saved);
 void sgt_cert_saved_release(struct sgt_cert_saved *saved);
 
+/*
+ * 1 when signet can sign a new certificate like x, as renew and cert
+ * reissue do: x is self-signed, or its issuer is the current CA
+ * certificate of a key in custody (and x verifies with it).  0 when an
+ * outside CA issued it: only a request (cert csr) signed by that CA, then
+ * cert import, renews it.  Quiet; needs no token.
+ */
+int sgt_cert_issuer_held(const struct sgt_store *st, X509 *x);
+
 /* certs/<label>/current.pem, or NULL in *out (SGT_OK) when there is none. */
 int sgt_cert_store_current(const struct sgt_store *st, const char *label, X509 **out);
 /* Paths of every certificate kept for label (not current.pem), sorted. */

@@ -43,6 +43,11 @@ struct sgt_lint {
 #define SGT_LINT_CURRENT 2
 /* With SGT_LINT_CURRENT: renew uses another policy unless told this one (--policy). */
 #define SGT_LINT_RENEW_POLICY 4
+/*
+ * With SGT_LINT_CURRENT: an outside CA issued it (sgt_cert_issuer_held is
+ * 0), so renew cannot reissue it: the finding names cert csr and import.
+ */
+#define SGT_LINT_FOREIGN_ISSUER 8
 
 /*
  * Lints x against pol (NULL: signet's built-in code-signing rules) at time

@@ -829,3 +829,27 @@ int sgt_cert_store_list(const struct sgt_store *st, const char *label, char ***p
 	*n = kept;
 	return SGT_OK;
 }
+
+int sgt_cert_issuer_held(const struct sgt_store *st, X509 *x)
+{
+	struct sgt_keyrec *recs = NULL;
+	size_t n = 0, i;
+	int held = 0;
+
+	if (sgt_cert_self_signed(x))
+		return 1;
+	if (sgt_keyrec_list(st, &recs, &n) != SGT_OK)
+		return 0;
+	for (i = 0; i < n && !held; i++) {
+		X509 *c = NULL;
+
+		if (sgt_cert_store_current(st, recs[i].label, &c) == SGT_OK && c != NULL && sgt_cert_is_ca(c) &&
+		    X509_NAME_cmp(X509_get_subject_name(c), X509_get_issuer_name(x)) == 0 &&
+		    X509_verify(x, X509_get0_pubkey(c)) == 1)
+			held = 1;
+		X509_free(c);
+	}
+	ERR_clear_error();
+	free(recs);
+	return held;
+}

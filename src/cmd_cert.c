@@ -205,6 +205,8 @@ static int renew_flags(const struct sgt_store *st, X509 *x, const struct sgt_pol
 	name = r.policy[0] != '\0' ? r.policy : st->cfg.policy;
 	if (flags && pol != NULL && (name == NULL || strcmp(name, pol->name) != 0))
 		flags |= SGT_LINT_RENEW_POLICY;
+	if (flags && !sgt_cert_issuer_held(st, x))
+		flags |= SGT_LINT_FOREIGN_ISSUER;
 	if (rec != NULL)
 		*rec = r;
 	return flags;
@@ -224,6 +226,9 @@ static void renewal_fields(json_t *j, X509 *x, const struct sgt_policy *pol, tim
 	sgt_time_iso(ren.due_at, when);
 	json_object_set_new(j, "renew_due", json_boolean((flags & SGT_LINT_CURRENT) && ren.due));
 	json_object_set_new(j, "renew_from", json_string(when));
+	/* Whether 'signet renew' itself can reissue it (not when an outside CA issued it). */
+	json_object_set_new(j, "renew_by_renew", json_boolean((flags & SGT_LINT_CURRENT) &&
+							     !(flags & SGT_LINT_FOREIGN_ISSUER)));
 }
 
 static void print_findings(FILE *f, const char *what, const struct sgt_lint *l)
@@ -802,6 +807,8 @@ static int do_import(struct sgt_ctx *ctx, struct opts *o, const char *label, con
 	lflags = (sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0) | SGT_LINT_CURRENT;
 	if (pol != NULL && (dflt == NULL || strcmp(dflt, pol->name) != 0))
 		lflags |= SGT_LINT_RENEW_POLICY;
+	if (!sgt_cert_issuer_held(&st, x))
+		lflags |= SGT_LINT_FOREIGN_ISSUER;
 	if ((rc = sgt_lint_cert(x, pol, now, lflags, &l)) != SGT_OK)
 		goto out;
 	if ((report = cert_json(x, now)) == NULL) {
@@ -870,6 +877,9 @@ static int list_label(const struct sgt_store *st, const struct sgt_keyrec *rec, 
 		if ((j = cert_json(x, now)) != NULL) {
 			/* The current one is what renew acts on, with this (the key's) policy. */
 			int flags = cur != NULL && X509_cmp(cur, x) == 0 ? SGT_LINT_CURRENT : 0;
+
+			if (flags && !sgt_cert_issuer_held(st, x))
+				flags |= SGT_LINT_FOREIGN_ISSUER;
 
 			json_object_set_new(j, "label", json_string(rec->label));
 			json_object_set_new(j, "policy", pol != NULL ? json_string(pol->name) : json_null());
@@ -956,7 +966,9 @@ static int do_list(struct sgt_ctx *ctx, const char *label)
 		       (long long)json_integer_value(json_object_get(j, "days_left")),
 		       json_string_value(json_object_get(j, "verdict")),
 		       json_string_value(json_object_get(j, "subject")),
-		       json_is_true(json_object_get(j, "renew_due")) ? "  (current, due for renewal: signet renew)" :
+		       json_is_true(json_object_get(j, "renew_due")) ?
+		       (json_is_true(json_object_get(j, "renew_by_renew")) ? "  (current, due for renewal: signet renew)" :
+			"  (current, due for renewal: its CA signs a new one, see cert show)") :
 		       json_is_true(json_object_get(j, "current")) ? "  (current)" : "");
 	}
 out:
@@ -979,6 +991,10 @@ static void print_renewal(X509 *x, const struct sgt_policy *pol, time_t now, int
 	if (!(flags & SGT_LINT_CURRENT))
 		printf("  renewal:    not by 'signet renew', which acts only on the current certificate of a key in "
 		       "custody; 'signet cert reissue' makes a new one\n");
+	else if (flags & SGT_LINT_FOREIGN_ISSUER)
+		printf("  renewal:    %s %.10s (%s); its issuer's key is not in custody, so 'signet renew' cannot "
+		       "reissue it: 'signet cert csr', have that CA sign it, then 'signet cert import'\n",
+		       ren.due ? "due since" : "due on", when, why);
 	else if (ren.due)
 		printf("  renewal:    due since %.10s (%s): 'signet renew%s%s' reissues it\n", when, why,
 		       (flags & SGT_LINT_RENEW_POLICY) ? " --policy " : "", (flags & SGT_LINT_RENEW_POLICY) ? pol->name : "");

@@ -40,6 +40,7 @@ struct due {
 	char not_after[32];
 	char due_at[32];	/* from when it is due (sgt_cert_renewal) */
 	char why[160];		/* the window that made it due */
+	int foreign;		/* an outside CA issued it: renew cannot reissue it */
 	char policy[65];
 };
 
@@ -130,6 +131,7 @@ static int find_due(const struct sgt_store *st, const char *policy_opt, time_t n
 			sgt_time_iso(ren.due_at, list[*n].due_at);
 			sgt_renewal_why(&ren, pol ? pol->name : NULL, list[*n].why, sizeof(list[*n].why));
 			snprintf(list[*n].policy, sizeof(list[*n].policy), "%s", pol ? pol->name : "");
+			list[*n].foreign = !sgt_cert_issuer_held(st, list[*n].cert);
 			(*n)++;
 		}
 		X509_free(cur);
@@ -210,10 +212,13 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 						      "due_at", due[i].due_at,
 						      "days_left", (json_int_t)due[i].days_left, "policy",
 						      due[i].policy[0] ? due[i].policy : NULL));
+		json_object_set_new(json_array_get(jdue, json_array_size(jdue) - 1), "renewable",
+				    json_boolean(!due[i].foreign));
 		if (!ctx->json)
 			printf("%s: certificate %s %s %s (%ld days), due for renewal since %.10s (%s)%s\n",
 			       due[i].rec.label, serial, due[i].days_left < 0 ? "expired on" : "expires on",
 			       due[i].not_after, due[i].days_left, due[i].due_at, due[i].why,
+			       due[i].foreign ? "; its issuer's key is not in custody, so renew cannot reissue it" :
 			       check ? "" : dry_run ? ": would reissue it" : "");
 	}
 	if (ndue > 0 && !check && !dry_run) {
@@ -228,6 +233,17 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 				break;
 			}
 			/* One failure must not stop the others from being renewed. */
+			if (due[i].foreign) {
+				/* Said above; the key's owner must go through the CA that issued it. */
+				json_decref(r);
+				r1 = sgt_err(SGT_ERR_VERDICT, "the certificate of '%s' is due, but an outside CA issued "
+					     "it, so renew cannot reissue it", due[i].rec.label);
+				sgt_hint("make a request with 'signet cert csr %s', have that CA sign it, then "
+					 "'signet cert import %s FILE'", due[i].rec.label, due[i].rec.label);
+				if (rc == SGT_OK)
+					rc = r1;
+				continue;
+			}
 			r1 = cmd_cert_reissue_key(&st, tok, &due[i].rec, due[i].cert, policy, 0, "renew", r);
 			if (r1 == SGT_OK) {
 				renewed++;

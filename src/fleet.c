@@ -736,6 +736,7 @@ int sgt_fleet_custody_load(const struct sgt_store *st, struct sgt_fleet_custody 
 				rc = sgt_err(SGT_ERR_DATA, "certs/%s/current.pem has unreadable validity dates", c->label);
 			else {
 				c->has_signer = 1;
+				c->foreign_issuer = !sgt_cert_issuer_held(st, cur);
 				sgt_cert_serial_hex(cur, c->serial, sizeof(c->serial));
 				subject_cn(cur, c->subject_cn, sizeof(c->subject_cn));
 			}
@@ -906,6 +907,8 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 		if (c->has_signer && c->not_after > k->not_after)
 			snprintf(r->command, sizeof(r->command), "signet header %s --out ota_demo_config_signer.h",
 				 c->label);
+		else if (c->has_signer && c->foreign_issuer)
+			snprintf(r->command, sizeof(r->command), "signet cert csr %s --out %s.csr", c->label, c->label);
 		else if (c->has_signer && renew_now)
 			snprintf(r->command, sizeof(r->command),
 				 "signet renew && signet header %s --out ota_demo_config_signer.h", c->label);
@@ -923,10 +926,14 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 		day(c->not_after, d2);
 		snprintf(r->sentence, sizeof(r->sentence),
 			 "the signer certificate %s of '%s' %s on %s and is due for renewal %s %s (%s); AWS Signer "
-			 "refuses an expired one; devices are not affected", c->serial, c->label,
-			 c->not_after <= rep->now ? "expired" : "expires", d2, renew_now ? "since" : "on", d1, why);
+			 "refuses an expired one; devices are not affected%s", c->serial, c->label,
+			 c->not_after <= rep->now ? "expired" : "expires", d2, renew_now ? "since" : "on", d1, why,
+			 c->foreign_issuer ? "; an outside CA issued it, so renew cannot reissue it: have that CA sign "
+			 "a request, then 'signet cert import'" : "");
 		/* Before it is due renew would do nothing: no command to run yet. */
 		snprintf(r->command, sizeof(r->command), "%s", renew_now ? "signet renew" : "");
+		if (c->foreign_issuer && renew_now)
+			snprintf(r->command, sizeof(r->command), "signet cert csr %s --out %s.csr", c->label, c->label);
 	}
 }
 

@@ -242,6 +242,9 @@ static void renew_hint(const struct sgt_policy *rpol, int flags, char *out, size
 	if (!(flags & SGT_LINT_CURRENT))
 		snprintf(out, cap, "reissue it with 'signet cert reissue' (for the same key, if signet holds it; "
 			 "'signet renew' acts only on the current certificate of a key in custody, which this is not)");
+	else if (flags & SGT_LINT_FOREIGN_ISSUER)
+		snprintf(out, cap, "its issuer's key is not in custody, so 'signet renew' cannot reissue it: make a "
+			 "request with 'signet cert csr', have that CA sign it, then 'signet cert import'");
 	else if ((flags & SGT_LINT_RENEW_POLICY) && rpol != NULL)
 		snprintf(out, cap, "run 'signet renew --policy %s', which reissues it for the same key", rpol->name);
 	else

@@ -8,6 +8,8 @@
 # renew, cert list/show/lint and fleet check (one fleet baking each key's
 # certificate) must name the same certificates, before and after renew.
 # A certificate that is expired or not yet valid is never made current.
+# One an outside CA issued is due like any other, but renew cannot reissue
+# it: every command says so and names cert csr/import instead.
 . "$(dirname "$0")/../lib.sh"
 new_store
 for k in soon later gone short; do sig 0 key generate $k; done
@@ -135,3 +137,45 @@ one_line_error
 has "$T/err" "^signet: the certificate for 'later' is not valid before 2026-01-01, so it is not made the current one; nothing written$"
 eq "$(snapshot)" "$before" "store changed by a refused import"
 sig 0 audit verify
+
+# A certificate an outside CA issued: due, but renew cannot reissue it (signet does not
+# hold the CA's key).  Every command says it is due and what does renew it (cert csr,
+# the CA, cert import); none says 'signet renew'.
+export SIGNET_NOW=2026-10-07T00:00:00Z
+sig 0 key generate ext
+sig 0 cert csr ext --out "$T/ext.csr"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/ca.key" 2>/dev/null
+"$TOP/tests/vectors/cert/mkcert.sh" "$T/ca.pem" "$T/ca.key" 20250101000000Z 20350101000000Z sha256 "/CN=Outside CA" \
+  "basicConstraints = critical,CA:TRUE" "keyUsage = critical,keyCertSign"
+mkdir -p "$T/ca"
+: >"$T/ca/index.txt"
+echo 4A0001 >"$T/ca/serial"
+printf '[ca]\ndefault_ca = d\n[d]\ndir = %s\ndatabase = %s/index.txt\nnew_certs_dir = %s\nserial = %s/serial\npolicy = p\ncopy_extensions = copy\nunique_subject = no\n[p]\ncommonName = supplied\norganizationName = optional\n[ext]\nbasicConstraints = CA:FALSE\nauthorityKeyIdentifier = keyid:always\n' \
+  "$T/ca" "$T/ca" "$T/ca" "$T/ca" >"$T/ca/ca.cnf"
+run 0 openssl ca -batch -config "$T/ca/ca.cnf" -cert "$T/ca.pem" -keyfile "$T/ca.key" -in "$T/ext.csr" -out "$T/ext.pem" \
+  -startdate 20251020000000Z -enddate 20261020000000Z -md sha256 -extensions ext -notext -preserveDN
+sig 0 cert import ext "$T/ext.pem"
+before=$(snapshot)
+sig 1 --json renew --check
+eq "$(jq -r '[.due[] | "\(.label):\(.renewable)"] | join(",")' "$T/out")" "ext:false" "renew --check of an outside CA's certificate"
+sig 0 renew --dry-run
+has "$T/out" "^ext: certificate 4A0001 expires on 2026-10-20T00:00:00Z \(13 days\), due for renewal since 2026-09-20 \(policy aws-freertos-esp32's 30-day renewal window\); its issuer's key is not in custody, so renew cannot reissue it$"
+sig 1 renew
+one_line_error
+has "$T/err" "^signet: the certificate of 'ext' is due, but an outside CA issued it, so renew cannot reissue it$"
+has "$T/err" "^hint: make a request with 'signet cert csr ext', have that CA sign it, then 'signet cert import ext FILE'$"
+eq "$(snapshot)" "$before" "store changed by a renew that could not act"
+sig 0 cert lint ext
+has "$T/out" "warning expires-soon: .*its issuer's key is not in custody, so 'signet renew' cannot reissue it: make a request with 'signet cert csr', have that CA sign it, then 'signet cert import'$"
+hasnt "$T/out" "run 'signet renew'"
+sig 0 cert show ext
+has "$T/out" "^  renewal: +due since 2026-09-20 .*so 'signet renew' cannot reissue it"
+sig 0 --json cert list ext
+eq "$(jq -r '.certificates[] | select(.current) | "\(.renew_due) \(.renew_by_renew)"' "$T/out")" "true false" "cert list of an outside CA's certificate"
+sig 0 cert list ext
+has "$T/out" "\(current, due for renewal: its CA signs a new one, see cert show\)$"
+sig 0 header ext --out "$T/ext.h"
+printf 'fleets:\n  - name: f-ext\n    builds: [ { version: "1", artefact: %s, devices: 10 } ]\n' "$T/ext.h" >"$T/ext.yaml"
+sig 1 --json fleet check --inventory "$T/ext.yaml"
+eq "$(jq -r '[.findings[] | "\(.action):\(.command)"] | join(" ")' "$T/out")" "renew:signet cert csr ext --out ext.csr" "fleet command for an outside CA's certificate"
+has "$T/out" "an outside CA issued it, so renew cannot reissue it"
