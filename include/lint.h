@@ -52,8 +52,10 @@ struct sgt_lint {
 /*
  * Lints x against pol (NULL: signet's built-in code-signing rules) at time
  * now.  Whether it is due for renewal (finding "expires-soon") is decided
- * by sgt_cert_renewal with pol's renew_before_days, as renew decides it.  Findings are appended to out (zero it first).  Returns SGT_OK even
- * when there are error findings: the verdict is out->errors.
+ * by sgt_cert_renewal with pol's renew_before_days (the default without
+ * pol), as renew decides it; flags (SGT_LINT_*) say what acts on it.
+ * Findings are appended to out (zero it first).  Returns SGT_OK even when
+ * there are error findings: the verdict is out->errors.
  */
 int sgt_lint_cert(X509 *x, const struct sgt_policy *pol, time_t now, int flags, struct sgt_lint *out);
 /*

@@ -997,7 +997,8 @@ static void print_renewal(X509 *x, const struct sgt_policy *pol, time_t now, int
 		       ren.due ? "due since" : "due on", when, why);
 	else if (ren.due)
 		printf("  renewal:    due since %.10s (%s): 'signet renew%s%s' reissues it\n", when, why,
-		       (flags & SGT_LINT_RENEW_POLICY) ? " --policy " : "", (flags & SGT_LINT_RENEW_POLICY) ? pol->name : "");
+		       (flags & SGT_LINT_RENEW_POLICY) ? " --policy " : "",
+		       (flags & SGT_LINT_RENEW_POLICY) ? pol->name : "");
 	else
 		printf("  renewal:    due on %.10s (%s); 'signet renew' leaves it alone until then\n", when, why);
 }
@@ -1135,7 +1136,8 @@ static int do_lint(struct sgt_ctx *ctx, struct opts *o, const char *file)
 		}
 	}
 	/* A certificate of a key in custody is judged by the key's policy, as renew judges it. */
-	held = have && x != NULL && sgt_cert_spki_sha256(x, spki) == SGT_OK && sgt_key_find_spki(&st, spki, &rec) == SGT_OK;
+	held = have && x != NULL && sgt_cert_spki_sha256(x, spki) == SGT_OK &&
+	       sgt_key_find_spki(&st, spki, &rec) == SGT_OK;
 	if (o->policy != NULL)
 		rc = sgt_policy_find(have ? st.dir : NULL, o->policy, &pol);
 	else

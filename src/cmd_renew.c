@@ -1,11 +1,12 @@
 /*
  * cmd_renew.c: `signet renew [--policy NAME] [--dry-run] [--check]`.
- * Every key's current certificate that is due (sgt_cert_renewal: inside
- * its policy's renewal window, or already expired) is reissued for the same key, through the
- * same path as `cert reissue` (SPKI proven, lint passed, audit record).
- * A renewed certificate is outside the window, so a second run does
- * nothing; --check only reports, exiting 1 when something is due, for cron
- * and monitoring.
+ * Every key's current certificate that is due (sgt_cert_renewal, the rule
+ * every command uses: inside its policy's renewal window, or expired) is
+ * reissued for the same key, through the same path as `cert reissue` (SPKI
+ * proven, lint passed, audit record).  A renewed certificate is not due,
+ * so a second run does nothing; --check only reports, exiting 1 when
+ * something is due, for cron and monitoring.  One an outside CA issued is
+ * reported but cannot be reissued here (cert csr, then cert import).
  */
 #include <stdlib.h>
 #include <string.h>
