@@ -855,7 +855,7 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 	 * expiry need a valid baked one.  Whether the signer certificate is due
 	 * is decided as renew decides it (sgt_cert_renewal), and the renew
 	 * deadline is the date it falls due: renew needs no lead time, so
-	 * before that date there is nothing to do (ok, "renew from"), and from
+	 * before that date there is nothing to do (ok, "due for renewal on"), and from
 	 * it 'signet renew' acts (due; overdue once it has expired or expires
 	 * within the critical days).
 	 */
