@@ -44,6 +44,34 @@ void sgt_cert_serial_hex(X509 *x, char *out, size_t cap);
 void sgt_cert_name(X509_NAME *n, char *out, size_t cap);
 /* notBefore/notAfter as time_t; SGT_ERR_DATA when unreadable. */
 int sgt_cert_times(X509 *x, time_t *not_before, time_t *not_after);
+/*
+ * Whether a certificate is due for renewal: the ONE rule that renew, renew
+ * --check, cert list/show/lint and fleet report/check all use, so that no
+ * command advises `signet renew` for a certificate renew would not renew.
+ * window_days is the policy's renew_before_days (SGT_RENEW_DEFAULT_DAYS
+ * without a policy).  A certificate that lives no longer than the window
+ * (a 20-day certificate under a 30-day window) would be inside it again
+ * the moment it is reissued, so renewing it would never end: it is due
+ * when a third of its lifetime is left instead, as ACME clients do.  An
+ * expired certificate is due.
+ */
+#define SGT_RENEW_DEFAULT_DAYS 30
+struct sgt_renewal {
+	int due;		/* now >= due_at: renew reissues it */
+	time_t due_at;		/* from when it is due (the "renew by" date) */
+	long window_days;	/* the policy's window, as given */
+	int short_life;		/* lifetime <= window: due at a third of it left */
+	long life_days;		/* whole days from notBefore to notAfter */
+};
+void sgt_cert_renewal(time_t not_before, time_t not_after, long window_days, time_t now, struct sgt_renewal *out);
+/*
+ * Why it falls due when it does, for sentences: "policy NAME's 30-day
+ * renewal window", "signet's default 30-day renewal window" (policy NULL)
+ * or "a third of its 20-day lifetime".
+ */
+void sgt_renewal_why(const struct sgt_renewal *r, const char *policy, char *out, size_t cap);
+/* The same from a certificate; SGT_ERR_DATA (quiet) when its dates are unreadable. */
+int sgt_cert_renewal_of(X509 *x, long window_days, time_t now, struct sgt_renewal *out);
 /* PEM encoding into b. */
 int sgt_cert_pem(X509 *x, struct sgt_buf *b);
 /* 1 when x is signed by its own key (a self-signed certificate). */
@@ -126,6 +154,15 @@ int sgt_cert_store_save(const struct sgt_store *st, const char *label, X509 *x, 
 /* Puts back what save changed (used when the audit record cannot be written). */
 void sgt_cert_store_undo(struct sgt_cert_saved *saved);
 void sgt_cert_saved_release(struct sgt_cert_saved *saved);
+
+/*
+ * 1 when signet can sign a new certificate like x, as renew and cert
+ * reissue do: x is self-signed, or its issuer is the current CA
+ * certificate of a key in custody (and x verifies with it).  0 when an
+ * outside CA issued it: only a request (cert csr) signed by that CA, then
+ * cert import, renews it.  Quiet; needs no token.
+ */
+int sgt_cert_issuer_held(const struct sgt_store *st, X509 *x);
 
 /* certs/<label>/current.pem, or NULL in *out (SGT_OK) when there is none. */
 int sgt_cert_store_current(const struct sgt_store *st, const char *label, X509 **out);

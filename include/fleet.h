@@ -165,8 +165,10 @@ struct sgt_fleet_custody {
 	int has_signer;		/* certs/<label>/current.pem exists */
 	char serial[80];
 	char subject_cn[128];
-	time_t not_after;
-	long renew_before_days;
+	time_t not_before, not_after;	/* of the current certificate */
+	long renew_before_days;		/* its policy's window (SGT_RENEW_DEFAULT_DAYS without one) */
+	char policy[65];		/* that policy's name, "" for none */
+	int foreign_issuer;		/* an outside CA issued it: renew cannot reissue it */
 };
 
 int sgt_fleet_custody_load(const struct sgt_store *st, struct sgt_fleet_custody **out, size_t *n);
@@ -199,7 +201,7 @@ struct sgt_fleet_row {
 	enum sgt_fleet_status status;
 	time_t deadline;	/* 0: none */
 	char keyname[65];	/* custody label, else "spki:" + 12 hex digits */
-	char sentence[512];
+	char sentence[768];
 	char command[256];
 };
 

@@ -35,11 +35,27 @@ struct sgt_lint {
 
 /* The certificate is a CA certificate on purpose (signet's own --as-ca). */
 #define SGT_LINT_AS_CA 1
+/*
+ * It is the current certificate of a key in custody, so `signet renew`
+ * acts on it: only then does a finding say "run 'signet renew'".  Without
+ * it the finding names what would act (`signet cert reissue`).
+ */
+#define SGT_LINT_CURRENT 2
+/* With SGT_LINT_CURRENT: renew uses another policy unless told this one (--policy). */
+#define SGT_LINT_RENEW_POLICY 4
+/*
+ * With SGT_LINT_CURRENT: an outside CA issued it (sgt_cert_issuer_held is
+ * 0), so renew cannot reissue it: the finding names cert csr and import.
+ */
+#define SGT_LINT_FOREIGN_ISSUER 8
 
 /*
  * Lints x against pol (NULL: signet's built-in code-signing rules) at time
- * now.  Findings are appended to out (zero it first).  Returns SGT_OK even
- * when there are error findings: the verdict is out->errors.
+ * now.  Whether it is due for renewal (finding "expires-soon") is decided
+ * by sgt_cert_renewal with pol's renew_before_days (the default without
+ * pol), as renew decides it; flags (SGT_LINT_*) say what acts on it.
+ * Findings are appended to out (zero it first).  Returns SGT_OK even when
+ * there are error findings: the verdict is out->errors.
  */
 int sgt_lint_cert(X509 *x, const struct sgt_policy *pol, time_t now, int flags, struct sgt_lint *out);
 /*

@@ -147,6 +147,44 @@ int sgt_cert_times(X509 *x, time_t *not_before, time_t *not_after)
 	return SGT_OK;
 }
 
+void sgt_cert_renewal(time_t not_before, time_t not_after, long window_days, time_t now, struct sgt_renewal *out)
+{
+	time_t window = (time_t)window_days * 86400;
+
+	memset(out, 0, sizeof(*out));
+	out->window_days = window_days;
+	if (not_after > not_before) {
+		out->life_days = (long)((not_after - not_before) / 86400);
+		if (not_after - not_before <= window) {
+			window = (not_after - not_before) / 3;
+			out->short_life = 1;
+		}
+	}
+	out->due_at = not_after - window;
+	out->due = now >= out->due_at;
+}
+
+void sgt_renewal_why(const struct sgt_renewal *r, const char *policy, char *out, size_t cap)
+{
+	if (r->short_life)
+		snprintf(out, cap, "a third of its %ld-day lifetime, which is no longer than the %ld-day renewal window",
+			 r->life_days, r->window_days);
+	else if (policy != NULL && *policy)
+		snprintf(out, cap, "policy %s's %ld-day renewal window", policy, r->window_days);
+	else
+		snprintf(out, cap, "signet's default %ld-day renewal window", r->window_days);
+}
+
+int sgt_cert_renewal_of(X509 *x, long window_days, time_t now, struct sgt_renewal *out)
+{
+	time_t nb, na;
+
+	if (sgt_cert_times(x, &nb, &na) != SGT_OK)
+		return SGT_ERR_DATA;
+	sgt_cert_renewal(nb, na, window_days, now, out);
+	return SGT_OK;
+}
+
 int sgt_cert_pem(X509 *x, struct sgt_buf *b)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
@@ -790,4 +828,28 @@ int sgt_cert_store_list(const struct sgt_store *st, const char *label, char ***p
 	*paths = list;
 	*n = kept;
 	return SGT_OK;
+}
+
+int sgt_cert_issuer_held(const struct sgt_store *st, X509 *x)
+{
+	struct sgt_keyrec *recs = NULL;
+	size_t n = 0, i;
+	int held = 0;
+
+	if (sgt_cert_self_signed(x))
+		return 1;
+	if (sgt_keyrec_list(st, &recs, &n) != SGT_OK)
+		return 0;
+	for (i = 0; i < n && !held; i++) {
+		X509 *c = NULL;
+
+		if (sgt_cert_store_current(st, recs[i].label, &c) == SGT_OK && c != NULL && sgt_cert_is_ca(c) &&
+		    X509_NAME_cmp(X509_get_subject_name(c), X509_get_issuer_name(x)) == 0 &&
+		    X509_verify(x, X509_get0_pubkey(c)) == 1)
+			held = 1;
+		X509_free(c);
+	}
+	ERR_clear_error();
+	free(recs);
+	return held;
 }

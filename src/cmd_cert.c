@@ -183,6 +183,54 @@ static int load_policy(const struct sgt_store *st, const char *opt, const struct
 	return sgt_policy_find(st != NULL ? st->dir : NULL, name, pol);
 }
 
+/*
+ * Lint flags saying whether `signet renew` acts on x (see lint.h):
+ * SGT_LINT_CURRENT when x is the current certificate of a key in custody,
+ * with SGT_LINT_RENEW_POLICY when pol is not the policy renew uses for
+ * that key by default.  *rec (optional) receives the key.
+ */
+static int renew_flags(const struct sgt_store *st, X509 *x, const struct sgt_policy *pol, struct sgt_keyrec *rec)
+{
+	struct sgt_keyrec r;
+	X509 *cur = NULL;
+	const char *name;
+	char spki[65];
+	int flags = 0;
+
+	if (st == NULL || sgt_cert_spki_sha256(x, spki) != SGT_OK || sgt_key_find_spki(st, spki, &r) != SGT_OK)
+		return 0;
+	if (sgt_cert_store_current(st, r.label, &cur) == SGT_OK && cur != NULL && X509_cmp(cur, x) == 0)
+		flags = SGT_LINT_CURRENT;
+	X509_free(cur);
+	name = r.policy[0] != '\0' ? r.policy : st->cfg.policy;
+	if (flags && pol != NULL && (name == NULL || strcmp(name, pol->name) != 0))
+		flags |= SGT_LINT_RENEW_POLICY;
+	if (flags && !sgt_cert_issuer_held(st, x))
+		flags |= SGT_LINT_FOREIGN_ISSUER;
+	if (rec != NULL)
+		*rec = r;
+	return flags;
+}
+
+/*
+ * "renew_due" (renew would reissue x now) and "renew_from" (when it falls
+ * due), by the rule renew uses (sgt_cert_renewal).
+ */
+static void renewal_fields(json_t *j, X509 *x, const struct sgt_policy *pol, time_t now, int flags)
+{
+	struct sgt_renewal ren;
+	char when[32];
+
+	if (sgt_cert_renewal_of(x, pol != NULL ? pol->renew_before_days : SGT_RENEW_DEFAULT_DAYS, now, &ren) != SGT_OK)
+		return;
+	sgt_time_iso(ren.due_at, when);
+	json_object_set_new(j, "renew_due", json_boolean((flags & SGT_LINT_CURRENT) && ren.due));
+	json_object_set_new(j, "renew_from", json_string(when));
+	/* Whether 'signet renew' itself can reissue it (not when an outside CA issued it). */
+	json_object_set_new(j, "renew_by_renew", json_boolean((flags & SGT_LINT_CURRENT) &&
+							     !(flags & SGT_LINT_FOREIGN_ISSUER)));
+}
+
 static void print_findings(FILE *f, const char *what, const struct sgt_lint *l)
 {
 	size_t i;
@@ -344,13 +392,25 @@ static json_t *notes_json(const struct sgt_notes *notes)
  * Writes x as the new current certificate of label and records it; undoes
  * the files when the audit record cannot be written (fail closed).
  */
-static int commit(const struct sgt_store *st, const char *label, X509 *x, const char *op, json_t *report)
+static int commit(const struct sgt_store *st, const char *label, X509 *x, const char *op, time_t now,
+		  json_t *report)
 {
 	struct sgt_cert_saved saved;
 	json_t *details = NULL;
-	char spki[65];
+	char spki[65], day[32];
+	time_t nb, na;
 	int rc;
 
+	/* A certificate that cannot be used now is never made current (a clock gone wrong, an old file). */
+	if (sgt_cert_times(x, &nb, &na) != SGT_OK)
+		return sgt_err(SGT_ERR_DATA, "the certificate for '%s' has unreadable validity dates; nothing written",
+			       label);
+	if (na <= now || nb > now) {
+		sgt_time_iso(na <= now ? na : nb, day);
+		rc = sgt_err(SGT_ERR_VERDICT, "the certificate for '%s' %s %.10s, so it is not made the current one; "
+			     "nothing written", label, na <= now ? "expired on" : "is not valid before", day);
+		return rc;
+	}
 	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK || (rc = sgt_intent_begin(st, op, label, NULL, NULL, 0)) != SGT_OK)
 		return rc;
 	if ((rc = sgt_cert_store_save(st, label, x, &saved)) != SGT_OK) {
@@ -449,7 +509,7 @@ int cmd_cert_reissue_key(const struct sgt_store *st, struct sgt_token *tok, cons
 	json_object_set_new(report, "previous_serial", json_string(old_serial));
 	json_object_set_new(report, "policy", pol != NULL ? json_string(pol->name) : json_null());
 	json_object_set_new(report, "notes", notes_json(&notes));
-	if ((rc = commit(st, rec->label, x, op, report)) != SGT_OK)
+	if ((rc = commit(st, rec->label, x, op, spec.now, report)) != SGT_OK)
 		goto out;
 out:
 	/* Turned down (issuer not in custody, key mismatch, lint): on record, nothing else changed. */
@@ -515,7 +575,7 @@ static int do_issue(struct sgt_ctx *ctx, struct opts *o, const char *label)
 	json_object_set_new(report, "label", json_string(label));
 	json_object_set_new(report, "policy", spec.pol != NULL ? json_string(spec.pol->name) : json_null());
 	json_object_set_new(report, "ca", json_boolean(o->as_ca));
-	if ((rc = commit(&st, label, x, "cert.issue", report)) != SGT_OK)
+	if ((rc = commit(&st, label, x, "cert.issue", spec.now, report)) != SGT_OK)
 		goto out;
 	if (ctx->json) {
 		rc = cmd_json_print(report);
@@ -721,8 +781,9 @@ static int do_import(struct sgt_ctx *ctx, struct opts *o, const char *label, con
 	X509 *x = NULL;
 	json_t *report = NULL;
 	char spki[65];
+	const char *dflt;
 	time_t now = sgt_now();
-	int rc;
+	int rc, lflags;
 
 	if ((rc = sgt_label_check(label)) != SGT_OK)
 		return rc;
@@ -739,8 +800,16 @@ static int do_import(struct sgt_ctx *ctx, struct opts *o, const char *label, con
 				     "(%.16s...); not importing it", file, spki, label, rec.spki_sha256);
 		goto out;
 	}
-	if ((rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK ||
-	    (rc = sgt_lint_cert(x, pol, now, sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0, &l)) != SGT_OK)
+	/* Linted as what it becomes: the current certificate of the key, which renew acts on. */
+	if ((rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK)
+		goto out;
+	dflt = rec.policy[0] != '\0' ? rec.policy : st.cfg.policy;
+	lflags = (sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0) | SGT_LINT_CURRENT;
+	if (pol != NULL && (dflt == NULL || strcmp(dflt, pol->name) != 0))
+		lflags |= SGT_LINT_RENEW_POLICY;
+	if (!sgt_cert_issuer_held(&st, x))
+		lflags |= SGT_LINT_FOREIGN_ISSUER;
+	if ((rc = sgt_lint_cert(x, pol, now, lflags, &l)) != SGT_OK)
 		goto out;
 	if ((report = cert_json(x, now)) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
@@ -749,7 +818,7 @@ static int do_import(struct sgt_ctx *ctx, struct opts *o, const char *label, con
 	json_object_set_new(report, "label", json_string(label));
 	json_object_set_new(report, "policy", pol != NULL ? json_string(pol->name) : json_null());
 	json_object_set_new(report, "findings", findings_json(&l));
-	if ((rc = commit(&st, label, x, "cert.import", report)) != SGT_OK)
+	if ((rc = commit(&st, label, x, "cert.import", now, report)) != SGT_OK)
 		goto out;
 	/* Adopted as issued: the CA made it, so findings are reported, not refused. */
 	if (l.errors > 0 && !ctx->json)
@@ -771,13 +840,13 @@ out:
 }
 
 /* Lint verdict of x for listing: "ok", "warnings", or the error codes. */
-static json_t *verdict_json(X509 *x, const struct sgt_policy *pol, time_t now, const char **verdict)
+static json_t *verdict_json(X509 *x, const struct sgt_policy *pol, time_t now, int flags, const char **verdict)
 {
 	struct sgt_lint l = { 0 };
 	json_t *codes = json_array();
 	size_t i;
 
-	sgt_lint_cert(x, pol, now, sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0, &l);
+	sgt_lint_cert(x, pol, now, (sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0) | flags, &l);
 	for (i = 0; codes != NULL && i < l.n; i++)
 		if (l.items[i].level == SGT_LINT_ERROR)
 			json_array_append_new(codes, json_string(l.items[i].code));
@@ -792,15 +861,12 @@ static int list_label(const struct sgt_store *st, const struct sgt_keyrec *rec, 
 	char **paths = NULL;
 	size_t n = 0, i;
 	X509 *cur = NULL;
-	char cur_serial[128] = "";
 	int rc;
 
 	if ((rc = load_policy(st, NULL, rec, &pol)) != SGT_OK ||
 	    (rc = sgt_cert_store_list(st, rec->label, &paths, &n)) != SGT_OK ||
 	    (rc = sgt_cert_store_current(st, rec->label, &cur)) != SGT_OK)
 		goto out;
-	if (cur != NULL)
-		sgt_cert_serial_hex(cur, cur_serial, sizeof(cur_serial));
 	for (i = 0; i < n; i++) {
 		X509 *x = NULL;
 		json_t *j;
@@ -809,12 +875,18 @@ static int list_label(const struct sgt_store *st, const struct sgt_keyrec *rec, 
 		if ((rc = sgt_cert_load(paths[i], &x)) != SGT_OK)
 			goto out;
 		if ((j = cert_json(x, now)) != NULL) {
+			/* The current one is what renew acts on, with this (the key's) policy. */
+			int flags = cur != NULL && X509_cmp(cur, x) == 0 ? SGT_LINT_CURRENT : 0;
+
+			if (flags && !sgt_cert_issuer_held(st, x))
+				flags |= SGT_LINT_FOREIGN_ISSUER;
+
 			json_object_set_new(j, "label", json_string(rec->label));
 			json_object_set_new(j, "policy", pol != NULL ? json_string(pol->name) : json_null());
-			json_object_set_new(j, "errors", verdict_json(x, pol, now, &verdict));
+			json_object_set_new(j, "errors", verdict_json(x, pol, now, flags, &verdict));
 			json_object_set_new(j, "verdict", json_string(verdict));
-			json_object_set_new(j, "current", json_boolean(strcmp(json_string_value(json_object_get(j, "serial")),
-									      cur_serial) == 0));
+			json_object_set_new(j, "current", json_boolean(flags != 0));
+			renewal_fields(j, x, pol, now, flags);
 			json_object_set_new(j, "path", json_string(paths[i]));
 			json_array_append_new(arr, j);
 		}
@@ -894,6 +966,9 @@ static int do_list(struct sgt_ctx *ctx, const char *label)
 		       (long long)json_integer_value(json_object_get(j, "days_left")),
 		       json_string_value(json_object_get(j, "verdict")),
 		       json_string_value(json_object_get(j, "subject")),
+		       json_is_true(json_object_get(j, "renew_due")) ?
+		       (json_is_true(json_object_get(j, "renew_by_renew")) ? "  (current, due for renewal: signet renew)" :
+			"  (current, due for renewal: its CA signs a new one, see cert show)") :
 		       json_is_true(json_object_get(j, "current")) ? "  (current)" : "");
 	}
 out:
@@ -901,6 +976,31 @@ out:
 	free(recs);
 	sgt_store_release(&st);
 	return rc;
+}
+
+/* The "renewal:" line of cert show: what renew does with x, and when. */
+static void print_renewal(X509 *x, const struct sgt_policy *pol, time_t now, int flags)
+{
+	struct sgt_renewal ren;
+	char why[160], when[32];
+
+	if (sgt_cert_renewal_of(x, pol != NULL ? pol->renew_before_days : SGT_RENEW_DEFAULT_DAYS, now, &ren) != SGT_OK)
+		return;
+	sgt_renewal_why(&ren, pol != NULL ? pol->name : NULL, why, sizeof(why));
+	sgt_time_iso(ren.due_at, when);
+	if (!(flags & SGT_LINT_CURRENT))
+		printf("  renewal:    not by 'signet renew', which acts only on the current certificate of a key in "
+		       "custody; 'signet cert reissue' makes a new one\n");
+	else if (flags & SGT_LINT_FOREIGN_ISSUER)
+		printf("  renewal:    %s %.10s (%s); its issuer's key is not in custody, so 'signet renew' cannot "
+		       "reissue it: 'signet cert csr', have that CA sign it, then 'signet cert import'\n",
+		       ren.due ? "due since" : "due on", when, why);
+	else if (ren.due)
+		printf("  renewal:    due since %.10s (%s): 'signet renew%s%s' reissues it\n", when, why,
+		       (flags & SGT_LINT_RENEW_POLICY) ? " --policy " : "",
+		       (flags & SGT_LINT_RENEW_POLICY) ? pol->name : "");
+	else
+		printf("  renewal:    due on %.10s (%s); 'signet renew' leaves it alone until then\n", when, why);
 }
 
 static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
@@ -912,7 +1012,7 @@ static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	X509 *x = NULL;
 	json_t *j = NULL;
 	char spki[65], alg[64], where[96] = "";
-	int have, held = 0, rc, isfile;
+	int have, held = 0, rc, isfile, flags;
 	time_t now = sgt_now();
 
 	memset(&rec, 0, sizeof(rec));
@@ -941,8 +1041,10 @@ static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK)
 		goto out;
 	held = have && sgt_key_find_spki(&st, spki, &rec) == SGT_OK;
-	if ((rc = load_policy(have ? &st : NULL, o->policy, held ? &rec : NULL, &pol)) != SGT_OK ||
-	    (rc = sgt_lint_cert(x, pol, now, sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0, &l)) != SGT_OK)
+	if ((rc = load_policy(have ? &st : NULL, o->policy, held ? &rec : NULL, &pol)) != SGT_OK)
+		goto out;
+	flags = held ? renew_flags(&st, x, pol, NULL) : 0;
+	if ((rc = sgt_lint_cert(x, pol, now, (sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0) | flags, &l)) != SGT_OK)
 		goto out;
 	sgt_pkey_alg(X509_get0_pubkey(x), alg, sizeof(alg));
 	if ((j = cert_json(x, now)) == NULL) {
@@ -955,6 +1057,8 @@ static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	json_object_set_new(j, "ca", json_boolean(sgt_cert_is_ca(x)));
 	json_object_set_new(j, "policy", pol != NULL ? json_string(pol->name) : json_null());
 	json_object_set_new(j, "verdict", json_string(l.errors ? "fails" : l.warnings ? "warnings" : "ok"));
+	json_object_set_new(j, "current", json_boolean((flags & SGT_LINT_CURRENT) != 0));
+	renewal_fields(j, x, pol, now, flags);
 	json_object_set_new(j, "findings", findings_json(&l));
 	if (ctx->json) {
 		rc = cmd_json_print(j);
@@ -976,6 +1080,7 @@ static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 		printf("  custody:    no key in custody holds its private key; %s\n", not_in_custody);
 	printf("  policy:     %s: %s\n", pol != NULL ? pol->name : "(none)",
 	       l.errors ? "fails lint" : l.warnings ? "passes, with warnings" : "passes lint");
+	print_renewal(x, pol, now, flags);
 	print_findings(stdout, "  lint", &l);
 out:
 	json_decref(j);
@@ -992,9 +1097,10 @@ static int do_lint(struct sgt_ctx *ctx, struct opts *o, const char *file)
 	struct sgt_store st;
 	struct sgt_policy *pol = NULL;
 	struct sgt_lint l = { 0 };
+	struct sgt_keyrec rec;
 	X509 *x = NULL;
-	char where[96] = "";
-	int have, rc, isfile;
+	char where[96] = "", spki[65];
+	int have, held, rc, isfile;
 
 	if ((rc = cmd_store_open_optional(ctx, &st, SGT_LOCK_SHARED, &have)) != SGT_OK)
 		return rc;
@@ -1029,14 +1135,17 @@ static int do_lint(struct sgt_ctx *ctx, struct opts *o, const char *file)
 			goto out;
 		}
 	}
+	/* A certificate of a key in custody is judged by the key's policy, as renew judges it. */
+	held = have && x != NULL && sgt_cert_spki_sha256(x, spki) == SGT_OK &&
+	       sgt_key_find_spki(&st, spki, &rec) == SGT_OK;
 	if (o->policy != NULL)
 		rc = sgt_policy_find(have ? st.dir : NULL, o->policy, &pol);
 	else
-		rc = load_policy(have ? &st : NULL, NULL, NULL, &pol);
+		rc = load_policy(have ? &st : NULL, NULL, held ? &rec : NULL, &pol);
 	if (rc != SGT_OK)
 		goto out;
 	if (x != NULL)
-		rc = sgt_lint_cert(x, pol, sgt_now(), 0, &l);
+		rc = sgt_lint_cert(x, pol, sgt_now(), held ? renew_flags(&st, x, pol, NULL) : 0, &l);
 	else
 		rc = sgt_lint_buf((const unsigned char *)"", 0, pol, sgt_now(), 0, &l);	/* "malformed" */
 	if (rc != SGT_OK)

@@ -1,11 +1,12 @@
 /*
  * cmd_renew.c: `signet renew [--policy NAME] [--dry-run] [--check]`.
- * Every key's current certificate that is inside its policy's renewal
- * window (or already expired) is reissued for the same key, through the
- * same path as `cert reissue` (SPKI proven, lint passed, audit record).
- * A renewed certificate is outside the window, so a second run does
- * nothing; --check only reports, exiting 1 when something is due, for cron
- * and monitoring.
+ * Every key's current certificate that is due (sgt_cert_renewal, the rule
+ * every command uses: inside its policy's renewal window, or expired) is
+ * reissued for the same key, through the same path as `cert reissue` (SPKI
+ * proven, lint passed, audit record).  A renewed certificate is not due,
+ * so a second run does nothing; --check only reports, exiting 1 when
+ * something is due, for cron and monitoring.  One an outside CA issued is
+ * reported but cannot be reissued here (cert csr, then cert import).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,22 +19,29 @@
 static const char help_text[] =
 	"usage: signet renew [--policy NAME] [--dry-run] [--check] [--pin-file F | --pin-fd N]\n"
 	"\n"
-	"Reissues, with the same key, every current certificate whose expiry is\n"
-	"within its policy's renew_before_days (or has passed).  Each renewal\n"
-	"checks that the new certificate has the old public key and passes lint,\n"
-	"and is recorded in the audit log.  Running it again does nothing.\n"
+	"Reissues, with the same key, every key's current certificate that is due:\n"
+	"its expiry is within its policy's renew_before_days (30 without a policy)\n"
+	"or has passed.  A certificate that lives no longer than that window is\n"
+	"due when a third of its lifetime is left instead, so that renewing it\n"
+	"does not make it due again.  cert list/show/lint and fleet report/check\n"
+	"judge \"due\" by this same rule.  Each renewal checks that the new\n"
+	"certificate has the old public key and passes lint, and is recorded in\n"
+	"the audit log.  Running it again does nothing.\n"
 	"\n"
 	"  --policy NAME  use this policy for every key (default: the key's, else the store's)\n"
 	"  --dry-run      say what would be renewed; change nothing\n"
 	"  --check        exit 1 when anything is due, 0 when nothing is (for cron)\n"
 	"\n"
-	"With --json prints { \"checked\", \"due\": [...], \"renewed\": [...] }.\n";
+	"With --json prints { \"checked\", \"due\": [...], \"renewed\": [...], \"next_due_at\" }.\n";
 
 struct due {
 	struct sgt_keyrec rec;
 	X509 *cert;
 	long days_left;
 	char not_after[32];
+	char due_at[32];	/* from when it is due (sgt_cert_renewal) */
+	char why[160];		/* the window that made it due */
+	int foreign;		/* an outside CA issued it: renew cannot reissue it */
 	char policy[65];
 };
 
@@ -47,12 +55,14 @@ static void due_release(struct due *d, size_t n)
 }
 
 /*
- * Collects the keys whose current certificate is due.  *checked counts
- * the certificates looked at; *unreadable those that could not be read
- * (each reported once): the others are still checked.
+ * Collects the keys whose current certificate is due, as sgt_cert_renewal
+ * decides for every command.  *checked counts the certificates looked at;
+ * *unreadable those that could not be read (each reported once): the
+ * others are still checked.  *next and next_label: the soonest of the
+ * others to fall due (0 when none).
  */
 static int find_due(const struct sgt_store *st, const char *policy_opt, time_t now, struct due **out,
-		    size_t *n, size_t *checked, size_t *unreadable)
+		    size_t *n, size_t *checked, size_t *unreadable, time_t *next, char next_label[65])
 {
 	struct sgt_keyrec *recs = NULL;
 	size_t nrecs = 0, i;
@@ -61,14 +71,17 @@ static int find_due(const struct sgt_store *st, const char *policy_opt, time_t n
 
 	*out = NULL;
 	*n = *checked = *unreadable = 0;
+	*next = 0;
+	next_label[0] = '\0';
 	if ((rc = sgt_keyrec_list(st, &recs, &nrecs)) != SGT_OK)
 		return rc;
 	for (i = 0; i < nrecs; i++) {
 		const char *name = policy_opt;
 		struct sgt_policy *pol = NULL;
 		X509 *cur = NULL;
+		struct sgt_renewal ren;
 		time_t nb, na;
-		long window = 30;
+		long window = SGT_RENEW_DEFAULT_DAYS;
 
 		if (sgt_cert_store_current(st, recs[i].label, &cur) != SGT_OK) {
 			(*unreadable)++;	/* reported; one bad file must not hide the others' deadlines */
@@ -94,15 +107,13 @@ static int find_due(const struct sgt_store *st, const char *policy_opt, time_t n
 			sgt_policy_free(pol);
 			continue;
 		}
-		/*
-		 * A certificate that lives no longer than the window (a 20-day CA
-		 * under a 30-day window) would be inside it again the moment it is
-		 * reissued, so every run would renew it.  Such a certificate is due
-		 * when a third of its lifetime is left, as ACME clients do.
-		 */
-		if (na > nb && na - nb <= (time_t)window * 86400)
-			window = (long)((na - nb) / 3 / 86400);
-		if (na - now <= (time_t)window * 86400) {
+		/* The one rule every command uses, short lifetimes included. */
+		sgt_cert_renewal(nb, na, window, now, &ren);
+		if (!ren.due && (*next == 0 || ren.due_at < *next)) {
+			*next = ren.due_at;
+			snprintf(next_label, 65, "%s", recs[i].label);
+		}
+		if (ren.due) {
 			struct due *grown = realloc(list, (*n + 1) * sizeof(*grown));
 
 			if (grown == NULL) {
@@ -118,7 +129,10 @@ static int find_due(const struct sgt_store *st, const char *policy_opt, time_t n
 			cur = NULL;
 			list[*n].days_left = na >= now ? (long)((na - now) / 86400) : -(long)((now - na + 86399) / 86400);
 			sgt_time_iso(na, list[*n].not_after);
+			sgt_time_iso(ren.due_at, list[*n].due_at);
+			sgt_renewal_why(&ren, pol ? pol->name : NULL, list[*n].why, sizeof(list[*n].why));
 			snprintf(list[*n].policy, sizeof(list[*n].policy), "%s", pol ? pol->name : "");
+			list[*n].foreign = !sgt_cert_issuer_held(st, list[*n].cert);
 			(*n)++;
 		}
 		X509_free(cur);
@@ -153,7 +167,8 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 	struct due *due = NULL;
 	size_t ndue = 0, checked = 0, unreadable = 0, i, renewed = 0;
 	json_t *jdue = NULL, *jrenewed = NULL;
-	time_t now = sgt_now();
+	time_t now = sgt_now(), next = 0;
+	char next_label[65], next_day[32];
 
 	while ((c = cmd_getopt("renew", argc, argv, "h", longopts, &started)) != -1) {
 		switch (c) {
@@ -187,20 +202,25 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if ((rc = find_due(&st, policy, now, &due, &ndue, &checked, &unreadable)) != SGT_OK)
+	if ((rc = find_due(&st, policy, now, &due, &ndue, &checked, &unreadable, &next, next_label)) != SGT_OK)
 		goto out;
 	for (i = 0; i < ndue; i++) {
 		char serial[128];
 
 		sgt_cert_serial_hex(due[i].cert, serial, sizeof(serial));
-		json_array_append_new(jdue, json_pack("{s:s, s:s, s:s, s:I, s:s?}", "label", due[i].rec.label,
+		json_array_append_new(jdue, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s?}", "label", due[i].rec.label,
 						      "serial", serial, "not_after", due[i].not_after,
+						      "due_at", due[i].due_at,
 						      "days_left", (json_int_t)due[i].days_left, "policy",
 						      due[i].policy[0] ? due[i].policy : NULL));
+		json_object_set_new(json_array_get(jdue, json_array_size(jdue) - 1), "renewable",
+				    json_boolean(!due[i].foreign));
 		if (!ctx->json)
-			printf("%s: certificate %s %s %s (%ld days), inside the renewal window%s\n", due[i].rec.label,
-			       serial, due[i].days_left < 0 ? "expired on" : "expires on", due[i].not_after,
-			       due[i].days_left, check ? "" : dry_run ? ": would reissue it" : "");
+			printf("%s: certificate %s %s %s (%ld days), due for renewal since %.10s (%s)%s\n",
+			       due[i].rec.label, serial, due[i].days_left < 0 ? "expired on" : "expires on",
+			       due[i].not_after, due[i].days_left, due[i].due_at, due[i].why,
+			       due[i].foreign ? "; its issuer's key is not in custody, so renew cannot reissue it" :
+			       check ? "" : dry_run ? ": would reissue it" : "");
 	}
 	if (ndue > 0 && !check && !dry_run) {
 		if ((rc = sgt_token_open(&st, &pin, &tok)) != SGT_OK)
@@ -214,6 +234,17 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 				break;
 			}
 			/* One failure must not stop the others from being renewed. */
+			if (due[i].foreign) {
+				/* Said above; the key's owner must go through the CA that issued it. */
+				json_decref(r);
+				r1 = sgt_err(SGT_ERR_VERDICT, "the certificate of '%s' is due, but an outside CA issued "
+					     "it, so renew cannot reissue it", due[i].rec.label);
+				sgt_hint("make a request with 'signet cert csr %s', have that CA sign it, then "
+					 "'signet cert import %s FILE'", due[i].rec.label, due[i].rec.label);
+				if (rc == SGT_OK)
+					rc = r1;
+				continue;
+			}
 			r1 = cmd_cert_reissue_key(&st, tok, &due[i].rec, due[i].cert, policy, 0, "renew", r);
 			if (r1 == SGT_OK) {
 				renewed++;
@@ -231,14 +262,23 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 		}
 	}
 	if (ctx->json) {
-		int r2 = cmd_json_print(json_pack("{s:I, s:I, s:O, s:O, s:b, s:b}", "checked", (json_int_t)checked,
-						  "unreadable", (json_int_t)unreadable,
-						  "due", jdue, "renewed", jrenewed, "dry_run", dry_run, "check", check));
+		int r2;
 
+		if (next != 0)
+			sgt_time_iso(next, next_day);
+		r2 = cmd_json_print(json_pack("{s:I, s:I, s:O, s:O, s:b, s:b, s:s?, s:s?}", "checked",
+					      (json_int_t)checked, "unreadable", (json_int_t)unreadable, "due", jdue,
+					      "renewed", jrenewed, "dry_run", dry_run, "check", check, "next_due_at",
+					      next ? next_day : NULL, "next_label", next ? next_label : NULL));
 		rc = rc != SGT_OK ? rc : r2;
 	} else if (ndue == 0) {
-		printf("nothing to renew: %zu certificate%s checked, none inside its renewal window\n", checked,
+		printf("nothing to renew: %zu certificate%s checked, none due for renewal", checked,
 		       checked == 1 ? "" : "s");
+		if (next != 0) {
+			sgt_time_iso(next, next_day);
+			printf("; the first to fall due is '%s', on %.10s", next_label, next_day);
+		}
+		printf("\n");
 	} else if (!check && !dry_run) {
 		printf("renewed %zu of %zu due certificate%s\n", renewed, ndue, ndue == 1 ? "" : "s");
 	}

@@ -712,15 +712,15 @@ int sgt_fleet_custody_load(const struct sgt_store *st, struct sgt_fleet_custody 
 		const char *pname = recs[i].policy[0] ? recs[i].policy : st->cfg.policy;
 		struct sgt_policy *pol = NULL;
 		X509 *cur = NULL;
-		time_t nb;
 
 		memcpy(c->label, recs[i].label, sizeof(c->label));
 		memcpy(c->spki_sha256, recs[i].spki_sha256, sizeof(c->spki_sha256));
-		c->renew_before_days = 30;
+		c->renew_before_days = SGT_RENEW_DEFAULT_DAYS;
 		if (pname != NULL && *pname) {
 			if ((rc = sgt_policy_find(st->dir, pname, &pol)) != SGT_OK)
 				break;
 			c->renew_before_days = pol->renew_before_days;
+			snprintf(c->policy, sizeof(c->policy), "%s", pol->name);
 			sgt_policy_free(pol);
 		}
 		if ((rc = sgt_cert_store_current(st, c->label, &cur)) != SGT_OK)
@@ -732,10 +732,11 @@ int sgt_fleet_custody_load(const struct sgt_store *st, struct sgt_fleet_custody 
 			if (sgt_cert_spki_sha256(cur, spki) != SGT_OK || strcmp(spki, c->spki_sha256) != 0)
 				rc = sgt_err(SGT_ERR_DATA, "certs/%s/current.pem is not a certificate for key '%s'",
 					     c->label, c->label);
-			else if (sgt_cert_times(cur, &nb, &c->not_after) != SGT_OK)
+			else if (sgt_cert_times(cur, &c->not_before, &c->not_after) != SGT_OK)
 				rc = sgt_err(SGT_ERR_DATA, "certs/%s/current.pem has unreadable validity dates", c->label);
 			else {
 				c->has_signer = 1;
+				c->foreign_issuer = !sgt_cert_issuer_held(st, cur);
 				sgt_cert_serial_hex(cur, c->serial, sizeof(c->serial));
 				subject_cn(cur, c->subject_cn, sizeof(c->subject_cn));
 			}
@@ -821,9 +822,10 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 	const struct sgt_fleet_key *k = r->key;
 	const struct sgt_fleet_custody *c = r->custody;
 	const char *other = held_other(rep, b);
+	struct sgt_renewal ren;
 	time_t renew_at = 0, rebuild_at = 0;
 	int renew_now = 0, rebuild_need, use_rebuild;
-	char d1[16], d2[16];
+	char d1[16], d2[16], why[160];
 
 	if (c != NULL)
 		snprintf(r->keyname, sizeof(r->keyname), "%s", c->label);
@@ -848,13 +850,22 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 		snprintf(r->command, sizeof(r->command), "signet key show %s", other);
 		return;
 	}
-	/* Held: AWS Signer needs a usable certificate; devices that check expiry need a valid baked one. */
+	/*
+	 * Held: AWS Signer needs a usable certificate; devices that check
+	 * expiry need a valid baked one.  Whether the signer certificate is due
+	 * is decided as renew decides it (sgt_cert_renewal), and the renew
+	 * deadline is the date it falls due: renew needs no lead time, so
+	 * before that date there is nothing to do (ok, "due for renewal on"), and from
+	 * it 'signet renew' acts (due; overdue once it has expired or expires
+	 * within the critical days).
+	 */
 	if (!c->has_signer) {
 		renew_at = rep->now;
 		renew_now = 1;
 	} else {
-		renew_at = c->not_after;
-		renew_now = c->not_after - (time_t)c->renew_before_days * DAY <= rep->now;
+		sgt_cert_renewal(c->not_before, c->not_after, c->renew_before_days, rep->now, &ren);
+		renew_at = ren.due_at;
+		renew_now = ren.due;
 	}
 	if (f->checks_expiry && k->has_cert)
 		rebuild_at = k->not_after - (time_t)(f->rollout_days + f->margin_days) * DAY;
@@ -870,13 +881,18 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 	if (use_rebuild) {
 		r->deadline = rebuild_at;
 		r->deadline_for = SGT_FLEET_REBUILD;
+		r->status = by_deadline(rep, r->deadline);
 	} else {
 		r->deadline = renew_at;
 		r->deadline_for = SGT_FLEET_RENEW;
+		if (!renew_now)
+			r->status = SGT_FLEET_ST_OK;
+		else if (!c->has_signer || c->not_after <= rep->now ||
+			 days_until(rep->now, c->not_after) <= rep->critical_days)
+			r->status = SGT_FLEET_ST_OVERDUE;
+		else
+			r->status = SGT_FLEET_ST_DUE;
 	}
-	r->status = by_deadline(rep, r->deadline);
-	if (r->deadline_for == SGT_FLEET_RENEW && renew_now && r->status == SGT_FLEET_ST_OK)
-		r->status = SGT_FLEET_ST_DUE;	/* inside the policy's renewal window, even if warn-days is shorter */
 	r->action = r->status == SGT_FLEET_ST_OK ? SGT_FLEET_OK : r->deadline_for;
 	day(r->deadline, d1);
 	if (r->deadline_for == SGT_FLEET_REBUILD) {
@@ -887,25 +903,37 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 			 d2, c->label, d1, f->rollout_days,
 			 f->margin_days, k->not_after <= rep->now ? "; the certificate has expired: devices now accept "
 			 "no update and need a reflash" : "");
-		snprintf(r->command, sizeof(r->command), "signet renew && signet header %s --out ota_demo_config_signer.h",
-			 c->label);
+		/* 'signet renew' only where renew would act: the same rule again. */
+		if (c->has_signer && c->not_after > k->not_after)
+			snprintf(r->command, sizeof(r->command), "signet header %s --out ota_demo_config_signer.h",
+				 c->label);
+		else if (c->has_signer && c->foreign_issuer)
+			snprintf(r->command, sizeof(r->command), "signet cert csr %s --out %s.csr", c->label, c->label);
+		else if (c->has_signer && renew_now)
+			snprintf(r->command, sizeof(r->command),
+				 "signet renew && signet header %s --out ota_demo_config_signer.h", c->label);
+		else
+			snprintf(r->command, sizeof(r->command),
+				 "signet cert %s %s && signet header %s --out ota_demo_config_signer.h",
+				 c->has_signer ? "reissue" : "issue", c->label, c->label);
 	} else if (!c->has_signer) {
 		snprintf(r->sentence, sizeof(r->sentence),
 			 "key '%s' is in custody but has no signer certificate, so no update can be signed for "
 			 "AWS; issue one for the same key (devices are not affected)", c->label);
 		snprintf(r->command, sizeof(r->command), "signet cert issue %s", c->label);
 	} else {
+		sgt_renewal_why(&ren, c->policy, why, sizeof(why));
+		day(c->not_after, d2);
 		snprintf(r->sentence, sizeof(r->sentence),
-			 "the signer certificate %s of '%s' %s on %s (renewal window %ld days); AWS Signer refuses an "
-			 "expired one; devices are not affected", c->serial,
-			 c->label, c->not_after <= rep->now ? "expired" : "expires", d1, c->renew_before_days);
-		snprintf(r->command, sizeof(r->command), "signet renew");
-	}
-	if (r->action == SGT_FLEET_OK && r->deadline_for == SGT_FLEET_RENEW && c->has_signer) {
-		/* ok: say when it starts to matter, the start of the renewal window. */
-		day(c->not_after - (time_t)c->renew_before_days * DAY, d2);
-		snprintf(r->sentence + strlen(r->sentence), sizeof(r->sentence) - strlen(r->sentence),
-			 "; renew from %s", d2);
+			 "the signer certificate %s of '%s' %s on %s and is due for renewal %s %s (%s); AWS Signer "
+			 "refuses an expired one; devices are not affected%s", c->serial, c->label,
+			 c->not_after <= rep->now ? "expired" : "expires", d2, renew_now ? "since" : "on", d1, why,
+			 c->foreign_issuer ? "; an outside CA issued it, so renew cannot reissue it: have that CA sign "
+			 "a request, then 'signet cert import'" : "");
+		/* Before it is due renew would do nothing: no command to run yet. */
+		snprintf(r->command, sizeof(r->command), "%s", renew_now ? "signet renew" : "");
+		if (c->foreign_issuer && renew_now)
+			snprintf(r->command, sizeof(r->command), "signet cert csr %s --out %s.csr", c->label, c->label);
 	}
 }
 

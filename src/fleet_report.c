@@ -135,7 +135,10 @@ static int render_table(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 			       sgt_fleet_status_name(r->status), r->fleet->name, build_name(r), r->devices, r->stale,
 			       r->keyname, r->key == NULL ? "-" : r->custody ? "held" : "NOT HELD", signer, baked, dl,
 			       sgt_fleet_action_name(r->action));
-		sgt_buf_printf(b, "          %s\n          $ %s\n", r->sentence, r->command);
+		/* No command when there is nothing to run yet (a renewal not yet due). */
+		sgt_buf_printf(b, "          %s\n", r->sentence);
+		if (r->command[0])
+			sgt_buf_printf(b, "          $ %s\n", r->command);
 	}
 	sgt_buf_printf(b, "\n%ld devices (%ld stale, not seen recently; %ld on builds nobody recorded) in %ld fleets: "
 		       "%ld ok, %ld due, %ld overdue, %ld stranded, %ld unknown", t.devices + t.stale, t.stale, t.unknown,
@@ -709,9 +712,13 @@ static int render_html(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 			       "<td><div class=\"what\">",
 			       r->key == NULL ? "" : r->custody ? "in custody" : "NOT HELD", s1, s2, s3);
 		html_text(b, r->sentence);
-		sgt_buf_printf(b, "</div><div class=\"cmd\">$ ");
-		html_text(b, r->command);
-		sgt_buf_printf(b, "</div></td></tr>\n");
+		sgt_buf_printf(b, "</div>");
+		if (r->command[0]) {
+			sgt_buf_printf(b, "<div class=\"cmd\">$ ");
+			html_text(b, r->command);
+			sgt_buf_printf(b, "</div>");
+		}
+		sgt_buf_printf(b, "</td></tr>\n");
 	}
 	sgt_buf_printf(b, "</table></div>\n<h2>The next 12 months</h2>\n<div class=\"wrap tl\">\n");
 	html_timeline(rep, b);
@@ -776,7 +783,7 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		 * calendar: its event sits on the report's day and says it
 		 * passed (importing a newer report moves it: the UID is stable).
 		 */
-		int passed = r->deadline <= rep->now;
+		int passed = r->deadline <= rep->now, renew = r->deadline_for == SGT_FLEET_RENEW;
 		time_t at = passed ? rep->now : r->deadline, next = at + DAY;
 
 		if (r->deadline == 0)
@@ -809,13 +816,14 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 			struct sgt_buf s = { 0 };
 
 			/* The action and its deadline, never today's status: the event outlives the report. */
+			/* A renew row's date is when renew starts to act, not a last day: "from", "due since". */
 			if (passed)
-				sgt_buf_printf(&s, "signet: %s %s %s (key %s): deadline %s passed",
-					       sgt_fleet_action_name(r->deadline_for), r->fleet->name, build_name(r),
-					       r->keyname, due);
+				sgt_buf_printf(&s, "signet: %s %s %s (key %s): %s %s", sgt_fleet_action_name(r->deadline_for),
+					       r->fleet->name, build_name(r), r->keyname, renew ? "renewal window opened" : "deadline passed on",
+					       due);
 			else
-				sgt_buf_printf(&s, "signet: %s %s %s (key %s) by %s", sgt_fleet_action_name(r->deadline_for),
-					       r->fleet->name, build_name(r), r->keyname, due);
+				sgt_buf_printf(&s, "signet: %s %s %s (key %s) %s %s", sgt_fleet_action_name(r->deadline_for),
+					       r->fleet->name, build_name(r), r->keyname, renew ? "from" : "by", due);
 			ics_text(&l, s.p);
 			sgt_buf_free(&s);
 		}
@@ -825,7 +833,9 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 		{
 			struct sgt_buf s = { 0 };
 
-			sgt_buf_printf(&s, "%s\n$ %s", r->sentence, r->command);
+			/* The event is the deadline: on that date a not-yet-due renewal is due. */
+			sgt_buf_printf(&s, "%s\n$ %s", r->sentence, r->command[0] ? r->command :
+				       r->deadline_for == SGT_FLEET_RENEW ? "signet renew" : "");
 			ics_text(&l, s.p);
 			sgt_buf_free(&s);
 		}
@@ -842,11 +852,11 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 			struct sgt_buf s = { 0 };
 
 			if (passed)
-				sgt_buf_printf(&s, "%s %s %s: the deadline %s has passed", sgt_fleet_action_name(r->deadline_for),
-					       r->fleet->name, build_name(r), due);
+				sgt_buf_printf(&s, "%s %s %s: %s %s", sgt_fleet_action_name(r->deadline_for), r->fleet->name,
+					       build_name(r), renew ? "its renewal window opened" : "the deadline passed on", due);
 			else
-				sgt_buf_printf(&s, "%s %s %s by %s, in 14 days", sgt_fleet_action_name(r->deadline_for),
-					       r->fleet->name, build_name(r), due);
+				sgt_buf_printf(&s, "%s %s %s %s %s, in 14 days", sgt_fleet_action_name(r->deadline_for),
+					       r->fleet->name, build_name(r), renew ? "from" : "by", due);
 			ics_text(&l, s.p);
 			sgt_buf_free(&s);
 		}

@@ -236,10 +236,31 @@ static int lint_hash(X509 *x, const struct sgt_policy *pol, struct sgt_lint *l)
 	return SGT_OK;
 }
 
-static int lint_time(X509 *x, const struct sgt_policy *pol, time_t now, struct sgt_lint *l)
+/* What acts on an expired or due certificate, for the end of a finding. */
+static void renew_hint(const struct sgt_policy *rpol, int flags, char *out, size_t cap)
 {
+	if (!(flags & SGT_LINT_CURRENT))
+		snprintf(out, cap, "reissue it with 'signet cert reissue' (for the same key, if signet holds it; "
+			 "'signet renew' acts only on the current certificate of a key in custody, which this is not)");
+	else if (flags & SGT_LINT_FOREIGN_ISSUER)
+		snprintf(out, cap, "its issuer's key is not in custody, so 'signet renew' cannot reissue it: make a "
+			 "request with 'signet cert csr', have that CA sign it, then 'signet cert import'");
+	else if ((flags & SGT_LINT_RENEW_POLICY) && rpol != NULL)
+		snprintf(out, cap, "run 'signet renew --policy %s', which reissues it for the same key", rpol->name);
+	else
+		snprintf(out, cap, "run 'signet renew', which reissues it for the same key");
+}
+
+/*
+ * pol: the rules (NULL for a CA); rpol: the policy whose renewal window
+ * applies (the key's, even for a CA, as renew uses it).
+ */
+static int lint_time(X509 *x, const struct sgt_policy *pol, const struct sgt_policy *rpol, time_t now, int flags,
+		     struct sgt_lint *l)
+{
+	struct sgt_renewal ren;
 	time_t nb, na;
-	char d1[32], d2[32];
+	char d1[32], d2[32], d3[32], why[160], hint[256];
 	long life;
 	int rc = SGT_OK;
 
@@ -251,18 +272,23 @@ static int lint_time(X509 *x, const struct sgt_policy *pol, time_t now, struct s
 		return add(l, SGT_LINT_ERROR, "validity-inverted",
 			   "the certificate's notBefore (%s) is after its notAfter (%s): it is never valid, so AWS "
 			   "refuses it whatever the date; the tool that made it swapped or miscomputed the dates", d1, d2);
+	/* The one rule renew uses (sgt_cert_renewal), so lint never advises a renew that would not happen. */
+	sgt_cert_renewal(nb, na, rpol != NULL ? rpol->renew_before_days : SGT_RENEW_DEFAULT_DAYS, now, &ren);
+	sgt_renewal_why(&ren, rpol != NULL ? rpol->name : NULL, why, sizeof(why));
+	day_str(ren.due_at, d3);
+	renew_hint(rpol, flags, hint, sizeof(hint));
 	if (na < now)
 		rc = add(l, SGT_LINT_ERROR, "expired",
 			 "the certificate expired on %s (%ld days ago); AWS Signer and IoT refuse it for new OTA "
 			 "jobs, though devices that only use its public key still accept images signed with the "
-			 "same key: reissue it with 'signet cert reissue'", d2, (long)((now - na) / 86400));
+			 "same key: %s", d2, (long)((now - na) / 86400), hint);
 	else if (nb > now)
 		rc = add(l, SGT_LINT_ERROR, "not-yet-valid",
 			 "the certificate is not valid before %s; AWS refuses it until then (is a clock wrong?)", d1);
-	else if (pol != NULL && na - now <= (time_t)pol->renew_before_days * 86400)
+	else if (ren.due)
 		rc = add(l, SGT_LINT_WARNING, "expires-soon",
-			 "the certificate expires on %s, in %ld days, inside policy %s's %ld-day renewal window: "
-			 "run 'signet renew'", d2, (long)((na - now) / 86400), pol->name, pol->renew_before_days);
+			 "the certificate expires on %s, in %ld days, and has been due for renewal since %s (%s): %s",
+			 d2, (long)((na - now) / 86400), d3, why, hint);
 	if (rc != SGT_OK)
 		return rc;
 	life = (long)((na - nb) / 86400);
@@ -292,7 +318,7 @@ int sgt_lint_cert(X509 *x, const struct sgt_policy *pol, time_t now, int flags, 
 	rc = rc ? rc : lint_ku(x, pol, as_ca, out);
 	rc = rc ? rc : lint_key(x, pol, as_ca, out);
 	rc = rc ? rc : lint_hash(x, as_ca ? NULL : pol, out);
-	rc = rc ? rc : lint_time(x, as_ca ? NULL : pol, now, out);
+	rc = rc ? rc : lint_time(x, as_ca ? NULL : pol, pol, now, flags, out);
 	if (rc == SGT_OK && X509_get_ext_by_NID(x, NID_subject_key_identifier, -1) < 0)
 		rc = add(out, SGT_LINT_INFO, "ski-missing",
 			 "no subject key identifier; tools that build chains find the certificate less easily");

@@ -24,7 +24,7 @@ static const struct command commands[] = {
 	{ "init", cmd_init, "create a store and its token (embedded SoftHSM2 or an existing module)" },
 	{ "key", cmd_key, "generate, import, adopt, list, show keys in custody; pubkey; match files to keys" },
 	{ "cert", cmd_cert, "issue, reissue, csr, import, list, show, lint certificates" },
-	{ "renew", cmd_renew, "reissue every certificate inside its renewal window, same key" },
+	{ "renew", cmd_renew, "reissue every current certificate that is due for renewal, same key" },
 	{ "header", cmd_header, "export a certificate or public key as the C header firmware bakes in" },
 	{ "extract", cmd_extract, "find certificates and public keys baked into sources and images" },
 	{ "sign", cmd_sign, "sign firmware images on the token as OTA devices verify them" },

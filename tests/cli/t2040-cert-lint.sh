@@ -67,8 +67,15 @@ expect 1 error expired "the certificate expired on .* \(5 days ago\); AWS Signer
 FROM=now+5d TO=now+100d mk future "${GOOD[@]}"
 expect 1 error not-yet-valid "not valid before" future
 
-FROM=now-1d TO=now+10d mk soon "${GOOD[@]}"
-expect 0 warning expires-soon "in [0-9]+ days, inside policy aws-freertos-esp32's 30-day renewal window" soon
+# Due by the rule renew uses: a year-long certificate 10 days before its end.  It is
+# a file, not a key's current certificate, so renew would not act: cert reissue is named.
+FROM=now-355d TO=now+10d mk soon "${GOOD[@]}"
+expect 0 warning expires-soon "in [0-9]+ days, and has been due for renewal since [0-9-]+ \\(policy aws-freertos-esp32's 30-day renewal window\\): reissue it with 'signet cert reissue'" soon
+hasnt "$T/out" "run 'signet renew'"
+# An 11-day certificate with 10 days left is not due (a third of its life is its window): no finding.
+FROM=now-1d TO=now+10d mk short "${GOOD[@]}"
+sig 0 cert lint "$T/short.pem" $P
+hasnt "$T/out" "expires-soon"
 
 FROM=now-1d TO=now+1000d mk long "${GOOD[@]}"
 expect 1 error validity-too-long "valid for 1001 days .*allows at most 365" long

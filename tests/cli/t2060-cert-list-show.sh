@@ -27,7 +27,8 @@ jq -e --arg s "$second" '.certificates[] | select(.serial == $s) | .current == t
 SIGNET_NOW=2026-12-20T00:00:00Z sig 0 cert list fw
 has "$T/out" "^LABEL +SERIAL +EXPIRES +DAYS LEFT +VERDICT +SUBJECT"
 has "$T/out" "^fw +$first +2026-04-11 +-253 +fails +CN=ota-signer$"
-has "$T/out" "^fw +$second +2027-01-01 +12 +warnings +CN=ota-signer  \(current\)$"
+# 12 days left of a year: due by the rule renew uses, and only the current one is renew's to act on.
+has "$T/out" "^fw +$second +2027-01-01 +12 +warnings +CN=ota-signer  \(current, due for renewal: signet renew\)$"
 hasnt "$T/out" "^other"
 sig 1 cert list nokey
 sig 2 cert list a b

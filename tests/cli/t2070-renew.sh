@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# renew: every current certificate inside its policy's renewal window is
+# renew: every current certificate due for renewal (inside its policy's window) is
 # reissued with the same key, exactly once; a second run does nothing;
 # --check says 1 while something is due and 0 after; --dry-run changes
 # nothing.  Time is moved with SIGNET_NOW.
@@ -24,7 +24,7 @@ has "$T/out" "nothing to renew"
 # window 60) is not.
 export SIGNET_NOW=2026-12-10T00:00:00Z
 sig 1 renew --check
-has "$T/out" "^a: certificate [0-9A-F]+ expires on 2027-01-01T00:00:00Z \(22 days\), inside the renewal window$"
+has "$T/out" "^a: certificate [0-9A-F]+ expires on 2027-01-01T00:00:00Z \(22 days\), due for renewal since 2026-12-02 \(policy aws-freertos-esp32's 30-day renewal window\)$"
 has "$T/out" "^b: certificate [0-9A-F]+ expired on 2026-07-20T00:00:00Z"
 hasnt "$T/out" "^c:"
 sig 1 --json renew --check
@@ -52,7 +52,7 @@ run 0 openssl verify -attime "$(date -d 2026-12-10 +%s)" -CAfile "$S/certs/a/cur
 # Idempotent.
 after=$(snapshot)
 sig 0 renew
-has "$T/out" "nothing to renew: 3 certificates checked, none inside its renewal window"
+has "$T/out" "nothing to renew: 3 certificates checked, none due for renewal; the first to fall due is 'c', on 2027-11-02"
 eq "$(snapshot)" "$after" "second renew changed the store"
 sig 0 renew --check
 sig 0 --json renew

@@ -39,7 +39,7 @@ sig 0 --json fleet report
 eq "$(jq -r '.rows[] | select(.fleet=="secure") | "\(.action) \(.status) \(.deadline) \(.deadline_for)"' "$T/out")" \
   "ok ok 2026-11-11T00:00:00Z rebuild" "secure on 2026-06-01"
 eq "$(jq -r '.rows[] | select(.fleet=="gen2" and .build=="1.4.2") | "\(.action) \(.status) \(.deadline) \(.custody_label) \(.spki_sha256)"' "$T/out")" \
-  "ok ok 2027-01-01T00:00:00Z fw $FW_SPKI" "gen2 on 2026-06-01: key read from the binary image"
+  "ok ok 2026-12-02T00:00:00Z fw $FW_SPKI" "gen2 on 2026-06-01: key read from the binary image (renew deadline: the day renew starts to act)"
 eq "$(jq -r '.rows[] | select(.fleet=="gen1") | "\(.action) \(.status) \(.custody) \(.spki_sha256) \(.baked_certificate.subject)"' "$T/out")" \
   "stranded stranded not held $LOST_SPKI CN=lost-signer" "gen1"
 # gen2's 1.4.2 rows are ok, but 7 of its devices run 1.5.0, which nobody recorded: never ok.
@@ -52,6 +52,10 @@ eq "$(jq -r '.summary.devices' "$T/out")" 123507 "every device counted, unknown 
 export SIGNET_NOW=2026-10-20T00:00:00Z
 sig 1 fleet check secure
 has "$T/out" "^secure 2\.0\.0 fw: due: these devices reject images once their baked certificate expires on 2027-01-01; a build baking a renewed certificate for 'fw' must reach the fleet by 2026-11-11 \(21 days rollout \+ 30 days margin\)"
+# renew would not act before 2026-12-02, so the rebuild is not told to run it: cert reissue makes the certificate.
+has "$T/out" "\(\\$ signet cert reissue fw && signet header fw --out ota_demo_config_signer\.h\)$"
+hasnt "$T/out" "signet renew"
+sig 0 renew --check
 sig 0 fleet check secure --warn-days 20 --critical-days 10
 sig 1 fleet check secure --critical-days 25
 has "$T/out" "^secure 2\.0\.0 fw: overdue: "
@@ -65,7 +69,9 @@ sig 1 --json fleet check
 eq "$(jq -r '[.findings[] | "\(.fleet)/\(.build):\(.action):\(.status)"] | join(" ")' "$T/out")" \
   "gen1/0.9.0:stranded:stranded secure/2.0.0:rebuild:overdue gen2/1.4.2:renew:due gen2/1.5.0:unknown:unknown" "findings on 2026-12-05"
 sig 1 fleet check gen2
-has "$T/out" "^gen2 1\.4\.2 fw: due: the signer certificate [0-9A-F]+ of 'fw' expires on 2027-01-01 \(renewal window 30 days\); AWS Signer refuses an expired one; devices are not affected \(\\$ signet renew\)$"
+has "$T/out" "^gen2 1\.4\.2 fw: due: the signer certificate [0-9A-F]+ of 'fw' expires on 2027-01-01 and is due for renewal since 2026-12-02 \(policy aws-freertos-esp32's 30-day renewal window\); AWS Signer refuses an expired one; devices are not affected \(\\$ signet renew\)$"
+sig 1 renew --check
+has "$T/out" "^fw: certificate [0-9A-F]+ expires on 2027-01-01T00:00:00Z \(27 days\), due for renewal since 2026-12-02"
 sig 0 fleet report
 has "$T/out" "^fleet secure: overdue \(devices check certificate expiry\)$"
 has "$T/out" "^overdue +secure +2\.0\.0 +3000 +0 +fw +held +2027-01-01 2027-01-01 2026-11-11 rebuild$"
@@ -77,7 +83,9 @@ eq "$(jq -r '.findings[0].status' "$T/out")" overdue "renew at 12 days"
 # rebuild is not (the devices still hold the old certificate).
 sig 0 renew
 sig 0 --json fleet report gen2 secure
-eq "$(jq -r '.rows[] | select(.build=="1.4.2") | "\(.action) \(.status) \(.deadline)"' "$T/out")" "ok ok 2027-12-05T00:00:00Z" "gen2 after renew"
+eq "$(jq -r '.rows[] | select(.build=="1.4.2") | "\(.action) \(.status) \(.deadline)"' "$T/out")" "ok ok 2027-11-05T00:00:00Z" "gen2 after renew"
+# The renewed certificate exists: the rebuild needs only the header.
+eq "$(jq -r '.rows[] | select(.fleet=="secure") | .command' "$T/out")" "signet header fw --out ota_demo_config_signer.h" "secure's command after renew"
 eq "$(jq -r '.rows[] | select(.fleet=="secure") | "\(.action) \(.status)"' "$T/out")" "rebuild overdue" "secure after renew"
 has "$T/out" "the certificate has expired|must reach the fleet by 2026-11-11"
 

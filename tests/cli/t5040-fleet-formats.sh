@@ -32,7 +32,7 @@ sig 0 fleet report --format prometheus --out "$T/fleet.prom"
 run 0 promtool check metrics <"$T/fleet.prom"
 has "$T/fleet.prom" '^signet_fleet_devices\{fleet="gen2",build="1\.4\.2",key="fw"\} 120000$'
 has "$T/fleet.prom" "^signet_fleet_action_deadline_timestamp_seconds\{fleet=\"secure\",build=\"2\.0\.0\",key=\"fw\",action=\"rebuild\"\} $(date -d 2026-11-11 +%s)$"
-has "$T/fleet.prom" "^signet_fleet_action_deadline_timestamp_seconds\{fleet=\"gen2\",build=\"1\.4\.2\",key=\"fw\",action=\"renew\"\} $(date -d 2027-01-01 +%s)$"
+has "$T/fleet.prom" "^signet_fleet_action_deadline_timestamp_seconds\{fleet=\"gen2\",build=\"1\.4\.2\",key=\"fw\",action=\"renew\"\} $(date -d 2026-12-02 +%s)$"
 has "$T/fleet.prom" '^signet_fleet_status\{fleet="gen1",status="stranded"\} 1$'
 has "$T/fleet.prom" '^signet_fleet_status\{fleet="secure",status="overdue"\} 1$'
 has "$T/fleet.prom" '^signet_fleet_status\{fleet="gen2",status="due"\} 1$'
@@ -75,9 +75,10 @@ for e in evs:
     print(e.decoded('dtstart').isoformat(), str(e['summary']))
 PY
 # Events carry the action and its deadline, not today's status; a passed one sits on the report's day, said passed.
-has "$T/out" '^2026-12-05 signet: rebuild secure 2\.0\.0 \(key fw\): deadline 2026-11-11 passed$'
-has "$T/out" '^2027-01-01 signet: renew gen2 1\.4\.2 \(key fw\) by 2027-01-01$'
-hasnt "$T/fleet.ics" 'ok|due|overdue'
+has "$T/out" '^2026-12-05 signet: rebuild secure 2\.0\.0 \(key fw\): deadline passed on 2026-11-11$'
+# A renew row's date is the day renew starts to act: the certificate (2027-01-01) minus the 30-day window.
+has "$T/out" '^2026-12-05 signet: renew gen2 1\.4\.2 \(key fw\): renewal window opened 2026-12-02$'
+hasnt "$T/fleet.ics" '^SUMMARY:.*: (ok|due|overdue|stranded|unknown)\r?$'
 
 # CSV: one row per fleet x build x key, read back by Python's csv module.
 sig 0 fleet report --format csv --out "$T/fleet.csv"

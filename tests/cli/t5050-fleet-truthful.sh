@@ -198,8 +198,8 @@ cal = icalendar.Calendar.from_ical(open(sys.argv[1], 'rb').read())
 for e in cal.walk('VEVENT'):
     print(e.decoded('dtstart').isoformat(), str(e['summary']), '|', str(e['categories'].to_ical(), 'ascii'))
 PY
-has "$T/out" '^2026-12-05 signet: rebuild secure 2\.0\.0 \(key fw\): deadline 2026-11-11 passed \| signet,rebuild$'
-has "$T/out" '^2027-01-01 signet: renew gen2 1\.9\.0 \(key fw\) by 2027-01-01 \| signet,renew$'
+has "$T/out" '^2026-12-05 signet: rebuild secure 2\.0\.0 \(key fw\): deadline passed on 2026-11-11 \| signet,rebuild$'
+has "$T/out" '^2026-12-05 signet: renew gen2 1\.9\.0 \(key fw\): renewal window opened 2026-12-02 \| signet,renew$'
 hasnt "$T/out" '\b(ok|due|overdue)\b'
 sig 0 fleet report --format html --out "$T/fleet.html"
 chrome --dump-dom "file://$T/fleet.html" >"$T/dom.html" || { cat "$T/chrome.log"; fail "chromium could not render the report"; }

@@ -489,6 +489,49 @@ static void test_store(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* The one renewal rule: the window, a third of a short lifetime, expired is due, and never due again at once. */
+static void test_renewal(void **state)
+{
+	const time_t day = 86400, t0 = 1790000000;
+	struct sgt_renewal r;
+	char why[200];
+
+	(void)state;
+	/* 365 days, 30-day window: due from 30 days before expiry. */
+	sgt_cert_renewal(t0, t0 + 365 * day, 30, t0 + 334 * day, &r);
+	assert_false(r.due);
+	assert_int_equal(r.due_at, t0 + 335 * day);
+	assert_false(r.short_life);
+	sgt_cert_renewal(t0, t0 + 365 * day, 30, t0 + 335 * day, &r);
+	assert_true(r.due);
+	sgt_renewal_why(&r, "esp", why, sizeof(why));
+	assert_string_equal(why, "policy esp's 30-day renewal window");
+	sgt_renewal_why(&r, NULL, why, sizeof(why));
+	assert_string_equal(why, "signet's default 30-day renewal window");
+	/* Expired: due. */
+	sgt_cert_renewal(t0, t0 + 365 * day, 30, t0 + 400 * day, &r);
+	assert_true(r.due);
+	/* 20 days under a 30-day window: due with a third left, not when new. */
+	sgt_cert_renewal(t0, t0 + 21 * day, 30, t0, &r);
+	assert_true(r.short_life);
+	assert_false(r.due);
+	assert_int_equal(r.due_at, t0 + 14 * day);
+	sgt_cert_renewal(t0, t0 + 21 * day, 30, t0 + 14 * day, &r);
+	assert_true(r.due);
+	sgt_renewal_why(&r, "esp", why, sizeof(why));
+	assert_non_null(strstr(why, "a third of its 21-day lifetime"));
+	/* Exactly as long as the window counts as short (else a fresh one would be due). */
+	sgt_cert_renewal(t0, t0 + 30 * day, 30, t0, &r);
+	assert_false(r.due);
+	assert_true(r.short_life);
+	sgt_cert_renewal(t0, t0 + 31 * day, 30, t0, &r);
+	assert_false(r.due);
+	assert_false(r.short_life);
+	/* Inverted dates: the plain window, no division by a negative life. */
+	sgt_cert_renewal(t0 + 10 * day, t0, 30, t0, &r);
+	assert_true(r.due);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_pkey_alg),
 		cmocka_unit_test(test_csr),
 		cmocka_unit_test(test_store),
+		cmocka_unit_test(test_renewal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

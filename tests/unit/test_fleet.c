@@ -175,7 +175,9 @@ static void test_judge(void **state)
 	r = row_of(&rep, "plain", "1", 'a');
 	assert_int_equal(r->action, SGT_FLEET_RENEW);
 	assert_int_equal(r->status, SGT_FLEET_ST_DUE);
-	assert_int_equal(r->deadline, exp);
+	/* The renew deadline is the date sgt_cert_renewal says it falls due: 30 days before expiry. */
+	assert_int_equal(r->deadline, exp - 30 * DAY);
+	assert_string_equal(r->command, "signet renew");
 	r = row_of(&rep, "strict", "2", 'a');
 	assert_int_equal(r->action, SGT_FLEET_REBUILD);
 	assert_int_equal(r->status, SGT_FLEET_ST_OVERDUE);
@@ -213,8 +215,32 @@ static void test_judge(void **state)
 	assert_int_equal(r->deadline, exp - 51 * DAY);
 	r = row_of(&rep, "plain", "1", 'a');
 	assert_int_equal(r->status, SGT_FLEET_ST_OK);
-	assert_non_null(strstr(r->sentence, "renew from 2026-12-02"));
+	assert_non_null(strstr(r->sentence, "is due for renewal on 2026-12-02"));
+	/* Renew would not act yet: no command advises it. */
+	assert_string_equal(r->command, "");
 	sgt_fleet_report_release(&rep);
+
+	/*
+	 * A 20-day signer certificate with 19 days left, under a 30-day window:
+	 * renew would not act (a third of its lifetime is its window), so the
+	 * fleet is ok even with warn-days 30; with 5 days left it is due.
+	 */
+	cust[0].not_before = now - DAY;
+	cust[0].not_after = now + 19 * DAY;
+	assert_int_equal(sgt_fleet_judge(&inv, cust, 2, now, 30, 3, NULL, 0, &rep), SGT_OK);
+	r = row_of(&rep, "plain", "1", 'a');
+	assert_int_equal(r->status, SGT_FLEET_ST_OK);
+	assert_int_equal(r->deadline, now + 19 * DAY - (20 * DAY) / 3);
+	assert_non_null(strstr(r->sentence, "a third of its 20-day lifetime"));
+	sgt_fleet_report_release(&rep);
+	assert_int_equal(sgt_fleet_judge(&inv, cust, 2, now + 14 * DAY, 30, 3, NULL, 0, &rep), SGT_OK);
+	r = row_of(&rep, "plain", "1", 'a');
+	assert_int_equal(r->action, SGT_FLEET_RENEW);
+	assert_int_equal(r->status, SGT_FLEET_ST_DUE);
+	assert_string_equal(r->command, "signet renew");
+	sgt_fleet_report_release(&rep);
+	cust[0].not_before = 0;
+	cust[0].not_after = exp;
 
 	/* Only the fleets asked for; an unknown name is an error. */
 	{

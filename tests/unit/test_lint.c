@@ -227,11 +227,72 @@ static void test_time(void **state)
 	s.from = NOW + DAY;
 	s.to = NOW + 100 * DAY;
 	expect(&s, pol, "not-yet-valid", SGT_LINT_ERROR, NULL);
-	s.from = NOW - DAY;
+	s.from = NOW - 100 * DAY;
 	s.to = NOW + 10 * DAY;
 	expect(&s, pol, "expires-soon", SGT_LINT_WARNING, "in 10 days");
+	/* Not the current certificate of a key: renew would not act, so it is not advised. */
+	expect(&s, pol, "expires-soon", SGT_LINT_WARNING, "reissue it with 'signet cert reissue'");
+	s.from = NOW - DAY;
 	s.to = NOW + 500 * DAY;
 	expect(&s, pol, "validity-too-long", SGT_LINT_ERROR, "valid for 501 days");
+}
+
+/* Lints s under p with flags; the text of the finding code, or NULL. */
+static char *finding(const struct shape *s, const struct sgt_policy *p, int flags, const char *code)
+{
+	X509 *x = build(s);
+	struct sgt_lint l = { 0 };
+	char *text = NULL;
+	size_t i;
+
+	assert_int_equal(sgt_lint_cert(x, p, NOW, flags, &l), SGT_OK);
+	for (i = 0; i < l.n; i++)
+		if (strcmp(l.items[i].code, code) == 0)
+			text = strdup(l.items[i].text);
+	sgt_lint_release(&l);
+	X509_free(x);
+	return text;
+}
+
+/* expires-soon follows sgt_cert_renewal, the rule renew uses, and says 'signet renew' only for a current certificate. */
+static void test_renewal_window(void **state)
+{
+	struct shape s = good_shape();
+	char *t;
+
+	(void)state;
+	/* A 20-day certificate with 19 days left: renew would not act (a third of its life is the window). */
+	s.from = NOW - DAY;
+	s.to = NOW + 19 * DAY;
+	assert_null(t = finding(&s, pol, SGT_LINT_CURRENT, "expires-soon"));
+	/* With 6 days left it is due, and the finding says why. */
+	s.from = NOW - 14 * DAY;
+	s.to = NOW + 6 * DAY;
+	assert_non_null(t = finding(&s, pol, SGT_LINT_CURRENT, "expires-soon"));
+	assert_non_null(strstr(t, "a third of its 20-day lifetime"));
+	assert_non_null(strstr(t, "run 'signet renew'"));
+	free(t);
+	/* A year-long one: the policy's 30-day window. */
+	s.from = NOW - 340 * DAY;
+	s.to = NOW + 25 * DAY;
+	assert_non_null(t = finding(&s, pol, SGT_LINT_CURRENT | SGT_LINT_RENEW_POLICY, "expires-soon"));
+	assert_non_null(strstr(t, "policy esp's 30-day renewal window"));
+	assert_non_null(strstr(t, "run 'signet renew --policy esp'"));
+	free(t);
+	assert_non_null(t = finding(&s, pol, 0, "expires-soon"));
+	assert_null(strstr(t, "run 'signet renew'"));
+	free(t);
+	/* Without a policy the default 30 days apply, as renew applies them. */
+	assert_non_null(t = finding(&s, NULL, SGT_LINT_CURRENT, "expires-soon"));
+	assert_non_null(strstr(t, "signet's default 30-day renewal window"));
+	free(t);
+	s.to = NOW + 31 * DAY;
+	assert_null(t = finding(&s, NULL, SGT_LINT_CURRENT, "expires-soon"));
+	/* Expired: renew reissues a current one. */
+	s.to = NOW - DAY;
+	assert_non_null(t = finding(&s, pol, SGT_LINT_CURRENT, "expired"));
+	assert_non_null(strstr(t, "run 'signet renew'"));
+	free(t);
 }
 
 static void test_structure(void **state)
@@ -321,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_ku),
 		cmocka_unit_test(test_key_and_hash),
 		cmocka_unit_test(test_time),
+		cmocka_unit_test(test_renewal_window),
 		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_issued_passes),
