@@ -71,7 +71,7 @@ struct sgt_found {
 	enum sgt_cstate state;	/* ACTIVE for binaries and plain files */
 	char symbol[128];	/* the macro or variable it belongs to, "" if unknown */
 	const char *form;	/* "certificate", "spki", "pkcs1", "ec-point", "ed25519-raw", "pem" (broken) */
-	char reason[256];	/* why it is not baked (state, broken material, device parse), "" when baked */
+	char reason[384];	/* why it is not baked (state, broken material, device parse), "" when baked */
 	int device_parses;	/* 1 mbedTLS parses it as compiled, 0 it does not, -1 not applicable */
 	char device_err[160];	/* mbedTLS's error when device_parses == 0 */
 	enum sgt_device_form device_form;

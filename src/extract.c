@@ -331,6 +331,8 @@ struct cand {
 	unsigned long long addr;
 };
 
+static const char *unparsable_cost(const char *sym);
+
 /* Adds a find; takes ownership of c->cert and c->pub. */
 static void add(struct scan *sc, const struct where *w, struct cand *c)
 {
@@ -434,9 +436,8 @@ static void add(struct scan *sc, const struct where *w, struct cand *c)
 			f->device_len = c->devlen;
 		} else {
 			f->device_parses = 0;
-			snprintf(f->reason, sizeof(f->reason),
-				 "the device cannot parse it (%s): a device baking it rejects every update (0xe3)",
-				 f->device_err);
+			snprintf(f->reason, sizeof(f->reason), "the device cannot parse it (%s): %s", f->device_err,
+				 unparsable_cost(f->symbol));
 		}
 	}
 	f->baked = f->kind != SGT_FOUND_BROKEN && f->state == SGT_C_ACTIVE && f->device_parses != 0;
@@ -653,11 +654,32 @@ static int known_symbol(const char *s);
  * so it is no finding at all.  Under a code-signing constant's name it is
  * what that constant holds: broken.
  */
+/* A constant whose name says it is what devices check updates against. */
+static int signing_symbol(const char *sym)
+{
+	return known_symbol(sym) || (strcasestr(sym, "sign") && (strcasestr(sym, "cert") || strcasestr(sym, "key")));
+}
+
 static int is_marker(const struct where *w)
 {
-	const char *sym = w->symbol ? w->symbol : "";
+	return w->strings && !signing_symbol(w->symbol ? w->symbol : "");
+}
 
-	return w->strings && !(known_symbol(sym) || (strcasestr(sym, "sign") && (strcasestr(sym, "cert") || strcasestr(sym, "key"))));
+/*
+ * What a constant the device cannot parse costs: every update, when it is
+ * the code-signing constant.  A constant named otherwise (a TLS root CA, a
+ * client certificate) breaks whatever uses it, not the update check, so
+ * the 0xe3 is said only as a condition there.  Without a name (a binary
+ * image) nobody can tell which it is.
+ */
+static const char *unparsable_cost(const char *sym)
+{
+	if (sym[0] != '\0' && signing_symbol(sym))
+		return "a device baking it as its code-signing certificate rejects every update (0xe3)";
+	if (sym[0] != '\0')
+		return "whatever uses it on the device fails; were it the code-signing certificate, every update "
+		       "would be rejected (0xe3)";
+	return "if the device checks updates against it, it rejects every one (0xe3)";
 }
 
 /*
@@ -1180,7 +1202,7 @@ int sgt_found_text(struct sgt_buf *b, const struct sgt_found *f, const char *cus
 		if (rc == SGT_OK)
 			rc = sgt_buf_printf(b, "  broken:   %s\n", f->reason);
 		if (rc == SGT_OK && f->state == SGT_C_ACTIVE)
-			rc = sgt_buf_printf(b, "  device:   a device baking it cannot check any update: rejects every one (0xe3)\n");
+			rc = sgt_buf_printf(b, "  device:   it does not parse there: %s\n", unparsable_cost(f->symbol));
 		return rc;
 	}
 	if (rc == SGT_OK && f->kind == SGT_FOUND_CERT) {

@@ -118,4 +118,12 @@ has "$T/out" "broken"
 { echo 'static const char root_ca[] = \'; sed '3s/^..../AAAA/;4d' "$cert" | pem_lines; echo '    "";'; } >lost.c
 run 1 "$SIGNET" extract lost.c
 has "$T/out" "the CERTIFICATE (does not parse|base64 does not decode)"
+
+# 5. What broken material costs is said as true of the device: a TLS root CA that
+# does not parse breaks TLS, not the update check; the code-signing constant
+# breaks every update (0xe3).
+has "$T/out" "^ *device: +it does not parse there: whatever uses it on the device fails; were it the code-signing certificate"
+hasnt "$T/out" "a device baking it as its code-signing certificate rejects every update"
+run 1 "$SIGNET" extract lone.h
+has "$T/out" "^ *device: +it does not parse there: a device baking it as its code-signing certificate rejects every update \\(0xe3\\)$"
 exit 0
