@@ -6,7 +6,10 @@
  * the record's at the start), on a second thread while the token signs the
  * next image, before anything is written; each signed image gets an audit
  * record, all of a batch in one append, and no signature file is visible
- * before its record is on disk (fail closed; docs/store.md).
+ * before its record is on disk (fail closed; docs/store.md).  OTA input a
+ * device could not use (hash, signer certificate dates, ids AWS refuses)
+ * is refused before the token signs.  IMAGE '-' is standard input, hashed
+ * once before the token is opened.
  */
 #include <stdlib.h>
 #include <string.h>
