@@ -21,7 +21,8 @@ enum sgt_ota_kind {
 	SGT_OTA_PAL,		/* OtaPalMainStatus_t, from ota_platform_interface.h */
 	SGT_OTA_AGENT,		/* OtaErr_t, from ota.h */
 	SGT_OTA_IMAGE_STATE,	/* "rejected: 0x..." etc., from the agent's image state */
-	SGT_OTA_LEGACY		/* kOTA_Err_*, pre-v3 amazon-freertos aws_ota_agent.h */
+	SGT_OTA_LEGACY,		/* kOTA_Err_*, pre-v3 amazon-freertos aws_ota_agent.h */
+	SGT_OTA_INGEST		/* IngestResult_t, the agent's result for a received block (negative: failed) */
 };
 
 /* One documented code: static data, never freed. */
@@ -47,13 +48,21 @@ struct sgt_ota_reason {
 	const struct sgt_ota_code *inner;
 	uint32_t inner_main, inner_detail;
 	const char *other_reading;	/* a second reading when the form is ambiguous, or NULL */
+	int sub24;		/* sub (or detail) is a PAL's low 24 bits: sign bit 23 */
+	/* SGT_OTA_LEGACY: the 24-bit PAL detail as a TI SimpleLink (CC3220) error, or NULL */
+	const struct sgt_ota_code *platform;
+	char form[192];		/* how a pasted log line was read, "" for a bare reason */
 };
 
 /*
  * Parses a reason: "0x000000e3: 0x00000000", "0xe3", "e3", "e3:0",
  * a whole OtaPalStatus_t such as 0xe3000000, "rejected: 0x00000000", or a
  * JSON document holding a "reason" string anywhere (statusDetails, a job
- * execution).  Numbers are hexadecimal, as the agent prints them.  Returns
+ * execution), also after a log's "Msg: " prefix.  Numbers are hexadecimal,
+ * as the agent prints them.  Device log forms: "Error=(NAME:0x...)" (v3
+ * closeFile), "OtaErr_t=NAME[, OtaPalStatus_t=NAME]", "IngestResult_t -2",
+ * pre-v3 "Error (17:16766875) closing OTA file" (decimal), a bare name of
+ * any table, and a negative decimal number (an IngestResult_t).  Returns
  * SGT_OK with the codes looked up (code may be NULL: unknown), or
  * SGT_ERR_USAGE with why (static text) when the input is not a reason.
  */
@@ -71,5 +80,9 @@ const struct sgt_ota_code *sgt_ota_agent_table(size_t *n);
 const struct sgt_ota_code *sgt_ota_jobparse_table(size_t *n);
 const struct sgt_ota_code *sgt_ota_legacy_table(size_t *n);
 const struct sgt_ota_code *sgt_ota_legacy_code(uint32_t value);	/* value: the high byte */
+const struct sgt_ota_code *sgt_ota_ingest_table(size_t *n);	/* value: (uint32_t) of the negative int */
+const struct sgt_ota_code *sgt_ota_ingest_code(int32_t value);
+/* A TI SimpleLink file-system error (negative) that the CC3220 OTA PAL reports from sl_FsClose, or NULL. */
+const struct sgt_ota_code *sgt_ota_simplelink_code(int32_t value);
 
 #endif

@@ -24,7 +24,7 @@ const char *sgt_sign_md_aws(const EVP_MD *md);
 const char *sgt_sign_alg(EVP_PKEY *pk);
 
 /*
- * Streams path through md; errors name the file.  out holds
+ * Streams path ('-': standard input, not closed) through md; errors name the file.  out holds
  * EVP_MAX_MD_SIZE.  sha256_hex, when not NULL, receives the file's SHA-256
  * (hex) from the same read, whatever md is.
  */

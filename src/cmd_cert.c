@@ -47,8 +47,9 @@ static const char help_text[] =
 	"  import   adopt a certificate issued elsewhere for key LABEL (same SPKI)\n"
 	"  list     certificates in the store: serial, expiry, days left, verdict\n"
 	"  show     one certificate in detail, with the key in custody that holds it\n"
-	"  lint     check a certificate (PEM or DER) against the policy; every finding\n"
-	"           has a level, a code and a sentence; exit 1 on any error finding\n"
+	"  lint     check a certificate (PEM or DER; FILE '-' reads standard input)\n"
+	"           against the policy; every finding has a level, a code and a\n"
+	"           sentence; exit 1 on any error finding\n"
 	"\n"
 	"options:\n"
 	"  --policy NAME     policy to apply (signet policy list)\n"
@@ -1104,7 +1105,8 @@ static int do_lint(struct sgt_ctx *ctx, struct opts *o, const char *file)
 
 	if ((rc = cmd_store_open_optional(ctx, &st, SGT_LOCK_SHARED, &have)) != SGT_OK)
 		return rc;
-	if ((isfile = cmd_label_or_file(have ? &st : NULL, file, o->force_file)) < 0) {
+	/* '-' is standard input (PEM or DER, or anything extract reads), never a label */
+	if ((isfile = strcmp(file, "-") == 0 ? 1 : cmd_label_or_file(have ? &st : NULL, file, o->force_file)) < 0) {
 		rc = isfile;
 		goto out;
 	}

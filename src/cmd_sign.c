@@ -6,7 +6,10 @@
  * the record's at the start), on a second thread while the token signs the
  * next image, before anything is written; each signed image gets an audit
  * record, all of a batch in one append, and no signature file is visible
- * before its record is on disk (fail closed; docs/store.md).
+ * before its record is on disk (fail closed; docs/store.md).  OTA input a
+ * device could not use (hash, signer certificate dates, ids AWS refuses)
+ * is refused before the token signs.  IMAGE '-' is standard input, hashed
+ * once before the token is opened.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +36,15 @@ static const char help[] =
 	"Hashes each whole IMAGE and signs the hash on the token with key LABEL\n"
 	"(ECDSA: DER signature; RSA: PKCS#1 v1.5), checks the signature with the\n"
 	"public key, and writes it base64 to IMAGE.sig (or --out SIG, '-' for\n"
-	"standard output, one image only).\n\n"
+	"standard output, one image only).  IMAGE '-' reads the image from standard\n"
+	"input (one image; --out required).\n\n"
 	"  --ota-json FILE    also write the customCodeSigning object for\n"
 	"                     `aws iot create-ota-update` (one image only)\n"
 	"  --cert-name PATH   certificateName in it: the signer certificate's path on\n"
 	"                     the device (default: code_signing.crt)\n"
-	"  --hash NAME        digest (default: the key's policy signing.hash, else sha256)\n"
+	"  --hash NAME        digest (default: the key's policy signing.hash, else sha256);\n"
+	"                     OTA input takes only what devices verify: SHA256 or SHA1,\n"
+	"                     and the policy's signing.hash (else exit 1, nothing signed)\n"
 	"  --fleet FLEET      refuse (exit 1, nothing signed) unless every active device of\n"
 	"                     FLEET runs a build that trusts the key (fleet inventory); a\n"
 	"                     retired key (signet rotate finish) signs only with --fleet\n"
@@ -47,16 +53,20 @@ static const char help[] =
 	"  --ota-update FILE  write a complete `aws iot create-ota-update --cli-input-json\n"
 	"                     file://FILE` document; needs --ota-id, --role-arn, --targets\n"
 	"                     and the file's location, --s3 or --stream\n"
-	"  --ota-id ID        otaUpdateId\n"
+	"  --ota-id ID        otaUpdateId: 1 to 128 letters, digits, '_' or '-' (AWS's rule)\n"
 	"  --role-arn ARN     roleArn: the role AWS IoT uses to read the file\n"
 	"  --targets ARN,...  thing or thing-group ARNs\n"
 	"  --s3 bucket=B,key=K[,version=V]   the image in S3\n"
 	"  --stream ID        or an existing AWS IoT stream (file id 0)\n"
 	"  --protocols LIST   MQTT (default), HTTP or MQTT,HTTP\n"
-	"  --file-name NAME   fileName on the device (default: the image's file name)\n"
+	"  --file-name NAME   fileName on the device (default: the image's file name;\n"
+	"                     needed for IMAGE '-')\n"
+	"OTA input (--ota-json, --ota-update) is refused, exit 1 and nothing signed, while\n"
+	"the key's certificate is expired or not yet valid: AWS refuses such a signer.\n"
 	"Use AWS CLI v2 with '--cli-binary-format base64' (its default): AWS CLI v1\n"
-	"(and v2 with that flag) base64-encodes the inline signature again, and\n"
-	"devices reject the image with 0xe3 (signet explain 0x000000e3).\n";
+	"(and v2 with '--cli-binary-format raw-in-base64-out') base64-encodes the\n"
+	"inline signature again, and devices reject the image with 0xe3\n"
+	"(signet explain 0x000000e3).\n";
 
 struct signing {
 	struct sgt_store st;
@@ -70,6 +80,12 @@ struct signing {
 	const EVP_MD *md;
 	const char *alg;
 	const char *cert_name;
+	const char *pol_name;		/* the key's policy (the record's or the store's), or NULL */
+	char pol_hash[16];		/* its signing.hash, "" when it gives none */
+	/* IMAGE '-': standard input, hashed once before the token was opened */
+	unsigned char in_dgst[EVP_MAX_MD_SIZE];
+	size_t in_dlen;
+	char in_sha256[65];
 };
 
 /* certs/<label>/current.pem, read as a certificate (not scanned like firmware); none yet is not an error. */
@@ -88,17 +104,24 @@ static int load_current_cert(struct signing *s)
 	return SGT_OK;
 }
 
-/* The digest: --hash, else the policy the key was made under, else SHA-256. */
-static int choose_md(struct signing *s, const char *hash)
+/*
+ * The digest: --hash, else the policy the key was made under, else
+ * SHA-256.  For OTA input (ota) the policy is read even with --hash: its
+ * signing.hash is what its devices verify.
+ */
+static int choose_md(struct signing *s, const char *hash, int ota)
 {
 	struct sgt_policy *pol = NULL;
 	const char *pname = s->rec.policy[0] ? s->rec.policy : s->st.cfg.policy;
 	int rc;
 
-	if (hash == NULL && pname != NULL && pname[0] != '\0') {
+	if ((hash == NULL || ota) && pname != NULL && pname[0] != '\0') {
 		if ((rc = sgt_policy_find(s->st.dir, pname, &pol)) != SGT_OK)
 			return rc;
-		if (pol->signing_hash && (s->md = sgt_sign_md(pol->signing_hash)) == NULL) {
+		s->pol_name = pname;
+		if (pol->signing_hash)
+			snprintf(s->pol_hash, sizeof(s->pol_hash), "%s", pol->signing_hash);
+		if (hash == NULL && pol->signing_hash && (s->md = sgt_sign_md(pol->signing_hash)) == NULL) {
 			rc = sgt_err(SGT_ERR_DATA, "policy '%s' asks for signing hash '%s', which signet cannot sign with",
 				     pname, pol->signing_hash);
 			sgt_policy_free(pol);
@@ -110,6 +133,46 @@ static int choose_md(struct signing *s, const char *hash)
 		return cmd_usage("sign", "unknown --hash '%s': use sha256, sha1, sha384 or sha512", hash);
 	if (s->md == NULL)
 		s->md = EVP_sha256();
+	return SGT_OK;
+}
+
+/*
+ * OTA input a device can use (SPEC, sign): FreeRTOS devices verify SHA256
+ * (ECDSA) or SHA1 (RSA, TI CC3220), and the devices of the key's policy
+ * the policy's signing.hash.  A verdict (exit 1), before the token signs.
+ */
+static int ota_hash_check(const struct signing *s, const char *what)
+{
+	int t = EVP_MD_get_type(s->md);
+	const EVP_MD *want = s->pol_hash[0] ? sgt_sign_md(s->pol_hash) : NULL;
+
+	if (t != NID_sha256 && t != NID_sha1)
+		return sgt_err(SGT_ERR_VERDICT, "%s: hashAlgorithm %s: FreeRTOS devices verify SHA256 (ECDSA) or SHA1 "
+			       "(RSA, TI CC3220) only, and would reject every image; nothing signed", what, sgt_sign_md_aws(s->md));
+	if (want != NULL && EVP_MD_get_type(want) != t)
+		return sgt_err(SGT_ERR_VERDICT, "%s: hashAlgorithm %s: key '%s' is under policy '%s', whose devices verify %s; "
+			       "nothing signed", what, sgt_sign_md_aws(s->md), s->rec.label, s->pol_name, sgt_sign_md_aws(want));
+	return SGT_OK;
+}
+
+/* AWS refuses an expired signer certificate for OTA input, and one not valid yet is no better. */
+static int ota_cert_check(const struct signing *s, const char *what)
+{
+	time_t now = sgt_now();
+	char when[32];
+
+	if (s->cinfo.not_after < now) {
+		sgt_time_iso(s->cinfo.not_after, when);
+		sgt_err(SGT_ERR_VERDICT, "%s: the certificate of key '%s' (serial %s) expired %s; AWS refuses it as the "
+			"signer certificate; nothing signed", what, s->rec.label, s->cinfo.serial, when);
+		sgt_hint("'signet cert reissue %s' makes a new one for the same key; devices keep accepting it", s->rec.label);
+		return SGT_ERR_VERDICT;
+	}
+	if (s->cinfo.not_before > now) {
+		sgt_time_iso(s->cinfo.not_before, when);
+		return sgt_err(SGT_ERR_VERDICT, "%s: the certificate of key '%s' (serial %s) is not valid before %s; "
+			       "nothing signed", what, s->rec.label, s->cinfo.serial, when);
+	}
 	return SGT_OK;
 }
 
@@ -181,8 +244,26 @@ static json_t *s3_location(const char *spec)
 	return j;
 }
 
-static int ota_update_check(const struct ota_update *u, int nimages, const char *out)
+/*
+ * An otaUpdateId or streamId as the service model has them (botocore iot
+ * service-2.json: OTAUpdateId and StreamId, pattern [a-zA-Z0-9_-]+, 1 to
+ * 128 characters): AWS refuses anything else when the update is created.
+ */
+static int aws_id_ok(const char *id)
 {
+	size_t n = strlen(id), i;
+
+	for (i = 0; i < n; i++)
+		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') || (id[i] >= '0' && id[i] <= '9') ||
+		      id[i] == '_' || id[i] == '-'))
+			return 0;
+	return n >= 1 && n <= 128;
+}
+
+static int ota_update_check(const struct ota_update *u, int nimages, const char *out, int from_stdin)
+{
+	const char *t;
+
 	if (u->path == NULL)
 		return (u->id || u->role || u->targets || u->s3 || u->stream || u->protocols || u->file_name)
 			? cmd_usage("sign", "--ota-id, --role-arn, --targets, --s3, --stream, --protocols and --file-name go with --ota-update FILE")
@@ -193,6 +274,21 @@ static int ota_update_check(const struct ota_update *u, int nimages, const char 
 		return cmd_usage("sign", "--ota-update needs the signature in a file, not --out -");
 	if (u->id == NULL || u->role == NULL || u->targets == NULL)
 		return cmd_usage("sign", "--ota-update needs --ota-id, --role-arn and --targets");
+	if (!aws_id_ok(u->id))
+		return cmd_usage("sign", "--ota-id '%s' is not an otaUpdateId AWS accepts: 1 to 128 letters, digits, '_' or '-'",
+				 u->id);
+	if (strlen(u->role) < 20 || strlen(u->role) > 2048)
+		return cmd_usage("sign", "--role-arn '%s' is not a role ARN AWS accepts: 20 to 2048 characters "
+				 "(arn:aws:iam::ACCOUNT:role/NAME)", u->role);
+	for (t = u->targets; *t == ','; t++)
+		;
+	if (*t == '\0')
+		return cmd_usage("sign", "--targets names no thing or thing group ARN");
+	if (u->stream != NULL && !aws_id_ok(u->stream))
+		return cmd_usage("sign", "--stream '%s' is not a streamId AWS accepts: 1 to 128 letters, digits, '_' or '-'",
+				 u->stream);
+	if (from_stdin && u->file_name == NULL)
+		return cmd_usage("sign", "--ota-update of standard input needs --file-name NAME (the file's name on the device)");
 	if ((u->s3 == NULL) == (u->stream == NULL))
 		return cmd_usage("sign", "--ota-update needs where the file is: --s3 bucket=..,key=.. or --stream ID (one of them)");
 	if (u->s3 != NULL) {
@@ -261,11 +357,18 @@ static int write_ota_update(struct sgt_ctx *ctx, struct signing *s, const struct
 	char *copy = NULL, *save = NULL, *tok;
 	int rc;
 
-	if ((rc = sgt_sign_read_sig(sigpath, &sig, &siglen)) != SGT_OK ||
-	    (rc = sgt_sign_file_digest(image, s->md, dgst, &dlen, hex)) != SGT_OK ||
-	    (rc = sgt_sign_file_digest(image, EVP_sha256(), sha, &shalen, NULL)) != SGT_OK)
+	if ((rc = sgt_sign_read_sig(sigpath, &sig, &siglen)) != SGT_OK)
 		goto out;
-	if (sgt_sign_verify_digest(s->pub, s->md, dgst, dlen, sig, siglen) != SGT_OK) {
+	if (strcmp(image, "-") == 0) {
+		/* standard input was read once: its digests from then */
+		memcpy(dgst, s->in_dgst, s->in_dlen);
+		dlen = s->in_dlen;
+		memcpy(hex, s->in_sha256, sizeof(hex));
+		shalen = (size_t)sgt_unhex(hex, sha, sizeof(sha));
+	} else if ((rc = sgt_sign_file_digest(image, s->md, dgst, &dlen, hex)) != SGT_OK ||
+		   (rc = sgt_sign_file_digest(image, EVP_sha256(), sha, &shalen, NULL)) != SGT_OK)
+		goto out;
+	if (shalen != 32 || sgt_sign_verify_digest(s->pub, s->md, dgst, dlen, sig, siglen) != SGT_OK) {
 		rc = sgt_err(SGT_ERR_DATA, "'%s' changed after it was signed; '%s' not written", image, u->path);
 		goto out;
 	}
@@ -316,7 +419,7 @@ static int write_ota_update(struct sgt_ctx *ctx, struct signing *s, const struct
 		       "Upload the image with its checksum so S3 refuses a corrupted copy:\n"
 		       "  aws s3api put-object --checksum-algorithm SHA256 --checksum-sha256 %s ...\n"
 		       "Image %s: SHA-256 %s\n",
-		       base, u->path, shab64, image, hex);
+		       base, u->path, shab64, strcmp(image, "-") == 0 ? "(standard input)" : image, hex);
 	sgt_buf_printf(&notepath, "%s.README", u->path);
 	{
 		struct sgt_buf t = { 0 };
@@ -380,7 +483,11 @@ static int sign_image(struct signing *s, const char *image, struct made *m)
 	m->sig = NULL;
 	m->siglen = 0;
 	m->sha256[0] = '\0';
-	if ((rc = sgt_sign_file_digest(image, s->md, m->dgst, &m->dlen, m->sha256)) != SGT_OK)
+	if (strcmp(image, "-") == 0) {
+		memcpy(m->dgst, s->in_dgst, s->in_dlen);
+		m->dlen = s->in_dlen;
+		memcpy(m->sha256, s->in_sha256, sizeof(m->sha256));
+	} else if ((rc = sgt_sign_file_digest(image, s->md, m->dgst, &m->dlen, m->sha256)) != SGT_OK)
 		return rc;
 	return sgt_sign_digest(s->priv, s->rec.label, s->md, m->dgst, m->dlen, &m->sig, &m->siglen);
 }
@@ -462,7 +569,8 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 	} else {
 		struct sgt_buf line = { 0 };
 
-		sgt_buf_printf(&line, "signed %s (SHA-256 %s) with key '%s' (%s/%s): %s%s%s\n", image, sha256, s->rec.label,
+		sgt_buf_printf(&line, "signed %s (SHA-256 %s) with key '%s' (%s/%s): %s%s%s\n",
+			       strcmp(image, "-") == 0 ? "standard input" : image, sha256, s->rec.label,
 			       s->alg, sgt_sign_md_aws(s->md), sigpath, ota ? ", " : "", ota ? ota : "");
 		json_array_append_new(b->shown, json_pack("{s:s}", "text", line.p ? line.p : ""));
 		sgt_buf_free(&line);
@@ -582,6 +690,13 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		cmd_usage(argv[0], "missing --key LABEL");
 		goto early;
 	}
+	/* '-' is standard input: one image, read once, so the signature needs a name of its own */
+	for (i = 0; i < nimages; i++)
+		if (strcmp(images[i], "-") == 0 && (nimages > 1 || out == NULL)) {
+			cmd_usage(argv[0], nimages > 1 ? "'-' (standard input) is one image: sign it alone"
+						       : "signing standard input needs --out SIG (or --out - for standard output)");
+			goto early;
+		}
 	if (nimages > 1 && (out || ota)) {
 		cmd_usage(argv[0], "--out and --ota-json take one IMAGE; several images get IMAGE.sig each");
 		goto early;
@@ -590,7 +705,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		cmd_usage(argv[0], "unknown --hash '%s': use sha256, sha1, sha384 or sha512", hash);
 		goto early;
 	}
-	if ((rc = ota_update_check(&upd, nimages, out)) != SGT_OK)
+	if ((rc = ota_update_check(&upd, nimages, out, strcmp(images[0], "-") == 0)) != SGT_OK)
 		goto early;
 	if (!sgt_p11_is_uri(label) && (rc = sgt_label_check(label)) != SGT_OK)
 		goto early;
@@ -607,8 +722,13 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	s.cert_name = cert_name;
-	if ((rc = choose_md(&s, hash)) != SGT_OK)
+	if ((rc = choose_md(&s, hash, ota || upd.path)) != SGT_OK)
 		goto out;
+	/* OTA input a device could not use is refused before the token signs, and on record. */
+	if ((ota || upd.path) && (rc = ota_hash_check(&s, ota ? "sign --ota-json" : "sign --ota-update")) != SGT_OK) {
+		sgt_audit_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
+		goto out;
+	}
 	if ((rc = load_current_cert(&s)) != SGT_OK)
 		goto out;
 	if (s.cert && strcmp(s.cinfo.spki_sha256, s.rec.spki_sha256) != 0) {
@@ -621,6 +741,10 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		sgt_hint("'signet cert issue %s' makes one", label);
 		goto out;
 	}
+	if ((ota || upd.path) && (rc = ota_cert_check(&s, ota ? "sign --ota-json" : "sign --ota-update")) != SGT_OK) {
+		sgt_audit_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
+		goto out;
+	}
 	/* Every output place is checked before the token signs anything. */
 	if ((outputs = sign_outputs(images, nimages, out, ota, &noutputs)) == NULL) {
 		rc = SGT_ERR_DATA;
@@ -629,6 +753,14 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < noutputs && rc == SGT_OK; i++)
 		rc = sgt_out_check(outputs[i]);
 	if (rc != SGT_OK)
+		goto out;
+	/*
+	 * Standard input is hashed as it streams in, before the token is
+	 * opened: signals are held while the token works, and a read from a
+	 * pipe or terminal must stay interruptible (SPEC, the store).
+	 */
+	if (strcmp(images[0], "-") == 0 &&
+	    (rc = sgt_sign_file_digest("-", s.md, s.in_dgst, &s.in_dlen, s.in_sha256)) != SGT_OK)
 		goto out;
 	if ((rc = sgt_token_open(&s.st, &pin, &s.tok)) != SGT_OK)
 		goto out;

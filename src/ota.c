@@ -5,14 +5,21 @@
  * OtaJobParseErr_t of ota-for-aws-iot-embedded-sdk v3.4.0, where
  * OtaErrEmptyJobDocument = 24 was added after v3.0-v3.3 stopped at 23;
  * 0xef RxFileResumeFailed from esp-aws-iot; the kOTA_Err_* words from
- * amazon-freertos' aws_iot_ota_agent.h, 201906.00 .. 202007.00) so a
- * name printed here can be grepped for in the device sources.  The words
- * in "meaning" and "cause" are ours.  Nothing here prints.
+ * amazon-freertos' aws_iot_ota_agent.h, 201906.00 .. 202007.00;
+ * IngestResult_t from ota_private.h, eIngest_Result_* before v3; the
+ * SimpleLink sl_FsClose errors the TI CC3220 PAL folds into its result,
+ * from the CC32xx host driver's errors.h) so a name printed here can be
+ * grepped for in the device sources.  The words in "meaning" and "cause"
+ * are ours.  The parser also reads the forms device logs print (see
+ * parse_log).  Nothing here prints.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -141,6 +148,67 @@ static const struct sgt_ota_code image_states[] = {
 	{ 5, "aborted", "the update was aborted", NULL, NULL },
 };
 
+/*
+ * IngestResult_t (ota_private.h of ota-for-aws-iot-embedded-sdk v3; the
+ * same values as eIngest_Result_* of pre-v3 amazon-freertos, where -4 and
+ * -10 had other names, ingest_legacy_names).  Stored as (uint32_t)value.
+ */
+#define ING(v) ((uint32_t)(int32_t)(v))
+static const struct sgt_ota_code ingest_codes[] = {
+	{ ING(-1), "IngestResultFileComplete", "the whole file arrived and the signature check passed", NULL, NULL },
+	{ ING(-2), "IngestResultSigCheckFail", "the whole file arrived but the signature check (the PAL's closeFile) failed",
+	  "the image was signed with a key whose public key is not the one baked into the device, or the signer "
+	  "certificate is not usable there; the job then fails with 0xe3 (v3) or kOTA_Err_SignatureCheckFailed (pre-v3)",
+	  CHECK_SIG },
+	{ ING(-3), "IngestResultFileCloseFail", "the whole file arrived but closing it failed for a reason other than the signature",
+	  "the PAL's closeFile failed for a reason other than the signature: flash or file-system failure", NULL },
+	{ ING(-4), "IngestResultNullInput", "an input pointer was NULL (pre-v3: eIngest_Result_NullContext, the file context was NULL)",
+	  "agent porting bug or a transfer that was already torn down", NULL },
+	{ ING(-5), "IngestResultBadFileHandle", "the receive file handle is invalid", "the file was closed or never opened (PAL createFile failed)", NULL },
+	{ ING(-6), "IngestResultUnexpectedBlock", "a block arrived that the agent was not expecting",
+	  "no file transfer is open, or every block was already received (a late block from the stream)", NULL },
+	{ ING(-7), "IngestResultBlockOutOfRange", "the block index or size is outside the file",
+	  "the stream's file is not the size the job document gives", NULL },
+	{ ING(-8), "IngestResultBadData", "the data block from the service was malformed (could not be decoded)",
+	  "decoding the stream message (CBOR) failed: a corrupted or truncated message", NULL },
+	{ ING(-9), "IngestResultWriteBlockFailed", "the PAL could not write the block", "flash write failure or the partition is too small", NULL },
+	{ ING(-10), "IngestResultNoDecodeMemory", "no memory to decode the block (pre-v3: eIngest_Result_NullResultPointer, a NULL close-result pointer)",
+	  "decode buffer not configured or too small", NULL },
+	{ ING(-127), "IngestResultUninitialized", "the result was never set (an agent bug)", NULL, NULL },
+	{ ING(0), "IngestResultAccepted_Continue", "the block was accepted; more are expected (not an error)", NULL, NULL },
+	{ ING(1), "IngestResultDuplicate_Continue", "the block was a duplicate, which is fine (not an error)", NULL, NULL },
+};
+
+/* The pre-v3 names of the same values, in the same order. */
+static const char *const ingest_legacy_names[] = {
+	"eIngest_Result_FileComplete", "eIngest_Result_SigCheckFail", "eIngest_Result_FileCloseFail",
+	"eIngest_Result_NullContext", "eIngest_Result_BadFileHandle", "eIngest_Result_UnexpectedBlock",
+	"eIngest_Result_BlockOutOfRange", "eIngest_Result_BadData", "eIngest_Result_WriteBlockFailed",
+	"eIngest_Result_NullResultPointer", "eIngest_Result_Uninitialized", "eIngest_Result_Accepted_Continue",
+	"eIngest_Result_Duplicate_Continue",
+};
+
+/*
+ * The TI SimpleLink file-system errors (errors.h of the CC32xx host driver)
+ * that sl_FsClose gives when it checks a secure file's signature: the
+ * CC3220 OTA PAL folds them, low 24 bits, into its close result.
+ */
+#define CERT_NAME "signet sign --cert-name PATH: PATH must be the signer certificate's file on the device (the job's certfile)"
+static const struct sgt_ota_code simplelink_codes[] = {
+	{ ING(-10273), "SL_ERROR_FS_CERT_IN_THE_CHAIN_REVOKED_SECURITY_ALERT", "a certificate in the signer's chain is revoked in the device's catalog", NULL, NULL },
+	{ ING(-10274), "SL_ERROR_FS_INIT_CERTIFICATE_STORE", "the device could not initialise its certificate store (catalog)", NULL, NULL },
+	{ ING(-10287), "SL_ERROR_FS_ROOT_CA_IS_UNKOWN", "the signer certificate's chain does not end at a root in the device's on-chip catalog",
+	  NULL, "signet verify IMAGE --sig SIG --cert CERT (says what it cannot check for CC3220)" },
+	{ ING(-10288), "SL_ERROR_FS_FILE_HAS_NOT_BEEN_CLOSE_CORRECTLY", "the file was not closed correctly before", NULL, NULL },
+	{ ING(-10289), "SL_ERROR_FS_WRONG_SIGNATURE_SECURITY_ALERT", "the image signature does not verify with the signer certificate", NULL, CHECK_SIG },
+	{ ING(-10290), "SL_ERROR_FS_WRONG_SIGNATURE_OR_CERTIFIC_NAME_LENGTH", "the signature or the certificate file name has a wrong length", NULL, CERT_NAME },
+	{ ING(-10292), "SL_ERROR_FS_CERT_CHAIN_ERROR_SECURITY_ALERT", "the signer certificate's chain could not be verified", NULL, NULL },
+	{ ING(-10341), "SL_ERROR_FS_FILE_NOT_EXISTS", "a file sl_FsClose needed does not exist on the device",
+	  "for a signed image: the signer certificate file the job names (certfile) is not in the device's file system", CERT_NAME },
+	{ ING(-10363), "SL_ERROR_FS_ILLEGAL_SIGNATURE", "the signature is malformed", NULL, CHECK_SIG },
+	{ ING(-10372), "SL_ERROR_FS_WRONG_CERTIFICATE_FILE_NAME", "the certificate file name is wrong", NULL, CERT_NAME },
+};
+
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct sgt_ota_code *lookup(const struct sgt_ota_code *t, size_t n, uint32_t v)
@@ -158,6 +226,10 @@ const struct sgt_ota_code *sgt_ota_agent_code(uint32_t v) { return lookup(agent_
 const struct sgt_ota_code *sgt_ota_jobparse_code(uint32_t v) { return lookup(jobparse_codes, NITEMS(jobparse_codes), v); }
 const struct sgt_ota_code *sgt_ota_legacy_code(uint32_t v) { return lookup(legacy_codes, NITEMS(legacy_codes), v); }
 const struct sgt_ota_code *sgt_ota_legacy_table(size_t *n) { *n = NITEMS(legacy_codes); return legacy_codes; }
+
+const struct sgt_ota_code *sgt_ota_ingest_table(size_t *n) { *n = NITEMS(ingest_codes); return ingest_codes; }
+const struct sgt_ota_code *sgt_ota_ingest_code(int32_t v) { return lookup(ingest_codes, NITEMS(ingest_codes), (uint32_t)v); }
+const struct sgt_ota_code *sgt_ota_simplelink_code(int32_t v) { return lookup(simplelink_codes, NITEMS(simplelink_codes), (uint32_t)v); }
 
 const struct sgt_ota_code *sgt_ota_image_state(const char *word)
 {
@@ -260,6 +332,13 @@ static enum sgt_ota_kind classify_word(uint32_t v, const struct sgt_ota_code **c
 	return SGT_OTA_UNKNOWN;
 }
 
+/* A PAL's low 24 bits as the signed number the platform returned. */
+static int32_t s24(uint32_t v)
+{
+	v &= 0xffffffu;
+	return (v & 0x800000u) ? (int32_t)v - 0x1000000 : (int32_t)v;
+}
+
 static void classify(struct sgt_ota_reason *r)
 {
 	uint32_t main, detail;
@@ -278,6 +357,7 @@ static void classify(struct sgt_ota_reason *r)
 	} else if (k == SGT_OTA_LEGACY) {
 		r->main = main;
 		r->detail = detail;
+		r->platform = sgt_ota_simplelink_code(s24(detail));
 	} else if (k == SGT_OTA_AGENT && r->main == 12 && r->has_sub) {
 		r->subcode = sgt_ota_jobparse_code(r->sub);
 	}
@@ -286,6 +366,254 @@ static void classify(struct sgt_ota_reason *r)
 				   "below 0x01000000 is read as OTA library v3 (ota-for-aws-iot-embedded-sdk)";
 	if (k == SGT_OTA_AGENT && r->main == 24)
 		r->other_reading = "OtaErrEmptyJobDocument exists from OTA library v3.4.0; agents v3.0-v3.3 stop at 23 and never report 24";
+}
+
+/* Length of the C identifier at p (0 when none). */
+static size_t ident_len(const char *p)
+{
+	size_t n = 0;
+
+	if (!isalpha((unsigned char)*p) && *p != '_')
+		return 0;
+	while (isalnum((unsigned char)p[n]) || p[n] == '_')
+		n++;
+	return n;
+}
+
+static int name_is(const char *p, size_t n, const char *name)
+{
+	return strncasecmp(p, name, n) == 0 && name[n] == '\0';
+}
+
+/*
+ * A name from any table (case-insensitive), read as that bare code would
+ * be: a job-parse error as OtaErrJobParserError with it as sub-error, an
+ * eIngest_Result_* by its v3 value.  0 when no table has it.
+ */
+static int by_name(const char *p, size_t n, struct sgt_ota_reason *r)
+{
+	const struct {
+		enum sgt_ota_kind kind;
+		const struct sgt_ota_code *t;
+		size_t n;
+	} tables[] = {
+		{ SGT_OTA_PAL, pal_codes, NITEMS(pal_codes) }, { SGT_OTA_AGENT, agent_codes, NITEMS(agent_codes) },
+		{ SGT_OTA_UNKNOWN, jobparse_codes, NITEMS(jobparse_codes) }, { SGT_OTA_LEGACY, legacy_codes, NITEMS(legacy_codes) },
+		{ SGT_OTA_INGEST, ingest_codes, NITEMS(ingest_codes) },
+	};
+	size_t t, i;
+
+	for (t = 0; t < NITEMS(tables); t++)
+		for (i = 0; i < tables[t].n; i++) {
+			const struct sgt_ota_code *c = &tables[t].t[i];
+
+			if (!name_is(p, n, c->name) && !(tables[t].t == ingest_codes && name_is(p, n, ingest_legacy_names[i])))
+				continue;
+			r->kind = tables[t].kind;
+			r->code = c;
+			r->main = c->value;
+			if (tables[t].t == jobparse_codes) {
+				r->kind = SGT_OTA_AGENT;
+				r->main = 12;
+				r->code = sgt_ota_agent_code(12);
+				r->sub = c->value;
+				r->has_sub = 1;
+				r->subcode = c;
+			}
+			return 1;
+		}
+	return 0;
+}
+
+/* A decimal number at *p, '-' allowed when neg; 0 on success. */
+static int decnum(const char **p, int neg, long long *out)
+{
+	const char *s = *p;
+	long long v = 0;
+	int digits = 0, minus = 0;
+
+	if (neg && *s == '-') {
+		minus = 1;
+		s++;
+	}
+	while (isdigit((unsigned char)*s)) {
+		if (++digits > 10)
+			return -1;
+		v = v * 10 + (*s++ - '0');
+	}
+	if (digits == 0)
+		return -1;
+	*p = s;
+	*out = minus ? -v : v;
+	return 0;
+}
+
+static void ingest(struct sgt_ota_reason *r, int32_t v)
+{
+	r->kind = SGT_OTA_INGEST;
+	r->main = (uint32_t)v;
+	r->code = sgt_ota_ingest_code(v);
+}
+
+#define NOT_A_NAME "not an OTA error name signet knows ('signet explain --list' shows them)"
+
+/*
+ * The forms device logs print, found anywhere in a pasted line.  Returns
+ * 1 when s holds none of them, else SGT_OK or SGT_ERR_USAGE (*why set).
+ */
+static int parse_log(const char *s, struct sgt_ota_reason *r, const char **why)
+{
+	const char *p, *pa, *pp;
+	long long v;
+	size_t n;
+
+	/* OTA library v3, a failed close of the received file: "Error=(OtaPalSignatureCheckFailed:0x000000)". */
+	if ((p = strstr(s, "Error=(")) != NULL) {
+		uint32_t sub;
+
+		p += 7;
+		if ((n = ident_len(p)) > 0) {
+			if (!by_name(p, n, r) || r->kind != SGT_OTA_PAL) {
+				*why = "expected an OtaPalMainStatus_t name such as OtaPalSignatureCheckFailed after 'Error=('";
+				return SGT_ERR_USAGE;
+			}
+			p += n;
+		} else if (decnum(&p, 0, &v) == 0 && v <= 0xff) {
+			r->main = (uint32_t)v;
+			r->kind = (r->code = sgt_ota_pal_code(r->main)) != NULL ? SGT_OTA_PAL : SGT_OTA_UNKNOWN;
+		} else {
+			*why = "expected a PAL status name or number after 'Error=('";
+			return SGT_ERR_USAGE;
+		}
+		if (*p != ':' || (p++, hexnum(&p, &sub)) != 0 || *p != ')') {
+			*why = "expected 'Error=(PAL status:0xSUBERROR)'";
+			return SGT_ERR_USAGE;
+		}
+		r->sub = sub;
+		r->has_sub = 1;
+		r->sub24 = sub <= 0xffffffu;
+		if (r->sub24)
+			r->platform = sgt_ota_simplelink_code(s24(sub));
+		snprintf(r->form, sizeof(r->form), "an OTA library v3 agent log 'Error=(PAL status:platform sub-error)', "
+			 "as it reports a failed close (signature check) of the received file; the sub-error is the PAL's low 24 bits");
+		return SGT_OK;
+	}
+	/* pre-v3 amazon-freertos: "Error (17:16766875) closing OTA file", the kOTA_Err_* high byte and the PAL's 24 bits. */
+	if ((p = strstr(s, "Error (")) != NULL && isdigit((unsigned char)p[7])) {
+		long long detail;
+		uint32_t hex;
+		const char *d;
+
+		p += 7;
+		if (decnum(&p, 0, &v) != 0 || v > 0xff || *p++ != ':') {
+			*why = "expected 'Error (N:DETAIL)' with N the high byte of a kOTA_Err_* code (0-255)";
+			return SGT_ERR_USAGE;
+		}
+		while (*p == ' ')
+			p++;
+		d = p;
+		if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+			if (hexnum(&p, &hex) != 0 || hex > 0xffffffu) {
+				*why = "expected the PAL detail (24 bits) after ':'";
+				return SGT_ERR_USAGE;
+			}
+			detail = hex;
+		} else if (decnum(&p, 1, &detail) != 0 || detail > 0xffffff || detail < -0x800000) {
+			*why = "expected the PAL detail (24 bits) after ':'";
+			return SGT_ERR_USAGE;
+		}
+		if (*p != ')') {
+			*why = "expected ')' after the PAL detail";
+			return SGT_ERR_USAGE;
+		}
+		r->main = (uint32_t)v << 24 | ((uint32_t)detail & 0xffffffu);
+		classify(r);
+		if (r->kind != SGT_OTA_LEGACY) {
+			r->kind = SGT_OTA_UNKNOWN;
+			r->code = NULL;
+		}
+		snprintf(r->form, sizeof(r->form), "a pre-v3 amazon-freertos agent log 'Error (%lld:%.*s)': the kOTA_Err_* "
+			 "code's high byte in decimal (%lld = 0x%02llx), then the PAL's low 24 bits (0x%06x)",
+			 v, (int)(p - d), d, v, v, (unsigned)((uint32_t)detail & 0xffffffu));
+		r->other_reading = "the first number is the high byte of a pre-v3 kOTA_Err_* word, printed in decimal, not an OTA "
+				   "library v3 OtaErr_t: v3 agents log a failed close as 'Error=(NAME:0x...)'";
+		return SGT_OK;
+	}
+	/* OTA library v3: "OtaErr_t=OtaErrJobParserError, OtaPalStatus_t=OtaPalSuccess, ...". */
+	pa = strstr(s, "OtaErr_t=");
+	pp = strstr(s, "OtaPalStatus_t=");
+	if (pa != NULL || pp != NULL) {
+		struct sgt_ota_reason pal;
+		int pal_error = 0;
+
+		memset(&pal, 0, sizeof(pal));
+		if (pp != NULL) {
+			pp += 15;
+			n = ident_len(pp);
+			if (n > 0 && name_is(pp, n, "OtaPalSuccess")) {
+				if (pa == NULL) {
+					*why = "OtaPalStatus_t=OtaPalSuccess reports no error";
+					return SGT_ERR_USAGE;
+				}
+			} else if (n == 0 || !by_name(pp, n, &pal) || pal.kind != SGT_OTA_PAL) {
+				*why = "expected an OtaPalMainStatus_t name after 'OtaPalStatus_t='";
+				return SGT_ERR_USAGE;
+			} else
+				pal_error = 1;
+		}
+		if (pa != NULL) {
+			pa += 9;
+			n = ident_len(pa);
+			if (n == 0 || !by_name(pa, n, r) || r->kind != SGT_OTA_AGENT || r->has_sub) {
+				memset(r, 0, sizeof(*r));
+				*why = "expected an OtaErr_t name such as OtaErrJobParserError after 'OtaErr_t='";
+				return SGT_ERR_USAGE;
+			}
+			if (pal_error) {
+				r->inner = pal.code;
+				r->inner_kind = SGT_OTA_PAL;
+				r->inner_main = pal.main;
+			}
+		} else
+			*r = pal;
+		snprintf(r->form, sizeof(r->form), "an OTA library v3 agent log naming %s", pa && pal_error ?
+			 "its OtaErr_t and the PAL status (OtaPalStatus_t)" : pa ? "its OtaErr_t" : "the PAL status (OtaPalStatus_t)");
+		return SGT_OK;
+	}
+	/* "IngestResult_t -2", "IngestResult_t=IngestResultBadData". */
+	if ((p = strstr(s, "IngestResult_t")) != NULL) {
+		p += 14;
+		while (*p == ' ' || *p == '=' || *p == ':' || *p == '(')
+			p++;
+		if ((n = ident_len(p)) > 0) {
+			if (!by_name(p, n, r) || r->kind != SGT_OTA_INGEST) {
+				memset(r, 0, sizeof(*r));
+				*why = "expected an IngestResult_t name or number after 'IngestResult_t'";
+				return SGT_ERR_USAGE;
+			}
+		} else if (decnum(&p, 1, &v) == 0 && v >= INT32_MIN && v <= INT32_MAX) {
+			ingest(r, (int32_t)v);
+		} else {
+			*why = "expected an IngestResult_t number (decimal, e.g. -2) after 'IngestResult_t'";
+			return SGT_ERR_USAGE;
+		}
+		snprintf(r->form, sizeof(r->form), "an IngestResult_t, the agent's result for a received block (decimal)");
+		return SGT_OK;
+	}
+	/* A bare negative number: IngestResult_t is the only OTA code below zero. */
+	if (s[0] == '-' && isdigit((unsigned char)s[1])) {
+		p = s;
+		if (decnum(&p, 1, &v) != 0 || *p != '\0' || v < INT32_MIN) {
+			*why = "expected a negative decimal number such as -2 (an IngestResult_t)";
+			return SGT_ERR_USAGE;
+		}
+		ingest(r, (int32_t)v);
+		r->other_reading = "a bare negative number is read as IngestResult_t (decimal), the agent's only negative "
+				   "code; a device log may also print a platform's own negative error (mbedTLS, SimpleLink): "
+				   "read it with the words around it";
+		return SGT_OK;
+	}
+	return 1;
 }
 
 static int parse_plain(const char *s, struct sgt_ota_reason *r, const char **why)
@@ -332,6 +660,19 @@ static int parse_plain(const char *s, struct sgt_ota_reason *r, const char **why
 			return SGT_OK;
 		}
 	}
+	/* A bare name from any table; an identifier that is not a hex number and no name is not a reason. */
+	if ((n = ident_len(p)) > 0 && p[n] == '\0') {
+		size_t i;
+
+		if (by_name(p, n, r))
+			return SGT_OK;
+		for (i = 0; i < n && isxdigit((unsigned char)p[i]); i++)
+			;
+		if (i < n) {
+			*why = NOT_A_NAME;
+			return SGT_ERR_USAGE;
+		}
+	}
 	if (hexnum(&p, &r->main) != 0) {
 		*why = "expected a hex code such as 0xe3 or \"0x000000e3: 0x00000000\"";
 		return SGT_ERR_USAGE;
@@ -364,10 +705,23 @@ int sgt_ota_parse(const char *input, struct sgt_ota_reason *out, const char **wh
 	*why = NULL;
 	while (isspace((unsigned char)*input))
 		input++;
+	/* A log line that carries the job status: "... Msg: {\"status\":\"FAILED\",\"statusDetails\":{...}}". */
+	if (*input != '{' && (s = strstr(input, "Msg:")) != NULL) {
+		s += 4;
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == '{' || *s == '[')
+			input = s;
+	}
 	if (*input == '{' || *input == '[') {
 		const char *reason;
 
-		if ((doc = json_loads(input, JSON_DECODE_ANY, NULL)) == NULL) {
+		/* What follows the document on a log line (a topic, a newline) is not part of it. */
+		if ((doc = json_loads(input, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, NULL)) == NULL) {
+			/* "[INFO] [OTA] ... Error=(...)": a log line, not a JSON array */
+			if ((rc = parse_log(input, out, why)) != 1)
+				return rc;
+			memset(out, 0, sizeof(*out));
 			*why = "not valid JSON";
 			return SGT_ERR_USAGE;
 		}
@@ -402,7 +756,7 @@ int sgt_ota_parse(const char *input, struct sgt_ota_reason *out, const char **wh
 	if (n == 0) {
 		*why = "empty reason";
 		rc = SGT_ERR_USAGE;
-	} else
+	} else if ((rc = parse_log(copy, out, why)) == 1)
 		rc = parse_plain(copy, out, why);
 	free(copy);
 	return rc;

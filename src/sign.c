@@ -62,13 +62,15 @@ int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out,
 	unsigned char *chunk = malloc(65536), d256[EVP_MAX_MD_SIZE];
 	unsigned int n = 0, n256 = 0;
 	ssize_t got;
-	int fd = -1, rc = SGT_ERR_DATA;
+	int fd = -1, rc = SGT_ERR_DATA, in = strcmp(path, "-") == 0;
+	const char *name = in ? "standard input" : path;
 
 	if (ctx == NULL || chunk == NULL || (sha256_hex != NULL && EVP_MD_get_type(md) != NID_sha256 && ctx256 == NULL)) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	/* '-': standard input, read once as it comes (a pipe cannot be read twice) */
+	if ((fd = in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
 		goto out;
 	}
@@ -79,7 +81,8 @@ int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out,
 				(ctx256 && EVP_DigestUpdate(ctx256, chunk, (size_t)got) != 1)))
 			goto crypto;
 	if (got < 0) {
-		rc = sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
+		rc = in ? sgt_err(SGT_ERR_DATA, "cannot read the image from standard input: %s", strerror(errno))
+			: sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
 		goto out;
 	}
 	if (EVP_DigestFinal_ex(ctx, out, &n) != 1 || (ctx256 && EVP_DigestFinal_ex(ctx256, d256, &n256) != 1))
@@ -90,9 +93,9 @@ int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out,
 	rc = SGT_OK;
 	goto out;
 crypto:
-	rc = sgt_err(SGT_ERR_DATA, "cannot hash '%s': %s", path, sgt_ossl_why());
+	rc = sgt_err(SGT_ERR_DATA, "cannot hash %s%s%s: %s", in ? "" : "'", name, in ? "" : "'", sgt_ossl_why());
 out:
-	if (fd >= 0)
+	if (fd >= 0 && !in)
 		close(fd);
 	free(chunk);
 	EVP_MD_CTX_free(ctx);

@@ -21,6 +21,12 @@ sig 0 cert lint "$T/good.der" $P
 eq "$(wc -l <"$T/out")" 1 "findings for a good DER certificate"
 sig 0 --json cert lint "$T/good.der" $P
 eq "$(jq -c '[.ok, .errors, .warnings, (.findings | length)]' "$T/out")" '[true,0,0,0]' "json of a good certificate"
+# '-' reads standard input, PEM or DER; a file named '-' in the directory does not change that.
+run 0 "$SIGNET" cert lint - $P <"$T/good.pem"
+has "$T/out" "^-: 0 errors, 0 warnings \(policy aws-freertos-esp32\)"
+(cd "$T" && echo decoy >./- && "$SIGNET" cert lint - $P <"$T/good.der" >"$T/out" 2>"$T/err") || fail "cert lint - with DER on stdin"
+has "$T/out" "^-: 0 errors, 0 warnings"
+rm -f "$T/-"
 
 # expect RC LEVEL CODE REGEX FILE: lint FILE gives exactly that finding (and exit RC).
 expect() {
@@ -100,6 +106,9 @@ new_store
 sig 1 cert lint "$T/long.pem"
 has "$T/out" "validity-too-long"
 
+# Standard input that is not a certificate: the same malformed finding as for a file.
+run 1 "$SIGNET" cert lint - $P </dev/null
+has "$T/out" "error malformed"
 sig 3 cert lint "$T/nothere.pem"
 one_line_error
 has "$T/err" "cannot read '$T/nothere.pem'"

@@ -13,14 +13,14 @@ sig 0 key generate fw
 sig 0 cert issue fw --ca ca
 sig 0 key pubkey fw --out "$T/fw.pub"
 head -c 300000 /dev/urandom >"$T/app.bin"
-ARGS=(--ota-id rel-1.4.2 --role-arn arn:aws:iam::123456789012:role/ota --targets arn:aws:iot:eu-west-1:123456789012:thinggroup/gen2,arn:aws:iot:eu-west-1:123456789012:thing/bench)
+ARGS=(--ota-id rel-1_4_2 --role-arn arn:aws:iam::123456789012:role/ota --targets arn:aws:iot:eu-west-1:123456789012:thinggroup/gen2,arn:aws:iot:eu-west-1:123456789012:thing/bench)
 
 sig 0 sign "$T/app.bin" --key fw --ota-update "$T/ota.json" "${ARGS[@]}" --s3 bucket=fw-bucket,key=app/1.4.2.bin,version=v7 --cert-name /spiffs/signer.crt
 cp "$T/err" "$T/sign.err"
 sha_b64=$(openssl dgst -sha256 -binary "$T/app.bin" | base64)
 has "$T/out" "image SHA-256 \(base64, for aws s3api put-object --checksum-sha256\): ${sha_b64//+/\\+}$"
 J="$T/ota.json"
-eq "$(jq -r .otaUpdateId "$J")" rel-1.4.2 otaUpdateId
+eq "$(jq -r .otaUpdateId "$J")" rel-1_4_2 otaUpdateId
 eq "$(jq -r .roleArn "$J")" arn:aws:iam::123456789012:role/ota roleArn
 eq "$(jq -r '.targets | join(" ")' "$J")" "arn:aws:iot:eu-west-1:123456789012:thinggroup/gen2 arn:aws:iot:eu-west-1:123456789012:thing/bench" targets
 eq "$(jq -r '.protocols | join(",")' "$J")" MQTT protocols
@@ -30,6 +30,8 @@ eq "$(jq -r '.files[0].fileLocation.s3Location | .bucket + " " + .key + " " + .v
 C='.files[0].codeSigning.customCodeSigning'
 eq "$(jq -r "$C.hashAlgorithm + \" \" + $C.signatureAlgorithm" "$J")" "SHA256 ECDSA" algorithms
 eq "$(jq -r "$C.certificateChain.certificateName" "$J")" /spiffs/signer.crt certificateName
+# The independent peer: the AWS CLI's own service model (botocore) accepts the document.
+run 0 python3 "$TOP/tests/tools/ota_update_check.py" "$J"
 # The signature is the image's, base64 once (not twice).
 jq -r "$C.signature.inlineDocument" "$J" | base64 -d >"$T/sig.der"
 [ "$(head -c1 "$T/sig.der" | xxd -p)" = 30 ] || fail "inlineDocument is not base64 of a DER signature (double-encoded?)"
@@ -58,6 +60,7 @@ eq "$(jq -r '.files[0].fileLocation.stream | .streamId + " " + (.fileId|tostring
 eq "$(jq -r '.protocols | join(",")' "$T/s.json")" MQTT,HTTP protocols
 eq "$(jq -r '.files[0].fileName' "$T/s.json")" /ota/app fileName
 eq "$(jq -r "$C.certificateChain.inlineDocument" "$T/s.json" | grep -c 'BEGIN CERTIFICATE')" 1 "self-signed chain"
+run 0 python3 "$TOP/tests/tools/ota_update_check.py" "$T/s.json"
 
 # Usage errors, before anything is signed.
 rm -f "$T/app.bin.sig"

@@ -48,6 +48,85 @@ static void test_forms(void **state)
 	parse_ok("[{\"x\":{\"reason\":\"0xe0\"}}]", SGT_OTA_PAL, 0xe0, 0, 0, "OtaPalUninitialized");
 }
 
+/* What users paste from device logs (issue 17): every form, with the values read from it. */
+static void test_log_forms(void **state)
+{
+	struct sgt_ota_reason r;
+	const char *why;
+
+	(void)state;
+	parse_ok("Msg: {\"status\":\"FAILED\",\"statusDetails\":{\"reason\":\"0x000000e3: 0x00000000\"}}",
+		 SGT_OTA_PAL, 0xe3, 1, 0, "OtaPalSignatureCheckFailed");
+	parse_ok("[OTA] Published to $aws/things/x/jobs/j/update Msg: {\"statusDetails\":{\"reason\":\"0xe7\"}} (3)",
+		 SGT_OTA_PAL, 0xe7, 0, 0, "OtaPalBadSignerCert");
+	parse_ok("Error=(OtaPalSignatureCheckFailed:0x000000)", SGT_OTA_PAL, 0xe3, 1, 0, "OtaPalSignatureCheckFailed");
+	parse_ok("[ERROR] [OTA] Failed to close the OTA file: Error=(OtaPalBadSignerCert:0xffd79b)", SGT_OTA_PAL, 0xe7, 1,
+		 0xffd79b, "OtaPalBadSignerCert");
+	assert_int_equal(sgt_ota_parse("Error=(OtaPalBadSignerCert:0xffd79b)", &r, &why), SGT_OK);
+	assert_true(r.sub24);
+	assert_non_null(r.platform);
+	assert_string_equal(r.platform->name, "SL_ERROR_FS_FILE_NOT_EXISTS");
+	parse_ok("OtaErr_t=OtaErrJobParserError", SGT_OTA_AGENT, 12, 0, 0, "OtaErrJobParserError");
+	assert_int_equal(sgt_ota_parse("x: OtaErr_t=OtaErrUpdateJobStatusFailed, OtaPalStatus_t=OtaPalCommitFailed, state=2",
+				       &r, &why), SGT_OK);
+	assert_int_equal(r.main, 11);
+	assert_non_null(r.inner);
+	assert_string_equal(r.inner->name, "OtaPalCommitFailed");
+	assert_int_equal(sgt_ota_parse("OtaErr_t=OtaErrNone, OtaPalStatus_t=OtaPalSuccess", &r, &why), SGT_OK);
+	assert_null(r.inner);
+	/* Bare names of every table, any case. */
+	parse_ok("OtaPalSignatureCheckFailed", SGT_OTA_PAL, 0xe3, 0, 0, "OtaPalSignatureCheckFailed");
+	parse_ok("otaerremptyjobdocument", SGT_OTA_AGENT, 24, 0, 0, "OtaErrEmptyJobDocument");
+	parse_ok("OtaJobParseErrNonConformingJobDoc", SGT_OTA_AGENT, 12, 1, 4, "OtaErrJobParserError");
+	parse_ok("kOTA_Err_BadSignerCert", SGT_OTA_LEGACY, 2, 0, 0, "kOTA_Err_BadSignerCert");
+	parse_ok("IngestResultBadData", SGT_OTA_INGEST, (uint32_t)-8, 0, 0, "IngestResultBadData");
+	parse_ok("eIngest_Result_NullResultPointer", SGT_OTA_INGEST, (uint32_t)-10, 0, 0, "IngestResultNoDecodeMemory");
+	/* IngestResult_t and negative numbers (decimal). */
+	parse_ok("-2", SGT_OTA_INGEST, (uint32_t)-2, 0, 0, "IngestResultSigCheckFail");
+	parse_ok("IngestResult_t -8", SGT_OTA_INGEST, (uint32_t)-8, 0, 0, "IngestResultBadData");
+	parse_ok("IngestResult_t=-127", SGT_OTA_INGEST, (uint32_t)-127, 0, 0, "IngestResultUninitialized");
+	parse_ok("IngestResult_t 1", SGT_OTA_INGEST, 1, 0, 0, "IngestResultDuplicate_Continue");
+	parse_ok("-55", SGT_OTA_INGEST, (uint32_t)-55, 0, 0, NULL);
+	/* pre-v3: "Error (17:16766875) closing OTA file": 17 = 0x11 FileClose, 16766875 = 0xffd79b = -10341. */
+	assert_int_equal(sgt_ota_parse("[prvIngestDataBlock] Error (17:16766875) closing OTA file.", &r, &why), SGT_OK);
+	assert_int_equal(r.kind, SGT_OTA_LEGACY);
+	assert_int_equal(r.main, 0x11);
+	assert_int_equal(r.detail, 0xffd79b);
+	assert_string_equal(r.code->name, "kOTA_Err_FileClose");
+	assert_string_equal(r.platform->name, "SL_ERROR_FS_FILE_NOT_EXISTS");
+	assert_non_null(r.other_reading);
+	assert_int_equal(sgt_ota_parse("Error (1:0xffd7cf) closing OTA file", &r, &why), SGT_OK);
+	assert_string_equal(r.code->name, "kOTA_Err_SignatureCheckFailed");
+	assert_int_equal(r.detail, 0xffd7cf);
+	assert_string_equal(r.platform->name, "SL_ERROR_FS_WRONG_SIGNATURE_SECURITY_ALERT");
+	assert_int_equal(sgt_ota_parse("Error (1:-10289) closing OTA file", &r, &why), SGT_OK);
+	assert_int_equal(r.detail, 0xffd7cf);
+	assert_int_equal(sgt_ota_parse("Error (99:5) closing OTA file", &r, &why), SGT_OK);
+	assert_int_equal(r.kind, SGT_OTA_UNKNOWN);
+	assert_null(r.code);
+}
+
+static void test_log_forms_malformed(void **state)
+{
+	static const char *bad[] = { "Error=(NoSuchName:0x0)", "Error=(OtaPalSignatureCheckFailed)", "Error=(OtaErrNone:0x0)",
+				     "Error=(OtaPalSignatureCheckFailed:0x0", "Error (300:1) closing", "Error (17:zz)",
+				     "Error (17:16777216)", "OtaErr_t=Bogus", "OtaErr_t=OtaPalSignatureCheckFailed",
+				     "OtaErr_t=OtaJobParseErrNullJob", "OtaPalStatus_t=OtaPalSuccess", "OtaPalStatus_t=",
+				     "IngestResult_t", "IngestResult_t OtaErrNone", "IngestResult_t 99999999999",
+				     "-2x", "-", "--2", "NoSuchName", "Msg: nothing", "[1,2" };
+	struct sgt_ota_reason r;
+	const char *why;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (sgt_ota_parse(bad[i], &r, &why) != SGT_ERR_USAGE)
+			fail_msg("'%s' was read as a reason", bad[i]);
+		assert_non_null(why);
+	}
+}
+
 static void test_jobparse_sub(void **state)
 {
 	struct sgt_ota_reason r;
@@ -106,12 +185,23 @@ static void test_tables(void **state)
 	assert_string_equal(sgt_ota_jobparse_code(1)->name, "OtaJobParseErrNullJob");
 	assert_non_null(sgt_ota_pal_code(0xe3)->check);
 	assert_non_null(sgt_ota_pal_code(0xe7)->check);
+	t = sgt_ota_ingest_table(&n);
+	assert_int_equal(n, 13);
+	for (i = 0; i < n; i++)
+		assert_true(strncmp(t[i].name, "IngestResult", 12) == 0);
+	assert_string_equal(sgt_ota_ingest_code(-2)->name, "IngestResultSigCheckFail");
+	assert_string_equal(sgt_ota_ingest_code(-127)->name, "IngestResultUninitialized");
+	assert_null(sgt_ota_ingest_code(-11));
+	assert_string_equal(sgt_ota_simplelink_code(-10341)->name, "SL_ERROR_FS_FILE_NOT_EXISTS");
+	assert_null(sgt_ota_simplelink_code(-1));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forms),
+		cmocka_unit_test(test_log_forms),
+		cmocka_unit_test(test_log_forms_malformed),
 		cmocka_unit_test(test_jobparse_sub),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_tables),
