@@ -118,7 +118,9 @@ static int show(struct sgt_ctx *ctx, const char *name)
 		print_list("key algorithms:", (const char **)p->algorithms, p->nalgorithms);
 		print_list("key custody:", (const char **)p->custody, p->ncustody);
 		printf("  %-26s%s\n", "subject:", p->subject != NULL ? p->subject : "(CN=<key label>)");
-		printf("  %-26s%ld days, renewed %ld days before expiry\n", "validity:", p->validity_days,
+		/* The one renewal rule (sgt_cert_renewal), said whole: a short certificate renews at a third of its life. */
+		printf("  %-26s%ld days, renewed %ld days before expiry (a certificate that lives %ld days or less: when a "
+		       "third of its lifetime is left)\n", "validity:", p->validity_days, p->renew_before_days,
 		       p->renew_before_days);
 		print_list("key usage:", ku, nku < 8 ? nku : 8);
 		print_list("extended key usage:", eku, p->neku);

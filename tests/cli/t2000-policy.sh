@@ -14,7 +14,7 @@ sig 0 --json policy list
 sig 0 policy show aws-freertos-esp32
 has "$T/out" "key algorithms: +ecdsa-p256$"
 has "$T/out" "extended key usage: +codeSigning$"
-has "$T/out" "365 days, renewed 30 days before expiry"
+has "$T/out" "365 days, renewed 30 days before expiry \\(a certificate that lives 30 days or less: when a third of its lifetime is left\\)$"
 sig 0 --json policy show aws-freertos-ti-cc3220
 eq "$(jq -r '.key.algorithms[0]' "$T/out")" rsa-2048 "cc3220 algorithm"
 eq "$(jq -r '.certificate.signature_hash' "$T/out")" sha1 "cc3220 hash"
