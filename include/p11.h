@@ -142,4 +142,13 @@ void sgt_p11_uri_free(void *uri);
 int sgt_p11_find_uri(struct sgt_p11 *p, const char *uri, CK_OBJECT_CLASS cls, int force_cls,
 		     struct sgt_p11_obj **out, size_t *n);
 
+/*
+ * The RFC 7512 URI of the private key with this CKA_ID on the open token
+ * (no login needed): token, manufacturer, model and serial as
+ * C_GetTokenInfo reports them, object (the label of the public key with
+ * that id, when the token keeps exactly one), id and type=private,
+ * percent-encoded by p11-kit.  *out is malloc'd.
+ */
+int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, char **out);
+
 #endif
