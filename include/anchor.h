@@ -1,7 +1,8 @@
 /*
  * anchor.h: the audit log's anchor on the token.  Each store has a
- * dedicated audit key pair on its token (label "signet-audit", P-256,
- * sensitive, never extractable, used for nothing else), made at init or,
+ * dedicated audit key pair on its token (label "signet-audit", P-256, or
+ * RSA-2048 on a token without EC mechanisms; sensitive, never extractable,
+ * used for nothing else), made at init or,
  * for an older store, by its next state-changing command.  While a token
  * session is logged in, every new audit head is signed with it, and the
  * signed head (count, hash, signature) is kept on the token as a public

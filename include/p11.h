@@ -143,6 +143,11 @@ int sgt_p11_find_uri(struct sgt_p11 *p, const char *uri, CK_OBJECT_CLASS cls, in
 		     struct sgt_p11_obj **out, size_t *n);
 
 /*
+ * 1 when the open token's slot lists every mechanism in want, 0 when it
+ * lacks one, -1 when the list cannot be read (quietly: callers decide).
+ */
+int sgt_p11_mechanisms(struct sgt_p11 *p, const CK_MECHANISM_TYPE *want, size_t n);
+/*
  * The RFC 7512 URI of the private key with this CKA_ID on the open token
  * (no login needed): token, manufacturer, model and serial as
  * C_GetTokenInfo reports them, object (the label of the public key with

@@ -95,7 +95,7 @@ static int head_copy_load(const char *path, struct sgt_audit_anchor *a, char spk
 		const char *h = json_string_value(json_object_get(j, "hash"));
 		const char *sig = json_string_value(json_object_get(j, "signature"));
 		const char *k = json_string_value(json_object_get(j, "audit_key_spki_sha256"));
-		char line[512];
+		char line[800];
 
 		snprintf(line, sizeof(line), "%lld %s %s", (long long)json_integer_value(json_object_get(j, "seq")),
 			 h ? h : "", sig ? sig : "");

@@ -334,6 +334,32 @@ void sgt_p11_uri_free(void *uri)
 		p11_kit_uri_free(uri);
 }
 
+int sgt_p11_mechanisms(struct sgt_p11 *p, const CK_MECHANISM_TYPE *want, size_t n)
+{
+	CK_MECHANISM_TYPE *list = NULL;
+	CK_ULONG count = 0, i;
+	size_t j, found = 0;
+	CK_RV rv = p->f->C_GetMechanismList(p->slot, NULL, &count);
+
+	if (rv == CKR_OK && count > 0) {
+		if ((list = calloc(count, sizeof(*list))) == NULL)
+			return -1;
+		rv = p->f->C_GetMechanismList(p->slot, list, &count);
+	}
+	if (rv != CKR_OK) {
+		free(list);
+		return -1;
+	}
+	for (j = 0; j < n; j++)
+		for (i = 0; i < count; i++)
+			if (list[i] == want[j]) {
+				found++;
+				break;
+			}
+	free(list);
+	return found == n;
+}
+
 int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, char **out)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
