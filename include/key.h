@@ -53,7 +53,9 @@ int sgt_key_lookup(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 int sgt_key_pubkey(const struct sgt_store *st, const struct sgt_keyrec *rec, EVP_PKEY **out);
 /*
  * The RFC 7512 PKCS#11 URI of each record's private key, built from what
- * the store's token reports (sgt_p11_key_uri); one module load, no login.
+ * the store's token reports (sgt_p11_key_uri; object= left out for an
+ * adopted key, whose private label cannot be read without a login); one
+ * module load, no login.
  * uris[i] is malloc'd; on error every uris[i] is NULL.
  */
 int sgt_key_uris(const struct sgt_store *st, const struct sgt_keyrec *recs, size_t n, char **uris);

@@ -150,10 +150,11 @@ int sgt_p11_mechanisms(struct sgt_p11 *p, const CK_MECHANISM_TYPE *want, size_t 
 /*
  * The RFC 7512 URI of the private key with this CKA_ID on the open token
  * (no login needed): token, manufacturer, model and serial as
- * C_GetTokenInfo reports them, object (the label of the public key with
- * that id, when the token keeps exactly one), id and type=private,
- * percent-encoded by p11-kit.  *out is malloc'd.
+ * C_GetTokenInfo reports them, object when with_label (the label of the
+ * public key with that id, when the token keeps exactly one: a caller that
+ * knows both halves carry one label), id and type=private, percent-encoded
+ * by p11-kit.  *out is malloc'd.
  */
-int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, char **out);
+int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, int with_label, char **out);
 
 #endif

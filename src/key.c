@@ -403,7 +403,12 @@ int sgt_key_uris(const struct sgt_store *st, const struct sgt_keyrec *recs, size
 		if (idlen <= 0)
 			rc = sgt_err(SGT_ERR_DATA, "key record '%s' has a malformed id '%s'", recs[i].label, recs[i].id);
 		else
-			rc = sgt_p11_key_uri(&p, id, (size_t)idlen, &uris[i]);
+			/*
+			 * signet labels both halves of the pairs it makes or imports alike;
+			 * an adopted pair's private label is readable only after a login
+			 * and may differ from its public one, so its URI names it by id.
+			 */
+			rc = sgt_p11_key_uri(&p, id, (size_t)idlen, strcmp(recs[i].origin, "adopted") != 0, &uris[i]);
 	}
 out:
 	if (rc != SGT_OK)

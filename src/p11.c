@@ -360,7 +360,7 @@ int sgt_p11_mechanisms(struct sgt_p11 *p, const CK_MECHANISM_TYPE *want, size_t 
 	return found == n;
 }
 
-int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, char **out)
+int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, int with_label, char **out)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE a;
@@ -393,7 +393,7 @@ int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, ch
 	a = (CK_ATTRIBUTE){ CKA_ID, (void *)id, idlen };
 	if (rc == P11_KIT_URI_OK)
 		rc = p11_kit_uri_set_attribute(uri, &a);
-	if (rc == P11_KIT_URI_OK && npub == 1 && pubs[0].label[0] != '\0') {
+	if (rc == P11_KIT_URI_OK && with_label && npub == 1 && pubs[0].label[0] != '\0') {
 		a = (CK_ATTRIBUTE){ CKA_LABEL, pubs[0].label, strlen(pubs[0].label) };
 		rc = p11_kit_uri_set_attribute(uri, &a);
 	}
