@@ -282,12 +282,47 @@ static enum sgt_alg audit_alg(struct sgt_p11 *p)
 {
 	static const CK_MECHANISM_TYPE ec[] = { CKM_EC_KEY_PAIR_GEN, CKM_ECDSA };
 	static const CK_MECHANISM_TYPE rsa[] = { CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS };
+	int has_ec = sgt_p11_mechanisms(p, ec, 2), has_rsa;
 
-	if (sgt_p11_mechanisms(p, ec, 2) == 0 && sgt_p11_mechanisms(p, rsa, 2) == 1) {
-		sgt_verbose("token '%s' has no EC key generation or ECDSA: the audit key is RSA-2048", p->token);
-		return SGT_ALG_RSA2048;
-	}
-	return SGT_ALG_P256;
+	if (has_ec != 0)
+		return SGT_ALG_P256;
+	if ((has_rsa = sgt_p11_mechanisms(p, rsa, 2)) == 0)
+		return SGT_ALG_NONE;
+	sgt_verbose("token '%s' has no EC key generation or ECDSA: the audit key is RSA-2048", p->token);
+	return SGT_ALG_RSA2048;
+}
+
+/* An earlier run already said (and recorded) that this token can hold no audit key. */
+static int said_unavailable(void *ctx, json_t *rec)
+{
+	if (strcmp(json_string_value(json_object_get(rec, "op")) ? json_string_value(json_object_get(rec, "op")) : "", "audit.key") == 0 &&
+	    json_is_string(json_object_get(rec, "result")) &&
+	    strcmp(json_string_value(json_object_get(rec, "result")), "unavailable") == 0)
+		*(int *)ctx = 1;
+	return SGT_OK;
+}
+
+/*
+ * A token with neither EC nor RSA key generation (none signet knows of, but
+ * a module may list only what it does in hardware): said once, plainly,
+ * and recorded, so later commands and `audit verify` need not say it as an
+ * error again.  The scan of the log happens only on such a token.
+ */
+static void unavailable(const struct sgt_store *st)
+{
+	int said = 0;
+	json_t *d;
+
+	sgt_silent++;
+	sgt_audit_foreach(st, 0, said_unavailable, &said);
+	sgt_silent--;
+	if (said)
+		return;
+	sgt_warn("token '%s' offers neither EC nor RSA key generation: it cannot hold an audit key, so audit heads "
+		 "are not signed there ('signet audit verify' still checks the chain)", st->cfg.token);
+	d = json_pack("{s:s}", "reason", "the token offers neither EC nor RSA key generation; audit heads are not signed");
+	sgt_audit_append(st, "audit.key", NULL, NULL, "unavailable", d);
+	json_decref(d);
 }
 
 /*
@@ -300,14 +335,19 @@ static int make_key(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **ou
 	unsigned char id[16];
 	char idhex[33];
 	CK_OBJECT_HANDLE pub, priv;
+	enum sgt_alg alg = audit_alg(p);
 	int rc;
 
+	if (alg == SGT_ALG_NONE) {
+		unavailable(st);
+		return SGT_ERR_HSM;
+	}
 	if ((rc = sgt_random(id, sizeof(id))) != SGT_OK)
 		return rc;
 	sgt_hex(id, sizeof(id), idhex);
 	if ((rc = sgt_intent_begin(st, "audit.key", NULL, idhex, NULL, 0)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_p11_generate(p, audit_alg(p), SGT_AUDIT_KEY_LABEL, id, sizeof(id), &pub, &priv)) != SGT_OK) {
+	if ((rc = sgt_p11_generate(p, alg, SGT_AUDIT_KEY_LABEL, id, sizeof(id), &pub, &priv)) != SGT_OK) {
 		sgt_intent_abort(st);
 		return rc;
 	}
@@ -407,7 +447,8 @@ out:
 	EVP_PKEY_free(file);
 }
 
-int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *reachable)
+int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *reachable,
+		    int *keyable)
 {
 	struct sgt_p11 p;
 	CK_OBJECT_HANDLE *h = NULL;
@@ -416,6 +457,7 @@ int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit
 
 	*pub = NULL;
 	*reachable = 0;
+	*keyable = 1;
 	memset(a, 0, sizeof(*a));
 	memset(&p, 0, sizeof(p));
 	if (sgt_store_apply_env(st) != SGT_OK)
@@ -432,6 +474,7 @@ int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit
 		return SGT_OK;
 	}
 	*reachable = 1;
+	*keyable = audit_alg(&p) != SGT_ALG_NONE;
 	if ((rc = token_pub(&p, pub, NULL)) != SGT_OK || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
 		goto out;
 	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */

@@ -4,7 +4,8 @@
 # them with CKR_MECHANISM_INVALID): init makes an RSA-2048 audit key, every
 # later command exits 0 without an error line, heads are signed (PKCS#1
 # v1.5, SHA-256: openssl checks them with audit.pub alone) and `audit
-# verify` says so and still catches a rewritten log.
+# verify` says so and still catches a rewritten log.  A token with neither
+# EC nor RSA says so once, at init, and audit verify tells the truth.
 . "$(dirname "$0")/../lib.sh"
 SHIM="$BUILD/fakes/libp11shim.so"
 [ -f "$SHIM" ] || fail "$SHIM missing (make $SHIM)"
@@ -79,4 +80,32 @@ one_line_error
 has "$T/err" "the log was rewritten"
 rm -rf "$S"; cp -a "$T/pristine" "$S"
 sig 0 audit verify
+
+# A token with neither EC nor RSA key generation (SHIM_NORSA too): init says
+# once, plainly, that heads are not signed there and records it; later
+# commands say nothing about it; audit verify tells the truth (no promise of
+# a key that can never come).
+softhsm2-util --init-token --free --label bare --so-pin 5678 --pin 1234 >/dev/null
+export SHIM_NORSA=1 SIGNET_STORE="$T/bare"
+sig 0 init --module "$SHIM" --token bare --pin-file "$T/pin"
+eq "$(grep -c '^signet: ' "$T/err")" 1 "lines init prints on a token without EC or RSA"
+has "$T/err" "^signet: warning: token 'bare' offers neither EC nor RSA key generation: it cannot hold an audit key, so audit heads are not signed there"
+hasnt "$T/err" "MECHANISM_INVALID"
+[ ! -e "$T/bare/audit.pub" ] || fail "audit.pub without an audit key"
+eq "$(tail -1 "$T/bare/audit.log" | jq -r '.op + " " + .result')" "audit.key unavailable" "the record saying so"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/legacy.pem" 2>/dev/null
+chmod 600 "$T/legacy.pem"
+sig 0 key import fw --private-key "$T/legacy.pem"
+hasnt "$T/err" "audit|MECHANISM"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/legacy2.pem" 2>/dev/null
+chmod 600 "$T/legacy2.pem"
+sig 0 key import fw2 --private-key "$T/legacy2.pem"
+hasnt "$T/err" "audit|MECHANISM"
+eq "$(grep -c '"result":"unavailable"' "$T/bare/audit.log")" 1 "said and recorded once"
+sig 0 audit verify
+eq "$(wc -c <"$T/err")" 0 "stderr of audit verify"
+has "$T/out" "^  no audit key: token 'bare' offers neither EC nor RSA key generation, so heads are not signed there$"
+hasnt "$T/out" "next state-changing command makes one"
+sig 0 --json audit verify
+eq "$(jq -r '.intact, .audit_key_unavailable' "$T/out" | tr '\n' ' ')" "true true " "json verdict"
 exit 0

@@ -14,7 +14,8 @@
  * failing token might.  SHIM_NOEC=1 makes it a token without elliptic
  * curves, as the opencryptoki soft token is: C_GetMechanismList leaves out
  * every EC mechanism, and C_GetMechanismInfo, C_GenerateKeyPair and
- * C_SignInit answer CKR_MECHANISM_INVALID for them.  Never built into
+ * C_SignInit answer CKR_MECHANISM_INVALID for them; SHIM_NORSA=1 does the
+ * same for RSA key generation and PKCS#1 signing.  Never built into
  * signet.
  */
 #include <dlfcn.h>
@@ -36,12 +37,20 @@ static int has_attr(CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_ATTRIBUTE_TYPE a, CK_ATTR
 	return 0;
 }
 
-/* SHIM_NOEC: the EC mechanisms this token pretends not to have. */
+static int set(const char *name)
+{
+	const char *e = getenv(name);
+
+	return e != NULL && *e != '\0' && strcmp(e, "0") != 0;
+}
+
+/* SHIM_NOEC, SHIM_NORSA: the mechanisms this token pretends not to have. */
 static int hidden(CK_MECHANISM_TYPE m)
 {
-	const char *e = getenv("SHIM_NOEC");
-
-	if (e == NULL || *e == '\0' || strcmp(e, "0") == 0)
+	if (set("SHIM_NORSA") && (m == CKM_RSA_PKCS_KEY_PAIR_GEN || m == CKM_RSA_PKCS || m == CKM_RSA_X_509 ||
+				  m == CKM_SHA256_RSA_PKCS || m == CKM_RSA_PKCS_PSS || m == CKM_SHA1_RSA_PKCS))
+		return 1;
+	if (!set("SHIM_NOEC"))
 		return 0;
 	return m == CKM_EC_KEY_PAIR_GEN || m == CKM_ECDSA || m == CKM_ECDSA_SHA1 || m == CKM_ECDSA_SHA224 ||
 	       m == CKM_ECDSA_SHA256 || m == CKM_ECDSA_SHA384 || m == CKM_ECDSA_SHA512 || m == CKM_ECDH1_DERIVE ||
