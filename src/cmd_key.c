@@ -393,10 +393,10 @@ static int key_list(struct sgt_ctx *ctx, int argc, char **argv)
 		json_t *arr = json_array();
 
 		for (i = 0; i < n; i++)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?}", "label", recs[i].label,
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "label", recs[i].label,
 							     "algorithm", recs[i].algorithm, "spki_sha256", recs[i].spki_sha256,
 							     "origin", recs[i].origin, "created", recs[i].created, "id", recs[i].id,
-							     "uri", uris[i]));
+							     "uri", uris[i] ? json_string(uris[i]) : json_null()));
 		rc = cmd_json_print(json_pack("{s:s, s:o}", "token", st.cfg.token, "keys", arr));
 		goto out;
 	}

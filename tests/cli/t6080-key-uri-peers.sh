@@ -106,5 +106,8 @@ has "$T/out" "^fw .* -$"
 eq "$(grep -c '^signet: ' "$T/err")" 1 "lines on stderr without the token"
 has "$T/err" "^signet: warning: PKCS#11 URIs left out: .*nosuch"
 sig 0 --json key list
+eq "$(jq -c '[.keys[] | has("uri")] | all' "$T/out")" true "json uri present without the token"
 eq "$(jq -r '.keys[0].uri' "$T/out")" null "json uri without the token"
+sig 0 --json key show fw
+eq "$(jq -c '.uri' "$T/out")" null "key show json uri without the token"
 exit 0
