@@ -153,7 +153,8 @@ int sgt_p11_mechanisms(struct sgt_p11 *p, const CK_MECHANISM_TYPE *want, size_t 
  * C_GetTokenInfo reports them, object when with_label (the label of the
  * public key with that id, when the token keeps exactly one: a caller that
  * knows both halves carry one label), id and type=private, percent-encoded
- * by p11-kit.  *out is malloc'd.
+ * by p11-kit.  *out is malloc'd; NULL (and SGT_OK) when with_label and the
+ * token holds no public key with that id.
  */
 int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, int with_label, char **out);
 

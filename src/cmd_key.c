@@ -298,13 +298,20 @@ static json_t *key_certs(const struct sgt_store *st, const char *label)
  */
 static void key_uris(const struct sgt_store *st, const struct sgt_keyrec *recs, size_t n, char **uris)
 {
+	size_t i;
 	int rc;
 
 	sgt_err_hold();
 	rc = sgt_key_uris(st, recs, n, uris);
 	sgt_err_release();
-	if (rc != SGT_OK)
+	if (rc != SGT_OK) {
 		sgt_warn("PKCS#11 URIs left out: %s", sgt_last_error());
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (uris[i] == NULL)
+			sgt_warn("token '%s' holds no public key for '%s' (id %s): no PKCS#11 URI; 'signet audit custody' "
+				 "compares the token with the records", st->cfg.token, recs[i].label, recs[i].id);
 }
 
 static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const struct sgt_keyrec *rec, int detail,

@@ -378,6 +378,9 @@ int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, in
 	/* The public half is readable without a login and carries the pair's label. */
 	if ((rc = sgt_p11_find(p, CKO_PUBLIC_KEY, id, idlen, &pubs, &npub)) != SGT_OK)
 		return rc;
+	/* A pair signet labelled keeps its public half: without one the key is not there to name. */
+	if (with_label && npub == 0)
+		goto out;
 	if ((uri = p11_kit_uri_new()) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;

@@ -99,6 +99,18 @@ sig 2 init --store "$T/s2" --module "$SOFTHSM_MODULE" --token "pkcs11:token=sign
 has "$T/err" "query attribute 'module-path'"
 [ ! -e "$T/s2" ] || fail "store created for a refused URI"
 
+# A key whose pair is gone from the token gets no URI (one that names
+# nothing would be a false statement), with one warning; the others keep theirs.
+sig 0 key generate gone
+gid=$(yaml_get "$S/keys/gone.yaml" id)
+for t in privkey pubkey; do p11tool --login --pin "$(user_pin)" --delete-object --type "$t" --label gone >/dev/null 2>&1 || fail "delete $t"; done
+sig 0 key show gone
+hasnt "$T/out" "^uri:"
+has "$T/err" "^signet: warning: token 'signet' holds no public key for 'gone' \(id $gid\): no PKCS#11 URI"
+sig 0 key list
+has "$T/out" "^gone .* -$"
+eq "$(awk '$1 == "fw" {print $NF}' "$T/out")" "$uri" "fw's uri beside a vanished key"
+
 # A token signet cannot read leaves the URIs out with one warning; the records are still listed.
 sed -i 's/^\(  token: \).*/\1nosuch/' "$S/signet.yaml"
 sig 0 key list
