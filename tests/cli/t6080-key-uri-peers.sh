@@ -38,7 +38,7 @@ has "$T/out" "PKCS#11 URI$"
 eq "$(awk '$1 == "fw" {print $NF}' "$T/out")" "$uri" "key list uri column"
 
 # GnuTLS p11tool: the URI names exactly the private key fw (PIN from the environment).
-export GNUTLS_PIN="$(user_pin)"
+GNUTLS_PIN=$(user_pin); export GNUTLS_PIN
 /usr/bin/p11tool --provider "$SOFTHSM_MODULE" --login --list-all "$uri" >"$T/gnutls" 2>&1 || { cat "$T/gnutls"; fail "p11tool"; }
 eq "$(grep -c '^Object' "$T/gnutls")" 1 "objects p11tool finds by the URI"
 has "$T/gnutls" "Type: Private key \(EC"
@@ -67,11 +67,11 @@ chmod 600 "$T/openssl.cnf"
 head -c 10000 /dev/urandom >"$T/img"
 sig 0 key pubkey fw --out "$T/fw.pub"
 sig 0 key pubkey legacy --out "$T/legacy.pub"
-for k in "fw $uri" "legacy $ruri"; do
-  set -- $k
-  OPENSSL_CONF="$T/openssl.cnf" openssl dgst -sha256 -engine pkcs11 -keyform engine -sign "$2" -out "$T/$1.sig" "$T/img" \
-    >"$T/ossl" 2>&1 || { cat "$T/ossl"; fail "openssl pkcs11 engine cannot sign with $2"; }
-  run 0 openssl dgst -sha256 -verify "$T/$1.pub" -signature "$T/$1.sig" "$T/img"
+for k in fw legacy; do
+  u=$uri; [ "$k" = legacy ] && u=$ruri
+  OPENSSL_CONF="$T/openssl.cnf" openssl dgst -sha256 -engine pkcs11 -keyform engine -sign "$u" -out "$T/$k.sig" "$T/img" \
+    >"$T/ossl" 2>&1 || { cat "$T/ossl"; fail "openssl pkcs11 engine cannot sign with $u"; }
+  run 0 openssl dgst -sha256 -verify "$T/$k.pub" -signature "$T/$k.sig" "$T/img"
 done
 # signet's own --key takes it too.
 sig 0 sign "$T/img" --key "$uri" --out "$T/img.sig"
