@@ -52,6 +52,9 @@ for f in --key --out --ota-json --cert-name --hash --fleet --pin-file --pin-fd -
 done
 hasnt "$T/comp" "^--cli-"
 grep -q -- "--cli-input-json" "$T/help" || fail "sign --help no longer quotes the AWS CLI: this check proves nothing"
+# Flags given together in the option table ("--pin-file F, --pin-fd N") are all offered.
+comp signet cert reissue fw-main --pin
+eq "$(tr '\n' ' ' <"$T/comp")" "--pin-fd --pin-file " "cert PIN flags"
 comp signet sign --key fw-main img.bin --h
 eq "$(tr '\n' ' ' <"$T/comp")" "--hash " "sign flags by prefix"
 
