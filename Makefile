@@ -18,7 +18,8 @@ endif
 DEB_PACKAGES := build-essential pkg-config libssl-dev openssl libp11-kit-dev \
 	softhsm2 libyaml-dev libjansson-dev opensc libmbedtls-dev libcmocka-dev \
 	jq xxd strace time libcsv-dev libpq-dev postgresql prometheus prometheus-node-exporter chromium python3-icalendar \
-	p11-kit p11-kit-modules swtpm libtpm2-pkcs11-1 libtss2-tcti-swtpm0 gdb faketime
+	p11-kit p11-kit-modules swtpm libtpm2-pkcs11-1 libtss2-tcti-swtpm0 gdb faketime \
+	gnutls-bin libengine-pkcs11-openssl
 
 PKGS       := libcrypto yaml-0.1 jansson p11-kit-1
 # libpq: its header only; fleet_source.c loads the library when a fleet first reads PostgreSQL.

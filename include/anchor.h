@@ -1,7 +1,9 @@
 /*
  * anchor.h: the audit log's anchor on the token.  Each store has a
- * dedicated audit key pair on its token (label "signet-audit", P-256,
- * sensitive, never extractable, used for nothing else), made at init or,
+ * dedicated audit key pair on its token (label "signet-audit", P-256, or
+ * RSA-2048 on a token without EC mechanisms; sensitive, never extractable,
+ * used for nothing else; a token with neither is said once and recorded as
+ * "audit.key" "unavailable"), made at init or,
  * for an older store, by its next state-changing command.  While a token
  * session is logged in, every new audit head is signed with it, and the
  * signed head (count, hash, signature) is kept on the token as a public
@@ -39,8 +41,10 @@ void sgt_anchor_forget(const struct sgt_p11 *handle);
  * What the token says, without a PIN: its audit public key (*pub, NULL when
  * it has none) and the signed head kept there (a->present 0 when none).
  * *reachable is 0 when the module or token cannot be used now (nothing
- * else is set then, and nothing is printed).
+ * else is set then, and nothing is printed).  *keyable is 0 when the token
+ * offers neither EC nor RSA key generation, so it can hold no audit key.
  */
-int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *reachable);
+int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *reachable,
+		    int *keyable);
 
 #endif

@@ -72,7 +72,7 @@ struct sgt_audit_anchor {
 	int present;
 	long long seq;
 	char hash[65];
-	char sig_b64[200];
+	char sig_b64[700];	/* up to an RSA-4096 signature (684 characters) */
 };
 
 struct sgt_audit_head {

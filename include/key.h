@@ -51,6 +51,14 @@ int sgt_key_lookup(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
  * does not hash to the recorded spki_sha256.
  */
 int sgt_key_pubkey(const struct sgt_store *st, const struct sgt_keyrec *rec, EVP_PKEY **out);
+/*
+ * The RFC 7512 PKCS#11 URI of each record's private key, built from what
+ * the store's token reports (sgt_p11_key_uri; object= left out for an
+ * adopted key, whose private label cannot be read without a login); one
+ * module load, no login.
+ * uris[i] is malloc'd; on error every uris[i] is NULL.
+ */
+int sgt_key_uris(const struct sgt_store *st, const struct sgt_keyrec *recs, size_t n, char **uris);
 /* The record whose spki_sha256 equals spki, or SGT_ERR_VERDICT (quietly) when none. */
 int sgt_key_find_spki(const struct sgt_store *st, const char *spki, struct sgt_keyrec *out);
 

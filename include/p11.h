@@ -142,4 +142,20 @@ void sgt_p11_uri_free(void *uri);
 int sgt_p11_find_uri(struct sgt_p11 *p, const char *uri, CK_OBJECT_CLASS cls, int force_cls,
 		     struct sgt_p11_obj **out, size_t *n);
 
+/*
+ * 1 when the open token's slot lists every mechanism in want, 0 when it
+ * lacks one, -1 when the list cannot be read (quietly: callers decide).
+ */
+int sgt_p11_mechanisms(struct sgt_p11 *p, const CK_MECHANISM_TYPE *want, size_t n);
+/*
+ * The RFC 7512 URI of the private key with this CKA_ID on the open token
+ * (no login needed): token, manufacturer, model and serial as
+ * C_GetTokenInfo reports them, object when with_label (the label of the
+ * public key with that id, when the token keeps exactly one: a caller that
+ * knows both halves carry one label), id and type=private, percent-encoded
+ * by p11-kit.  *out is malloc'd; NULL (and SGT_OK) when with_label and the
+ * token holds no public key with that id.
+ */
+int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, int with_label, char **out);
+
 #endif

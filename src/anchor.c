@@ -92,14 +92,36 @@ static int is_audit_key(struct sgt_p11 *p, CK_OBJECT_HANDLE h)
 	       memcmp(label, SGT_AUDIT_KEY_LABEL, t[1].ulValueLen) == 0;
 }
 
+/*
+ * The mechanism and input for signing the SHA-256 digest dgst with a key
+ * of type kt: ECDSA over the digest, or (a token without EC) PKCS#1 v1.5
+ * over the DigestInfo, which OpenSSL verifies as a SHA-256 RSA signature.
+ */
+static CK_ULONG head_input(CK_KEY_TYPE kt, const unsigned char dgst[32], CK_MECHANISM *mech, unsigned char in[64])
+{
+	static const unsigned char sha256_info[19] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+						       0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
+
+	*mech = (CK_MECHANISM){ kt == CKK_RSA ? CKM_RSA_PKCS : CKM_ECDSA, NULL, 0 };
+	if (kt != CKK_RSA) {
+		memcpy(in, dgst, 32);
+		return 32;
+	}
+	memcpy(in, sha256_info, sizeof(sha256_info));
+	memcpy(in + sizeof(sha256_info), dgst, 32);
+	return sizeof(sha256_info) + 32;
+}
+
 static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned char **sig, size_t *siglen)
 {
 	const char *token = ((struct sgt_p11 *)ctx)->token;
 	struct sgt_p11 p;
 	CK_OBJECT_HANDLE *h = NULL;
-	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
-	unsigned char dgst[32], raw[132];
-	CK_ULONG rawlen = sizeof(raw);
+	CK_MECHANISM mech;
+	CK_KEY_TYPE kt = CKK_EC;
+	CK_ATTRIBUTE kta = { CKA_KEY_TYPE, &kt, sizeof(kt) };
+	unsigned char dgst[32], in[64], raw[512];
+	CK_ULONG rawlen = sizeof(raw), inlen;
 	ECDSA_SIG *es = NULL;
 	unsigned char *der = NULL;
 	size_t n = 0;
@@ -116,10 +138,8 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 	 * it (a remote token's server that restarted may hand the number to
 	 * another object); otherwise searched for again.
 	 */
-	if (!is_audit_key(&p, signer_key))
+	if (!is_audit_key(&p, signer_key)) {
 		signer_key = CK_INVALID_HANDLE;
-	rv = signer_key != CK_INVALID_HANDLE ? p.f->C_SignInit(p.session, &mech, signer_key) : CKR_KEY_HANDLE_INVALID;
-	if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
 		if ((rc = find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
 			goto out;
 		if (n != 1) {
@@ -127,11 +147,25 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 			goto out;
 		}
 		signer_key = h[0];
-		rv = p.f->C_SignInit(p.session, &mech, signer_key);
 	}
-	if (rv != CKR_OK ||
-	    (rv = p.f->C_Sign(p.session, dgst, sizeof(dgst), raw, &rawlen)) != CKR_OK) {
+	if ((rv = p.f->C_GetAttributeValue(p.session, signer_key, &kta, 1)) != CKR_OK) {
+		rc = sgt_err(SGT_ERR_HSM, "cannot read the audit key on token '%s' (%s)", token, sgt_p11_rv_name(rv));
+		goto out;
+	}
+	inlen = head_input(kt, dgst, &mech, in);
+	if ((rv = p.f->C_SignInit(p.session, &mech, signer_key)) != CKR_OK ||
+	    (rv = p.f->C_Sign(p.session, in, inlen, raw, &rawlen)) != CKR_OK) {
 		rc = sgt_err(SGT_ERR_HSM, "cannot sign the audit head on token '%s' (%s)", token, sgt_p11_rv_name(rv));
+		goto out;
+	}
+	if (kt == CKK_RSA) {
+		/* PKCS#1 v1.5: the token's output is the signature as everyone reads it. */
+		if ((*sig = malloc(rawlen)) == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			goto out;
+		}
+		memcpy(*sig, raw, rawlen);
+		*siglen = rawlen;
 		goto out;
 	}
 	/* PKCS#11 gives r || s; OpenSSL and everyone else want DER. */
@@ -163,7 +197,7 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 	CK_OBJECT_HANDLE *old = NULL, obj;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	char text[512];
+	char text[800];
 	size_t n = 0, i;
 	int rc;
 	CK_RV rv;
@@ -239,6 +273,59 @@ static int token_pub(struct sgt_p11 *p, EVP_PKEY **out, CK_OBJECT_HANDLE *priv)
 }
 
 /*
+ * P-256 where the token has it; RSA-2048 on a token without elliptic
+ * curves (the opencryptoki soft token), which signs heads as well and is
+ * checked the same way.  A token whose list cannot be read gets P-256, as
+ * before there was a choice.
+ */
+static enum sgt_alg audit_alg(struct sgt_p11 *p)
+{
+	static const CK_MECHANISM_TYPE ec[] = { CKM_EC_KEY_PAIR_GEN, CKM_ECDSA };
+	static const CK_MECHANISM_TYPE rsa[] = { CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS };
+	int has_ec = sgt_p11_mechanisms(p, ec, 2), has_rsa;
+
+	if (has_ec != 0)
+		return SGT_ALG_P256;
+	if ((has_rsa = sgt_p11_mechanisms(p, rsa, 2)) == 0)
+		return SGT_ALG_NONE;
+	sgt_verbose("token '%s' has no EC key generation or ECDSA: the audit key is RSA-2048", p->token);
+	return SGT_ALG_RSA2048;
+}
+
+/* An earlier run already said (and recorded) that this token can hold no audit key. */
+static int said_unavailable(void *ctx, json_t *rec)
+{
+	if (strcmp(json_string_value(json_object_get(rec, "op")) ? json_string_value(json_object_get(rec, "op")) : "", "audit.key") == 0 &&
+	    json_is_string(json_object_get(rec, "result")) &&
+	    strcmp(json_string_value(json_object_get(rec, "result")), "unavailable") == 0)
+		*(int *)ctx = 1;
+	return SGT_OK;
+}
+
+/*
+ * A token with neither EC nor RSA key generation (none signet knows of, but
+ * a module may list only what it does in hardware): said once, plainly,
+ * and recorded, so later commands and `audit verify` need not say it as an
+ * error again.  The scan of the log happens only on such a token.
+ */
+static void unavailable(const struct sgt_store *st)
+{
+	int said = 0;
+	json_t *d;
+
+	sgt_silent++;
+	sgt_audit_foreach(st, 0, said_unavailable, &said);
+	sgt_silent--;
+	if (said)
+		return;
+	sgt_warn("token '%s' offers neither EC nor RSA key generation: it cannot hold an audit key, so audit heads "
+		 "are not signed there ('signet audit verify' still checks the chain)", st->cfg.token);
+	d = json_pack("{s:s}", "reason", "the token offers neither EC nor RSA key generation; audit heads are not signed");
+	sgt_audit_append(st, "audit.key", NULL, NULL, "unavailable", d);
+	json_decref(d);
+}
+
+/*
  * Makes the audit key on the token and stages audit.pub, under an intent
  * (intent.h): a run cut off half way leaves nothing the next one keeps.
  * The caller records it, which commits the intent.
@@ -248,14 +335,19 @@ static int make_key(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **ou
 	unsigned char id[16];
 	char idhex[33];
 	CK_OBJECT_HANDLE pub, priv;
+	enum sgt_alg alg = audit_alg(p);
 	int rc;
 
+	if (alg == SGT_ALG_NONE) {
+		unavailable(st);
+		return SGT_ERR_HSM;
+	}
 	if ((rc = sgt_random(id, sizeof(id))) != SGT_OK)
 		return rc;
 	sgt_hex(id, sizeof(id), idhex);
 	if ((rc = sgt_intent_begin(st, "audit.key", NULL, idhex, NULL, 0)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_p11_generate(p, SGT_ALG_P256, SGT_AUDIT_KEY_LABEL, id, sizeof(id), &pub, &priv)) != SGT_OK) {
+	if ((rc = sgt_p11_generate(p, alg, SGT_AUDIT_KEY_LABEL, id, sizeof(id), &pub, &priv)) != SGT_OK) {
 		sgt_intent_abort(st);
 		return rc;
 	}
@@ -355,7 +447,8 @@ out:
 	EVP_PKEY_free(file);
 }
 
-int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *reachable)
+int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *reachable,
+		    int *keyable)
 {
 	struct sgt_p11 p;
 	CK_OBJECT_HANDLE *h = NULL;
@@ -364,6 +457,7 @@ int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit
 
 	*pub = NULL;
 	*reachable = 0;
+	*keyable = 1;
 	memset(a, 0, sizeof(*a));
 	memset(&p, 0, sizeof(p));
 	if (sgt_store_apply_env(st) != SGT_OK)
@@ -380,11 +474,12 @@ int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit
 		return SGT_OK;
 	}
 	*reachable = 1;
+	*keyable = audit_alg(&p) != SGT_ALG_NONE;
 	if ((rc = token_pub(&p, pub, NULL)) != SGT_OK || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
 		goto out;
 	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */
 	for (i = 0; i < n; i++) {
-		char buf[512];
+		char buf[800];
 		CK_ATTRIBUTE t = { CKA_VALUE, buf, sizeof(buf) - 1 };
 		struct sgt_audit_anchor x;
 		size_t len;

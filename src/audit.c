@@ -61,7 +61,7 @@ static int is_hash(const char *s, size_t n)
 /* "signed SEQ HASH SIG" (the line, without "signed ") into a. */
 int sgt_audit_anchor_parse(const char *s, size_t n, struct sgt_audit_anchor *a)
 {
-	char buf[400];
+	char buf[800];
 	char *p, *q;
 	long long seq;
 

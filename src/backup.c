@@ -606,6 +606,8 @@ static int kdf_check(const struct sgt_scrypt *k, char why[128])
 static int derive(const struct sgt_pass *pass, const unsigned char *salt, const struct sgt_scrypt *k,
 		  unsigned char key[32])
 {
+	/* The one slow step of a backup or restore (about 3 s at the default cost): -v says so before it. */
+	sgt_verbose("deriving the archive key (scrypt N=2^%u, a few seconds)...", k->log2n);
 	if (EVP_PBE_scrypt(pass->value, pass->len, salt, SALT_LEN, (uint64_t)1 << k->log2n, k->r, k->p,
 			   SGT_SCRYPT_MAXMEM + (1UL << 20), key, 32) != 1)
 		return SGT_ERR_DATA;

@@ -95,7 +95,7 @@ static int head_copy_load(const char *path, struct sgt_audit_anchor *a, char spk
 		const char *h = json_string_value(json_object_get(j, "hash"));
 		const char *sig = json_string_value(json_object_get(j, "signature"));
 		const char *k = json_string_value(json_object_get(j, "audit_key_spki_sha256"));
-		char line[512];
+		char line[800];
 
 		snprintf(line, sizeof(line), "%lld %s %s", (long long)json_integer_value(json_object_get(j, "seq")),
 			 h ? h : "", sig ? sig : "");
@@ -164,11 +164,11 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *h
 	char file_spki[65], tok_spki[65], copy_spki[65] = "", why[512] = "";
 	EVP_PKEY *pub = NULL, *tokpub = NULL;
 	size_t nchecks = 0;
-	int reachable = 0, rc;
+	int reachable = 0, keyable = 1, rc;
 
 	memset(&res, 0, sizeof(res));
 	if ((rc = sgt_audit_pub_load(st, &pub)) != SGT_OK ||
-	    (rc = sgt_anchor_read(st, &tokpub, &tok_anchor, &reachable)) != SGT_OK ||
+	    (rc = sgt_anchor_read(st, &tokpub, &tok_anchor, &reachable, &keyable)) != SGT_OK ||
 	    (headfile != NULL && (rc = head_copy_load(headfile, &copy, copy_spki)) != SGT_OK))
 		goto out;
 	spki_of(pub, file_spki);
@@ -206,7 +206,7 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *h
 	if (rc != SGT_OK && rc != SGT_ERR_VERDICT)
 		goto out;
 	if (ctx->json) {
-		int prc = cmd_json_print(json_pack("{s:s, s:b, s:I, s:o?, s:s?, s:b, s:I, s:I, s:b, s:o?, s:s?}", "log", logpath,
+		int prc = cmd_json_print(json_pack("{s:s, s:b, s:I, s:o?, s:s?, s:b, s:I, s:I, s:b, s:o?, s:s?, s:b}", "log", logpath,
 						   "intact", rc == SGT_OK, "records", (json_int_t)res.records,
 						   "first_bad_record", rc == SGT_OK ? NULL : json_integer((json_int_t)res.bad),
 						   "reason", rc == SGT_OK ? NULL : res.why,
@@ -215,7 +215,8 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *h
 						   "unsigned_records", (json_int_t)res.unsigned_tail,
 						   "token_checked", reachable,
 						   "token_anchor", tok_anchor.present ? json_integer((json_int_t)tok_anchor.seq) : NULL,
-						   "audit_key_spki_sha256", pub ? file_spki : NULL));
+						   "audit_key_spki_sha256", pub ? file_spki : NULL,
+						   "audit_key_unavailable", pub == NULL && reachable && !keyable));
 		if (prc != SGT_OK)
 			rc = prc;
 	} else if (rc == SGT_OK) {
@@ -224,6 +225,9 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *h
 			if (res.signed_seq > 0)
 				printf("  head signed by the audit key (SPKI SHA-256 %s) through record %lld\n",
 				       file_spki[0] ? file_spki : tok_spki, res.signed_seq);
+			else if (reachable && !keyable)
+				printf("  no audit key: token '%s' offers neither EC nor RSA key generation, so heads are not signed there\n",
+				       st->cfg.token);
 			else
 				printf("  no audit key yet: the head is not signed (the next state-changing command makes one)\n");
 			if (res.unsigned_tail > 0)

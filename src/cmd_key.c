@@ -43,9 +43,14 @@ static const char help[] =
 	"match     which key in custody holds the private key of each certificate,\n"
 	"          public key, header, source or firmware image given (exit 1: none).\n\n"
 	"A PKCS#11 URI (RFC 7512) may name a key: 'pkcs11:object=fw;type=private',\n"
-	"'pkcs11:id=%01%a2'.  There is no command to export a private key.\n";
+	"'pkcs11:id=%01%a2'.  list and show print each key's URI as the token reports\n"
+	"it (no PIN needed), for p11tool or OpenSSL's pkcs11 engine.  A URI's query\n"
+	"(?pin-value, ?pin-source, ?module-path, ?module-name) is refused: the PIN\n"
+	"comes from --pin-file, --pin-fd or pin_source, the module from signet.yaml.\n"
+	"There is no command to export a private key.\n";
 
-static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const struct sgt_keyrec *rec, int detail);
+static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const struct sgt_keyrec *rec, int detail,
+		     const char *uri);
 
 static int parse_keyopts(const char *cmd, int argc, char **argv, struct sgt_pin_opts *pins,
 			 const char **alg, const char **policy, const char **keyfile, const char **out)
@@ -166,7 +171,7 @@ static int key_generate(struct sgt_ctx *ctx, int argc, char **argv)
 	if (rc == SGT_OK) {
 		if (!ctx->json && !sgt_quiet)
 			printf("generated %s key '%s' on token '%s'\n", rec.algorithm, label, st.cfg.token);
-		rc = key_print(ctx, &st, &rec, 0);
+		rc = key_print(ctx, &st, &rec, 0, NULL);
 	}
 out:
 	sgt_store_release(&st);
@@ -193,7 +198,7 @@ static int key_import(struct sgt_ctx *ctx, int argc, char **argv)
 	if (rc == SGT_OK) {
 		if (!ctx->json && !sgt_quiet)
 			printf("imported %s key '%s' into token '%s'\n", rec.algorithm, label, st.cfg.token);
-		rc = key_print(ctx, &st, &rec, 0);
+		rc = key_print(ctx, &st, &rec, 0, NULL);
 		/* Custody starts now: copies of the file made before cannot be accounted for. */
 		sgt_warn("'%s' still holds the private key: destroy it and every copy (e.g. shred -u '%s'); "
 			 "custody cannot vouch for copies made before the import", keyfile, keyfile);
@@ -247,7 +252,7 @@ static int key_adopt(struct sgt_ctx *ctx, int argc, char **argv)
 	if (rc == SGT_OK) {
 		if (!ctx->json && !sgt_quiet)
 			printf("adopted %s key '%s' (id %s) on token '%s'\n", rec.algorithm, label, rec.id, st.cfg.token);
-		rc = key_print(ctx, &st, &rec, 0);
+		rc = key_print(ctx, &st, &rec, 0, NULL);
 	}
 	sgt_store_release(&st);
 	return rc;
@@ -286,7 +291,31 @@ static json_t *key_certs(const struct sgt_store *st, const char *label)
 	return arr;
 }
 
-static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const struct sgt_keyrec *rec, int detail)
+/*
+ * The keys' PKCS#11 URIs, read from the token without a login.  A token
+ * that cannot be read leaves them out with one warning line: the records
+ * are still shown, as they were before URIs were.
+ */
+static void key_uris(const struct sgt_store *st, const struct sgt_keyrec *recs, size_t n, char **uris)
+{
+	size_t i;
+	int rc;
+
+	sgt_err_hold();
+	rc = sgt_key_uris(st, recs, n, uris);
+	sgt_err_release();
+	if (rc != SGT_OK) {
+		sgt_warn("PKCS#11 URIs left out: %s", sgt_last_error());
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (uris[i] == NULL)
+			sgt_warn("token '%s' holds no public key for '%s' (id %s): no PKCS#11 URI; 'signet audit custody' "
+				 "compares the token with the records", st->cfg.token, recs[i].label, recs[i].id);
+}
+
+static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const struct sgt_keyrec *rec, int detail,
+		     const char *uri)
 {
 	struct sgt_buf held = { 0 }, missing = { 0 };
 	json_t *certs = detail ? key_certs(st, rec->label) : NULL;
@@ -304,6 +333,8 @@ static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const stru
 					    json_boolean(rec->custody.extractable != 0 || rec->custody.sensitive != 1));
 		if (rec->retired[0])
 			json_object_set_new(j, "retired", json_pack("{s:s, s:s}", "time", rec->retired, "by", rec->retired_by));
+		if (detail)
+			json_object_set_new(j, "uri", uri ? json_string(uri) : json_null());
 		if (certs != NULL)
 			json_object_set(j, "certificates", certs);
 		json_decref(certs);
@@ -317,7 +348,10 @@ static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const stru
 	if (rec->retired[0])
 		printf("retired:      %s (%s): signs nothing without --fleet; kept on the token for shelved devices\n",
 		       rec->retired, rec->retired_by);
-	printf("id:           %s\ncustody:      %s\n", rec->id, held.p ? held.p : "-");
+	printf("id:           %s\n", rec->id);
+	if (uri != NULL)
+		printf("uri:          %s\n", uri);
+	printf("custody:      %s\n", held.p ? held.p : "-");
 	if (strcmp(rec->origin, "adopted") == 0 && (rec->custody.extractable != 0 || rec->custody.sensitive != 1))
 		printf("WARNING:      adopted with --accept-extractable: the private key %s; copies may exist outside the token\n",
 		       rec->custody.extractable != 0 ? "is extractable" : "is not sensitive");
@@ -345,6 +379,7 @@ static int key_list(struct sgt_ctx *ctx, int argc, char **argv)
 {
 	struct sgt_store st;
 	struct sgt_keyrec *recs = NULL;
+	char **uris = NULL;
 	size_t n = 0, i;
 	int rc = parse_keyopts("key list", argc, argv, NULL, NULL, NULL, NULL, NULL);
 
@@ -356,13 +391,19 @@ static int key_list(struct sgt_ctx *ctx, int argc, char **argv)
 		return rc;
 	if ((rc = sgt_keyrec_list(&st, &recs, &n)) != SGT_OK)
 		goto out;
+	if (n > 0 && (uris = calloc(n, sizeof(*uris))) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	key_uris(&st, recs, n, uris);
 	if (ctx->json) {
 		json_t *arr = json_array();
 
 		for (i = 0; i < n; i++)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "label", recs[i].label,
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "label", recs[i].label,
 							     "algorithm", recs[i].algorithm, "spki_sha256", recs[i].spki_sha256,
-							     "origin", recs[i].origin, "created", recs[i].created, "id", recs[i].id));
+							     "origin", recs[i].origin, "created", recs[i].created, "id", recs[i].id,
+							     "uri", uris[i] ? json_string(uris[i]) : json_null()));
 		rc = cmd_json_print(json_pack("{s:s, s:o}", "token", st.cfg.token, "keys", arr));
 		goto out;
 	}
@@ -371,11 +412,15 @@ static int key_list(struct sgt_ctx *ctx, int argc, char **argv)
 			printf("no keys in custody (signet key generate LABEL)\n");
 		goto out;
 	}
-	printf("%-20s %-11s %-10s %-20s %s\n", "LABEL", "ALGORITHM", "ORIGIN", "CREATED", "SPKI SHA-256");
+	printf("%-20s %-11s %-10s %-20s %-64s %s\n", "LABEL", "ALGORITHM", "ORIGIN", "CREATED", "SPKI SHA-256",
+	       "PKCS#11 URI");
 	for (i = 0; i < n; i++)
-		printf("%-20s %-11s %-10s %-20s %s\n", recs[i].label, recs[i].algorithm, recs[i].origin,
-		       recs[i].created, recs[i].spki_sha256);
+		printf("%-20s %-11s %-10s %-20s %-64s %s\n", recs[i].label, recs[i].algorithm, recs[i].origin,
+		       recs[i].created, recs[i].spki_sha256, uris[i] ? uris[i] : "-");
 out:
+	for (i = 0; uris != NULL && i < n; i++)
+		free(uris[i]);
+	free(uris);
 	free(recs);
 	sgt_store_release(&st);
 	return rc;
@@ -395,8 +440,13 @@ static int key_show(struct sgt_ctx *ctx, int argc, char **argv)
 		return rc;
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_key_lookup(&st, &pins, label, &rec)) == SGT_OK)
-		rc = key_print(ctx, &st, &rec, 1);
+	if ((rc = sgt_key_lookup(&st, &pins, label, &rec)) == SGT_OK) {
+		char *uri = NULL;
+
+		key_uris(&st, &rec, 1, &uri);
+		rc = key_print(ctx, &st, &rec, 1, uri);
+		free(uri);
+	}
 	sgt_store_release(&st);
 	return rc;
 }

@@ -378,6 +378,48 @@ out:
 	return rc;
 }
 
+int sgt_key_uris(const struct sgt_store *st, const struct sgt_keyrec *recs, size_t n, char **uris)
+{
+	struct sgt_p11 p;
+	size_t i;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	for (i = 0; i < n; i++)
+		uris[i] = NULL;
+	if (n == 0)
+		return SGT_OK;
+	/* Token information and public key objects: no login, no PIN needed. */
+	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
+		return rc;
+	rc = sgt_p11_load(&p, st->cfg.module);
+	p.guarded = 1;
+	if (rc != SGT_OK || (rc = sgt_p11_open(&p, st->cfg.token, 0)) != SGT_OK)
+		goto out;
+	for (i = 0; i < n && rc == SGT_OK; i++) {
+		unsigned char id[32];
+		long idlen = sgt_unhex(recs[i].id, id, sizeof(id));
+
+		if (idlen <= 0)
+			rc = sgt_err(SGT_ERR_DATA, "key record '%s' has a malformed id '%s'", recs[i].label, recs[i].id);
+		else
+			/*
+			 * signet labels both halves of the pairs it makes or imports alike;
+			 * an adopted pair's private label is readable only after a login
+			 * and may differ from its public one, so its URI names it by id.
+			 */
+			rc = sgt_p11_key_uri(&p, id, (size_t)idlen, strcmp(recs[i].origin, "adopted") != 0, &uris[i]);
+	}
+out:
+	if (rc != SGT_OK)
+		for (i = 0; i < n; i++) {
+			free(uris[i]);
+			uris[i] = NULL;
+		}
+	sgt_p11_release(&p);
+	return rc;
+}
+
 int sgt_key_find_spki(const struct sgt_store *st, const char *spki, struct sgt_keyrec *out)
 {
 	struct sgt_keyrec *recs = NULL;
@@ -606,6 +648,14 @@ int sgt_key_adopt(const struct sgt_store *st, const struct sgt_pin_opts *opts, c
 	memset(out, 0, sizeof(*out));
 	if ((rc = check_new_label(st, label)) != SGT_OK)
 		return rc;
+	if (uri != NULL) {
+		void *u = NULL;
+
+		/* Refused before the login: a malformed URI, a PIN or module in its query. */
+		if ((rc = sgt_p11_uri_parse(uri, &u)) != SGT_OK)
+			return rc;
+		sgt_p11_uri_free(u);
+	}
 	if (policy != NULL && policy[0] != '\0' && (rc = sgt_policy_find(st->dir, policy, &pol)) != SGT_OK)
 		return rc;
 	sgt_verbose("looking for the key on token '%s'", st->cfg.token);
@@ -738,6 +788,14 @@ int sgt_key_lookup(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 		return sgt_keyrec_load(st, name, out);
 	}
 	memset(&p, 0, sizeof(p));
+	{
+		void *uri = NULL;
+
+		/* A malformed URI, or one with a PIN or module in it, is refused before the token is touched. */
+		if ((rc = sgt_p11_uri_parse(name, &uri)) != SGT_OK)
+			return rc;
+		sgt_p11_uri_free(uri);
+	}
 	/*
 	 * Public key objects are readable without logging in: when the URI
 	 * names exactly one pair through its public half, no PIN is needed

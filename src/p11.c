@@ -301,6 +301,29 @@ int sgt_p11_uri_parse(const char *s, void **out)
 		sgt_hint("known: token, manufacturer, serial, model, library-*, slot-*, object, id, type (RFC 7512)");
 		return SGT_ERR_USAGE;
 	}
+	/*
+	 * p11-kit parses these query attributes, so they are not "unrecognized",
+	 * but signet does not honour them: the PIN comes from --pin-file,
+	 * --pin-fd or pin_source only (never the command line), the module from
+	 * signet.yaml only.  Refused rather than silently ignored.
+	 */
+	{
+		const char *q = p11_kit_uri_get_pin_value(uri) ? "pin-value"
+			: p11_kit_uri_get_pin_source(uri) ? "pin-source"
+			: p11_kit_uri_get_module_path(uri) ? "module-path"
+			: p11_kit_uri_get_module_name(uri) ? "module-name" : NULL;
+
+		if (q != NULL) {
+			int pin = q[0] == 'p';
+
+			p11_kit_uri_free(uri);
+			sgt_err(SGT_ERR_USAGE, "PKCS#11 URI: query attribute '%s' is not honoured by signet; %s", q,
+				pin ? "the PIN comes from --pin-file, --pin-fd or the store's pin_source"
+				    : "the module is the one in the store's signet.yaml");
+			sgt_hint("drop the '?...' part of the URI");
+			return SGT_ERR_USAGE;
+		}
+	}
 	*out = uri;
 	return SGT_OK;
 }
@@ -309,6 +332,87 @@ void sgt_p11_uri_free(void *uri)
 {
 	if (uri != NULL)
 		p11_kit_uri_free(uri);
+}
+
+int sgt_p11_mechanisms(struct sgt_p11 *p, const CK_MECHANISM_TYPE *want, size_t n)
+{
+	CK_MECHANISM_TYPE *list = NULL;
+	CK_ULONG count = 0, i;
+	size_t j, found = 0;
+	CK_RV rv = p->f->C_GetMechanismList(p->slot, NULL, &count);
+
+	if (rv == CKR_OK && count > 0) {
+		if ((list = calloc(count, sizeof(*list))) == NULL)
+			return -1;
+		rv = p->f->C_GetMechanismList(p->slot, list, &count);
+	}
+	if (rv != CKR_OK) {
+		free(list);
+		return -1;
+	}
+	for (j = 0; j < n; j++)
+		for (i = 0; i < count; i++)
+			if (list[i] == want[j]) {
+				found++;
+				break;
+			}
+	free(list);
+	return found == n;
+}
+
+int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, int with_label, char **out)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE a;
+	CK_TOKEN_INFO ti, *uti;
+	CK_RV rv;
+	struct sgt_p11_obj *pubs = NULL;
+	size_t npub = 0;
+	P11KitUri *uri = NULL;
+	char *str = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rv = p->f->C_GetTokenInfo(p->slot, &ti)) != CKR_OK)
+		return p11_fail(rv, "cannot read the token information of '%s'", p->token);
+	/* The public half is readable without a login and carries the pair's label. */
+	if ((rc = sgt_p11_find(p, CKO_PUBLIC_KEY, id, idlen, &pubs, &npub)) != SGT_OK)
+		return rc;
+	/* A pair signet labelled keeps its public half: without one the key is not there to name. */
+	if (with_label && npub == 0)
+		goto out;
+	if ((uri = p11_kit_uri_new()) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	/* Token part: the four fields as C_GetTokenInfo reports them (blank-padded, as the URI format wants). */
+	uti = p11_kit_uri_get_token_info(uri);
+	memcpy(uti->label, ti.label, sizeof(ti.label));
+	memcpy(uti->manufacturerID, ti.manufacturerID, sizeof(ti.manufacturerID));
+	memcpy(uti->model, ti.model, sizeof(ti.model));
+	memcpy(uti->serialNumber, ti.serialNumber, sizeof(ti.serialNumber));
+	a = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
+	rc = p11_kit_uri_set_attribute(uri, &a);
+	a = (CK_ATTRIBUTE){ CKA_ID, (void *)id, idlen };
+	if (rc == P11_KIT_URI_OK)
+		rc = p11_kit_uri_set_attribute(uri, &a);
+	if (rc == P11_KIT_URI_OK && with_label && npub == 1 && pubs[0].label[0] != '\0') {
+		a = (CK_ATTRIBUTE){ CKA_LABEL, pubs[0].label, strlen(pubs[0].label) };
+		rc = p11_kit_uri_set_attribute(uri, &a);
+	}
+	if (rc == P11_KIT_URI_OK)
+		rc = p11_kit_uri_format(uri, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &str);
+	if (rc != P11_KIT_URI_OK) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot write the PKCS#11 URI of a key on token '%s': %s", p->token,
+			     p11_kit_uri_message(rc));
+		goto out;
+	}
+	*out = str;
+	rc = SGT_OK;
+out:
+	p11_kit_uri_free(uri);
+	free(pubs);
+	return rc;
 }
 
 /* Does the token in slot match name: a label, or a PKCS#11 URI's module/slot/token parts? */

@@ -80,6 +80,19 @@ int sgt_pin_read_file(const char *path, struct sgt_pin *pin)
 		close(fd);
 		return rc;
 	}
+	/*
+	 * Readable by others is a leak, not a planted PIN: warned about (once a
+	 * run) rather than refused, as for the store's own files, so that a
+	 * shared build account is told the fix without its pipeline stopping.
+	 */
+	if (S_ISREG(sb.st_mode) && (sb.st_mode & (S_IRGRP | S_IROTH))) {
+		static int warned;
+
+		if (!warned++)
+			sgt_warn("PIN file '%s' is readable by %s (mode %03o): anyone who can read it can use the token; "
+				 "chmod 600 '%s'", path, sb.st_mode & S_IROTH ? "others" : "its group",
+				 (unsigned)(sb.st_mode & 07777), path);
+	}
 	snprintf(what, sizeof(what), "'%s'", path);
 	rc = read_fd(fd, what, pin);
 	close(fd);

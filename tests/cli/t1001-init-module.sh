@@ -22,7 +22,7 @@ one_line_error
 has "$T/err" "no token labelled 'nosuch'.*'prod'"
 [ ! -e "$S" ] || fail "store created despite the error"
 
-echo 9999 >"$T/bad"
+echo 9999 >"$T/bad"; chmod 600 "$T/bad"
 sig 4 init --module "$SOFTHSM_MODULE" --token prod --pin-file "$T/bad"
 one_line_error
 has "$T/err" "wrong PIN"

@@ -5,7 +5,7 @@
 new_store
 peer_env
 
-echo 00000000 >"$T/wrong"
+echo 00000000 >"$T/wrong"; chmod 600 "$T/wrong"
 before=$(snapshot_records)
 records=$(wc -l <"$S/audit.log")
 objs=$(token_objects)

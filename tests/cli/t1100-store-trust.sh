@@ -51,9 +51,18 @@ refused "^signet: refusing the store: '$S/keys/x\.yaml' is not a regular file$" 
 rm "$S/keys/x.yaml"
 eq "$(snapshot)" "$before" "store changed by refused runs"
 
-# PIN files: another user's, or writable by others, are refused; 0644 is fine.
+# PIN files: another user's, or writable by others, are refused; 0644 is
+# used with one warning naming the file and the fix; 0640 names the group.
 user_pin >"$T/pin"; chmod 644 "$T/pin"
 sig 0 cert reissue fw --pin-file "$T/pin"
+has "$T/err" "^signet: warning: PIN file '$T/pin' is readable by others \(mode 644\): anyone who can read it can use the token; chmod 600 '$T/pin'$"
+eq "$(grep -c 'PIN file' "$T/err")" 1 "one warning per run"
+chmod 640 "$T/pin"
+sig 0 cert reissue fw --pin-file "$T/pin"
+has "$T/err" "^signet: warning: PIN file '$T/pin' is readable by its group \(mode 640\)"
+chmod 600 "$T/pin"
+sig 0 cert reissue fw --pin-file "$T/pin"
+hasnt "$T/err" "PIN file"
 chmod 646 "$T/pin"
 refused "^signet: refusing PIN file '$T/pin': writable by others \(mode 646\)$" cert reissue fw --pin-file "$T/pin"
 chmod 600 "$T/pin"; chown nobody "$T/pin"

@@ -27,6 +27,17 @@ p11tool --read-object --type pubkey --id a201 -o "$T/fw.der" >/dev/null 2>&1 || 
 eq "$(openssl pkey -pubin -inform DER -in "$T/fw.der" -outform DER | sha256sum | cut -c1-64)" "$(yaml_get "$S/keys/fw.yaml" spki_sha256)" "adopted SPKI"
 tail -1 "$S/audit.log" >"$T/rec"
 eq "$(jq -r '.op + " " + .result + " " + .details.origin + " " + .details.token_label' "$T/rec")" "key.adopt ok adopted vendor-fw" "audit record"
+# Its URI names it by id (its private label cannot be read without a login,
+# and an adopted pair's halves may be labelled apart), and GnuTLS p11tool
+# finds exactly that private key by it.
+sig 0 key show fw
+uri=$(sed -n 's/^uri: *//p' "$T/out")
+case "$uri" in *"id=%A2%01;"*"type=private") ;; *) fail "adopted key URI: $uri" ;; esac
+case "$uri" in *object=*) fail "adopted key URI names a label: $uri" ;; esac
+GNUTLS_PIN="$pin" /usr/bin/p11tool --provider "$SOFTHSM_MODULE" --login --list-all "$uri" >"$T/gnutls" 2>&1 || { cat "$T/gnutls"; fail "p11tool"; }
+eq "$(grep -c '^Object' "$T/gnutls")" 1 "objects p11tool finds by the adopted key's URI"
+has "$T/gnutls" "Label: vendor-fw$"
+has "$T/gnutls" "Type: Private key"
 
 # Signing with it on the token verifies with openssl.
 head -c 70000 /dev/urandom >"$T/img"

@@ -42,6 +42,47 @@ eq "$(tr '\n' ' ' <"$T/comp")" "ecdsa-p256 ecdsa-p384 " "algorithms"
 comp signet --js
 eq "$(cat "$T/comp")" --json "global option"
 
+# sign offers its own flags, read from 'signet sign --help', never the AWS CLI
+# flags its help quotes (--cli-input-json, --cli-binary-format).
+comp signet sign img.bin --
+"$SIGNET" sign --help >"$T/help"
+for f in --key --out --ota-json --cert-name --hash --fleet --pin-file --pin-fd --ota-update --ota-id \
+         --role-arn --targets --s3 --stream --protocols --file-name; do
+  has "$T/comp" "^$f$"; grep -q -- "$f" "$T/help" || fail "$f is not in sign --help"
+done
+hasnt "$T/comp" "^--cli-"
+grep -q -- "--cli-input-json" "$T/help" || fail "sign --help no longer quotes the AWS CLI: this check proves nothing"
+# Flags given together in the option table ("--pin-file F, --pin-fd N") are all offered.
+comp signet cert reissue fw-main --pin
+eq "$(tr '\n' ' ' <"$T/comp")" "--pin-fd --pin-file " "cert PIN flags"
+comp signet sign --key fw-main img.bin --h
+eq "$(tr '\n' ' ' <"$T/comp")" "--hash " "sign flags by prefix"
+
+# fleet: second-level subcommands, then fleet names (fleets.yaml and recorded
+# builds), nothing for VERSION, files for ARTEFACT.
+cat >"$S/fleets.yaml" <<'YAML'
+fleets:
+  - name: sensors-gen2
+    builds: []
+  - { name: "gateways" }
+YAML
+mkdir -p "$S/fleets/lab-rack"
+comp signet fleet build ""
+eq "$(tr '\n' ' ' <"$T/comp")" "add list " "fleet build subcommands"
+comp signet fleet build add ""
+eq "$(sort "$T/comp" | tr '\n' ' ')" "gateways lab-rack sensors-gen2 " "fleet names for build add"
+comp signet fleet build add sensors-gen2 ""
+eq "$(wc -c <"$T/comp")" 1 "nothing offered for VERSION"
+: >"$T/app-1.4.2.bin"
+comp signet fleet build add sensors-gen2 1.4.2 "$T/app-1.4"
+eq "$(cat "$T/comp")" "$T/app-1.4.2.bin" "files for ARTEFACT"
+comp signet fleet build add --devices 10 sensors-gen2 1.4.2 "$T/app-1.4"
+eq "$(cat "$T/comp")" "$T/app-1.4.2.bin" "--devices N is not an operand"
+comp signet fleet report s
+eq "$(cat "$T/comp")" sensors-gen2 "fleet names for report"
+comp signet fleet build add sensors-gen2 1.4.2 x --d
+eq "$(cat "$T/comp")" --devices "fleet flags"
+
 # make install puts the completion and the man page in place.
 run 0 make -C "$TOP" -s install DESTDIR="$T/inst" BUILD="$BUILD"
 cmp "$T/inst/usr/local/share/bash-completion/completions/signet" "$TOP/contrib/bash-completion/signet" || fail "completion not installed"

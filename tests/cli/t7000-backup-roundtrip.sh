@@ -85,6 +85,13 @@ sig 0 restore "$T/full.sbk" --store "$T/empty" --passphrase-file "$T/pass"
 sig 0 --store "$T/empty" audit verify
 ls -a "$T" | grep -q '\.restore' && fail "restore temporaries left behind"
 
+# -v says what the slow step is before it starts; without -v nothing is said.
+hasnt "$T/err" "scrypt"
+sig 0 -v backup "$T/verbose.sbk" --passphrase-file "$T/pass" --scrypt-n 15
+has "$T/err" "^signet: deriving the archive key \(scrypt N=2\^15, a few seconds\)\.\.\.$"
+sig 0 -v restore "$T/verbose.sbk" --store "$T/verbose" --passphrase-file "$T/pass"
+has "$T/err" "^signet: deriving the archive key \(scrypt N=2\^15, a few seconds\)\.\.\.$"
+
 # --json of both commands.
 sig 0 --json backup "$T/j.sbk" --passphrase-file "$T/pass" --scrypt-n 15
 eq "$(jq -r .archive_sha256 "$T/out")" "$(sha256sum "$T/j.sbk" | cut -d' ' -f1)" "json archive_sha256"

@@ -11,7 +11,12 @@
  * answer CKR_SESSION_HANDLE_INVALID, as a remote token whose server
  * restarted does ("always": every call).  SHIM_BADSIG=N corrupts the
  * signature the Nth C_Sign returns (one bit of its last byte), as a
- * failing token might.  Never built into signet.
+ * failing token might.  SHIM_NOEC=1 makes it a token without elliptic
+ * curves, as the opencryptoki soft token is: C_GetMechanismList leaves out
+ * every EC mechanism, and C_GetMechanismInfo, C_GenerateKeyPair and
+ * C_SignInit answer CKR_MECHANISM_INVALID for them; SHIM_NORSA=1 does the
+ * same for RSA key generation and PKCS#1 signing.  Never built into
+ * signet.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -32,10 +37,63 @@ static int has_attr(CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_ATTRIBUTE_TYPE a, CK_ATTR
 	return 0;
 }
 
+static int set(const char *name)
+{
+	const char *e = getenv(name);
+
+	return e != NULL && *e != '\0' && strcmp(e, "0") != 0;
+}
+
+/* SHIM_NOEC, SHIM_NORSA: the mechanisms this token pretends not to have. */
+static int hidden(CK_MECHANISM_TYPE m)
+{
+	if (set("SHIM_NORSA") && (m == CKM_RSA_PKCS_KEY_PAIR_GEN || m == CKM_RSA_PKCS || m == CKM_RSA_X_509 ||
+				  m == CKM_SHA256_RSA_PKCS || m == CKM_RSA_PKCS_PSS || m == CKM_SHA1_RSA_PKCS))
+		return 1;
+	if (!set("SHIM_NOEC"))
+		return 0;
+	return m == CKM_EC_KEY_PAIR_GEN || m == CKM_ECDSA || m == CKM_ECDSA_SHA1 || m == CKM_ECDSA_SHA224 ||
+	       m == CKM_ECDSA_SHA256 || m == CKM_ECDSA_SHA384 || m == CKM_ECDSA_SHA512 || m == CKM_ECDH1_DERIVE ||
+	       m == CKM_ECDH1_COFACTOR_DERIVE || m == CKM_ECMQV_DERIVE || m == CKM_EC_EDWARDS_KEY_PAIR_GEN ||
+	       m == 0x1056UL /* CKM_EC_MONTGOMERY_KEY_PAIR_GEN */ || m == CKM_EDDSA;
+}
+
+static CK_RV shim_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR n)
+{
+	CK_MECHANISM_TYPE all[512];
+	CK_ULONG got = 512, i, kept = 0;
+	CK_RV rv = real->C_GetMechanismList(slot, all, &got);
+
+	if (rv != CKR_OK)
+		return rv;
+	for (i = 0; i < got; i++)
+		if (!hidden(all[i])) {
+			if (list != NULL && kept < *n)
+				list[kept] = all[i];
+			kept++;
+		}
+	rv = list != NULL && kept > *n ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+	*n = kept;
+	return rv;
+}
+
+static CK_RV shim_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE m, CK_MECHANISM_INFO_PTR info)
+{
+	return hidden(m) ? CKR_MECHANISM_INVALID : real->C_GetMechanismInfo(slot, m, info);
+}
+
+static CK_RV shim_sign_init(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
+{
+	return m != NULL && hidden(m->mechanism) ? CKR_MECHANISM_INVALID : real->C_SignInit(s, m, key);
+}
+
 static CK_RV shim_generate_key_pair(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pubt, CK_ULONG npub,
 				    CK_ATTRIBUTE_PTR privt, CK_ULONG npriv, CK_OBJECT_HANDLE_PTR pub, CK_OBJECT_HANDLE_PTR priv)
 {
 	const char *r = getenv("SHIM_REFUSE");
+
+	if (m != NULL && hidden(m->mechanism))
+		return CKR_MECHANISM_INVALID;
 
 	if (r != NULL && strcmp(r, "usage") == 0 &&
 	    (has_attr(privt, npriv, CKA_DECRYPT, CKA_UNWRAP, CKA_DERIVE) || has_attr(pubt, npub, CKA_ENCRYPT, CKA_WRAP, CKA_WRAP)))
@@ -118,6 +176,9 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 	shim.C_GetAttributeValue = shim_get_attribute_value;
 	shim.C_GenerateKeyPair = shim_generate_key_pair;
 	shim.C_Sign = shim_sign;
+	shim.C_SignInit = shim_sign_init;
+	shim.C_GetMechanismList = shim_get_mechanism_list;
+	shim.C_GetMechanismInfo = shim_get_mechanism_info;
 	*list = &shim;
 	return CKR_OK;
 }
