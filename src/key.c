@@ -801,8 +801,11 @@ int sgt_key_lookup(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	 * names exactly one pair through its public half, no PIN is needed
 	 * here (a --pin-fd can be read only once, by the command's own login).
 	 */
-	if ((rc = sgt_store_apply_env(st)) != SGT_OK || (rc = sgt_p11_load(&p, st->cfg.module)) != SGT_OK ||
-	    (rc = sgt_p11_open(&p, st->cfg.token, 0)) != SGT_OK)
+	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
+		goto out;
+	rc = sgt_p11_load(&p, st->cfg.module);
+	p.guarded = 1;	/* sgt_p11_release leaves the guard, so a deferred refusal is written */
+	if (rc != SGT_OK || (rc = sgt_p11_open(&p, st->cfg.token, 0)) != SGT_OK)
 		goto out;
 	{
 		struct sgt_p11_obj *pubs = NULL;

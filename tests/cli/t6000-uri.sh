@@ -75,4 +75,21 @@ sig 3 sign "$T/img" --key "pkcs11:object=nosuch" --out "$T/x.sig"
 has "$T/err" "no private key on token 'prod' matches 'pkcs11:object=nosuch'"
 sig 2 sign "$T/img" --key "pkcs11:object=fw;bogus=1" --out "$T/x.sig"
 has "$T/err" "attributes signet does not know"
+# A wrong PIN with the key named by URI is on record exactly as with its
+# label: one `refused` login record, nothing else, and the next command works.
+echo 00000000 >"$T/wrong"; chmod 600 "$T/wrong"
+for key in fw "pkcs11:object=fw;type=private"; do
+  records=$(wc -l <"$S/audit.log")
+  before=$(snapshot_records)
+  sig 4 sign "$T/img" --key "$key" --out "$T/x.sig" --pin-file "$T/wrong"
+  one_line_error
+  has "$T/err" "wrong PIN"
+  eq "$(wc -l <"$S/audit.log")" "$((records + 1))" "records after a wrong PIN with --key $key"
+  eq "$(last_record op)" login "op of the wrong-PIN record (--key $key)"
+  eq "$(last_record result)" refused "result of the wrong-PIN record (--key $key)"
+  eq "$(snapshot_records)" "$before" "store changed by a wrong PIN with --key $key"
+  [ ! -e "$T/x.sig" ] || fail "signature written with a wrong PIN"
+  sig 0 sign "$T/img" --key "$key" --out "$T/ok.sig"
+  has "$T/out" "with key 'fw'"
+done
 sig 0 audit verify
