@@ -135,9 +135,13 @@ int sgt_fleet_artefact_keys(const char *path, struct sgt_fleet_key **keys, size_
 /* Reads the artefacts of the inventory's builds that have one and no recorded keys. */
 int sgt_fleet_read_artefacts(struct sgt_inventory *inv);
 
-/* Recorded builds: <store>/fleets/<fleet>/<version>.yaml. */
-int sgt_fleet_record_save(const struct sgt_store *st, const char *fleet, const struct sgt_fleet_build *b,
-			  char **path_out);
+/*
+ * A recorded build, <store>/fleets/<fleet>/<version>.yaml: its path
+ * (malloc'd) and its text in out, for the caller to stage within its
+ * intent (the file must not be visible before its audit record).
+ */
+int sgt_fleet_record_render(const struct sgt_store *st, const char *fleet, const struct sgt_fleet_build *b,
+			    char **path_out, struct sgt_buf *out);
 int sgt_fleet_record_load(const char *path, const char *fleet, const char *version, struct sgt_fleet_build *b);
 /* Merges every recorded build into inv (the inventory's own entries keep their counts). */
 int sgt_fleet_records_merge(const struct sgt_store *st, struct sgt_inventory *inv);

@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "cmd.h"
 #include "fleet.h"
+#include "intent.h"
 
 static const char help[] =
 	"usage: signet fleet report [FLEET...] [--format table|json|csv|prometheus|html|ics] [--out FILE]\n"
@@ -253,6 +254,7 @@ static int build_add(struct sgt_ctx *ctx, int argc, char **argv)
 	size_t ncust = 0, i, j, held = 0;
 	char *path = NULL, *abs = NULL;
 	json_t *details = NULL, *keys = NULL;
+	struct sgt_buf text = { 0 };
 	int rc = parse("fleet build add", argc, argv, &o, 0);
 
 	memset(&b, 0, sizeof(b));
@@ -301,16 +303,26 @@ static int build_add(struct sgt_ctx *ctx, int argc, char **argv)
 	json_object_set_new(details, "artefact", json_string(b.artefact));
 	json_object_set_new(details, "artefact_sha256", json_string(b.artefact_sha256));
 	json_object_set_new(details, "keys", keys);
-	if ((rc = sgt_fleet_record_save(&st, o.names[0], &b, &path)) != SGT_OK) {
+	/*
+	 * The build record is staged and put in place only once its audit
+	 * record is durable (intent.h): it is never visible without it.
+	 */
+	if ((rc = sgt_fleet_record_render(&st, o.names[0], &b, &path, &text)) != SGT_OK ||
+	    (rc = sgt_intent_begin(&st, "fleet.build.add", NULL, NULL, NULL, 0)) != SGT_OK)
+		goto out;
+	if ((rc = sgt_put(path, text.p, text.len, 1)) != SGT_OK) {
+		sgt_intent_abort(&st);
 		if (rc == SGT_ERR_DATA)
 			sgt_hint("a build is recorded once; a new artefact is a new VERSION");
 		goto out;
 	}
 	if ((rc = sgt_audit_append(&st, "fleet.build.add", NULL, b.keys[0].spki_sha256, "ok", details)) != SGT_OK) {
 		/* No effect without its audit record. */
-		sgt_store_unlink(path);
+		sgt_intent_abort(&st);
 		goto out;
 	}
+	if ((rc = sgt_intent_end(&st)) != SGT_OK)
+		goto out;
 	if (ctx->json) {
 		json_object_set_new(details, "path", json_string(path));
 		json_object_set_new(details, "stranded", json_boolean(held == 0));
@@ -333,6 +345,7 @@ static int build_add(struct sgt_ctx *ctx, int argc, char **argv)
 	else if (held < b.nkeys)
 		sgt_warn("build %s of fleet %s also trusts a key that is not in custody", b.version, o.names[0]);
 out:
+	sgt_buf_free(&text);
 	json_decref(details);
 	free(path);
 	free(abs);

@@ -466,8 +466,8 @@ static int put(struct sgt_buf *b, const char *indent, const char *key, const cha
 	return SGT_OK;
 }
 
-int sgt_fleet_record_save(const struct sgt_store *st, const char *fleet, const struct sgt_fleet_build *b,
-			  char **path_out)
+int sgt_fleet_record_render(const struct sgt_store *st, const char *fleet, const struct sgt_fleet_build *b,
+			    char **path_out, struct sgt_buf *out)
 {
 	struct sgt_buf y = { 0 };
 	char *path = NULL, t[32];
@@ -503,11 +503,11 @@ int sgt_fleet_record_save(const struct sgt_store *st, const char *fleet, const s
 				goto oom;
 		}
 	}
-	rc = sgt_atomic_write(path, y.p, y.len, 1);
-	if (rc == SGT_OK) {
-		*path_out = path;
-		path = NULL;
-	}
+	*path_out = path;
+	path = NULL;
+	*out = y;
+	memset(&y, 0, sizeof(y));
+	rc = SGT_OK;
 	goto out;
 oom:
 	sgt_err(SGT_ERR_DATA, "out of memory");
