@@ -96,18 +96,6 @@ struct cmd_defines {
 /* Adds one; SGT_ERR_USAGE (reported) for a bad name or too many. */
 int cmd_define_opt(const char *cmd, int undefine, const char *arg, struct cmd_defines *d);
 
-/*
- * Reissues certificate old for the key in rec on an open token: builds,
- * checks the SPKI three ways, lints, writes, audits (op "cert.reissue" or
- * "renew").  Fills report (a JSON object) with label, serial, path,
- * not_after and notes.  The store is unchanged on failure.  Shared by
- * cmd_cert.c (where it lives) and cmd_renew.c: it ties token, store and
- * audit together, which is the command layer's job.
- */
-struct sgt_token;
-int cmd_cert_reissue_key(const struct sgt_store *st, struct sgt_token *tok, const struct sgt_keyrec *rec,
-			 X509 *old, const char *policy_name, long days, const char *op, json_t *report);
-
 /* Common PIN options: --pin-file F, --pin-fd N; returns 1 when opt was one of them. */
 #define CMD_PIN_LONGOPTS { "pin-file", required_argument, NULL, 0x100 }, { "pin-fd", required_argument, NULL, 0x101 }
 int cmd_pin_opt(const char *cmd, int c, const char *arg, struct sgt_pin_opts *opts, int *rc);

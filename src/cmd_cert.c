@@ -23,6 +23,7 @@
 #include "key.h"
 #include "lint.h"
 #include "policy.h"
+#include "reissue.h"
 #include "token.h"
 
 static const char help_text[] =
@@ -168,22 +169,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return SGT_OK;
 }
 
-/* --policy, else the key's policy, else the store's default; NULL pol when none is named. */
-static int load_policy(const struct sgt_store *st, const char *opt, const struct sgt_keyrec *rec,
-		       struct sgt_policy **pol)
-{
-	const char *name = opt;
-
-	*pol = NULL;
-	if (name == NULL && rec != NULL && rec->policy[0] != '\0')
-		name = rec->policy;
-	if (name == NULL && st != NULL)
-		name = st->cfg.policy;
-	if (name == NULL)
-		return SGT_OK;
-	return sgt_policy_find(st != NULL ? st->dir : NULL, name, pol);
-}
-
 /*
  * Lint flags saying whether `signet renew` acts on x (see lint.h):
  * SGT_LINT_CURRENT when x is the current certificate of a key in custody,
@@ -252,189 +237,6 @@ static json_t *findings_json(const struct sgt_lint *l)
 	return a;
 }
 
-/* Refuses a certificate that fails lint, listing why on stderr. */
-static int lint_gate(X509 *x, const struct sgt_policy *pol, time_t now, int flags, const char *label)
-{
-	struct sgt_lint l = { 0 };
-	int rc = sgt_lint_cert(x, pol, now, flags, &l);
-
-	if (rc == SGT_OK && l.errors > 0) {
-		size_t i;
-
-		rc = sgt_err(SGT_ERR_VERDICT, "the new certificate for '%s' fails lint (policy %s); nothing written",
-			     label, pol != NULL ? pol->name : "default");
-		for (i = 0; i < l.n; i++)
-			if (l.items[i].level == SGT_LINT_ERROR)
-				fprintf(stderr, "  %s: %s\n", l.items[i].code, l.items[i].text);
-	}
-	sgt_lint_release(&l);
-	return rc;
-}
-
-static int pubkey_matches(EVP_PKEY *pub, const struct sgt_keyrec *rec)
-{
-	char spki[65];
-
-	if (sgt_key_spki_sha256(pub, spki) != SGT_OK)
-		return SGT_ERR_DATA;
-	if (strcmp(spki, rec->spki_sha256) != 0)
-		return sgt_err(SGT_ERR_HSM, "the token's public key for '%s' (SPKI %.16s...) is not the recorded one "
-			       "(%.16s...)", rec->label, spki, rec->spki_sha256);
-	return SGT_OK;
-}
-
-/* A CA in custody: its record, its current (CA) certificate, its key on the token. */
-struct ca {
-	struct sgt_keyrec rec;
-	X509 *cert;
-	EVP_PKEY *priv, *pub;
-};
-
-static void ca_release(struct ca *ca)
-{
-	X509_free(ca->cert);
-	EVP_PKEY_free(ca->priv);
-	EVP_PKEY_free(ca->pub);
-	memset(ca, 0, sizeof(*ca));
-}
-
-static int ca_load(const struct sgt_store *st, struct sgt_token *tok, const char *label, struct ca *ca)
-{
-	char spki[65];
-	int rc;
-
-	memset(ca, 0, sizeof(*ca));
-	if ((rc = sgt_label_check(label)) != SGT_OK || (rc = sgt_keyrec_load(st, label, &ca->rec)) != SGT_OK ||
-	    (rc = sgt_cert_store_current(st, label, &ca->cert)) != SGT_OK)
-		return rc;
-	if (ca->cert == NULL || !sgt_cert_is_ca(ca->cert)) {
-		rc = sgt_err(SGT_ERR_DATA, "key '%s' has no CA certificate to sign with", label);
-		sgt_hint("make one with 'signet cert issue %s --as-ca'", label);
-		return rc;
-	}
-	if ((rc = sgt_cert_spki_sha256(ca->cert, spki)) != SGT_OK)
-		return rc;
-	if (strcmp(spki, ca->rec.spki_sha256) != 0)
-		return sgt_err(SGT_ERR_DATA, "the current certificate of '%s' is not for its key", label);
-	if ((rc = sgt_token_key(tok, &ca->rec, &ca->priv, &ca->pub)) != SGT_OK)
-		return rc;
-	return pubkey_matches(ca->pub, &ca->rec);
-}
-
-/* Finds the CA in custody whose current certificate issued x (by name and signature). */
-static int ca_find_issuer(const struct sgt_store *st, struct sgt_token *tok, X509 *x, struct ca *ca)
-{
-	struct sgt_keyrec *recs = NULL;
-	size_t n = 0, i;
-	int rc = sgt_keyrec_list(st, &recs, &n);
-
-	if (rc != SGT_OK)
-		return rc;
-	rc = SGT_ERR_VERDICT;
-	for (i = 0; i < n && rc == SGT_ERR_VERDICT; i++) {
-		X509 *c = NULL;
-
-		if (sgt_cert_store_current(st, recs[i].label, &c) == SGT_OK && c != NULL && sgt_cert_is_ca(c) &&
-		    X509_NAME_cmp(X509_get_subject_name(c), X509_get_issuer_name(x)) == 0 &&
-		    X509_verify(x, X509_get0_pubkey(c)) == 1)
-			rc = ca_load(st, tok, recs[i].label, ca);
-		X509_free(c);
-	}
-	ERR_clear_error();
-	free(recs);
-	return rc;
-}
-
-static void time_fields(json_t *j, X509 *x, time_t now)
-{
-	time_t nb = 0, na = 0;
-	char b1[32], b2[32];
-
-	if (sgt_cert_times(x, &nb, &na) != SGT_OK)
-		return;
-	sgt_time_iso(nb, b1);
-	sgt_time_iso(na, b2);
-	json_object_set_new(j, "not_before", json_string(b1));
-	json_object_set_new(j, "not_after", json_string(b2));
-	/* Floor division so an expired certificate shows -1 on its first day. */
-	json_object_set_new(j, "days_left", json_integer((json_int_t)((na - now) >= 0 ? (na - now) / 86400
-									       : -((now - na + 86399) / 86400))));
-}
-
-/* Common fields of a certificate for output. */
-static json_t *cert_json(X509 *x, time_t now)
-{
-	char serial[128], subject[512], issuer[512], spki[65];
-	json_t *j;
-
-	sgt_cert_serial_hex(x, serial, sizeof(serial));
-	sgt_cert_name(X509_get_subject_name(x), subject, sizeof(subject));
-	sgt_cert_name(X509_get_issuer_name(x), issuer, sizeof(issuer));
-	if (sgt_cert_spki_sha256(x, spki) != SGT_OK)
-		spki[0] = '\0';
-	j = json_pack("{s:s, s:s, s:s, s:s}", "subject", subject, "issuer", issuer, "serial", serial,
-		      "spki_sha256", spki);
-	if (j != NULL)
-		time_fields(j, x, now);
-	return j;
-}
-
-static json_t *notes_json(const struct sgt_notes *notes)
-{
-	json_t *a = json_array();
-	size_t i;
-
-	for (i = 0; a != NULL && i < notes->n; i++)
-		json_array_append_new(a, json_string(notes->text[i]));
-	return a;
-}
-
-/*
- * Writes x as the new current certificate of label and records it; undoes
- * the files when the audit record cannot be written (fail closed).
- */
-static int commit(const struct sgt_store *st, const char *label, X509 *x, const char *op, time_t now,
-		  json_t *report)
-{
-	struct sgt_cert_saved saved;
-	json_t *details = NULL;
-	char spki[65], day[32];
-	time_t nb, na;
-	int rc;
-
-	/* A certificate that cannot be used now is never made current (a clock gone wrong, an old file). */
-	if (sgt_cert_times(x, &nb, &na) != SGT_OK)
-		return sgt_err(SGT_ERR_DATA, "the certificate for '%s' has unreadable validity dates; nothing written",
-			       label);
-	if (na <= now || nb > now) {
-		sgt_time_iso(na <= now ? na : nb, day);
-		rc = sgt_err(SGT_ERR_VERDICT, "the certificate for '%s' %s %.10s, so it is not made the current one; "
-			     "nothing written", label, na <= now ? "expired on" : "is not valid before", day);
-		return rc;
-	}
-	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK || (rc = sgt_intent_begin(st, op, label, NULL, NULL, 0)) != SGT_OK)
-		return rc;
-	if ((rc = sgt_cert_store_save(st, label, x, &saved)) != SGT_OK) {
-		sgt_intent_abort(st);
-		return rc;
-	}
-	json_object_set_new(report, "path", json_string(saved.path));
-	details = json_pack("{s:O?, s:O?, s:O?, s:s}", "serial", json_object_get(report, "serial"),
-			    "subject", json_object_get(report, "subject"),
-			    "not_after", json_object_get(report, "not_after"), "path", saved.path);
-	if ((rc = sgt_audit_append(st, op, label, spki, "ok", details)) != SGT_OK) {
-		sgt_cert_store_undo(&saved);
-		sgt_intent_abort(st);
-		sgt_hint("the certificate for '%s' was not kept, since it could not be recorded; the store is as before",
-			 label);
-	} else {
-		rc = sgt_intent_end(st);	/* the record is durable: the certificate goes in place */
-	}
-	json_decref(details);
-	sgt_cert_saved_release(&saved);
-	return rc;
-}
-
 static void print_written(const char *verb, const char *label, json_t *r, const struct sgt_notes *notes)
 {
 	size_t i;
@@ -451,80 +253,6 @@ static void print_written(const char *verb, const char *label, json_t *r, const 
 		printf("  note:       %s\n", notes->text[i]);
 }
 
-int cmd_cert_reissue_key(const struct sgt_store *st, struct sgt_token *tok, const struct sgt_keyrec *rec,
-			 X509 *old, const char *policy_name, long days, const char *op, json_t *report)
-{
-	struct sgt_policy *pol = NULL;
-	struct sgt_cert_spec spec;
-	struct sgt_notes notes = { { 0 }, 0 };
-	struct ca ca = { 0 };
-	EVP_PKEY *priv = NULL, *pub = NULL;
-	X509 *x = NULL;
-	char old_serial[128];
-	json_t *info;
-	int rc, as_ca = sgt_cert_is_ca(old);
-
-	memset(&spec, 0, sizeof(spec));
-	spec.now = sgt_now();
-	if ((rc = load_policy(st, policy_name, rec, &pol)) != SGT_OK ||
-	    (rc = sgt_token_key(tok, rec, &priv, &pub)) != SGT_OK || (rc = pubkey_matches(pub, rec)) != SGT_OK)
-		goto out;
-	spec.pub = pub;
-	spec.signer = priv;
-	spec.pol = as_ca ? NULL : pol;
-	spec.days = days;
-	if (days == 0 && as_ca) {
-		time_t nb, na;
-
-		/* A CA keeps its lifetime; leaves take the policy's. */
-		spec.days = sgt_cert_times(old, &nb, &na) == SGT_OK && na > nb ? (long)((na - nb) / 86400) : 3650;
-	}
-	if (!sgt_cert_self_signed(old)) {
-		rc = ca_find_issuer(st, tok, old, &ca);
-		if (rc == SGT_ERR_VERDICT) {
-			char issuer[512];
-
-			sgt_cert_name(X509_get_issuer_name(old), issuer, sizeof(issuer));
-			rc = sgt_err(SGT_ERR_VERDICT, "the certificate of '%s' was issued by '%s', whose key is not in "
-				     "custody, so signet cannot reissue it", rec->label, issuer);
-			sgt_hint("make a request with 'signet cert csr %s', have that CA sign it, then "
-				 "'signet cert import %s FILE'", rec->label, rec->label);
-		}
-		if (rc != SGT_OK)
-			goto out;
-		spec.issuer = ca.cert;
-		spec.signer = ca.priv;
-	}
-	if ((rc = sgt_cert_reissue(old, &spec, &x, &notes)) != SGT_OK ||
-	    (rc = sgt_cert_check_same_key(old, x, pub, ca.pub != NULL ? ca.pub : pub)) != SGT_OK ||
-	    (rc = lint_gate(x, spec.pol, spec.now, as_ca ? SGT_LINT_AS_CA : 0, rec->label)) != SGT_OK)
-		goto out;
-	if ((info = cert_json(x, spec.now)) == NULL) {
-		rc = sgt_err(SGT_ERR_DATA, "out of memory");
-		goto out;
-	}
-	sgt_cert_serial_hex(old, old_serial, sizeof(old_serial));
-	json_object_set_new(report, "label", json_string(rec->label));
-	json_object_update(report, info);
-	json_decref(info);
-	json_object_set_new(report, "previous_serial", json_string(old_serial));
-	json_object_set_new(report, "policy", pol != NULL ? json_string(pol->name) : json_null());
-	json_object_set_new(report, "notes", notes_json(&notes));
-	if ((rc = commit(st, rec->label, x, op, spec.now, report)) != SGT_OK)
-		goto out;
-out:
-	/* Turned down (issuer not in custody, key mismatch, lint): on record, nothing else changed. */
-	if (rc == SGT_ERR_VERDICT)
-		sgt_audit_refused(st, op, rec->label, rec->spki_sha256, sgt_last_error());
-	sgt_notes_release(&notes);
-	X509_free(x);
-	ca_release(&ca);
-	EVP_PKEY_free(priv);
-	EVP_PKEY_free(pub);
-	sgt_policy_free(pol);
-	return rc;
-}
-
 static int do_issue(struct sgt_ctx *ctx, struct opts *o, const char *label)
 {
 	struct sgt_store st;
@@ -532,7 +260,7 @@ static int do_issue(struct sgt_ctx *ctx, struct opts *o, const char *label)
 	struct sgt_policy *pol = NULL;
 	struct sgt_token *tok = NULL;
 	struct sgt_cert_spec spec;
-	struct ca ca = { 0 };
+	struct sgt_ca ca = { 0 };
 	EVP_PKEY *priv = NULL, *pub = NULL;
 	X509 *x = NULL;
 	json_t *report = NULL;
@@ -543,9 +271,9 @@ static int do_issue(struct sgt_ctx *ctx, struct opts *o, const char *label)
 		return rc;
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK ||
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = sgt_cert_policy_for(&st, o->policy, &rec, &pol)) != SGT_OK ||
 	    (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
-	    (rc = sgt_token_key(tok, &rec, &priv, &pub)) != SGT_OK || (rc = pubkey_matches(pub, &rec)) != SGT_OK)
+	    (rc = sgt_token_key(tok, &rec, &priv, &pub)) != SGT_OK || (rc = sgt_cert_pubkey_matches(pub, &rec)) != SGT_OK)
 		goto out;
 	spec.pub = pub;
 	spec.signer = priv;
@@ -560,23 +288,23 @@ static int do_issue(struct sgt_ctx *ctx, struct opts *o, const char *label)
 			rc = cmd_usage("cert", "--ca names the key itself; a self-signed certificate needs no --ca");
 			goto out;
 		}
-		if ((rc = ca_load(&st, tok, o->ca, &ca)) != SGT_OK)
+		if ((rc = sgt_ca_load(&st, tok, o->ca, &ca)) != SGT_OK)
 			goto out;
 		spec.issuer = ca.cert;
 		spec.signer = ca.priv;
 	}
 	if ((rc = sgt_cert_issue(&spec, &x)) != SGT_OK ||
 	    (rc = sgt_cert_check_same_key(x, x, pub, ca.pub != NULL ? ca.pub : pub)) != SGT_OK ||
-	    (rc = lint_gate(x, spec.pol, spec.now, o->as_ca ? SGT_LINT_AS_CA : 0, label)) != SGT_OK)
+	    (rc = sgt_cert_lint_gate(x, spec.pol, spec.now, o->as_ca ? SGT_LINT_AS_CA : 0, label)) != SGT_OK)
 		goto out;
-	if ((report = cert_json(x, spec.now)) == NULL) {
+	if ((report = sgt_cert_json(x, spec.now)) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
 	json_object_set_new(report, "label", json_string(label));
 	json_object_set_new(report, "policy", spec.pol != NULL ? json_string(spec.pol->name) : json_null());
 	json_object_set_new(report, "ca", json_boolean(o->as_ca));
-	if ((rc = commit(&st, label, x, "cert.issue", spec.now, report)) != SGT_OK)
+	if ((rc = sgt_cert_commit(&st, label, x, "cert.issue", spec.now, report)) != SGT_OK)
 		goto out;
 	if (ctx->json) {
 		rc = cmd_json_print(report);
@@ -587,7 +315,7 @@ static int do_issue(struct sgt_ctx *ctx, struct opts *o, const char *label)
 out:
 	json_decref(report);
 	X509_free(x);
-	ca_release(&ca);
+	sgt_ca_release(&ca);
 	EVP_PKEY_free(priv);
 	EVP_PKEY_free(pub);
 	sgt_token_free(tok);
@@ -703,7 +431,7 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	}
 	if (rc != SGT_OK || (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK)
 		goto out;
-	if ((rc = cmd_cert_reissue_key(&st, tok, &rec, old, o->policy, o->days, "cert.reissue", report)) != SGT_OK)
+	if ((rc = sgt_reissue(&st, tok, &rec, old, o->policy, o->days, "cert.reissue", report)) != SGT_OK)
 		goto out;
 	if (ctx->json) {
 		rc = cmd_json_print(report);
@@ -743,9 +471,9 @@ static int do_csr(struct sgt_ctx *ctx, struct opts *o, const char *label)
 		return rc;
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK ||
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = sgt_cert_policy_for(&st, o->policy, &rec, &pol)) != SGT_OK ||
 	    (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
-	    (rc = sgt_token_key(tok, &rec, &priv, &pub)) != SGT_OK || (rc = pubkey_matches(pub, &rec)) != SGT_OK ||
+	    (rc = sgt_token_key(tok, &rec, &priv, &pub)) != SGT_OK || (rc = sgt_cert_pubkey_matches(pub, &rec)) != SGT_OK ||
 	    (rc = sgt_cert_csr(pub, priv, o->subject, label, pol, &req)) != SGT_OK)
 		goto out;
 	if ((bio = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_X509_REQ(bio, req) != 1) {
@@ -802,7 +530,7 @@ static int do_import(struct sgt_ctx *ctx, struct opts *o, const char *label, con
 		goto out;
 	}
 	/* Linted as what it becomes: the current certificate of the key, which renew acts on. */
-	if ((rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK)
+	if ((rc = sgt_cert_policy_for(&st, o->policy, &rec, &pol)) != SGT_OK)
 		goto out;
 	dflt = rec.policy[0] != '\0' ? rec.policy : st.cfg.policy;
 	lflags = (sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0) | SGT_LINT_CURRENT;
@@ -812,14 +540,14 @@ static int do_import(struct sgt_ctx *ctx, struct opts *o, const char *label, con
 		lflags |= SGT_LINT_FOREIGN_ISSUER;
 	if ((rc = sgt_lint_cert(x, pol, now, lflags, &l)) != SGT_OK)
 		goto out;
-	if ((report = cert_json(x, now)) == NULL) {
+	if ((report = sgt_cert_json(x, now)) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
 	json_object_set_new(report, "label", json_string(label));
 	json_object_set_new(report, "policy", pol != NULL ? json_string(pol->name) : json_null());
 	json_object_set_new(report, "findings", findings_json(&l));
-	if ((rc = commit(&st, label, x, "cert.import", now, report)) != SGT_OK)
+	if ((rc = sgt_cert_commit(&st, label, x, "cert.import", now, report)) != SGT_OK)
 		goto out;
 	/* Adopted as issued: the CA made it, so findings are reported, not refused. */
 	if (l.errors > 0 && !ctx->json)
@@ -864,7 +592,7 @@ static int list_label(const struct sgt_store *st, const struct sgt_keyrec *rec, 
 	X509 *cur = NULL;
 	int rc;
 
-	if ((rc = load_policy(st, NULL, rec, &pol)) != SGT_OK ||
+	if ((rc = sgt_cert_policy_for(st, NULL, rec, &pol)) != SGT_OK ||
 	    (rc = sgt_cert_store_list(st, rec->label, &paths, &n)) != SGT_OK ||
 	    (rc = sgt_cert_store_current(st, rec->label, &cur)) != SGT_OK)
 		goto out;
@@ -875,7 +603,7 @@ static int list_label(const struct sgt_store *st, const struct sgt_keyrec *rec, 
 
 		if ((rc = sgt_cert_load(paths[i], &x)) != SGT_OK)
 			goto out;
-		if ((j = cert_json(x, now)) != NULL) {
+		if ((j = sgt_cert_json(x, now)) != NULL) {
 			/* The current one is what renew acts on, with this (the key's) policy. */
 			int flags = cur != NULL && X509_cmp(cur, x) == 0 ? SGT_LINT_CURRENT : 0;
 
@@ -1042,13 +770,13 @@ static int do_show(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK)
 		goto out;
 	held = have && sgt_key_find_spki(&st, spki, &rec) == SGT_OK;
-	if ((rc = load_policy(have ? &st : NULL, o->policy, held ? &rec : NULL, &pol)) != SGT_OK)
+	if ((rc = sgt_cert_policy_for(have ? &st : NULL, o->policy, held ? &rec : NULL, &pol)) != SGT_OK)
 		goto out;
 	flags = held ? renew_flags(&st, x, pol, NULL) : 0;
 	if ((rc = sgt_lint_cert(x, pol, now, (sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0) | flags, &l)) != SGT_OK)
 		goto out;
 	sgt_pkey_alg(X509_get0_pubkey(x), alg, sizeof(alg));
-	if ((j = cert_json(x, now)) == NULL) {
+	if ((j = sgt_cert_json(x, now)) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
@@ -1143,7 +871,7 @@ static int do_lint(struct sgt_ctx *ctx, struct opts *o, const char *file)
 	if (o->policy != NULL)
 		rc = sgt_policy_find(have ? st.dir : NULL, o->policy, &pol);
 	else
-		rc = load_policy(have ? &st : NULL, NULL, held ? &rec : NULL, &pol);
+		rc = sgt_cert_policy_for(have ? &st : NULL, NULL, held ? &rec : NULL, &pol);
 	if (rc != SGT_OK)
 		goto out;
 	if (x != NULL)

@@ -14,6 +14,7 @@
 #include "cert.h"
 #include "cmd.h"
 #include "policy.h"
+#include "reissue.h"
 #include "token.h"
 
 static const char help_text[] =
@@ -245,7 +246,7 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 					rc = r1;
 				continue;
 			}
-			r1 = cmd_cert_reissue_key(&st, tok, &due[i].rec, due[i].cert, policy, 0, "renew", r);
+			r1 = sgt_reissue(&st, tok, &due[i].rec, due[i].cert, policy, 0, "renew", r);
 			if (r1 == SGT_OK) {
 				renewed++;
 				if (!ctx->json)
