@@ -34,7 +34,7 @@
  */
 struct sgt_p11;
 void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle);
-/* handle is being released: stop signing with it (sgt_p11_release calls this). */
+/* handle is being closed: stop signing with it (sgt_session_close calls this). */
 void sgt_anchor_forget(const struct sgt_p11 *handle);
 
 /*

@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 
 #include "pin.h"
-#include "store.h"
+#include "store.h"	/* struct sgt_custody */
 
 struct sgt_p11 {
 	void *dl;
@@ -27,7 +27,8 @@ struct sgt_p11 {
 	CK_SESSION_HANDLE session;	/* CK_INVALID_HANDLE when none */
 	int rw;			/* the session is read-write (sgt_p11_reopen keeps it so) */
 	char token[33];
-	int guarded;	/* sgt_store_apply_env entered the token guard for this load */
+	CK_RV login_rv;	/* the last C_Login's answer (session.c records a refused one) */
+	int guarded;	/* session.c entered the token guard for this load; p11.c never reads it */
 };
 
 enum sgt_alg {
@@ -68,7 +69,7 @@ CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin);
 
 /* dlopen()s the module and C_Initialize()s it.  Errors are SGT_ERR_HSM. */
 int sgt_p11_load(struct sgt_p11 *p, const char *module);
-/* Closes the session, C_Finalize, dlclose.  Safe on a zeroed struct. */
+/* Closes the session, C_Finalize, dlclose.  Safe on a zeroed struct.  A store's token is closed with sgt_session_close. */
 void sgt_p11_release(struct sgt_p11 *p);
 
 /*
@@ -78,18 +79,6 @@ void sgt_p11_release(struct sgt_p11 *p);
 int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw);
 /* C_Login as user; wrong PIN / locked PIN are SGT_ERR_HSM with a sentence. */
 int sgt_p11_login(struct sgt_p11 *p, const struct sgt_pin *pin);
-
-/*
- * Login for a store's command: as sgt_p11_login, and a wrong or locked PIN
- * leaves a `refused` audit record, a successful one starts signing audit
- * heads on the token (anchor.h).
- */
-int sgt_p11_login_store(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin);
-/*
- * Store config -> loaded module, open session on the configured token,
- * logged in as user (PIN from opts/pin_source/prompt).
- */
-int sgt_p11_open_store(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin_opts *opts, int rw);
 
 /* Initialises a fresh token in the first free slot with label, SO and user PIN. */
 int sgt_p11_init_token(struct sgt_p11 *p, const char *label, const struct sgt_pin *so, const struct sgt_pin *user);
@@ -125,7 +114,7 @@ int sgt_p11_find_label(struct sgt_p11 *p, const char *label, struct sgt_p11_obj 
 
 /*
  * PKCS#11 URIs (RFC 7512), parsed by p11-kit.  sgt_p11_open() and
- * sgt_p11_open_store() accept a token URI wherever a token label goes
+ * sgt_session_open() accept a token URI wherever a token label goes
  * (token, manufacturer, serial, model, library-*, slot-*); two matching
  * tokens are an error listing both.
  */

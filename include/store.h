@@ -93,9 +93,9 @@ char *sgt_store_path(const struct sgt_store *st, const char *rel);
 
 /*
  * Puts the config's env (SOFTHSM2_CONF ...) into the process environment
- * and enters the token guard (hsmguard.h): call right before loading the
- * module, and sgt_hsm_leave after unloading it (sgt_p11_release and
- * sgt_token_free do, for the struct that was marked guarded).
+ * and enters the token guard (hsmguard.h).  Only session.c calls it, right
+ * before loading the module; sgt_session_close leaves the guard after
+ * unloading it.
  */
 int sgt_store_apply_env(const struct sgt_store *st);
 

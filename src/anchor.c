@@ -19,6 +19,7 @@
 #include "intent.h"
 #include "key.h"
 #include "p11.h"
+#include "session.h"
 
 /* The logged-in handle heads are signed with, while it lives, and the audit private key on it, once found. */
 static struct sgt_p11 *signer_p11;
@@ -460,17 +461,9 @@ int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit
 	*keyable = 1;
 	memset(a, 0, sizeof(*a));
 	memset(&p, 0, sizeof(p));
-	if (sgt_store_apply_env(st) != SGT_OK)
-		return SGT_OK;
 	/* An unreachable token is a note for the caller, not an error line. */
-	sgt_silent++;
-	rc = sgt_p11_load(&p, st->cfg.module);
-	p.guarded = 1;
-	if (rc == SGT_OK)
-		rc = sgt_p11_open(&p, st->cfg.token, 0);
-	sgt_silent--;
-	if (rc != SGT_OK) {
-		sgt_p11_release(&p);
+	if (sgt_session_open(&p, st, NULL, SGT_SESSION_QUIET, NULL) != SGT_OK) {
+		sgt_session_close(&p);
 		return SGT_OK;
 	}
 	*reachable = 1;
@@ -496,6 +489,6 @@ int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit
 	}
 out:
 	free(h);
-	sgt_p11_release(&p);
+	sgt_session_close(&p);
 	return rc;
 }

@@ -22,6 +22,7 @@
 #include "cmd.h"
 #include "p11.h"
 #include "policy.h"
+#include "session.h"
 
 static const char help[] =
 	"usage: signet init [--module PATH --token LABEL] [--pin-file F] [--so-pin-file F]\n"
@@ -161,8 +162,8 @@ static int init_existing(const char *module, const char *token, const char *pinf
 	probe.cfg.token = (char *)token;
 	opts.file = pinfile;
 	opts.fd = pinfd;
-	rc = sgt_p11_open_store(&p, &probe, &opts, 0);
-	sgt_p11_release(&p);
+	rc = sgt_session_open(&p, &probe, &opts, SGT_SESSION_LOGIN, NULL);
+	sgt_session_close(&p);
 	if (rc != SGT_OK)
 		return rc;
 	cfg->module = strdup(module);
@@ -199,8 +200,8 @@ static void anchor_store(const char *dir, const struct sgt_pin_opts *pins)
 		return;
 	/* Loading the module enters the token guard, which makes the first good copy. */
 	if (sgt_store_lock(&st, 1) == SGT_OK)
-		(void)sgt_p11_open_store(&p, &st, pins, 1);
-	sgt_p11_release(&p);
+		(void)sgt_session_open(&p, &st, pins, SGT_SESSION_RW | SGT_SESSION_LOGIN, NULL);
+	sgt_session_close(&p);
 	sgt_store_release(&st);
 }
 

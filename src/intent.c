@@ -18,6 +18,7 @@
 #include "hsmguard.h"
 #include "intent.h"
 #include "p11.h"
+#include "session.h"
 
 /* Far beyond any batch; only keeps the array's size from overflowing. */
 #define MAX_STAGED ((size_t)1 << 24)
@@ -572,7 +573,7 @@ static int destroy_orphan(const struct sgt_store *st, const struct sgt_pin_opts 
 			return SGT_OK;	/* recorded after all: it is a key in custody */
 		}
 	free(recs);
-	if ((rc = sgt_p11_open_store(&p, st, opts ? opts : &none, 1)) != SGT_OK)
+	if ((rc = sgt_session_open(&p, st, opts ? opts : &none, SGT_SESSION_RW | SGT_SESSION_LOGIN, NULL)) != SGT_OK)
 		goto out;
 	for (c = 0; c < 2 && rc == SGT_OK; c++) {
 		struct sgt_p11_obj *objs = NULL;
@@ -587,7 +588,7 @@ static int destroy_orphan(const struct sgt_store *st, const struct sgt_pin_opts 
 	}
 	json_object_set_new(report, "key_objects_destroyed", json_integer((json_int_t)destroyed));
 out:
-	sgt_p11_release(&p);
+	sgt_session_close(&p);
 	/* Objects the module had not finished (no CKA_ID yet) are found by their files. */
 	if (rc == SGT_OK && known != NULL) {
 		int moved = 0;

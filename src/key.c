@@ -21,6 +21,7 @@
 #include "key.h"
 #include "p11.h"
 #include "policy.h"
+#include "session.h"
 
 int sgt_key_spki_sha256(EVP_PKEY *pk, char out[65])
 {
@@ -236,14 +237,14 @@ int sgt_key_generate(const struct sgt_store *st, const struct sgt_pin_opts *opts
 		return sgt_err(SGT_ERR_USAGE, "unknown key algorithm '%s' (use ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096)", alg);
 	if ((rc = check_new_label(st, label)) != SGT_OK || (rc = sgt_random(id, sizeof(id))) != SGT_OK)
 		return rc;
-	if ((rc = sgt_p11_open_store(&p, st, opts, 1)) == SGT_OK && (rc = label_free_on_token(&p, label)) == SGT_OK &&
+	if ((rc = sgt_session_open(&p, st, opts, SGT_SESSION_RW | SGT_SESSION_LOGIN, NULL)) == SGT_OK && (rc = label_free_on_token(&p, label)) == SGT_OK &&
 	    (rc = begin_pair(st, "key.generate", label, id)) == SGT_OK) {
 		if ((rc = sgt_p11_generate(&p, a, label, id, sizeof(id), &pub, &priv)) == SGT_OK)
 			rc = commit_pair(st, &p, pub, priv, "key.generate", id, sizeof(id), "generated", policy, label, out);
 		else
 			sgt_intent_abort(st);
 	}
-	sgt_p11_release(&p);
+	sgt_session_close(&p);
 	return rc;
 }
 
@@ -318,7 +319,7 @@ int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 		rc = sgt_err(SGT_ERR_DATA, "the key in '%s' is already in custody as '%s'", keyfile, existing.label);
 		goto out;
 	}
-	if ((rc = sgt_p11_open_store(&p, st, opts, 1)) == SGT_OK && (rc = begin_pair(st, "key.import", label, id)) == SGT_OK) {
+	if ((rc = sgt_session_open(&p, st, opts, SGT_SESSION_RW | SGT_SESSION_LOGIN, NULL)) == SGT_OK && (rc = begin_pair(st, "key.import", label, id)) == SGT_OK) {
 		if ((rc = sgt_p11_import(&p, key, label, id, sizeof(id), &pub, &priv)) == SGT_OK)
 			rc = commit_pair(st, &p, pub, priv, "key.import", id, sizeof(id), "imported", policy, label, out);
 		else
@@ -327,7 +328,7 @@ int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	if (rc == SGT_OK && strcmp(out->spki_sha256, spki) != 0)
 		rc = sgt_err(SGT_ERR_HSM, "token '%s' stored a different public key than '%s' holds", p.token, keyfile);
 out:
-	sgt_p11_release(&p);
+	sgt_session_close(&p);
 	EVP_PKEY_free(key);
 	BIO_free(bio);
 	if (buf != NULL)
@@ -351,11 +352,7 @@ int sgt_key_pubkey(const struct sgt_store *st, const struct sgt_keyrec *rec, EVP
 	if (idlen <= 0)
 		return sgt_err(SGT_ERR_DATA, "key record '%s' has a malformed id '%s'", rec->label, rec->id);
 	/* Public key objects are not CKA_PRIVATE: no login, no PIN needed. */
-	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
-		return rc;
-	rc = sgt_p11_load(&p, st->cfg.module);
-	p.guarded = 1;
-	if (rc != SGT_OK || (rc = sgt_p11_open(&p, st->cfg.token, 0)) != SGT_OK ||
+	if ((rc = sgt_session_open(&p, st, NULL, 0, NULL)) != SGT_OK ||
 	    (rc = sgt_p11_find(&p, CKO_PUBLIC_KEY, id, (size_t)idlen, &objs, &n)) != SGT_OK)
 		goto out;
 	if (n == 0) {
@@ -374,7 +371,7 @@ out:
 		*out = NULL;
 	}
 	free(objs);
-	sgt_p11_release(&p);
+	sgt_session_close(&p);
 	return rc;
 }
 
@@ -390,11 +387,7 @@ int sgt_key_uris(const struct sgt_store *st, const struct sgt_keyrec *recs, size
 	if (n == 0)
 		return SGT_OK;
 	/* Token information and public key objects: no login, no PIN needed. */
-	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
-		return rc;
-	rc = sgt_p11_load(&p, st->cfg.module);
-	p.guarded = 1;
-	if (rc != SGT_OK || (rc = sgt_p11_open(&p, st->cfg.token, 0)) != SGT_OK)
+	if ((rc = sgt_session_open(&p, st, NULL, 0, NULL)) != SGT_OK)
 		goto out;
 	for (i = 0; i < n && rc == SGT_OK; i++) {
 		unsigned char id[32];
@@ -416,7 +409,7 @@ out:
 			free(uris[i]);
 			uris[i] = NULL;
 		}
-	sgt_p11_release(&p);
+	sgt_session_close(&p);
 	return rc;
 }
 
@@ -448,7 +441,7 @@ int sgt_key_custody_audit(const struct sgt_store *st, const struct sgt_pin_opts 
 	*out = NULL;
 	memset(&p, 0, sizeof(p));
 	if ((rc = sgt_keyrec_list(st, &recs, &nrec)) != SGT_OK ||
-	    (rc = sgt_p11_open_store(&p, st, opts, 0)) != SGT_OK ||
+	    (rc = sgt_session_open(&p, st, opts, SGT_SESSION_LOGIN, NULL)) != SGT_OK ||
 	    (rc = sgt_p11_find(&p, CKO_PRIVATE_KEY, NULL, 0, &objs, &nobj)) != SGT_OK)
 		goto out;
 	matched = calloc(nrec + 1, 1);
@@ -512,7 +505,7 @@ out:
 	free(matched);
 	free(objs);
 	free(recs);
-	sgt_p11_release(&p);
+	sgt_session_close(&p);
 	return rc;
 }
 
@@ -659,7 +652,7 @@ int sgt_key_adopt(const struct sgt_store *st, const struct sgt_pin_opts *opts, c
 	if (policy != NULL && policy[0] != '\0' && (rc = sgt_policy_find(st->dir, policy, &pol)) != SGT_OK)
 		return rc;
 	sgt_verbose("looking for the key on token '%s'", st->cfg.token);
-	if ((rc = sgt_p11_open_store(&p, st, opts, 0)) != SGT_OK || (rc = find_private(&p, idhex, uri, &priv)) != SGT_OK)
+	if ((rc = sgt_session_open(&p, st, opts, SGT_SESSION_LOGIN, NULL)) != SGT_OK || (rc = find_private(&p, idhex, uri, &priv)) != SGT_OK)
 		goto out;
 	if (priv.idlen == 0) {
 		rc = sgt_err(SGT_ERR_DATA, "the key '%s' on token '%s' has no CKA_ID; signet finds keys by id", priv.label, p.token);
@@ -768,7 +761,7 @@ out:
 	sgt_policy_free(pol);
 	free(pubs);
 	free(recs);
-	sgt_p11_release(&p);
+	sgt_session_close(&p);
 	return rc;
 }
 
@@ -801,11 +794,7 @@ int sgt_key_lookup(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	 * names exactly one pair through its public half, no PIN is needed
 	 * here (a --pin-fd can be read only once, by the command's own login).
 	 */
-	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
-		goto out;
-	rc = sgt_p11_load(&p, st->cfg.module);
-	p.guarded = 1;	/* sgt_p11_release leaves the guard, so a deferred refusal is written */
-	if (rc != SGT_OK || (rc = sgt_p11_open(&p, st->cfg.token, 0)) != SGT_OK)
+	if ((rc = sgt_session_open(&p, st, NULL, 0, NULL)) != SGT_OK)
 		goto out;
 	{
 		struct sgt_p11_obj *pubs = NULL;
@@ -817,8 +806,8 @@ int sgt_key_lookup(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 			priv = pubs[0];
 		free(pubs);
 		if (npub != 1 || priv.idlen == 0) {
-			sgt_p11_release(&p);
-			if ((rc = sgt_p11_open_store(&p, st, opts, 0)) != SGT_OK || (rc = find_private(&p, NULL, name, &priv)) != SGT_OK)
+			sgt_session_close(&p);
+			if ((rc = sgt_session_open(&p, st, opts, SGT_SESSION_LOGIN, NULL)) != SGT_OK || (rc = find_private(&p, NULL, name, &priv)) != SGT_OK)
 				goto out;
 		}
 	}
@@ -838,6 +827,6 @@ int sgt_key_lookup(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	rc = SGT_OK;
 out:
 	free(recs);
-	sgt_p11_release(&p);
+	sgt_session_close(&p);
 	return rc;
 }

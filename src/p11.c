@@ -23,9 +23,6 @@
 #include <openssl/rsa.h>
 #include <p11-kit/uri.h>
 
-#include "anchor.h"
-#include "audit.h"
-#include "hsmguard.h"
 #include "p11.h"
 
 #ifndef CKA_COPYABLE
@@ -227,7 +224,6 @@ int sgt_p11_load(struct sgt_p11 *p, const char *module)
 
 void sgt_p11_release(struct sgt_p11 *p)
 {
-	sgt_anchor_forget(p);
 	if (p->f != NULL && p->session != CK_INVALID_HANDLE)
 		p->f->C_CloseSession(p->session);
 	if (p->f != NULL && p->initialized)
@@ -235,8 +231,6 @@ void sgt_p11_release(struct sgt_p11 *p)
 	if (p->dl != NULL)
 		dlclose(p->dl);
 	free(p->module);
-	if (p->guarded)
-		sgt_hsm_leave();
 	memset(p, 0, sizeof(*p));
 	p->session = CK_INVALID_HANDLE;
 }
@@ -504,15 +498,12 @@ int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw)
 	return SGT_OK;
 }
 
-/* The last login's answer, so that sgt_p11_open_store can record a refused one. */
-static CK_RV last_login_rv;
-
 int sgt_p11_login(struct sgt_p11 *p, const struct sgt_pin *pin)
 {
 	CK_RV rv = p->f->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)pin->value, pin->len);
 	int rc;
 
-	last_login_rv = rv;
+	p->login_rv = rv;
 	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
 		return SGT_OK;
 	if (rv == CKR_PIN_INCORRECT) {
@@ -563,41 +554,6 @@ CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin)
 	}
 	rv = p->f->C_Login(p->session, CKU_USER, (CK_UTF8CHAR_PTR)pin->value, pin->len);
 	return rv == CKR_USER_ALREADY_LOGGED_IN ? CKR_OK : rv;
-}
-
-int sgt_p11_login_store(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin)
-{
-	int rc;
-
-	sgt_verbose("logging in to token '%s'", p->token);
-	last_login_rv = CKR_OK;
-	rc = sgt_p11_login(p, pin);
-	/* A turned-down login is on record; the store changes in no other way. */
-	if (last_login_rv == CKR_PIN_INCORRECT || last_login_rv == CKR_PIN_LOCKED)
-		sgt_audit_refused(st, "login", NULL, NULL, sgt_p11_rv_name(last_login_rv));
-	if (rc == SGT_OK)
-		sgt_anchor_activate(st, p);	/* audit heads are signed from here on */
-	return rc;
-}
-
-int sgt_p11_open_store(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin_opts *opts, int rw)
-{
-	struct sgt_pin pin;
-	int rc;
-
-	memset(p, 0, sizeof(*p));
-	p->session = CK_INVALID_HANDLE;
-	sgt_verbose("loading PKCS#11 module '%s'", st->cfg.module);
-	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
-		return rc;
-	rc = sgt_p11_load(p, st->cfg.module);
-	p->guarded = 1;	/* sgt_p11_release leaves the guard */
-	if (rc != SGT_OK || (rc = sgt_p11_open(p, st->cfg.token, rw)) != SGT_OK)
-		return rc;
-	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &pin)) == SGT_OK)
-		rc = sgt_p11_login_store(p, st, &pin);
-	sgt_pin_wipe(&pin);
-	return rc;
 }
 
 int sgt_p11_init_token(struct sgt_p11 *p, const char *label, const struct sgt_pin *so, const struct sgt_pin *user)

@@ -22,6 +22,7 @@
 
 #include "key.h"
 #include "p11.h"
+#include "session.h"
 #include "token.h"
 
 /* How often a dead session is reopened before the command gives up. */
@@ -83,7 +84,7 @@ void sgt_token_free(struct sgt_token *t)
 	for (i = 0; i < t->nkeys; i++)
 		free(t->keys[i]);
 	free(t->keys);
-	sgt_p11_release(&t->p);
+	sgt_session_close(&t->p);
 	sgt_pin_wipe(&t->pin);
 	free(t);
 }
@@ -96,16 +97,8 @@ int sgt_token_open(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	*out = NULL;
 	if (t == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
-	t->p.session = CK_INVALID_HANDLE;
-	sgt_verbose("loading PKCS#11 module '%s'", st->cfg.module);
-	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
-		goto fail;
-	rc = sgt_p11_load(&t->p, st->cfg.module);
-	t->p.guarded = 1;	/* sgt_p11_release leaves the token guard */
-	if (rc != SGT_OK || (rc = sgt_p11_open(&t->p, st->cfg.token, 0)) != SGT_OK)	/* signing needs no writes */
-		goto fail;
-	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &t->pin)) != SGT_OK ||
-	    (rc = sgt_p11_login_store(&t->p, st, &t->pin)) != SGT_OK)
+	/* Signing needs no writes; the PIN is kept for logging in again after a session dies. */
+	if ((rc = sgt_session_open(&t->p, st, opts, SGT_SESSION_LOGIN, &t->pin)) != SGT_OK)
 		goto fail;
 	*out = t;
 	return SGT_OK;

@@ -1,0 +1,69 @@
+/*
+ * session.c: the one opener of a store's token (session.h).  It is the
+ * only file that enters the token guard around a module load, reads the
+ * store's PIN for a login, records a refused login and starts the audit
+ * head signer; so a command or operation cannot open the token without
+ * the guard, or forget to leave it.
+ */
+#include <string.h>
+
+#include "anchor.h"
+#include "audit.h"
+#include "hsmguard.h"
+#include "session.h"
+
+int sgt_session_login(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin)
+{
+	int rc;
+
+	sgt_verbose("logging in to token '%s'", p->token);
+	rc = sgt_p11_login(p, pin);
+	/* A turned-down login is on record; the store changes in no other way. */
+	if (p->login_rv == CKR_PIN_INCORRECT || p->login_rv == CKR_PIN_LOCKED)
+		sgt_audit_refused(st, "login", NULL, NULL, sgt_p11_rv_name(p->login_rv));
+	if (rc == SGT_OK)
+		sgt_anchor_activate(st, p);	/* audit heads are signed from here on */
+	return rc;
+}
+
+int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin_opts *opts, unsigned flags,
+		     struct sgt_pin *keep)
+{
+	struct sgt_pin pin;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->session = CK_INVALID_HANDLE;
+	if (keep != NULL)
+		memset(keep, 0, sizeof(*keep));
+	sgt_verbose("loading PKCS#11 module '%s'", st->cfg.module);
+	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
+		return rc;
+	if (flags & SGT_SESSION_QUIET)
+		sgt_silent++;
+	rc = sgt_p11_load(p, st->cfg.module);	/* zeroes p first */
+	p->guarded = 1;	/* the guard was entered: sgt_session_close leaves it */
+	if (rc == SGT_OK)
+		rc = sgt_p11_open(p, st->cfg.token, (flags & SGT_SESSION_RW) != 0);
+	if (flags & SGT_SESSION_QUIET)
+		sgt_silent--;
+	if (rc != SGT_OK || !(flags & SGT_SESSION_LOGIN))
+		return rc;
+	memset(&pin, 0, sizeof(pin));
+	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &pin)) == SGT_OK)
+		rc = sgt_session_login(p, st, &pin);
+	if (rc == SGT_OK && keep != NULL)
+		*keep = pin;
+	sgt_pin_wipe(&pin);
+	return rc;
+}
+
+void sgt_session_close(struct sgt_p11 *p)
+{
+	int guarded = p->guarded;
+
+	sgt_anchor_forget(p);
+	sgt_p11_release(p);
+	if (guarded)
+		sgt_hsm_leave();
+}
