@@ -36,6 +36,8 @@ struct sgt_p11;
 void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle);
 /* handle is being closed: stop signing with it (sgt_session_close calls this). */
 void sgt_anchor_forget(const struct sgt_p11 *handle);
+/* The signer of audit heads while a session is logged in (sgt_anchor_activate), else NULL. */
+const struct sgt_audit_signer *sgt_anchor_signer(void);
 
 /*
  * What the token says, without a PIN: its audit public key (*pub, NULL when

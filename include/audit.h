@@ -22,47 +22,34 @@
 
 #include "store.h"
 
+struct sgt_audit_signer;
 /*
- * Appends {seq, time, op, label, spki_sha256, result, details, prev}
- * (and "intent" while an intent is open, see intent.h).  label, spki may
- * be NULL; details (may be NULL) is borrowed.  Caller holds the store's
- * exclusive lock.  An append that an earlier command left half done (the
- * record written, the head not moved; or a partial last line) is completed
- * or cut first, with a "recovered" record and one line on stderr.
+ * Appends recs, a JSON array of sgt_audit_rec objects, as consecutive
+ * records {seq, time, op, label, spki_sha256, result, details, prev, and
+ * the "intent" a rec carries} in one write with one fsync; the head moves
+ * once, signed with signer when it is not NULL.  All or none.  Caller
+ * holds the store's exclusive lock (and holds signals: intent.h's
+ * sgt_record does both).  An append that an earlier command left half done
+ * (the record written, the head not moved; or a partial last line) is
+ * completed or cut first, with a "recovered" record and one line on
+ * stderr.  It knows nothing of intents or of the token: what the records
+ * name is the caller's to make durable first.
  */
-int sgt_audit_append(const struct sgt_store *st, const char *op, const char *label,
-		     const char *spki_sha256, const char *result, json_t *details);
-
-/*
- * A batch: recs is a JSON array of sgt_audit_rec objects, written as
- * consecutive records in one write with one fsync, the head moved and
- * signed once.  All or none.
- */
-int sgt_audit_append_batch(const struct sgt_store *st, json_t *recs);
+int sgt_audit_write(const struct sgt_store *st, json_t *recs, const struct sgt_audit_signer *signer);
 /* One record of a batch; details and intent (from sgt_intent_claim, may be NULL) are borrowed. */
 json_t *sgt_audit_rec(const char *op, const char *label, const char *spki_sha256, const char *result, json_t *details,
 		      json_t *intent);
 
 /*
- * Appends a `result: refused` record for an attempt that was turned down
- * (wrong PIN, refused reissue, refused sign).  Works under a shared lock
- * too (it raises it for the append); never fails the caller: a record that
- * cannot be written is reported as a warning.
- */
-void sgt_audit_refused(const struct sgt_store *st, const char *op, const char *label,
-		       const char *spki_sha256, const char *why);
-
-/*
- * Signs audit heads: set while a token session is logged in (anchor.c).
- * sign returns a malloc'd DER signature of msg; anchor keeps the signed
- * head on the token.  NULL clears it.
+ * Signs audit heads, while a token session is logged in (anchor.c hands
+ * one out).  sign returns a malloc'd DER signature of msg; anchor keeps
+ * the signed head on the token.
  */
 struct sgt_audit_signer {
 	int (*sign)(void *ctx, const unsigned char *msg, size_t len, unsigned char **sig, size_t *siglen);
 	int (*anchor)(void *ctx, long long seq, const char *hash, const char *sig_b64);
 	void *ctx;
 };
-void sgt_audit_set_signer(const struct sgt_audit_signer *s);
 
 /* "signet audit head v1\nseq <seq>\nhash <hash>\n" into out; returns its length. */
 size_t sgt_audit_head_message(long long seq, const char *hash, char *out, size_t cap);
@@ -121,8 +108,6 @@ int sgt_audit_foreach(const struct sgt_store *st, time_t since, int (*fn)(void *
 /* All records (parsed) since `since` (0 = all), as a new JSON array. */
 int sgt_audit_read(const struct sgt_store *st, time_t since, json_t **out);
 
-/* Writes refusals held back while the token guard was held (hsmguard.c calls it). */
-void sgt_audit_flush_refused(void);
 /* seq of the last record (0 for an empty log), read from the log's tail. */
 int sgt_audit_last_seq(const struct sgt_store *st, long long *seq);
 

@@ -49,16 +49,16 @@ int sgt_put(const char *path, const void *data, size_t len, int exclusive);
  */
 int sgt_put_out(const char *path, const void *data, size_t len);
 /*
- * For audit.c: {"id": ID, "files": [staged files not yet named by a
- * record]}, marking them claimed.  New reference.
+ * {"id": ID, "files": [staged files not yet named by a record]}, marking
+ * them claimed (sgt_record does it for each record).  New reference.
  */
 json_t *sgt_intent_take_staged(void);
 /* The same for the named files only (one record of a batch names its own). */
 json_t *sgt_intent_claim(const char *const *finals, size_t n);
-/* audit.c, after writing records: the claimed files are committed (ok) or free again. */
+/* After writing records: the claimed files are committed (ok) or free again. */
 void sgt_intent_recorded(int ok);
 /*
- * For audit.c, before a record that names staged files is written: makes
+ * Before a record that names staged files is written: makes
  * every staged file durable, with their directory entries (an fsync of
  * each file and directory for a few, one syncfs per file system for many),
  * so that a record never names a file a power cut could leave torn.
@@ -72,6 +72,35 @@ void sgt_intent_discard(void);
 int sgt_intent_end(const struct sgt_store *st);
 /* The command failed: nothing committed is left staged, intent.json is removed. */
 void sgt_intent_abort(const struct sgt_store *st);
+
+/*
+ * The audit record of a state change: {seq, time, op, label, spki_sha256,
+ * result, details, prev}, and while an intent is open its "intent" (the id
+ * and the staged files no record named yet), which are made durable first
+ * (the commit point, see above).  label, spki may be NULL; details (may be
+ * NULL) is borrowed.  Signals are held, and the head is signed on the
+ * token while a session is logged in (anchor.h).  Caller holds the store's
+ * exclusive lock.  The only way records reach sgt_audit_write.
+ */
+int sgt_record(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+	       const char *result, json_t *details);
+/*
+ * A batch: recs is a JSON array of sgt_audit_rec objects, written as
+ * consecutive records in one write with one fsync, the head moved and
+ * signed once.  All or none.
+ */
+int sgt_record_batch(const struct sgt_store *st, json_t *recs);
+/*
+ * A `result: refused` record for an attempt that was turned down (wrong
+ * PIN, refused reissue, refused sign).  Works under a shared lock too (it
+ * raises it for the append); never fails the caller: a record that cannot
+ * be written is reported as a warning.  While the token guard is held it
+ * waits until sgt_session_close leaves it (sgt_record_flush_refused).
+ */
+void sgt_record_refused(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+			const char *why);
+/* Writes the refusals held back while the token guard was held (session.c calls it). */
+void sgt_record_flush_refused(void);
 
 /*
  * Finds what an interrupted command left (see above) and completes or

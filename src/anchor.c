@@ -22,8 +22,14 @@
 #include "session.h"
 
 /* The logged-in handle heads are signed with, while it lives, and the audit private key on it, once found. */
-static struct sgt_p11 *signer_p11;
+static struct sgt_p11 *signer_p11;	/* the session heads are signed on; NULL: none */
 static CK_OBJECT_HANDLE signer_key = CK_INVALID_HANDLE;
+static struct sgt_audit_signer head_signer;	/* valid while signer_p11 is set */
+
+const struct sgt_audit_signer *sgt_anchor_signer(void)
+{
+	return signer_p11 != NULL ? &head_signer : NULL;
+}
 
 #define ANY_CLASS ((CK_OBJECT_CLASS)-1)
 
@@ -75,7 +81,6 @@ static void detach(struct sgt_p11 *q)
 void sgt_anchor_forget(const struct sgt_p11 *p)
 {
 	if (p != NULL && p == signer_p11) {
-		sgt_audit_set_signer(NULL);
 		signer_p11 = NULL;
 		signer_key = CK_INVALID_HANDLE;
 	}
@@ -322,7 +327,7 @@ static void unavailable(const struct sgt_store *st)
 	sgt_warn("token '%s' offers neither EC nor RSA key generation: it cannot hold an audit key, so audit heads "
 		 "are not signed there ('signet audit verify' still checks the chain)", st->cfg.token);
 	d = json_pack("{s:s}", "reason", "the token offers neither EC nor RSA key generation; audit heads are not signed");
-	sgt_audit_append(st, "audit.key", NULL, NULL, "unavailable", d);
+	sgt_record(st, "audit.key", NULL, NULL, "unavailable", d);
 	json_decref(d);
 }
 
@@ -423,17 +428,18 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		goto out;
 	}
 	detach(&p);
+	head_signer = s;
 	signer_p11 = handle;
 	signer_key = made ? CK_INVALID_HANDLE : key;
-	sgt_audit_set_signer(&s);
 	if (made) {
 		char spki[65] = "";
 		json_t *d;
 
 		sgt_key_spki_sha256(tok, spki);
 		d = json_pack("{s:s, s:s}", "audit_key_spki_sha256", spki, "public_key", "audit.pub");
-		if (sgt_audit_append(st, "audit.key", NULL, spki, "ok", d) != SGT_OK) {
-			sgt_audit_set_signer(NULL);
+		if (sgt_record(st, "audit.key", NULL, spki, "ok", d) != SGT_OK) {
+			signer_p11 = NULL;	/* heads are not signed with a key the log does not name */
+			signer_key = CK_INVALID_HANDLE;
 			sgt_intent_abort(st);
 			sgt_warn("the new audit key could not be recorded in the audit log");
 		} else if (sgt_intent_end(st) != SGT_OK) {

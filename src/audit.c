@@ -21,23 +21,9 @@
 #include <openssl/pem.h>
 
 #include "audit.h"
-#include "hsmguard.h"
-#include "intent.h"
 
 static const char zero_hash[] =
 	"0000000000000000000000000000000000000000000000000000000000000000";
-
-static struct sgt_audit_signer signer;
-static int have_signer;
-
-void sgt_audit_set_signer(const struct sgt_audit_signer *s)
-{
-	have_signer = s != NULL;
-	if (s != NULL)
-		signer = *s;
-	else
-		memset(&signer, 0, sizeof(signer));
-}
 
 size_t sgt_audit_head_message(long long seq, const char *hash, char *out, size_t cap)
 {
@@ -321,7 +307,7 @@ out:
 
 static json_t *rec_list(const char *op, const char *label, const char *spki, const char *result, json_t *details);
 static int append_recs(const char *logpath, const char *headpath, const struct tail *t,
-		       const struct sgt_audit_head *head, json_t *recs, int with_intent);
+		       const struct sgt_audit_head *head, json_t *recs, const struct sgt_audit_signer *signer);
 
 /*
  * An append that an earlier command left half done: a partial last line
@@ -331,7 +317,7 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 static int head_earlier(const char *logpath, const char *head, off_t end);
 
 static int tail_repair(const struct sgt_store *st, const char *logpath, const char *headpath, struct tail *t,
-		       struct sgt_audit_head *head)
+		       struct sgt_audit_head *head, const struct sgt_audit_signer *signer)
 {
 	const char *h = head->present ? head->hash : (t->seq == 1 ? zero_hash : NULL);
 	int cut = 0, moved = 0, rc;
@@ -374,7 +360,7 @@ static int tail_repair(const struct sgt_store *st, const char *logpath, const ch
 		if (recs == NULL)
 			return SGT_ERR_DATA;
 		if ((rc = tail_load(logpath, &t2)) == SGT_OK)
-			rc = append_recs(logpath, headpath, &t2, head, recs, 0);
+			rc = append_recs(logpath, headpath, &t2, head, recs, signer);
 		json_decref(recs);
 		tail_free(&t2);
 		if (rc != SGT_OK)
@@ -399,7 +385,7 @@ static json_t *rec_new(const char *op, const char *label, const char *spki, cons
  * and signed once.  The whole batch is undone if any step fails.
  */
 static int append_recs(const char *logpath, const char *headpath, const struct tail *t,
-		       const struct sgt_audit_head *head, json_t *recs, int with_intent)
+		       const struct sgt_audit_head *head, json_t *recs, const struct sgt_audit_signer *signer)
 {
 	struct sgt_audit_anchor a = head->signed_;
 	struct sgt_buf out = { 0 };
@@ -408,7 +394,7 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 	off_t oldsize;
 	size_t i;
 	json_t *r;
-	int fd = -1, rc = SGT_OK, claimed = 0, moved = 0;
+	int fd = -1, rc = SGT_OK, moved = 0;
 
 	strcpy(prev, t->hash);
 	sgt_time_iso(sgt_now(), now);
@@ -423,13 +409,8 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 		/* The SIGNET_NOW test clock must never pass for the real one in the record. */
 		if (rec != NULL && sgt_now() != time(NULL) && getenv("SIGNET_NOW") != NULL)
 			json_object_set_new(rec, "real_time", json_string(real));
-		if (rec != NULL && json_object_get(r, "intent") != NULL) {
+		if (rec != NULL && json_object_get(r, "intent") != NULL)
 			json_object_set(rec, "intent", json_object_get(r, "intent"));
-			claimed = 1;
-		} else if (rec != NULL && with_intent && sgt_intent_nonce() != NULL) {
-			json_object_set_new(rec, "intent", sgt_intent_take_staged());
-			claimed = 1;
-		}
 		line = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		json_decref(rec);
 		if (line == NULL) {
@@ -444,9 +425,6 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 			goto out;
 	}
 	strcpy(hash, prev);
-	/* The files the records name are durable before the records are. */
-	if (claimed && (rc = sgt_intent_sync_staged()) != SGT_OK)
-		goto out;
 	fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot open audit log '%s': %s", logpath, strerror(errno));
@@ -459,7 +437,7 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 			sgt_warn("could not undo a partial write to '%s'", logpath);
 		goto out;
 	}
-	if (have_signer) {
+	if (signer != NULL) {
 		char msg[256];
 		size_t mlen = sgt_audit_head_message(seq, hash, msg, sizeof(msg));
 		unsigned char *sig = NULL;
@@ -469,7 +447,7 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 
 		/* A token that went away mid-command says so in the command's own error; verify reports the unsigned record. */
 		sgt_silent++;
-		signed_ok = signer.sign(signer.ctx, (const unsigned char *)msg, mlen, &sig, &siglen) == SGT_OK;
+		signed_ok = signer->sign(signer->ctx, (const unsigned char *)msg, mlen, &sig, &siglen) == SGT_OK;
 		sgt_silent--;
 		if (signed_ok && (b64 = sgt_base64(sig, siglen)) != NULL) {
 			if (strlen(b64) < sizeof(a.sig_b64)) {
@@ -503,19 +481,17 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 			goto out;
 		}
 	}
-	if (have_signer && a.present && a.seq == seq && signer.anchor != NULL) {
+	if (signer != NULL && a.present && a.seq == seq && signer->anchor != NULL) {
 		int kept;
 
 		sgt_silent++;
-		kept = signer.anchor(signer.ctx, a.seq, a.hash, a.sig_b64) == SGT_OK;
+		kept = signer->anchor(signer->ctx, a.seq, a.hash, a.sig_b64) == SGT_OK;
 		sgt_silent--;
 		/* The file carries the signature; the token's anchor stays at an older record, which verify accepts. */
 		if (!kept)
 			sgt_verbose("the signed audit head could not be kept on the token (%s)", sgt_last_error());
 	}
 out:
-	if (claimed)
-		sgt_intent_recorded(rc == SGT_OK);
 	if (fd >= 0)
 		close(fd);
 	sgt_buf_free(&out);
@@ -538,13 +514,13 @@ static json_t *rec_list(const char *op, const char *label, const char *spki, con
 
 /* Opens the tail, completes an interrupted append, refuses a broken or vanished chain. */
 static int append_prepare(const struct sgt_store *st, const char *logpath, const char *headpath, struct tail *t,
-			  struct sgt_audit_head *head)
+			  struct sgt_audit_head *head, const struct sgt_audit_signer *signer)
 {
 	struct stat sb;
 	int rc;
 
 	if ((rc = tail_load(logpath, t)) != SGT_OK || (rc = sgt_audit_head_load(st, head)) != SGT_OK ||
-	    (rc = tail_repair(st, logpath, headpath, t, head)) != SGT_OK)
+	    (rc = tail_repair(st, logpath, headpath, t, head, signer)) != SGT_OK)
 		return rc;
 	/* A store with an audit key never starts its chain again. */
 	if (t->last == NULL && !head->present) {
@@ -560,43 +536,26 @@ static int append_prepare(const struct sgt_store *st, const char *logpath, const
 	return rc;
 }
 
-static int append_any(const struct sgt_store *st, json_t *recs)
+int sgt_audit_write(const struct sgt_store *st, json_t *recs, const struct sgt_audit_signer *signer)
 {
-	char *logpath = sgt_store_path(st, "audit.log");
-	char *headpath = sgt_store_path(st, "audit.head");
+	char *logpath, *headpath;
 	struct sgt_audit_head head;
 	struct tail t;
 	int rc;
 
+	if (json_array_size(recs) == 0)
+		return SGT_OK;
+	logpath = sgt_store_path(st, "audit.log");
+	headpath = sgt_store_path(st, "audit.head");
 	memset(&t, 0, sizeof(t));
-	sgt_sig_hold();
 	if (logpath == NULL || headpath == NULL)
 		rc = SGT_ERR_DATA;
-	else if ((rc = append_prepare(st, logpath, headpath, &t, &head)) == SGT_OK)
-		rc = append_recs(logpath, headpath, &t, &head, recs, 1);
+	else if ((rc = append_prepare(st, logpath, headpath, &t, &head, signer)) == SGT_OK)
+		rc = append_recs(logpath, headpath, &t, &head, recs, signer);
 	tail_free(&t);
 	free(logpath);
 	free(headpath);
-	sgt_sig_release();
 	return rc;
-}
-
-int sgt_audit_append(const struct sgt_store *st, const char *op, const char *label,
-		     const char *spki_sha256, const char *result, json_t *details)
-{
-	json_t *recs = rec_list(op, label, spki_sha256, result, details);
-	int rc;
-
-	if (recs == NULL)
-		return SGT_ERR_DATA;
-	rc = append_any(st, recs);
-	json_decref(recs);
-	return rc;
-}
-
-int sgt_audit_append_batch(const struct sgt_store *st, json_t *recs)
-{
-	return json_array_size(recs) == 0 ? SGT_OK : append_any(st, recs);
 }
 
 json_t *sgt_audit_rec(const char *op, const char *label, const char *spki_sha256, const char *result, json_t *details,
@@ -607,74 +566,6 @@ json_t *sgt_audit_rec(const char *op, const char *label, const char *spki_sha256
 	if (r != NULL && intent != NULL)
 		json_object_set(r, "intent", intent);
 	return r;
-}
-
-/* Refusals seen while the token guard is held wait until the module is unloaded (see hsmguard.c). */
-struct refusal {
-	const struct sgt_store *st;
-	json_t *rec;
-};
-static struct refusal pending[8];
-static size_t npending;
-
-static void refused_now(const struct sgt_store *st, json_t *r)
-{
-	const char *op = json_string_value(json_object_get(r, "op"));
-	const char *label = json_string_value(json_object_get(r, "label"));
-	const char *spki = json_string_value(json_object_get(r, "spki_sha256"));
-	json_t *d = json_object_get(r, "details");
-	int fd = -1, rc;
-
-	if (!st->lock_exclusive) {
-		/* Raise (or take) the store lock for this one append. */
-		char *path = sgt_store_path(st, "lock");
-
-		fd = st->lock_fd >= 0 ? st->lock_fd : (path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1);
-		free(path);
-		if (fd < 0 || flock(fd, LOCK_EX) != 0) {
-			sgt_warn("the refused attempt (%s) could not be recorded: the store lock is not available", op);
-			if (fd >= 0 && fd != st->lock_fd)
-				close(fd);
-			return;
-		}
-	}
-	rc = sgt_audit_append(st, op, label, spki, "refused", d);
-	if (rc != SGT_OK)
-		sgt_warn("the refused attempt (%s) could not be recorded in the audit log", op);
-	if (fd >= 0 && fd == st->lock_fd)
-		flock(fd, LOCK_SH);
-	else if (fd >= 0)
-		close(fd);
-}
-
-void sgt_audit_refused(const struct sgt_store *st, const char *op, const char *label,
-		       const char *spki_sha256, const char *why)
-{
-	json_t *r = json_pack("{s:s, s:s?, s:s?, s:{s:s}}", "op", op, "label", label, "spki_sha256", spki_sha256,
-			      "details", "reason", why);
-
-	if (r == NULL || st == NULL || st->dir == NULL) {
-		json_decref(r);
-		return;
-	}
-	if (sgt_hsm_busy() && npending < sizeof(pending) / sizeof(pending[0])) {
-		pending[npending].st = st;
-		pending[npending++].rec = r;
-		return;
-	}
-	refused_now(st, r);
-	json_decref(r);
-}
-
-void sgt_audit_flush_refused(void)
-{
-	size_t i;
-
-	for (i = 0; i < npending; i++) {
-		refused_now(pending[i].st, pending[i].rec);
-		json_decref(pending[i].rec);
-	}
-	npending = 0;
 }
 
 static int bad(struct sgt_audit_result *res, size_t line, const char *why)

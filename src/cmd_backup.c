@@ -29,6 +29,7 @@
 #include "audit.h"
 #include "backup.h"
 #include "cert.h"
+#include "intent.h"
 #include "cmd.h"
 #include "hsmguard.h"
 #include "key.h"
@@ -299,7 +300,7 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	/* The archive appears only once its audit record is durable. */
 	sgt_err_hold();
-	rc = sgt_audit_append(&st, "backup", NULL, NULL, "ok", d);
+	rc = sgt_record(&st, "backup", NULL, NULL, "ok", d);
 	if (rc != SGT_OK) {
 		struct sgt_buf what = { 0 };
 
@@ -470,7 +471,7 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 		goto out;
 	}
 	sgt_err_hold();
-	rc = sgt_audit_append(&st, "restore", NULL, NULL, "ok", d);
+	rc = sgt_record(&st, "restore", NULL, NULL, "ok", d);
 	if (rc != SGT_OK) {
 		struct sgt_buf what = { 0 };
 

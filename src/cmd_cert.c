@@ -426,7 +426,7 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 	if ((rc = sgt_key_find_spki(&st, spki, &rec)) == SGT_ERR_VERDICT) {
 		rc = sgt_err(SGT_ERR_VERDICT, "cannot reissue '%s': no key in custody holds its private key (SPKI %.16s...); %s",
 			     what, spki, not_in_custody);
-		sgt_audit_refused(&st, "cert.reissue", NULL, spki, sgt_last_error());
+		sgt_record_refused(&st, "cert.reissue", NULL, spki, sgt_last_error());
 		goto out;
 	}
 	if (rc != SGT_OK || (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK)

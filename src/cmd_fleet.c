@@ -316,7 +316,7 @@ static int build_add(struct sgt_ctx *ctx, int argc, char **argv)
 			sgt_hint("a build is recorded once; a new artefact is a new VERSION");
 		goto out;
 	}
-	if ((rc = sgt_audit_append(&st, "fleet.build.add", NULL, b.keys[0].spki_sha256, "ok", details)) != SGT_OK) {
+	if ((rc = sgt_record(&st, "fleet.build.add", NULL, b.keys[0].spki_sha256, "ok", details)) != SGT_OK) {
 		/* No effect without its audit record. */
 		sgt_intent_abort(&st);
 		goto out;

@@ -204,7 +204,7 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 		if (d && use->cert)
 			json_object_set_new(d, "certificate_serial", json_string(use->info.serial));
 		sgt_err_hold();
-		rc = d ? sgt_audit_append(&st, "header", label, use->info.spki_sha256, "ok", d)
+		rc = d ? sgt_record(&st, "header", label, use->info.spki_sha256, "ok", d)
 		       : sgt_err(SGT_ERR_DATA, "out of memory");
 		json_decref(d);
 		if ((rc = cmd_failed_because(rc, "header not exported (no audit record)")) != SGT_OK) {

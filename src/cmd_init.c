@@ -20,6 +20,7 @@
 
 #include "audit.h"
 #include "cmd.h"
+#include "intent.h"
 #include "p11.h"
 #include "policy.h"
 #include "session.h"
@@ -343,7 +344,7 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 	{
 		json_t *d = json_pack("{s:s, s:s, s:b}", "module", cfg.module, "token", cfg.token, "embedded", module == NULL);
 
-		rc = sgt_audit_append(&st, "init", NULL, NULL, "ok", d);
+		rc = sgt_record(&st, "init", NULL, NULL, "ok", d);
 		json_decref(d);
 	}
 	if (rc != SGT_OK)

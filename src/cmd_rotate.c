@@ -113,7 +113,7 @@ static int start_commit(const struct sgt_store *st, const struct sgt_rotation *r
 		sgt_sha256_hex(stmt, stmtlen, h);
 		json_object_set_new(d, "lineage_sha256", json_string(h));
 	}
-	if ((rc = sgt_audit_append(st, "rotate.start", r->old, r->old_spki, "ok", d)) != SGT_OK) {
+	if ((rc = sgt_record(st, "rotate.start", r->old, r->old_spki, "ok", d)) != SGT_OK) {
 		sgt_intent_abort(st);
 		sgt_hint("the rotation of '%s' was not recorded; the store is as before", r->old);
 		goto out;
@@ -213,7 +213,7 @@ static int rotate_start(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	goto out;
 refused:
-	sgt_audit_refused(&st, "rotate.start", orec.label, orec.spki_sha256, sgt_last_error());
+	sgt_record_refused(&st, "rotate.start", orec.label, orec.spki_sha256, sgt_last_error());
 out:
 	EVP_PKEY_free(priv);
 	EVP_PKEY_free(pub);
@@ -483,7 +483,7 @@ static int rotate_finish(struct sgt_ctx *ctx, int argc, char **argv)
 			     nleft, r.old, left.p);
 		sgt_hint("roll out a build baking '%s' signed with '%s' first; 'signet rotate status %s' follows the move",
 			 r.new_, r.old, r.old);
-		sgt_audit_refused(&st, "rotate.finish", r.old, r.old_spki, sgt_last_error());
+		sgt_record_refused(&st, "rotate.finish", r.old, r.old_spki, sgt_last_error());
 		goto out;
 	}
 	sgt_time_iso(sgt_now(), r.finished);
@@ -502,7 +502,7 @@ static int rotate_finish(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	d = json_pack("{s:s, s:s, s:s, s:I}", "new", r.new_, "retired", rec.retired, "record", rpath, "stale_devices_on_old",
 		      (json_int_t)stale);
-	if ((rc = sgt_audit_append(&st, "rotate.finish", r.old, r.old_spki, "ok", d)) != SGT_OK) {
+	if ((rc = sgt_record(&st, "rotate.finish", r.old, r.old_spki, "ok", d)) != SGT_OK) {
 		sgt_intent_abort(&st);
 		sgt_hint("key '%s' was not retired, since it could not be recorded; the store is as before", r.old);
 		goto out;

@@ -600,7 +600,7 @@ static int commit_batch(struct sgt_ctx *ctx, struct signing *s, struct batch *b,
 		return SGT_OK;
 	/* one line: what did not happen, and the audit log's reason */
 	sgt_err_hold();
-	rc = sgt_audit_append_batch(&s->st, b->recs);
+	rc = sgt_record_batch(&s->st, b->recs);
 	if (rc != SGT_OK) {
 		char what[80];
 
@@ -718,7 +718,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	/* Before anything is signed: the fleet's devices must trust the key; a retired key needs a fleet. */
 	if ((rc = sgt_rotate_sign_allowed(&s.st, &s.rec, fleet)) != SGT_OK) {
 		if (rc == SGT_ERR_VERDICT)
-			sgt_audit_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
+			sgt_record_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
 		goto out;
 	}
 	s.cert_name = cert_name;
@@ -726,7 +726,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	/* OTA input a device could not use is refused before the token signs, and on record. */
 	if ((ota || upd.path) && (rc = ota_hash_check(&s, ota ? "sign --ota-json" : "sign --ota-update")) != SGT_OK) {
-		sgt_audit_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
+		sgt_record_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
 		goto out;
 	}
 	if ((rc = load_current_cert(&s)) != SGT_OK)
@@ -742,7 +742,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if ((ota || upd.path) && (rc = ota_cert_check(&s, ota ? "sign --ota-json" : "sign --ota-update")) != SGT_OK) {
-		sgt_audit_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
+		sgt_record_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
 		goto out;
 	}
 	/* Every output place is checked before the token signs anything. */

@@ -19,6 +19,7 @@
 
 #include "audit.h"
 #include "hsmguard.h"
+#include "intent.h"	/* repairs are recorded here until sgt_hsm_enter returns them (issue 18) */
 
 /* ---- signals ---- */
 
@@ -189,7 +190,7 @@ static int append_repairs(const struct sgt_store *st, json_t *arr)
 
 	json_array_foreach(arr, i, d)
 		if (rc == SGT_OK)
-			rc = sgt_audit_append(st, "recovered", NULL, NULL, "ok", d);
+			rc = sgt_record(st, "recovered", NULL, NULL, "ok", d);
 	return rc;
 }
 
@@ -707,16 +708,13 @@ void sgt_hsm_leave(void)
 	if (enter_depth <= 0)
 		return;
 	if (--enter_depth == 0) {
-		/* The module is gone: nothing may sign audit heads with it any more. */
-		sgt_audit_set_signer(NULL);
+		/* The module is gone (sgt_session_close stopped the head signer before unloading it). */
 		if (guard_fd >= 0) {
 			close(guard_fd);
 			guard_fd = -1;
 		}
 	}
 	sgt_sig_release();
-	if (enter_depth == 0)
-		sgt_audit_flush_refused();
 }
 
 struct object_walk {

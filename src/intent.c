@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "anchor.h"
 #include "audit.h"
 #include "hsmguard.h"
 #include "intent.h"
@@ -671,7 +672,7 @@ static int recover_one(const struct sgt_store *st, const struct sgt_pin_opts *op
 		}
 		goto out;
 	}
-	if ((rc = sgt_audit_append(st, "recovered", label, NULL, "ok", report)) != SGT_OK)
+	if ((rc = sgt_record(st, "recovered", label, NULL, "ok", report)) != SGT_OK)
 		goto out;
 	sgt_store_unlink(path);
 	{
@@ -745,4 +746,124 @@ int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *op
 	}
 	recovering = 0;
 	return rc;
+}
+
+int sgt_record_batch(const struct sgt_store *st, json_t *recs)
+{
+	json_t *mine, *r;
+	size_t i;
+	int claimed = 0, rc = SGT_OK;
+
+	if (json_array_size(recs) == 0)
+		return SGT_OK;
+	if ((mine = json_array()) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	sgt_sig_hold();
+	json_array_foreach(recs, i, r) {
+		json_t *c = json_copy(r);
+
+		/* A record of an open intent names the files staged since the last one. */
+		if (c != NULL && json_object_get(c, "intent") == NULL && sgt_intent_nonce() != NULL)
+			json_object_set_new(c, "intent", sgt_intent_take_staged());
+		if (c == NULL || json_array_append_new(mine, c) != 0) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			break;
+		}
+		claimed |= json_object_get(c, "intent") != NULL;
+	}
+	/* The files the records name are durable before the records are. */
+	if (rc == SGT_OK && claimed)
+		rc = sgt_intent_sync_staged();
+	if (rc == SGT_OK)
+		rc = sgt_audit_write(st, mine, sgt_anchor_signer());
+	if (claimed)
+		sgt_intent_recorded(rc == SGT_OK);
+	sgt_sig_release();
+	json_decref(mine);
+	return rc;
+}
+
+int sgt_record(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+	       const char *result, json_t *details)
+{
+	json_t *recs = json_array(), *r = sgt_audit_rec(op, label, spki_sha256, result, details, NULL);
+	int rc;
+
+	if (recs == NULL || r == NULL || json_array_append(recs, r) != 0) {
+		json_decref(recs);
+		json_decref(r);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	json_decref(r);
+	rc = sgt_record_batch(st, recs);
+	json_decref(recs);
+	return rc;
+}
+
+/* Refusals seen while the token guard is held wait until the module is unloaded (sgt_session_close). */
+struct refusal {
+	const struct sgt_store *st;
+	json_t *rec;
+};
+static struct refusal pending[8];
+static size_t npending;
+
+static void refused_now(const struct sgt_store *st, json_t *r)
+{
+	const char *op = json_string_value(json_object_get(r, "op"));
+	const char *label = json_string_value(json_object_get(r, "label"));
+	const char *spki = json_string_value(json_object_get(r, "spki_sha256"));
+	json_t *d = json_object_get(r, "details");
+	int fd = -1, rc;
+
+	if (!st->lock_exclusive) {
+		/* Raise (or take) the store lock for this one append. */
+		char *path = sgt_store_path(st, "lock");
+
+		fd = st->lock_fd >= 0 ? st->lock_fd : (path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1);
+		free(path);
+		if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+			sgt_warn("the refused attempt (%s) could not be recorded: the store lock is not available", op);
+			if (fd >= 0 && fd != st->lock_fd)
+				close(fd);
+			return;
+		}
+	}
+	rc = sgt_record(st, op, label, spki, "refused", d);
+	if (rc != SGT_OK)
+		sgt_warn("the refused attempt (%s) could not be recorded in the audit log", op);
+	if (fd >= 0 && fd == st->lock_fd)
+		flock(fd, LOCK_SH);
+	else if (fd >= 0)
+		close(fd);
+}
+
+void sgt_record_refused(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+			const char *why)
+{
+	json_t *r = json_pack("{s:s, s:s?, s:s?, s:{s:s}}", "op", op, "label", label, "spki_sha256", spki_sha256,
+			      "details", "reason", why);
+
+	if (r == NULL || st == NULL || st->dir == NULL) {
+		json_decref(r);
+		return;
+	}
+	if (sgt_hsm_busy() && npending < sizeof(pending) / sizeof(pending[0])) {
+		pending[npending].st = st;
+		pending[npending++].rec = r;
+		return;
+	}
+	refused_now(st, r);
+	json_decref(r);
+}
+
+void sgt_record_flush_refused(void)
+{
+	size_t i;
+
+	for (i = 0; i < npending; i++) {
+		refused_now(pending[i].st, pending[i].rec);
+		json_decref(pending[i].rec);
+	}
+	npending = 0;
 }

@@ -165,7 +165,7 @@ static int commit_pair(const struct sgt_store *st, struct sgt_p11 *p, CK_OBJECT_
 		goto undo;
 	details = json_pack("{s:s, s:s, s:s, s:o}", "algorithm", rec->algorithm, "id", rec->id,
 			    "origin", origin, "custody", sgt_key_custody_json(&rec->custody));
-	if ((rc = sgt_audit_append(st, op, label, rec->spki_sha256, "ok", details)) != SGT_OK)
+	if ((rc = sgt_record(st, op, label, rec->spki_sha256, "ok", details)) != SGT_OK)
 		goto undo;
 	rc = sgt_intent_end(st);	/* the record is durable: the key record goes in place */
 	goto out;
@@ -743,7 +743,7 @@ int sgt_key_adopt(const struct sgt_store *st, const struct sgt_pin_opts *opts, c
 		json_object_set_new(details, "warning",
 				    json_sprintf("ADOPTED WITH --accept-extractable: %s; copies of this private key may exist outside the token", why.p));
 	}
-	if ((rc = sgt_audit_append(st, "key.adopt", label, out->spki_sha256, "ok", details)) != SGT_OK)
+	if ((rc = sgt_record(st, "key.adopt", label, out->spki_sha256, "ok", details)) != SGT_OK)
 		sgt_keyrec_remove(st, label);	/* no record without its audit record */
 out:
 	if (rc != SGT_OK && rc != SGT_ERR_USAGE && out->spki_sha256[0] && strcmp(out->origin, "adopted") == 0 &&
@@ -752,7 +752,7 @@ out:
 
 		/* A refused adoption is a custody event too. */
 		if (rc == SGT_ERR_VERDICT)
-			sgt_audit_append(st, "key.adopt", label, out->spki_sha256, "refused", d);
+			sgt_record(st, "key.adopt", label, out->spki_sha256, "refused", d);
 		json_decref(d);
 	}
 	json_decref(details);

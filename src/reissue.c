@@ -199,7 +199,7 @@ int sgt_cert_commit(const struct sgt_store *st, const char *label, X509 *x, cons
 	details = json_pack("{s:O?, s:O?, s:O?, s:s}", "serial", json_object_get(report, "serial"),
 			    "subject", json_object_get(report, "subject"),
 			    "not_after", json_object_get(report, "not_after"), "path", saved.path);
-	if ((rc = sgt_audit_append(st, op, label, spki, "ok", details)) != SGT_OK) {
+	if ((rc = sgt_record(st, op, label, spki, "ok", details)) != SGT_OK) {
 		sgt_cert_store_undo(&saved);
 		sgt_intent_abort(st);
 		sgt_hint("the certificate for '%s' was not kept, since it could not be recorded; the store is as before",
@@ -276,7 +276,7 @@ int sgt_reissue(const struct sgt_store *st, struct sgt_token *tok, const struct 
 out:
 	/* Turned down (issuer not in custody, key mismatch, lint): on record, nothing else changed. */
 	if (rc == SGT_ERR_VERDICT)
-		sgt_audit_refused(st, op, rec->label, rec->spki_sha256, sgt_last_error());
+		sgt_record_refused(st, op, rec->label, rec->spki_sha256, sgt_last_error());
 	sgt_notes_release(&notes);
 	X509_free(x);
 	sgt_ca_release(&ca);

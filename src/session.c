@@ -10,6 +10,7 @@
 #include "anchor.h"
 #include "audit.h"
 #include "hsmguard.h"
+#include "intent.h"
 #include "session.h"
 
 int sgt_session_login(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin)
@@ -20,7 +21,7 @@ int sgt_session_login(struct sgt_p11 *p, const struct sgt_store *st, const struc
 	rc = sgt_p11_login(p, pin);
 	/* A turned-down login is on record; the store changes in no other way. */
 	if (p->login_rv == CKR_PIN_INCORRECT || p->login_rv == CKR_PIN_LOCKED)
-		sgt_audit_refused(st, "login", NULL, NULL, sgt_p11_rv_name(p->login_rv));
+		sgt_record_refused(st, "login", NULL, NULL, sgt_p11_rv_name(p->login_rv));
 	if (rc == SGT_OK)
 		sgt_anchor_activate(st, p);	/* audit heads are signed from here on */
 	return rc;
@@ -64,6 +65,10 @@ void sgt_session_close(struct sgt_p11 *p)
 
 	sgt_anchor_forget(p);
 	sgt_p11_release(p);
-	if (guarded)
+	if (guarded) {
 		sgt_hsm_leave();
+		/* The module is unloaded: refusals held back while it was loaded are written now. */
+		if (!sgt_hsm_busy())
+			sgt_record_flush_refused();
+	}
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "intent.h"
 
 static double now(void)
 {
@@ -33,7 +34,7 @@ int main(int argc, char **argv)
 	st.lock_fd = -1;
 	for (i = 0; i < n; i++) {
 		t0 = now();
-		if (sgt_audit_append(&st, "sign", "fw", "f2d743a5cd7c1e3b6b2919f18e9236a9ee97a22f71a477062cdc71c14aad585c", "ok", d) != SGT_OK)
+		if (sgt_record(&st, "sign", "fw", "f2d743a5cd7c1e3b6b2919f18e9236a9ee97a22f71a477062cdc71c14aad585c", "ok", d) != SGT_OK)
 			return 1;
 		if (i < 1000)
 			first += now() - t0;
