@@ -539,6 +539,8 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	char **images = NULL;
 	int started = 0, c, rc = SGT_OK, i, opened = 0, nimages = 0;
 
+	if (cmd_mcuboot_wanted(argc, argv))
+		return cmd_sign_mcuboot(ctx, argc, argv);
 	memset(&s, 0, sizeof(s));
 	memset(made, 0, sizeof(made));
 	if ((images = calloc((size_t)argc, sizeof(char *))) == NULL)

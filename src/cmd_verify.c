@@ -72,6 +72,8 @@ int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv)
 	int started = 0, c, rc, expiry = 0, have = 0, nsrc = 0, sha1;
 	time_t now = sgt_now();
 
+	if (cmd_mcuboot_wanted(argc, argv))
+		return cmd_verify_mcuboot(ctx, argc, argv);
 	while ((c = cmd_getopt(argv[0], argc, argv, "hs:D:U:", longopts, &started)) != -1) {
 		switch (c) {
 		case 'D':
