@@ -36,7 +36,6 @@
 #define SGT_MCUBOOT_ED25519 0x24
 #define SGT_MCUBOOT_SEC_CNT 0x50
 #define SGT_MCUBOOT_F_RAM_LOAD 0x20
-#define SGT_MCUBOOT_MAX_TLVS 64
 
 /* ih_ver: X.Y.Z+B within u8.u8.u16+u32. */
 struct sgt_mcuboot_ver {
@@ -136,9 +135,9 @@ struct sgt_mcuboot_image {
 	uint16_t hdr_size, prot_size;
 	struct sgt_mcuboot_ver ver;
 	size_t hashed;			/* hdr_size + img_size + prot_size */
+	size_t tlv_off;			/* the first TLV info header: hdr_size + img_size */
 	size_t tlv_end;
-	struct sgt_mcuboot_tlv tlv[SGT_MCUBOOT_MAX_TLVS];
-	size_t ntlv;
+	size_t ntlv;			/* TLVs in both areas */
 };
 
 /* 1 when d starts with the image magic. */
@@ -149,8 +148,13 @@ int sgt_mcuboot_is_image(const unsigned char *d, size_t n);
  * with the bootloader's reason in why when it would refuse the image.
  */
 int sgt_mcuboot_parse(const unsigned char *d, size_t n, struct sgt_mcuboot_image *im, char *why, size_t cap);
-/* The first TLV of type, or NULL. */
-const struct sgt_mcuboot_tlv *sgt_mcuboot_find(const struct sgt_mcuboot_image *im, uint16_t type);
+/*
+ * The TLVs of a parsed image in bootutil's order, protected then
+ * unprotected: *pos starts at 0; 1 and *t filled while there is one, then 0.
+ */
+int sgt_mcuboot_next(const struct sgt_mcuboot_image *im, size_t *pos, struct sgt_mcuboot_tlv *t);
+/* The first TLV of type into *t: 1, or 0 when there is none. */
+int sgt_mcuboot_find(const struct sgt_mcuboot_image *im, uint16_t type, struct sgt_mcuboot_tlv *t);
 /*
  * bootutil_img_validate for a bootloader built for key k (its signature
  * type and hash): the hash TLV must equal the hash of header, body and

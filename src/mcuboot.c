@@ -483,8 +483,9 @@ int sgt_mcuboot_parse(const unsigned char *d, size_t n, struct sgt_mcuboot_image
 		snprintf(why, cap, "the TLV area ends at %llu, past the end of the %zu-byte image", tlv_end, n);
 		return SGT_ERR_VERDICT;
 	}
+	im->tlv_off = (size_t)off;
 	im->tlv_end = (size_t)tlv_end;
-	/* bootutil_tlv_iter_next over every TLV */
+	/* bootutil_tlv_iter_next over every TLV: later walks (sgt_mcuboot_next) cannot fail */
 	for (tlv_off = off + 4; tlv_off < tlv_end;) {
 		uint16_t len;
 
@@ -502,28 +503,38 @@ int sgt_mcuboot_parse(const unsigned char *d, size_t n, struct sgt_mcuboot_image
 				 get16(d + tlv_off), tlv_off, len, tlv_end);
 			return SGT_ERR_VERDICT;
 		}
-		if (im->ntlv == SGT_MCUBOOT_MAX_TLVS) {
-			snprintf(why, cap, "more than %d TLVs", SGT_MCUBOOT_MAX_TLVS);
-			return SGT_ERR_VERDICT;
-		}
-		im->tlv[im->ntlv].type = get16(d + tlv_off);
-		im->tlv[im->ntlv].len = len;
-		im->tlv[im->ntlv].off = (size_t)tlv_off + 4;
-		im->tlv[im->ntlv].prot = tlv_off < prot_end;
 		im->ntlv++;
 		tlv_off += 4ULL + len;
 	}
 	return SGT_OK;
 }
 
-const struct sgt_mcuboot_tlv *sgt_mcuboot_find(const struct sgt_mcuboot_image *im, uint16_t type)
+int sgt_mcuboot_next(const struct sgt_mcuboot_image *im, size_t *pos, struct sgt_mcuboot_tlv *t)
 {
-	size_t i;
+	size_t prot_end = im->tlv_off + im->prot_size;
 
-	for (i = 0; i < im->ntlv; i++)
-		if (im->tlv[i].type == type)
-			return &im->tlv[i];
-	return NULL;
+	if (*pos == 0)
+		*pos = im->tlv_off + 4;
+	if (im->prot_size > 0 && *pos == prot_end)
+		*pos += 4;
+	if (*pos >= im->tlv_end)
+		return 0;
+	t->type = get16(im->d + *pos);
+	t->len = get16(im->d + *pos + 2);
+	t->off = *pos + 4;
+	t->prot = *pos < prot_end;
+	*pos += 4 + (size_t)t->len;
+	return 1;
+}
+
+int sgt_mcuboot_find(const struct sgt_mcuboot_image *im, uint16_t type, struct sgt_mcuboot_tlv *t)
+{
+	size_t pos = 0;
+
+	while (sgt_mcuboot_next(im, &pos, t))
+		if (t->type == type)
+			return 1;
+	return 0;
 }
 
 /* bootutil_find_key: the key TLV names k when it is (a prefix of, as bootutil compares) k's hash, or k itself. */
@@ -542,11 +553,11 @@ static int tlv_names(const struct sgt_mcuboot_image *im, const struct sgt_mcuboo
 
 int sgt_mcuboot_names_key(const struct sgt_mcuboot_image *im, const struct sgt_mcuboot_key *k)
 {
-	size_t i;
+	struct sgt_mcuboot_tlv t;
+	size_t pos = 0;
 
-	for (i = 0; i < im->ntlv; i++)
-		if ((im->tlv[i].type == SGT_MCUBOOT_KEYHASH || im->tlv[i].type == SGT_MCUBOOT_PUBKEY) &&
-		    im->tlv[i].len > 0 && tlv_names(im, &im->tlv[i], k))
+	while (sgt_mcuboot_next(im, &pos, &t))
+		if ((t.type == SGT_MCUBOOT_KEYHASH || t.type == SGT_MCUBOOT_PUBKEY) && t.len > 0 && tlv_names(im, &t, k))
 			return 1;
 	return 0;
 }
@@ -559,7 +570,8 @@ int sgt_mcuboot_judge(const struct sgt_mcuboot_image *im, const struct sgt_mcubo
 	int hash_ok = 0, key_ok = 0, named = 0, sigs = 0, valid = 0;
 	const char *hname = k->hash_tlv == SGT_MCUBOOT_SHA384 ? "SHA-384" : "SHA-256";
 	char last[200] = "";
-	size_t i;
+	struct sgt_mcuboot_tlv tv, *t = &tv;
+	size_t pos = 0;
 
 	if (key_named)
 		*key_named = 0;
@@ -567,9 +579,7 @@ int sgt_mcuboot_judge(const struct sgt_mcuboot_image *im, const struct sgt_mcubo
 		snprintf(why, cap, "out of memory");
 		return SGT_ERR_DATA;
 	}
-	for (i = 0; i < im->ntlv; i++) {
-		const struct sgt_mcuboot_tlv *t = &im->tlv[i];
-
+	while (sgt_mcuboot_next(im, &pos, t)) {
 		if (t->type == k->hash_tlv) {
 			if (t->len != hlen) {
 				snprintf(why, cap, "the %s hash TLV is %u bytes, not %u", hname, t->len, hlen);
