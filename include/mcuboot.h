@@ -169,10 +169,11 @@ int sgt_mcuboot_judge(const struct sgt_mcuboot_image *im, const struct sgt_mcubo
 int sgt_mcuboot_names_key(const struct sgt_mcuboot_image *im, const struct sgt_mcuboot_key *k);
 /*
  * The bytes a file loads for an MCUboot check: a raw file as it is; an
- * Intel HEX file from its lowest address, gaps 0xff (*base its address).
- * *out malloc'd.  Errors name path.
+ * Intel HEX file (a name ending in .hex, or any name when force_hex) from
+ * its lowest address, gaps 0xff (*base its address).  *out malloc'd.
+ * Errors name path.
  */
-int sgt_mcuboot_load(const char *path, const unsigned char *d, size_t n, unsigned char **out, size_t *outlen,
-		     unsigned long long *base, int *is_hex);
+int sgt_mcuboot_load(const char *path, const unsigned char *d, size_t n, int force_hex, unsigned char **out,
+		     size_t *outlen, unsigned long long *base, int *is_hex);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "cmd.h"
+#include "container.h"
 #include "extract.h"
 #include "intent.h"
 #include "key.h"
@@ -273,7 +274,7 @@ int cmd_sign_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 	if ((rc = sgt_file_read(a.image, MCU_MAX_INPUT, &raw, &rawlen)) != SGT_OK)
 		goto out;
 	sgt_sha256_hex(raw, rawlen, in_sha);
-	if ((rc = sgt_mcuboot_load(a.image, raw, rawlen, &body, &bodylen, &base, &hex_in)) != SGT_OK)
+	if ((rc = sgt_mcuboot_load(a.image, raw, rawlen, 0, &body, &bodylen, &base, &hex_in)) != SGT_OK)
 		goto out;
 	if (a.o.pad_header && hex_in && base < a.o.hdr_size) {
 		rc = sgt_err(SGT_ERR_DATA, "'%s' starts at 0x%llx: no room below it for a %u-byte header (--pad-header)", a.image,
@@ -347,10 +348,10 @@ int cmd_sign_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 		json_object_set_new(j, "key", json_string(rec.label));
 		rc = cmd_json_print(json_pack("{s:[o]}", "signed", j));
 	} else if (!sgt_quiet) {
-		printf("signed %s as an MCUboot image %s (version %s, %s%s, %s TLV) with key '%s' (%s): %s\n", a.image,
-		       hex_out ? "(Intel HEX)" : "(raw)", vers, k.name, k.pss ? " PSS" : "",
-		       a.o.full_key ? "public key" : "key hash", rec.label, k.hash_tlv == SGT_MCUBOOT_SHA384 ? "SHA-384" : "SHA-256",
-		       outpath);
+		printf("signed %s as %s MCUboot image (version %s, %s%s over %s, %s TLV) with key '%s': %s\n", a.image,
+		       hex_out ? "an Intel HEX" : "a raw", vers, k.name, k.pss ? " PSS" : "",
+		       k.hash_tlv == SGT_MCUBOOT_SHA384 ? "SHA-384" : "SHA-256", a.o.full_key ? "public key" : "key hash",
+		       rec.label, outpath);
 	}
 out:
 	if (begun)
@@ -493,7 +494,7 @@ int cmd_verify_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if ((rc = sgt_file_read(image, MCU_MAX_INPUT, &raw, &rawlen)) != SGT_OK ||
-	    (rc = sgt_mcuboot_load(image, raw, rawlen, &body, &bodylen, &base, &is_hex)) != SGT_OK)
+	    (rc = sgt_mcuboot_load(image, raw, rawlen, 0, &body, &bodylen, &base, &is_hex)) != SGT_OK)
 		goto out;
 	rc = SGT_ERR_VERDICT;
 	if (sgt_mcuboot_parse(body, bodylen, &im, why, sizeof(why)) != SGT_OK) {
@@ -537,6 +538,68 @@ out:
 		sgt_mcuboot_key_release(&keys[i].k);
 	free(keys);
 	EVP_PKEY_free(pub);
+	free(raw);
+	free(body);
+	return rc;
+}
+
+int cmd_mcuboot_signer(struct sgt_ctx *ctx, const char *path, char *line, size_t cap)
+{
+	struct sgt_store st;
+	struct sgt_keyrec *recs = NULL;
+	struct sgt_mcuboot_image im;
+	unsigned char *raw = NULL, *body = NULL;
+	size_t rawlen = 0, bodylen = 0, nrecs = 0, i;
+	unsigned long long base = 0;
+	char why[300], found[300] = "", named_bad[700] = "";
+	int rc = -1, hex = 0, have = 0, silent = sgt_silent;
+
+	line[0] = '\0';
+	sgt_silent = 1;	/* a file that is no MCUboot image is extract's business, not an error here */
+	if (sgt_file_read(path, MCU_MAX_INPUT, &raw, &rawlen) != SGT_OK ||
+	    sgt_mcuboot_load(path, raw, rawlen, sgt_container_type(raw, rawlen) == SGT_CONT_IHEX, &body, &bodylen, &base,
+			     &hex) != SGT_OK ||
+	    !sgt_mcuboot_is_image(body, bodylen))
+		goto out;
+	rc = 0;
+	if (sgt_mcuboot_parse(body, bodylen, &im, why, sizeof(why)) != SGT_OK) {
+		snprintf(line, cap, "%s: MCUboot image%s: malformed, the bootloader refuses it: %s", path,
+			 hex ? " (Intel HEX)" : "", why);
+		goto out;
+	}
+	if (cmd_store_open_optional(ctx, &st, SGT_LOCK_NONE, &have) == SGT_OK && have) {
+		if (sgt_keyrec_list(&st, &recs, &nrecs) != SGT_OK)
+			nrecs = 0;
+		for (i = 0; i < nrecs && found[0] == '\0'; i++) {
+			struct sgt_mcuboot_key k;
+			EVP_PKEY *pub = NULL;
+			const char *kwhy;
+
+			if (sgt_key_pubkey(&st, &recs[i], &pub) != SGT_OK || sgt_mcuboot_key_of(pub, &k, &kwhy) != SGT_OK) {
+				EVP_PKEY_free(pub);
+				continue;
+			}
+			if (sgt_mcuboot_names_key(&im, &k)) {
+				if (sgt_mcuboot_judge(&im, &k, NULL, why, sizeof(why)) == SGT_OK)
+					snprintf(found, sizeof(found), "signed by key '%s' in custody (%s, signature verified)",
+						 recs[i].label, k.name);
+				else if (named_bad[0] == '\0')
+					snprintf(named_bad, sizeof(named_bad), "names key '%s' in custody, but the bootloader refuses it: %s",
+						 recs[i].label, why);
+			}
+			sgt_mcuboot_key_release(&k);
+			EVP_PKEY_free(pub);
+		}
+		sgt_store_release(&st);
+	}
+	snprintf(line, cap, "%s: MCUboot image%s version %u.%u.%u+%u: %s", path, hex ? " (Intel HEX)" : "", im.ver.major,
+		 im.ver.minor, im.ver.revision, im.ver.build,
+		 found[0] ? found : named_bad[0] ? named_bad
+			  : have ? "its key TLV names no key in custody" : "no store: the key in custody is not known");
+	rc = found[0] ? 1 : 0;
+out:
+	sgt_silent = silent;
+	free(recs);
 	free(raw);
 	free(body);
 	return rc;

@@ -636,8 +636,8 @@ static int ends_with_hex(const char *path)
 	return n >= 4 && strcasecmp(path + n - 4, ".hex") == 0;
 }
 
-int sgt_mcuboot_load(const char *path, const unsigned char *d, size_t n, unsigned char **out, size_t *outlen,
-		     unsigned long long *base, int *is_hex)
+int sgt_mcuboot_load(const char *path, const unsigned char *d, size_t n, int force_hex, unsigned char **out,
+		     size_t *outlen, unsigned long long *base, int *is_hex)
 {
 	struct sgt_image img;
 	unsigned long long lo = ~0ULL, hi = 0;
@@ -647,7 +647,7 @@ int sgt_mcuboot_load(const char *path, const unsigned char *d, size_t n, unsigne
 	*out = NULL;
 	*outlen = 0;
 	*base = 0;
-	*is_hex = ends_with_hex(path);
+	*is_hex = force_hex || ends_with_hex(path);
 	if (!*is_hex) {
 		if ((*out = malloc(n ? n : 1)) == NULL)
 			return sgt_err(SGT_ERR_DATA, "out of memory");
@@ -657,7 +657,7 @@ int sgt_mcuboot_load(const char *path, const unsigned char *d, size_t n, unsigne
 	}
 	memset(&img, 0, sizeof(img));
 	if (sgt_container_type(d, n) != SGT_CONT_IHEX)
-		return sgt_err(SGT_ERR_DATA, "'%s': not an Intel HEX file (it ends in .hex)", path);
+		return sgt_err(SGT_ERR_DATA, "'%s': not an Intel HEX file (its name ends in .hex)", path);
 	if ((rc = sgt_container_decode(path, d, n, &img)) != SGT_OK)
 		return rc;
 	for (i = 0; i < img.nchunks; i++) {

@@ -76,7 +76,7 @@ for k in p256 p384 r2048 r3072; do
       out="$T/$k.${pad:+pad.}signed.$form"
       before=$(records)
       sig 0 sign "$T/fw.$form" --key "$k" --format mcuboot --version 1.2.3+45 --security-counter auto $pad --out "$out"
-      has "$T/out" "signed .*fw.$form as an MCUboot image"
+      has "$T/out" "signed .*fw.$form as (a raw|an Intel HEX) MCUboot image \\(version 1.2.3\\+45"
       eq "$(records)" "$((before + 1))" "$k $form: one audit record per image"
       eq "$(last_record details.output_sha256)" "$(sha256sum "$out" | cut -c1-64)" "$k $form: the record names the image"
       run 0 "$MV" "$out" "$T/$k.pem"
@@ -142,6 +142,15 @@ sig 0 sign "$T/nozero.bin" --key p256 --format mcuboot --pad-header --header-siz
 run 0 "$MV" "$T/ph.bin" "$T/p256.pem"
 eq "$(stat -c %s "$T/ph.bin")" "$((512 + 100 + 4 + 36 + 36 + 4 + $(tlv "$T/ph.bin" 0x22 "$T/s" && stat -c %s "$T/s")))" "pad-header layout"
 
+# extract and key match name the key in custody that signed an image.
+sig 0 key match "$T/p384.signed.bin" "$T/r2048.pad.signed.hex"
+has "$T/out" "p384.signed.bin: MCUboot image version 1.2.3\+45: signed by key 'p384' in custody"
+has "$T/out" "r2048.pad.signed.hex: MCUboot image \(Intel HEX\) version 1.2.3\+45: signed by key 'r2048' in custody"
+sig 0 extract "$T/full.bin"
+has "$T/out" "signed by key 'r2048' in custody \(rsa-2048, signature verified\)"
+sig 1 key match "$T/fw.bin"
+hasnt "$T/out" "MCUboot"
+
 # Tampering, refused by both verifiers alike.
 refused() {
   local what=$1 img=$2 key=$3
@@ -169,6 +178,9 @@ other=(p384 p256 r3072 r2048)
 i=0
 for k in p256 p384 r2048 r3072; do
   refused "$k wrong key" "$T/$k.signed.bin" "${other[$i]}"
+  flip "$T/$k.signed.bin" $(($(stat -c %s "$T/$k.signed.bin") - 5)) "$T/t.bin"
+  sig 1 key match "$T/t.bin"    # the key TLV names the key, the signature does not verify: not signed by it
+  has "$T/out" "names key '$k' in custody, but the bootloader refuses it"
   i=$((i + 1))
 done
 flip "$T/p256.signed.hex" 200 "$T/t.hex"   # a data character in the first record

@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = 1;
 	}
 	check(data, size, &k);
-	if (size > 0 && data[0] == ':' && sgt_mcuboot_load("fuzz.hex", data, size, &body, &len, &base, &hex) == SGT_OK)
+	if (size > 0 && data[0] == ':' && sgt_mcuboot_load("fuzz", data, size, 1, &body, &len, &base, &hex) == SGT_OK)
 		check(body, len, &k);
 	free(body);
 	return 0;
