@@ -56,7 +56,12 @@ static const char help[] =
 	"  --file-name NAME   fileName on the device (default: the image's file name)\n"
 	"Use AWS CLI v2 with '--cli-binary-format base64' (its default): AWS CLI v1\n"
 	"(and v2 with that flag) base64-encodes the inline signature again, and\n"
-	"devices reject the image with 0xe3 (signet explain 0x000000e3).\n";
+	"devices reject the image with 0xe3 (signet explain 0x000000e3).\n\n"
+	"MCUboot images, signed on the token as the bootloader checks them at boot\n"
+	"(signet sign --format mcuboot --help says more):\n"
+	"  --format mcuboot [--version X.Y.Z[+B]] [--header-size N] [--pad-header]\n"
+	"  [--align N] [--slot-size N] [--pad] [--confirm] [--public-key-format hash|full]\n"
+	"  [--security-counter N|auto] [--load-addr A]\n";
 
 struct signing {
 	struct sgt_store st;

@@ -33,7 +33,9 @@ static const char help[] =
 	"ti-cc3220: the device also checks the signer certificate's chain against\n"
 	"its on-chip root catalog, which signet cannot see: verify says so.  -D / -U\n"
 	"say what the build defines, so that #if on those macros is decided.\n\n"
-	"exit status: 0 valid, 1 invalid (or the device rejects every update), 3 unreadable input\n";
+	"exit status: 0 valid, 1 invalid (or the device rejects every update), 3 unreadable input\n\n"
+	"signet verify IMAGE --format mcuboot (--key LABEL | --header keys.c | --cert F)\n"
+	"judges an MCUboot image as the bootloader does (signet verify --format mcuboot --help).\n";
 
 struct judged {
 	const struct sgt_found *f;
