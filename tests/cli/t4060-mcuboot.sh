@@ -207,4 +207,10 @@ sig 3 sign "$T/fw.bin" --key r4096 --format mcuboot --out "$T/x.bin"; one_line_e
 has "$T/err" "RSA-2048 and RSA-3072 only"
 eq "$(snapshot)" "$snap" "a refused sign changed the store"
 [ ! -e "$T/x.bin" ] && [ ! -e "$T/x.hex" ] || fail "a refused sign left an output"
+# Fail closed: when the audit record cannot be written, no signed image is left.
+mv "$S/audit.head" "$T/head.saved" && mkdir "$S/audit.head"
+sig 3 sign "$T/fw.bin" --key p256 --format mcuboot --out "$T/noaudit.bin"; one_line_error
+has "$T/err" "image not signed \\(no audit record\\)"
+[ ! -e "$T/noaudit.bin" ] || fail "a signed image left behind after the audit append failed"
+rmdir "$S/audit.head" && mv "$T/head.saved" "$S/audit.head"
 sig 0 audit verify

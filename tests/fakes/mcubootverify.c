@@ -23,6 +23,7 @@
 
 static unsigned char *img;
 static size_t imglen;
+static mbedtls_pk_context pk;
 
 static int bad(const char *why)
 {
@@ -114,9 +115,8 @@ static unsigned char *slurp(const char *path, size_t *n)
 	return b;
 }
 
-int main(int argc, char **argv)
+static int check(int argc, char **argv)
 {
-	mbedtls_pk_context pk;
 	unsigned char keybuf[2048], *key, hash[64], kh[64];
 	unsigned char *kb;
 	size_t kblen, klen, hlen, off, size, prot_end, tlv_end, t;
@@ -132,7 +132,10 @@ int main(int argc, char **argv)
 	if ((kb = slurp(argv[1], &kblen)) == NULL)
 		return fprintf(stderr, "cannot read %s\n", argv[1]), 2;
 	if (plen > 4 && strcmp(argv[1] + plen - 4, ".hex") == 0) {
-		if (read_hex((const char *)kb) != 0)
+		int bad_hex = read_hex((const char *)kb) != 0;
+
+		free(kb);
+		if (bad_hex)
 			return fprintf(stderr, "%s: bad Intel HEX\n", argv[1]), 2;
 	} else {
 		img = kb;
@@ -141,6 +144,7 @@ int main(int argc, char **argv)
 	mbedtls_pk_init(&pk);
 	if ((kb = slurp(argv[2], &kblen)) == NULL || mbedtls_pk_parse_public_key(&pk, kb, kblen + 1) != 0)
 		return fprintf(stderr, "cannot read the public key %s\n", argv[2]), 2;
+	free(kb);
 	rsa = mbedtls_pk_get_type(&pk) == MBEDTLS_PK_RSA;
 	if (rsa) {
 		ret = mbedtls_pk_write_pubkey(&(unsigned char *){ keybuf + sizeof(keybuf) }, keybuf, &pk);
@@ -237,4 +241,13 @@ int main(int argc, char **argv)
 		return bad("signature (or key) does not match");
 	printf("OK\n");
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = check(argc, argv);
+
+	mbedtls_pk_free(&pk);
+	free(img);
+	return rc;
 }
