@@ -59,8 +59,9 @@ static const char verify_help[] =
 	"signature, checked with mbedTLS.  The key: a key in custody (--key), the\n"
 	"array of a keys.c (--header, as `signet header --format mcuboot` writes it),\n"
 	"or a certificate or public key file (--cert).\n\n"
-	"exit status: 0 the bootloader boots it, 1 it refuses it (the reason is said),\n"
-	"2 usage, 3 unreadable input\n";
+	"A security counter is shown, not judged: the device's own counter is not known here.\n\n"
+	"exit status: 0 the bootloader's image check accepts it, 1 it refuses it (the\n"
+	"reason is said), 2 usage, 3 unreadable input\n";
 
 /* 1 when argv asks for --format mcuboot (or --format=mcuboot). */
 int cmd_mcuboot_wanted(int argc, char **argv)
@@ -526,10 +527,15 @@ int cmd_verify_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 		}
 		cmd_json_print(j);
 	} else if (rc == SGT_OK) {
-		printf("valid: MCUboot boots %s: version %u.%u.%u+%u, %s hash, %s signature by %s (checked with %s)\n", image,
-		       im.ver.major, im.ver.minor, im.ver.revision, im.ver.build,
+		struct sgt_mcuboot_tlv sc;
+
+		printf("valid: MCUboot's image check accepts %s: version %u.%u.%u+%u, %s hash, %s signature by %s (checked with %s)\n",
+		       image, im.ver.major, im.ver.minor, im.ver.revision, im.ver.build,
 		       keys[best].k.hash_tlv == SGT_MCUBOOT_SHA384 ? "SHA-384" : "SHA-256", keys[best].k.name, keys[best].where,
 		       sgt_device_version());
+		if (sgt_mcuboot_find(&im, SGT_MCUBOOT_SEC_CNT, &sc) && sc.len == 4)
+			printf("  not checked: a bootloader with rollback protection also refuses it when its security counter (%u) is below the device's\n",
+			       (unsigned)(im.d[sc.off] | im.d[sc.off + 1] << 8 | im.d[sc.off + 2] << 16 | (unsigned)im.d[sc.off + 3] << 24));
 	} else {
 		printf("invalid: MCUboot refuses %s: %s\n", image, first);
 	}
