@@ -63,7 +63,7 @@ static const char verify_help[] =
 	"exit status: 0 the bootloader's image check accepts it, 1 it refuses it (the\n"
 	"reason is said), 2 usage, 3 unreadable input\n";
 
-/* 1 when argv asks for --format mcuboot (or --format=mcuboot). */
+/* 1 when argv has --format (only mcuboot is one; the MCUboot parsers say so for another). */
 int cmd_mcuboot_wanted(int argc, char **argv)
 {
 	int i;
@@ -71,8 +71,7 @@ int cmd_mcuboot_wanted(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;
-		if ((strcmp(argv[i], "--format") == 0 && i + 1 < argc && strcmp(argv[i + 1], "mcuboot") == 0) ||
-		    strcmp(argv[i], "--format=mcuboot") == 0)
+		if (strcmp(argv[i], "--format") == 0 || strncmp(argv[i], "--format=", 9) == 0)
 			return 1;
 	}
 	return 0;

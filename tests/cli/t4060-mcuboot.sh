@@ -192,6 +192,9 @@ one_line_error
 # Refused before the token signs: one line, the documented code, the store unchanged.
 snap=$(snapshot)
 sig 2 sign "$T/fw.bin" --key p256 --format mcuboot --header-size 16 --out "$T/x.bin"; one_line_error
+sig 2 sign "$T/fw.bin" --key p256 --format imgtool --out "$T/x.bin"; one_line_error
+has "$T/err" "unknown --format 'imgtool': use mcuboot"
+sig 2 verify "$T/fw.bin" --format=zephyr --key p256; one_line_error
 sig 2 sign "$T/fw.bin" --key p256 --format mcuboot --version 256.0.0 --out "$T/x.bin"; one_line_error
 sig 2 sign "$T/fw.bin" --key p256 --format mcuboot --version 1.2 --align 3 --out "$T/x.bin"; one_line_error
 sig 2 sign "$T/fw.bin" --key p256 --format mcuboot --pad --out "$T/x.bin"; one_line_error
