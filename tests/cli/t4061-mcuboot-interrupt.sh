@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sign --format mcuboot interrupted: SIGKILL injected (strace) at every
 # write, rename, link, unlink and fsync the command makes, in turn.  After
-# each, the next command works, `audit verify` passes, no temporary file is
+# each (and after SIGTERM at random moments), the next command works, `audit verify` passes, no temporary file is
 # left, and a signed image that exists has its audit record (the record
 # names its SHA-256) and boots (the independent verifier accepts it):
 # never a signed image without its record.
@@ -44,5 +44,17 @@ for sc in write rename link unlink fsync; do
   done
 done
 [ "$kills" -ge 10 ] || fail "only $kills injection points"
-note "SIGKILL at $kills syscalls; $signed times the signed image was already committed"
-echo "campaign: $kills kills, $signed committed"
+# SIGTERM at random moments: held while the token or a store write is busy, honoured after.
+terms=0
+for i in $(seq 1 8); do
+  rm -rf "$S" "$T/od"/*; cp -a "$T/pristine" "$S"
+  ( trap - EXIT; exec $cmd >/dev/null 2>&1 ) &   # the test's EXIT trap must not run in the child
+  pid=$!
+  sleep "0.0$((RANDOM % 9))$((RANDOM % 10))"
+  kill -TERM "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  terms=$((terms + 1))
+  check_after "terminated (try $i)"
+done
+note "SIGKILL at $kills syscalls, SIGTERM $terms times; $signed times the signed image was already committed"
+echo "campaign: $kills kills, $terms terms, $signed committed"
