@@ -29,7 +29,11 @@
 
 static const char help[] =
 	"usage: signet sign IMAGE... --key LABEL [--out SIG] [--ota-json FILE]\n"
-	"                   [--cert-name PATH] [--hash sha256|sha1] [--pin-file F | --pin-fd N]\n\n"
+	"                   [--cert-name PATH] [--hash sha256|sha1] [--pin-file F | --pin-fd N]\n"
+	"       signet sign IMAGE --key LABEL --format mcuboot [--version X.Y.Z[+B]]\n"
+	"                   [--header-size N] [--pad-header] [--align N] [--slot-size N] [--pad]\n"
+	"                   [--confirm] [--public-key-format hash|full] [--security-counter N|auto]\n"
+	"                   [--load-addr A] [--out FILE]   (signet sign --format mcuboot --help)\n\n"
 	"Hashes each whole IMAGE and signs the hash on the token with key LABEL\n"
 	"(ECDSA: DER signature; RSA: PKCS#1 v1.5), checks the signature with the\n"
 	"public key, and writes it base64 to IMAGE.sig (or --out SIG, '-' for\n"
@@ -56,12 +60,7 @@ static const char help[] =
 	"  --file-name NAME   fileName on the device (default: the image's file name)\n"
 	"Use AWS CLI v2 with '--cli-binary-format base64' (its default): AWS CLI v1\n"
 	"(and v2 with that flag) base64-encodes the inline signature again, and\n"
-	"devices reject the image with 0xe3 (signet explain 0x000000e3).\n\n"
-	"MCUboot images, signed on the token as the bootloader checks them at boot\n"
-	"(signet sign --format mcuboot --help says more):\n"
-	"  --format mcuboot [--version X.Y.Z[+B]] [--header-size N] [--pad-header]\n"
-	"  [--align N] [--slot-size N] [--pad] [--confirm] [--public-key-format hash|full]\n"
-	"  [--security-counter N|auto] [--load-addr A]\n";
+	"devices reject the image with 0xe3 (signet explain 0x000000e3).\n";
 
 struct signing {
 	struct sgt_store st;
