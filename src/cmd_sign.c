@@ -33,7 +33,7 @@ static const char help[] =
 	"       signet sign IMAGE --key LABEL --format mcuboot [--version X.Y.Z[+B]]\n"
 	"                   [--header-size N] [--pad-header] [--align N] [--slot-size N] [--pad]\n"
 	"                   [--confirm] [--public-key-format hash|full] [--security-counter N|auto]\n"
-	"                   [--load-addr A] [--out FILE]   (signet sign --format mcuboot --help)\n\n"
+	"                   [--load-addr A] [--out FILE]\n\n"
 	"Hashes each whole IMAGE and signs the hash on the token with key LABEL\n"
 	"(ECDSA: DER signature; RSA: PKCS#1 v1.5), checks the signature with the\n"
 	"public key, and writes it base64 to IMAGE.sig (or --out SIG, '-' for\n"
