@@ -173,6 +173,8 @@ static int parse_sign_args(int argc, char **argv, struct mcu_sign *a, struct sgt
 	if (optind + 1 < argc)
 		return cmd_usage(argv[0], "--format mcuboot signs one IMAGE at a time");
 	a->image = argv[optind];
+	if (strcmp(a->image, "-") == 0 && a->out == NULL)
+		return cmd_usage(argv[0], "IMAGE '-' (standard input) needs --out FILE");
 	if (a->label == NULL)
 		return cmd_usage(argv[0], "missing --key LABEL");
 	if (a->version && sgt_mcuboot_version_parse(a->version, &a->o.ver) != SGT_OK)

@@ -134,7 +134,8 @@ sig 0 header "$T/r3072.pem" --format mcuboot --out "$T/rsa_keys.c"   # PKCS#1 RS
 sig 0 verify "$T/r3072.pad.signed.hex" --format mcuboot --header "$T/rsa_keys.c"
 sig 0 sign "$T/fw.bin" --key p256 --format mcuboot --confirm --slot-size 0x10000 --align 8 --out "$T/confirmed.bin"
 eq "$(tail -c 24 "$T/confirmed.bin" | head -c 1 | xxd -p)" 01 "--confirm sets image_ok (16-byte magic, 8-byte flag before it)"
-sig 0 sign "$T/fw.bin" --key r2048 --format mcuboot --public-key-format full --out "$T/full.bin"
+sig 2 sign - --key r2048 --format mcuboot </dev/null; one_line_error
+run 0 "$SIGNET" sign - --key r2048 --format mcuboot --public-key-format full --out "$T/full.bin" <"$T/fw.bin"
 tlv "$T/full.bin" 0x02 "$T/fullkey" || fail "no public key TLV"
 run 0 "$MV" "$T/full.bin" "$T/r2048.pem"
 sig 0 verify "$T/full.bin" --format mcuboot --key r2048
