@@ -94,6 +94,10 @@ $(BUILD)/fakes/p11peek: tests/tools/p11peek.c | $(BUILD)/fakes
 $(BUILD)/fakes/mbedverify: tests/fakes/mbedverify.c | $(BUILD)/fakes
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lmbedtls -lmbedx509 -lmbedcrypto
 
+# Independent peer: an MCUboot image check written from the format on mbedTLS alone.
+$(BUILD)/fakes/mcubootverify: tests/fakes/mcubootverify.c | $(BUILD)/fakes
+	$(CC) $(ALL_CFLAGS) -o $@ $< -lmbedtls -lmbedx509 -lmbedcrypto
+
 $(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(BUILD)/libsignet.a | $(BUILD)/fuzz-replay
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libsignet.a $(ALL_LDLIBS)
 
@@ -102,11 +106,11 @@ $(BUILD)/obj $(BUILD)/unit $(BUILD)/fakes $(BUILD)/fuzz-replay:
 
 unit: deps $(UNIT_BINS)
 
-check: deps $(BUILD)/signet $(UNIT_BINS) $(REPLAY_BINS) $(BUILD)/fakes/libp11shim.so $(BUILD)/fakes/p11peek $(BUILD)/fakes/mbedverify
+check: deps $(BUILD)/signet $(UNIT_BINS) $(REPLAY_BINS) $(BUILD)/fakes/libp11shim.so $(BUILD)/fakes/p11peek $(BUILD)/fakes/mbedverify $(BUILD)/fakes/mcubootverify
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
 # Only the runs on other days (see tests/run.sh); `make check` includes them.
-check-dates: deps $(BUILD)/signet $(BUILD)/fakes/libp11shim.so $(BUILD)/fakes/p11peek $(BUILD)/fakes/mbedverify
+check-dates: deps $(BUILD)/signet $(BUILD)/fakes/libp11shim.so $(BUILD)/fakes/p11peek $(BUILD)/fakes/mbedverify $(BUILD)/fakes/mcubootverify
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) SIGNET_DATES=only tests/run.sh
 
 demo: deps $(BUILD)/signet

@@ -79,7 +79,17 @@ struct sgt_audit_result {
 	int interrupted;	/* one complete record past the head: an append that was cut short */
 	long long signed_seq;	/* the newest record covered by a verified signature, 0 when none */
 	size_t unsigned_tail;	/* records after it (refused attempts made without a session) */
+	/*
+	 * Record times that go back (a host clock stepped back, or a record
+	 * written on another host with a wrong clock): the chain is intact,
+	 * but the dates of what it says happened are not in order.  A step
+	 * back of more than SGT_AUDIT_CLOCK_SLACK seconds counts.
+	 */
+	size_t time_backs;	/* how many records are earlier than the one before */
+	size_t time_back_first;	/* 1-based line of the first, 0 when none */
+	long long time_back_max;	/* the largest step back, in seconds */
 };
+#define SGT_AUDIT_CLOCK_SLACK 60
 
 /*
  * Recomputes the chain, streaming.  pub (may be NULL) is the audit public

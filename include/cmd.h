@@ -39,6 +39,17 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_fleet(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_rotate(struct sgt_ctx *ctx, int argc, char **argv);
+/* sign / verify --format mcuboot (cmd_mcuboot.c); cmd_mcuboot_wanted: argv has --format. */
+int cmd_mcuboot_wanted(int argc, char **argv);
+int cmd_sign_mcuboot(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_verify_mcuboot(struct sgt_ctx *ctx, int argc, char **argv);
+/*
+ * For extract and key match: when path is an MCUboot image (raw, or Intel
+ * HEX with the image at its base), line says which key in custody signed
+ * it (its key TLV names the key and the signature verifies): 1 such a key,
+ * 0 none (line says why), -1 not an MCUboot image (line empty).
+ */
+int cmd_mcuboot_signer(struct sgt_ctx *ctx, const char *path, char *line, size_t cap);
 
 /*
  * getopt_long wrapper: resets getopt, never lets it print, and turns an

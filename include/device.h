@@ -32,6 +32,15 @@ int sgt_device_verify(enum sgt_device_form form, const unsigned char *b, size_t 
 		      const unsigned char *hash, size_t hlen, const unsigned char *sig, size_t siglen, char *why,
 		      size_t cap);
 
+/*
+ * MCUboot's signature check with mbedTLS: key as keys.c bakes it
+ * (SubjectPublicKeyInfo or PKCS#1 RSAPublicKey), ECDSA DER over the
+ * SHA-256 (SHA-384 when sha384) image hash, or RSA-PSS (MGF1 SHA-256,
+ * salt 32) when pss.  SGT_OK or SGT_ERR_VERDICT with why.  Quiet.
+ */
+int sgt_device_verify_boot(const unsigned char *key, size_t keylen, int sha384, int pss, const unsigned char *hash,
+			   size_t hlen, const unsigned char *sig, size_t siglen, char *why, size_t cap);
+
 /* mbedTLS's words for an error code (negative), e.g. a platform sub-error. */
 void sgt_device_strerror(int err, char *buf, size_t cap);
 

@@ -24,6 +24,13 @@ int sgt_token_open(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
  * longer holds the key.
  */
 int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **priv, EVP_PKEY **pub);
+/*
+ * RSA-PSS on the token (CKM_RSA_PKCS_PSS: SHA-256, MGF1 SHA-256, salt 32,
+ * as MCUboot verifies) over a SHA-256 digest, for a priv from
+ * sgt_token_key.  *siglen: the room in sig, then the length.  The token's
+ * error is reported (SGT_ERR_HSM).
+ */
+int sgt_token_sign_pss(EVP_PKEY *priv, const unsigned char *dgst, size_t dlen, unsigned char *sig, size_t *siglen);
 void sgt_token_free(struct sgt_token *t);
 
 #endif

@@ -689,9 +689,40 @@ static int fast_fields(const char *line, size_t len, json_int_t *seq, char prev[
 	return 1;
 }
 
+/*
+ * The time a record was written: "real_time" when the record has one (a
+ * record made under the SIGNET_NOW test clock), else "time".  signet
+ * writes "time" second, after "seq", so its first unescaped occurrence is
+ * the record's own.  -1 when neither reads.
+ */
+static time_t record_time(const char *line, size_t len)
+{
+	static const char rt[] = "\"real_time\":\"", t[] = "\"time\":\"";
+	const char *p = memmem(line, len, rt, sizeof(rt) - 1);
+	size_t klen = sizeof(rt) - 1;
+	char buf[40];
+	const char *end;
+	time_t when;
+
+	if (p == NULL) {
+		p = memmem(line, len, t, sizeof(t) - 1);
+		klen = sizeof(t) - 1;
+	}
+	if (p == NULL)
+		return -1;
+	p += klen;
+	end = memchr(p, '"', len - (size_t)(p - line));
+	if (end == NULL || (size_t)(end - p) >= sizeof(buf))
+		return -1;
+	memcpy(buf, p, (size_t)(end - p));
+	buf[end - p] = '\0';
+	return sgt_time_parse(buf, &when) == 0 ? when : -1;
+}
+
 int sgt_audit_verify_ex(const struct sgt_store *st, EVP_PKEY *pub, const struct sgt_audit_check *checks,
 			size_t nchecks, struct sgt_audit_result *res)
 {
+	time_t last_time = -1;
 	char *logpath = sgt_store_path(st, "audit.log");
 	char expect[65], before[65], why[320], fastprev[65];
 	struct sgt_audit_head head;
@@ -746,6 +777,18 @@ int sgt_audit_verify_ex(const struct sgt_store *st, EVP_PKEY *pub, const struct 
 				 (long long)seq, r.n);
 			rc = bad(res, r.n, why);
 			goto out;
+		}
+		{
+			time_t when = record_time(r.line, r.len);
+
+			if (when >= 0 && last_time >= 0 && last_time - when > SGT_AUDIT_CLOCK_SLACK) {
+				if (res->time_backs++ == 0)
+					res->time_back_first = r.n;
+				if ((long long)(last_time - when) > res->time_back_max)
+					res->time_back_max = (long long)(last_time - when);
+			}
+			if (when >= 0)
+				last_time = when;
 		}
 		strcpy(before, expect);
 		if (head.present && r.n > 1 && strcmp(head.hash, expect) == 0)

@@ -205,8 +205,17 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *h
 	}
 	if (rc != SGT_OK && rc != SGT_ERR_VERDICT)
 		goto out;
+	/* The chain can be whole while the dates in it go back: said, never silently accepted. */
+	if (res.time_backs > 0 && (rc == SGT_OK || res.time_back_first < res.bad)) {
+		long long d = res.time_back_max;
+
+		sgt_warn("record %zu of '%s' is dated before the record ahead of it (%zu record%s back in time, by up to "
+			 "%lldd %02lldh%02lldm): the clock of the host that wrote %s went backwards, so the dates in the log are "
+			 "not in order", res.time_back_first, logpath, res.time_backs, res.time_backs == 1 ? " goes" : "s go",
+			 d / 86400, d % 86400 / 3600, d % 3600 / 60, res.time_backs == 1 ? "it" : "them");
+	}
 	if (ctx->json) {
-		int prc = cmd_json_print(json_pack("{s:s, s:b, s:I, s:o?, s:s?, s:b, s:I, s:I, s:b, s:o?, s:s?, s:b}", "log", logpath,
+		int prc = cmd_json_print(json_pack("{s:s, s:b, s:I, s:o?, s:s?, s:b, s:I, s:I, s:b, s:o?, s:s?, s:b, s:I, s:o?}", "log", logpath,
 						   "intact", rc == SGT_OK, "records", (json_int_t)res.records,
 						   "first_bad_record", rc == SGT_OK ? NULL : json_integer((json_int_t)res.bad),
 						   "reason", rc == SGT_OK ? NULL : res.why,
@@ -216,7 +225,9 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *h
 						   "token_checked", reachable,
 						   "token_anchor", tok_anchor.present ? json_integer((json_int_t)tok_anchor.seq) : NULL,
 						   "audit_key_spki_sha256", pub ? file_spki : NULL,
-						   "audit_key_unavailable", pub == NULL && reachable && !keyable));
+						   "audit_key_unavailable", pub == NULL && reachable && !keyable,
+						   "records_dated_back", (json_int_t)res.time_backs,
+						   "first_record_dated_back", res.time_backs ? json_integer((json_int_t)res.time_back_first) : NULL));
 		if (prc != SGT_OK)
 			rc = prc;
 	} else if (rc == SGT_OK) {

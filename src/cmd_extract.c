@@ -99,6 +99,17 @@ int cmd_extract(struct sgt_ctx *ctx, int argc, char **argv)
 		}
 		if (l.limited && !ctx->json)
 			printf("%s: the scan stopped at a bound (crafted input?): see 'extract' in docs/device.md\n", argv[fi]);
+		{
+			char mline[1200];
+
+			/* an MCUboot image names the key that signed it (cmd_mcuboot.c) */
+			int m = cmd_mcuboot_signer(ctx, argv[fi], mline, sizeof(mline));
+
+			if (m >= 0 && !ctx->json)
+				printf("%s\n", mline);
+			if (m == 1 && usable == 0)
+				empty--;	/* it holds a key reference that custody signs for */
+		}
 		if (ctx->json)
 			json_array_append_new(files, json_pack("{s:s,s:b,s:s,s:b,s:o}", "file", argv[fi], "binary", l.binary,
 							       "container", l.container ? l.container : "text", "limited", l.limited, "found", arr));

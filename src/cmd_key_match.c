@@ -93,7 +93,19 @@ int cmd_key_match(struct sgt_ctx *ctx, int argc, char **argv)
 				printf("%s:%s: %s: no key in custody (SPKI SHA-256 %s)\n", argv[fi],
 				       where, what, f->info.spki_sha256);
 		}
-		if (l.n == 0 && !ctx->json)
+		{
+			char mline[1200];
+			int m = cmd_mcuboot_signer(ctx, argv[fi], mline, sizeof(mline));
+
+			/* an MCUboot image signed by a key in custody: that key can sign its next build */
+			if (m >= 0 && !ctx->json)
+				printf("%s\n", mline);
+			if (m == 1) {
+				held++;
+				nbaked++;
+			}
+		}
+		if (l.n == 0 && !ctx->json && held == 0)
 			printf("%s: no certificate or public key found\n", argv[fi]);
 		else if (nbaked == 0 && !ctx->json)
 			printf("%s: nothing baked: a device built from it has no key that can check an update\n", argv[fi]);

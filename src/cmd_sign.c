@@ -32,7 +32,11 @@
 
 static const char help[] =
 	"usage: signet sign IMAGE... --key LABEL [--out SIG] [--ota-json FILE]\n"
-	"                   [--cert-name PATH] [--hash sha256|sha1] [--pin-file F | --pin-fd N]\n\n"
+	"                   [--cert-name PATH] [--hash sha256|sha1] [--pin-file F | --pin-fd N]\n"
+	"       signet sign IMAGE --key LABEL --format mcuboot [--version X.Y.Z[+B]]\n"
+	"                   [--header-size N] [--pad-header] [--align N] [--slot-size N] [--pad]\n"
+	"                   [--confirm] [--public-key-format hash|full] [--security-counter N|auto]\n"
+	"                   [--load-addr A] [--out FILE]\n\n"
 	"Hashes each whole IMAGE and signs the hash on the token with key LABEL\n"
 	"(ECDSA: DER signature; RSA: PKCS#1 v1.5), checks the signature with the\n"
 	"public key, and writes it base64 to IMAGE.sig (or --out SIG, '-' for\n"
@@ -647,6 +651,8 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	char **images = NULL;
 	int started = 0, c, rc = SGT_OK, i, opened = 0, nimages = 0;
 
+	if (cmd_mcuboot_wanted(argc, argv))
+		return cmd_sign_mcuboot(ctx, argc, argv);
 	memset(&s, 0, sizeof(s));
 	memset(made, 0, sizeof(made));
 	if ((images = calloc((size_t)argc, sizeof(char *))) == NULL)

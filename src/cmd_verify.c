@@ -22,6 +22,8 @@
 static const char help[] =
 	"usage: signet verify IMAGE --sig SIG (--cert FILE | --header FILE | --firmware FILE)\n"
 	"                     [--check-expiry] [--hash sha256|sha1] [--platform esp32|ti-cc3220]\n"
+	"                     [-D NAME[=VALUE]]... [-U NAME]...\n"
+	"       signet verify IMAGE --format mcuboot (--key LABEL | --header keys.c | --cert FILE)\n"
 	"                     [-D NAME[=VALUE]]... [-U NAME]...\n\n"
 	"Checks SIG (base64, or raw DER/RSA bytes as openssl dgst -sign writes them)\n"
 	"over the whole IMAGE exactly as an OTA device does: with the certificate\n"
@@ -32,7 +34,9 @@ static const char help[] =
 	"HEX, S-record); --cert a certificate or public key file.  --platform\n"
 	"ti-cc3220: the device also checks the signer certificate's chain against\n"
 	"its on-chip root catalog, which signet cannot see: verify says so.  -D / -U\n"
-	"say what the build defines, so that #if on those macros is decided.\n\n"
+	"say what the build defines, so that #if on those macros is decided.\n"
+	"--format mcuboot judges an MCUboot image as the bootloader does, with the key\n"
+	"in custody, of a keys.c or of a file (signet verify --format mcuboot -h).\n\n"
 	"exit status: 0 valid, 1 invalid (or the device rejects every update), 3 unreadable input\n";
 
 struct judged {
@@ -72,6 +76,8 @@ int cmd_verify(struct sgt_ctx *ctx, int argc, char **argv)
 	int started = 0, c, rc, expiry = 0, have = 0, nsrc = 0, sha1;
 	time_t now = sgt_now();
 
+	if (cmd_mcuboot_wanted(argc, argv))
+		return cmd_verify_mcuboot(ctx, argc, argv);
 	while ((c = cmd_getopt(argv[0], argc, argv, "hs:D:U:", longopts, &started)) != -1) {
 		switch (c) {
 		case 'D':

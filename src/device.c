@@ -109,3 +109,44 @@ void sgt_device_strerror(int err, char *buf, size_t cap)
 {
 	mbedtls_strerror(err, buf, cap);
 }
+
+/*
+ * MCUboot's check (bootutil image_ecdsa.c / image_rsa.c built on mbedTLS):
+ * the key as keys.c bakes it (SubjectPublicKeyInfo, or PKCS#1
+ * RSAPublicKey, which mbedtls_pk_parse_public_key also reads), ECDSA as
+ * DER over the image hash, RSA as PSS with MGF1 SHA-256 and a 32-byte salt
+ * (bootutil accepts no other), the signature exactly the modulus long.
+ */
+int sgt_device_verify_boot(const unsigned char *key, size_t keylen, int sha384, int pss, const unsigned char *hash,
+			   size_t hlen, const unsigned char *sig, size_t siglen, char *why, size_t cap)
+{
+	mbedtls_pk_context pk;
+	mbedtls_pk_rsassa_pss_options po;
+	int r, rc = SGT_ERR_VERDICT;
+
+	mbedtls_pk_init(&pk);
+	if ((r = mbedtls_pk_parse_public_key(&pk, key, keylen)) != 0) {
+		say(r, why, cap);
+		goto out;
+	}
+	if (pss) {
+		if (mbedtls_pk_get_type(&pk) != MBEDTLS_PK_RSA || siglen != mbedtls_pk_get_len(&pk)) {
+			snprintf(why, cap, "an RSA-PSS signature of %zu bytes for a %zu-byte key", siglen,
+				 mbedtls_pk_get_len(&pk));
+			goto out;
+		}
+		po.mgf1_hash_id = MBEDTLS_MD_SHA256;
+		po.expected_salt_len = 32;
+		r = mbedtls_pk_verify_ext(MBEDTLS_PK_RSASSA_PSS, &po, &pk, MBEDTLS_MD_SHA256, hash, hlen, sig, siglen);
+	} else {
+		r = mbedtls_pk_verify(&pk, sha384 ? MBEDTLS_MD_SHA384 : MBEDTLS_MD_SHA256, hash, hlen, sig, siglen);
+	}
+	if (r != 0) {
+		say(r, why, cap);
+		goto out;
+	}
+	rc = SGT_OK;
+out:
+	mbedtls_pk_free(&pk);
+	return rc;
+}

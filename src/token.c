@@ -173,10 +173,9 @@ static CK_RV key_handle(struct tok_key *k)
 }
 
 /* C_SignInit + C_Sign, reopening a dead session a bounded number of times. */
-static int token_sign(struct tok_key *k, CK_MECHANISM_TYPE mtype, const unsigned char *in, size_t inlen,
-		      unsigned char *out, CK_ULONG *outlen)
+static int token_sign_mech(struct tok_key *k, CK_MECHANISM mech, const unsigned char *in, size_t inlen,
+			   unsigned char *out, CK_ULONG *outlen)
 {
-	CK_MECHANISM mech = { mtype, NULL, 0 };
 	struct sgt_token *t = k->t;
 	CK_ULONG cap = *outlen;
 	int tries = 0;
@@ -199,6 +198,14 @@ static int token_sign(struct tok_key *k, CK_MECHANISM_TYPE mtype, const unsigned
 	}
 	raise_sign_error(t, rv, tries);
 	return 0;
+}
+
+static int token_sign(struct tok_key *k, CK_MECHANISM_TYPE mtype, const unsigned char *in, size_t inlen,
+		      unsigned char *out, CK_ULONG *outlen)
+{
+	CK_MECHANISM mech = { mtype, NULL, 0 };
+
+	return token_sign_mech(k, mech, in, inlen, out, outlen);
 }
 
 static int ec_idx = -1, rsa_idx = -1;
@@ -392,5 +399,21 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 		*pub = pk;
 	else
 		EVP_PKEY_free(pk);
+	return SGT_OK;
+}
+
+int sgt_token_sign_pss(EVP_PKEY *priv, const unsigned char *dgst, size_t dlen, unsigned char *sig, size_t *siglen)
+{
+	CK_RSA_PKCS_PSS_PARAMS pp = { CKM_SHA256, CKG_MGF1_SHA256, 32 };
+	CK_MECHANISM mech = { CKM_RSA_PKCS_PSS, &pp, sizeof(pp) };
+	const RSA *rsa = EVP_PKEY_is_a(priv, "RSA") ? EVP_PKEY_get0_RSA(priv) : NULL;
+	struct tok_key *k = rsa && rsa_idx >= 0 ? RSA_get_ex_data(rsa, rsa_idx) : NULL;
+	CK_ULONG len = (CK_ULONG)*siglen;
+
+	if (k == NULL || dlen != 32)
+		return sgt_err(SGT_ERR_DATA, "RSA-PSS: not an RSA key on the token, or not a SHA-256 digest");
+	if (!token_sign_mech(k, mech, dgst, dlen, sig, &len))
+		return sgt_err(SGT_ERR_HSM, "RSA-PSS signature on the token: %s", sgt_ossl_why());
+	*siglen = (size_t)len;
 	return SGT_OK;
 }

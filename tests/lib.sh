@@ -45,6 +45,8 @@ eq() { [ "$1" = "$2" ] || fail "${3:-values differ}: '$1' != '$2'"; }
 
 # new_store [ARGS...]: a store in $S with a fresh embedded SoftHSM2 token.
 new_store() { sig 0 --store "$S" init "$@"; }
+# two_keys: a new store holding keys fw and old, each with its certificate (the device-agreement scenes).
+two_keys() { new_store; local k; for k in fw old; do sig 0 key generate "$k"; sig 0 cert issue "$k"; done; }
 # Environment for peers (pkcs11-tool, softhsm2-util) to see the store's token.
 peer_env() { export SOFTHSM2_CONF="$S/hsm/softhsm2.conf"; }
 user_pin() { cat "$S/hsm/user.pin"; }

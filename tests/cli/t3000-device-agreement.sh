@@ -12,11 +12,7 @@
 # fixture has an accepted and a rejected case where the certificate that
 # is really compiled in decides.  Where the two disagree, the test fails.
 . "$(dirname "$0")/../lib.sh"
-new_store
-sig 0 key generate fw
-sig 0 cert issue fw
-sig 0 key generate old
-sig 0 cert issue old
+two_keys
 X=otapalconfigCODE_SIGNING_CERTIFICATE
 F="$T/fx"; mkdir -p "$F"
 head -c 100000 /dev/urandom >"$T/fw.bin"

@@ -8,11 +8,7 @@
 # for a good and a wrong signature; where the value really comes from
 # another file, signet still says "conditional" (exit 3) and never claims.
 . "$(dirname "$0")/../lib.sh"
-new_store
-sig 0 key generate fw
-sig 0 cert issue fw
-sig 0 key generate old
-sig 0 cert issue old
+two_keys
 X=otapalconfigCODE_SIGNING_CERTIFICATE
 F="$T/fx"; mkdir -p "$F"
 head -c 50000 /dev/urandom >"$T/fw.bin"

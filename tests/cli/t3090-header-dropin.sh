@@ -10,11 +10,7 @@
 # agrees with the device on that.  `--update` on the unconditional config
 # is the way that works: it compiles with -Werror and bakes signet's.
 . "$(dirname "$0")/../lib.sh"
-new_store
-sig 0 key generate fw
-sig 0 cert issue fw
-sig 0 key generate old
-sig 0 cert issue old
+two_keys
 X=otapalconfigCODE_SIGNING_CERTIFICATE
 cd "$T" || exit 1
 oldpem="$S/certs/old/current.pem"

@@ -56,7 +56,7 @@ grep -q -- "--cli-input-json" "$T/help" || fail "sign --help no longer quotes th
 comp signet cert reissue fw-main --pin
 eq "$(tr '\n' ' ' <"$T/comp")" "--pin-fd --pin-file " "cert PIN flags"
 comp signet sign --key fw-main img.bin --h
-eq "$(tr '\n' ' ' <"$T/comp")" "--hash " "sign flags by prefix"
+eq "$(tr '\n' ' ' <"$T/comp")" "--hash --header-size " "sign flags by prefix"
 
 # fleet: second-level subcommands, then fleet names (fleets.yaml and recorded
 # builds), nothing for VERSION, files for ARTEFACT.
