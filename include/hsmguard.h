@@ -54,11 +54,13 @@ void sgt_hsm_leave(void);
  */
 int sgt_hsm_snapshot_new(const struct sgt_store *st);
 /*
- * Writes the "recovered" audit records of repairs made so far (and those an
- * earlier command with only a shared lock noted in hsm/repairs.pending)
- * when the store is locked exclusively; otherwise notes them there.
+ * Hands each repair made so far (and those an earlier command with only a
+ * shared lock noted in hsm/repairs.pending) to record, as the details of a
+ * "recovered" audit record, when the store is locked exclusively;
+ * otherwise notes them there.  The guard never writes the audit log
+ * itself: intent.c's sgt_record_repairs passes the recorder.
  */
-int sgt_hsm_flush_repairs(const struct sgt_store *st);
+int sgt_hsm_flush_repairs(const struct sgt_store *st, int (*record)(const struct sgt_store *st, json_t *repair));
 /* The embedded token's object files ("<token dir>/<file>"), or *out NULL for another module. */
 int sgt_hsm_objects(const struct sgt_store *st, json_t **out);
 /*

@@ -101,6 +101,12 @@ void sgt_record_refused(const struct sgt_store *st, const char *op, const char *
 			const char *why);
 /* Writes the refusals held back while the token guard was held (session.c calls it). */
 void sgt_record_flush_refused(void);
+/*
+ * Records the token guard's repairs ("recovered" records, hsmguard.h's
+ * sgt_hsm_flush_repairs), or keeps them in hsm/repairs.pending without the
+ * exclusive lock.
+ */
+int sgt_record_repairs(const struct sgt_store *st);
 
 /*
  * Finds what an interrupted command left (see above) and completes or

@@ -76,7 +76,7 @@ int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock)
 	}
 	/* A writer first finishes or undoes what an interrupted command left. */
 	if (lock == SGT_LOCK_EXCLUSIVE &&
-	    ((rc = sgt_hsm_flush_repairs(st)) != SGT_OK || (rc = sgt_intent_recover(st, NULL)) != SGT_OK))
+	    ((rc = sgt_record_repairs(st)) != SGT_OK || (rc = sgt_intent_recover(st, NULL)) != SGT_OK))
 		sgt_store_release(st);
 	return rc;
 }

@@ -17,9 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "audit.h"
 #include "hsmguard.h"
-#include "intent.h"	/* repairs are recorded here until sgt_hsm_enter returns them (issue 18) */
 
 /* ---- signals ---- */
 
@@ -182,7 +180,8 @@ static void note_repair(const char *what, const char *file)
 	json_array_append_new(repairs, json_pack("{s:s, s:s, s:s}", "repair", what, "file", file, "at", now));
 }
 
-static int append_repairs(const struct sgt_store *st, json_t *arr)
+static int append_repairs(const struct sgt_store *st, json_t *arr,
+			  int (*record)(const struct sgt_store *st, json_t *repair))
 {
 	size_t i;
 	json_t *d;
@@ -190,11 +189,11 @@ static int append_repairs(const struct sgt_store *st, json_t *arr)
 
 	json_array_foreach(arr, i, d)
 		if (rc == SGT_OK)
-			rc = sgt_record(st, "recovered", NULL, NULL, "ok", d);
+			rc = record(st, d);
 	return rc;
 }
 
-int sgt_hsm_flush_repairs(const struct sgt_store *st)
+int sgt_hsm_flush_repairs(const struct sgt_store *st, int (*record)(const struct sgt_store *st, json_t *repair))
 {
 	char path[PATH_MAX];
 	json_t *saved = NULL;
@@ -207,7 +206,7 @@ int sgt_hsm_flush_repairs(const struct sgt_store *st)
 		if ((saved = json_load_file(path, 0, &jerr)) == NULL || !json_is_array(saved))
 			sgt_warn("'%s' is not readable (%s); the repairs it noted are not in the audit log", path, jerr.text);
 		else
-			rc = append_repairs(st, saved);
+			rc = append_repairs(st, saved, record);
 		json_decref(saved);
 		if (rc == SGT_OK)
 			sgt_store_unlink(path);
@@ -215,7 +214,7 @@ int sgt_hsm_flush_repairs(const struct sgt_store *st)
 	if (repairs == NULL || json_array_size(repairs) == 0)
 		return rc;
 	if (st->lock_exclusive) {
-		rc = rc ? rc : append_repairs(st, repairs);
+		rc = rc ? rc : append_repairs(st, repairs, record);
 	} else {
 		char *text;
 
@@ -686,8 +685,7 @@ int sgt_hsm_enter(const struct sgt_store *st)
 	/* Shared while the module is loaded: repairs wait for every user to finish. */
 	if ((rc = guard_lock(LOCK_SH)) != SGT_OK)
 		goto fail;
-	if (sgt_hsm_flush_repairs(st) != SGT_OK)
-		sgt_warn("a token repair could not be recorded in the audit log");
+	/* The repairs made here are recorded by the caller (session.c), not by the guard. */
 	return SGT_OK;
 fail:
 	if (guard_fd >= 0)

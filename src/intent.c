@@ -867,3 +867,13 @@ void sgt_record_flush_refused(void)
 	}
 	npending = 0;
 }
+
+static int record_repair(const struct sgt_store *st, json_t *repair)
+{
+	return sgt_record(st, "recovered", NULL, NULL, "ok", repair);
+}
+
+int sgt_record_repairs(const struct sgt_store *st)
+{
+	return sgt_hsm_flush_repairs(st, record_repair);
+}
