@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "audit.h"
 #include "cmd.h"
 #include "container.h"
@@ -218,6 +220,13 @@ static int parse_sign_args(int argc, char **argv, struct mcu_sign *a, struct sgt
 static int token_sign(EVP_PKEY *priv, const char *label, const struct sgt_mcuboot_key *k,
 		      const struct sgt_mcuboot_build *b, unsigned char **sig, size_t *siglen)
 {
+	if (k->ed25519) {
+		/* image_ed25519.c: pure Ed25519 whose message is the 32-byte image hash. */
+		*siglen = 64;
+		if ((*sig = malloc(64)) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		return sgt_token_sign_eddsa(priv, b->digest, b->dlen, *sig, siglen);
+	}
 	if (!k->pss)
 		return sgt_sign_digest(priv, label, k->md, b->digest, b->dlen, sig, siglen);
 	*siglen = k->rsa_len;
@@ -325,7 +334,7 @@ int cmd_sign_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 	d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "image", a.image, "image_sha256", in_sha, "format", "mcuboot",
 		      "output", outpath, "output_sha256", out_sha, "version", vers, "hash",
 		      k.hash_tlv == SGT_MCUBOOT_SHA384 ? "SHA384" : "SHA256", "signature_algorithm",
-		      k.pss ? "RSA-PSS" : "ECDSA", "key_tlv", a.o.full_key ? "full" : "hash");
+		      k.pss ? "RSA-PSS" : k.ed25519 ? "Ed25519" : "ECDSA", "key_tlv", a.o.full_key ? "full" : "hash");
 	claim = sgt_intent_claim(finals, 1);
 	recs = json_array();
 	if (d == NULL || claim == NULL || recs == NULL ||
@@ -530,10 +539,17 @@ int cmd_verify_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 	} else if (rc == SGT_OK) {
 		struct sgt_mcuboot_tlv sc;
 
+		char with[160];
+
+		if (keys[best].k.ed25519)	/* mbedTLS 2.28 has no Ed25519 */
+			snprintf(with, sizeof(with), "OpenSSL %s, as %s has no Ed25519; MCUboot uses its own Ed25519 code",
+				 OpenSSL_version(OPENSSL_VERSION_STRING), sgt_device_version());
+		else
+			snprintf(with, sizeof(with), "%s", sgt_device_version());
 		printf("valid: MCUboot's image check accepts %s: version %u.%u.%u+%u, %s hash, %s signature by %s (checked with %s)\n",
 		       image, im.ver.major, im.ver.minor, im.ver.revision, im.ver.build,
 		       keys[best].k.hash_tlv == SGT_MCUBOOT_SHA384 ? "SHA-384" : "SHA-256", keys[best].k.name, keys[best].where,
-		       sgt_device_version());
+		       with);
 		if (sgt_mcuboot_find(&im, SGT_MCUBOOT_SEC_CNT, &sc) && sc.len == 4)
 			printf("  not checked: a bootloader with rollback protection also refuses it when its security counter (%u) is below the device's\n",
 			       (unsigned)(im.d[sc.off] | im.d[sc.off + 1] << 8 | im.d[sc.off + 2] << 16 | (unsigned)im.d[sc.off + 3] << 24));
