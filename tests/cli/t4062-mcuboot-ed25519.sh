@@ -181,6 +181,9 @@ sig 3 cert issue ed; one_line_error
 has "$T/err" "Ed25519 keys sign MCUboot images only"
 sig 3 cert csr ed --out "$T/x.csr"; one_line_error
 sig 3 cert reissue ed; one_line_error
+sig 3 header ed --format mcuboot; one_line_error
+has "$T/err" "key 'ed' \(ed25519\) has no certificate: give its public key file"
+hasnt "$T/err" "cert issue"
 openssl genpkey -algorithm ED25519 -out "$T/imp.pem" 2>/dev/null
 sig 3 key import imp --private-key "$T/imp.pem"; one_line_error
 has "$T/err" "Ed25519 keys are generated on the token"
