@@ -298,6 +298,15 @@ static void ca_release(struct ca *ca)
 	memset(ca, 0, sizeof(*ca));
 }
 
+/* signet makes no Ed25519 certificates: OpenSSL cannot sign one with a key it does not hold. */
+static int cert_key_ok(const struct sgt_keyrec *rec)
+{
+	if (strcmp(rec->algorithm, "ed25519") == 0)
+		return sgt_err(SGT_ERR_DATA, "key '%s' (ed25519) has no certificates: Ed25519 keys sign MCUboot images "
+			       "only (sign --format mcuboot), which need none", rec->label);
+	return SGT_OK;
+}
+
 static int ca_load(const struct sgt_store *st, struct sgt_token *tok, const char *label, struct ca *ca)
 {
 	char spki[65];
@@ -305,7 +314,7 @@ static int ca_load(const struct sgt_store *st, struct sgt_token *tok, const char
 
 	memset(ca, 0, sizeof(*ca));
 	if ((rc = sgt_label_check(label)) != SGT_OK || (rc = sgt_keyrec_load(st, label, &ca->rec)) != SGT_OK ||
-	    (rc = sgt_cert_store_current(st, label, &ca->cert)) != SGT_OK)
+	    (rc = cert_key_ok(&ca->rec)) != SGT_OK || (rc = sgt_cert_store_current(st, label, &ca->cert)) != SGT_OK)
 		return rc;
 	if (ca->cert == NULL || !sgt_cert_is_ca(ca->cert)) {
 		rc = sgt_err(SGT_ERR_DATA, "key '%s' has no CA certificate to sign with", label);
@@ -466,7 +475,7 @@ int cmd_cert_reissue_key(const struct sgt_store *st, struct sgt_token *tok, cons
 
 	memset(&spec, 0, sizeof(spec));
 	spec.now = sgt_now();
-	if ((rc = load_policy(st, policy_name, rec, &pol)) != SGT_OK ||
+	if ((rc = cert_key_ok(rec)) != SGT_OK || (rc = load_policy(st, policy_name, rec, &pol)) != SGT_OK ||
 	    (rc = sgt_token_key(tok, rec, &priv, &pub)) != SGT_OK || (rc = pubkey_matches(pub, rec)) != SGT_OK)
 		goto out;
 	spec.pub = pub;
@@ -543,8 +552,8 @@ static int do_issue(struct sgt_ctx *ctx, struct opts *o, const char *label)
 		return rc;
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK ||
-	    (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = cert_key_ok(&rec)) != SGT_OK ||
+	    (rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK || (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
 	    (rc = sgt_token_key(tok, &rec, &priv, &pub)) != SGT_OK || (rc = pubkey_matches(pub, &rec)) != SGT_OK)
 		goto out;
 	spec.pub = pub;
@@ -675,7 +684,8 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 		goto out;
 	}
 	if (!isfile && sgt_label_ok(what) && sgt_keyrec_exists(&st, what)) {
-		if ((rc = sgt_keyrec_load(&st, what, &rec)) != SGT_OK || (rc = sgt_cert_store_current(&st, what, &old)) != SGT_OK)
+		if ((rc = sgt_keyrec_load(&st, what, &rec)) != SGT_OK || (rc = cert_key_ok(&rec)) != SGT_OK ||
+		    (rc = sgt_cert_store_current(&st, what, &old)) != SGT_OK)
 			goto out;
 		if (old == NULL) {
 			rc = sgt_err(SGT_ERR_DATA, "key '%s' has no certificate to reissue", what);
@@ -743,8 +753,8 @@ static int do_csr(struct sgt_ctx *ctx, struct opts *o, const char *label)
 		return rc;
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK ||
-	    (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = cert_key_ok(&rec)) != SGT_OK ||
+	    (rc = load_policy(&st, o->policy, &rec, &pol)) != SGT_OK || (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
 	    (rc = sgt_token_key(tok, &rec, &priv, &pub)) != SGT_OK || (rc = pubkey_matches(pub, &rec)) != SGT_OK ||
 	    (rc = sgt_cert_csr(pub, priv, o->subject, label, pol, &req)) != SGT_OK)
 		goto out;
