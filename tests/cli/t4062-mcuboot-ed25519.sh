@@ -174,7 +174,12 @@ has "$T/out" "signature does not verify"
 ! peer "$T/t.bin" || fail "openssl accepts a signature over another hash"
 
 # Where Ed25519 does not belong: one line, exit 3, the store unchanged.
+sig 0 key generate ec1
 snap=$(snapshot)
+sig 3 rotate start ec1 ed; one_line_error
+has "$T/err" "key 'ed' \(ed25519\) cannot take part in a rotation: rotate moves OTA fleets"
+sig 3 rotate start ed ec1; one_line_error
+has "$T/err" "key 'ed' \(ed25519\) cannot take part in a rotation"
 sig 3 sign "$T/fw.bin" --key ed --out "$T/x.sig"; one_line_error
 has "$T/err" "key 'ed' \(ed25519\) cannot sign OTA images: FreeRTOS devices verify ECDSA or RSA"
 sig 3 cert issue ed; one_line_error
