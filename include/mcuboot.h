@@ -10,7 +10,7 @@
  * signs in between (the caller's business).  Decoding walks the TLVs with
  * the bounds bootutil checks, and judging repeats bootutil's decision
  * (hash, key, signature); the signature itself is checked with mbedTLS
- * through device.h.  Nothing here prints.
+ * through device.h, an Ed25519 one with OpenSSL (mbedTLS 2.28 has none).  Nothing here prints.
  */
 #ifndef SGT_MCUBOOT_H
 #define SGT_MCUBOOT_H
@@ -54,8 +54,9 @@ struct sgt_mcuboot_key {
 	size_t hash_len;		/* 32 or 48 */
 	const EVP_MD *md;
 	int pss;			/* RSA-PSS (MGF1 SHA-256, salt 32) */
+	int ed25519;			/* Ed25519 over the SHA-256 image hash (64-byte signature) */
 	size_t rsa_len;			/* signature bytes for RSA */
-	unsigned char *der;		/* SubjectPublicKeyInfo (EC), PKCS#1 RSAPublicKey (RSA); malloc'd */
+	unsigned char *der;		/* SubjectPublicKeyInfo (EC, Ed25519), PKCS#1 RSAPublicKey (RSA); malloc'd */
 	size_t derlen;
 	char name[24];			/* "ecdsa-p256", "rsa-3072", ... */
 };
@@ -159,7 +160,8 @@ int sgt_mcuboot_find(const struct sgt_mcuboot_image *im, uint16_t type, struct s
  * bootutil_img_validate for a bootloader built for key k (its signature
  * type and hash): the hash TLV must equal the hash of header, body and
  * protected TLVs; a signature counts only after a key TLV naming k (key
- * hash over k->der, or the full key), and must verify (mbedTLS).  SGT_OK,
+ * hash over k->der, or the full key), and must verify (mbedTLS; OpenSSL for
+ * Ed25519).  SGT_OK,
  * or SGT_ERR_VERDICT with the reason in why.  *key_named (may be NULL)
  * says whether a key TLV named k.
  */

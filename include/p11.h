@@ -37,7 +37,8 @@ enum sgt_alg {
 	SGT_ALG_P384,
 	SGT_ALG_RSA2048,
 	SGT_ALG_RSA3072,
-	SGT_ALG_RSA4096
+	SGT_ALG_RSA4096,
+	SGT_ALG_ED25519		/* MCUboot images only (CKM_EDDSA) */
 };
 
 /* "ecdsa-p256" ... ; SGT_ALG_NONE when unknown. */

@@ -27,6 +27,8 @@ int sgt_cert_policy_for(const struct sgt_store *st, const char *opt, const struc
 			struct sgt_policy **pol);
 /* SGT_ERR_VERDICT when x fails lint under pol, listing the errors on stderr; "nothing written". */
 int sgt_cert_lint_gate(X509 *x, const struct sgt_policy *pol, time_t now, int flags, const char *label);
+/* SGT_ERR_DATA for a key signet makes no certificates for (Ed25519: MCUboot images only). */
+int sgt_cert_key_ok(const struct sgt_keyrec *rec);
 /* SGT_ERR_HSM when pub (the token's public key) is not the one recorded in rec. */
 int sgt_cert_pubkey_matches(EVP_PKEY *pub, const struct sgt_keyrec *rec);
 

@@ -31,6 +31,11 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
  * error is reported (SGT_ERR_HSM).
  */
 int sgt_token_sign_pss(EVP_PKEY *priv, const unsigned char *dgst, size_t dlen, unsigned char *sig, size_t *siglen);
+/*
+ * Pure Ed25519 (CKM_EDDSA) over msg with an Ed25519 key from
+ * sgt_token_key; *siglen: the room in sig (64), then the length.
+ */
+int sgt_token_sign_eddsa(EVP_PKEY *priv, const unsigned char *msg, size_t mlen, unsigned char *sig, size_t *siglen);
 void sgt_token_free(struct sgt_token *t);
 
 #endif

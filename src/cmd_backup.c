@@ -539,6 +539,29 @@ static int drill_key(const struct sgt_store *st, struct sgt_token *tok, const st
 	sgt_hex(rnd, sizeof(rnd), hex);
 	snprintf(msg, sizeof(msg), "signet backup drill: key %s, nonce %s", rec->label, hex);
 	SHA256((const unsigned char *)msg, strlen(msg), dgst);
+	if (EVP_PKEY_is_a(pub, "ED25519")) {	/* MCUboot's way: pure Ed25519 over the hash */
+		EVP_MD_CTX *vc = EVP_MD_CTX_new();
+		int ok;
+
+		siglen = 64;
+		if ((sig = malloc(siglen)) == NULL || (rc = sgt_token_sign_eddsa(priv, dgst, sizeof(dgst), sig, &siglen)) != SGT_OK) {
+			EVP_MD_CTX_free(vc);
+			rc = sig == NULL ? sgt_err(SGT_ERR_DATA, "out of memory") : rc;
+			snprintf(why, cap, "signing on the restored token failed");
+			goto out;
+		}
+		ok = vc != NULL && EVP_DigestVerifyInit(vc, NULL, NULL, NULL, pub) == 1 &&
+		     EVP_DigestVerify(vc, sig, siglen, dgst, sizeof(dgst)) == 1;
+		EVP_MD_CTX_free(vc);
+		if (!ok) {
+			snprintf(why, cap, "the signature does not verify with the recorded public key");
+			rc = SGT_ERR_VERDICT;
+			goto out;
+		}
+		snprintf(why, cap, "signed and verified (recorded SPKI)");
+		rc = SGT_OK;
+		goto out;
+	}
 	if ((rc = sgt_sign_digest(priv, rec->label, EVP_sha256(), dgst, sizeof(dgst), &sig, &siglen)) != SGT_OK) {
 		snprintf(why, cap, "signing on the restored token failed");
 		goto out;

@@ -271,8 +271,8 @@ static int do_issue(struct sgt_ctx *ctx, struct opts *o, const char *label)
 		return rc;
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = sgt_cert_policy_for(&st, o->policy, &rec, &pol)) != SGT_OK ||
-	    (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = sgt_cert_key_ok(&rec)) != SGT_OK ||
+	    (rc = sgt_cert_policy_for(&st, o->policy, &rec, &pol)) != SGT_OK || (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
 	    (rc = sgt_token_key(tok, &rec, &priv, &pub)) != SGT_OK || (rc = sgt_cert_pubkey_matches(pub, &rec)) != SGT_OK)
 		goto out;
 	spec.pub = pub;
@@ -403,7 +403,8 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 		goto out;
 	}
 	if (!isfile && sgt_label_ok(what) && sgt_keyrec_exists(&st, what)) {
-		if ((rc = sgt_keyrec_load(&st, what, &rec)) != SGT_OK || (rc = sgt_cert_store_current(&st, what, &old)) != SGT_OK)
+		if ((rc = sgt_keyrec_load(&st, what, &rec)) != SGT_OK || (rc = sgt_cert_key_ok(&rec)) != SGT_OK ||
+		    (rc = sgt_cert_store_current(&st, what, &old)) != SGT_OK)
 			goto out;
 		if (old == NULL) {
 			rc = sgt_err(SGT_ERR_DATA, "key '%s' has no certificate to reissue", what);
@@ -471,8 +472,8 @@ static int do_csr(struct sgt_ctx *ctx, struct opts *o, const char *label)
 		return rc;
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
 		return rc;
-	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = sgt_cert_policy_for(&st, o->policy, &rec, &pol)) != SGT_OK ||
-	    (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = sgt_cert_key_ok(&rec)) != SGT_OK ||
+	    (rc = sgt_cert_policy_for(&st, o->policy, &rec, &pol)) != SGT_OK || (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
 	    (rc = sgt_token_key(tok, &rec, &priv, &pub)) != SGT_OK || (rc = sgt_cert_pubkey_matches(pub, &rec)) != SGT_OK ||
 	    (rc = sgt_cert_csr(pub, priv, o->subject, label, pol, &req)) != SGT_OK)
 		goto out;

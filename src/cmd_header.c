@@ -140,6 +140,14 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		if (stat(src, &sb) != 0) {
+			struct sgt_keyrec rec;
+
+			if (sgt_keyrec_load(&st, label, &rec) == SGT_OK && strcmp(rec.algorithm, "ed25519") == 0) {
+				rc = sgt_err(SGT_ERR_DATA, "key '%s' (ed25519) has no certificate: give its public key file", label);
+				sgt_hint("'signet key pubkey %s --out %s.pem', then 'signet header %s.pem --format mcuboot'", label,
+					 label, label);
+				goto out;
+			}
 			rc = sgt_err(SGT_ERR_DATA, "key '%s' has no certificate yet", label);
 			sgt_hint("'signet cert issue %s' makes one", label);
 			goto out;

@@ -29,7 +29,8 @@ static const char help[] =
 	"generate  makes a key pair ON the token: sensitive, never extractable, local.\n"
 	"          The custody attributes are read back; a token that does not honour\n"
 	"          them is refused and the pair destroyed.  ALG: ecdsa-p256 (default),\n"
-	"          ecdsa-p384, rsa-2048, rsa-3072, rsa-4096.\n"
+	"          ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519 (MCUboot images\n"
+	"          only: sign --format mcuboot).\n"
 	"import    brings a legacy private key file into custody as a non-extractable\n"
 	"          object (origin: imported).  Destroy the file afterwards.\n"
 	"adopt     takes a key pair already on the token (made by a vendor tool or\n"
@@ -123,7 +124,7 @@ static int policy_alg(const struct sgt_store *st, const char *policy, const char
 	int rc;
 
 	if (*alg != NULL && sgt_alg_from_name(*alg) == SGT_ALG_NONE)
-		return sgt_err(SGT_ERR_USAGE, "unknown key algorithm '%s' (use ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096)", *alg);
+		return sgt_err(SGT_ERR_USAGE, "unknown key algorithm '%s' (use ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096 or ed25519)", *alg);
 	if (policy == NULL) {
 		if (*alg == NULL)
 			*alg = "ecdsa-p256";
@@ -367,7 +368,9 @@ static int key_print(struct sgt_ctx *ctx, const struct sgt_store *st, const stru
 		       json_string_value(json_object_get(c, "not_after")),
 		       json_is_true(json_object_get(c, "current")) ? "  (current)" : "");
 	}
-	if (certs != NULL && json_array_size(certs) == 0)
+	if (certs != NULL && json_array_size(certs) == 0 && strcmp(rec->algorithm, "ed25519") == 0)
+		printf("certificates: none (an Ed25519 key signs MCUboot images, which need none)\n");
+	else if (certs != NULL && json_array_size(certs) == 0)
 		printf("certificates: none (signet cert issue %s)\n", rec->label);
 	json_decref(certs);
 	sgt_buf_free(&held);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "audit.h"
 #include "cmd.h"
 #include "container.h"
@@ -34,7 +36,8 @@ static const char sign_help[] =
 	"                   [--security-counter N|auto] [--load-addr A] [--out FILE]\n"
 	"                   [--pin-file F | --pin-fd N]\n\n"
 	"Makes IMAGE (raw binary, or Intel HEX when it ends in .hex) an MCUboot image\n"
-	"signed on the token with key LABEL (ECDSA P-256/P-384, RSA-2048/3072 PSS):\n"
+	"signed on the token with key LABEL (ECDSA P-256/P-384, RSA-2048/3072 PSS,\n"
+	"Ed25519 over the image hash):\n"
 	"header, protected TLVs, hash, key hash (or key) and signature, as MCUboot's\n"
 	"bootutil checks them at boot.  The result is judged as bootutil would before\n"
 	"it is written to --out (default IMAGE.signed.bin or .hex), with one audit record.\n\n"
@@ -56,7 +59,8 @@ static const char verify_help[] =
 	"Judges the MCUboot image IMAGE (raw, or Intel HEX when it ends in .hex) as\n"
 	"MCUboot's bootutil does with the given key baked in: magic, sizes, TLV areas,\n"
 	"the hash of header, body and protected TLVs, the key hash (or key), and the\n"
-	"signature, checked with mbedTLS.  The key: a key in custody (--key), the\n"
+	"signature, checked with mbedTLS (Ed25519 with OpenSSL: mbedTLS 2.28 has none,\n"
+	"and MCUboot uses its own Ed25519 code).  The key: a key in custody (--key), the\n"
 	"array of a keys.c (--header, as `signet header --format mcuboot` writes it),\n"
 	"or a certificate or public key file (--cert).\n\n"
 	"A security counter is shown, not judged: the device's own counter is not known here.\n\n"
@@ -218,6 +222,13 @@ static int parse_sign_args(int argc, char **argv, struct mcu_sign *a, struct sgt
 static int token_sign(EVP_PKEY *priv, const char *label, const struct sgt_mcuboot_key *k,
 		      const struct sgt_mcuboot_build *b, unsigned char **sig, size_t *siglen)
 {
+	if (k->ed25519) {
+		/* image_ed25519.c: pure Ed25519 whose message is the 32-byte image hash. */
+		*siglen = 64;
+		if ((*sig = malloc(64)) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		return sgt_token_sign_eddsa(priv, b->digest, b->dlen, *sig, siglen);
+	}
 	if (!k->pss)
 		return sgt_sign_digest(priv, label, k->md, b->digest, b->dlen, sig, siglen);
 	*siglen = k->rsa_len;
@@ -325,7 +336,7 @@ int cmd_sign_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 	d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "image", a.image, "image_sha256", in_sha, "format", "mcuboot",
 		      "output", outpath, "output_sha256", out_sha, "version", vers, "hash",
 		      k.hash_tlv == SGT_MCUBOOT_SHA384 ? "SHA384" : "SHA256", "signature_algorithm",
-		      k.pss ? "RSA-PSS" : "ECDSA", "key_tlv", a.o.full_key ? "full" : "hash");
+		      k.pss ? "RSA-PSS" : k.ed25519 ? "Ed25519" : "ECDSA", "key_tlv", a.o.full_key ? "full" : "hash");
 	claim = sgt_intent_claim(finals, 1);
 	recs = json_array();
 	if (d == NULL || claim == NULL || recs == NULL ||
@@ -530,10 +541,17 @@ int cmd_verify_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 	} else if (rc == SGT_OK) {
 		struct sgt_mcuboot_tlv sc;
 
+		char with[160];
+
+		if (keys[best].k.ed25519)	/* mbedTLS 2.28 has no Ed25519 */
+			snprintf(with, sizeof(with), "OpenSSL %s, as %s has no Ed25519; MCUboot uses its own Ed25519 code",
+				 OpenSSL_version(OPENSSL_VERSION_STRING), sgt_device_version());
+		else
+			snprintf(with, sizeof(with), "%s", sgt_device_version());
 		printf("valid: MCUboot's image check accepts %s: version %u.%u.%u+%u, %s hash, %s signature by %s (checked with %s)\n",
 		       image, im.ver.major, im.ver.minor, im.ver.revision, im.ver.build,
 		       keys[best].k.hash_tlv == SGT_MCUBOOT_SHA384 ? "SHA-384" : "SHA-256", keys[best].k.name, keys[best].where,
-		       sgt_device_version());
+		       with);
 		if (sgt_mcuboot_find(&im, SGT_MCUBOOT_SEC_CNT, &sc) && sc.len == 4)
 			printf("  not checked: a bootloader with rollback protection also refuses it when its security counter (%u) is below the device's\n",
 			       (unsigned)(im.d[sc.off] | im.d[sc.off + 1] << 8 | im.d[sc.off + 2] << 16 | (unsigned)im.d[sc.off + 3] << 24));

@@ -161,6 +161,13 @@ static int rotate_start(struct sgt_ctx *ctx, int argc, char **argv)
 			goto refused;
 		goto out;
 	}
+	/* A rotation moves OTA fleets; FreeRTOS devices verify ECDSA or RSA, so an Ed25519 (MCUboot) key has no place in one. */
+	if (strcmp(orec.algorithm, "ed25519") == 0 || strcmp(nrec.algorithm, "ed25519") == 0) {
+		rc = sgt_err(SGT_ERR_DATA, "key '%s' (ed25519) cannot take part in a rotation: rotate moves OTA fleets, whose "
+			     "FreeRTOS devices verify ECDSA or RSA; Ed25519 keys sign MCUboot images only",
+			     strcmp(orec.algorithm, "ed25519") == 0 ? orec.label : nrec.label);
+		goto out;
+	}
 	if ((rpath = sgt_rotation_path(&st, orec.label, ".yaml")) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;

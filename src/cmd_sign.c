@@ -727,6 +727,12 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 			sgt_record_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
 		goto out;
 	}
+	/* Before anything else: FreeRTOS devices verify ECDSA or RSA, never Ed25519. */
+	if (strcmp(s.rec.algorithm, "ed25519") == 0) {
+		rc = sgt_err(SGT_ERR_DATA, "key '%s' (ed25519) cannot sign OTA images: FreeRTOS devices verify ECDSA or RSA; "
+			     "Ed25519 keys sign MCUboot images (--format mcuboot)", label);
+		goto out;
+	}
 	s.cert_name = cert_name;
 	if ((rc = choose_md(&s, hash, ota || upd.path)) != SGT_OK)
 		goto out;

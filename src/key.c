@@ -309,8 +309,8 @@ int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 		rc = sgt_err(SGT_ERR_DATA, "'%s' is not a private key (PEM or DER): %s", keyfile, sgt_ossl_why());
 		goto out;
 	}
-	if (sgt_alg_of_pkey(key) == SGT_ALG_NONE) {
-		rc = sgt_err(SGT_ERR_DATA, "'%s' holds a key signet does not keep (use ECDSA P-256/P-384 or RSA 2048/3072/4096)", keyfile);
+	if (sgt_alg_of_pkey(key) == SGT_ALG_NONE || sgt_alg_of_pkey(key) == SGT_ALG_ED25519) {
+		rc = sgt_err(SGT_ERR_DATA, "'%s' holds a key signet does not keep as imported (use ECDSA P-256/P-384 or RSA 2048/3072/4096; Ed25519 keys are generated on the token)", keyfile);
 		goto out;
 	}
 	if ((rc = sgt_key_spki_sha256(key, spki)) != SGT_OK)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -133,8 +134,16 @@ int sgt_mcuboot_key_of(EVP_PKEY *pub, struct sgt_mcuboot_key *k, const char **wh
 		k->rsa_len = (size_t)bits / 8;
 		snprintf(k->name, sizeof(k->name), "rsa-%d", bits);
 		n = i2d_PublicKey(pub, &der);	/* PKCS#1 RSAPublicKey, as keys.c holds it */
+	} else if (EVP_PKEY_is_a(pub, "ED25519")) {
+		/* image_ed25519.c: Ed25519 over the SHA-256 image hash; keys.c holds the SubjectPublicKeyInfo. */
+		k->sig_tlv = SGT_MCUBOOT_ED25519;
+		k->hash_tlv = SGT_MCUBOOT_SHA256;
+		k->md = EVP_sha256();
+		k->ed25519 = 1;
+		strcpy(k->name, "ed25519");
+		n = i2d_PUBKEY(pub, &der);
 	} else {
-		*why = "MCUboot signatures are ECDSA P-256/P-384, RSA-2048/3072 PSS or Ed25519, and signet holds no Ed25519 keys";
+		*why = "MCUboot signatures are ECDSA P-256/P-384, RSA-2048/3072 PSS or Ed25519";
 		return SGT_ERR_DATA;
 	}
 	if (n <= 0) {
@@ -183,7 +192,7 @@ static void boot_magic(unsigned align, unsigned char out[16])
 /* The largest DER ECDSA signature for the key, or the RSA signature's size. */
 static size_t max_sig(const struct sgt_mcuboot_key *k)
 {
-	return k->pss ? k->rsa_len : 2 * (k->hash_len + 3) + 3;
+	return k->pss ? k->rsa_len : k->ed25519 ? 64 : 2 * (k->hash_len + 3) + 3;
 }
 
 static size_t unprot_size(const struct sgt_mcuboot_key *k, const struct sgt_mcuboot_opts *o, size_t siglen)
@@ -562,6 +571,27 @@ int sgt_mcuboot_names_key(const struct sgt_mcuboot_image *im, const struct sgt_m
 	return 0;
 }
 
+/*
+ * Ed25519 over the image hash with OpenSSL: mbedTLS 2.28 has no Ed25519,
+ * and MCUboot checks it with its own code (fiat-crypto or tinycrypt).
+ */
+static int ed25519_verify(const struct sgt_mcuboot_key *k, const unsigned char *hash, size_t hlen,
+			  const unsigned char *sig, size_t siglen, char *why, size_t cap)
+{
+	const unsigned char *q = k->der;
+	EVP_PKEY *pk = d2i_PUBKEY(NULL, &q, (long)k->derlen);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = pk != NULL && ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+		 EVP_DigestVerify(ctx, sig, siglen, hash, hlen) == 1;
+
+	if (!ok)
+		snprintf(why, cap, "OpenSSL's Ed25519 check fails");
+	ERR_clear_error();
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pk);
+	return ok ? SGT_OK : SGT_ERR_VERDICT;
+}
+
 int sgt_mcuboot_judge(const struct sgt_mcuboot_image *im, const struct sgt_mcuboot_key *k, int *key_named, char *why,
 		      size_t cap)
 {
@@ -603,12 +633,15 @@ int sgt_mcuboot_judge(const struct sgt_mcuboot_image *im, const struct sgt_mcubo
 			if (!key_ok)
 				continue;	/* bootutil skips a signature whose key it does not hold */
 			key_ok = 0;
-			if (k->pss ? t->len != k->rsa_len : t->len > 128) {
+			if (k->pss ? t->len != k->rsa_len : k->ed25519 ? t->len != 64 : t->len > 128) {
 				snprintf(why, cap, "the signature TLV is %u bytes: bootutil wants %s", t->len,
-					 k->pss ? (k->rsa_len == 256 ? "256" : "384") : "at most 128");
+					 k->pss ? (k->rsa_len == 256 ? "256" : "384") : k->ed25519 ? "64" : "at most 128");
 				return SGT_ERR_VERDICT;
 			}
-			valid = sgt_device_verify_boot(k->der, k->derlen, k->hash_tlv == SGT_MCUBOOT_SHA384, k->pss, hash, hlen,
+			if (k->ed25519)
+				valid = ed25519_verify(k, hash, hlen, im->d + t->off, t->len, last, sizeof(last)) == SGT_OK;
+			else
+				valid = sgt_device_verify_boot(k->der, k->derlen, k->hash_tlv == SGT_MCUBOOT_SHA384, k->pss, hash, hlen,
 						       im->d + t->off, t->len, last, sizeof(last)) == SGT_OK;
 		}
 	}

@@ -40,6 +40,7 @@ static const struct {
 	{ SGT_ALG_RSA2048, "rsa-2048", NULL, 2048 },
 	{ SGT_ALG_RSA3072, "rsa-3072", NULL, 3072 },
 	{ SGT_ALG_RSA4096, "rsa-4096", NULL, 4096 },
+	{ SGT_ALG_ED25519, "ed25519", "ED25519", 256 },	/* curve: the OID 1.3.101.112 for CKA_EC_PARAMS */
 };
 #define NALGS (sizeof(algs) / sizeof(algs[0]))
 
@@ -82,6 +83,8 @@ enum sgt_alg sgt_alg_of_pkey(const EVP_PKEY *pk)
 				return algs[i].alg;
 		return SGT_ALG_NONE;
 	}
+	if (EVP_PKEY_is_a(pk, "ED25519"))
+		return SGT_ALG_ED25519;
 	if (EVP_PKEY_is_a(pk, "RSA"))
 		for (i = 0; i < NALGS; i++)
 			if (!algs[i].curve && (CK_ULONG)EVP_PKEY_get_bits(pk) == algs[i].bits)
@@ -694,6 +697,8 @@ int sgt_p11_generate(struct sgt_p11 *p, enum sgt_alg alg, const char *label,
 		if ((rc = curve_der(algs[i].curve, &params, &plen)) != SGT_OK)
 			return rc;
 		pubt[npub++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, params, (CK_ULONG)plen };
+		if (alg == SGT_ALG_ED25519)
+			mech.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;	/* PKCS#11 3.0 */
 	} else {
 		mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
 		bits = algs[i].bits;
@@ -849,6 +854,22 @@ int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
 			     : sgt_err(SGT_ERR_DATA, "out of memory");
 		ASN1_OBJECT_free(oid);
 		ASN1_OCTET_STRING_free(os);
+	} else if (kt == CKK_EC_EDWARDS) {
+		const unsigned char *q;
+		ASN1_OCTET_STRING *os = NULL;
+
+		/* CKA_EC_POINT: an OCTET STRING holding the 32-byte key (PKCS#11 3.0), or the bare 32 bytes. */
+		if ((rc = get_bytes(p, pub, CKA_EC_POINT, &y, &yl)) != SGT_OK)
+			goto out;
+		q = y;
+		os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)yl);
+		if (os != NULL && q == y + yl && ASN1_STRING_length(os) == 32)
+			*out = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, ASN1_STRING_get0_data(os), 32);
+		else if (yl == 32)
+			*out = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, y, 32);
+		ASN1_OCTET_STRING_free(os);
+		rc = *out != NULL ? SGT_OK
+				  : sgt_err(SGT_ERR_HSM, "token '%s' holds an Edwards-curve key that is not Ed25519", p->token);
 	} else if (kt == CKK_RSA) {
 		if ((rc = get_bytes(p, pub, CKA_MODULUS, &x, &xl)) != SGT_OK ||
 		    (rc = get_bytes(p, pub, CKA_PUBLIC_EXPONENT, &y, &yl)) != SGT_OK)
@@ -915,8 +936,8 @@ int sgt_p11_import(struct sgt_p11 *p, EVP_PKEY *key, const char *label,
 	CK_ULONG nprivt = 0, npubt = 0;
 	CK_RV rv;
 
-	if (alg == SGT_ALG_NONE)
-		return sgt_err(SGT_ERR_DATA, "key type is not one signet keeps (ecdsa-p256, ecdsa-p384, rsa-2048/3072/4096)");
+	if (alg == SGT_ALG_NONE || alg == SGT_ALG_ED25519)
+		return sgt_err(SGT_ERR_DATA, "key type is not one signet imports (ecdsa-p256, ecdsa-p384, rsa-2048/3072/4096)");
 #define ATTR(t, a, v, l) (t[n##t++] = (CK_ATTRIBUTE){ (a), (void *)(v), (CK_ULONG)(l) })
 	ATTR(privt, CKA_CLASS, &privc, sizeof(privc));
 	ATTR(privt, CKA_KEY_TYPE, &kt, sizeof(kt));

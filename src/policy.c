@@ -48,7 +48,7 @@ static const struct {
 };
 
 static const char *const alg_names[] = {
-	"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", NULL
+	"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519", NULL
 };
 
 static const char *const custody_names[] = {

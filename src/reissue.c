@@ -67,6 +67,15 @@ int sgt_cert_pubkey_matches(EVP_PKEY *pub, const struct sgt_keyrec *rec)
 	return SGT_OK;
 }
 
+/* signet makes no Ed25519 certificates: OpenSSL cannot sign one with a key it does not hold. */
+int sgt_cert_key_ok(const struct sgt_keyrec *rec)
+{
+	if (strcmp(rec->algorithm, "ed25519") == 0)
+		return sgt_err(SGT_ERR_DATA, "key '%s' (ed25519) has no certificates: Ed25519 keys sign MCUboot images "
+			       "only (sign --format mcuboot), which need none", rec->label);
+	return SGT_OK;
+}
+
 void sgt_ca_release(struct sgt_ca *ca)
 {
 	X509_free(ca->cert);
@@ -82,7 +91,7 @@ int sgt_ca_load(const struct sgt_store *st, struct sgt_token *tok, const char *l
 
 	memset(ca, 0, sizeof(*ca));
 	if ((rc = sgt_label_check(label)) != SGT_OK || (rc = sgt_keyrec_load(st, label, &ca->rec)) != SGT_OK ||
-	    (rc = sgt_cert_store_current(st, label, &ca->cert)) != SGT_OK)
+	    (rc = sgt_cert_key_ok(&ca->rec)) != SGT_OK || (rc = sgt_cert_store_current(st, label, &ca->cert)) != SGT_OK)
 		return rc;
 	if (ca->cert == NULL || !sgt_cert_is_ca(ca->cert)) {
 		rc = sgt_err(SGT_ERR_DATA, "key '%s' has no CA certificate to sign with", label);
@@ -227,7 +236,7 @@ int sgt_reissue(const struct sgt_store *st, struct sgt_token *tok, const struct 
 
 	memset(&spec, 0, sizeof(spec));
 	spec.now = sgt_now();
-	if ((rc = sgt_cert_policy_for(st, policy_name, rec, &pol)) != SGT_OK ||
+	if ((rc = sgt_cert_key_ok(rec)) != SGT_OK || (rc = sgt_cert_policy_for(st, policy_name, rec, &pol)) != SGT_OK ||
 	    (rc = sgt_token_key(tok, rec, &priv, &pub)) != SGT_OK || (rc = sgt_cert_pubkey_matches(pub, rec)) != SGT_OK)
 		goto out;
 	spec.pub = pub;

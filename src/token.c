@@ -208,7 +208,7 @@ static int token_sign(struct tok_key *k, CK_MECHANISM_TYPE mtype, const unsigned
 	return token_sign_mech(k, mech, in, inlen, out, outlen);
 }
 
-static int ec_idx = -1, rsa_idx = -1;
+static int ec_idx = -1, rsa_idx = -1, ed_idx = -1;
 static EC_KEY_METHOD *ec_meth;
 static RSA_METHOD *rsa_meth;
 
@@ -306,9 +306,22 @@ static int token_pkey(struct tok_key *k, EVP_PKEY *pub, EVP_PKEY **out)
 			RSA_free(rsa);
 			goto fail;
 		}
+	} else if (EVP_PKEY_is_a(pub, "ED25519")) {
+		/*
+		 * OpenSSL has no method hook for Ed25519: the key is its public
+		 * half tagged with k, and sgt_token_sign_eddsa signs with it.
+		 * OpenSSL's own signing fails on it (no private half).
+		 */
+		EVP_PKEY_free(pk);
+		if (ed_idx < 0)
+			ed_idx = EVP_PKEY_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+		if (ed_idx < 0 || (pk = EVP_PKEY_dup(pub)) == NULL)
+			goto fail;
+		if (!EVP_PKEY_set_ex_data(pk, ed_idx, k))
+			goto fail;
 	} else {
 		EVP_PKEY_free(pk);
-		return sgt_err(SGT_ERR_DATA, "key '%s' is neither EC nor RSA; signet cannot sign with it", k->label);
+		return sgt_err(SGT_ERR_DATA, "key '%s' is neither EC, RSA nor Ed25519; signet cannot sign with it", k->label);
 	}
 	*out = pk;
 	return SGT_OK;
@@ -414,6 +427,22 @@ int sgt_token_sign_pss(EVP_PKEY *priv, const unsigned char *dgst, size_t dlen, u
 		return sgt_err(SGT_ERR_DATA, "RSA-PSS: not an RSA key on the token, or not a SHA-256 digest");
 	if (!token_sign_mech(k, mech, dgst, dlen, sig, &len))
 		return sgt_err(SGT_ERR_HSM, "RSA-PSS signature on the token: %s", sgt_ossl_why());
+	*siglen = (size_t)len;
+	return SGT_OK;
+}
+
+int sgt_token_sign_eddsa(EVP_PKEY *priv, const unsigned char *msg, size_t mlen, unsigned char *sig, size_t *siglen)
+{
+	CK_MECHANISM mech = { CKM_EDDSA, NULL, 0 };	/* pure Ed25519: no parameters */
+	struct tok_key *k = ed_idx >= 0 && EVP_PKEY_is_a(priv, "ED25519") ? EVP_PKEY_get_ex_data(priv, ed_idx) : NULL;
+	CK_ULONG len = (CK_ULONG)*siglen;
+
+	if (k == NULL || *siglen < 64)
+		return sgt_err(SGT_ERR_DATA, "Ed25519: not an Ed25519 key on the token");
+	if (!token_sign_mech(k, mech, msg, mlen, sig, &len))
+		return sgt_err(SGT_ERR_HSM, "Ed25519 signature on the token: %s", sgt_ossl_why());
+	if (len != 64)
+		return sgt_err(SGT_ERR_HSM, "the token's Ed25519 signature is %lu bytes, not 64", (unsigned long)len);
 	*siglen = (size_t)len;
 	return SGT_OK;
 }

@@ -67,10 +67,10 @@ dates=${SIGNET_DATES:-1}
 [ "$dates" = only ] || run_cli "" "${tests[@]}"
 
 if [ "$dates" != 0 ]; then
-  # What judges validity; the interruption campaigns test kills, not days, and are long.
+  # What judges validity; the interruption and I/O-error campaigns test faults, not days, and are long.
   dated=()
   for t in "${tests[@]}"; do
-    case "$t" in *interrupt*|*t4050-sign-batch*) continue ;; esac
+    case "$t" in *interrupt*|*t4050-sign-batch*|*t1097-io-errors*) continue ;; esac
     grep -qE 'cert (issue|reissue|import|lint|show|list)|renew|fleet (report|check)|check-expiry|SIGNET_NOW|ota-update|ota-json|rotate status' "$t" &&
       dated+=("$t")
   done

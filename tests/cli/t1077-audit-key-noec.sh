@@ -45,6 +45,11 @@ eq "$(last_record op)" audit.key "the audit key is on record"
 # Every later command: exit 0, nothing on stderr, the head signed through its record.
 sig 0 key generate fw --alg rsa-2048 --policy codesign-generic
 eq "$(wc -c <"$T/err")" 0 "stderr of key generate"
+# No CKM_EC_EDWARDS_KEY_PAIR_GEN either: an Ed25519 key is refused in one line, exit 4, nothing kept.
+snap=$(snapshot)
+sig 4 key generate ed --alg ed25519 --policy codesign-generic; one_line_error
+has "$T/err" "cannot generate a key pair on token 'noec': the token does not support this algorithm \(CKR_MECHANISM_INVALID\)"
+eq "$(snapshot)" "$snap" "a refused Ed25519 key generate changed the store"
 sig 0 cert issue fw --policy codesign-generic
 eq "$(wc -c <"$T/err")" 0 "stderr of cert issue"
 head -c 5000 /dev/urandom >"$T/img"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # restore --check, the backup drill: on a good backup every key signs on
-# the restored token and verifies (exit 0); when a key's token object is
+# the restored token and verifies (exit 0; an Ed25519 key with CKM_EDDSA); when a key's token object is
 # gone (removed with pkcs11-tool before the backup) that key fails and the
 # drill exits 1; a backup of a store whose audit log was edited fails too.
 # The temporary store is always removed, and the real store is untouched.
@@ -8,6 +8,7 @@
 new_store
 sig 0 key generate fw
 sig 0 key generate boot --alg rsa-2048 --policy codesign-generic
+sig 0 key generate edboot --alg ed25519 --policy codesign-generic   # MCUboot's Ed25519: CKM_EDDSA over a hash
 sig 0 cert issue fw
 printf 'correct horse battery staple\n' >"$T/pass"
 mkdir "$T/tmp"
@@ -18,6 +19,7 @@ snap=$(snapshot)
 sig 0 restore "$T/good.sbk" --check --passphrase-file "$T/pass"
 has "$T/out" "^  key fw +ok +signed and verified \(recorded SPKI and current certificate\)"
 has "$T/out" "^  key boot +ok +signed and verified \(recorded SPKI\)"
+has "$T/out" "^  key edboot +ok +signed and verified \(recorded SPKI\)"
 has "$T/out" "^  audit log +intact"
 has "$T/out" "drill passed"
 [ -z "$(ls -A "$T/tmp")" ] || fail "drill left $(ls -A "$T/tmp")"
@@ -25,7 +27,7 @@ eq "$(snapshot)" "$snap" "the drill changed the real store"
 
 sig 0 --json restore "$T/good.sbk" --check --passphrase-file "$T/pass"
 eq "$(jq -r .result "$T/out")" passed "json result"
-eq "$(jq -r '[.keys[] | .label + "=" + .result] | join(",")' "$T/out")" "boot=ok,fw=ok" "json per key"
+eq "$(jq -r '[.keys[] | .label + "=" + .result] | join(",")' "$T/out")" "boot=ok,edboot=ok,fw=ok" "json per key"
 eq "$(jq -r .audit.result "$T/out")" intact "json audit"
 
 # Remove fw's private key from the token behind signet's back, then back up.
