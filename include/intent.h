@@ -7,7 +7,8 @@
  * (sgt_intent_sync_staged), appends that record (which names the staged
  * files: this is the commit point), and only then puts the files in place
  * (sgt_intent_publish / _end).  So no effect is visible before its audit
- * record is durable.
+ * record is durable.  Commands drive it through a transaction (tx.h), which
+ * also writes the records.
  *
  * A command killed on the way leaves intent.json; the next command that
  * takes the store's exclusive lock (sgt_intent_recover) completes what the
@@ -72,41 +73,6 @@ void sgt_intent_discard(void);
 int sgt_intent_end(const struct sgt_store *st);
 /* The command failed: nothing committed is left staged, intent.json is removed. */
 void sgt_intent_abort(const struct sgt_store *st);
-
-/*
- * The audit record of a state change: {seq, time, op, label, spki_sha256,
- * result, details, prev}, and while an intent is open its "intent" (the id
- * and the staged files no record named yet), which are made durable first
- * (the commit point, see above).  label, spki may be NULL; details (may be
- * NULL) is borrowed.  Signals are held, and the head is signed on the
- * token while a session is logged in (anchor.h).  Caller holds the store's
- * exclusive lock.  The only way records reach sgt_audit_write.
- */
-int sgt_record(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
-	       const char *result, json_t *details);
-/*
- * A batch: recs is a JSON array of sgt_audit_rec objects, written as
- * consecutive records in one write with one fsync, the head moved and
- * signed once.  All or none.
- */
-int sgt_record_batch(const struct sgt_store *st, json_t *recs);
-/*
- * A `result: refused` record for an attempt that was turned down (wrong
- * PIN, refused reissue, refused sign).  Works under a shared lock too (it
- * raises it for the append); never fails the caller: a record that cannot
- * be written is reported as a warning.  While the token guard is held it
- * waits until sgt_session_close leaves it (sgt_record_flush_refused).
- */
-void sgt_record_refused(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
-			const char *why);
-/* Writes the refusals held back while the token guard was held (session.c calls it). */
-void sgt_record_flush_refused(void);
-/*
- * Records the token guard's repairs ("recovered" records, hsmguard.h's
- * sgt_hsm_flush_repairs), or keeps them in hsm/repairs.pending without the
- * exclusive lock.
- */
-int sgt_record_repairs(const struct sgt_store *st);
 
 /*
  * Finds what an interrupted command left (see above) and completes or

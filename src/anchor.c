@@ -20,6 +20,7 @@
 #include "key.h"
 #include "p11.h"
 #include "session.h"
+#include "tx.h"
 
 /* The logged-in handle heads are signed with, while it lives, and the audit private key on it, once found. */
 static struct sgt_p11 *signer_p11;	/* the session heads are signed on; NULL: none */

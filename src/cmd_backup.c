@@ -35,6 +35,7 @@
 #include "key.h"
 #include "sign.h"
 #include "token.h"
+#include "tx.h"
 
 static const char backup_help[] =
 	"usage: signet backup FILE (--passphrase-file F | --passphrase-fd N | --recipient CERT)\n"

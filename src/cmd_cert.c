@@ -25,6 +25,7 @@
 #include "policy.h"
 #include "reissue.h"
 #include "token.h"
+#include "tx.h"
 
 static const char help_text[] =
 	"usage: signet cert issue LABEL [--policy NAME] [--subject DN] [--days N] [--ca LABEL] [--as-ca]\n"

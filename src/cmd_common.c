@@ -16,6 +16,7 @@
 #include "cmd.h"
 #include "hsmguard.h"
 #include "intent.h"
+#include "tx.h"
 
 int cmd_usage(const char *cmd, const char *fmt, ...)
 {

@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "fleet.h"
 #include "intent.h"
+#include "tx.h"
 
 static const char help[] =
 	"usage: signet fleet report [FLEET...] [--format table|json|csv|prometheus|html|ics] [--out FILE]\n"

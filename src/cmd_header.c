@@ -21,6 +21,7 @@
 #include "extract.h"
 #include "header.h"
 #include "intent.h"
+#include "tx.h"
 
 static const char help[] =
 	"usage: signet header LABEL|CERTFILE [--format FORMAT] [--name IDENT]\n"

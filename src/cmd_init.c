@@ -24,6 +24,7 @@
 #include "p11.h"
 #include "policy.h"
 #include "session.h"
+#include "tx.h"
 
 static const char help[] =
 	"usage: signet init [--module PATH --token LABEL] [--pin-file F] [--so-pin-file F]\n"

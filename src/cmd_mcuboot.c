@@ -26,6 +26,7 @@
 #include "rotate.h"
 #include "sign.h"
 #include "token.h"
+#include "tx.h"
 
 #define MCU_MAX_INPUT (256UL << 20)
 

@@ -20,6 +20,7 @@
 #include "key.h"
 #include "rotate.h"
 #include "token.h"
+#include "tx.h"
 
 static const char help[] =
 	"usage: signet rotate start OLD NEW [--reason TEXT] [--pin-file F | --pin-fd N]\n"

@@ -29,6 +29,7 @@
 #include "p11.h"
 #include "sign.h"
 #include "token.h"
+#include "tx.h"
 
 static const char help[] =
 	"usage: signet sign IMAGE... --key LABEL [--out SIG] [--ota-json FILE]\n"

@@ -22,6 +22,7 @@
 #include "p11.h"
 #include "policy.h"
 #include "session.h"
+#include "tx.h"
 
 int sgt_key_spki_sha256(EVP_PKEY *pk, char out[65])
 {

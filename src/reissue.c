@@ -19,6 +19,7 @@
 #include "policy.h"
 #include "reissue.h"
 #include "token.h"
+#include "tx.h"
 
 /* --policy, else the key's policy, else the store's default; NULL pol when none is named. */
 int sgt_cert_policy_for(const struct sgt_store *st, const char *opt, const struct sgt_keyrec *rec,

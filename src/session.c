@@ -12,6 +12,7 @@
 #include "hsmguard.h"
 #include "intent.h"
 #include "session.h"
+#include "tx.h"
 
 int sgt_session_login(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin)
 {

@@ -24,6 +24,7 @@
 #include "intent.h"
 #include "sgt.h"
 #include "store.h"
+#include "tx.h"
 #include "unit.h"
 
 #define NREC 5

@@ -21,6 +21,7 @@
 #include "audit.h"
 #include "hsmguard.h"
 #include "intent.h"
+#include "tx.h"
 #include "unit.h"
 
 struct fx {

@@ -1,0 +1,264 @@
+/*
+ * tx.c: the custody transaction (tx.h) over intent.c's staging and
+ * recovery, and the only caller of sgt_audit_write: records with or
+ * without a transaction object, refusals and the token guard's repairs.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "anchor.h"
+#include "audit.h"
+#include "hsmguard.h"
+#include "intent.h"
+#include "tx.h"
+
+struct sgt_tx {
+	struct sgt_store *st;
+	json_t *recs;		/* queued records, each naming its files */
+	json_t *refusals;	/* queued refusals, written at free */
+	int committed;
+};
+
+int sgt_tx_begin(struct sgt_store *st, const char *op, const char *label, const char *key_id,
+		 const char *const *outputs, size_t noutputs, struct sgt_tx **out)
+{
+	struct sgt_tx *tx;
+	int rc;
+
+	*out = NULL;
+	if (!st->lock_exclusive)
+		return sgt_err(SGT_ERR_DATA, "internal error: a transaction needs the store's exclusive lock");
+	if ((tx = calloc(1, sizeof(*tx))) == NULL || (tx->recs = json_array()) == NULL ||
+	    (tx->refusals = json_array()) == NULL) {
+		if (tx != NULL) {
+			json_decref(tx->recs);
+			free(tx);
+		}
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	tx->st = st;
+	if ((rc = sgt_intent_begin(st, op, label, key_id, outputs, noutputs)) != SGT_OK) {
+		sgt_intent_abort(st);
+		json_decref(tx->recs);
+		json_decref(tx->refusals);
+		free(tx);
+		return rc;
+	}
+	*out = tx;
+	return SGT_OK;
+}
+
+int sgt_tx_stage(struct sgt_tx *tx, const char *path, const void *data, size_t len, unsigned flags)
+{
+	if (tx->committed || sgt_intent_nonce() == NULL)
+		return sgt_err(SGT_ERR_DATA, "internal error: no open transaction to stage '%s' in", path);
+	if (flags & SGT_TX_OUT)
+		return sgt_put_out(path, data, len);
+	return sgt_put(path, data, len, (flags & SGT_TX_EXCL) != 0);
+}
+
+int sgt_tx_record(struct sgt_tx *tx, const char *op, const char *label, const char *spki_sha256, json_t *details)
+{
+	json_t *r;
+
+	if (tx->committed || sgt_intent_nonce() == NULL)
+		return sgt_err(SGT_ERR_DATA, "internal error: no open transaction to record '%s' in", op);
+	if ((r = sgt_audit_rec(op, label, spki_sha256, "ok", details, NULL)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	/* It names the files staged since the previous record (claimed now, committed with it). */
+	json_object_set_new(r, "intent", sgt_intent_take_staged());
+	if (json_array_append_new(tx->recs, r) != 0)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	return SGT_OK;
+}
+
+void sgt_tx_refused(struct sgt_tx *tx, const char *op, const char *label, const char *spki_sha256,
+		    const char *why)
+{
+	json_array_append_new(tx->refusals, json_pack("{s:s, s:s?, s:s?, s:s}", "op", op, "label", label,
+						      "spki_sha256", spki_sha256, "why", why));
+}
+
+int sgt_tx_unlock(struct sgt_tx *tx)
+{
+	return sgt_store_relock(tx->st, -1);
+}
+
+int sgt_tx_relock(struct sgt_tx *tx)
+{
+	return sgt_store_relock(tx->st, 1);
+}
+
+int sgt_tx_commit(struct sgt_tx *tx)
+{
+	int rc;
+
+	if (tx->committed)
+		return SGT_OK;
+	if (!tx->st->lock_exclusive && (rc = sgt_tx_relock(tx)) != SGT_OK)
+		return rc;
+	/* Staged files synced, the queued records in one append: the commit point. */
+	if ((rc = sgt_record_batch(tx->st, tx->recs)) != SGT_OK)
+		return rc;
+	tx->committed = 1;
+	/* The records are durable: the files go in place, the intent ends. */
+	return sgt_intent_end(tx->st);
+}
+
+void sgt_tx_free(struct sgt_tx *tx)
+{
+	size_t i;
+	json_t *r;
+
+	if (tx == NULL)
+		return;
+	if (!tx->committed) {
+		/* Claimed files whose records were never written are free again, then removed. */
+		if (json_array_size(tx->recs) > 0)
+			sgt_intent_recorded(0);
+		sgt_intent_abort(tx->st);
+	}
+	json_array_foreach(tx->refusals, i, r)
+		sgt_record_refused(tx->st, json_string_value(json_object_get(r, "op")),
+				   json_string_value(json_object_get(r, "label")),
+				   json_string_value(json_object_get(r, "spki_sha256")),
+				   json_string_value(json_object_get(r, "why")));
+	json_decref(tx->recs);
+	json_decref(tx->refusals);
+	free(tx);
+}
+
+/* ---- records without a transaction object ---- */
+
+int sgt_record_batch(const struct sgt_store *st, json_t *recs)
+{
+	json_t *mine, *r;
+	size_t i;
+	int claimed = 0, rc = SGT_OK;
+
+	if (json_array_size(recs) == 0)
+		return SGT_OK;
+	if ((mine = json_array()) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	sgt_sig_hold();
+	json_array_foreach(recs, i, r) {
+		json_t *c = json_copy(r);
+
+		/* A record of an open intent names the files staged since the last one. */
+		if (c != NULL && json_object_get(c, "intent") == NULL && sgt_intent_nonce() != NULL)
+			json_object_set_new(c, "intent", sgt_intent_take_staged());
+		if (c == NULL || json_array_append_new(mine, c) != 0) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			break;
+		}
+		claimed |= json_object_get(c, "intent") != NULL;
+	}
+	/* The files the records name are durable before the records are. */
+	if (rc == SGT_OK && claimed)
+		rc = sgt_intent_sync_staged();
+	if (rc == SGT_OK)
+		rc = sgt_audit_write(st, mine, sgt_anchor_signer());
+	if (claimed)
+		sgt_intent_recorded(rc == SGT_OK);
+	sgt_sig_release();
+	json_decref(mine);
+	return rc;
+}
+
+int sgt_record(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+	       const char *result, json_t *details)
+{
+	json_t *recs = json_array(), *r = sgt_audit_rec(op, label, spki_sha256, result, details, NULL);
+	int rc;
+
+	if (recs == NULL || r == NULL || json_array_append(recs, r) != 0) {
+		json_decref(recs);
+		json_decref(r);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	json_decref(r);
+	rc = sgt_record_batch(st, recs);
+	json_decref(recs);
+	return rc;
+}
+
+/* Refusals seen while the token guard is held wait until the module is unloaded (sgt_session_close). */
+struct refusal {
+	const struct sgt_store *st;
+	json_t *rec;
+};
+static struct refusal pending[8];
+static size_t npending;
+
+static void refused_now(const struct sgt_store *st, json_t *r)
+{
+	const char *op = json_string_value(json_object_get(r, "op"));
+	const char *label = json_string_value(json_object_get(r, "label"));
+	const char *spki = json_string_value(json_object_get(r, "spki_sha256"));
+	json_t *d = json_object_get(r, "details");
+	int fd = -1, rc;
+
+	if (!st->lock_exclusive) {
+		/* Raise (or take) the store lock for this one append. */
+		char *path = sgt_store_path(st, "lock");
+
+		fd = st->lock_fd >= 0 ? st->lock_fd : (path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1);
+		free(path);
+		if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+			sgt_warn("the refused attempt (%s) could not be recorded: the store lock is not available", op);
+			if (fd >= 0 && fd != st->lock_fd)
+				close(fd);
+			return;
+		}
+	}
+	rc = sgt_record(st, op, label, spki, "refused", d);
+	if (rc != SGT_OK)
+		sgt_warn("the refused attempt (%s) could not be recorded in the audit log", op);
+	if (fd >= 0 && fd == st->lock_fd)
+		flock(fd, LOCK_SH);
+	else if (fd >= 0)
+		close(fd);
+}
+
+void sgt_record_refused(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+			const char *why)
+{
+	json_t *r = json_pack("{s:s, s:s?, s:s?, s:{s:s}}", "op", op, "label", label, "spki_sha256", spki_sha256,
+			      "details", "reason", why);
+
+	if (r == NULL || st == NULL || st->dir == NULL) {
+		json_decref(r);
+		return;
+	}
+	if (sgt_hsm_busy() && npending < sizeof(pending) / sizeof(pending[0])) {
+		pending[npending].st = st;
+		pending[npending++].rec = r;
+		return;
+	}
+	refused_now(st, r);
+	json_decref(r);
+}
+
+void sgt_record_flush_refused(void)
+{
+	size_t i;
+
+	for (i = 0; i < npending; i++) {
+		refused_now(pending[i].st, pending[i].rec);
+		json_decref(pending[i].rec);
+	}
+	npending = 0;
+}
+
+static int record_repair(const struct sgt_store *st, json_t *repair)
+{
+	return sgt_record(st, "recovered", NULL, NULL, "ok", repair);
+}
+
+int sgt_record_repairs(const struct sgt_store *st)
+{
+	return sgt_hsm_flush_repairs(st, record_repair);
+}
