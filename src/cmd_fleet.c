@@ -256,6 +256,7 @@ static int build_add(struct sgt_ctx *ctx, int argc, char **argv)
 	char *path = NULL, *abs = NULL;
 	json_t *details = NULL, *keys = NULL;
 	struct sgt_buf text = { 0 };
+	struct sgt_tx *tx = NULL;
 	int rc = parse("fleet build add", argc, argv, &o, 0);
 
 	memset(&b, 0, sizeof(b));
@@ -309,20 +310,16 @@ static int build_add(struct sgt_ctx *ctx, int argc, char **argv)
 	 * record is durable (intent.h): it is never visible without it.
 	 */
 	if ((rc = sgt_fleet_record_render(&st, o.names[0], &b, &path, &text)) != SGT_OK ||
-	    (rc = sgt_intent_begin(&st, "fleet.build.add", NULL, NULL, NULL, 0)) != SGT_OK)
+	    (rc = sgt_tx_begin(&st, "fleet.build.add", NULL, NULL, NULL, 0, &tx)) != SGT_OK)
 		goto out;
-	if ((rc = sgt_put(path, text.p, text.len, 1)) != SGT_OK) {
-		sgt_intent_abort(&st);
+	if ((rc = sgt_tx_stage(tx, path, text.p, text.len, SGT_TX_EXCL)) != SGT_OK) {
 		if (rc == SGT_ERR_DATA)
 			sgt_hint("a build is recorded once; a new artefact is a new VERSION");
 		goto out;
 	}
-	if ((rc = sgt_record(&st, "fleet.build.add", NULL, b.keys[0].spki_sha256, "ok", details)) != SGT_OK) {
-		/* No effect without its audit record. */
-		sgt_intent_abort(&st);
-		goto out;
-	}
-	if ((rc = sgt_intent_end(&st)) != SGT_OK)
+	/* No effect without its audit record: on failure sgt_tx_free rolls back. */
+	if ((rc = sgt_tx_record(tx, "fleet.build.add", NULL, b.keys[0].spki_sha256, details)) != SGT_OK ||
+	    (rc = sgt_tx_commit(tx)) != SGT_OK)
 		goto out;
 	if (ctx->json) {
 		json_object_set_new(details, "path", json_string(path));
@@ -354,6 +351,7 @@ out:
 	free(b.version);
 	free(b.artefact);
 	free(b.keys);
+	sgt_tx_free(tx);
 	sgt_store_release(&st);
 	return rc;
 }
