@@ -45,7 +45,11 @@ int sgt_tx_record(struct sgt_tx *tx, const char *op, const char *label, const ch
 /* Queues a `result: refused` record, written when the transaction ends, committed or not. */
 void sgt_tx_refused(struct sgt_tx *tx, const char *op, const char *label, const char *spki_sha256,
 		    const char *why);
-/* Lowers the store lock to shared around slow work (other readers and signers go on), and raises it again. */
+/*
+ * Lets go of the store lock around slow work (other commands, other signers
+ * go on; the intent, flocked by this process, tells their recovery that this
+ * one is alive), and takes it exclusively again.  sgt_tx_commit retakes it.
+ */
 int sgt_tx_unlock(struct sgt_tx *tx);
 int sgt_tx_relock(struct sgt_tx *tx);
 /*
@@ -54,6 +58,8 @@ int sgt_tx_relock(struct sgt_tx *tx);
  * nothing queued is on record and free rolls back.
  */
 int sgt_tx_commit(struct sgt_tx *tx);
+/* 1 once the queued records are durable (a later failure of sgt_tx_commit is in putting files in place). */
+int sgt_tx_committed(const struct sgt_tx *tx);
 /* Rolls back if not committed, writes the queued refusals, frees.  NULL is fine. */
 void sgt_tx_free(struct sgt_tx *tx);
 

@@ -84,7 +84,7 @@ void sgt_tx_refused(struct sgt_tx *tx, const char *op, const char *label, const 
 
 int sgt_tx_unlock(struct sgt_tx *tx)
 {
-	return sgt_store_relock(tx->st, -1);
+	return sgt_store_relock(tx->st, 0);
 }
 
 int sgt_tx_relock(struct sgt_tx *tx)
@@ -106,6 +106,11 @@ int sgt_tx_commit(struct sgt_tx *tx)
 	tx->committed = 1;
 	/* The records are durable: the files go in place, the intent ends. */
 	return sgt_intent_end(tx->st);
+}
+
+int sgt_tx_committed(const struct sgt_tx *tx)
+{
+	return tx != NULL && tx->committed;
 }
 
 void sgt_tx_free(struct sgt_tx *tx)
