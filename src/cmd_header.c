@@ -68,6 +68,7 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 	char *certpath = NULL, *outfile = NULL, sha[65];
 	unsigned char *orig = NULL;
 	size_t origlen = 0;
+	struct sgt_tx *tx = NULL;
 	int started = 0, c, rc, have_store = 0, wrote = 0, force_file = 0, isfile;
 	size_t i;
 
@@ -193,11 +194,12 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 		}
 		if ((rc = sgt_out_check(outfile)) != SGT_OK)
 			goto out;
-		/* With a store, the file appears only once its audit record is durable (intent.h). */
-		if (have_store && (rc = sgt_intent_begin(&st, "header", label, NULL, (const char *const *)&outfile, 1)) != SGT_OK)
-			goto out;
-		if ((rc = sgt_put_out(outfile, out.p, out.len)) != SGT_OK) {
-			sgt_intent_abort(&st);
+		/* With a store, the file appears only once its audit record is durable (tx.h). */
+		if (have_store) {
+			if ((rc = sgt_tx_begin(&st, "header", label, NULL, (const char *const *)&outfile, 1, &tx)) != SGT_OK ||
+			    (rc = sgt_tx_stage(tx, outfile, out.p, out.len, SGT_TX_OUT)) != SGT_OK)
+				goto out;
+		} else if ((rc = sgt_put_out(outfile, out.p, out.len)) != SGT_OK) {
 			goto out;
 		}
 		wrote = 1;
@@ -213,15 +215,15 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 		if (d && use->cert)
 			json_object_set_new(d, "certificate_serial", json_string(use->info.serial));
 		sgt_err_hold();
-		rc = d ? sgt_record(&st, "header", label, use->info.spki_sha256, "ok", d)
-		       : sgt_err(SGT_ERR_DATA, "out of memory");
+		if (d == NULL)
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		else if ((tx != NULL || (rc = sgt_tx_begin(&st, "header", label, NULL, NULL, 0, &tx)) == SGT_OK) &&
+			 (rc = sgt_tx_record(tx, "header", label, use->info.spki_sha256, d)) == SGT_OK)
+			rc = sgt_tx_commit(tx);
 		json_decref(d);
-		if ((rc = cmd_failed_because(rc, "header not exported (no audit record)")) != SGT_OK) {
-			/* Staged, never put in place: the file (or the config --update named) is as it was. */
-			sgt_intent_abort(&st);
-			goto out;
-		}
-		if ((rc = sgt_intent_end(&st)) != SGT_OK)
+		/* On failure the file was staged, never put in place: it (or the config --update named) is as it was. */
+		if ((rc = cmd_failed_because(rc, sgt_tx_committed(tx) ? "header recorded, but not put in place (the next "
+					     "command completes it)" : "header not exported (no audit record)")) != SGT_OK)
 			goto out;
 	}
 	if (!wrote)
@@ -240,6 +242,7 @@ out:
 	free(orig);
 	free(certpath);
 	free(outfile);
+	sgt_tx_free(tx);
 	if (have_store)
 		sgt_store_release(&st);
 	return rc;
