@@ -48,11 +48,10 @@ json_t *sgt_notes_json(const struct sgt_notes *notes);
 
 /*
  * Makes x the current certificate of label and records it (op), in one
- * intent; refused when x is not valid at now.  Adds "path" to report.
+ * transaction (tx.h); refused when x is not valid at now.  Adds "path" to report.
  * The store is as before when anything fails (fail closed).
  */
-int sgt_cert_commit(const struct sgt_store *st, const char *label, X509 *x, const char *op, time_t now,
-		    json_t *report);
+int sgt_cert_commit(struct sgt_store *st, const char *label, X509 *x, const char *op, time_t now, json_t *report);
 
 /*
  * Reissues certificate old for the key in rec on an open token: builds,
@@ -61,7 +60,7 @@ int sgt_cert_commit(const struct sgt_store *st, const char *label, X509 *x, cons
  * object) with label, serial, path, not_after and notes.  The store is
  * unchanged on failure.
  */
-int sgt_reissue(const struct sgt_store *st, struct sgt_token *tok, const struct sgt_keyrec *rec, X509 *old,
+int sgt_reissue(struct sgt_store *st, struct sgt_token *tok, const struct sgt_keyrec *rec, X509 *old,
 		const char *policy_name, long days, const char *op, json_t *report);
 
 #endif

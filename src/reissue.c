@@ -180,10 +180,10 @@ json_t *sgt_notes_json(const struct sgt_notes *notes)
  * Writes x as the new current certificate of label and records it; undoes
  * the files when the audit record cannot be written (fail closed).
  */
-int sgt_cert_commit(const struct sgt_store *st, const char *label, X509 *x, const char *op, time_t now,
-		  json_t *report)
+int sgt_cert_commit(struct sgt_store *st, const char *label, X509 *x, const char *op, time_t now, json_t *report)
 {
 	struct sgt_cert_saved saved;
+	struct sgt_tx *tx = NULL;
 	json_t *details = NULL;
 	char spki[65], day[32];
 	time_t nb, na;
@@ -199,30 +199,29 @@ int sgt_cert_commit(const struct sgt_store *st, const char *label, X509 *x, cons
 			     "nothing written", label, na <= now ? "expired on" : "is not valid before", day);
 		return rc;
 	}
-	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK || (rc = sgt_intent_begin(st, op, label, NULL, NULL, 0)) != SGT_OK)
+	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK || (rc = sgt_tx_begin(st, op, label, NULL, NULL, 0, &tx)) != SGT_OK)
 		return rc;
+	/* Staged in the transaction: put in place only once the record is durable. */
 	if ((rc = sgt_cert_store_save(st, label, x, &saved)) != SGT_OK) {
-		sgt_intent_abort(st);
+		sgt_tx_free(tx);
 		return rc;
 	}
 	json_object_set_new(report, "path", json_string(saved.path));
 	details = json_pack("{s:O?, s:O?, s:O?, s:s}", "serial", json_object_get(report, "serial"),
 			    "subject", json_object_get(report, "subject"),
 			    "not_after", json_object_get(report, "not_after"), "path", saved.path);
-	if ((rc = sgt_record(st, op, label, spki, "ok", details)) != SGT_OK) {
-		sgt_cert_store_undo(&saved);
-		sgt_intent_abort(st);
+	if ((rc = sgt_tx_record(tx, op, label, spki, details)) == SGT_OK)
+		rc = sgt_tx_commit(tx);
+	if (rc != SGT_OK && !sgt_tx_committed(tx))
 		sgt_hint("the certificate for '%s' was not kept, since it could not be recorded; the store is as before",
 			 label);
-	} else {
-		rc = sgt_intent_end(st);	/* the record is durable: the certificate goes in place */
-	}
+	sgt_tx_free(tx);	/* rolls back unless committed */
 	json_decref(details);
 	sgt_cert_saved_release(&saved);
 	return rc;
 }
 
-int sgt_reissue(const struct sgt_store *st, struct sgt_token *tok, const struct sgt_keyrec *rec,
+int sgt_reissue(struct sgt_store *st, struct sgt_token *tok, const struct sgt_keyrec *rec,
 			 X509 *old, const char *policy_name, long days, const char *op, json_t *report)
 {
 	struct sgt_policy *pol = NULL;
