@@ -23,10 +23,10 @@ int sgt_key_spki_sha256(EVP_PKEY *pk, char out[65]);
  * token that did not honour it, writes the key record and the audit
  * record.  Caller holds the store's exclusive lock.
  */
-int sgt_key_generate(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
+int sgt_key_generate(struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
 		     const char *alg, const char *policy, struct sgt_keyrec *out);
 /* Imports a legacy private key file into custody (origin: imported). */
-int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
+int sgt_key_import(struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
 		   const char *keyfile, const char *policy, struct sgt_keyrec *out);
 /*
  * Takes a key pair that already exists on the token into custody (origin
@@ -38,7 +38,7 @@ int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
  * "refused" audit record) unless accept_extractable, which is then said
  * loudly in the audit record.  Nothing on the token is changed.
  */
-int sgt_key_adopt(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label, const char *idhex,
+int sgt_key_adopt(struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label, const char *idhex,
 		  const char *uri, const char *policy, int accept_extractable, struct sgt_keyrec *out);
 /*
  * A key named by label or by PKCS#11 URI ("pkcs11:object=fw;type=private"):

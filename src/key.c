@@ -144,9 +144,9 @@ out:
 	return rc;
 }
 
-/* Records and audits a new pair; on any failure destroys it again. */
-static int commit_pair(const struct sgt_store *st, struct sgt_p11 *p, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv,
-		       const char *op, const unsigned char *id, size_t idlen, const char *origin,
+/* Records and audits a new pair in tx (taken: committed or rolled back); on any failure destroys the pair again. */
+static int commit_pair(struct sgt_tx *tx, const struct sgt_store *st, struct sgt_p11 *p, CK_OBJECT_HANDLE pub,
+		       CK_OBJECT_HANDLE priv, const char *op, const unsigned char *id, size_t idlen, const char *origin,
 		       const char *policy, const char *label, struct sgt_keyrec *rec)
 {
 	struct sgt_buf why = { 0 };
@@ -166,27 +166,31 @@ static int commit_pair(const struct sgt_store *st, struct sgt_p11 *p, CK_OBJECT_
 		goto undo;
 	details = json_pack("{s:s, s:s, s:s, s:o}", "algorithm", rec->algorithm, "id", rec->id,
 			    "origin", origin, "custody", sgt_key_custody_json(&rec->custody));
-	if ((rc = sgt_record(st, op, label, rec->spki_sha256, "ok", details)) != SGT_OK)
-		goto undo;
-	rc = sgt_intent_end(st);	/* the record is durable: the key record goes in place */
-	goto out;
+	/* The record is durable: the key record goes in place. */
+	if ((rc = sgt_tx_record(tx, op, label, rec->spki_sha256, details)) == SGT_OK)
+		rc = sgt_tx_commit(tx);
+	if (rc == SGT_OK || sgt_tx_committed(tx))
+		goto out;
 undo:
-	sgt_intent_abort(st);
+	sgt_tx_free(tx);
+	tx = NULL;
 	if (sgt_p11_destroy(p, priv) != SGT_OK || sgt_p11_destroy(p, pub) != SGT_OK)
 		sgt_warn("token '%s' may still hold objects labelled '%s'; 'signet audit custody' lists them", p->token, label);
 out:
+	sgt_tx_free(tx);
 	json_decref(details);
 	sgt_buf_free(&why);
 	return rc;
 }
 
 /* The intent names the pair's CKA_ID before it exists, so an interrupted run's pair can be found. */
-static int begin_pair(const struct sgt_store *st, const char *op, const char *label, const unsigned char *id)
+static int begin_pair(struct sgt_store *st, const char *op, const char *label, const unsigned char *id,
+		      struct sgt_tx **tx)
 {
 	char hex[33];
 
 	sgt_hex(id, 16, hex);
-	return sgt_intent_begin(st, op, label, hex, NULL, 0);
+	return sgt_tx_begin(st, op, label, hex, NULL, 0, tx);
 }
 
 static int check_new_label(const struct sgt_store *st, const char *label)
@@ -224,10 +228,11 @@ static int label_free_on_token(struct sgt_p11 *p, const char *label)
 	return rc;
 }
 
-int sgt_key_generate(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
+int sgt_key_generate(struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
 		     const char *alg, const char *policy, struct sgt_keyrec *out)
 {
 	enum sgt_alg a = sgt_alg_from_name(alg);
+	struct sgt_tx *tx = NULL;
 	struct sgt_p11 p;
 	unsigned char id[16];
 	CK_OBJECT_HANDLE pub, priv;
@@ -239,11 +244,11 @@ int sgt_key_generate(const struct sgt_store *st, const struct sgt_pin_opts *opts
 	if ((rc = check_new_label(st, label)) != SGT_OK || (rc = sgt_random(id, sizeof(id))) != SGT_OK)
 		return rc;
 	if ((rc = sgt_session_open(&p, st, opts, SGT_SESSION_RW | SGT_SESSION_LOGIN, NULL)) == SGT_OK && (rc = label_free_on_token(&p, label)) == SGT_OK &&
-	    (rc = begin_pair(st, "key.generate", label, id)) == SGT_OK) {
+	    (rc = begin_pair(st, "key.generate", label, id, &tx)) == SGT_OK) {
 		if ((rc = sgt_p11_generate(&p, a, label, id, sizeof(id), &pub, &priv)) == SGT_OK)
-			rc = commit_pair(st, &p, pub, priv, "key.generate", id, sizeof(id), "generated", policy, label, out);
+			rc = commit_pair(tx, st, &p, pub, priv, "key.generate", id, sizeof(id), "generated", policy, label, out);
 		else
-			sgt_intent_abort(st);
+			sgt_tx_free(tx);
 	}
 	sgt_session_close(&p);
 	return rc;
@@ -268,9 +273,10 @@ static int pass_cb(char *out, int size, int rwflag, void *u)
 	return PEM_def_callback(out, size, rwflag, NULL);
 }
 
-int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
+int sgt_key_import(struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label,
 		   const char *keyfile, const char *policy, struct sgt_keyrec *out)
 {
+	struct sgt_tx *tx = NULL;
 	struct sgt_p11 p;
 	struct sgt_keyrec existing;
 	unsigned char id[16];
@@ -320,11 +326,11 @@ int sgt_key_import(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 		rc = sgt_err(SGT_ERR_DATA, "the key in '%s' is already in custody as '%s'", keyfile, existing.label);
 		goto out;
 	}
-	if ((rc = sgt_session_open(&p, st, opts, SGT_SESSION_RW | SGT_SESSION_LOGIN, NULL)) == SGT_OK && (rc = begin_pair(st, "key.import", label, id)) == SGT_OK) {
+	if ((rc = sgt_session_open(&p, st, opts, SGT_SESSION_RW | SGT_SESSION_LOGIN, NULL)) == SGT_OK && (rc = begin_pair(st, "key.import", label, id, &tx)) == SGT_OK) {
 		if ((rc = sgt_p11_import(&p, key, label, id, sizeof(id), &pub, &priv)) == SGT_OK)
-			rc = commit_pair(st, &p, pub, priv, "key.import", id, sizeof(id), "imported", policy, label, out);
+			rc = commit_pair(tx, st, &p, pub, priv, "key.import", id, sizeof(id), "imported", policy, label, out);
 		else
-			sgt_intent_abort(st);
+			sgt_tx_free(tx);
 	}
 	if (rc == SGT_OK && strcmp(out->spki_sha256, spki) != 0)
 		rc = sgt_err(SGT_ERR_HSM, "token '%s' stored a different public key than '%s' holds", p.token, keyfile);
@@ -624,9 +630,10 @@ static int adopt_shortfall(const struct sgt_custody *c, const struct sgt_policy 
 	return n;
 }
 
-int sgt_key_adopt(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label, const char *idhex,
+int sgt_key_adopt(struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label, const char *idhex,
 		  const char *uri, const char *policy, int accept_extractable, struct sgt_keyrec *out)
 {
+	struct sgt_tx *tx = NULL;
 	struct sgt_p11 p;
 	struct sgt_p11_obj priv, *pubs = NULL;
 	struct sgt_keyrec *recs = NULL, existing;
@@ -735,7 +742,9 @@ int sgt_key_adopt(const struct sgt_store *st, const struct sgt_pin_opts *opts, c
 	}
 	if (hard > 0)
 		sgt_warn("adopting '%s' although %s; recorded in the audit log and shown by 'key show'", label, why.p);
-	if ((rc = sgt_keyrec_save(st, out)) != SGT_OK)
+	/* The key record is staged and put in place only once its audit record is durable. */
+	if ((rc = sgt_tx_begin(st, "key.adopt", label, NULL, NULL, 0, &tx)) != SGT_OK ||
+	    (rc = sgt_keyrec_save(st, out)) != SGT_OK)
 		goto out;
 	details = json_pack("{s:s, s:s, s:s, s:s, s:o}", "algorithm", out->algorithm, "id", out->id, "origin", "adopted",
 			    "token_label", priv.label, "custody", sgt_key_custody_json(&out->custody));
@@ -744,9 +753,10 @@ int sgt_key_adopt(const struct sgt_store *st, const struct sgt_pin_opts *opts, c
 		json_object_set_new(details, "warning",
 				    json_sprintf("ADOPTED WITH --accept-extractable: %s; copies of this private key may exist outside the token", why.p));
 	}
-	if ((rc = sgt_record(st, "key.adopt", label, out->spki_sha256, "ok", details)) != SGT_OK)
-		sgt_keyrec_remove(st, label);	/* no record without its audit record */
+	if ((rc = sgt_tx_record(tx, "key.adopt", label, out->spki_sha256, details)) == SGT_OK)
+		rc = sgt_tx_commit(tx);
 out:
+	sgt_tx_free(tx);	/* not committed: the staged key record is removed */
 	if (rc != SGT_OK && rc != SGT_ERR_USAGE && out->spki_sha256[0] && strcmp(out->origin, "adopted") == 0 &&
 	    !sgt_keyrec_exists(st, label)) {
 		json_t *d = json_pack("{s:s, s:s}", "id", out->id, "reason", why.len ? why.p : "see the error");
