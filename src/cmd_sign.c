@@ -465,7 +465,8 @@ out:
  * per image) and what to print once they are on disk.
  */
 struct batch {
-	json_t *recs;		/* sgt_audit_rec objects */
+	struct sgt_tx *tx;	/* the images' transaction: their files and records */
+	size_t nrecs;		/* records queued in it */
 	json_t *shown;		/* per image: {"text": line} or the --json object */
 	struct sgt_buf sigout;	/* --out -: the signature for stdout */
 };
@@ -510,8 +511,7 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 	const char *image = m->image, *sha256 = m->sha256;
 	char *b64 = NULL, *sigpath = NULL, *jtext = NULL;
 	struct sgt_buf text = { 0 };
-	const char *finals[2] = { NULL, NULL };
-	json_t *d = NULL, *claim = NULL;
+	json_t *d = NULL;
 	int rc, to_stdout = out && strcmp(out, "-") == 0;
 
 	/* Never ship a signature the device would reject. */
@@ -540,29 +540,29 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 			goto out;
 		}
 		/* every output place was checked (sgt_out_check) before the token signed anything */
-		if ((rc = sgt_put_out(sigpath, text.p, text.len)) != SGT_OK)
+		if ((rc = sgt_tx_stage(b->tx, sigpath, text.p, text.len, SGT_TX_OUT)) != SGT_OK)
 			goto out;
-		finals[0] = sigpath;
 	}
 	if (ota) {
 		size_t n = strlen(jtext);
 
 		jtext[n] = '\n';	/* json_dumps leaves no newline; the NUL slot takes it */
-		rc = sgt_put_out(ota, jtext, n + 1);
+		rc = sgt_tx_stage(b->tx, ota, jtext, n + 1, SGT_TX_OUT);
 		jtext[n] = '\0';
 		if (rc != SGT_OK)
 			goto out;
-		finals[1] = ota;
 	}
 	d = json_pack("{s:s,s:s,s:s,s:s,s:s}", "image", image, "image_sha256", sha256, "hash", sgt_sign_md_aws(s->md),
 		      "signature_algorithm", s->alg, "signature", sigpath ? sigpath : "-");
-	claim = sgt_intent_claim(finals, 2);
-	if (d == NULL || claim == NULL) {
+	if (d == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
 	json_object_set_new(d, "certificate_serial", s->cert ? json_string(s->cinfo.serial) : json_null());
-	json_array_append_new(b->recs, sgt_audit_rec("sign", s->rec.label, s->rec.spki_sha256, "ok", d, claim));
+	/* The record names this image's files (staged just before it); it is written at the commit. */
+	if ((rc = sgt_tx_record(b->tx, "sign", s->rec.label, s->rec.spki_sha256, d)) != SGT_OK)
+		goto out;
+	b->nrecs++;
 	if (to_stdout) {
 		rc = sgt_buf_add(&b->sigout, text.p, text.len);
 	} else if (ctx->json) {
@@ -582,7 +582,6 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 	}
 out:
 	json_decref(d);
-	json_decref(claim);
 	sgt_buf_free(&text);
 	free(jtext);
 	free(sigpath);
@@ -601,21 +600,24 @@ static int commit_batch(struct sgt_ctx *ctx, struct signing *s, struct batch *b,
 	json_t *v;
 	int rc;
 
-	if (json_array_size(b->recs) == 0)
-		return SGT_OK;
+	(void)s;
+	if (b->nrecs == 0)
+		return sgt_tx_commit(b->tx);	/* nothing to record: the intent ends */
 	/* one line: what did not happen, and the audit log's reason */
 	sgt_err_hold();
-	rc = sgt_record_batch(&s->st, b->recs);
+	rc = sgt_tx_commit(b->tx);
 	if (rc != SGT_OK) {
-		char what[80];
+		char what[120];
 
-		snprintf(what, sizeof(what), "%zu image%s not signed (no audit record)", json_array_size(b->recs),
-			 json_array_size(b->recs) == 1 ? "" : "s");
+		if (sgt_tx_committed(b->tx))
+			snprintf(what, sizeof(what), "%zu image%s signed and recorded, but not every signature was put in "
+				 "place (the next command completes it)", b->nrecs, b->nrecs == 1 ? "" : "s");
+		else
+			snprintf(what, sizeof(what), "%zu image%s not signed (no audit record)", b->nrecs,
+				 b->nrecs == 1 ? "" : "s");
 		return cmd_failed_because(rc, what);
 	}
 	(void)sgt_err_release();
-	if ((rc = sgt_intent_publish()) != SGT_OK)
-		return rc;
 	if (b->sigout.len > 0)
 		fwrite(b->sigout.p, 1, b->sigout.len, stdout);
 	json_array_foreach(b->shown, i, v) {
@@ -644,7 +646,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	struct signing s;
 	const char *label = NULL, *out = NULL, *ota = NULL, *cert_name = "code_signing.crt", *hash = NULL, *fleet = NULL;
 	json_t *results = NULL;
-	struct batch b = { NULL, NULL, { 0 } };
+	struct batch b = { NULL, 0, NULL, { 0 } };
 	char **outputs = NULL;
 	struct sgt_verifier *ver = NULL;
 	struct made made[2];
@@ -786,19 +788,20 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = sgt_err(SGT_ERR_DATA, "key '%s' (%s) cannot sign OTA images: ECDSA or RSA needed", label, s.rec.algorithm);
 		goto out;
 	}
-	if ((b.recs = json_array()) == NULL || (b.shown = json_array()) == NULL ||
+	if ((b.shown = json_array()) == NULL ||
 	    (ctx->json && (results = json_array()) == NULL)) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if ((rc = sgt_intent_begin(&s.st, "sign", s.rec.label, NULL, (const char *const *)outputs, (size_t)noutputs)) != SGT_OK)
+	if ((rc = sgt_tx_begin(&s.st, "sign", s.rec.label, NULL, (const char *const *)outputs, (size_t)noutputs, &b.tx)) !=
+	    SGT_OK)
 		goto out;
 	/*
 	 * The store changes only at the commit: other signers work while this
 	 * one signs.  The intent (locked by this process) tells any recovery
 	 * that runs meanwhile that this command is alive.
 	 */
-	if ((rc = sgt_store_relock(&s.st, 0)) != SGT_OK ||
+	if ((rc = sgt_tx_unlock(b.tx)) != SGT_OK ||
 	    (rc = sgt_verifier_start(s.devkey, s.md, nimages > 1, &ver)) != SGT_OK)
 		goto out;
 	/*
@@ -833,13 +836,10 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	sgt_verifier_stop(ver);
 	ver = NULL;
 	/* What was signed before a failure or an interruption is kept, with its records. */
-	if ((r2 = sgt_store_relock(&s.st, 1)) != SGT_OK || (r2 = commit_batch(ctx, &s, &b, results)) != SGT_OK)
+	if ((r2 = sgt_tx_relock(b.tx)) != SGT_OK || (r2 = commit_batch(ctx, &s, &b, results)) != SGT_OK)
 		rc = rc == SGT_OK ? r2 : rc;
-	if (rc != SGT_OK) {
-		sgt_intent_abort(&s.st);
-		goto out;
-	}
-	if ((rc = sgt_intent_end(&s.st)) != SGT_OK)
+	/* Not committed: sgt_tx_free at the end rolls back (nothing was recorded, nothing is put in place). */
+	if (rc != SGT_OK)
 		goto out;
 	if (upd.path != NULL) {
 		char *sigpath = out ? strdup(out) : default_sig_path(images[0]);
@@ -858,7 +858,7 @@ out:
 	for (i = 0; i < noutputs; i++)
 		free(outputs[i]);
 	free(outputs);
-	json_decref(b.recs);
+	sgt_tx_free(b.tx);
 	json_decref(b.shown);
 	sgt_buf_free(&b.sigout);
 	json_decref(results);
