@@ -40,13 +40,12 @@ void sgt_anchor_forget(const struct sgt_p11 *handle);
 const struct sgt_audit_signer *sgt_anchor_signer(void);
 
 /*
- * What the token says, without a PIN: its audit public key (*pub, NULL when
- * it has none) and the signed head kept there (a->present 0 when none).
- * *reachable is 0 when the module or token cannot be used now (nothing
- * else is set then, and nothing is printed).  *keyable is 0 when the token
- * offers neither EC nor RSA key generation, so it can hold no audit key.
+ * What the token open in p says (no login needed): its audit public key
+ * (*pub, NULL when it has none) and the signed head kept there (a->present
+ * 0 when none).  *keyable is 0 when the token offers neither EC nor RSA key
+ * generation, so it can hold no audit key.  The caller opens the session
+ * (session.h): anchor.c opens no token of its own.
  */
-int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *reachable,
-		    int *keyable);
+int sgt_anchor_read(struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *keyable);
 
 #endif

@@ -19,7 +19,6 @@
 #include "intent.h"
 #include "key.h"
 #include "p11.h"
-#include "session.h"
 #include "tx.h"
 
 /* The logged-in handle heads are signed with, while it lives, and the audit private key on it, once found. */
@@ -455,27 +454,16 @@ out:
 	EVP_PKEY_free(file);
 }
 
-int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *reachable,
-		    int *keyable)
+int sgt_anchor_read(struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *keyable)
 {
-	struct sgt_p11 p;
 	CK_OBJECT_HANDLE *h = NULL;
 	size_t n = 0, i;
 	int rc;
 
 	*pub = NULL;
-	*reachable = 0;
-	*keyable = 1;
 	memset(a, 0, sizeof(*a));
-	memset(&p, 0, sizeof(p));
-	/* An unreachable token is a note for the caller, not an error line. */
-	if (sgt_session_open(&p, st, NULL, SGT_SESSION_QUIET, NULL) != SGT_OK) {
-		sgt_session_close(&p);
-		return SGT_OK;
-	}
-	*reachable = 1;
-	*keyable = audit_alg(&p) != SGT_ALG_NONE;
-	if ((rc = token_pub(&p, pub, NULL)) != SGT_OK || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
+	*keyable = audit_alg(p) != SGT_ALG_NONE;
+	if ((rc = token_pub(p, pub, NULL)) != SGT_OK || (rc = find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
 		goto out;
 	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */
 	for (i = 0; i < n; i++) {
@@ -484,7 +472,7 @@ int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit
 		struct sgt_audit_anchor x;
 		size_t len;
 
-		if (p.f->C_GetAttributeValue(p.session, h[i], &t, 1) != CKR_OK)
+		if (p->f->C_GetAttributeValue(p->session, h[i], &t, 1) != CKR_OK)
 			continue;
 		len = t.ulValueLen;
 		buf[len] = '\0';
@@ -496,6 +484,5 @@ int sgt_anchor_read(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit
 	}
 out:
 	free(h);
-	sgt_session_close(&p);
 	return rc;
 }

@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "cmd.h"
 #include "key.h"
+#include "session.h"
 
 static const char help[] =
 	"usage: signet audit log [--since DATE]\n"
@@ -155,6 +156,29 @@ static int spki_of(EVP_PKEY *k, char out[65])
 	return k != NULL ? sgt_key_spki_sha256(k, out) : SGT_OK;
 }
 
+/*
+ * The token's audit key and signed head, without a PIN.  *reachable is 0
+ * when the module or token cannot be used now (nothing else is set then,
+ * and nothing is printed: an unreachable token is a note, not an error).
+ */
+static int token_anchor(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *reachable,
+			int *keyable)
+{
+	struct sgt_p11 p;
+	int rc = SGT_OK;
+
+	*pub = NULL;
+	*reachable = 0;
+	*keyable = 1;
+	memset(a, 0, sizeof(*a));
+	if (sgt_session_open(&p, st, NULL, SGT_SESSION_QUIET, NULL) == SGT_OK) {
+		*reachable = 1;
+		rc = sgt_anchor_read(&p, pub, a, keyable);
+	}
+	sgt_session_close(&p);
+	return rc;
+}
+
 static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *headfile)
 {
 	struct sgt_audit_result res;
@@ -168,7 +192,7 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *h
 
 	memset(&res, 0, sizeof(res));
 	if ((rc = sgt_audit_pub_load(st, &pub)) != SGT_OK ||
-	    (rc = sgt_anchor_read(st, &tokpub, &tok_anchor, &reachable, &keyable)) != SGT_OK ||
+	    (rc = token_anchor(st, &tokpub, &tok_anchor, &reachable, &keyable)) != SGT_OK ||
 	    (headfile != NULL && (rc = head_copy_load(headfile, &copy, copy_spki)) != SGT_OK))
 		goto out;
 	spki_of(pub, file_spki);
