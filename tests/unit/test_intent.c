@@ -274,11 +274,109 @@ static void test_objfile(void **state)
 	assert_int_equal(sgt_hsm_objfile_ok(b, n), 0);
 }
 
+/* The audit log's records, one JSON object per line (new reference). */
+static json_t *log_records(const char *dir)
+{
+	char p[256], line[8192];
+	json_t *a = json_array();
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/audit.log", dir);
+	if ((f = fopen(p, "r")) == NULL)
+		return a;
+	while (fgets(line, sizeof(line), f) != NULL)
+		json_array_append_new(a, json_loads(line, 0, NULL));
+	fclose(f);
+	return a;
+}
+
+static const char *rec_file(json_t *recs, size_t i, size_t j)
+{
+	return json_string_value(json_array_get(json_object_get(json_object_get(json_array_get(recs, i), "intent"), "files"), j));
+}
+
+/* A transaction: nothing visible or recorded before the commit; each record names the files staged before it. */
+static void test_tx_commit(void **state)
+{
+	struct fx *fx = *state;
+	struct sgt_tx *tx = NULL;
+	char a[128], b[128];
+	json_t *recs;
+
+	snprintf(a, sizeof(a), "%s/a.sig", fx->dir);
+	snprintf(b, sizeof(b), "%s/b.sig", fx->dir);
+	assert_int_equal(sgt_tx_begin(&fx->st, "sign", "fw", NULL, NULL, 0, &tx), SGT_OK);
+	assert_true(intent_open(fx->dir));
+	assert_int_equal(sgt_tx_stage(tx, a, "a\n", 2, SGT_TX_OUT), SGT_OK);
+	assert_int_equal(sgt_tx_record(tx, "sign", "fw", NULL, NULL), SGT_OK);
+	assert_int_equal(sgt_tx_stage(tx, b, "b\n", 2, SGT_TX_EXCL), SGT_OK);
+	assert_int_equal(sgt_tx_record(tx, "sign", "fw", NULL, NULL), SGT_OK);
+	recs = log_records(fx->dir);
+	assert_int_equal(json_array_size(recs), 0);	/* queued, not written */
+	json_decref(recs);
+	assert_false(exists(fx->dir, "a.sig"));
+	assert_false(sgt_tx_committed(tx));
+	assert_int_equal(sgt_tx_commit(tx), SGT_OK);
+	assert_true(sgt_tx_committed(tx));
+	sgt_tx_free(tx);
+	assert_true(exists(fx->dir, "a.sig"));
+	assert_true(exists(fx->dir, "b.sig"));
+	assert_false(intent_open(fx->dir));
+	assert_int_equal(count_tmp(fx->dir), 0);
+	recs = log_records(fx->dir);
+	assert_int_equal(json_array_size(recs), 2);
+	assert_string_equal(rec_file(recs, 0, 0), a);
+	assert_null(rec_file(recs, 0, 1));
+	assert_string_equal(rec_file(recs, 1, 0), b);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 1), "result")), "ok");
+	json_decref(recs);
+}
+
+/* Freed without a commit: nothing in place, nothing recorded but the refusal, no intent left. */
+static void test_tx_free_rolls_back(void **state)
+{
+	struct fx *fx = *state;
+	struct sgt_tx *tx = NULL;
+	char a[128];
+	json_t *recs;
+
+	snprintf(a, sizeof(a), "%s/a.sig", fx->dir);
+	assert_int_equal(sgt_tx_begin(&fx->st, "sign", "fw", NULL, NULL, 0, &tx), SGT_OK);
+	assert_int_equal(sgt_tx_stage(tx, a, "a\n", 2, 0), SGT_OK);
+	assert_int_equal(sgt_tx_record(tx, "sign", "fw", NULL, NULL), SGT_OK);
+	sgt_tx_refused(tx, "sign", "fw", NULL, "the fleet gate said no");
+	sgt_tx_free(tx);
+	assert_false(exists(fx->dir, "a.sig"));
+	assert_false(intent_open(fx->dir));
+	assert_int_equal(count_tmp(fx->dir), 0);
+	recs = log_records(fx->dir);
+	assert_int_equal(json_array_size(recs), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 0), "result")), "refused");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(recs, 0), "details"), "reason")),
+			    "the fleet gate said no");
+	json_decref(recs);
+}
+
+/* Without the exclusive lock there is no transaction. */
+static void test_tx_needs_lock(void **state)
+{
+	struct fx *fx = *state;
+	struct sgt_tx *tx = (struct sgt_tx *)1;
+
+	fx->st.lock_exclusive = 0;
+	assert_int_equal(sgt_tx_begin(&fx->st, "sign", "fw", NULL, NULL, 0, &tx), SGT_ERR_DATA);
+	assert_null(tx);
+	assert_false(intent_open(fx->dir));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_staged_until_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_free_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_needs_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_committed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_uncommitted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_append, setup, teardown),
