@@ -85,9 +85,10 @@ static int parse(const char *cmd, int argc, char **argv, struct ropts *o, int ma
 }
 
 /* Writes the statement, its signature and the record, then the audit record: the commit point. */
-static int start_commit(const struct sgt_store *st, const struct sgt_rotation *r, const char *stmt, size_t stmtlen,
+static int start_commit(struct sgt_store *st, const struct sgt_rotation *r, const char *stmt, size_t stmtlen,
 			const unsigned char *sig, size_t siglen)
 {
+	struct sgt_tx *tx = NULL;
 	char *jpath = sgt_rotation_path(st, r->old, ".lineage.json");
 	char *spath = sgt_rotation_path(st, r->old, ".lineage.sig");
 	char *rpath = sgt_rotation_path(st, r->old, ".yaml");
@@ -99,13 +100,12 @@ static int start_commit(const struct sgt_store *st, const struct sgt_rotation *r
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if ((rc = sgt_intent_begin(st, "rotate.start", r->old, NULL, NULL, 0)) != SGT_OK)
+	if ((rc = sgt_tx_begin(st, "rotate.start", r->old, NULL, NULL, 0, &tx)) != SGT_OK)
 		goto out;
-	if ((rc = sgt_put(jpath, stmt, stmtlen, 1)) != SGT_OK || (rc = sgt_put(spath, sig, siglen, 1)) != SGT_OK ||
-	    (rc = sgt_put(rpath, rec.p, rec.len, 1)) != SGT_OK) {
-		sgt_intent_abort(st);
+	if ((rc = sgt_tx_stage(tx, jpath, stmt, stmtlen, SGT_TX_EXCL)) != SGT_OK ||
+	    (rc = sgt_tx_stage(tx, spath, sig, siglen, SGT_TX_EXCL)) != SGT_OK ||
+	    (rc = sgt_tx_stage(tx, rpath, rec.p, rec.len, SGT_TX_EXCL)) != SGT_OK)
 		goto out;
-	}
 	d = json_pack("{s:s, s:s, s:s, s:s, s:s}", "new", r->new_, "new_spki_sha256", r->new_spki, "reason", r->reason,
 		      "record", rpath, "lineage_sha256", "");
 	if (d != NULL) {
@@ -114,13 +114,12 @@ static int start_commit(const struct sgt_store *st, const struct sgt_rotation *r
 		sgt_sha256_hex(stmt, stmtlen, h);
 		json_object_set_new(d, "lineage_sha256", json_string(h));
 	}
-	if ((rc = sgt_record(st, "rotate.start", r->old, r->old_spki, "ok", d)) != SGT_OK) {
-		sgt_intent_abort(st);
+	if ((rc = sgt_tx_record(tx, "rotate.start", r->old, r->old_spki, d)) == SGT_OK)
+		rc = sgt_tx_commit(tx);
+	if (rc != SGT_OK && !sgt_tx_committed(tx))
 		sgt_hint("the rotation of '%s' was not recorded; the store is as before", r->old);
-		goto out;
-	}
-	rc = sgt_intent_end(st);
 out:
+	sgt_tx_free(tx);	/* not committed: rolled back */
 	json_decref(d);
 	sgt_buf_free(&rec);
 	free(jpath);
@@ -454,6 +453,7 @@ static int rotate_finish(struct sgt_ctx *ctx, int argc, char **argv)
 	size_t np = 0, j;
 	long nleft = 0, stale = 0;
 	char *rpath = NULL, rel[128];
+	struct sgt_tx *tx = NULL;
 	json_t *d = NULL;
 	int rc, have_inv = 0;
 
@@ -502,21 +502,19 @@ static int rotate_finish(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if ((rc = sgt_intent_begin(&st, "rotate.finish", r.old, NULL, NULL, 0)) != SGT_OK)
+	if ((rc = sgt_tx_begin(&st, "rotate.finish", r.old, NULL, NULL, 0, &tx)) != SGT_OK)
 		goto out;
-	if ((rc = sgt_keyrec_update(&st, &rec)) != SGT_OK || (rc = sgt_put(rpath, rb.p, rb.len, 0)) != SGT_OK) {
-		sgt_intent_abort(&st);
+	if ((rc = sgt_keyrec_update(&st, &rec)) != SGT_OK || (rc = sgt_tx_stage(tx, rpath, rb.p, rb.len, 0)) != SGT_OK)
 		goto out;
-	}
 	d = json_pack("{s:s, s:s, s:s, s:I}", "new", r.new_, "retired", rec.retired, "record", rpath, "stale_devices_on_old",
 		      (json_int_t)stale);
-	if ((rc = sgt_record(&st, "rotate.finish", r.old, r.old_spki, "ok", d)) != SGT_OK) {
-		sgt_intent_abort(&st);
-		sgt_hint("key '%s' was not retired, since it could not be recorded; the store is as before", r.old);
+	if ((rc = sgt_tx_record(tx, "rotate.finish", r.old, r.old_spki, d)) == SGT_OK)
+		rc = sgt_tx_commit(tx);
+	if (rc != SGT_OK) {
+		if (!sgt_tx_committed(tx))
+			sgt_hint("key '%s' was not retired, since it could not be recorded; the store is as before", r.old);
 		goto out;
 	}
-	if ((rc = sgt_intent_end(&st)) != SGT_OK)
-		goto out;
 	if (ctx->json)
 		rc = cmd_json_print(json_pack("{s:s, s:s, s:s, s:I}", "old", r.old, "new", r.new_, "retired", rec.retired,
 					      "stale_devices_on_old", (json_int_t)stale));
@@ -534,6 +532,7 @@ out:
 	sgt_buf_free(&left);
 	if (have_inv)
 		sgt_inventory_release(&inv);
+	sgt_tx_free(tx);
 	sgt_store_release(&st);
 	return rc;
 }
