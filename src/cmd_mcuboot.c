@@ -255,8 +255,9 @@ int cmd_sign_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 	unsigned long long base = 0;
 	char *outpath = NULL, why[300], in_sha[65], out_sha[65], vers[48];
 	const char *kwhy = NULL, *finals[1];
-	json_t *d = NULL, *claim = NULL, *recs = NULL;
-	int rc, opened = 0, hex_in = 0, hex_out, begun = 0;
+	json_t *d = NULL;
+	struct sgt_tx *tx = NULL;
+	int rc, opened = 0, hex_in = 0, hex_out;
 
 	memset(&k, 0, sizeof(k));
 	memset(&b, 0, sizeof(b));
@@ -328,34 +329,27 @@ int cmd_sign_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	sgt_sha256_hex(file.p, file.len, out_sha);
 	finals[0] = outpath;
-	if ((rc = sgt_intent_begin(&st, "sign", rec.label, NULL, finals, 1)) != SGT_OK)
-		goto out;
-	begun = 1;
-	if ((rc = sgt_put_out(outpath, file.p, file.len)) != SGT_OK)
+	if ((rc = sgt_tx_begin(&st, "sign", rec.label, NULL, finals, 1, &tx)) != SGT_OK ||
+	    (rc = sgt_tx_stage(tx, outpath, file.p, file.len, SGT_TX_OUT)) != SGT_OK)
 		goto out;
 	snprintf(vers, sizeof(vers), "%u.%u.%u+%u", a.o.ver.major, a.o.ver.minor, a.o.ver.revision, a.o.ver.build);
 	d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "image", a.image, "image_sha256", in_sha, "format", "mcuboot",
 		      "output", outpath, "output_sha256", out_sha, "version", vers, "hash",
 		      k.hash_tlv == SGT_MCUBOOT_SHA384 ? "SHA384" : "SHA256", "signature_algorithm",
 		      k.pss ? "RSA-PSS" : k.ed25519 ? "Ed25519" : "ECDSA", "key_tlv", a.o.full_key ? "full" : "hash");
-	claim = sgt_intent_claim(finals, 1);
-	recs = json_array();
-	if (d == NULL || claim == NULL || recs == NULL ||
-	    json_array_append_new(recs, sgt_audit_rec("sign", rec.label, rec.spki_sha256, "ok", d, claim)) != 0) {
+	if (d == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
 	sgt_err_hold();
-	if ((rc = sgt_record_batch(&st, recs)) != SGT_OK) {
-		rc = cmd_failed_because(rc, "image not signed (no audit record)");
+	if ((rc = sgt_tx_record(tx, "sign", rec.label, rec.spki_sha256, d)) == SGT_OK)
+		rc = sgt_tx_commit(tx);
+	if (rc != SGT_OK) {
+		rc = cmd_failed_because(rc, sgt_tx_committed(tx) ? "image signed and recorded, but not put in place (the "
+					"next command completes it)" : "image not signed (no audit record)");
 		goto out;
 	}
 	(void)sgt_err_release();
-	if ((rc = sgt_intent_publish()) != SGT_OK)
-		goto out;
-	begun = 0;
-	if ((rc = sgt_intent_end(&st)) != SGT_OK)
-		goto out;
 	if (ctx->json) {
 		json_t *j = json_deep_copy(d);
 
@@ -368,11 +362,8 @@ int cmd_sign_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 		       rec.label, outpath);
 	}
 out:
-	if (begun)
-		sgt_intent_abort(&st);
+	sgt_tx_free(tx);	/* not committed: rolled back */
 	json_decref(d);
-	json_decref(claim);
-	json_decref(recs);
 	sgt_buf_free(&file);
 	sgt_mcuboot_build_release(&b);
 	sgt_mcuboot_key_release(&k);
