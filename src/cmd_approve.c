@@ -1,5 +1,5 @@
 /*
- * cmd_approve.c: `signet approve request|show` (the two-person rule, SPEC
+ * cmd_approve.c: `signet approve request|sign|show` (the two-person rule, SPEC
  * "approve").  A request is a canonical JSON document (sorted keys, no
  * whitespace) naming the store, the key's SPKI, every image's SHA-256 and
  * size, the fleet gate, the requester and its lifetime; approvers sign its
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "approve.h"
@@ -19,6 +20,7 @@
 
 static const char help_text[] =
 	"usage: signet approve request IMAGE... --key LABEL [--fleet F] [--note TEXT] [--out REQ]\n"
+	"       signet approve sign REQ --ssh-key KEY\n"
 	"       signet approve show REQ [SIG...]\n"
 	"\n"
 	"The two-person rule (docs/approvals.md).  request writes what approvers sign\n"
@@ -26,6 +28,8 @@ static const char help_text[] =
 	"and size, the fleet gate, who asked and when it expires (the key policy's\n"
 	"approvals.max_age).  Approvers sign it with\n"
 	"  ssh-keygen -Y sign -f KEY -n signet-release REQ\n"
+	"or with `signet approve sign REQ --ssh-key KEY`, which runs that ssh-keygen\n"
+	"command (in the key policy's namespace) and checks the REQ.sig it writes.\n"
 	"show says what a request asks for and, against the policy's allowed_signers,\n"
 	"who has approved with the given signatures and how many more are needed.\n";
 
@@ -209,6 +213,70 @@ out:
 	return rc;
 }
 
+/* Runs ssh-keygen -Y sign for the approver (prompts and touches are theirs), then checks REQ.sig. */
+static int sign_req(struct sgt_ctx *ctx, const char *req, const char *sshkey)
+{
+	struct sgt_store st;
+	struct sgt_keyrec rec;
+	struct sgt_policy *pol = NULL;
+	unsigned char *buf = NULL, *sb = NULL;
+	size_t len = 0, sl = 0;
+	json_t *doc = NULL;
+	const char *label;
+	char sigpath[4096], why[128], fp[64];
+	struct sgt_sshsig s;
+	pid_t pid;
+	int status = 0, rc;
+
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
+		return rc;
+	if ((rc = sgt_file_read(req, 1 << 20, &buf, &len)) != SGT_OK)
+		goto out;
+	doc = json_loadb((const char *)buf, len, 0, NULL);
+	label = json_string_value(json_object_get(json_object_get(doc, "key"), "label"));
+	if (label == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "%s: not a signet approval request", req);
+		goto out;
+	}
+	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = load_policy(&st, &rec, &pol)) != SGT_OK)
+		goto out;
+	snprintf(sigpath, sizeof(sigpath), "%s.sig", req);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		execlp("ssh-keygen", "ssh-keygen", "-Y", "sign", "-f", sshkey, "-n", pol->approvals_namespace, req,
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "%s: ssh-keygen -Y sign -f %s failed (exit %d)", req, sshkey,
+			     pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		goto out;
+	}
+	if ((rc = sgt_file_read(sigpath, 1 << 16, &sb, &sl)) != SGT_OK)
+		goto out;
+	if (sgt_sshsig_parse((const char *)sb, sl, &s, why, sizeof(why)) != SGT_OK) {
+		rc = sgt_err(SGT_ERR_DATA, "%s: %s", sigpath, why);
+		goto out;
+	}
+	rc = sgt_sshsig_verify(&s, pol->approvals_namespace, buf, len, why, sizeof(why));
+	sgt_sshsig_fingerprint(s.pub, s.publen, fp);
+	sgt_sshsig_release(&s);
+	if (rc != SGT_OK) {
+		rc = sgt_err(SGT_ERR_DATA, "%s: %s", sigpath, why);
+		goto out;
+	}
+	if (!sgt_quiet)
+		printf("wrote %s: approval of %s by key %s\n", sigpath, req, fp);
+out:
+	free(sb);
+	free(buf);
+	json_decref(doc);
+	sgt_policy_free(pol);
+	sgt_store_release(&st);
+	return rc;
+}
+
 int cmd_approve(struct sgt_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = { { "help", no_argument, NULL, 'h' },
@@ -216,14 +284,15 @@ int cmd_approve(struct sgt_ctx *ctx, int argc, char **argv)
 					      { "fleet", required_argument, NULL, 'f' },
 					      { "note", required_argument, NULL, 'n' },
 					      { "out", required_argument, NULL, 'o' },
+					      { "ssh-key", required_argument, NULL, 's' },
 					      { NULL, 0, NULL, 0 } };
-	const char *sub, *key = NULL, *fleet = NULL, *note = NULL, *out = NULL;
+	const char *sub, *key = NULL, *fleet = NULL, *note = NULL, *out = NULL, *sshkey = NULL;
 	int started = 0, c;
 
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
 		return cmd_help(help_text);
 	if (argc < 2)
-		return cmd_usage("approve", "missing subcommand (request, show)");
+		return cmd_usage("approve", "missing subcommand (request, sign, show)");
 	sub = argv[1];
 	argc--;
 	argv++;
@@ -234,6 +303,7 @@ int cmd_approve(struct sgt_ctx *ctx, int argc, char **argv)
 		case 'f': fleet = optarg; break;
 		case 'n': note = optarg; break;
 		case 'o': out = optarg; break;
+		case 's': sshkey = optarg; break;
 		default: return SGT_ERR_USAGE;
 		}
 	}
@@ -244,12 +314,17 @@ int cmd_approve(struct sgt_ctx *ctx, int argc, char **argv)
 			return cmd_usage("approve", "request needs --key LABEL");
 		return request(ctx, argc - optind, argv + optind, key, fleet, note, out);
 	}
+	if (strcmp(sub, "sign") == 0) {
+		if (argc - optind != 1 || sshkey == NULL)
+			return cmd_usage("approve", "sign needs REQ and --ssh-key KEY");
+		return sign_req(ctx, argv[optind], sshkey);
+	}
 	if (strcmp(sub, "show") == 0) {
 		if (optind >= argc)
 			return cmd_usage("approve", "show needs REQ");
-		if (key != NULL || fleet != NULL || note != NULL || out != NULL)
+		if (key != NULL || fleet != NULL || note != NULL || out != NULL || sshkey != NULL)
 			return cmd_usage("approve", "show takes no options");
 		return show(ctx, argv[optind], argc - optind - 1, argv + optind + 1);
 	}
-	return cmd_usage("approve", "unknown subcommand '%s' (request, show)", sub);
+	return cmd_usage("approve", "unknown subcommand '%s' (request, sign, show)", sub);
 }

@@ -62,3 +62,16 @@ grep -qxF "  approved by bob@example.com ($fp)" "$T/out" || fail "bob's fingerpr
 ssh-keygen -Y sign -f "$T/bob" -n git "$T/req.json" 2>/dev/null && mv "$T/req.json.sig" "$T/bob-git.sig"
 sig 0 approve show "$T/req.json" "$T/bob-git.sig"
 has "$T/out" "bob-git.sig: not counted: signed for another namespace"
+
+# approve sign runs ssh-keygen -Y sign for the approver; the peer accepts its file.
+cp "$T/req.json" "$T/r2.json"
+sig 0 approve sign "$T/r2.json" --ssh-key "$T/bob"
+has "$T/out" "^wrote $T/r2.json.sig: approval of $T/r2.json by key SHA256:"
+ssh-keygen -Y verify -f "$S/approvers" -I bob@example.com -n signet-release -s "$T/r2.json.sig" <"$T/r2.json" \
+  >/dev/null 2>&1 || fail "ssh-keygen -Y verify refuses approve sign's signature"
+sig 0 approve show "$T/r2.json" "$T/r2.json.sig" "$T/alice.sig"
+has "$T/out" "^approved: 2 of 2 required"
+sig 3 approve sign "$T/r2.json" --ssh-key "$T/nonexistent"
+one_line_error
+has "$T/err" "^signet: $T/r2.json: ssh-keygen -Y sign -f $T/nonexistent failed"
+sig 2 approve sign "$T/r2.json"
