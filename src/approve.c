@@ -160,8 +160,20 @@ int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *r
 	time_t exp;
 
 	*details = NULL;
-	if (rec->policy[0] == '\0' || sgt_policy_find(st->dir, rec->policy, &pol) != SGT_OK ||
-	    pol->approvals_required == 0) {
+	{
+		/* The key's policy, else the store's, as every other command reads it; a policy that cannot be read
+		 * stops the signature (fail closed): it may be the one asking for approvals. */
+		const char *pname = rec->policy[0] != '\0' ? rec->policy : st->cfg.policy;
+
+		if (pname != NULL && pname[0] != '\0' && (rc = sgt_policy_find(st->dir, pname, &pol)) != SGT_OK) {
+			json_decref(approvers);
+			return rc;
+		}
+	}
+	if (pol == NULL || pol->approvals_required == 0) {
+		if (ngiven > 0 || approvals_dir != NULL)
+			sgt_warn("key '%s' needs no approvals (policy %s asks for none): the approvals given were not checked",
+				 rec->label, pol != NULL ? pol->name : "(none)");
 		sgt_policy_free(pol);
 		json_decref(approvers);
 		return SGT_OK;

@@ -97,3 +97,21 @@ fp=$(ssh-keygen -l -E sha256 -f "$T/rsa.pub" | cut -d' ' -f2)
 tail -1 "$S/audit.log" | jq -e --arg fp "$fp" '.details.approval.approvers | map(.fingerprint) | index($fp)' >/dev/null ||
   fail "rsa fingerprint not in the record"
 sig 0 audit verify
+
+# A key record without a policy of its own falls under the store's: when that
+# is the one asking for approvals, the gate holds (it never opens by default).
+sed -i 's/^policy: .*/policy: release/' "$S/signet.yaml"
+sed -i '/^policy:/d' "$S/keys/other.yaml"
+grep -q '^policy:' "$S/keys/other.yaml" && fail "the key record still names a policy"
+sig 1 sign "$T/a.bin" --key other --out "$T/other.sig"; one_line_error
+has "$T/err" "key 'other' signs only with 2 approvals \(policy release\): none given"
+[ ! -e "$T/other.sig" ] || fail "signed without approvals under the store's policy"
+# A policy that cannot be read stops the signature: it may be the one asking for approvals.
+mv "$S/policies/release.yaml" "$T/release.yaml"
+sig 3 sign "$T/a.bin" --key other --out "$T/other.sig"
+[ ! -e "$T/other.sig" ] || fail "signed while the policy could not be read"
+mv "$T/release.yaml" "$S/policies/release.yaml"
+# Approvals given for a key whose policy asks for none: said, not silently passed over.
+sig 0 key generate plain --alg ecdsa-p256 --policy codesign-generic
+sig 0 sign "$T/a.bin" --key plain --out "$T/plain.sig" --approvals "$T/ok"
+has "$T/err" "^signet: warning: key 'plain' needs no approvals \(policy codesign-generic asks for none\): the approvals given were not checked$"
