@@ -24,6 +24,8 @@ DEB_PACKAGES := build-essential pkg-config libssl-dev openssl libp11-kit-dev \
 PKGS       := libcrypto yaml-0.1 jansson p11-kit-1
 # libpq: its header only; fleet_source.c loads the library when a fleet first reads PostgreSQL.
 PKGS_CFLAGS_ONLY := libpq
+# ssh-keygen: makes and checks the approvers' SSH signatures in the two-person rule tests (the peer).
+DEB_PACKAGES += openssh-client
 # tests/tools/ota_update_check.py: the AWS CLI's service model, the peer for sign --ota-update.
 DEB_PACKAGES += python3-botocore
 WARN       := -std=c11 -Wall -Wextra -Wpedantic -Wformat=2 -Wshadow -Wstrict-prototypes \

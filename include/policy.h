@@ -41,6 +41,11 @@ struct sgt_policy {
 	/* signing */
 	char *signing_hash;
 	char *ota_signature_field;	/* "sig-sha256-ecdsa", "sig-sha1-rsa", ... */
+	/* approvals (the two-person rule); approvals_required 0: none asked */
+	long approvals_required;
+	char *approvals_allowed_signers;	/* OpenSSH allowed_signers file, relative to the store */
+	char *approvals_namespace;		/* "signet-release" unless set */
+	long approvals_max_age;			/* seconds a request lives; 72h unless set */
 };
 
 /* Parses a policy file; errors name file, line and field (SGT_ERR_DATA). */

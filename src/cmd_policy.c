@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "approve.h"
 #include "cmd.h"
 #include "policy.h"
 
@@ -24,7 +25,8 @@ static const char help_text[] =
 	"  list        every policy found, with its description and file\n"
 	"  show NAME   the policy's settings\n"
 	"  check FILE  parse policy files strictly; exit 3 naming file, line and\n"
-	"              field when one is malformed\n"
+	"              field when one is malformed, or when approvals.required is\n"
+	"              more than the distinct principals of its allowed_signers\n"
 	"\n"
 	"With --json each prints one JSON document.\n";
 
@@ -66,7 +68,9 @@ static json_t *policy_json(const struct sgt_policy *p)
 		eku[i] = sgt_policy_eku_name(p->eku[i]);
 	for (i = 0; i < p->nforbid_eku; i++)
 		forbid[i] = sgt_policy_eku_name(p->forbid_eku[i]);
-	return json_pack("{s:s, s:s?, s:s, s:{s:o, s:o}, s:{s:s?, s:i, s:i, s:o, s:o, s:s, s:o}, s:{s:s?, s:s?}}",
+	json_t *j;
+
+	j = json_pack("{s:s, s:s?, s:s, s:{s:o, s:o}, s:{s:s?, s:i, s:i, s:o, s:o, s:s, s:o}, s:{s:s?, s:s?}}",
 			 "name", p->name, "description", p->description, "path", p->path,
 			 "key", "algorithms", names_json((const char **)p->algorithms, p->nalgorithms),
 			 "custody", names_json((const char **)p->custody, p->ncustody),
@@ -75,6 +79,13 @@ static json_t *policy_json(const struct sgt_policy *p)
 			 "extended_key_usage", names_json(eku, p->neku), "signature_hash", p->signature_hash,
 			 "forbid_extended_key_usage", names_json(forbid, p->nforbid_eku),
 			 "signing", "hash", p->signing_hash, "ota_signature_field", p->ota_signature_field);
+	if (j != NULL && p->approvals_required > 0)
+		json_object_set_new(j, "approvals",
+				    json_pack("{s:i, s:s, s:s, s:i}", "required", (json_int_t)p->approvals_required,
+					      "allowed_signers", p->approvals_allowed_signers, "namespace",
+					      p->approvals_namespace, "max_age_seconds",
+					      (json_int_t)p->approvals_max_age));
+	return j;
 }
 
 static void print_list(const char *title, const char **names, size_t n)
@@ -130,6 +141,13 @@ static int show(struct sgt_ctx *ctx, const char *name)
 			printf("  %-26s%s, OTA field %s\n", "image signature:",
 			       p->signing_hash ? p->signing_hash : "sha256",
 			       p->ota_signature_field ? p->ota_signature_field : "(not set)");
+		if (p->approvals_required > 0)
+			printf("  %-26s%ld distinct principals of %s sign each request (namespace %s), which "
+			       "expires %ldh%02ldm after it is made\n", "approvals:", p->approvals_required,
+			       p->approvals_allowed_signers, p->approvals_namespace, p->approvals_max_age / 3600,
+			       p->approvals_max_age % 3600 / 60);
+		else
+			printf("  %-26s%s\n", "approvals:", "none required");
 		json_decref(j);
 	}
 	sgt_policy_free(p);
@@ -172,6 +190,26 @@ out:
 	return rc;
 }
 
+/* N approvals need at least N distinct principals in allowed_signers. */
+static int check_approvals(struct sgt_ctx *ctx, const struct sgt_policy *p)
+{
+	char buf[4096], path[4096];
+	struct sgt_signers s;
+	size_t n;
+	int rc;
+
+	rc = sgt_approve_signers_load(store_dir_if_any(ctx, buf, sizeof(buf)), p->approvals_allowed_signers, &s, path,
+				      sizeof(path));
+	if (rc != SGT_OK)
+		return rc;
+	n = sgt_approve_principal_count(&s);
+	sgt_signers_release(&s);
+	if ((long)n < p->approvals_required)
+		return sgt_err(SGT_ERR_DATA, "%s: approvals: required is %ld but %s names %zu distinct principal%s",
+			       p->path, p->approvals_required, path, n, n == 1 ? "" : "s");
+	return SGT_OK;
+}
+
 static int check(struct sgt_ctx *ctx, int argc, char **argv)
 {
 	json_t *arr = json_array();
@@ -180,6 +218,9 @@ static int check(struct sgt_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < argc; i++) {
 		struct sgt_policy *p = NULL;
 		int r = sgt_policy_load_file(argv[i], &p);
+
+		if (r == SGT_OK && p->approvals_required > 0)
+			r = check_approvals(ctx, p);
 
 		if (ctx->json)
 			json_array_append_new(arr, json_pack("{s:s, s:b, s:s?}", "file", argv[i], "ok", r == SGT_OK,

@@ -17,6 +17,7 @@
 
 #include <openssl/x509v3.h>
 
+#include "approve.h"
 #include "audit.h"
 #include "cert.h"
 #include "cmd.h"
@@ -34,6 +35,7 @@
 static const char help[] =
 	"usage: signet sign IMAGE... --key LABEL [--out SIG] [--ota-json FILE]\n"
 	"                   [--cert-name PATH] [--hash sha256|sha1] [--pin-file F | --pin-fd N]\n"
+	"                   [--approval SIG... | --approvals DIR]\n"
 	"       signet sign IMAGE --key LABEL --format mcuboot [--version X.Y.Z[+B]]\n"
 	"                   [--header-size N] [--pad-header] [--align N] [--slot-size N] [--pad]\n"
 	"                   [--confirm] [--public-key-format hash|full] [--security-counter N|auto]\n"
@@ -53,6 +55,10 @@ static const char help[] =
 	"  --fleet FLEET      refuse (exit 1, nothing signed) unless every active device of\n"
 	"                     FLEET runs a build that trusts the key (fleet inventory); a\n"
 	"                     retired key (signet rotate finish) signs only with --fleet\n"
+	"  --approval SIG     an approver's SSH signature of REQ.json (named REQ.json*.sig);\n"
+	"                     repeat it; a key whose policy asks for approvals signs only\n"
+	"                     with enough of them (docs/approvals.md), else exit 1\n"
+	"  --approvals DIR    the request (its one *.json) and approvals (*.sig) in DIR\n"
 	"  --key PKCS11_URI   the key may also be named by URI: 'pkcs11:object=fw;type=private'\n\n"
 	"The whole AWS OTA input (one image):\n"
 	"  --ota-update FILE  write a complete `aws iot create-ota-update --cli-input-json\n"
@@ -74,6 +80,7 @@ static const char help[] =
 	"(signet explain 0x000000e3).\n";
 
 struct signing {
+	json_t *approval;		/* the two-person rule's audit details (approve.h), NULL without one */
 	struct sgt_store st;
 	struct sgt_keyrec rec;
 	struct sgt_token *tok;
@@ -559,6 +566,8 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 		goto out;
 	}
 	json_object_set_new(d, "certificate_serial", s->cert ? json_string(s->cinfo.serial) : json_null());
+	if (s->approval != NULL)
+		json_object_set(d, "approval", s->approval);
 	/* The record names this image's files (staged just before it); it is written at the commit. */
 	if ((rc = sgt_tx_record(b->tx, "sign", s->rec.label, s->rec.spki_sha256, d)) != SGT_OK)
 		goto out;
@@ -639,7 +648,8 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		{ "role-arn", required_argument, NULL, 0x202 }, { "targets", required_argument, NULL, 0x203 },
 		{ "s3", required_argument, NULL, 0x204 }, { "stream", required_argument, NULL, 0x205 },
 		{ "protocols", required_argument, NULL, 0x206 }, { "file-name", required_argument, NULL, 0x207 },
-		{ "fleet", required_argument, NULL, 0x208 }, CMD_PIN_LONGOPTS, { NULL, 0, NULL, 0 }
+		{ "fleet", required_argument, NULL, 0x208 }, { "approval", required_argument, NULL, 0x209 },
+		{ "approvals", required_argument, NULL, 0x20a }, CMD_PIN_LONGOPTS, { NULL, 0, NULL, 0 }
 	};
 	struct ota_update upd = { 0 };
 	struct sgt_pin_opts pin = SGT_PIN_OPTS_INIT;
@@ -651,14 +661,17 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	struct sgt_verifier *ver = NULL;
 	struct made made[2];
 	int r2, noutputs = 0, in_flight = 0;
-	char **images = NULL;
+	char **images = NULL, **approvals = NULL;
+	const char *approvals_dir = NULL;
+	int napprovals = 0;
 	int started = 0, c, rc = SGT_OK, i, opened = 0, nimages = 0;
 
 	if (cmd_mcuboot_wanted(argc, argv))
 		return cmd_sign_mcuboot(ctx, argc, argv);
 	memset(&s, 0, sizeof(s));
 	memset(made, 0, sizeof(made));
-	if ((images = calloc((size_t)argc, sizeof(char *))) == NULL)
+	if ((images = calloc((size_t)argc, sizeof(char *))) == NULL ||
+	    (approvals = calloc((size_t)argc, sizeof(char *))) == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
 	while ((c = cmd_getopt(argv[0], argc, argv, "hk:o:", longopts, &started)) != -1) {
 		if (c == -2) {
@@ -686,6 +699,8 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		case 0x206: upd.protocols = optarg; break;
 		case 0x207: upd.file_name = optarg; break;
 		case 0x208: fleet = optarg; break;
+		case 0x209: approvals[napprovals++] = optarg; break;
+		case 0x20a: approvals_dir = optarg; break;
 		}
 	}
 	while (optind < argc)
@@ -726,6 +741,13 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	label = s.rec.label;	/* a URI resolves to the key's label */
 	/* Before anything is signed: the fleet's devices must trust the key; a retired key needs a fleet. */
 	if ((rc = sgt_rotate_sign_allowed(&s.st, &s.rec, fleet)) != SGT_OK) {
+		if (rc == SGT_ERR_VERDICT)
+			sgt_record_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
+		goto out;
+	}
+	/* The two-person rule, when the key's policy asks for approvals (approve.h). */
+	if ((rc = sgt_approve_sign_gate(&s.st, &s.rec, fleet, images, nimages, approvals, napprovals, approvals_dir,
+					&s.approval)) != SGT_OK) {
 		if (rc == SGT_ERR_VERDICT)
 			sgt_record_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
 		goto out;
@@ -865,11 +887,13 @@ out:
 	EVP_PKEY_free(s.priv);
 	EVP_PKEY_free(s.pub);
 	sgt_token_free(s.tok);
+	json_decref(s.approval);
 	X509_free(s.cert);
 	free(s.cert_pem);
 	if (opened)
 		sgt_store_release(&s.st);
 early:
 	free(images);
+	free(approvals);
 	return rc;
 }

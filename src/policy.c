@@ -121,6 +121,8 @@ void sgt_policy_free(struct sgt_policy *pol)
 	free(pol->signature_hash);
 	free(pol->signing_hash);
 	free(pol->ota_signature_field);
+	free(pol->approvals_allowed_signers);
+	free(pol->approvals_namespace);
 	free(pol);
 }
 
@@ -237,9 +239,63 @@ static int one_of(const char *file, const struct sgt_yaml *map, const char *key,
 		       key, value);
 }
 
+/* "72h", "3d", "90m", "3600s": 1 s .. 366 days; -1 when malformed. */
+static long parse_duration(const char *s)
+{
+	char *end;
+	long n, unit;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	n = strtol(s, &end, 10);
+	if (end[0] == '\0' || end[1] != '\0')
+		return -1;
+	switch (end[0]) {
+	case 's': unit = 1; break;
+	case 'm': unit = 60; break;
+	case 'h': unit = 3600; break;
+	case 'd': unit = 86400; break;
+	default: return -1;
+	}
+	if (n < 1 || n > 366L * 86400 / unit)
+		return -1;
+	return n * unit;
+}
+
+/* approvals: { required: N, allowed_signers: FILE, namespace: NS, max_age: DURATION } */
+static int parse_approvals(const char *file, const struct sgt_yaml *ap, struct sgt_policy *p)
+{
+	static const char *const keys[] = { "required", "allowed_signers", "namespace", "max_age", NULL };
+	const char *age = NULL;
+	int rc;
+
+	if (ap == NULL)
+		return SGT_OK;
+	if ((rc = sgt_yaml_check_keys(file, ap, "'approvals'", keys)) != SGT_OK ||
+	    (rc = sgt_yaml_get_long(file, ap, "required", 1, 1, 16, &p->approvals_required)) != SGT_OK ||
+	    (rc = dup_str(file, ap, "allowed_signers", 1, &p->approvals_allowed_signers)) != SGT_OK ||
+	    (rc = dup_str(file, ap, "namespace", 0, &p->approvals_namespace)) != SGT_OK ||
+	    (rc = sgt_yaml_get_str(file, ap, "max_age", 0, &age)) != SGT_OK)
+		return rc;
+	if (p->approvals_allowed_signers[0] == '\0')
+		return sgt_err(SGT_ERR_DATA, "%s:%d: field 'allowed_signers' must name a file", file,
+			       sgt_yaml_get(ap, "allowed_signers")->line);
+	if (p->approvals_namespace == NULL && (p->approvals_namespace = strdup("signet-release")) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	if (p->approvals_namespace[0] == '\0' || strpbrk(p->approvals_namespace, " \t\",") != NULL)
+		return sgt_err(SGT_ERR_DATA, "%s:%d: field 'namespace': '%s' is not an SSH signature namespace", file,
+			       sgt_yaml_get(ap, "namespace")->line, p->approvals_namespace);
+	p->approvals_max_age = age == NULL ? 72 * 3600 : parse_duration(age);
+	if (p->approvals_max_age < 0)
+		return sgt_err(SGT_ERR_DATA, "%s:%d: field 'max_age': '%s' is not a duration such as 72h or 3d "
+			       "(1s to 366d)", file, sgt_yaml_get(ap, "max_age")->line, age);
+	return SGT_OK;
+}
+
 static int parse_tree(const char *file, const struct sgt_yaml *root, struct sgt_policy *p)
 {
-	static const char *const top_keys[] = { "name", "description", "key", "certificate", "signing", NULL };
+	static const char *const top_keys[] = { "name", "description", "key", "certificate", "signing", "approvals",
+						NULL };
 	static const char *const key_keys[] = { "algorithms", "custody", NULL };
 	static const char *const cert_keys[] = { "subject", "validity_days", "renew_before_days", "key_usage",
 						 "extended_key_usage", "signature_hash",
@@ -295,15 +351,14 @@ static int parse_tree(const char *file, const struct sgt_yaml *root, struct sgt_
 					       "which 'extended_key_usage' requires", file,
 					       sgt_yaml_get(cert, "forbid_extended_key_usage")->line,
 					       sgt_policy_eku_name(p->eku[i]));
-	if (sign == NULL)
-		return SGT_OK;
-	if ((rc = sgt_yaml_check_keys(file, sign, "'signing'", sign_keys)) != SGT_OK ||
-	    (rc = dup_str(file, sign, "hash", 0, &p->signing_hash)) != SGT_OK ||
-	    (rc = one_of(file, sign, "hash", p->signing_hash, hash_names)) != SGT_OK ||
-	    (rc = dup_str(file, sign, "ota_signature_field", 0, &p->ota_signature_field)) != SGT_OK ||
-	    (rc = one_of(file, sign, "ota_signature_field", p->ota_signature_field, ota_fields)) != SGT_OK)
+	if (sign != NULL &&
+	    ((rc = sgt_yaml_check_keys(file, sign, "'signing'", sign_keys)) != SGT_OK ||
+	     (rc = dup_str(file, sign, "hash", 0, &p->signing_hash)) != SGT_OK ||
+	     (rc = one_of(file, sign, "hash", p->signing_hash, hash_names)) != SGT_OK ||
+	     (rc = dup_str(file, sign, "ota_signature_field", 0, &p->ota_signature_field)) != SGT_OK ||
+	     (rc = one_of(file, sign, "ota_signature_field", p->ota_signature_field, ota_fields)) != SGT_OK))
 		return rc;
-	return SGT_OK;
+	return parse_approvals(file, sgt_yaml_get(root, "approvals"), p);
 }
 
 int sgt_policy_parse(const char *name, const char *buf, size_t len, struct sgt_policy **out)

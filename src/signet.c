@@ -36,6 +36,7 @@ static const struct command commands[] = {
 	{ "restore", cmd_restore, "restore a store from a backup archive; --check runs a restore drill" },
 	{ "fleet", cmd_fleet, "which devices trust which key, and by when to act so all stay updatable" },
 	{ "rotate", cmd_rotate, "move devices to a new signing key without stranding any; retire the old one" },
+	{ "approve", cmd_approve, "the two-person rule: requests that named people approve before a key signs" },
 	{ NULL, NULL, NULL }
 };
 

@@ -10,7 +10,7 @@
 # rename failed, the record was taken back out of audit.log while the
 # renamed head still named it.  Prints the counts it ran.
 . "$(dirname "$0")/../lib.sh"
-command -v strace >/dev/null || fail "strace is needed (make deps installs it)"
+. "$TOP/tests/campaign.sh"
 new_store
 sig 0 key generate fw
 sig 0 cert issue fw
@@ -26,30 +26,16 @@ commands=(
 )
 faults=("fsync:EIO" "rename:EIO" "write:ENOSPC")
 
-check_after() {
-  local what=$1
-  "$SIGNET" sign "$T/img.bin" --key fw --out "$T/od/next.sig" >"$T/next.out" 2>"$T/next.err" ||
-    { cat "$T/next.err"; fail "$what: the next command failed"; }
-  "$SIGNET" audit verify >"$T/v.out" 2>"$T/v.err" || { cat "$T/v.out" "$T/v.err"; fail "$what: audit verify"; }
-  "$SIGNET" audit custody >"$T/c.out" 2>"$T/c.err" || { cat "$T/c.out" "$T/c.err"; fail "$what: audit custody"; }
-  left=$(find "$S" "$T/od" -name '*.tmp*' ! -path '*/hsm/tokens/*' | head -3)
-  [ -z "$left" ] || fail "$what: temporary files left: $left"
-  [ -z "$(ls "$S/intents" 2>/dev/null)" ] || fail "$what: an intent left: $(ls "$S/intents")"
-  for k in $keys_before; do
-    grep -q "^  ${k%.yaml} " "$T/c.out" || { cat "$T/c.out"; fail "$what: key ${k%.yaml} lost"; }
-  done
-}
-
 runs=0 failed=0 dirsync=0
 for entry in "${commands[@]}"; do
   name=${entry%%|*} cmd=${entry#*|}
   for fault in "${faults[@]}"; do
     sc=${fault%%:*} err=${fault#*:}
-    rm -rf "$S" "$T/od"/*; cp -a "$T/pristine" "$S"
+    campaign_fresh
     n=$(strace -f -o "$T/count" -e trace="$sc" $cmd >/dev/null 2>&1; grep -c " $sc(" "$T/count")
     [ "$n" -gt 0 ] || fail "$name makes no $sc call: the campaign would test nothing"
     for i in $(seq 1 "$n"); do
-      rm -rf "$S" "$T/od"/*; cp -a "$T/pristine" "$S"
+      campaign_fresh
       strace -f -o "$T/trace" -y -e trace="$sc" -e inject="$sc:error=$err:when=$i" $cmd >"$T/out" 2>"$T/err"
       rc=$?
       runs=$((runs + 1))
@@ -62,7 +48,7 @@ for entry in "${commands[@]}"; do
       esac
       # The injected fsync of the store directory itself, right after the head's rename.
       grep "$err (" "$T/trace" | grep -q "fsync([0-9]*<$S>)" && dirsync=$((dirsync + 1))
-      check_after "$name with $err at $sc #$i (exit $rc)"
+      campaign_store_whole "$name with $err at $sc #$i (exit $rc)"
     done
   done
 done

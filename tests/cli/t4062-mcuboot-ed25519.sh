@@ -81,32 +81,7 @@ for line in open(sys.argv[1]):
         for i in range(n): mem[(upper << 16) + a + i] = b[4 + i]
 lo, hi = min(mem), max(mem)
 open(sys.argv[2], "wb").write(bytes(mem.get(x, 0xff) for x in range(lo, hi + 1)))' "$1" "$2"; }
-hashed_len() { python3 -c '
-import struct, sys
-b = open(sys.argv[1], "rb").read()
-h, p, n = struct.unpack_from("<HHI", b, 8)
-print(h + n + p)' "$1"; }
-tlv() { python3 -c '
-import struct, sys
-b = open(sys.argv[1], "rb").read(); want = int(sys.argv[2], 0)
-h, p, n = struct.unpack_from("<HHI", b, 8)
-off = h + n
-while True:
-    m, tot = struct.unpack_from("<HH", b, off)
-    t = off + 4
-    while t < off + tot:
-        ty, ln = struct.unpack_from("<HH", b, t)
-        if ty == want:
-            open(sys.argv[3], "wb").write(b[t + 4:t + 4 + ln]); sys.exit(0)
-        t += 4 + ln
-    if m != 0x6908:
-        sys.exit(1)
-    off += tot' "$@"; }
-flip() { python3 -c '
-import sys
-b = bytearray(open(sys.argv[1], "rb").read()); o = int(sys.argv[2])
-b[o] ^= 0x01
-open(sys.argv[3], "wb").write(b)' "$1" "$2" "$3"; }
+. "$TOP/tests/mcuboot.sh"
 # peer IMAGE: openssl verifies the Ed25519 signature TLV over the SHA-256 of header, body and protected TLVs.
 peer() {
   local img=$1

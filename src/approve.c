@@ -1,0 +1,280 @@
+/*
+ * approve.c: the two-person rule: loading and counting the allowed
+ * signers a key's policy names.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "approve.h"
+#include "sgt.h"
+
+int sgt_approve_signers_load(const char *store_dir, const char *file, struct sgt_signers *out, char *path,
+			     size_t cap)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (file[0] == '/')
+		snprintf(path, cap, "%s", file);
+	else if (store_dir != NULL)
+		snprintf(path, cap, "%s/%s", store_dir, file);
+	else
+		return sgt_err(SGT_ERR_DATA, "%s: an allowed_signers path relative to the store, but no store", file);
+	if ((rc = sgt_file_read(path, 1 << 20, &buf, &len)) != SGT_OK)
+		return rc;
+	rc = sgt_signers_parse((const char *)buf, len, path, out);
+	free(buf);
+	return rc;
+}
+
+/* 1 when the first l bytes of p are already among the earlier patterns. */
+static int seen_before(const struct sgt_signers *s, size_t upto_line, const char *upto, const char *p, size_t l)
+{
+	size_t i;
+
+	for (i = 0; i <= upto_line; i++) {
+		const char *q = s->v[i].principals;
+
+		while (*q != '\0' && q != upto) {
+			const char *c = strchr(q, ',');
+			size_t ql = c != NULL ? (size_t)(c - q) : strlen(q);
+
+			if (ql == l && memcmp(q, p, l) == 0)
+				return 1;
+			q += ql;
+			if (*q == ',')
+				q++;
+		}
+	}
+	return 0;
+}
+
+size_t sgt_approve_principal_count(const struct sgt_signers *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->n; i++) {
+		const char *p = s->v[i].principals;
+
+		while (*p != '\0') {
+			const char *c = strchr(p, ',');
+			size_t l = c != NULL ? (size_t)(c - p) : strlen(p);
+
+			if (l > 0 && p[0] != '!' && !seen_before(s, i, p, p, l))
+				n++;
+			p += l;
+			if (*p == ',')
+				p++;
+		}
+	}
+	return n;
+}
+
+#include <dirent.h>
+
+#include "policy.h"
+#include "store.h"
+
+#define MAX_SIGS 64
+
+/* The request of --approvals DIR (its one *.json) and its *.sig files. */
+static int scan_dir(const char *dir, char **req, char **sigs, int *nsigs)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = SGT_OK;
+
+	if (d == NULL)
+		return sgt_err(SGT_ERR_DATA, "%s: cannot open the approvals directory", dir);
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		char *p;
+
+		if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0) {
+			if (*req != NULL) {
+				rc = sgt_err(SGT_ERR_DATA, "%s: more than one request (*.json) in the approvals directory",
+					     dir);
+				break;
+			}
+			if (asprintf(req, "%s/%s", dir, e->d_name) < 0)
+				*req = NULL;
+		} else if (l > 4 && strcmp(e->d_name + l - 4, ".sig") == 0 && *nsigs < MAX_SIGS) {
+			if (asprintf(&p, "%s/%s", dir, e->d_name) >= 0)
+				sigs[(*nsigs)++] = p;
+		}
+	}
+	closedir(d);
+	if (rc == SGT_OK && *req == NULL)
+		rc = sgt_err(SGT_ERR_DATA, "%s: no request (*.json) in the approvals directory", dir);
+	return rc;
+}
+
+static int images_match(const json_t *want, char *const *images, int nimages, const char *req)
+{
+	int i;
+	size_t j;
+	json_t *w;
+
+	if (json_array_size(want) != (size_t)nimages)
+		return sgt_err(SGT_ERR_VERDICT, "%s approves %zu image%s, not the %d given", req,
+			       json_array_size(want), json_array_size(want) == 1 ? "" : "s", nimages);
+	for (i = 0; i < nimages; i++) {
+		unsigned char *buf = NULL;
+		size_t len = 0;
+		char hex[65];
+		int found = 0;
+
+		if (sgt_file_read(images[i], (size_t)1 << 31, &buf, &len) != SGT_OK)
+			return SGT_ERR_DATA;
+		sgt_sha256_hex(buf, len, hex);
+		free(buf);
+		json_array_foreach(want, j, w) {
+			const char *h = json_string_value(json_object_get(w, "sha256"));
+
+			if (h != NULL && strcmp(h, hex) == 0 && json_integer_value(json_object_get(w, "size")) == (json_int_t)len)
+				found = 1;
+		}
+		if (!found)
+			return sgt_err(SGT_ERR_VERDICT, "%s: not approved: %s does not approve these bytes (SHA-256 %s)",
+				       images[i], req, hex);
+	}
+	return SGT_OK;
+}
+
+int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *rec, const char *fleet,
+			  char *const *images, int nimages, char *const *given, int ngiven, const char *approvals_dir,
+			  json_t **details)
+{
+	struct sgt_policy *pol = NULL;
+	struct sgt_signers signers = { 0 };
+	char *req = NULL, *sigs[MAX_SIGS], path[4096], rhash[65], who[1024] = "";
+	const char *seen[MAX_SIGS];
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int nsigs = 0, napproved = 0, i, rc;
+	json_t *doc = NULL, *approvers = json_array();
+	const char *spki, *expires, *rfleet;
+	time_t exp;
+
+	*details = NULL;
+	{
+		/* The key's policy, else the store's, as every other command reads it; a policy that cannot be read
+		 * stops the signature (fail closed): it may be the one asking for approvals. */
+		const char *pname = rec->policy[0] != '\0' ? rec->policy : st->cfg.policy;
+
+		if (pname != NULL && pname[0] != '\0' && (rc = sgt_policy_find(st->dir, pname, &pol)) != SGT_OK) {
+			json_decref(approvers);
+			return rc;
+		}
+	}
+	if (pol == NULL || pol->approvals_required == 0) {
+		if (ngiven > 0 || approvals_dir != NULL)
+			sgt_warn("key '%s' needs no approvals (policy %s asks for none): the approvals given were not checked",
+				 rec->label, pol != NULL ? pol->name : "(none)");
+		sgt_policy_free(pol);
+		json_decref(approvers);
+		return SGT_OK;
+	}
+	if (approvals_dir != NULL) {
+		if ((rc = scan_dir(approvals_dir, &req, sigs, &nsigs)) != SGT_OK)
+			goto out;
+	} else if (ngiven > 0) {
+		const char *j = strstr(given[0], ".json");
+
+		if (j == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "%s: an approval is named after its request (REQ.json.sig)", given[0]);
+			goto out;
+		}
+		req = strndup(given[0], (size_t)(j - given[0]) + 5);
+		for (i = 0; i < ngiven && i < MAX_SIGS; i++)
+			sigs[nsigs++] = strdup(given[i]);
+	} else {
+		rc = sgt_err(SGT_ERR_VERDICT, "key '%s' signs only with %ld approvals (policy %s): none given "
+			     "(--approval SIG... or --approvals DIR)", rec->label, pol->approvals_required, pol->name);
+		goto out;
+	}
+	if ((rc = sgt_file_read(req, 1 << 20, &buf, &len)) != SGT_OK)
+		goto out;
+	sgt_sha256_hex(buf, len, rhash);
+	doc = json_loadb((const char *)buf, len, 0, NULL);
+	spki = json_string_value(json_object_get(json_object_get(doc, "key"), "spki_sha256"));
+	expires = json_string_value(json_object_get(doc, "expires"));
+	rfleet = json_string_value(json_object_get(doc, "fleet"));
+	if (doc == NULL || spki == NULL || expires == NULL || sgt_time_parse(expires, &exp) != 0 ||
+	    strcmp(json_string_value(json_object_get(doc, "operation")) ? json_string_value(json_object_get(doc, "operation")) : "", "sign") != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "%s: not a signet approval request for signing", req);
+		goto out;
+	}
+	if (strcmp(spki, rec->spki_sha256) != 0) {
+		rc = sgt_err(SGT_ERR_VERDICT, "%s is a request for another key (SPKI %.16s..), not '%s'", req, spki,
+			     rec->label);
+		goto out;
+	}
+	if (sgt_now() > exp) {
+		rc = sgt_err(SGT_ERR_VERDICT, "%s expired at %s: make a new request and have it approved", req, expires);
+		goto out;
+	}
+	if ((rfleet == NULL) != (fleet == NULL) || (fleet != NULL && strcmp(fleet, rfleet) != 0)) {
+		rc = sgt_err(SGT_ERR_VERDICT, "%s approves signing %s%s, not %s%s", req, rfleet ? "for fleet " : "without --fleet",
+			     rfleet ? rfleet : "", fleet ? "for fleet " : "without --fleet", fleet ? fleet : "");
+		goto out;
+	}
+	if ((rc = images_match(json_object_get(doc, "images"), images, nimages, req)) != SGT_OK)
+		goto out;
+	if ((rc = sgt_approve_signers_load(st->dir, pol->approvals_allowed_signers, &signers, path, sizeof(path))) !=
+	    SGT_OK)
+		goto out;
+	for (i = 0; i < nsigs; i++) {
+		unsigned char *sb = NULL;
+		size_t sl = 0;
+		struct sgt_sshsig s;
+		char why[128], fp[64];
+		const struct sgt_signer *g;
+		int k, dup = 0;
+
+		if (sigs[i] == NULL || sgt_file_read(sigs[i], 1 << 16, &sb, &sl) != SGT_OK) {
+			free(sb);
+			continue;
+		}
+		if (sgt_sshsig_parse((const char *)sb, sl, &s, why, sizeof(why)) != SGT_OK) {
+			free(sb);
+			continue;
+		}
+		free(sb);
+		if (sgt_sshsig_verify(&s, pol->approvals_namespace, buf, len, why, sizeof(why)) == SGT_OK &&
+		    (g = sgt_signers_find(&signers, s.pub, s.publen, pol->approvals_namespace, sgt_now())) != NULL) {
+			for (k = 0; k < napproved; k++)
+				dup |= strcmp(seen[k], g->principals) == 0;
+			if (!dup) {
+				seen[napproved++] = g->principals;
+				sgt_sshsig_fingerprint(s.pub, s.publen, fp);
+				json_array_append_new(approvers, json_pack("{s:s, s:s}", "principal", g->principals,
+									   "fingerprint", fp));
+				snprintf(who + strlen(who), sizeof(who) - strlen(who), "%s%s", napproved > 1 ? ", " : "",
+					 g->principals);
+			}
+		}
+		sgt_sshsig_release(&s);
+	}
+	if (napproved < pol->approvals_required) {
+		rc = sgt_err(SGT_ERR_VERDICT, "key '%s' needs %ld approvals of %s: %d valid (%s), %ld more needed",
+			     rec->label, pol->approvals_required, req, napproved, napproved ? who : "none",
+			     pol->approvals_required - napproved);
+		goto out;
+	}
+	*details = json_pack("{s:s, s:s, s:O}", "request", req, "request_sha256", rhash, "approvers", approvers);
+	rc = *details != NULL ? SGT_OK : sgt_err(SGT_ERR_DATA, "out of memory");
+out:
+	for (i = 0; i < nsigs; i++)
+		free(sigs[i]);
+	free(req);
+	free(buf);
+	json_decref(doc);
+	json_decref(approvers);
+	sgt_signers_release(&signers);
+	sgt_policy_free(pol);
+	return rc;
+}
