@@ -29,3 +29,25 @@ import sys
 b = bytearray(open(sys.argv[1], "rb").read()); o = int(sys.argv[2])
 b[o] ^= 0x01
 open(sys.argv[3], "wb").write(b)' "$1" "$2" "$3"; }
+# to_hex BIN HEX: BIN as Intel HEX at a flash slot's address (0x08020000),
+# written by the test itself (extended linear address records, 16-byte lines).
+to_hex() {
+python3 - "$1" "$2" <<'EOF'
+import sys
+data = open(sys.argv[1], 'rb').read()
+base = 0x08020000
+out = []
+def rec(t, a, d):
+    b = bytes([len(d), (a >> 8) & 0xff, a & 0xff, t]) + d
+    return ':' + b.hex().upper() + '%02X' % ((-sum(b)) & 0xff)
+upper = None
+for i in range(0, len(data), 16):
+    a = base + i
+    if a >> 16 != upper:
+        upper = a >> 16
+        out.append(rec(4, 0, bytes([upper >> 8, upper & 0xff])))
+    out.append(rec(0, a & 0xffff, data[i:i + 16]))
+out.append(rec(1, 0, b''))
+open(sys.argv[2], 'w').write('\n'.join(out) + '\n')
+EOF
+}

@@ -8,6 +8,7 @@
 # header, body, protected TLVs or signature, a wrong key, a truncated TLV
 # area and a header-size lie are refused by both verifiers alike.
 . "$(dirname "$0")/../lib.sh"
+. "$TOP/tests/mcuboot.sh"
 MV="$BUILD/fakes/mcubootverify"
 [ -x "$MV" ] || fail "$MV is not built (make check builds it)"
 command -v python3 >/dev/null || fail "python3 is needed"
@@ -18,26 +19,8 @@ sig 0 key generate r2048 --alg rsa-2048 --policy codesign-generic
 sig 0 key generate r3072 --alg rsa-3072 --policy codesign-generic
 { head -c 32 /dev/zero; head -c 6000 /dev/urandom; } >"$T/fw.bin"
 # The same build as Intel HEX at a flash slot's address.
-python3 - "$T/fw.bin" "$T/fw.hex" <<'EOF'
-import sys
-data = open(sys.argv[1], 'rb').read()
-base = 0x08020000
-out = []
-def rec(t, a, d):
-    b = bytes([len(d), (a >> 8) & 0xff, a & 0xff, t]) + d
-    return ':' + b.hex().upper() + '%02X' % ((-sum(b)) & 0xff)
-upper = None
-for i in range(0, len(data), 16):
-    a = base + i
-    if a >> 16 != upper:
-        upper = a >> 16
-        out.append(rec(4, 0, bytes([upper >> 8, upper & 0xff])))
-    out.append(rec(0, a & 0xffff, data[i:i + 16]))
-out.append(rec(1, 0, b''))
-open(sys.argv[2], 'w').write('\n'.join(out) + '\n')
-EOF
+to_hex "$T/fw.bin" "$T/fw.hex"
 
-. "$TOP/tests/mcuboot.sh"
 
 records() { grep -c '"op":"sign"' "$S/audit.log"; }
 n=0

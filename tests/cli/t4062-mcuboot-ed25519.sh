@@ -8,6 +8,7 @@
 # verify accepts it; one byte changed is refused by both.  OTA signing and
 # certificates refuse an Ed25519 key in one line, the store unchanged.
 . "$(dirname "$0")/../lib.sh"
+. "$TOP/tests/mcuboot.sh"
 command -v python3 >/dev/null || fail "python3 is needed"
 new_store --policy codesign-generic
 peer_env
@@ -51,24 +52,7 @@ cmp -s "$T/keys.der" <(openssl pkey -pubin -in "$T/ed.pem" -outform DER) || fail
 eq "$(stat -c %s "$T/keys.der")" 44 "SPKI length"
 
 { head -c 32 /dev/zero; head -c 5000 /dev/urandom; } >"$T/fw.bin"
-python3 - "$T/fw.bin" "$T/fw.hex" <<'EOF'
-import sys
-data = open(sys.argv[1], 'rb').read()
-base = 0x08020000
-out = []
-def rec(t, a, d):
-    b = bytes([len(d), (a >> 8) & 0xff, a & 0xff, t]) + d
-    return ':' + b.hex().upper() + '%02X' % ((-sum(b)) & 0xff)
-upper = None
-for i in range(0, len(data), 16):
-    a = base + i
-    if a >> 16 != upper:
-        upper = a >> 16
-        out.append(rec(4, 0, bytes([upper >> 8, upper & 0xff])))
-    out.append(rec(0, a & 0xffff, data[i:i + 16]))
-out.append(rec(1, 0, b''))
-open(sys.argv[2], 'w').write('\n'.join(out) + '\n')
-EOF
+to_hex "$T/fw.bin" "$T/fw.hex"
 # hexraw HEX OUT: the bytes of an Intel HEX file from its lowest address.
 hexraw() { python3 -c '
 import sys
@@ -81,7 +65,6 @@ for line in open(sys.argv[1]):
         for i in range(n): mem[(upper << 16) + a + i] = b[4 + i]
 lo, hi = min(mem), max(mem)
 open(sys.argv[2], "wb").write(bytes(mem.get(x, 0xff) for x in range(lo, hi + 1)))' "$1" "$2"; }
-. "$TOP/tests/mcuboot.sh"
 # peer IMAGE: openssl verifies the Ed25519 signature TLV over the SHA-256 of header, body and protected TLVs.
 peer() {
   local img=$1
