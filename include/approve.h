@@ -20,6 +20,24 @@ int sgt_approve_signers_load(const char *store_dir, const char *file, struct sgt
 /* Distinct principal patterns (negations not counted) across all lines. */
 size_t sgt_approve_principal_count(const struct sgt_signers *s);
 
+/*
+ * One approval, judged as the gate counts it and `approve show` reports
+ * it: the SSH signature in sigfile over the request's bytes (req, reqlen)
+ * in namespace ns, by a key of signers (read from signers_path) valid now,
+ * whose principal is not among the nseen already counted.  SGT_OK: it
+ * counts (a->principal, borrowed from signers, and a->fp set).
+ * SGT_ERR_VERDICT: it does not, and a->why says why.  SGT_ERR_DATA
+ * (reported): sigfile cannot be read.
+ */
+struct sgt_approval {
+	const char *principal;
+	char fp[64];
+	char why[384];
+};
+int sgt_approve_judge(const char *sigfile, const unsigned char *req, size_t reqlen, const struct sgt_signers *signers,
+		      const char *signers_path, const char *ns, const char *const *seen, size_t nseen,
+		      struct sgt_approval *a);
+
 #endif
 
 #include <jansson.h>

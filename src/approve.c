@@ -144,6 +144,46 @@ static int images_match(const json_t *want, char *const *images, int nimages, co
 	return SGT_OK;
 }
 
+int sgt_approve_judge(const char *sigfile, const unsigned char *req, size_t reqlen, const struct sgt_signers *signers,
+		      const char *signers_path, const char *ns, const char *const *seen, size_t nseen,
+		      struct sgt_approval *a)
+{
+	unsigned char *sb = NULL;
+	size_t sl = 0, j;
+	struct sgt_sshsig s;
+	char why[128];
+	const struct sgt_signer *g;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	if ((rc = sgt_file_read(sigfile, 1 << 16, &sb, &sl)) != SGT_OK) {
+		free(sb);
+		return rc;
+	}
+	rc = sgt_sshsig_parse((const char *)sb, sl, &s, a->why, sizeof(a->why));
+	free(sb);
+	if (rc != SGT_OK)
+		return SGT_ERR_VERDICT;
+	sgt_sshsig_fingerprint(s.pub, s.publen, a->fp);
+	rc = SGT_ERR_VERDICT;
+	if (sgt_sshsig_verify(&s, ns, req, reqlen, why, sizeof(why)) != SGT_OK)
+		snprintf(a->why, sizeof(a->why), "%s (%s)", why, a->fp);
+	else if ((g = sgt_signers_find(signers, s.pub, s.publen, ns, sgt_now())) == NULL)
+		snprintf(a->why, sizeof(a->why), "key %s is not in %s", a->fp, signers_path);
+	else {
+		for (j = 0; j < nseen && strcmp(seen[j], g->principals) != 0; j++)
+			;
+		if (j < nseen)
+			snprintf(a->why, sizeof(a->why), "%s has approved already", g->principals);
+		else {
+			a->principal = g->principals;
+			rc = SGT_OK;
+		}
+	}
+	sgt_sshsig_release(&s);
+	return rc;
+}
+
 int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *rec, const char *fleet,
 			  char *const *images, int nimages, char *const *given, int ngiven, const char *approvals_dir,
 			  json_t **details)
@@ -228,36 +268,15 @@ int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *r
 	    SGT_OK)
 		goto out;
 	for (i = 0; i < nsigs; i++) {
-		unsigned char *sb = NULL;
-		size_t sl = 0;
-		struct sgt_sshsig s;
-		char why[128], fp[64];
-		const struct sgt_signer *g;
-		int k, dup = 0;
+		struct sgt_approval a;
 
-		if (sigs[i] == NULL || sgt_file_read(sigs[i], 1 << 16, &sb, &sl) != SGT_OK) {
-			free(sb);
+		/* An unreadable file (said) or an approval that does not count is passed over: the count decides. */
+		if (sigs[i] == NULL || sgt_approve_judge(sigs[i], buf, len, &signers, path, pol->approvals_namespace, seen,
+							(size_t)napproved, &a) != SGT_OK)
 			continue;
-		}
-		if (sgt_sshsig_parse((const char *)sb, sl, &s, why, sizeof(why)) != SGT_OK) {
-			free(sb);
-			continue;
-		}
-		free(sb);
-		if (sgt_sshsig_verify(&s, pol->approvals_namespace, buf, len, why, sizeof(why)) == SGT_OK &&
-		    (g = sgt_signers_find(&signers, s.pub, s.publen, pol->approvals_namespace, sgt_now())) != NULL) {
-			for (k = 0; k < napproved; k++)
-				dup |= strcmp(seen[k], g->principals) == 0;
-			if (!dup) {
-				seen[napproved++] = g->principals;
-				sgt_sshsig_fingerprint(s.pub, s.publen, fp);
-				json_array_append_new(approvers, json_pack("{s:s, s:s}", "principal", g->principals,
-									   "fingerprint", fp));
-				snprintf(who + strlen(who), sizeof(who) - strlen(who), "%s%s", napproved > 1 ? ", " : "",
-					 g->principals);
-			}
-		}
-		sgt_sshsig_release(&s);
+		seen[napproved++] = a.principal;
+		json_array_append_new(approvers, json_pack("{s:s, s:s}", "principal", a.principal, "fingerprint", a.fp));
+		snprintf(who + strlen(who), sizeof(who) - strlen(who), "%s%s", napproved > 1 ? ", " : "", a.principal);
 	}
 	if (napproved < pol->approvals_required) {
 		rc = sgt_err(SGT_ERR_VERDICT, "key '%s' needs %ld approvals of %s: %d valid (%s), %ld more needed",

@@ -161,41 +161,19 @@ static int show(struct sgt_ctx *ctx, const char *req, int nsig, char **sigs)
 		       json_string_value(json_object_get(img, "sha256")),
 		       (long long)json_integer_value(json_object_get(img, "size")));
 	for (k = 0; k < nsig; k++) {
-		unsigned char *sb = NULL;
-		size_t sl = 0;
-		struct sgt_sshsig s;
-		char why[128], fp[64];
-		const struct sgt_signer *g;
+		struct sgt_approval a;
 
-		if ((rc = sgt_file_read(sigs[k], 1 << 16, &sb, &sl)) != SGT_OK)
+		rc = sgt_approve_judge(sigs[k], buf, len, &signers, path, pol->approvals_namespace, seen, napproved, &a);
+		if (rc == SGT_ERR_VERDICT)
+			printf("  %s: not counted: %s\n", sigs[k], a.why);
+		else if (rc != SGT_OK)
 			goto out;
-		if (sgt_sshsig_parse((const char *)sb, sl, &s, why, sizeof(why)) != SGT_OK) {
-			printf("  %s: not counted: %s\n", sigs[k], why);
-			free(sb);
-			continue;
+		else if (napproved < 64) {
+			seen[napproved++] = a.principal;
+			printf("  approved by %s (%s)\n", a.principal, a.fp);
+			snprintf(approved + strlen(approved), sizeof(approved) - strlen(approved), "%s%s",
+				 napproved > 1 ? ", " : "", a.principal);
 		}
-		free(sb);
-		sgt_sshsig_fingerprint(s.pub, s.publen, fp);
-		if (sgt_sshsig_verify(&s, pol->approvals_namespace, buf, len, why, sizeof(why)) != SGT_OK)
-			printf("  %s: not counted: %s (%s)\n", sigs[k], why, fp);
-		else if ((g = sgt_signers_find(&signers, s.pub, s.publen, pol->approvals_namespace, sgt_now())) == NULL)
-			printf("  %s: not counted: key %s is not in %s\n", sigs[k], fp, path);
-		else {
-			size_t j;
-			int dup = 0;
-
-			for (j = 0; j < napproved; j++)
-				dup |= strcmp(seen[j], g->principals) == 0;
-			if (dup) {
-				printf("  %s: not counted: %s has approved already\n", sigs[k], g->principals);
-			} else if (napproved < 64) {
-				seen[napproved++] = g->principals;
-				printf("  approved by %s (%s)\n", g->principals, fp);
-				snprintf(approved + strlen(approved), sizeof(approved) - strlen(approved), "%s%s",
-					 napproved > 1 ? ", " : "", g->principals);
-			}
-		}
-		sgt_sshsig_release(&s);
 	}
 	if ((long)napproved >= pol->approvals_required)
 		printf("approved: %zu of %ld required (%s)\n", napproved, pol->approvals_required, approved);
