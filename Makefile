@@ -42,10 +42,14 @@ ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-p
 LDFLAGS    += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
 endif
 
-SRCS     := $(sort $(wildcard src/*.c))
-LIB_SRCS := $(filter-out src/signet.c src/cmd_%.c,$(SRCS))
-OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
-LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+# src/ is in folders by floor (docs/development.md): base, formats, custody,
+# ops, cmd.  Objects stay flat, so a file's name is unique across folders.
+SRC_DIRS := src/base src/formats src/custody src/ops src/cmd
+SRCS     := $(sort $(wildcard $(SRC_DIRS:%=%/*.c)))
+LIB_SRCS := $(filter-out src/cmd/%,$(SRCS))
+OBJS     := $(addprefix $(BUILD)/obj/,$(notdir $(SRCS:.c=.o)))
+LIB_OBJS := $(addprefix $(BUILD)/obj/,$(notdir $(LIB_SRCS:.c=.o)))
+vpath %.c $(SRC_DIRS)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 # Fuzz harnesses: tests/fuzz/fuzz_<parser>.c; `make check` replays their corpora
@@ -73,7 +77,7 @@ deps:
 	  fi; \
 	fi
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: %.c $(wildcard include/*.h) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/signet: $(OBJS)
@@ -152,10 +156,10 @@ FUZZ_CC      ?= clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS   = -g -O1 $(FUZZ_SAN) -D_GNU_SOURCE -Iinclude -DSGT_POLICY_DIR='"$(PREFIX)/share/signet/policies"' \
 	$(shell pkg-config --cflags $(PKGS) $(PKGS_CFLAGS_ONLY) 2>/dev/null)
-FUZZ_OBJS    := $(LIB_SRCS:src/%.c=build/fuzz/obj/%.o)
+FUZZ_OBJS    := $(addprefix build/fuzz/obj/,$(notdir $(LIB_SRCS:.c=.o)))
 FUZZ_BINS    := $(FUZZ_NAMES:%=build/fuzz/%)
 
-build/fuzz/obj/%.o: src/%.c $(wildcard include/*.h)
+build/fuzz/obj/%.o: %.c $(wildcard include/*.h)
 	@mkdir -p build/fuzz/obj
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 

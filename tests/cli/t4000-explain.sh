@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # explain: every documented FreeRTOS OTA code maps to its name (names as in
 # ota_platform_interface.h / ota.h, written out here independently of the
-# tables in src/ota.c), every accepted input form works, malformed input is
+# tables in src/formats/ota.c), every accepted input form works, malformed input is
 # a usage error (exit 2) and an unknown code an honest "unknown" (exit 1).
 # Needs no store.
 . "$(dirname "$0")/../lib.sh"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # explain, the forms beyond v3 PAL codes: OtaErr_t 24 (v3.4.0+), the
 # pre-v3 amazon-freertos kOTA_Err_* words (names written out here from
-# aws_iot_ota_agent.h, independently of src/ota.c) with their PAL detail
+# aws_iot_ota_agent.h, independently of src/formats/ota.c) with their PAL detail
 # and a signed platform sub-error, the "rejected: 0x..." / "aborted: 0x..."
 # job-status forms with the causing error decoded (v3 PAL, v3 agent,
 # pre-v3), and the second reading printed where versions differ.

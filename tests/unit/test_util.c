@@ -1,5 +1,5 @@
 /*
- * test_util.c: unit tests for util.c: hex, base64, SHA-256, labels, time
+ * test_util.c: unit tests for sgt.c (src/base): hex, base64, SHA-256, labels, time
  * parsing and SIGNET_NOW, the growable buffer and whole-file reads.  Tests
  * named test_bug_* pin down behaviour the header promises but the code
  * does not deliver yet.

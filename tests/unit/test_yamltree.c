@@ -219,7 +219,7 @@ static void test_alias_refused(void **state)
 
 /*
  * BUG: yamltree.h says anchors and tags are refused, but parse_node
- * (src/yamltree.c:150-172) ignores the anchor and tag of scalar, sequence
+ * (src/base/yamltree.c:150-172) ignores the anchor and tag of scalar, sequence
  * and mapping events; only aliases are refused.
  */
 static void test_bug_anchor_refused(void **state)

@@ -1,5 +1,5 @@
 /*
- * util.c: error reporting and the small helpers every module shares
+ * sgt.c: error reporting and the small helpers every module shares
  * (buffers, whole-file reads, hex, base64, SHA-256, time).  It knows
  * nothing about tokens, certificates or the store layout.
  */
