@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The interruption campaign of t1090 for `key adopt`, `cert issue`, `cert
-# import` and `cert csr --out`: SIGKILL injected (strace) at every write,
-# rename, link, unlink, ftruncate, fsync and syncfs each makes, in turn.
+# import`, `cert csr --out`, `rotate start` and `rotate finish` (t8020 kills
+# these two at some syscalls only): SIGKILL injected (strace) at every
+# write, rename, link, unlink, ftruncate, fsync and syncfs each makes, in turn.
 # Right after each kill no file is visible without its audit record; after
 # the next state-changing command (which recovers) the files are there
 # exactly when the record is, `audit verify` and `audit custody` pass, no
@@ -31,6 +32,10 @@ cp -a "$S" "$T/pristine.base"
 p11tool --login --pin "$(user_pin)" --keypairgen --key-type EC:prime256v1 --id a201 --label vendor-fw >/dev/null 2>&1 ||
   fail "keypairgen"
 cp -a "$S" "$T/pristine.adopt"
+# A rotation of fw to k2 started, for rotate finish.
+rm -rf "$S"; cp -a "$T/pristine.base" "$S"
+sig 0 rotate start fw k2
+cp -a "$S" "$T/pristine.finish"
 
 # files_sum: every file the commands here may add (store files other than the log, the
 # locks, the token and staged temporaries; and the outputs).
@@ -39,13 +44,15 @@ files_sum() {
      ! -name '*.tmp*' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-64
   (cd "$T/od" && find . -type f ! -name '*.tmp*' ! -name next.sig | sort)
 }
-records() { grep -c "\"op\":\"$op\",\"label\":\"[a-z0-9-]*\",\"spki_sha256\":\"[0-9a-f]*\",\"result\":\"ok\"" "$S/audit.log"; }
+records() { grep -c "\"op\":\"$op\",\"label\":\"[^\"]*\"[^}]*\"result\":\"ok\"" "$S/audit.log"; }
 
 commands=(
   "adopt|key.adopt|$SIGNET key adopt vfw --uri pkcs11:object=vendor-fw;type=private"
   "issue|cert.issue|$SIGNET cert issue fw --days 40"
   "import|cert.import|$SIGNET cert import k2 $T/issued.pem"
   "csr|cert.csr|$SIGNET cert csr fw --out $T/od/fw.csr"
+  "start|rotate.start|$SIGNET rotate start fw k2"
+  "finish|rotate.finish|$SIGNET rotate finish fw"
 )
 check_after() {
   local what=$1 n1 changed
@@ -61,7 +68,8 @@ check_after() {
     post_state
     campaign_store_whole "$what" adopt_again
   else
-    campaign_store_whole "$what"
+    # A retired key signs only for a fleet: the next command signs with the new one.
+    campaign_store_whole "$what" "$SIGNET" sign "$T/img.bin" --key k2 --out "$T/od/next.sig"
     post_state
   fi
 }
@@ -84,7 +92,10 @@ kills=0 recovered=0 done_=0 none=0
 for entry in "${commands[@]}"; do
   IFS='|' read -r name op cmd <<<"$entry"
   rm -rf "$T/pristine"
-  if [ "$name" = adopt ]; then cp -a "$T/pristine.adopt" "$T/pristine"; else cp -a "$T/pristine.base" "$T/pristine"; fi
+  case $name in
+    adopt|finish) cp -a "$T/pristine.$name" "$T/pristine" ;;
+    *) cp -a "$T/pristine.base" "$T/pristine" ;;
+  esac
   pristine_sum=$(S=$T/pristine; files_sum)
   n0=$(S=$T/pristine; records)
   k0=$kills
