@@ -96,6 +96,7 @@ for entry in "${commands[@]}"; do
     adopt|finish) cp -a "$T/pristine.$name" "$T/pristine" ;;
     *) cp -a "$T/pristine.base" "$T/pristine" ;;
   esac
+  rm -rf "$T/od"/*
   pristine_sum=$(S=$T/pristine; files_sum)
   n0=$(S=$T/pristine; records)
   k0=$kills
