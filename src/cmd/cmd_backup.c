@@ -2,15 +2,17 @@
  * cmd_backup.c: `signet backup FILE` and `signet restore FILE`.  backup
  * takes the store's lock, packs the whole store (the embedded token's
  * files and PINs included) and seals it with a passphrase or to a
- * recipient certificate, stages the archive next to FILE, appends a
- * "backup" audit record with the archive's SHA-256, then puts the archive
- * in place.  restore authenticates and parses the whole archive before it
- * writes a byte, builds the store in a temporary directory next to the
- * target, points the embedded SoftHSM2 configuration at the new place,
- * records a "restore" audit record there and renames it into place.
- * `restore --check` is the drill: restore into a temporary store, sign and
- * verify with every key on the restored token, verify the audit chain,
- * remove it.  Format and crypto live in backup.c.
+ * recipient certificate, then, in a custody transaction (tx.h), stages
+ * the archive next to FILE, queues a "backup" record with the archive's
+ * SHA-256 and commits: the archive appears only with its record.  restore
+ * authenticates and parses the whole archive before it writes a byte,
+ * builds the store in a flocked staging directory next to the target
+ * (one a killed restore left is removed by the next), records "restore"
+ * there through a transaction that also points the embedded SoftHSM2
+ * configuration at the new place, and renames it into place.  `restore
+ * --check` is the drill: restore into a temporary store, sign and verify
+ * with every key on the restored token, verify the audit chain, remove
+ * it.  Payload: backup.c; envelopes: backup_seal.c.
  */
 #include <ctype.h>
 #include <errno.h>
