@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The interruption campaign of t1090 for `backup` and `restore`: SIGKILL
 # injected (strace) at every write, rename, link, unlink, ftruncate, fsync
-# and syncfs each makes, in turn.
+# and syncfs each makes, in turn (and backup SIGTERMed at random moments).
 # backup: right after the kill an archive is there only with its record
 # (SHA-256); after the next state-changing command the archive is there
 # exactly when its record is, whole (mode 0600, the recorded SHA-256),
@@ -43,11 +43,12 @@ check_backup() {
     none=$((none + 1))
   fi
 }
-kills=0 recovered=0 whole=0 none=0
+kills=0 recovered=0 whole=0 none=0 terms=0
 campaign_kills backup "$SIGNET backup $A --passphrase-file $T/pass --scrypt-n 15" check_backup "$syscalls"
 [ "$kills" -gt 15 ] || fail "only $kills backup injection points: strace saw too little"
 [ "$whole" -gt 0 ] && [ "$none" -gt 0 ] || fail "backup: $whole whole and $none absent: the kills missed a side"
-note "backup: SIGKILL at $kills syscalls: $whole left the archive with its record, $none neither; $recovered next commands recovered"
+campaign_terms backup "$SIGNET backup $A --passphrase-file $T/pass --scrypt-n 15" check_backup 8
+note "backup: SIGKILL at $kills syscalls and SIGTERM $terms times: $whole left the archive with its record, $none neither; $recovered next commands recovered"
 bkills=$kills
 
 # ---- restore ----
