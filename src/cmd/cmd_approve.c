@@ -173,7 +173,7 @@ static int request(struct sgt_ctx *ctx, int nimg, char **imgs, const struct reqo
 	sgt_time_iso(now + pol->approvals_max_age, expires);
 	key = adopt ? json_pack("{s:s}", "label", rec.label)
 		    : json_pack("{s:s, s:s}", "label", rec.label, "spki_sha256", rec.spki_sha256);
-	doc = json_pack("{s:s, s:s, s:s, s:o, s:o?, s:o?, s:s?, s:s?, s:s, s:s, s:s, s:i}", "type",
+	doc = json_pack("{s:s, s:s, s:s, s:o, s:o*, s:o*, s:s?, s:s?, s:s, s:s, s:s, s:i}", "type",
 			"signet-approval-request", "operation", o->op, "store", st.dir, "key", key, "images", images,
 			"params", params, "fleet", o->fleet, "note", o->note, "requester", requester, "created", created,
 			"expires", expires, "version", 1);

@@ -274,10 +274,13 @@ static int gate(const struct sgt_store *st, const char *op, const char *label, c
 		for (i = 0; i < g->nsigs && i < MAX_SIGS; i++)
 			sigs[nsigs++] = strdup(g->sigs[i]);
 	} else {
-		rc = sgt_err(SGT_ERR_VERDICT, "key '%s' %s only with %ld approvals (policy %s): none given "
-			     "(--approval SIG... or --approvals DIR)", label,
-			     strcmp(op, "sign") == 0 ? "signs" : strcmp(op, "key.adopt") == 0 ? "is adopted" : op,
-			     pol->approvals_required, pol->name);
+		if (strcmp(op, "sign") == 0)
+			rc = sgt_err(SGT_ERR_VERDICT, "key '%s' signs only with %ld approvals (policy %s): none given "
+				     "(--approval SIG... or --approvals DIR)", label, pol->approvals_required, pol->name);
+		else
+			rc = sgt_err(SGT_ERR_VERDICT, "key '%s' needs %ld approvals for %s (policy %s): none given "
+				     "(--approval SIG... or --approvals DIR of 'signet approve request --op %s')", label,
+				     pol->approvals_required, op, pol->name, op);
 		goto out;
 	}
 	if ((rc = sgt_file_read(req, 1 << 20, &buf, &len)) != SGT_OK)
