@@ -183,4 +183,8 @@ sig 0 key pubkey other --out "$T/other.pub"
 base64 -d "$T/o.sig" >"$T/o.der"
 run 0 openssl dgst -sha256 -verify "$T/other.pub" -signature "$T/o.der" "$T/a.bin"
 has "$T/out" "Verified OK"
+# The fleet report never advises 'signet renew' for a key renew leaves (its certificate due).
+SIGNET_NOW=2028-10-05T00:00:00Z run 1 "$SIGNET" fleet check
+hasnt "$T/out" "signet renew"
+has "$T/out" "signet approve request --op cert.reissue --key other"
 sig 0 audit verify
