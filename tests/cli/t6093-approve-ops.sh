@@ -140,7 +140,7 @@ sig 0 cert reissue fw2 --days 30 --approvals "$T/cr"
 eq "$(last_record op)" "cert.reissue" "reissue record"
 approved "$T/cr.json"
 [ "$(openssl x509 -in "$S/certs/fw2/current.pem" -noout -serial)" != "$old_serial" ] || fail "not reissued"
-run 0 openssl verify -CAfile "$S/certs/fw2/current.pem" "$S/certs/fw2/current.pem"
+run 0 openssl verify -attime "$(date -d 2026-12-01T10:00:00Z +%s)" -CAfile "$S/certs/fw2/current.pem" "$S/certs/fw2/current.pem"
 
 # --- key adopt ----------------------------------------------------------------
 pin=$(user_pin)
