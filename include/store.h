@@ -92,10 +92,9 @@ int sgt_store_relock(struct sgt_store *st, int how);
 char *sgt_store_path(const struct sgt_store *st, const char *rel);
 
 /*
- * Puts the config's env (SOFTHSM2_CONF ...) into the process environment
- * and enters the token guard (hsmguard.h).  Only session.c calls it, right
- * before loading the module; sgt_session_close leaves the guard after
- * unloading it.
+ * Puts the config's env (SOFTHSM2_CONF ...) into the process environment.
+ * Only session.c calls it, right before it enters the token guard
+ * (hsmguard.h) and loads the module.
  */
 int sgt_store_apply_env(const struct sgt_store *st);
 

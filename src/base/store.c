@@ -605,7 +605,7 @@ int sgt_store_apply_env(const struct sgt_store *st)
 		if (r != 0)
 			return sgt_err(SGT_ERR_DATA, "cannot set %s: %s", st->cfg.env_name[i], strerror(errno));
 	}
-	return sgt_hsm_enter(st);
+	return SGT_OK;
 }
 
 int sgt_config_save(const char *path, const struct sgt_config *cfg)

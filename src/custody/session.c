@@ -32,6 +32,7 @@ int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct
 		     struct sgt_pin *keep)
 {
 	struct sgt_pin pin;
+	json_t *repairs = NULL;
 	int rc, first;
 
 	memset(p, 0, sizeof(*p));
@@ -40,11 +41,12 @@ int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct
 		memset(keep, 0, sizeof(*keep));
 	sgt_verbose("loading PKCS#11 module '%s'", st->cfg.module);
 	first = !sgt_hsm_busy();
-	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
+	if ((rc = sgt_store_apply_env(st)) != SGT_OK || (rc = sgt_hsm_enter(st, &repairs)) != SGT_OK)
 		return rc;
 	/* Entering the guard may have repaired the embedded token's files: on record before the module loads. */
-	if (first && sgt_hsm_embedded(st) && sgt_record_repairs(st) != SGT_OK)
+	if (first && sgt_hsm_embedded(st) && sgt_record_repairs(st, repairs) != SGT_OK)
 		sgt_warn("a token repair could not be recorded in the audit log");
+	json_decref(repairs);
 	if (flags & SGT_SESSION_QUIET)
 		sgt_silent++;
 	rc = sgt_p11_load(p, st->cfg.module);	/* zeroes p first */

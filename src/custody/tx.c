@@ -22,6 +22,22 @@ struct sgt_tx {
 	int committed;
 };
 
+int sgt_tx_lock(struct sgt_store *st)
+{
+	int rc;
+
+	if ((rc = sgt_store_lock(st, 1)) != SGT_OK)
+		return rc;
+	/*
+	 * As SQLite rolls back a hot journal when it takes its lock: the token
+	 * guard's noted repairs go on record, then what an interrupted command
+	 * left is finished or undone, before this one looks at anything.
+	 */
+	if ((rc = sgt_record_repairs(st, NULL)) == SGT_OK)
+		rc = sgt_intent_recover(st, NULL);
+	return rc;
+}
+
 int sgt_tx_begin(struct sgt_store *st, const char *op, const char *label, const char *key_id,
 		 const char *const *outputs, size_t noutputs, struct sgt_tx **out)
 {
@@ -29,6 +45,8 @@ int sgt_tx_begin(struct sgt_store *st, const char *op, const char *label, const 
 	int rc;
 
 	*out = NULL;
+	if (st->lock_fd < 0 && (rc = sgt_tx_lock(st)) != SGT_OK)
+		return rc;
 	if (!st->lock_exclusive)
 		return sgt_err(SGT_ERR_DATA, "internal error: a transaction needs the store's exclusive lock");
 	if ((tx = calloc(1, sizeof(*tx))) == NULL || (tx->recs = json_array()) == NULL ||
@@ -258,12 +276,19 @@ void sgt_record_flush_refused(void)
 	npending = 0;
 }
 
-static int record_repair(const struct sgt_store *st, json_t *repair)
+int sgt_record_repairs(const struct sgt_store *st, json_t *made)
 {
-	return sgt_record(st, "recovered", NULL, NULL, "ok", repair);
-}
+	json_t *due = NULL, *d;
+	size_t i;
+	int rc;
 
-int sgt_record_repairs(const struct sgt_store *st)
-{
-	return sgt_hsm_flush_repairs(st, record_repair);
+	if ((rc = sgt_hsm_repairs_due(st, made, &due)) != SGT_OK || due == NULL)
+		return rc;
+	json_array_foreach(due, i, d)
+		if (rc == SGT_OK)
+			rc = sgt_record(st, "recovered", NULL, NULL, "ok", d);
+	if (rc == SGT_OK)
+		sgt_hsm_repairs_recorded(st);
+	json_decref(due);
+	return rc;
 }
