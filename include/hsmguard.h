@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 
+#include "fsio.h"
 #include "store.h"
 
 /* 1 when the store's token is the embedded SoftHSM2 one in <store>/hsm. */
@@ -74,15 +75,6 @@ int sgt_hsm_objects(const struct sgt_store *st, json_t **out);
  * Returns 1 (nothing done) while another process has the module loaded.
  */
 int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved);
-
-/*
- * Signals.  hold blocks SIGINT, SIGTERM and SIGHUP (nesting); release
- * unblocks them at the outermost level, when a held one is delivered and
- * ends the process as it would have.  pending says whether one is waiting.
- */
-void sgt_sig_hold(void);
-void sgt_sig_release(void);
-int sgt_sig_pending(void);
 
 /*
  * Well-formedness of a SoftHSM2 object file (generation counter, then

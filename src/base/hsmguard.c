@@ -19,42 +19,6 @@
 
 #include "hsmguard.h"
 
-/* ---- signals ---- */
-
-static int hold_depth;
-
-static void sig_set(int how)
-{
-	sigset_t s;
-
-	sigemptyset(&s);
-	sigaddset(&s, SIGINT);
-	sigaddset(&s, SIGTERM);
-	sigaddset(&s, SIGHUP);
-	sigprocmask(how, &s, NULL);
-}
-
-void sgt_sig_hold(void)
-{
-	if (hold_depth++ == 0)
-		sig_set(SIG_BLOCK);
-}
-
-void sgt_sig_release(void)
-{
-	if (hold_depth > 0 && --hold_depth == 0)
-		sig_set(SIG_UNBLOCK);	/* a held signal is delivered here */
-}
-
-int sgt_sig_pending(void)
-{
-	sigset_t s;
-
-	if (sigpending(&s) != 0)
-		return 0;
-	return sigismember(&s, SIGINT) == 1 || sigismember(&s, SIGTERM) == 1 || sigismember(&s, SIGHUP) == 1;
-}
-
 /* ---- SoftHSM2 object files ---- */
 
 static unsigned long long be64(const unsigned char *p)

@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "hsmguard.h"
 #include "intent.h"
+#include "keyrec.h"
 #include "p11.h"
 #include "session.h"
 #include "tx.h"

@@ -22,6 +22,7 @@
 #include "cert.h"
 #include "intent.h"
 #include "key.h"
+#include "keyrec.h"
 
 X509 *sgt_cert_parse(const unsigned char *buf, size_t len)
 {

@@ -19,6 +19,7 @@
 #include "hsmguard.h"
 #include "intent.h"
 #include "key.h"
+#include "keyrec.h"
 #include "p11.h"
 #include "policy.h"
 #include "session.h"
