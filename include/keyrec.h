@@ -1,5 +1,8 @@
 /*
- * keyrec.h: key records, <store>/keys/<label>.yaml.
+ * keyrec.h: key records, <store>/keys/<label>.yaml: one YAML file per key
+ * in custody (label, CKA_ID, algorithm, SPKI hash, origin, custody
+ * attributes, retirement).  Read by anyone; written only through a
+ * transaction (sgt_keyrec_stage) or sgt_put inside an intent.
  */
 #ifndef SGT_KEYREC_H
 #define SGT_KEYREC_H
@@ -10,7 +13,13 @@
 int sgt_keyrec_load(const struct sgt_store *st, const char *label, struct sgt_keyrec *out);
 /* Returns 1 when a record for label exists, 0 otherwise. */
 int sgt_keyrec_exists(const struct sgt_store *st, const char *label);
-/* Writes a new record; refuses to replace one (exclusive). */
+struct sgt_tx;
+/*
+ * Stages rec in tx (tx.h), put in place by sgt_tx_commit; flags as
+ * sgt_tx_stage's (SGT_TX_EXCL: a new record, never replacing one).
+ */
+int sgt_keyrec_stage(struct sgt_tx *tx, const struct sgt_store *st, const struct sgt_keyrec *rec, unsigned flags);
+/* Writes a new record; refuses to replace one (exclusive).  Through sgt_put: inside an intent it is staged. */
 int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec);
 /* Replaces an existing record (key retirement); through sgt_put, so inside an intent it is staged. */
 int sgt_keyrec_update(const struct sgt_store *st, const struct sgt_keyrec *rec);

@@ -1,8 +1,8 @@
 /*
  * store.h: the on-disk store (SPEC.md section 4): locating it, reading and
- * writing signet.yaml and key records, the one atomic-write helper every
- * store file goes through, and the flock that serialises state-changing
- * commands.  It never talks to a token.
+ * writing signet.yaml, its trust checks, and the flock that serialises
+ * state-changing commands.  Atomic writes are fsio.h's, key records
+ * keyrec.h's.  It never talks to a token.
  */
 #ifndef SGT_STORE_H
 #define SGT_STORE_H

@@ -2,7 +2,9 @@
  * fsio.c: the file primitives under the store (fsio.h): atomic writes
  * (temp file in the same directory, fsync, rename, fsync of the
  * directory), user outputs, mkdir -p, and holding signals while a write is
- * half-way through.
+ * half-way through.  Signals are held process-wide, as a lock is: only
+ * this file touches the hold depth.
+ * Floor: base 1.  It may call sgt.c only.
  */
 #include <errno.h>
 #include <fcntl.h>

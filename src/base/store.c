@@ -1,9 +1,11 @@
 /*
- * store.c: the store on disk.  Every file it writes goes through
- * sgt_atomic_write (temp file in the same directory, fsync, rename, fsync
- * of the directory), so a reader or a crash never sees half a file.  The
- * flock on <store>/lock serialises state-changing commands.  This module
- * reads and writes YAML records; it never talks to a token.
+ * store.c: the store on disk: where it is, its layout, signet.yaml, the
+ * flock on <store>/lock that serialises state-changing commands, and the
+ * trust checks on its files.  Every file it writes goes through
+ * sgt_atomic_write (fsio.c), so a reader or a crash never sees half a
+ * file.  It never talks to a token and writes no records (keyrec.c,
+ * audit.c do).
+ * Floor: base 2.  It may call base 0-1 (sgt.c, fsio.c, yamltree.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,8 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hsmguard.h"
-#include "intent.h"
 #include "store.h"
 #include "yamltree.h"
 

@@ -1,7 +1,8 @@
 /*
  * keyrec.c: key records, <store>/keys/<label>.yaml (keyrec.h): read,
- * list, and written through sgt_put so that inside an intent they are
- * staged with the command's other files.
+ * list, and staged in the command's transaction (sgt_keyrec_stage), so a
+ * record is in place only once its audit record is durable.
+ * Floor: ops.  It may call custody (tx), base and formats; never cmd.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 
 #include "intent.h"
 #include "keyrec.h"
+#include "tx.h"
 #include "yamltree.h"
 
 static char *keyrec_path(const struct sgt_store *st, const char *label)
@@ -119,18 +121,13 @@ out:
 	return rc;
 }
 
-static int keyrec_write(const struct sgt_store *st, const struct sgt_keyrec *rec, int exclusive)
+/* The record's YAML in b. */
+static int keyrec_encode(const struct sgt_keyrec *rec, struct sgt_buf *b0)
 {
-	char *path;
 	struct sgt_buf b = { 0 };
 	size_t i;
 	int rc, known = 0;
 
-	/* The label names a file; the other fields are hex, names and times we made. */
-	if ((rc = sgt_label_check(rec->label)) != SGT_OK)
-		return rc;
-	if ((path = keyrec_path(st, rec->label)) == NULL)
-		return SGT_ERR_DATA;
 	rc = sgt_buf_printf(&b, "# key in custody; the private key never leaves the token\n"
 			    "label: \"%s\"\nid: \"%s\"\nalgorithm: \"%s\"\nspki_sha256: \"%s\"\n"
 			    "origin: \"%s\"\ncreated: \"%s\"\n",
@@ -156,20 +153,47 @@ static int keyrec_write(const struct sgt_store *st, const struct sgt_keyrec *rec
 		rc = rc ? rc : sgt_yaml_quote(&b, rec->retired_by);
 		rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
 	}
-	rc = rc ? rc : sgt_put(path, b.p, b.len, exclusive);
+	if (rc != SGT_OK) {
+		sgt_buf_free(&b);
+		return rc;
+	}
+	*b0 = b;
+	return SGT_OK;
+}
+
+/* With tx, staged in it (flags as sgt_tx_stage's); without, through sgt_put (staged while an intent is open). */
+static int keyrec_write(struct sgt_tx *tx, const struct sgt_store *st, const struct sgt_keyrec *rec, unsigned flags)
+{
+	char *path;
+	struct sgt_buf b = { 0 };
+	int rc;
+
+	/* The label names a file; the other fields are hex, names and times we made. */
+	if ((rc = sgt_label_check(rec->label)) != SGT_OK)
+		return rc;
+	if ((path = keyrec_path(st, rec->label)) == NULL)
+		return SGT_ERR_DATA;
+	if ((rc = keyrec_encode(rec, &b)) == SGT_OK)
+		rc = tx != NULL ? sgt_tx_stage(tx, path, b.p, b.len, flags)
+				: sgt_put(path, b.p, b.len, (flags & SGT_TX_EXCL) != 0);
 	sgt_buf_free(&b);
 	free(path);
 	return rc;
 }
 
+int sgt_keyrec_stage(struct sgt_tx *tx, const struct sgt_store *st, const struct sgt_keyrec *rec, unsigned flags)
+{
+	return keyrec_write(tx, st, rec, flags);
+}
+
 int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec)
 {
-	return keyrec_write(st, rec, 1);
+	return keyrec_write(NULL, st, rec, SGT_TX_EXCL);
 }
 
 int sgt_keyrec_update(const struct sgt_store *st, const struct sgt_keyrec *rec)
 {
-	return keyrec_write(st, rec, 0);
+	return keyrec_write(NULL, st, rec, 0);
 }
 
 int sgt_keyrec_list(const struct sgt_store *st, struct sgt_keyrec **out, size_t *n)
