@@ -79,36 +79,6 @@ int sgt_cert_spki_sha256(X509 *x, char out[65])
 	return SGT_OK;
 }
 
-void sgt_pkey_alg(EVP_PKEY *pk, char *out, size_t cap)
-{
-	char group[64] = "";
-	size_t glen = 0;
-
-	if (pk == NULL) {
-		snprintf(out, cap, "unknown");
-		return;
-	}
-	switch (EVP_PKEY_get_base_id(pk)) {
-	case EVP_PKEY_EC:
-		if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen))
-			snprintf(group, sizeof(group), "unknown curve");
-		ERR_clear_error();
-		if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
-			snprintf(out, cap, "ecdsa-p256");
-		else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
-			snprintf(out, cap, "ecdsa-p384");
-		else
-			snprintf(out, cap, "ec %s", group);
-		break;
-	case EVP_PKEY_RSA:
-		snprintf(out, cap, "rsa-%d", EVP_PKEY_get_bits(pk));
-		break;
-	default:
-		snprintf(out, cap, "%s", OBJ_nid2sn(EVP_PKEY_get_base_id(pk)));
-		break;
-	}
-}
-
 void sgt_cert_serial_hex(X509 *x, char *out, size_t cap)
 {
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);

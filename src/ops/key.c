@@ -25,19 +25,6 @@
 #include "session.h"
 #include "tx.h"
 
-int sgt_key_spki_sha256(EVP_PKEY *pk, char out[65])
-{
-	unsigned char *der = NULL;
-	int len = pk != NULL ? i2d_PUBKEY(pk, &der) : -1;
-
-	out[0] = '\0';
-	if (len <= 0)
-		return sgt_err(SGT_ERR_DATA, "cannot encode a public key: %s", sgt_ossl_why());
-	sgt_sha256_hex(der, (size_t)len, out);
-	OPENSSL_free(der);
-	return SGT_OK;
-}
-
 static const struct {
 	const char *word;
 	const char *attr;
