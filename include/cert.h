@@ -149,8 +149,6 @@ struct sgt_cert_saved {
  * replaces current.pem atomically.  On failure nothing is left behind.
  */
 int sgt_cert_store_save(const struct sgt_store *st, const char *label, X509 *x, struct sgt_cert_saved *saved);
-/* Puts back what save changed (used when the audit record cannot be written). */
-void sgt_cert_store_undo(struct sgt_cert_saved *saved);
 void sgt_cert_saved_release(struct sgt_cert_saved *saved);
 
 /*

@@ -75,6 +75,19 @@ int sgt_tx_committed(const struct sgt_tx *tx);
 void sgt_tx_free(struct sgt_tx *tx);
 
 /*
+ * The audit key, in a transaction of its own ("audit.key", not nested in
+ * another: nothing is done while an intent is open or a recovery runs):
+ * with state SGT_ANCHOR_MAKE or SGT_ANCHOR_COMPLETE from
+ * sgt_anchor_activate, makes the key on the token logged in on p (or takes
+ * the one a cut-off run made), stages audit.pub, records it and starts
+ * signing heads with it; SGT_ANCHOR_UNAVAILABLE is recorded as such.
+ * Under the exclusive lock only.  Never fails the caller: a problem is a
+ * warning.  session.c calls it right after a login.
+ */
+struct sgt_p11;
+void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state);
+
+/*
  * Without a transaction object (commands not switched yet, recovery, the
  * token guard's repairs).  sgt_record: one record; while an intent is open
  * it names the files staged since the last record, made durable first.

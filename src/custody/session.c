@@ -14,7 +14,7 @@
 #include "session.h"
 #include "tx.h"
 
-int sgt_session_login(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin)
+static int login(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin, unsigned flags)
 {
 	int rc;
 
@@ -23,9 +23,15 @@ int sgt_session_login(struct sgt_p11 *p, const struct sgt_store *st, const struc
 	/* A turned-down login is on record; the store changes in no other way. */
 	if (p->login_rv == CKR_PIN_INCORRECT || p->login_rv == CKR_PIN_LOCKED)
 		sgt_record_refused(st, "login", NULL, NULL, sgt_p11_rv_name(p->login_rv));
-	if (rc == SGT_OK)
-		sgt_anchor_activate(st, p);	/* audit heads are signed from here on */
+	/* Audit heads are signed from here on; a missing audit key is made in a transaction of its own. */
+	if (rc == SGT_OK && !(flags & SGT_SESSION_NO_ANCHOR))
+		sgt_tx_anchor(st, p, sgt_anchor_activate(st, p));
 	return rc;
+}
+
+int sgt_session_login(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin)
+{
+	return login(p, st, pin, 0);
 }
 
 int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin_opts *opts, unsigned flags,
@@ -59,7 +65,7 @@ int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct
 		return rc;
 	memset(&pin, 0, sizeof(pin));
 	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &pin)) == SGT_OK)
-		rc = sgt_session_login(p, st, &pin);
+		rc = login(p, st, &pin, flags);
 	if (rc == SGT_OK && keep != NULL)
 		*keep = pin;
 	sgt_pin_wipe(&pin);

@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "hsmguard.h"
 #include "intent.h"
+#include "pkey.h"
 #include "tx.h"
 
 struct sgt_tx {
@@ -152,6 +153,67 @@ void sgt_tx_free(struct sgt_tx *tx)
 	json_decref(tx->recs);
 	json_decref(tx->refusals);
 	free(tx);
+}
+
+/* ---- the audit key ---- */
+
+void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state)
+{
+	/* Locked exclusively: begin leaves the store as it is. */
+	struct sgt_store *wst = (struct sgt_store *)st;
+	struct sgt_tx *tx = NULL;
+	struct sgt_buf pem = { 0 };
+	unsigned char id[16];
+	char idhex[33], spki[65] = "", *path = NULL;
+	EVP_PKEY *pk = NULL;
+	json_t *d = NULL;
+	int make = state == SGT_ANCHOR_MAKE, rc;
+
+	/* Not inside another command's intent, nor a recovery's session. */
+	if (!st->lock_exclusive || sgt_intent_nonce() != NULL || sgt_intent_recovering())
+		return;
+	if (state == SGT_ANCHOR_UNAVAILABLE) {
+		d = json_pack("{s:s}", "reason", "the token offers neither EC nor RSA key generation; audit heads are not signed");
+		sgt_record(st, "audit.key", NULL, NULL, "unavailable", d);
+		json_decref(d);
+		return;
+	}
+	if (!make && state != SGT_ANCHOR_COMPLETE)
+		return;
+	if (make && sgt_random(id, sizeof(id)) != SGT_OK)
+		return;
+	sgt_hex(id, sizeof(id), idhex);
+	/* The intent names the pair's CKA_ID before it exists: a run cut off half way leaves nothing the next one keeps. */
+	if (sgt_tx_begin(wst, "audit.key", NULL, make ? idhex : NULL, NULL, 0, &tx) != SGT_OK)
+		goto out;
+	rc = sgt_anchor_make(p, make ? id : NULL, sizeof(id), &pk);
+	if (rc == SGT_OK && make)
+		rc = sgt_hsm_snapshot_new(st);
+	rc = rc ? rc : sgt_anchor_pub_pem(pk, &pem);
+	rc = rc ? rc : sgt_key_spki_sha256(pk, spki);
+	if (rc == SGT_OK && (path = sgt_store_path(st, "audit.pub")) == NULL)
+		rc = SGT_ERR_DATA;
+	rc = rc ? rc : sgt_tx_stage(tx, path, pem.p, pem.len, 0);
+	if (rc == SGT_OK)
+		d = json_pack("{s:s, s:s}", "audit_key_spki_sha256", spki, "public_key", "audit.pub");
+	rc = rc ? rc : sgt_tx_record(tx, "audit.key", NULL, spki, d);
+	if (rc != SGT_OK)
+		goto out;
+	/* Its own record's head is the first one it signs. */
+	sgt_anchor_start(p);
+	rc = sgt_tx_commit(tx);
+	if (!sgt_tx_committed(tx)) {
+		sgt_anchor_forget(p);	/* heads are not signed with a key the log does not name */
+		sgt_warn("the new audit key could not be recorded in the audit log");
+	} else if (rc != SGT_OK) {
+		sgt_warn("'%s/audit.pub' could not be put in place; the next command completes it", st->dir);
+	}
+out:
+	sgt_tx_free(tx);
+	EVP_PKEY_free(pk);
+	json_decref(d);
+	sgt_buf_free(&pem);
+	free(path);
 }
 
 /* ---- records without a transaction object ---- */

@@ -728,20 +728,6 @@ out:
 	return rc;
 }
 
-void sgt_cert_store_undo(struct sgt_cert_saved *saved)
-{
-	/* Staged files never reached their place: the intent's abort removes them. */
-	if (saved->path == NULL || sgt_intent_nonce() != NULL)
-		return;
-	sgt_store_unlink(saved->path);
-	if (saved->prev != NULL) {
-		if (sgt_atomic_write(saved->current, saved->prev, saved->prevlen, 0) != SGT_OK)
-			sgt_warn("could not put back '%s'", saved->current);
-	} else {
-		sgt_store_unlink(saved->current);
-	}
-}
-
 int sgt_cert_store_current(const struct sgt_store *st, const char *label, X509 **out)
 {
 	char *path = label_path(st, label, "current.pem");
