@@ -32,7 +32,7 @@
  * reports a missing audit key instead of making one: SGT_ANCHOR_MAKE (no
  * key: tx.c's sgt_tx_anchor makes it), SGT_ANCHOR_COMPLETE (a cut-off run
  * made the key but not audit.pub), SGT_ANCHOR_UNAVAILABLE (the token can
- * hold none; said once, the caller records it).  SGT_ANCHOR_OFF otherwise.
+ * hold none: sgt_anchor_said_unavailable, then the caller records it).  SGT_ANCHOR_OFF otherwise.
  * Never fails the caller: a problem is a warning, and `audit verify`
  * reports what it means.
  */
@@ -51,6 +51,11 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle);
 int sgt_anchor_make(struct sgt_p11 *handle, const unsigned char *id, size_t idlen, EVP_PKEY **pub);
 /* audit.pub's contents (PEM SubjectPublicKeyInfo) for pk, appended to out. */
 int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out);
+/*
+ * For SGT_ANCHOR_UNAVAILABLE: 1 when the audit log already says so;
+ * otherwise says it once on stderr and returns 0 (the caller records it).
+ */
+int sgt_anchor_said_unavailable(const struct sgt_store *st);
 /* Signs audit heads with handle's audit key from now on (after sgt_anchor_make). */
 void sgt_anchor_start(struct sgt_p11 *handle);
 /* handle is being closed: stop signing with it (sgt_session_close calls this). */

@@ -1,8 +1,10 @@
 /*
  * hsmguard.c: the embedded SoftHSM2 token survives interruption (see
- * hsmguard.h for the rules), and SIGINT/SIGTERM/SIGHUP wait while a module
- * is loaded or a store file is being written.  It reads and copies the
- * token's files; it never loads the module and never interprets a key.
+ * hsmguard.h for the rules), and SIGINT/SIGTERM/SIGHUP wait (fsio.c holds
+ * them) while a module is loaded.  It reads and copies the token's files;
+ * it never loads the module, never interprets a key and never writes the
+ * audit log: it hands the repairs it made back to its caller.
+ * Floor: base 2.  It may call base 0-1 (sgt.c, fsio.c) and store.c.
  */
 #include <dirent.h>
 #include <stdio.h>

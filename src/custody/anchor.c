@@ -311,9 +311,9 @@ static int said_unavailable(void *ctx, json_t *rec)
  * a module may list only what it does in hardware): said once, plainly,
  * and recorded (by the caller), so later commands and `audit verify` need
  * not say it as an error again.  The scan of the log happens only on such
- * a token.  Returns SGT_ANCHOR_UNAVAILABLE the first time, SGT_ANCHOR_OFF after.
+ * a token.
  */
-static int unavailable(const struct sgt_store *st)
+int sgt_anchor_said_unavailable(const struct sgt_store *st)
 {
 	int said = 0;
 
@@ -321,10 +321,10 @@ static int unavailable(const struct sgt_store *st)
 	sgt_audit_foreach(st, 0, said_unavailable, &said);
 	sgt_silent--;
 	if (said)
-		return SGT_ANCHOR_OFF;
+		return 1;
 	sgt_warn("token '%s' offers neither EC nor RSA key generation: it cannot hold an audit key, so audit heads "
 		 "are not signed there ('signet audit verify' still checks the chain)", st->cfg.token);
-	return SGT_ANCHOR_UNAVAILABLE;
+	return 0;
 }
 
 int sgt_anchor_make(struct sgt_p11 *handle, const unsigned char *id, size_t idlen, EVP_PKEY **out)
@@ -405,7 +405,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 			goto out;
 		}
 		if (st->lock_exclusive)
-			state = audit_alg(&p) == SGT_ALG_NONE ? unavailable(st) : SGT_ANCHOR_MAKE;
+			state = audit_alg(&p) == SGT_ALG_NONE ? SGT_ANCHOR_UNAVAILABLE : SGT_ANCHOR_MAKE;
 		goto out;
 	} else if (file == NULL) {
 		/* A key made by a run that was cut off before audit.pub; never replace one that signed heads. */

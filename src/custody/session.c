@@ -4,13 +4,15 @@
  * store's PIN for a login, records a refused login and starts the audit
  * head signer; so a command or operation cannot open the token without
  * the guard, or forget to leave it.
+ * Floor: custody 4 (beside anchor.c).  It may call anchor, audit and base;
+ * it still calls up into tx.c (refusals, repairs, the audit key) until the
+ * session is handed to the transaction (sgt_tx_session, design 3.2).
  */
 #include <string.h>
 
 #include "anchor.h"
 #include "audit.h"
 #include "hsmguard.h"
-#include "intent.h"
 #include "session.h"
 #include "tx.h"
 

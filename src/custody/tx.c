@@ -1,7 +1,11 @@
 /*
  * tx.c: the custody transaction (tx.h) over intent.c's staging and
  * recovery, and the only caller of sgt_audit_write: records with or
- * without a transaction object, refusals and the token guard's repairs.
+ * without a transaction object, refusals, the token guard's repairs and
+ * the audit key's own transaction.  Recovery runs inside it, when a
+ * writer takes the lock (sgt_tx_lock).
+ * Floor: custody 5 (beside intent.c).  It may call custody 3-4 (audit,
+ * anchor; session through the caller), intent.c and base.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -173,6 +177,8 @@ void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state)
 	if (!st->lock_exclusive || sgt_intent_nonce() != NULL || sgt_intent_recovering())
 		return;
 	if (state == SGT_ANCHOR_UNAVAILABLE) {
+		if (sgt_anchor_said_unavailable(st))
+			return;
 		d = json_pack("{s:s}", "reason", "the token offers neither EC nor RSA key generation; audit heads are not signed");
 		sgt_record(st, "audit.key", NULL, NULL, "unavailable", d);
 		json_decref(d);
