@@ -49,6 +49,8 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle);
  * there; *pub (new reference) is its public key.  Writes nothing in the store.
  */
 int sgt_anchor_make(struct sgt_p11 *handle, const unsigned char *id, size_t idlen, EVP_PKEY **pub);
+/* Destroys the audit key pair sgt_anchor_make just made, when what follows it failed. */
+void sgt_anchor_unmake(struct sgt_p11 *handle);
 /* audit.pub's contents (PEM SubjectPublicKeyInfo) for pk, appended to out. */
 int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out);
 /*

@@ -360,6 +360,22 @@ out:
 	return rc;
 }
 
+void sgt_anchor_unmake(struct sgt_p11 *handle)
+{
+	struct sgt_p11 p;
+	CK_OBJECT_HANDLE *h = NULL;
+	size_t n = 0, i;
+
+	memset(&p, 0, sizeof(p));
+	p.session = CK_INVALID_HANDLE;
+	if (attach(handle, &p) == SGT_OK && find_label(&p, ANY_CLASS, SGT_AUDIT_KEY_LABEL, &h, &n) == SGT_OK)
+		for (i = 0; i < n; i++)
+			if (sgt_p11_destroy(&p, h[i]) != SGT_OK)
+				sgt_warn("token '%s' may still hold a half-made audit key; the next command completes it", p.token);
+	free(h);
+	detach(&p);
+}
+
 void sgt_anchor_start(struct sgt_p11 *handle)
 {
 	struct sgt_audit_signer s = { sign_head, keep_head, handle };

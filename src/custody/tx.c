@@ -192,8 +192,9 @@ void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state)
 	/* The intent names the pair's CKA_ID before it exists: a run cut off half way leaves nothing the next one keeps. */
 	if (sgt_tx_begin(wst, "audit.key", NULL, make ? idhex : NULL, NULL, 0, &tx) != SGT_OK)
 		goto out;
-	rc = sgt_anchor_make(p, make ? id : NULL, sizeof(id), &pk);
-	if (rc == SGT_OK && make)
+	if ((rc = sgt_anchor_make(p, make ? id : NULL, sizeof(id), &pk)) != SGT_OK)
+		goto out;
+	if (make)
 		rc = sgt_hsm_snapshot_new(st);
 	rc = rc ? rc : sgt_anchor_pub_pem(pk, &pem);
 	rc = rc ? rc : sgt_key_spki_sha256(pk, spki);
@@ -203,8 +204,12 @@ void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state)
 	if (rc == SGT_OK)
 		d = json_pack("{s:s, s:s}", "audit_key_spki_sha256", spki, "public_key", "audit.pub");
 	rc = rc ? rc : sgt_tx_record(tx, "audit.key", NULL, spki, d);
-	if (rc != SGT_OK)
+	if (rc != SGT_OK) {
+		/* Nothing recorded: a pair made here goes again. */
+		if (make)
+			sgt_anchor_unmake(p);
 		goto out;
+	}
 	/* Its own record's head is the first one it signs. */
 	sgt_anchor_start(p);
 	rc = sgt_tx_commit(tx);
