@@ -20,6 +20,7 @@
 #include "approve.h"
 #include "audit.h"
 #include "cert.h"
+#include "certstore.h"
 #include "cmd.h"
 #include "hsmguard.h"
 #include "intent.h"
