@@ -20,6 +20,7 @@
 #include "cmd.h"
 #include "intent.h"
 #include "key.h"
+#include "keyrec_stage.h"
 #include "rotate.h"
 #include "token.h"
 #include "tx.h"

@@ -20,6 +20,7 @@
 #include "intent.h"
 #include "key.h"
 #include "keyrec.h"
+#include "keyrec_stage.h"
 #include "p11.h"
 #include "policy.h"
 #include "session.h"
