@@ -1,9 +1,8 @@
 /*
  * cert.h: X.509 code-signing certificates with OpenSSL: building a new
  * certificate, reissuing one for the SAME public key, PKCS#10 requests,
- * SPKI fingerprints, and the certificate part of the store
- * (certs/<label>/<SERIAL>.pem never overwritten, current.pem replaced
- * atomically).  The signer is any EVP_PKEY, normally one from token.h whose
+ * SPKI fingerprints (the certificate part of the store is certstore.h).
+ * The signer is any EVP_PKEY, normally one from token.h whose
  * private operations run on the token; this module never sees key
  * material, never opens a token and never prints to stdout.
  */

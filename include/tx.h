@@ -86,6 +86,12 @@ void sgt_tx_free(struct sgt_tx *tx);
  */
 struct sgt_p11;
 void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state);
+/*
+ * Installs this floor's recorder in session.c (session.h): refused logins,
+ * the guard's repairs and the audit key go on record from then on.  main
+ * calls it once, before any command.
+ */
+void sgt_tx_install(void);
 
 /*
  * Without a transaction object (commands not switched yet, recovery, the

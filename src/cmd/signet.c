@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "cmd.h"
+#include "tx.h"
 
 struct command {
 	const char *name;
@@ -189,6 +190,7 @@ int main(int argc, char **argv)
 	 * it half-way.
 	 */
 	signal(SIGPIPE, SIG_IGN);
+	sgt_tx_install();	/* sessions record refused logins, token repairs and the audit key */
 	rc = run(&ctx, argc, argv);
 	if (fflush(stdout) != 0 && rc == SGT_OK)
 		rc = sgt_err(SGT_ERR_DATA, "cannot write to standard output");

@@ -18,6 +18,7 @@
 #include "hsmguard.h"
 #include "intent.h"
 #include "pkey.h"
+#include "session.h"
 #include "tx.h"
 
 struct sgt_tx {
@@ -364,4 +365,13 @@ int sgt_record_repairs(const struct sgt_store *st, json_t *made)
 		sgt_hsm_repairs_recorded(st);
 	json_decref(due);
 	return rc;
+}
+
+static const struct sgt_session_recorder tx_recorder = {
+	sgt_record_refused, sgt_record_repairs, sgt_tx_anchor, sgt_record_flush_refused,
+};
+
+void sgt_tx_install(void)
+{
+	sgt_session_recorder_set(&tx_recorder);
 }

@@ -1,11 +1,13 @@
 /*
  * cert.c: building X.509 code-signing certificates and PKCS#10 requests
  * with OpenSSL, reissuing a certificate for the same public key, SPKI
- * fingerprints, and keeping certificates in the store.  Signing goes
+ * fingerprints.  Keeping certificates in the store is certstore.c's
+ * (ops).  Signing goes
  * through whatever EVP_PKEY the caller passes (a token key from token.c in
  * the product, a software key in unit tests), so this module never holds
  * private key material.  It does not decide whether a certificate is good
  * enough (lint.c) and never prints to stdout.
+ * Floor: formats.  It may call formats and base; never custody or above.
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -2,12 +2,12 @@
  * fleet.c: the fleet model and the judgement.  Parses the inventory
  * (fleets.yaml, libyaml through yamltree, errors naming file, line and
  * field), reads what each build bakes in from its own artefact with the
- * extract reader, keeps recorded builds (fleets/<fleet>/<version>.yaml),
- * collects custody (key records, current signer certificates, renewal
- * windows) from the store, and decides per fleet x build x key the
- * deadline, the action and the status of SPEC.md section 5.  Device
- * sources are fleet_source.c's business and output formats
- * fleet_report.c's; nothing here prints to stdout.
+ * extract reader, and decides per fleet x build x key the deadline, the
+ * action and the status of SPEC.md section 5.  Recorded builds and custody
+ * are read from the store by fleet_records.c (ops), device sources are
+ * fleet_source.c's business and output formats fleet_report.c's; nothing
+ * here prints to stdout.
+ * Floor: formats.  It may call formats and base; never custody or above.
  */
 #include <errno.h>
 #include <limits.h>
