@@ -674,7 +674,7 @@ static int recover_one(const struct sgt_store *st, const struct sgt_pin_opts *op
 		}
 		goto out;
 	}
-	if ((rc = sgt_record(st, "recovered", label, NULL, "ok", report)) != SGT_OK)
+	if ((rc = sgt_tx_recovered(st, label, report)) != SGT_OK)
 		goto out;
 	sgt_store_unlink(path);
 	{
