@@ -14,7 +14,9 @@
 #include <string.h>
 #include <time.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "hsmguard.h"
@@ -44,6 +46,63 @@ void sgt_sig_release(void)
 {
 	if (hold_depth > 0 && --hold_depth == 0)
 		sig_set(SIG_UNBLOCK);	/* a held signal is delivered here */
+}
+
+/*
+ * A read that may block for ever (a PIN from a FIFO, an image from a pipe)
+ * while signals are held: they are let in for the read only, caught (no
+ * SA_RESTART, so the read returns EINTR), and kept pending for release,
+ * so the caller stops at once and the process still ends by the signal
+ * once what must not be cut is done.  Without a hold, signals act as
+ * they always do and these calls do nothing.
+ */
+static volatile sig_atomic_t caught;
+static struct sigaction saved_act[3];
+static const int held_sigs[3] = { SIGINT, SIGTERM, SIGHUP };
+static int window_open;
+
+static void on_held_signal(int signo)
+{
+	caught = signo;
+}
+
+void sgt_sig_window_open(void)
+{
+	struct sigaction sa;
+	int i;
+
+	if (hold_depth == 0 || window_open)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_held_signal;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < 3; i++)
+		sigaction(held_sigs[i], &sa, &saved_act[i]);
+	window_open = 1;
+	sig_set(SIG_UNBLOCK);	/* one already pending is caught here */
+}
+
+void sgt_sig_window_close(void)
+{
+	int i;
+
+	if (!window_open)
+		return;
+	sig_set(SIG_BLOCK);
+	for (i = 0; i < 3; i++)
+		sigaction(held_sigs[i], &saved_act[i], NULL);
+	window_open = 0;
+	if (caught != 0) {
+		int s = caught;
+
+		caught = 0;
+		raise(s);	/* blocked: pending until the outermost release */
+	}
+}
+
+int sgt_sig_window_caught(void)
+{
+	return caught != 0;
 }
 
 int sgt_sig_pending(void)
@@ -579,8 +638,41 @@ static int guard_tokens(const struct sgt_store *st, int *damaged_seen)
 	return for_each_token(st, guard_one, damaged_seen);
 }
 
+/*
+ * A read-only store mounted elsewhere than where it was written (an
+ * archive's bind mount): its softhsm2.conf cannot be rewritten, and the
+ * directory it names may be the live store's.  The module gets the
+ * corrected configuration from memory instead, through
+ * /proc/self/fd (SoftHSM2 reads it once, in C_Initialize).
+ */
+static int conf_fd = -1;
+
+static int conf_in_memory(const struct sgt_store *st, const struct sgt_buf *text)
+{
+	char name[64];
+
+	if (conf_fd >= 0)
+		close(conf_fd);
+	conf_fd = memfd_create("softhsm2.conf", MFD_CLOEXEC);
+	if (conf_fd < 0 || write(conf_fd, text->p, text->len) != (ssize_t)text->len) {
+		int e = errno;
+
+		if (conf_fd >= 0)
+			close(conf_fd);
+		conf_fd = -1;
+		return sgt_err(SGT_ERR_DATA, "store '%s' is read-only and its softhsm2.conf names another token directory; "
+			       "cannot hand the module a corrected one: %s", st->dir, strerror(e));
+	}
+	snprintf(name, sizeof(name), "/proc/self/fd/%d", conf_fd);
+	if (setenv("SOFTHSM2_CONF", name, 1) != 0)
+		return sgt_err(SGT_ERR_DATA, "cannot set SOFTHSM2_CONF: %s", strerror(errno));
+	sgt_verbose("store '%s' is read-only and was written elsewhere: the module reads a corrected softhsm2.conf from memory",
+		    st->dir);
+	return SGT_OK;
+}
+
 /* softhsm2.conf names the token directory absolutely: follow a moved store. */
-static int relocate_conf(const struct sgt_store *st)
+static int relocate_conf(const struct sgt_store *st, int readonly)
 {
 	char path[PATH_MAX], want[PATH_MAX + 64];
 	unsigned char *buf = NULL;
@@ -608,7 +700,9 @@ static int relocate_conf(const struct sgt_store *st)
 			rc = rc ? rc : sgt_buf_add(&out, "\n", 1);
 		}
 	}
-	if (rc == SGT_OK && changed) {
+	if (rc == SGT_OK && changed && readonly) {
+		rc = conf_in_memory(st, &out);
+	} else if (rc == SGT_OK && changed) {
 		rc = sgt_atomic_write(path, out.p, out.len, 0);
 		if (rc == SGT_OK)
 			fprintf(stderr, "signet: the store moved: '%s' now names its token directory '%s/hsm/tokens'\n", path, st->dir);
@@ -618,12 +712,13 @@ static int relocate_conf(const struct sgt_store *st)
 	return rc;
 }
 
-static int open_guard(const struct sgt_store *st)
+static int open_guard(const struct sgt_store *st, int readonly)
 {
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/hsm/guard.lock", st->dir);
-	guard_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* flock needs no write access: a read-only store's lock is shared with its writable mounts all the same */
+	guard_fd = open(path, readonly ? O_RDONLY | O_CLOEXEC | O_NOFOLLOW : O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (guard_fd < 0)
 		return sgt_err(SGT_ERR_DATA, "cannot open '%s': %s", path, strerror(errno));
 	return SGT_OK;
@@ -665,18 +760,43 @@ static int busy_check(const struct sgt_store *st)
 	return rc;
 }
 
+/*
+ * A read-only store (an archived copy on read-only media): the token is
+ * only looked at.  A damaged file cannot be restored there, so it is an
+ * error, and the good copy is not refreshed.
+ */
+static int readonly_check(const struct sgt_store *st)
+{
+	int damaged = 0, rc = guard_tokens(st, &damaged);
+
+	if (rc == SGT_OK && damaged > 0) {
+		rc = sgt_err(SGT_ERR_HSM, "a file of the token in '%s/hsm/tokens' is damaged and the store is read-only: "
+			     "it cannot be restored from the known-good copy here", st->dir);
+		sgt_hint("run any signet command on a writable copy of the store: it restores the file");
+	}
+	return rc;
+}
+
+int sgt_store_readonly(const struct sgt_store *st)
+{
+	struct statvfs vfs;
+
+	return st->dir != NULL && statvfs(st->dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
+}
+
 int sgt_hsm_enter(const struct sgt_store *st)
 {
-	int rc = SGT_OK;
+	int rc = SGT_OK, readonly;
 
 	sgt_sig_hold();
 	if (enter_depth++ > 0 || !sgt_hsm_embedded(st))
 		return SGT_OK;
-	if ((rc = open_guard(st)) != SGT_OK)
+	readonly = sgt_store_readonly(st);
+	if ((rc = open_guard(st, readonly)) != SGT_OK)
 		goto fail;
 	if (flock(guard_fd, LOCK_EX | LOCK_NB) == 0) {
-		rc = relocate_conf(st);
-		rc = rc ? rc : guard_tokens(st, NULL);
+		rc = relocate_conf(st, readonly);
+		rc = rc ? rc : readonly ? readonly_check(st) : guard_tokens(st, NULL);
 		if (rc != SGT_OK)
 			goto fail;
 	} else if ((rc = busy_check(st)) != SGT_OK) {
@@ -818,7 +938,7 @@ int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved
 	if (!sgt_hsm_embedded(st) || !json_is_array(known))
 		return SGT_OK;
 	if (guard_fd < 0) {
-		if ((rc = open_guard(st)) != SGT_OK)
+		if ((rc = open_guard(st, 0)) != SGT_OK)
 			return rc;
 		opened = 1;
 	}
