@@ -66,7 +66,10 @@ int cmd_usage(const char *cmd, const char *fmt, ...) SGT_PRINTF(2, 3);
 /* Prints help text to stdout; returns SGT_OK. */
 int cmd_help(const char *text);
 
-/* Opens the store (ctx->store_opt) and takes the lock. */
+/*
+ * Opens the store (ctx->store_opt) and takes the lock; a --pin-file or
+ * --pin-fd the command parsed (cmd_pin_opt) is read first (sgt_pin_preread).
+ */
 int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock);
 
 /*

@@ -65,12 +65,24 @@ int cmd_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 	return c;
 }
 
+/* The PIN options the command parsed (cmd_pin_opt), read by cmd_store_open before it locks. */
+static const struct sgt_pin_opts *given_pins;
+
 int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock)
 {
 	int rc = sgt_store_open(st, sgt_store_dir(ctx->store_opt));
 
 	if (rc != SGT_OK)
 		return rc;
+	/*
+	 * A --pin-file or --pin-fd is read now, before the lock and the module:
+	 * a FIFO nobody writes then blocks no other command, and SIGINT/SIGTERM
+	 * end the wait at once.
+	 */
+	if ((rc = sgt_pin_preread(given_pins)) != SGT_OK) {
+		sgt_store_release(st);
+		return rc;
+	}
 	if (lock != SGT_LOCK_NONE && (rc = sgt_store_lock(st, lock == SGT_LOCK_EXCLUSIVE)) != SGT_OK) {
 		sgt_store_release(st);
 		return rc;
@@ -148,10 +160,12 @@ int cmd_pin_opt(const char *cmd, int c, const char *arg, struct sgt_pin_opts *op
 	*rc = SGT_OK;
 	if (c == 0x100) {
 		opts->file = arg;
+		given_pins = opts;
 		return 1;
 	}
 	if (c != 0x101)
 		return 0;
+	given_pins = opts;
 	errno = 0;
 	fd = strtol(arg, &end, 10);
 	if (errno || *end || end == arg || fd < 0 || fd > 65535)
