@@ -16,6 +16,7 @@
 #include "approve.h"
 #include "cmd.h"
 #include "policy.h"
+#include "sign.h"
 #include "store.h"
 
 static const char help_text[] =
@@ -60,24 +61,27 @@ static int request(struct sgt_ctx *ctx, int nimg, char **imgs, const char *label
 	time_t now = sgt_now();
 	int i, rc;
 
+	/* The images are read before the store is locked: a FIFO that never ends blocks no writer. */
+	for (i = 0; i < nimg; i++) {
+		unsigned char *buf = NULL;
+		size_t len = 0;
+		char hex[65];
+
+		if ((rc = sgt_file_read(imgs[i], (size_t)SGT_IMAGE_MAX, &buf, &len)) != SGT_OK) {
+			json_decref(images);
+			return rc;
+		}
+		sgt_sha256_hex(buf, len, hex);
+		free(buf);
+		json_array_append_new(images, json_pack("{s:s, s:s, s:I}", "name", imgs[i], "sha256", hex, "size",
+							(json_int_t)len));
+	}
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK) {
 		json_decref(images);
 		return rc;
 	}
 	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = load_policy(&st, &rec, &pol)) != SGT_OK)
 		goto out;
-	for (i = 0; i < nimg; i++) {
-		unsigned char *buf = NULL;
-		size_t len = 0;
-		char hex[65];
-
-		if ((rc = sgt_file_read(imgs[i], (size_t)1 << 31, &buf, &len)) != SGT_OK)
-			goto out;
-		sgt_sha256_hex(buf, len, hex);
-		free(buf);
-		json_array_append_new(images, json_pack("{s:s, s:s, s:I}", "name", imgs[i], "sha256", hex, "size",
-							(json_int_t)len));
-	}
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';
