@@ -114,6 +114,8 @@ int cmd_define_opt(const char *cmd, int undefine, const char *arg, struct cmd_de
 /* Common PIN options: --pin-file F, --pin-fd N; returns 1 when opt was one of them. */
 #define CMD_PIN_LONGOPTS { "pin-file", required_argument, NULL, 0x100 }, { "pin-fd", required_argument, NULL, 0x101 }
 int cmd_pin_opt(const char *cmd, int c, const char *arg, struct sgt_pin_opts *opts, int *rc);
+/* The command accepted PIN options it never uses: cmd_store_open reads nothing ahead. */
+void cmd_pin_unused(void);
 
 /*
  * After sgt_err_hold() and a module call that returned rc: SGT_OK, or one

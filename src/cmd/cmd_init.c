@@ -315,6 +315,14 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 
 		snprintf(tmp, sizeof(tmp), "%.*s/.%s.initXXXXXX", (int)(slash - final), final, slash + 1);
 	}
+	/* A token URI that names a PIN or a module is refused before the PIN is read. */
+	if (module != NULL && sgt_p11_is_uri(token)) {
+		void *uri = NULL;
+
+		if ((rc = sgt_p11_uri_parse(token, &uri)) != SGT_OK)
+			return rc;
+		sgt_p11_uri_free(uri);
+	}
 	/* The PIN before anything is made: a FIFO nobody writes leaves nothing behind, and SIGTERM ends the wait. */
 	if ((rc = sgt_pin_preread(&pins)) != SGT_OK)
 		return rc;
