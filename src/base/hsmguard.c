@@ -799,7 +799,8 @@ int sgt_hsm_enter(const struct sgt_store *st)
 		rc = rc ? rc : readonly ? readonly_check(st) : guard_tokens(st, NULL);
 		if (rc != SGT_OK)
 			goto fail;
-	} else if ((rc = busy_check(st)) != SGT_OK) {
+	} else if ((rc = busy_check(st)) != SGT_OK || (readonly && (rc = relocate_conf(st, 1)) != SGT_OK)) {
+		/* read-only: the module must not reach the token through the place the store was written at */
 		goto fail;
 	}
 	/* Shared while the module is loaded: repairs wait for every user to finish. */

@@ -292,8 +292,7 @@ int sgt_store_lock(struct sgt_store *st, int exclusive)
 	 * elsewhere.  A reader opens it read-only (flock needs no write
 	 * access), so that a store on read-only media can be audited; only a
 	 * store that never had a writer lacks the file, and a reader then
-	 * creates it, or does without where nothing can be written at all:
-	 * there, no writer can run either.
+	 * creates it, or, on a read-only file system, does without.
 	 */
 	fd = open(path, (exclusive ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (fd < 0 && !exclusive && errno == ENOENT) {

@@ -6,7 +6,8 @@
 # (logs in), key list (with PKCS#11 URIs), cert list and fleet report work
 # and write nothing, the live store included; readers still take the
 # shared lock (a writer on the live store holds them off); a writer says
-# in one line that the store is read-only.
+# in one line that the store is read-only.  Also while another process has
+# the module loaded: the token is still reached through the mount only.
 . "$(dirname "$0")/../lib.sh"
 two_keys
 head -c 2000 /dev/urandom >"$T/a.bin"
@@ -35,6 +36,11 @@ r sign sign "$T/a.bin" --key fw
 flock -x "$S/lock" sleep 3 &
 sleep 0.5
 SIGNET_LOCK_TIMEOUT=0 r locked key list
+wait
+# Another process has the module loaded (the guard held shared): the login still goes through the mount.
+flock -s "$S/hsm/guard.lock" sleep 3 &
+sleep 0.5
+r busy audit custody
 wait
 EOF
 if [ "$(id -u)" = 0 ]; then ns="unshare -m"; else ns="unshare -rm"; fi
@@ -68,6 +74,8 @@ for n in generate sign; do
   eq "$(grep -c '^signet: ' "$T/ro-$n.err")" 1 "error lines of '$n' on the read-only store"
   has "$T/ro-$n.err" "^signet: store '$R' is on a read-only file system: this command changes the store$"
 done
+expect busy 0
+eq "$(grep -c ' ok$' "$T/ro-busy.out")" 3 "keys judged ok by audit custody while the guard is busy"
 expect locked 3
 has "$T/ro-locked.err" "is locked by"
 
