@@ -260,8 +260,18 @@ static int list_slots(struct sgt_p11 *p, CK_BBOOL present, CK_SLOT_ID **slots, C
 	CK_RV rv;
 
 	*slots = NULL;
+	*n = 16;
+	/* One call for the usual few slots (a network HSM pays a round trip per call); asks the count when they are more. */
+	if ((*slots = calloc(*n, sizeof(**slots))) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	rv = p->f->C_GetSlotList(present, *slots, n);
+	if (rv == CKR_OK)
+		return SGT_OK;
+	free(*slots);
+	*slots = NULL;
 	*n = 0;
-	rv = p->f->C_GetSlotList(present, NULL, n);
+	if (rv == CKR_BUFFER_TOO_SMALL)
+		rv = p->f->C_GetSlotList(present, NULL, n);
 	if (rv == CKR_OK && *n > 0) {
 		if ((*slots = calloc(*n, sizeof(**slots))) == NULL)
 			return sgt_err(SGT_ERR_DATA, "out of memory");
@@ -531,6 +541,7 @@ CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin)
 	CK_ULONG n = 64, i;
 	CK_RV rv;
 
+	p->reopens++;	/* object handles found on the old session may name other objects now */
 	if (p->session != CK_INVALID_HANDLE)
 		p->f->C_CloseSession(p->session);	/* usually fails: it is already gone */
 	p->session = CK_INVALID_HANDLE;
@@ -803,24 +814,20 @@ static int pkey_fromdata(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **out)
 	return SGT_OK;
 }
 
-int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
+/*
+ * The public key of type kt from its attributes: x is CKA_EC_PARAMS or
+ * CKA_MODULUS, y CKA_EC_POINT or CKA_PUBLIC_EXPONENT (Edwards: y only).
+ */
+static int pub_build(struct sgt_p11 *p, CK_KEY_TYPE kt, const unsigned char *x, CK_ULONG xl, const unsigned char *y,
+		     CK_ULONG yl, EVP_PKEY **out)
 {
-	CK_KEY_TYPE kt = 0;
-	CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof(kt) };
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	unsigned char *x = NULL, *y = NULL;
-	CK_ULONG xl = 0, yl = 0;
 	BIGNUM *n = NULL, *e = NULL;
 	int rc;
-	CK_RV rv;
 
 	*out = NULL;
 	if (bld == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
-	if ((rv = p->f->C_GetAttributeValue(p->session, pub, &a, 1)) != CKR_OK) {
-		rc = p11_fail(rv, "cannot read the key type on token '%s'", p->token);
-		goto out;
-	}
 	if (kt == CKK_EC) {
 		const unsigned char *q;
 		ASN1_OBJECT *oid = NULL;
@@ -828,9 +835,6 @@ int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
 		const unsigned char *point;
 		size_t plen;
 
-		if ((rc = get_bytes(p, pub, CKA_EC_PARAMS, &x, &xl)) != SGT_OK ||
-		    (rc = get_bytes(p, pub, CKA_EC_POINT, &y, &yl)) != SGT_OK)
-			goto out;
 		q = x;
 		oid = d2i_ASN1_OBJECT(NULL, &q, (long)xl);
 		if (oid == NULL || OBJ_obj2nid(oid) == NID_undef) {
@@ -859,8 +863,6 @@ int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
 		ASN1_OCTET_STRING *os = NULL;
 
 		/* CKA_EC_POINT: an OCTET STRING holding the 32-byte key (PKCS#11 3.0), or the bare 32 bytes. */
-		if ((rc = get_bytes(p, pub, CKA_EC_POINT, &y, &yl)) != SGT_OK)
-			goto out;
 		q = y;
 		os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)yl);
 		if (os != NULL && q == y + yl && ASN1_STRING_length(os) == 32)
@@ -871,9 +873,6 @@ int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
 		rc = *out != NULL ? SGT_OK
 				  : sgt_err(SGT_ERR_HSM, "token '%s' holds an Edwards-curve key that is not Ed25519", p->token);
 	} else if (kt == CKK_RSA) {
-		if ((rc = get_bytes(p, pub, CKA_MODULUS, &x, &xl)) != SGT_OK ||
-		    (rc = get_bytes(p, pub, CKA_PUBLIC_EXPONENT, &y, &yl)) != SGT_OK)
-			goto out;
 		n = BN_bin2bn(x, (int)xl, NULL);
 		e = BN_bin2bn(y, (int)yl, NULL);
 		rc = n && e && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
@@ -887,10 +886,80 @@ int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
 out:
 	BN_free(n);
 	BN_free(e);
-	free(x);
-	free(y);
 	OSSL_PARAM_BLD_free(bld);
 	return rc;
+}
+
+int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
+{
+	CK_KEY_TYPE kt = 0;
+	CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof(kt) };
+	unsigned char *x = NULL, *y = NULL;
+	CK_ULONG xl = 0, yl = 0;
+	int rc;
+	CK_RV rv;
+
+	*out = NULL;
+	if ((rv = p->f->C_GetAttributeValue(p->session, pub, &a, 1)) != CKR_OK)
+		return p11_fail(rv, "cannot read the key type on token '%s'", p->token);
+	if (kt == CKK_EC)
+		rc = get_bytes(p, pub, CKA_EC_PARAMS, &x, &xl);
+	else if (kt == CKK_RSA)
+		rc = get_bytes(p, pub, CKA_MODULUS, &x, &xl);
+	else
+		rc = SGT_OK;
+	if (rc == SGT_OK && (kt == CKK_EC || kt == CKK_EC_EDWARDS))
+		rc = get_bytes(p, pub, CKA_EC_POINT, &y, &yl);
+	else if (rc == SGT_OK && kt == CKK_RSA)
+		rc = get_bytes(p, pub, CKA_PUBLIC_EXPONENT, &y, &yl);
+	if (rc == SGT_OK)
+		rc = pub_build(p, kt, x, xl, y, yl, out);
+	free(x);
+	free(y);
+	return rc;
+}
+
+CK_RV sgt_p11_object(struct sgt_p11 *p, CK_OBJECT_HANDLE h, int rsa, CK_OBJECT_CLASS *cls, EVP_PKEY **pub)
+{
+	CK_OBJECT_CLASS c = (CK_OBJECT_CLASS)-1;	/* stays so if the module did not fill it */
+	CK_KEY_TYPE kt = (CK_KEY_TYPE)-1;
+	unsigned char x[1024], y[256];
+	CK_ATTRIBUTE t[4] = {
+		{ CKA_CLASS, &c, sizeof(c) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ rsa ? CKA_MODULUS : CKA_EC_PARAMS, x, sizeof(x) }, { rsa ? CKA_PUBLIC_EXPONENT : CKA_EC_POINT, y, sizeof(y) },
+	};
+	CK_RV rv = p->f->C_GetAttributeValue(p->session, h, t, 4);
+
+	*cls = (CK_OBJECT_CLASS)-1;
+	*pub = NULL;
+	/*
+	 * CKR_ATTRIBUTE_TYPE_INVALID (a private EC key has no CKA_EC_POINT),
+	 * _SENSITIVE and _BUFFER_TOO_SMALL still fill every other attribute
+	 * (PKCS#11 2.40, C_GetAttributeValue): the class is taken from such an
+	 * answer when the module did fill it, the public key only from a full
+	 * answer.  Otherwise the class is asked alone.
+	 */
+	if (sgt_p11_dead(rv))
+		return rv;
+	if ((rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE &&
+	     rv != CKR_BUFFER_TOO_SMALL) || c == (CK_OBJECT_CLASS)-1 || t[0].ulValueLen != sizeof(c)) {
+		CK_ATTRIBUTE ca = { CKA_CLASS, &c, sizeof(c) };
+		CK_RV crv;
+
+		c = (CK_OBJECT_CLASS)-1;
+		if ((crv = p->f->C_GetAttributeValue(p->session, h, &ca, 1)) != CKR_OK)
+			return crv;
+		rv = CKR_GENERAL_ERROR;	/* no public key from this answer */
+	}
+	*cls = c;
+	if (rv == CKR_OK && (c == CKO_PUBLIC_KEY || c == CKO_PRIVATE_KEY) && (kt == CKK_RSA) == (rsa != 0)) {
+		/* A malformed one is left to sgt_p11_pubkey, which says what is wrong with it. */
+		sgt_silent++;
+		if (pub_build(p, kt, x, t[2].ulValueLen, y, t[3].ulValueLen, pub) != SGT_OK)
+			*pub = NULL;
+		sgt_silent--;
+	}
+	return CKR_OK;
 }
 
 /* Big number as fixed-width big-endian bytes into a wiped-on-free buffer. */
