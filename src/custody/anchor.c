@@ -29,6 +29,8 @@ static struct sgt_p11 *signer_p11;	/* the session heads are signed on; NULL: non
 static CK_OBJECT_HANDLE signer_key = CK_INVALID_HANDLE;
 static CK_KEY_TYPE signer_kt;	/* signer_key's type */
 static unsigned signer_reopens;	/* signer_p11->reopens when signer_key was found */
+static EVP_PKEY *signer_check;	/* audit.pub, when signer_key was found by label alone: the first head is checked with it */
+static char *signer_dir;	/* the store's directory, for the one line saying they differ */
 static struct sgt_audit_signer head_signer;	/* valid while signer_p11 is set */
 
 const struct sgt_audit_signer *sgt_anchor_signer(void)
@@ -94,7 +96,38 @@ void sgt_anchor_forget(const struct sgt_p11 *p)
 	if (p != NULL && p == signer_p11) {
 		signer_p11 = NULL;
 		signer_key = CK_INVALID_HANDLE;
+		EVP_PKEY_free(signer_check);
+		signer_check = NULL;
+		free(signer_dir);
+		signer_dir = NULL;
 	}
+}
+
+/*
+ * The first head signed with a key found by its label alone must verify
+ * with audit.pub, or the token's audit key is not the store's: said (even
+ * inside the audit append's silence, as it was said at login before), and
+ * nothing more is signed with it.
+ */
+static int check_head(const char *token, const unsigned char *msg, size_t len, const unsigned char *sig, size_t siglen)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c != NULL && EVP_DigestVerifyInit(c, NULL, EVP_sha256(), NULL, signer_check) == 1 &&
+		 EVP_DigestVerify(c, sig, siglen, msg, len) == 1;
+	int quiet = sgt_silent;
+
+	EVP_MD_CTX_free(c);
+	EVP_PKEY_free(signer_check);
+	signer_check = NULL;
+	if (ok)
+		return SGT_OK;
+	sgt_silent = 0;
+	sgt_warn("'%s/audit.pub' is not the audit key of token '%s'; audit heads are not signed",
+		 signer_dir ? signer_dir : ".", token);
+	sgt_silent = quiet;
+	signer_p11 = NULL;
+	signer_key = CK_INVALID_HANDLE;
+	return SGT_ERR_HSM;
 }
 
 /* 1 when h is a private key labelled as the audit key. */
@@ -207,6 +240,11 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 	memcpy(*sig, der, (size_t)dlen);
 	*siglen = (size_t)dlen;
 out:
+	if (rc == SGT_OK && signer_check != NULL && (rc = check_head(token, msg, len, *sig, *siglen)) != SGT_OK) {
+		free(*sig);
+		*sig = NULL;
+		*siglen = 0;
+	}
 	OPENSSL_free(der);
 	ECDSA_SIG_free(es);
 	free(h);
@@ -401,8 +439,9 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	struct sgt_audit_head head;
 	struct sgt_p11 p;
 	EVP_PKEY *tok = NULL, *file = NULL;
-	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-	int made = 0, rc;
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE, *h = NULL;
+	size_t n = 0;
+	int made = 0, check = 0, rc;
 
 	/*
 	 * A recovery opens the token only to destroy what an interrupted command
@@ -417,12 +456,28 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	/* What is wrong with the audit files is the audit append's and verify's to say, once. */
 	sgt_silent++;
 	rc = sgt_audit_pub_load(st, &file);
-	rc = rc ? rc : token_pub(&p, file != NULL && EVP_PKEY_is_a(file, "RSA"), &tok, &key);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
+	/*
+	 * The usual store, audit.pub and one audit key on the token: the key is
+	 * found by one search of private keys, and that it is audit.pub's is
+	 * seen when the first head it signs is checked with audit.pub
+	 * (check_head).  Anything else: the token's public key is read and
+	 * compared.
+	 */
+	if (rc == SGT_OK && file != NULL && find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n) == SGT_OK &&
+	    n == 1 && EVP_PKEY_up_ref(file) == 1) {
+		key = h[0];
+		tok = file;
+		check = 1;
+	}
+	rc = rc || check ? rc : token_pub(&p, file != NULL && EVP_PKEY_is_a(file, "RSA"), &tok, &key);
 	sgt_silent--;
+	free(h);
 	if (rc != SGT_OK)
 		goto out;
-	if (tok == NULL) {
+	if (check) {
+		/* checked at the first head */
+	} else if (tok == NULL) {
 		/* A store from before anchoring, or one whose init could not make the key. */
 		if (file != NULL) {
 			sgt_warn("'%s/audit.pub' names an audit key that token '%s' does not hold; audit heads are not signed",
@@ -457,6 +512,14 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	signer_key = made ? CK_INVALID_HANDLE : key;
 	signer_kt = EVP_PKEY_is_a(tok, "RSA") ? CKK_RSA : CKK_EC;
 	signer_reopens = handle->reopens;
+	EVP_PKEY_free(signer_check);
+	signer_check = NULL;
+	free(signer_dir);
+	signer_dir = NULL;
+	if (check && (signer_dir = strdup(st->dir)) != NULL && EVP_PKEY_up_ref(file) == 1)
+		signer_check = file;
+	else if (check)
+		signer_p11 = NULL;	/* out of memory: nothing is signed with a key not checked */
 	if (made) {
 		char spki[65] = "";
 		json_t *d;

@@ -383,7 +383,8 @@ static int record_matches(const struct sgt_token *t, const struct sgt_keyrec *re
 	return SGT_OK;
 }
 
-int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **priv, EVP_PKEY **pub)
+/* sgt_token_key and sgt_token_key_known: known NULL, the public key is read from the token. */
+static int key_setup(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY *known, EVP_PKEY **priv, EVP_PKEY **pub)
 {
 	struct tok_key *k = NULL;
 	CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE;
@@ -395,6 +396,9 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 	*priv = NULL;
 	if (pub != NULL)
 		*pub = NULL;
+	/* The caller's key must be the record's before the token is asked anything. */
+	if (known != NULL && (rc = record_matches(t, rec, known)) != SGT_OK)
+		return rc;
 	{
 		struct tok_key **grown = realloc(t->keys, (t->nkeys + 1) * sizeof(*grown));
 
@@ -415,7 +419,7 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 	rsa = sgt_alg_from_name(rec->algorithm);
 	rsa = rsa == SGT_ALG_RSA2048 || rsa == SGT_ALG_RSA3072 || rsa == SGT_ALG_RSA4096;
 	do
-		rv = find_by_id(&t->p, k->id, k->idlen, rsa, &k->h, &hpub, &pk);
+		rv = find_by_id(&t->p, k->id, k->idlen, rsa, &k->h, &hpub, known != NULL ? NULL : &pk);
 	while (rv != CKR_OK && revive(t, &rv, &tries));
 	if (rv != CKR_OK) {
 		char what[200];
@@ -429,12 +433,18 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 		sgt_hint("'signet audit custody' compares the token with the key records");
 		return SGT_ERR_VERDICT;
 	}
-	/* No public object (some modules keep only the private one): its attributes carry the public half. */
-	if (pk == NULL && (rc = sgt_p11_pubkey(&t->p, hpub != CK_INVALID_HANDLE ? hpub : k->h, &pk)) != SGT_OK)
-		return rc;
-	if ((rc = record_matches(t, rec, pk)) != SGT_OK) {
-		EVP_PKEY_free(pk);
-		return rc;
+	if (known != NULL) {
+		if (EVP_PKEY_up_ref(known) != 1)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		pk = known;
+	} else {
+		/* No public object (some modules keep only the private one): its attributes carry the public half. */
+		if (pk == NULL && (rc = sgt_p11_pubkey(&t->p, hpub != CK_INVALID_HANDLE ? hpub : k->h, &pk)) != SGT_OK)
+			return rc;
+		if ((rc = record_matches(t, rec, pk)) != SGT_OK) {
+			EVP_PKEY_free(pk);
+			return rc;
+		}
 	}
 	if ((rc = token_pkey(k, pk, priv)) != SGT_OK) {
 		EVP_PKEY_free(pk);
@@ -445,6 +455,17 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 	else
 		EVP_PKEY_free(pk);
 	return SGT_OK;
+}
+
+int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **priv, EVP_PKEY **pub)
+{
+	return key_setup(t, rec, NULL, priv, pub);
+}
+
+int sgt_token_key_known(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY *known, EVP_PKEY **priv,
+			EVP_PKEY **pub)
+{
+	return key_setup(t, rec, known, priv, pub);
 }
 
 int sgt_token_sign_pss(EVP_PKEY *priv, const unsigned char *dgst, size_t dlen, unsigned char *sig, size_t *siglen)
