@@ -765,15 +765,39 @@ static int get_bool(struct sgt_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE typ
 
 int sgt_p11_custody(struct sgt_p11 *p, CK_OBJECT_HANDLE priv, struct sgt_custody *out)
 {
-	out->token = get_bool(p, priv, CKA_TOKEN);
-	out->private_ = get_bool(p, priv, CKA_PRIVATE);
-	out->sensitive = get_bool(p, priv, CKA_SENSITIVE);
-	out->extractable = get_bool(p, priv, CKA_EXTRACTABLE);
-	out->always_sensitive = get_bool(p, priv, CKA_ALWAYS_SENSITIVE);
-	out->never_extractable = get_bool(p, priv, CKA_NEVER_EXTRACTABLE);
-	out->local = get_bool(p, priv, CKA_LOCAL);
-	out->copyable = get_bool(p, priv, CKA_COPYABLE);
-	out->modifiable = get_bool(p, priv, CKA_MODIFIABLE);
+	static const CK_ATTRIBUTE_TYPE type[9] = { CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, CKA_EXTRACTABLE,
+						   CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_LOCAL,
+						   CKA_COPYABLE, CKA_MODIFIABLE };
+	int *field[9] = { &out->token, &out->private_, &out->sensitive, &out->extractable, &out->always_sensitive,
+			  &out->never_extractable, &out->local, &out->copyable, &out->modifiable };
+	CK_BBOOL v[9];
+	CK_ATTRIBUTE t[9];
+	CK_RV rv;
+	size_t i;
+
+	/*
+	 * All nine in ONE call (a network HSM pays a round trip per call): an
+	 * attribute the module does not have comes back unavailable while the
+	 * others are filled (PKCS#11 2.40).  One the module left untouched (the
+	 * 0xa5 mark still there) is asked alone, as before, and read back as
+	 * the module says.
+	 */
+	for (i = 0; i < 9; i++) {
+		v[i] = 0xa5;
+		t[i] = (CK_ATTRIBUTE){ type[i], &v[i], sizeof(v[i]) };
+	}
+	rv = p->f->C_GetAttributeValue(p->session, priv, t, 9);
+	for (i = 0; i < 9; i++) {
+		int answered = rv == CKR_OK || rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
+			       rv == CKR_BUFFER_TOO_SMALL;
+
+		if (answered && t[i].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+			*field[i] = -1;
+		else if (answered && t[i].ulValueLen == sizeof(v[i]) && v[i] != 0xa5)
+			*field[i] = v[i] ? 1 : 0;
+		else
+			*field[i] = get_bool(p, priv, type[i]);
+	}
 	if (out->sensitive < 0 || out->extractable < 0)
 		return sgt_err(SGT_ERR_HSM, "token '%s' does not report CKA_SENSITIVE/CKA_EXTRACTABLE of the key", p->token);
 	return SGT_OK;
