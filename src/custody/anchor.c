@@ -551,9 +551,12 @@ int sgt_anchor_read(struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *
 
 	*pub = NULL;
 	memset(a, 0, sizeof(*a));
-	*keyable = audit_alg(p) != SGT_ALG_NONE;
+	*keyable = 1;
 	if ((rc = token_pub(p, 0, pub, NULL)) != SGT_OK || (rc = find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
 		goto out;
+	/* A token holding an audit key can hold one: its mechanisms are asked only when it holds none. */
+	if (*pub == NULL)
+		*keyable = audit_alg(p) != SGT_ALG_NONE;
 	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */
 	for (i = 0; i < n; i++) {
 		char buf[800];
