@@ -76,7 +76,9 @@ void sgt_p11_release(struct sgt_p11 *p);
 
 /*
  * Opens a session on the token with this label (SGT_ERR_HSM naming the
- * token and listing the labels present when it is missing).
+ * token and listing the labels present when it is missing).  rw: 0
+ * read-only, 1 read-write, 2 read-write unless the token is write-protected
+ * (then read-only); p->rw says which it is.
  */
 int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw);
 /* C_Login as user; wrong PIN / locked PIN are SGT_ERR_HSM with a sentence. */

@@ -19,6 +19,7 @@
 #define SGT_SESSION_RW    1u	/* a read-write session: objects are made or destroyed */
 #define SGT_SESSION_LOGIN 2u	/* log in as user with the store's PIN */
 #define SGT_SESSION_QUIET 4u	/* a module or token that cannot be reached is the caller's note, not an error line */
+#define SGT_SESSION_RW_IF_ABLE 8u	/* read-write unless the token is write-protected (the audit head is kept in it) */
 
 /*
  * Opens the store's token on p (zeroed first): guard, environment, module,

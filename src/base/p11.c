@@ -502,8 +502,12 @@ int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw)
 
 	if ((rc = find_slot(p, token, &p->slot)) != SGT_OK)
 		return rc;
-	p->rw = rw;
+	p->rw = rw != 0;
 	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0), NULL, NULL, &p->session);
+	if (rv == CKR_TOKEN_WRITE_PROTECTED && rw == 2) {
+		p->rw = 0;
+		rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION, NULL, NULL, &p->session);
+	}
 	if (rv != CKR_OK) {
 		p->session = CK_INVALID_HANDLE;
 		return p11_fail(rv, "cannot open a session on token '%s'", token);

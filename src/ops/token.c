@@ -98,11 +98,12 @@ int sgt_token_open(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	if (t == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
 	/*
-	 * Read-write: the audit head the command's record moves is kept on the
-	 * token in this same session (anchor.h), so no second session is opened
-	 * for it.  The PIN is kept for logging in again after a session dies.
+	 * Read-write where the token allows: the audit head the command's
+	 * record moves is kept on the token in this same session (anchor.h), so
+	 * no second session is opened for it; signing needs no writes.  The PIN
+	 * is kept for logging in again after a session dies.
 	 */
-	if ((rc = sgt_session_open(&t->p, st, opts, SGT_SESSION_RW | SGT_SESSION_LOGIN, &t->pin)) != SGT_OK)
+	if ((rc = sgt_session_open(&t->p, st, opts, SGT_SESSION_RW_IF_ABLE | SGT_SESSION_LOGIN, &t->pin)) != SGT_OK)
 		goto fail;
 	*out = t;
 	return SGT_OK;

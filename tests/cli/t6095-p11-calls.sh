@@ -6,8 +6,10 @@
 # the audit key found by one search, one head signed and kept; 2 calls per
 # further image of a batch.  What the fewer calls rest on is checked too:
 # another key stored under the record's id is refused before anything is
-# written, and an audit.pub that is not the token's audit key is said, and
-# no head is signed with that key.
+# written, an audit.pub that is not the token's audit key is said, and no
+# head is signed with that key; on a write-protected token (the test shim)
+# sign still works in a read-only session, its head signed, the anchor on
+# the token left where it was.
 . "$(dirname "$0")/../lib.sh"
 SPY=$(ls /usr/lib/*/pkcs11-spy.so 2>/dev/null | head -1)
 [ -n "$SPY" ] || fail "pkcs11-spy.so missing (Debian package opensc)"
@@ -70,6 +72,17 @@ sig 0 sign "$T/i3.bin" --key fw --out "$T/again.sig"
 hasnt "$T/err" "warning"
 [ "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" -gt "$signed_before" ] || fail "the head is not signed again"
 sig 0 audit verify
+
+# A write-protected token: a read-only session signs; the head is signed, the anchor stays behind.
+sed -i "s|^  module: .*|  module: \"$BUILD/fakes/libp11shim.so\"|" "$S/signet.yaml"
+export SHIM_MODULE="$SOFTHSM_MODULE" SHIM_READONLY=1
+sig 0 sign "$T/i5.bin" --key fw --out "$T/ro.sig"
+base64 -d "$T/ro.sig" >"$T/ro.der"
+run 0 openssl dgst -sha256 -verify <(openssl x509 -in "$S/certs/fw/current.pem" -pubkey -noout) -signature "$T/ro.der" "$T/i5.bin"
+eq "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" "$(wc -l <"$S/audit.log")" "head signed through the last record on a write-protected token"
+unset SHIM_READONLY
+sig 0 audit verify
+has "$T/out" "the token's anchor \(record [0-9]+\) is in the log"
 
 # Another key under fw's id: the token's signature does not verify with the certificate's key; nothing written.
 unset PKCS11SPY
