@@ -30,6 +30,8 @@ struct sgt_p11 {
 	CK_RV login_rv;	/* the last C_Login's answer (session.c records a refused one) */
 	int guarded;	/* session.c entered the token guard for this load; p11.c never reads it */
 	unsigned reopens;	/* sessions reopened by sgt_p11_reopen: handles found before may be stale */
+	CK_TOKEN_INFO info;	/* the token's, as read when it was found (have_info) */
+	int have_info;
 };
 
 enum sgt_alg {

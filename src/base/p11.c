@@ -380,7 +380,10 @@ int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, in
 	int rc;
 
 	*out = NULL;
-	if ((rv = p->f->C_GetTokenInfo(p->slot, &ti)) != CKR_OK)
+	/* As read when the token was found: label, manufacturer, model and serial do not change. */
+	if (p->have_info)
+		ti = p->info;
+	else if ((rv = p->f->C_GetTokenInfo(p->slot, &ti)) != CKR_OK)
 		return p11_fail(rv, "cannot read the token information of '%s'", p->token);
 	/* The public half is readable without a login and carries the pair's label. */
 	if ((rc = sgt_p11_find(p, CKO_PUBLIC_KEY, id, idlen, &pubs, &npub)) != SGT_OK)
@@ -471,6 +474,8 @@ static int find_slot(struct sgt_p11 *p, const char *label, CK_SLOT_ID *slot)
 		if (found++ == 0) {
 			*slot = slots[i];
 			snprintf(p->token, sizeof(p->token), "%s", l);
+			p->info = ti;
+			p->have_info = 1;
 		}
 	}
 	if (found > 1) {
@@ -559,8 +564,11 @@ CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin)
 		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
 			continue;
 		label_of(ti.label, sizeof(ti.label), l);
-		if (strcmp(l, p->token) == 0)
+		if (strcmp(l, p->token) == 0) {
+			p->info = ti;
+			p->have_info = 1;
 			break;
+		}
 	}
 	if (i == n)
 		return CKR_TOKEN_NOT_PRESENT;
@@ -1194,7 +1202,7 @@ static int find_tmpl(struct sgt_p11 *p, CK_ATTRIBUTE *t, CK_ULONG nt, struct sgt
 		}
 		for (i = 0; i < got; i++) {
 			struct sgt_p11_obj *grown = realloc(objs, (count + 1) * sizeof(*objs));
-			CK_ATTRIBUTE a[2];
+			CK_ATTRIBUTE a[3];
 
 			if (grown == NULL) {
 				rc = sgt_err(SGT_ERR_DATA, "out of memory");
@@ -1203,16 +1211,27 @@ static int find_tmpl(struct sgt_p11 *p, CK_ATTRIBUTE *t, CK_ULONG nt, struct sgt
 			objs = grown;
 			memset(&objs[count], 0, sizeof(objs[count]));
 			objs[count].h = hs[i];
+			/* Class, id and label in one call (a network HSM pays a round trip per call); one at a time otherwise. */
 			a[0] = (CK_ATTRIBUTE){ CKA_CLASS, &objs[count].cls, sizeof(objs[count].cls) };
+			a[1] = (CK_ATTRIBUTE){ CKA_ID, objs[count].id, sizeof(objs[count].id) };
+			a[2] = (CK_ATTRIBUTE){ CKA_LABEL, objs[count].label, sizeof(objs[count].label) - 1 };
+			if (p->f->C_GetAttributeValue(p->session, hs[i], a, 3) == CKR_OK) {
+				objs[count].idlen = a[1].ulValueLen;
+				objs[count].label[a[2].ulValueLen] = '\0';
+				count++;
+				continue;
+			}
+			memset(&objs[count], 0, sizeof(objs[count]));
+			objs[count].h = hs[i];
 			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[0], 1) != CKR_OK)
 				objs[count].cls = (CK_OBJECT_CLASS)-1;
-			a[0] = (CK_ATTRIBUTE){ CKA_ID, objs[count].id, sizeof(objs[count].id) };
-			a[1] = (CK_ATTRIBUTE){ CKA_LABEL, objs[count].label, sizeof(objs[count].label) - 1 };
-			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[0], 1) == CKR_OK)
-				objs[count].idlen = a[0].ulValueLen;
-			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[1], 1) == CKR_OK &&
-			    a[1].ulValueLen < sizeof(objs[count].label))
-				objs[count].label[a[1].ulValueLen] = '\0';
+			a[1] = (CK_ATTRIBUTE){ CKA_ID, objs[count].id, sizeof(objs[count].id) };
+			a[2] = (CK_ATTRIBUTE){ CKA_LABEL, objs[count].label, sizeof(objs[count].label) - 1 };
+			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[1], 1) == CKR_OK)
+				objs[count].idlen = a[1].ulValueLen;
+			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[2], 1) == CKR_OK &&
+			    a[2].ulValueLen < sizeof(objs[count].label))
+				objs[count].label[a[2].ulValueLen] = '\0';
 			else
 				objs[count].label[0] = '\0';
 			count++;
