@@ -127,6 +127,8 @@ static int check_head(const char *token, const unsigned char *msg, size_t len, c
 	sgt_silent = quiet;
 	signer_p11 = NULL;
 	signer_key = CK_INVALID_HANDLE;
+	free(signer_dir);
+	signer_dir = NULL;
 	return SGT_ERR_HSM;
 }
 
@@ -516,10 +518,13 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	signer_check = NULL;
 	free(signer_dir);
 	signer_dir = NULL;
-	if (check && (signer_dir = strdup(st->dir)) != NULL && EVP_PKEY_up_ref(file) == 1)
+	if (check && (signer_dir = strdup(st->dir)) != NULL && EVP_PKEY_up_ref(file) == 1) {
 		signer_check = file;
-	else if (check)
+	} else if (check) {
 		signer_p11 = NULL;	/* out of memory: nothing is signed with a key not checked */
+		free(signer_dir);
+		signer_dir = NULL;
+	}
 	if (made) {
 		char spki[65] = "";
 		json_t *d;
