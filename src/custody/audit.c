@@ -116,13 +116,12 @@ out:
 
 /*
  * Replaces the head.  *moved says whether the new head is in place even
- * when rc is an error: an atomic write fails after its rename (EIO
- * closing the file), and then the head already names the new records,
- * which must therefore stay.  The head's contents are synced before the
- * rename, its directory is not: the records it names were synced first,
- * so a power cut that undoes the rename leaves the log ahead of its head,
- * which the next append completes (tail_repair), as after a kill between
- * the two (docs/store.md, "What each fsync of a sign is for").
+ * when rc is an error: an atomic write fails after its rename when the
+ * directory cannot be synced (EIO, or EACCES opening it), and then the
+ * head already names the new records, which must therefore stay.  The
+ * directory is synced as for every store file (SPEC); were a power cut to
+ * undo the rename anyway, the log (synced first) is ahead of its head and
+ * the next append completes the move (tail_repair).
  */
 static char head_moved_why[512];	/* why a head that moved reported an error */
 
@@ -136,7 +135,7 @@ static int head_save(const char *path, const char *hash, const struct sgt_audit_
 		rc = sgt_buf_printf(&b, "signed %lld %s %s\n", a->seq, a->hash, a->sig_b64);
 	if (rc == SGT_OK) {
 		sgt_silent++;	/* said below: as an error if the head stayed, in the caller's warning if it moved */
-		rc = sgt_atomic_write(path, b.p, b.len, SGT_WRITE_NO_DIRSYNC);
+		rc = sgt_atomic_write(path, b.p, b.len, 0);
 		if (rc == SGT_OK)
 			*moved = 1;
 		else {
