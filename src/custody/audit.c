@@ -118,7 +118,10 @@ out:
  * Replaces the head.  *moved says whether the new head is in place even
  * when rc is an error: an atomic write fails after its rename when the
  * directory cannot be synced (EIO, or EACCES opening it), and then the
- * head already names the new records, which must therefore stay.
+ * head already names the new records, which must therefore stay.  The
+ * directory is synced as for every store file (SPEC); were a power cut to
+ * undo the rename anyway, the log (synced first) is ahead of its head and
+ * the next append completes the move (tail_repair).
  */
 static char head_moved_why[512];	/* why a head that moved reported an error */
 
