@@ -28,8 +28,8 @@ struct sgt_audit_signer;
  * records {seq, time, op, label, spki_sha256, result, details, prev, and
  * the "intent" a rec carries} in one write with one fsync; the head moves
  * once, signed with signer when it is not NULL.  All or none.  Caller
- * holds the store's exclusive lock (and holds signals: intent.h's
- * sgt_record does both).  An append that an earlier command left half done
+ * holds the store's exclusive lock (and holds signals:
+ * tx.c does both).  An append that an earlier command left half done
  * (the record written, the head not moved; or a partial last line) is
  * completed or cut first, with a "recovered" record and one line on
  * stderr.  It knows nothing of intents or of the token: what the records

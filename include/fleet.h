@@ -120,6 +120,8 @@ int sgt_inventory_add_fleet(struct sgt_inventory *inv, const char *name, struct 
 /* The build of f named version, or NULL. */
 struct sgt_fleet_build *sgt_fleet_build_find(struct sgt_fleet *f, const char *version);
 int sgt_fleet_build_new(struct sgt_fleet *f, const char *version, struct sgt_fleet_build **out);
+/* Frees what b holds and zeroes it (b itself is not freed). */
+void sgt_fleet_build_release(struct sgt_fleet_build *b);
 
 /* 1 when a fleet name or version can name a file in the store. */
 int sgt_fleet_name_ok(const char *s);
@@ -135,16 +137,6 @@ int sgt_fleet_artefact_keys(const char *path, struct sgt_fleet_key **keys, size_
 /* Reads the artefacts of the inventory's builds that have one and no recorded keys. */
 int sgt_fleet_read_artefacts(struct sgt_inventory *inv);
 
-/*
- * A recorded build, <store>/fleets/<fleet>/<version>.yaml: its path
- * (malloc'd) and its text in out, for the caller to stage within its
- * intent (the file must not be visible before its audit record).
- */
-int sgt_fleet_record_render(const struct sgt_store *st, const char *fleet, const struct sgt_fleet_build *b,
-			    char **path_out, struct sgt_buf *out);
-int sgt_fleet_record_load(const char *path, const char *fleet, const char *version, struct sgt_fleet_build *b);
-/* Merges every recorded build into inv (the inventory's own entries keep their counts). */
-int sgt_fleet_records_merge(const struct sgt_store *st, struct sgt_inventory *inv);
 
 /*
  * Population.  sgt_fleet_count streams the device source of every fleet
@@ -176,7 +168,6 @@ struct sgt_fleet_custody {
 	int needs_approvals;		/* its policy asks for approvals: renew leaves it to cert reissue */
 };
 
-int sgt_fleet_custody_load(const struct sgt_store *st, struct sgt_fleet_custody **out, size_t *n);
 
 enum sgt_fleet_action {
 	SGT_FLEET_OK,

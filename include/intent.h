@@ -52,7 +52,7 @@ int sgt_put(const char *path, const void *data, size_t len, int exclusive);
 int sgt_put_out(const char *path, const void *data, size_t len);
 /*
  * {"id": ID, "files": [staged files not yet named by a record]}, marking
- * them claimed (sgt_record does it for each record).  New reference.
+ * them claimed (tx.c does it for each record).  New reference.
  */
 json_t *sgt_intent_take_staged(void);
 /* The same for the named files only (one record of a batch names its own). */

@@ -1,8 +1,8 @@
 /*
  * keyrec.h: key records, <store>/keys/<label>.yaml: one YAML file per key
  * in custody (label, CKA_ID, algorithm, SPKI hash, origin, custody
- * attributes, retirement).  Read by anyone; written only through a
- * transaction (sgt_keyrec_stage) or sgt_put inside an intent.
+ * attributes, retirement).  Read by anyone (base floor); written only
+ * through a transaction (keyrec_stage.h, ops floor).
  */
 #ifndef SGT_KEYREC_H
 #define SGT_KEYREC_H
@@ -13,16 +13,10 @@
 int sgt_keyrec_load(const struct sgt_store *st, const char *label, struct sgt_keyrec *out);
 /* Returns 1 when a record for label exists, 0 otherwise. */
 int sgt_keyrec_exists(const struct sgt_store *st, const char *label);
-struct sgt_tx;
-/*
- * Stages rec in tx (tx.h), put in place by sgt_tx_commit; flags as
- * sgt_tx_stage's (SGT_TX_EXCL: a new record, never replacing one).
- */
-int sgt_keyrec_stage(struct sgt_tx *tx, const struct sgt_store *st, const struct sgt_keyrec *rec, unsigned flags);
-/* Writes a new record; refuses to replace one (exclusive).  Through sgt_put: inside an intent it is staged. */
-int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec);
-/* Replaces an existing record (key retirement); through sgt_put, so inside an intent it is staged. */
-int sgt_keyrec_update(const struct sgt_store *st, const struct sgt_keyrec *rec);
+/* keys/<label>.yaml (malloc'd), NULL when out of memory. */
+char *sgt_keyrec_path(const struct sgt_store *st, const char *label);
+/* The record's YAML in b (reset first); label and fields are not checked here. */
+int sgt_keyrec_encode(const struct sgt_keyrec *rec, struct sgt_buf *b);
 /* Removes the record a failed command just wrote (rollback only). */
 void sgt_keyrec_remove(const struct sgt_store *st, const char *label);
 /* All records, sorted by label; *out malloc'd (free with free()). */

@@ -5,13 +5,16 @@
  * with SGT_SESSION_LOGIN the store's PIN is read (pin.h) and the user
  * logged in: a wrong or locked PIN leaves a `refused` audit record, a
  * good one starts signing audit heads on the token (anchor.h), and a
- * store without an audit key gets one (tx.h's sgt_tx_anchor).
+ * store without an audit key gets one (tx.h's sgt_tx_anchor): all three
+ * through the recorder the transaction floor installs (no call goes up).
  * sgt_session_close undoes all of it, in the reverse order, and leaves the
  * guard, so a refusal deferred while the module was loaded is written.
  * p11.c below it is raw PKCS#11 and knows nothing of stores.
  */
 #ifndef SGT_SESSION_H
 #define SGT_SESSION_H
+
+#include <jansson.h>
 
 #include "p11.h"
 #include "pin.h"
@@ -22,6 +25,24 @@
 #define SGT_SESSION_QUIET 4u	/* a module or token that cannot be reached is the caller's note, not an error line */
 #define SGT_SESSION_NO_ANCHOR 8u	/* a recovery's session: never sign heads with, adopt or make the audit key */
 #define SGT_SESSION_RW_IF_ABLE 16u	/* read-write unless the token is write-protected (the audit head is kept in it) */
+
+/*
+ * What a session puts on record, handed down by the floor above (tx.c's
+ * sgt_tx_install, which main calls once): a refused login (as
+ * sgt_record_refused), the token guard's repairs (as sgt_record_repairs),
+ * the audit key after a login (as sgt_tx_anchor, with
+ * sgt_anchor_activate's state) and the refusals held back while the
+ * module was loaded.  Until one is installed (unit tests) nothing is
+ * recorded.  Process-level, set once, like a VFS registration.
+ */
+struct sgt_session_recorder {
+	void (*refused)(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+			const char *why);
+	int (*repairs)(const struct sgt_store *st, json_t *made);
+	void (*anchor)(const struct sgt_store *st, struct sgt_p11 *p, int state);
+	void (*flush_refused)(void);
+};
+void sgt_session_recorder_set(const struct sgt_session_recorder *r);
 
 /*
  * Opens the store's token on p (zeroed first): guard, environment, module,

@@ -86,23 +86,37 @@ void sgt_tx_free(struct sgt_tx *tx);
  */
 struct sgt_p11;
 void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state);
+/*
+ * Installs this floor's recorder in session.c (session.h): refused logins,
+ * the guard's repairs and the audit key go on record from then on.  main
+ * calls it once, before any command.
+ */
+void sgt_tx_install(void);
 
 /*
- * Without a transaction object (commands not switched yet, recovery, the
- * token guard's repairs).  sgt_record: one record; while an intent is open
- * it names the files staged since the last record, made durable first.
- * label, spki may be NULL; details (may be NULL) is borrowed.  Signals are
- * held, and the head is signed on the token while a session is logged in.
- * Caller holds the store's exclusive lock.
+ * Records without a transaction object, each for one caller named here;
+ * every other state change goes through sgt_tx_begin.  All append through
+ * tx.c, the only caller of sgt_audit_write.
+ *
+ * sgt_tx_refuse: one `result: refused` record (details borrowed, may be
+ * NULL) for an attempt turned down outside a transaction (a reader's
+ * wrong PIN, a refused key adoption after its rollback).  As
+ * sgt_record_refused below, which is it with details {"reason": why}.
  */
-int sgt_record(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
-	       const char *result, json_t *details);
+void sgt_tx_refuse(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+		   json_t *details);
 /*
- * A batch: recs is a JSON array of sgt_audit_rec objects, written as
- * consecutive records in one write with one fsync, the head moved and
- * signed once.  All or none.
+ * Recovery's own record (intent.c, under the lock sgt_tx_lock took): one
+ * "recovered" record (report borrowed); if an intent is open (never during
+ * recovery) it names the files staged since its last record.
  */
-int sgt_record_batch(const struct sgt_store *st, json_t *recs);
+int sgt_tx_recovered(const struct sgt_store *st, const char *label, json_t *report);
+/*
+ * init's record, the documented exception: the store does not exist yet
+ * (its directory is still the temporary one cmd_init.c renames), so there
+ * is no lock, no token session and no intent to take.
+ */
+int sgt_tx_init_record(const struct sgt_store *st, json_t *details);
 /*
  * A `result: refused` record for an attempt that was turned down (wrong
  * PIN, refused reissue, refused sign).  Works under a shared lock too (it

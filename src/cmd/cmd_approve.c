@@ -17,6 +17,7 @@
 
 #include "approve.h"
 #include "cert.h"
+#include "certstore.h"
 #include "cmd.h"
 #include "policy.h"
 #include "rotate.h"

@@ -33,6 +33,7 @@
 #include "audit.h"
 #include "backup.h"
 #include "cert.h"
+#include "certstore.h"
 #include "intent.h"
 #include "cmd.h"
 #include "hsmguard.h"

@@ -18,6 +18,7 @@
 #include "approve.h"
 #include "audit.h"
 #include "cert.h"
+#include "certstore.h"
 #include "cmd.h"
 #include "intent.h"
 #include "extract.h"

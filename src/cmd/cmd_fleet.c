@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "cmd.h"
 #include "fleet.h"
+#include "fleet_records.h"
 #include "intent.h"
 #include "tx.h"
 

@@ -6,7 +6,7 @@
  * with random user and SO PINs in 0600 files; --module/--token records an
  * existing token after checking that it can be logged into.
  * The one state change not made in a transaction (tx.h): its "init" record
- * goes through sgt_record into a store that does not exist until the
+ * goes through sgt_tx_init_record into a store that does not exist until the
  * rename, so there is no intent to recover and none to write (docs/store.md,
  * "The transaction").
  * Floor: cmd.  It may call every floor below.
@@ -362,7 +362,7 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 	{
 		json_t *d = json_pack("{s:s, s:s, s:b}", "module", cfg.module, "token", cfg.token, "embedded", module == NULL);
 
-		rc = sgt_record(&st, "init", NULL, NULL, "ok", d);
+		rc = sgt_tx_init_record(&st, d);
 		json_decref(d);
 	}
 	if (rc != SGT_OK)

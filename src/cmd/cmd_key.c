@@ -12,6 +12,7 @@
 #include "approve.h"
 #include "audit.h"
 #include "cert.h"
+#include "certstore.h"
 #include "cmd.h"
 #include "extract.h"
 #include "p11.h"

@@ -13,6 +13,7 @@
 
 #include "approve.h"
 #include "cert.h"
+#include "certstore.h"
 #include "cmd.h"
 #include "policy.h"
 #include "reissue.h"

@@ -20,6 +20,7 @@
 #include "approve.h"
 #include "audit.h"
 #include "cert.h"
+#include "certstore.h"
 #include "cmd.h"
 #include "hsmguard.h"
 #include "intent.h"
@@ -201,12 +202,14 @@ static char *default_sig_path(const char *image)
 
 /*
  * The files a signing run writes: IMAGE.sig for each image (or --out, one
- * image; none for --out -) and the --ota-json document.  A malloc'd list of
- * *n malloc'd paths; NULL (reported) when out of memory.
+ * image; none for --out -), the --ota-json document and the --ota-update
+ * document with its .README.  A malloc'd list of *n malloc'd paths; NULL
+ * (reported) when out of memory.
  */
-static char **sign_outputs(char **images, int nimages, const char *out, const char *ota, int *n)
+static char **sign_outputs(char **images, int nimages, const char *out, const char *ota, const char *upd, int *n)
 {
-	char **v = calloc((size_t)nimages + 1, sizeof(*v));
+	char **v = calloc((size_t)nimages + 3, sizeof(*v));
+	struct sgt_buf readme = { 0 };
 	int k;
 
 	*n = 0;
@@ -219,6 +222,11 @@ static char **sign_outputs(char **images, int nimages, const char *out, const ch
 	}
 	if (v != NULL && ota != NULL && (v[(*n)++] = strdup(ota)) == NULL)
 		goto oom;
+	if (v != NULL && upd != NULL) {
+		if ((v[(*n)++] = strdup(upd)) == NULL || sgt_buf_printf(&readme, "%s.README", upd) != SGT_OK)
+			goto oom;
+		v[(*n)++] = readme.p;
+	}
 	if (v != NULL)
 		return v;
 oom:
@@ -355,40 +363,51 @@ static int chain_pem(struct signing *s, struct sgt_buf *pem)
 }
 
 /*
- * Writes the `aws iot create-ota-update --cli-input-json` document for
- * the image just signed (its signature read back from sigpath and checked
- * once more), and the note beside it about the double-base64 trap.
+ * What a batch has signed but not yet committed: the audit records (one
+ * per image) and what to print once they are on disk.
  */
-static int write_ota_update(struct sgt_ctx *ctx, struct signing *s, const struct ota_update *u, const char *image,
-			    const char *sigpath)
+struct batch {
+	struct sgt_tx *tx;	/* the images' transaction: their files and records */
+	size_t nrecs;		/* records queued in it */
+	json_t *shown;		/* per image: {"text": line} or the --json object */
+	struct sgt_buf sigout;	/* --out -: the signature for stdout */
+	const struct ota_update *upd;	/* --ota-update (one image), else NULL */
+	char *ota_sha;		/* its image's SHA-256 in base64, once staged */
+};
+
+/* One image's signature, made on the token and not yet checked. */
+struct made {
+	const char *image;
+	unsigned char dgst[EVP_MAX_MD_SIZE];
+	size_t dlen;
+	unsigned char *sig;
+	size_t siglen;
+	char sha256[65];
+};
+
+/*
+ * The `aws iot create-ota-update --cli-input-json` document for the image
+ * just signed (m: its digests and its checked signature, in memory; b64
+ * that signature) and the note beside it about the double-base64 trap:
+ * staged in the batch's transaction before the image's record, so that
+ * both appear only with the record (a kill leaves neither).
+ */
+static int stage_ota_update(struct signing *s, const struct ota_update *u, const struct made *m, const char *b64,
+			    struct batch *b)
 {
-	unsigned char dgst[EVP_MAX_MD_SIZE], sha[EVP_MAX_MD_SIZE], *sig = NULL;
-	size_t dlen = 0, shalen = 0, siglen = 0;
-	struct sgt_buf chain = { 0 }, note = { 0 }, notepath = { 0 };
-	char *b64 = NULL, *shab64 = NULL, *text = NULL, hex[65];
-	const char *base = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
+	unsigned char sha[32];
+	struct sgt_buf chain = { 0 }, note = { 0 }, notepath = { 0 }, t = { 0 };
+	char *text = NULL;
+	const char *image = m->image, *base = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
 	json_t *doc = NULL, *loc = NULL, *targets = json_array(), *protocols = json_array(), *ccs;
 	char *copy = NULL, *save = NULL, *tok;
 	int rc;
 
-	if ((rc = sgt_sign_read_sig(sigpath, &sig, &siglen)) != SGT_OK)
-		goto out;
-	if (strcmp(image, "-") == 0) {
-		/* standard input was read once: its digests from then */
-		memcpy(dgst, s->in_dgst, s->in_dlen);
-		dlen = s->in_dlen;
-		memcpy(hex, s->in_sha256, sizeof(hex));
-		shalen = (size_t)sgt_unhex(hex, sha, sizeof(sha));
-	} else if ((rc = sgt_sign_file_digest(image, s->md, dgst, &dlen, hex)) != SGT_OK ||
-		   (rc = sgt_sign_file_digest(image, EVP_sha256(), sha, &shalen, NULL)) != SGT_OK)
-		goto out;
-	if (shalen != 32 || sgt_sign_verify_digest(s->pub, s->md, dgst, dlen, sig, siglen) != SGT_OK) {
-		rc = sgt_err(SGT_ERR_DATA, "'%s' changed after it was signed; '%s' not written", image, u->path);
-		goto out;
-	}
+	if (sgt_unhex(m->sha256, sha, sizeof(sha)) != 32)
+		return sgt_err(SGT_ERR_DATA, "'%s': no SHA-256 of the image", image);
 	if ((rc = chain_pem(s, &chain)) != SGT_OK)
 		goto out;
-	if ((b64 = sgt_base64(sig, siglen)) == NULL || (shab64 = sgt_base64(sha, shalen)) == NULL ||
+	if ((b->ota_sha = sgt_base64(sha, sizeof(sha))) == NULL ||
 	    (copy = strdup(u->targets)) == NULL || targets == NULL || protocols == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
@@ -419,11 +438,9 @@ static int write_ota_update(struct sgt_ctx *ctx, struct signing *s, const struct
 			"targetSelection", "SNAPSHOT", "files", "fileName", u->file_name ? u->file_name : base,
 			"fileLocation", loc, "codeSigning", ccs, "roleArn", u->role);
 	loc = NULL;
-	if (doc == NULL || (text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
-		rc = sgt_err(SGT_ERR_DATA, "out of memory");
-		goto out;
-	}
-	sgt_buf_printf(&note,
+	if (doc == NULL || (text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL ||
+	    sgt_buf_printf(&t, "%s\n", text) != SGT_OK ||
+	    sgt_buf_printf(&note,
 		       "%s: the input of `aws iot create-ota-update --cli-input-json file://%s`\n\n"
 		       "The signature in it is base64 already: run AWS CLI v2 with\n"
 		       "'--cli-binary-format base64' (its default).  Do NOT add\n"
@@ -433,26 +450,14 @@ static int write_ota_update(struct sgt_ctx *ctx, struct signing *s, const struct
 		       "Upload the image with its checksum so S3 refuses a corrupted copy:\n"
 		       "  aws s3api put-object --checksum-algorithm SHA256 --checksum-sha256 %s ...\n"
 		       "Image %s: SHA-256 %s\n",
-		       base, u->path, shab64, strcmp(image, "-") == 0 ? "(standard input)" : image, hex);
-	sgt_buf_printf(&notepath, "%s.README", u->path);
-	{
-		struct sgt_buf t = { 0 };
-
-		sgt_buf_printf(&t, "%s\n", text);
-		rc = sgt_out_write(u->path, t.p, t.len);
-		sgt_buf_free(&t);
-	}
-	if (rc == SGT_OK && (rc = sgt_out_write(notepath.p, note.p, note.len)) != SGT_OK)
-		sgt_store_unlink(u->path);
-	if (rc != SGT_OK)
+		       base, u->path, b->ota_sha, strcmp(image, "-") == 0 ? "(standard input)" : image, m->sha256) != SGT_OK ||
+	    sgt_buf_printf(&notepath, "%s.README", u->path) != SGT_OK) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
-	if (ctx->json)
-		goto out;
-	if (!sgt_quiet) {
-		printf("wrote %s (aws iot create-ota-update --cli-input-json file://%s) and %s\n", u->path, u->path, notepath.p);
-		printf("image SHA-256 (base64, for aws s3api put-object --checksum-sha256): %s\n", shab64);
 	}
-	sgt_warn("AWS CLI v1, or v2 with '--cli-binary-format raw-in-base64-out', base64-encodes the signature again: devices then reject the image (0xe3)");
+	/* every output place was checked (sgt_out_check) before the token signed anything */
+	if ((rc = sgt_tx_stage(b->tx, u->path, t.p, t.len, SGT_TX_OUT)) == SGT_OK)
+		rc = sgt_tx_stage(b->tx, notepath.p, note.p, note.len, SGT_TX_OUT);
 out:
 	json_decref(loc);
 	json_decref(doc);
@@ -461,34 +466,11 @@ out:
 	sgt_buf_free(&chain);
 	sgt_buf_free(&note);
 	sgt_buf_free(&notepath);
+	sgt_buf_free(&t);
 	free(copy);
 	free(text);
-	free(b64);
-	free(shab64);
-	free(sig);
 	return rc;
 }
-
-/*
- * What a batch has signed but not yet committed: the audit records (one
- * per image) and what to print once they are on disk.
- */
-struct batch {
-	struct sgt_tx *tx;	/* the images' transaction: their files and records */
-	size_t nrecs;		/* records queued in it */
-	json_t *shown;		/* per image: {"text": line} or the --json object */
-	struct sgt_buf sigout;	/* --out -: the signature for stdout */
-};
-
-/* One image's signature, made on the token and not yet checked. */
-struct made {
-	const char *image;
-	unsigned char dgst[EVP_MAX_MD_SIZE];
-	size_t dlen;
-	unsigned char *sig;
-	size_t siglen;
-	char sha256[65];
-};
 
 static int sign_image(struct signing *s, const char *image, struct made *m)
 {
@@ -561,6 +543,8 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 		if (rc != SGT_OK)
 			goto out;
 	}
+	if (b->upd != NULL && (rc = stage_ota_update(s, b->upd, m, b64, b)) != SGT_OK)
+		goto out;
 	d = json_pack("{s:s,s:s,s:s,s:s,s:s}", "image", image, "image_sha256", sha256, "hash", sgt_sign_md_aws(s->md),
 		      "signature_algorithm", s->alg, "signature", sigpath ? sigpath : "-");
 	if (d == NULL) {
@@ -658,7 +642,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	struct signing s;
 	const char *label = NULL, *out = NULL, *ota = NULL, *cert_name = "code_signing.crt", *hash = NULL, *fleet = NULL;
 	json_t *results = NULL;
-	struct batch b = { NULL, 0, NULL, { 0 } };
+	struct batch b = { NULL, 0, NULL, { 0 }, NULL, NULL };
 	char **outputs = NULL;
 	struct sgt_verifier *ver = NULL;
 	struct made made[2];
@@ -785,7 +769,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	/* Every output place is checked before the token signs anything. */
-	if ((outputs = sign_outputs(images, nimages, out, ota, &noutputs)) == NULL) {
+	if ((outputs = sign_outputs(images, nimages, out, ota, upd.path, &noutputs)) == NULL) {
 		rc = SGT_ERR_DATA;
 		goto out;
 	}
@@ -824,6 +808,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
+	b.upd = upd.path != NULL ? &upd : NULL;
 	if ((rc = sgt_tx_begin(&s.st, "sign", s.rec.label, NULL, (const char *const *)outputs, (size_t)noutputs, &b.tx)) !=
 	    SGT_OK)
 		goto out;
@@ -872,13 +857,13 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	/* Not committed: sgt_tx_free at the end rolls back (nothing was recorded, nothing is put in place). */
 	if (rc != SGT_OK)
 		goto out;
-	if (upd.path != NULL) {
-		char *sigpath = out ? strdup(out) : default_sig_path(images[0]);
-
-		rc = sigpath ? write_ota_update(ctx, &s, &upd, images[0], sigpath) : sgt_err(SGT_ERR_DATA, "out of memory");
-		free(sigpath);
-		if (rc != SGT_OK)
-			goto out;
+	if (upd.path != NULL && b.ota_sha != NULL && !ctx->json) {
+		if (!sgt_quiet) {
+			printf("wrote %s (aws iot create-ota-update --cli-input-json file://%s) and %s.README\n", upd.path,
+			       upd.path, upd.path);
+			printf("image SHA-256 (base64, for aws s3api put-object --checksum-sha256): %s\n", b.ota_sha);
+		}
+		sgt_warn("AWS CLI v1, or v2 with '--cli-binary-format raw-in-base64-out', base64-encodes the signature again: devices then reject the image (0xe3)");
 	}
 	if (ctx->json && !(out && strcmp(out, "-") == 0)) {
 		rc = cmd_json_print(json_pack("{s:o}", "signed", results));
@@ -892,6 +877,7 @@ out:
 	sgt_tx_free(b.tx);
 	json_decref(b.shown);
 	sgt_buf_free(&b.sigout);
+	free(b.ota_sha);
 	json_decref(results);
 	EVP_PKEY_free(s.priv);
 	EVP_PKEY_free(s.pub);

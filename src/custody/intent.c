@@ -140,11 +140,11 @@ out:
 	return rc;
 }
 
-/* Set by sgt_put_out for the one call: the mode a user output gets (0: a store file, 0600). */
-static mode_t put_mode;
-
-/* A staged file: its name is already temporary; sgt_intent_sync_staged makes it durable with the others. */
-static int write_unsynced(const char *path, const void *data, size_t len)
+/*
+ * A staged file: its name is already temporary; sgt_intent_sync_staged makes
+ * it durable with the others.  mode: a user output's (0: a store file, 0600).
+ */
+static int write_unsynced(const char *path, const void *data, size_t len, mode_t mode)
 {
 	int fd, e;
 
@@ -162,7 +162,7 @@ static int write_unsynced(const char *path, const void *data, size_t len)
 		sgt_sig_release();
 		return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", path, strerror(errno));
 	}
-	if (put_mode != 0 && fchmod(fd, put_mode) != 0) {
+	if (mode != 0 && fchmod(fd, mode) != 0) {
 		int rc = sgt_err(SGT_ERR_DATA, "cannot set the mode of '%s': %s", path, strerror(errno));
 
 		close(fd);
@@ -183,7 +183,7 @@ static int write_unsynced(const char *path, const void *data, size_t len)
 	return SGT_OK;
 }
 
-int sgt_put(const char *path, const void *data, size_t len, int exclusive)
+static int put(const char *path, const void *data, size_t len, int exclusive, mode_t mode)
 {
 	struct staged *s;
 	struct stat sb;
@@ -193,7 +193,7 @@ int sgt_put(const char *path, const void *data, size_t len, int exclusive)
 	if (!exclusive && sgt_out_special(path))
 		return sgt_out_write(path, data, len);
 	if (!in.open)
-		return put_mode != 0 && !exclusive ? sgt_out_write(path, data, len) : sgt_atomic_write(path, data, len, exclusive);
+		return mode != 0 && !exclusive ? sgt_out_write(path, data, len) : sgt_atomic_write(path, data, len, exclusive);
 	if (exclusive && lstat(path, &sb) == 0)
 		return sgt_err(SGT_ERR_DATA, "'%s' already exists; not replacing it", path);
 	if (in.n == in.cap) {
@@ -213,7 +213,7 @@ int sgt_put(const char *path, const void *data, size_t len, int exclusive)
 	}
 	sprintf(s->tmp, "%s.signet-%s.tmp", path, in.id);
 	s->exclusive = exclusive;
-	if ((rc = write_unsynced(s->tmp, data, len)) != SGT_OK) {
+	if ((rc = write_unsynced(s->tmp, data, len, mode)) != SGT_OK) {
 		free(s->final);
 		free(s->tmp);
 		return rc;
@@ -222,14 +222,14 @@ int sgt_put(const char *path, const void *data, size_t len, int exclusive)
 	return SGT_OK;
 }
 
+int sgt_put(const char *path, const void *data, size_t len, int exclusive)
+{
+	return put(path, data, len, exclusive, 0);
+}
+
 int sgt_put_out(const char *path, const void *data, size_t len)
 {
-	int rc;
-
-	put_mode = (mode_t)(0666 & ~sgt_user_umask);
-	rc = sgt_put(path, data, len, 0);
-	put_mode = 0;
-	return rc;
+	return put(path, data, len, 0, (mode_t)(0666 & ~sgt_user_umask));
 }
 
 json_t *sgt_intent_take_staged(void)
@@ -481,26 +481,31 @@ static int is_stage_tmp(const char *name, const char *id)
 	return strcmp(rest, ".tmp") == 0 || (strncmp(rest, ".tmp.tmp", 8) == 0 && strlen(rest) == 14);
 }
 
-/* Intents of commands that are still running (their files must stay); more than fit: all staged files stay. */
-static char live[64][33];
-static size_t nlive;
-static int live_overflow;
+/*
+ * Intents of commands that are still running (their files must stay); more
+ * than fit: all staged files stay.  One per sgt_intent_recover call.
+ */
+struct live {
+	char id[64][33];
+	size_t n;
+	int overflow;
+};
 
-static int is_live(const char *name)
+static int is_live(const struct live *lv, const char *name)
 {
 	const char *p = strstr(name, ".signet-");
 	size_t i;
 
-	if (p != NULL && live_overflow)
+	if (p != NULL && lv->overflow)
 		return 1;
-	for (i = 0; p != NULL && i < nlive; i++)
-		if (strncmp(p + 8, live[i], 32) == 0)
+	for (i = 0; p != NULL && i < lv->n; i++)
+		if (strncmp(p + 8, lv->id[i], 32) == 0)
 			return 1;
 	return 0;
 }
 
 /* Removes leftovers in dir (and below it, for the store), never following symlinks. */
-static void sweep(const char *dir, const char *id, int depth, int *removed)
+static void sweep(const struct live *lv, const char *dir, const char *id, int depth, int *removed)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -518,12 +523,12 @@ static void sweep(const char *dir, const char *id, int depth, int *removed)
 		if (S_ISDIR(sb.st_mode)) {
 			/* SoftHSM2's own files are the token guard's business. */
 			if (depth > 0 && strcmp(de->d_name, "tokens") != 0 && strcmp(de->d_name, "quarantine") != 0)
-				sweep(path, id, depth - 1, removed);
+				sweep(lv, path, id, depth - 1, removed);
 			continue;
 		}
 		if (!S_ISREG(sb.st_mode))
 			continue;
-		if (is_live(de->d_name))
+		if (is_live(lv, de->d_name))
 			continue;
 		if ((depth >= 0 && is_atomic_tmp(de->d_name)) || is_stage_tmp(de->d_name, id)) {
 			if (unlink(path) == 0)
@@ -605,7 +610,7 @@ out:
 }
 
 /* One intent left by a command that is gone: complete or roll back what it did. */
-static int recover_one(const struct sgt_store *st, const struct sgt_pin_opts *opts, char *path)
+static int recover_one(const struct live *lv, const struct sgt_store *st, const struct sgt_pin_opts *opts, char *path)
 {
 	json_t *j = NULL, *report = NULL, *done = NULL, *dirs;
 	json_error_t jerr;
@@ -657,11 +662,11 @@ static int recover_one(const struct sgt_store *st, const struct sgt_pin_opts *op
 	json_object_set_new(report, "completed", done);
 	done = NULL;
 	/* Not committed: staged files go. */
-	sweep(st->dir, id, 3, &removed);
+	sweep(lv, st->dir, id, 3, &removed);
 	dirs = json_object_get(j, "dirs");
 	for (i = 0; i < json_array_size(dirs); i++)
 		if (json_string_value(json_array_get(dirs, i)) != NULL)
-			sweep(json_string_value(json_array_get(dirs, i)), id, -1, &removed);
+			sweep(lv, json_string_value(json_array_get(dirs, i)), id, -1, &removed);
 	json_object_set_new(report, "staged_files_removed", json_integer(removed));
 	if (key_id != NULL && sc.records == 0 &&
 	    (rc = destroy_orphan(st, opts, key_id, json_object_get(j, "token_objects"), report)) != SGT_OK) {
@@ -675,7 +680,7 @@ static int recover_one(const struct sgt_store *st, const struct sgt_pin_opts *op
 		}
 		goto out;
 	}
-	if ((rc = sgt_record(st, "recovered", label, NULL, "ok", report)) != SGT_OK)
+	if ((rc = sgt_tx_recovered(st, label, report)) != SGT_OK)
 		goto out;
 	sgt_store_unlink(path);
 	{
@@ -711,12 +716,14 @@ int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *op
 	struct dirent *de;
 	int rc = SGT_OK, removed = 0, fd;
 
-	nlive = 0;
-	live_overflow = 0;
+	struct live lv;
+
+	lv.n = 0;
+	lv.overflow = 0;
 	recovering = 1;
 	snprintf(path, sizeof(path), "%s/intent.json", st->dir);
 	if (access(path, F_OK) == 0)
-		rc = recover_one(st, opts, path);
+		rc = recover_one(&lv, st, opts, path);
 	snprintf(dir, sizeof(dir), "%s/intents", st->dir);
 	if (rc == SGT_OK && (d = opendir(dir)) != NULL) {
 		while (rc == SGT_OK && (de = readdir(d)) != NULL) {
@@ -729,21 +736,21 @@ int sgt_intent_recover(const struct sgt_store *st, const struct sgt_pin_opts *op
 				continue;
 			if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 				/* Its command is still running (a signer works without the store lock). */
-				if (nlive < sizeof(live) / sizeof(live[0]))
-					snprintf(live[nlive++], sizeof(live[0]), "%.32s", de->d_name);
+				if (lv.n < sizeof(lv.id) / sizeof(lv.id[0]))
+					snprintf(lv.id[lv.n++], sizeof(lv.id[0]), "%.32s", de->d_name);
 				else
-					live_overflow = 1;
+					lv.overflow = 1;
 				close(fd);
 				continue;
 			}
-			rc = recover_one(st, opts, path);
+			rc = recover_one(&lv, st, opts, path);
 			close(fd);
 		}
 		closedir(d);
 	}
 	/* Temporaries of interrupted atomic writes and stages of intents that are gone. */
 	if (rc == SGT_OK) {
-		sweep(st->dir, NULL, 3, &removed);
+		sweep(&lv, st->dir, NULL, 3, &removed);
 		if (removed > 0)
 			sgt_verbose("removed %d temporary files left by an interrupted write", removed);
 	}

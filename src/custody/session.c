@@ -5,8 +5,9 @@
  * head signer; so a command or operation cannot open the token without
  * the guard, or forget to leave it.
  * Floor: custody 4 (beside anchor.c).  It may call anchor, audit and base;
- * it still calls up into tx.c (refusals, repairs, the audit key) until the
- * session is handed to the transaction (sgt_tx_session, design 3.2).
+ * what it must put on record (a refused login, the guard's repairs, the
+ * audit key) it hands up through the recorder the floor above installed
+ * (sgt_session_recorder_set), never by calling up.
  */
 #include <string.h>
 
@@ -14,7 +15,14 @@
 #include "audit.h"
 #include "hsmguard.h"
 #include "session.h"
-#include "tx.h"
+
+/* Installed once by the transaction floor (tx.c's sgt_tx_install, from main); NULL records nothing. */
+static const struct sgt_session_recorder *recorder;
+
+void sgt_session_recorder_set(const struct sgt_session_recorder *r)
+{
+	recorder = r;
+}
 
 static int login(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin, unsigned flags)
 {
@@ -24,10 +32,15 @@ static int login(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt
 	rc = sgt_p11_login(p, pin);
 	/* A turned-down login is on record; the store changes in no other way. */
 	if (p->login_rv == CKR_PIN_INCORRECT || p->login_rv == CKR_PIN_LOCKED)
-		sgt_record_refused(st, "login", NULL, NULL, sgt_p11_rv_name(p->login_rv));
+		if (recorder != NULL)
+			recorder->refused(st, "login", NULL, NULL, sgt_p11_rv_name(p->login_rv));
 	/* Audit heads are signed from here on; a missing audit key is made in a transaction of its own. */
-	if (rc == SGT_OK && !(flags & SGT_SESSION_NO_ANCHOR))
-		sgt_tx_anchor(st, p, sgt_anchor_activate(st, p));
+	if (rc == SGT_OK && !(flags & SGT_SESSION_NO_ANCHOR)) {
+		int state = sgt_anchor_activate(st, p);
+
+		if (recorder != NULL)
+			recorder->anchor(st, p, state);
+	}
 	return rc;
 }
 
@@ -52,7 +65,7 @@ int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct
 	if ((rc = sgt_store_apply_env(st)) != SGT_OK || (rc = sgt_hsm_enter(st, &repairs)) != SGT_OK)
 		return rc;
 	/* Entering the guard may have repaired the embedded token's files: on record before the module loads. */
-	if (first && sgt_hsm_embedded(st) && sgt_record_repairs(st, repairs) != SGT_OK)
+	if (first && sgt_hsm_embedded(st) && recorder != NULL && recorder->repairs(st, repairs) != SGT_OK)
 		sgt_warn("a token repair could not be recorded in the audit log");
 	json_decref(repairs);
 	if (flags & SGT_SESSION_QUIET)
@@ -83,7 +96,7 @@ void sgt_session_close(struct sgt_p11 *p)
 	if (guarded) {
 		sgt_hsm_leave();
 		/* The module is unloaded: refusals held back while it was loaded are written now. */
-		if (!sgt_hsm_busy())
-			sgt_record_flush_refused();
+		if (!sgt_hsm_busy() && recorder != NULL)
+			recorder->flush_refused();
 	}
 }

@@ -18,7 +18,13 @@
 #include "hsmguard.h"
 #include "intent.h"
 #include "pkey.h"
+#include "session.h"
 #include "tx.h"
+
+/* The two ways records reach sgt_audit_write, both here (below: records without a transaction object). */
+static int record_batch(const struct sgt_store *st, json_t *recs);
+static int record_one(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+		      const char *result, json_t *details);
 
 struct sgt_tx {
 	struct sgt_store *st;
@@ -124,7 +130,7 @@ int sgt_tx_commit(struct sgt_tx *tx)
 	if (!tx->st->lock_exclusive && (rc = sgt_tx_relock(tx)) != SGT_OK)
 		return rc;
 	/* Staged files synced, the queued records in one append: the commit point. */
-	if ((rc = sgt_record_batch(tx->st, tx->recs)) != SGT_OK)
+	if ((rc = record_batch(tx->st, tx->recs)) != SGT_OK)
 		return rc;
 	tx->committed = 1;
 	/* The records are durable: the files go in place, the intent ends. */
@@ -180,7 +186,7 @@ void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state)
 		if (sgt_anchor_said_unavailable(st))
 			return;
 		d = json_pack("{s:s}", "reason", "the token offers neither EC nor RSA key generation; audit heads are not signed");
-		sgt_record(st, "audit.key", NULL, NULL, "unavailable", d);
+		record_one(st, "audit.key", NULL, NULL, "unavailable", d);
 		json_decref(d);
 		return;
 	}
@@ -229,7 +235,7 @@ out:
 
 /* ---- records without a transaction object ---- */
 
-int sgt_record_batch(const struct sgt_store *st, json_t *recs)
+static int record_batch(const struct sgt_store *st, json_t *recs)
 {
 	json_t *mine, *r;
 	size_t i;
@@ -264,8 +270,8 @@ int sgt_record_batch(const struct sgt_store *st, json_t *recs)
 	return rc;
 }
 
-int sgt_record(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
-	       const char *result, json_t *details)
+static int record_one(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+		      const char *result, json_t *details)
 {
 	json_t *recs = json_array(), *r = sgt_audit_rec(op, label, spki_sha256, result, details, NULL);
 	int rc;
@@ -276,7 +282,7 @@ int sgt_record(const struct sgt_store *st, const char *op, const char *label, co
 		return sgt_err(SGT_ERR_DATA, "out of memory");
 	}
 	json_decref(r);
-	rc = sgt_record_batch(st, recs);
+	rc = record_batch(st, recs);
 	json_decref(recs);
 	return rc;
 }
@@ -310,7 +316,7 @@ static void refused_now(const struct sgt_store *st, json_t *r)
 			return;
 		}
 	}
-	rc = sgt_record(st, op, label, spki, "refused", d);
+	rc = record_one(st, op, label, spki, "refused", d);
 	if (rc != SGT_OK)
 		sgt_warn("the refused attempt (%s) could not be recorded in the audit log", op);
 	if (fd >= 0 && fd == st->lock_fd)
@@ -319,11 +325,11 @@ static void refused_now(const struct sgt_store *st, json_t *r)
 		close(fd);
 }
 
-void sgt_record_refused(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
-			const char *why)
+void sgt_tx_refuse(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+		   json_t *details)
 {
-	json_t *r = json_pack("{s:s, s:s?, s:s?, s:{s:s}}", "op", op, "label", label, "spki_sha256", spki_sha256,
-			      "details", "reason", why);
+	json_t *r = json_pack("{s:s, s:s?, s:s?, s:O?}", "op", op, "label", label, "spki_sha256", spki_sha256,
+			      "details", details);
 
 	if (r == NULL || st == NULL || st->dir == NULL) {
 		json_decref(r);
@@ -336,6 +342,26 @@ void sgt_record_refused(const struct sgt_store *st, const char *op, const char *
 	}
 	refused_now(st, r);
 	json_decref(r);
+}
+
+void sgt_record_refused(const struct sgt_store *st, const char *op, const char *label, const char *spki_sha256,
+			const char *why)
+{
+	json_t *d = json_pack("{s:s}", "reason", why);
+
+	if (d != NULL)
+		sgt_tx_refuse(st, op, label, spki_sha256, d);
+	json_decref(d);
+}
+
+int sgt_tx_recovered(const struct sgt_store *st, const char *label, json_t *report)
+{
+	return record_one(st, "recovered", label, NULL, "ok", report);
+}
+
+int sgt_tx_init_record(const struct sgt_store *st, json_t *details)
+{
+	return record_one(st, "init", NULL, NULL, "ok", details);
 }
 
 void sgt_record_flush_refused(void)
@@ -359,9 +385,18 @@ int sgt_record_repairs(const struct sgt_store *st, json_t *made)
 		return rc;
 	json_array_foreach(due, i, d)
 		if (rc == SGT_OK)
-			rc = sgt_record(st, "recovered", NULL, NULL, "ok", d);
+			rc = record_one(st, "recovered", NULL, NULL, "ok", d);
 	if (rc == SGT_OK)
 		sgt_hsm_repairs_recorded(st);
 	json_decref(due);
 	return rc;
+}
+
+static const struct sgt_session_recorder tx_recorder = {
+	sgt_record_refused, sgt_record_repairs, sgt_tx_anchor, sgt_record_flush_refused,
+};
+
+void sgt_tx_install(void)
+{
+	sgt_session_recorder_set(&tx_recorder);
 }

@@ -33,8 +33,8 @@
 
 #include "container.h"
 #include "extract.h"
-#include "key.h"
 #include "keyform.h"
+#include "pkey.h"
 #include "sgt.h"
 
 #define PEM_WINDOW (256u * 1024u)	/* longest PEM block considered */

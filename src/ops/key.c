@@ -20,6 +20,7 @@
 #include "intent.h"
 #include "key.h"
 #include "keyrec.h"
+#include "keyrec_stage.h"
 #include "p11.h"
 #include "policy.h"
 #include "session.h"
@@ -753,7 +754,7 @@ out:
 
 		/* A refused adoption is a custody event too. */
 		if (rc == SGT_ERR_VERDICT)
-			sgt_record(st, "key.adopt", label, out->spki_sha256, "refused", d);
+			sgt_tx_refuse(st, "key.adopt", label, out->spki_sha256, d);
 		json_decref(d);
 	}
 	json_decref(details);

@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "cert.h"
+#include "certstore.h"
 #include "intent.h"
 #include "key.h"
 #include "keyrec.h"

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "fleet_records.h"
 #include "rotate.h"
 #include "yamltree.h"
 

@@ -4,6 +4,7 @@
  * (fleets/<fleet>/<version>.yaml, sgt_fleet_record_load).
  */
 #include "fleet.h"
+#include "fleet_records.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,6 +1,6 @@
 /*
  * test_audit.c: unit tests for audit.c: the record format and hash chain
- * written by sgt_record (intent.h, over sgt_audit_write), sgt_audit_verify
+ * written by sgt_audit_write (unit_record in unit.h appends as tx.c does), sgt_audit_verify
  * on an intact log and on copies tampered in every way the header names
  * (edit, delete, reorder, truncate, head removed), append refusing a
  * broken chain without touching it, and sgt_audit_read's time filter.  Each test builds its store by
@@ -115,15 +115,15 @@ static void append_five(const struct sgt_store *st)
 	assert_non_null(d3);
 	assert_non_null(d5);
 	set_now(T0);
-	assert_int_equal(sgt_record(st, "init", NULL, NULL, NULL, NULL), SGT_OK);
+	assert_int_equal(unit_record(st, "init", NULL, NULL, NULL, NULL), SGT_OK);
 	set_now(T0 + STEP);
-	assert_int_equal(sgt_record(st, "key-generate", "fw", zero_hash, "ok", d2), SGT_OK);
+	assert_int_equal(unit_record(st, "key-generate", "fw", zero_hash, "ok", d2), SGT_OK);
 	set_now(T0 + 2 * STEP);
-	assert_int_equal(sgt_record(st, "sign", "fw", NULL, "ok", d3), SGT_OK);
+	assert_int_equal(unit_record(st, "sign", "fw", NULL, "ok", d3), SGT_OK);
 	set_now(T0 + 3 * STEP);
-	assert_int_equal(sgt_record(st, "sign", NULL, zero_hash, "failed", NULL), SGT_OK);
+	assert_int_equal(unit_record(st, "sign", NULL, zero_hash, "failed", NULL), SGT_OK);
 	set_now(T0 + 4 * STEP);
-	assert_int_equal(sgt_record(st, "key-destroy", "fw", NULL, "ok", d5), SGT_OK);
+	assert_int_equal(unit_record(st, "key-destroy", "fw", NULL, "ok", d5), SGT_OK);
 	/* details is borrowed: the caller's reference is still the only one. */
 	assert_int_equal(d2->refcount, 1);
 	assert_int_equal(d3->refcount, 1);
@@ -260,7 +260,7 @@ static void test_append_and_verify(void **state)
 	free(p);
 
 	/* The chain goes on. */
-	assert_int_equal(sgt_record(&fx->st, "extra", NULL, NULL, NULL, NULL), SGT_OK);
+	assert_int_equal(unit_record(&fx->st, "extra", NULL, NULL, NULL, NULL), SGT_OK);
 	expect_intact(&fx->st, NREC + 1);
 }
 
@@ -572,7 +572,7 @@ static void expect_append_refused(const struct sgt_store *cp)
 
 	assert_non_null(d);
 	snap(cp->dir, &before);
-	assert_int_equal(sgt_record(cp, "sign", "fw", NULL, "ok", d), SGT_ERR_DATA);
+	assert_int_equal(unit_record(cp, "sign", "fw", NULL, "ok", d), SGT_ERR_DATA);
 	snap(cp->dir, &after);
 	expect_same_snap(&before, &after);
 	assert_int_equal(d->refcount, 1);
@@ -651,7 +651,7 @@ static void test_append_long_records(void **state)
 		big[sizes[i]] = '\0';
 		d = json_pack("{s:s}", "blob", big);
 		assert_non_null(d);
-		assert_int_equal(sgt_record(&fx->st, "import", "fw", NULL, "ok", d), SGT_OK);
+		assert_int_equal(unit_record(&fx->st, "import", "fw", NULL, "ok", d), SGT_OK);
 		json_decref(d);
 		free(big);
 	}

@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "cert.h"
+#include "certstore.h"
 #include "key.h"
 
 static const char pol_text[] =

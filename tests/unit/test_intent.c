@@ -99,7 +99,7 @@ static void test_staged_until_recorded(void **state)
 	assert_true(intent_open(fx->dir));
 	assert_int_equal(sgt_put(path, "sig\n", 4, 0), SGT_OK);
 	assert_false(exists(fx->dir, "out.sig"));	/* not before its record */
-	assert_int_equal(sgt_record(&fx->st, "sign", "fw", NULL, "ok", NULL), SGT_OK);
+	assert_int_equal(unit_record(&fx->st, "sign", "fw", NULL, "ok", NULL), SGT_OK);
 	assert_false(exists(fx->dir, "out.sig"));
 	assert_int_equal(sgt_intent_end(&fx->st), SGT_OK);
 	assert_true(exists(fx->dir, "out.sig"));
@@ -137,7 +137,7 @@ static void test_recover_committed(void **state)
 	if (pid == 0) {
 		if (sgt_intent_begin(&fx->st, "cert.issue", "fw", NULL, NULL, 0) != SGT_OK ||
 		    sgt_put(path, "pem\n", 4, 0) != SGT_OK ||
-		    sgt_record(&fx->st, "cert.issue", "fw", NULL, "ok", NULL) != SGT_OK)
+		    unit_record(&fx->st, "cert.issue", "fw", NULL, "ok", NULL) != SGT_OK)
 			_exit(1);
 		_exit(0);	/* dies before publishing */
 	}
@@ -192,10 +192,10 @@ static void test_interrupted_append(void **state)
 	struct sgt_audit_result res;
 	FILE *f;
 
-	assert_int_equal(sgt_record(&fx->st, "a", NULL, NULL, "ok", NULL), SGT_OK);
+	assert_int_equal(unit_record(&fx->st, "a", NULL, NULL, "ok", NULL), SGT_OK);
 	snprintf(path, sizeof(path), "%s/audit.head", fx->dir);
 	assert_int_equal(sgt_file_read(path, 4096, &head, &len), SGT_OK);
-	assert_int_equal(sgt_record(&fx->st, "b", NULL, NULL, "ok", NULL), SGT_OK);
+	assert_int_equal(unit_record(&fx->st, "b", NULL, NULL, "ok", NULL), SGT_OK);
 	f = fopen(path, "w");	/* the head as it was before "b" */
 	assert_non_null(f);
 	fwrite(head, 1, len, f);
@@ -203,7 +203,7 @@ static void test_interrupted_append(void **state)
 	free(head);
 	assert_int_equal(sgt_audit_verify(&fx->st, &res), SGT_OK);
 	assert_true(res.interrupted);
-	assert_int_equal(sgt_record(&fx->st, "c", NULL, NULL, "ok", NULL), SGT_OK);
+	assert_int_equal(unit_record(&fx->st, "c", NULL, NULL, "ok", NULL), SGT_OK);
 	assert_int_equal(sgt_audit_verify(&fx->st, &res), SGT_OK);
 	assert_false(res.interrupted);
 	assert_int_equal(res.records, 4);	/* a, b, recovered, c */
@@ -215,7 +215,7 @@ static void test_interrupted_append(void **state)
 	fputs("{\"seq\":5,\"ti", f);
 	fclose(f);
 	assert_int_equal(sgt_audit_verify(&fx->st, &res), SGT_ERR_VERDICT);
-	assert_int_equal(sgt_record(&fx->st, "d", NULL, NULL, "ok", NULL), SGT_OK);
+	assert_int_equal(unit_record(&fx->st, "d", NULL, NULL, "ok", NULL), SGT_OK);
 	assert_int_equal(sgt_audit_verify(&fx->st, &res), SGT_OK);
 	assert_int_equal(res.records, 6);
 }
@@ -389,7 +389,7 @@ static void test_tx_begin_recovers(void **state)
 	if (pid == 0) {
 		if (sgt_intent_begin(&fx->st, "cert.issue", "fw", NULL, NULL, 0) != SGT_OK ||
 		    sgt_put(path, "pem\n", 4, 0) != SGT_OK ||
-		    sgt_record(&fx->st, "cert.issue", "fw", NULL, "ok", NULL) != SGT_OK)
+		    unit_record(&fx->st, "cert.issue", "fw", NULL, "ok", NULL) != SGT_OK)
 			_exit(1);
 		_exit(0);	/* dies before publishing */
 	}

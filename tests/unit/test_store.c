@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "keyrec.h"
+#include "keyrec_stage.h"
 #include "sgt.h"
 #include "store.h"
 #include "unit.h"

@@ -45,4 +45,39 @@ static inline int unit_rm_tree(const char *dir)
 	return nftw(dir, unit_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+#if defined(SGT_INTENT_H) && defined(SGT_AUDIT_H)
+/*
+ * One record appended as tx.c appends it (the unit tests' stand-in for the
+ * old sgt_record, which tx.c keeps to itself): signals held; inside an
+ * open intent the record names the files staged since the last one, made
+ * durable first; unsigned head.
+ */
+static inline int unit_record(const struct sgt_store *st, const char *op, const char *label, const char *spki,
+			      const char *result, json_t *details)
+{
+	json_t *recs = json_array(), *r = sgt_audit_rec(op, label, spki, result, details, NULL);
+	int rc = SGT_OK, claimed = 0;
+
+	if (recs == NULL || r == NULL) {
+		json_decref(recs);
+		json_decref(r);
+		return SGT_ERR_DATA;
+	}
+	sgt_sig_hold();
+	if (sgt_intent_nonce() != NULL) {
+		json_object_set_new(r, "intent", sgt_intent_take_staged());
+		claimed = 1;
+		rc = sgt_intent_sync_staged();
+	}
+	json_array_append_new(recs, r);
+	if (rc == SGT_OK)
+		rc = sgt_audit_write(st, recs, NULL);
+	if (claimed)
+		sgt_intent_recorded(rc == SGT_OK);
+	sgt_sig_release();
+	json_decref(recs);
+	return rc;
+}
+#endif
+
 #endif

@@ -1,8 +1,9 @@
 /*
  * keyrec.c: key records, <store>/keys/<label>.yaml (keyrec.h): read,
- * list, and staged in the command's transaction (sgt_keyrec_stage), so a
- * record is in place only once its audit record is durable.
- * Floor: ops.  It may call custody (tx), base and formats; never cmd.
+ * list and encode.  Writing one is keyrec_stage.c's (ops), in the
+ * command's transaction, so a record is in place only once its audit
+ * record is durable.
+ * Floor: base 2.  It may call yamltree and sgt; never custody or above.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,12 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "intent.h"
 #include "keyrec.h"
-#include "tx.h"
 #include "yamltree.h"
 
-static char *keyrec_path(const struct sgt_store *st, const char *label)
+char *sgt_keyrec_path(const struct sgt_store *st, const char *label)
 {
 	struct sgt_buf b = { 0 };
 
@@ -28,7 +27,7 @@ static char *keyrec_path(const struct sgt_store *st, const char *label)
 
 void sgt_keyrec_remove(const struct sgt_store *st, const char *label)
 {
-	char *path = keyrec_path(st, label);
+	char *path = sgt_keyrec_path(st, label);
 
 	sgt_store_unlink(path);
 	free(path);
@@ -36,7 +35,7 @@ void sgt_keyrec_remove(const struct sgt_store *st, const char *label)
 
 int sgt_keyrec_exists(const struct sgt_store *st, const char *label)
 {
-	char *path = keyrec_path(st, label);
+	char *path = sgt_keyrec_path(st, label);
 	struct stat sb;
 	int r = path != NULL && stat(path, &sb) == 0;
 
@@ -74,7 +73,7 @@ int sgt_keyrec_load(const struct sgt_store *st, const char *label, struct sgt_ke
 {
 	static const char *const keys[] = { "label", "id", "algorithm", "spki_sha256", "origin",
 					    "created", "policy", "custody", "retired", "retired_by", NULL };
-	char *path = keyrec_path(st, label);
+	char *path = sgt_keyrec_path(st, label);
 	struct sgt_yaml *root = NULL;
 	const struct sgt_yaml *cust;
 	struct stat sb;
@@ -122,7 +121,7 @@ out:
 }
 
 /* The record's YAML in b. */
-static int keyrec_encode(const struct sgt_keyrec *rec, struct sgt_buf *b0)
+int sgt_keyrec_encode(const struct sgt_keyrec *rec, struct sgt_buf *b0)
 {
 	struct sgt_buf b = { 0 };
 	size_t i;
@@ -159,41 +158,6 @@ static int keyrec_encode(const struct sgt_keyrec *rec, struct sgt_buf *b0)
 	}
 	*b0 = b;
 	return SGT_OK;
-}
-
-/* With tx, staged in it (flags as sgt_tx_stage's); without, through sgt_put (staged while an intent is open). */
-static int keyrec_write(struct sgt_tx *tx, const struct sgt_store *st, const struct sgt_keyrec *rec, unsigned flags)
-{
-	char *path;
-	struct sgt_buf b = { 0 };
-	int rc;
-
-	/* The label names a file; the other fields are hex, names and times we made. */
-	if ((rc = sgt_label_check(rec->label)) != SGT_OK)
-		return rc;
-	if ((path = keyrec_path(st, rec->label)) == NULL)
-		return SGT_ERR_DATA;
-	if ((rc = keyrec_encode(rec, &b)) == SGT_OK)
-		rc = tx != NULL ? sgt_tx_stage(tx, path, b.p, b.len, flags)
-				: sgt_put(path, b.p, b.len, (flags & SGT_TX_EXCL) != 0);
-	sgt_buf_free(&b);
-	free(path);
-	return rc;
-}
-
-int sgt_keyrec_stage(struct sgt_tx *tx, const struct sgt_store *st, const struct sgt_keyrec *rec, unsigned flags)
-{
-	return keyrec_write(tx, st, rec, flags);
-}
-
-int sgt_keyrec_save(const struct sgt_store *st, const struct sgt_keyrec *rec)
-{
-	return keyrec_write(NULL, st, rec, SGT_TX_EXCL);
-}
-
-int sgt_keyrec_update(const struct sgt_store *st, const struct sgt_keyrec *rec)
-{
-	return keyrec_write(NULL, st, rec, 0);
 }
 
 int sgt_keyrec_list(const struct sgt_store *st, struct sgt_keyrec **out, size_t *n)
