@@ -13,7 +13,7 @@ trap 'rm -rf "$W"' EXIT
 export SIGNET_STORE="$W/store" SIGNET_POLICY_DIR="$TOP/policies"
 ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
 msu() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000 )); }
-# BENCH_SECTIONS=p11,keys200 runs only those (audit keygen device fleet keys200 p11 batch tmpfs memory).
+# BENCH_SECTIONS=p11,keys200 runs only those (audit keygen syscalls device fleet keys200 p11 batch tmpfs memory).
 want() { [ -z "${BENCH_SECTIONS:-}" ] || [[ ",$BENCH_SECTIONS," == *",$1,"* ]]; }
 # syncs CMD...: the fsync, fdatasync and syncfs calls CMD makes (strace).
 syncs() {
@@ -50,6 +50,34 @@ for alg in ecdsa-p256:EC:prime256v1 ecdsa-p384:EC:secp384r1 rsa-2048:rsa:2048; d
   done
   awk -v a="$name" -v s="$tot_s" -v p="$tot_p" 'BEGIN{printf "%-11s signet %5.0f ms  pkcs11-tool %5.0f ms  ratio %.2fx\n", a, s/5, p/5, s/p}'
 done
+fi
+
+if want syscalls; then
+  echo
+  echo "== durability syscalls per command (strace -f): what a custody change costs the disk"
+  # fsync/fdatasync/syncfs and rename/link (the puts into place) of each command, so later work
+  # can lower them knowingly (docs/store.md says what each fsync of a sign is for).
+  sc() {
+    local f y r l
+    strace -f -o "$W/sc.tr" -e trace=fsync,fdatasync,syncfs,rename,renameat,renameat2,link,linkat "$@" >/dev/null 2>&1 || true
+    f=$(grep -cE '^[0-9]+ +(fsync|fdatasync)\(' "$W/sc.tr" || true)
+    y=$(grep -cE '^[0-9]+ +syncfs\(' "$W/sc.tr" || true)
+    r=$(grep -cE '^[0-9]+ +rename(at2?)?\(' "$W/sc.tr" || true)
+    l=$(grep -cE '^[0-9]+ +link(at)?\(' "$W/sc.tr" || true)
+    echo "fsync $f, syncfs $y, rename $r, link $l"
+  }
+  SC="$W/sc-store"
+  "$SIGNET" --store "$SC" init --policy codesign-generic >/dev/null
+  echo "key generate:        $(sc "$SIGNET" --store "$SC" key generate fw)"
+  "$SIGNET" --store "$SC" cert issue fw >/dev/null
+  echo "cert reissue:        $(sc "$SIGNET" --store "$SC" cert reissue fw)"
+  mkdir -p "$W/sc-img"
+  head -c 65536 /dev/urandom >"$W/sc-img/one.bin"
+  "$SIGNET" --store "$SC" sign "$W/sc-img/one.bin" --key fw --out "$W/sc-img/warm.sig" >/dev/null
+  echo "sign, 1 image:       $(sc "$SIGNET" --store "$SC" sign "$W/sc-img/one.bin" --key fw --out "$W/sc-img/one.sig")"
+  n=${BENCH_SYSCALL_IMAGES:-1000}
+  for i in $(seq 1 "$n"); do printf 'image %d\n' "$i" >"$W/sc-img/i$i.bin"; done
+  echo "sign, $n images:     $(sc "$SIGNET" --store "$SC" sign "$W/sc-img"/i*.bin --key fw)"
 fi
 
 if want device && [ -x "$TOP/tests/bench.d/device.sh" ]; then
