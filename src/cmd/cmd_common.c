@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "dbstore.h"
 #include "hsmguard.h"
 #include "intent.h"
 #include "tx.h"
@@ -71,6 +72,11 @@ int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock)
 
 	if (rc != SGT_OK)
 		return rc;
+	/* dbstore: a database-backed store takes only the commands that keep it whole */
+	if (lock == SGT_LOCK_EXCLUSIVE && (rc = sgt_db_allowed(st)) != SGT_OK) {
+		sgt_store_release(st);
+		return rc;
+	}
 	if (lock != SGT_LOCK_NONE && (rc = sgt_store_lock(st, lock == SGT_LOCK_EXCLUSIVE)) != SGT_OK) {
 		sgt_store_release(st);
 		return rc;

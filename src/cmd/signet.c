@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "cmd.h"
+#include "dbstore.h"
 
 struct command {
 	const char *name;
@@ -171,6 +172,7 @@ static int run(struct sgt_ctx *ctx, int argc, char **argv)
 		sgt_hint("'signet help' lists the commands");
 		return SGT_ERR_USAGE;
 	}
+	sgt_db_command(argv[i], i + 1 < argc ? argv[i + 1] : NULL);	/* dbstore: what may change a database store */
 	return c->fn(ctx, argc - i, argv + i);
 }
 
