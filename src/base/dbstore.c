@@ -52,6 +52,7 @@ static struct {
 	char *(*getvalue)(const PGresult *, int, int);
 	int (*getlength)(const PGresult *, int, int);
 	void (*clear)(PGresult *);
+	PQnoticeProcessor (*setNoticeProcessor)(PGconn *, PQnoticeProcessor, void *);
 } pq;
 
 #define PQ_BIND(field, sym) ((*(void **)&pq.field = dlsym(dl, sym)) != NULL || ((missing = sym), 0))
@@ -71,7 +72,8 @@ static int pq_load(void)
 	      PQ_BIND(execParams, "PQexecParams") && PQ_BIND(resultStatus, "PQresultStatus") &&
 	      PQ_BIND(resultErrorMessage, "PQresultErrorMessage") && PQ_BIND(resultErrorField, "PQresultErrorField") &&
 	      PQ_BIND(ntuples, "PQntuples") && PQ_BIND(getisnull, "PQgetisnull") && PQ_BIND(getvalue, "PQgetvalue") &&
-	      PQ_BIND(getlength, "PQgetlength") && PQ_BIND(clear, "PQclear"))) {
+	      PQ_BIND(getlength, "PQgetlength") && PQ_BIND(clear, "PQclear") &&
+	      PQ_BIND(setNoticeProcessor, "PQsetNoticeProcessor"))) {
 		dlclose(dl);
 		return sgt_err(SGT_ERR_DATA, "the libpq found lacks %s", missing);
 	}
@@ -129,6 +131,13 @@ static void set_name(const char *conninfo)
 		pq.conninfoFree(opts);
 }
 
+/* The server's notices (a shutdown's WARNING) are not signet's to print: the failure that follows says it. */
+static void quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static int connect_db(const char *conninfo)
 {
 	char msg[512];
@@ -141,12 +150,15 @@ static int connect_db(const char *conninfo)
 		return rc;
 	if (db.conn != NULL)
 		pq.finish(db.conn);
+	db.conn = NULL;
 	db.in_tx = 0;
-	free(db.conninfo);
-	if ((db.conninfo = strdup(conninfo)) == NULL)
-		return sgt_err(SGT_ERR_DATA, "out of memory");
-	set_name(conninfo);
-	db.conn = pq.connectdb(conninfo);
+	if (conninfo != db.conninfo) {	/* a reconnection passes db.conninfo itself */
+		free(db.conninfo);
+		if ((db.conninfo = strdup(conninfo)) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	set_name(db.conninfo);
+	db.conn = pq.connectdb(db.conninfo);
 	if (db.conn == NULL || pq.status(db.conn) != CONNECTION_OK) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot reach the store's database %s: %s", db.name,
 			     db.conn ? first_line(pq.errorMessage(db.conn), msg, sizeof(msg)) : "out of memory");
@@ -155,6 +167,7 @@ static int connect_db(const char *conninfo)
 		db.conn = NULL;
 		return rc;
 	}
+	pq.setNoticeProcessor(db.conn, quiet_notice, NULL);
 	return SGT_OK;
 }
 
@@ -184,7 +197,7 @@ static int q(const char *sql, int n, const char *const *vals, const int *lens, i
 			return SGT_ERR_DATA;
 		}
 		first_line(r ? pq.resultErrorMessage(r) : pq.errorMessage(db.conn), msg, sizeof(msg));
-		if (pq.status(db.conn) != CONNECTION_OK)
+		if (pq.status(db.conn) != CONNECTION_OK || strstr(msg, "server closed the connection") != NULL)
 			sgt_err(SGT_ERR_DATA, "lost the store's database %s: %s", db.name, msg);
 		else
 			sgt_err(SGT_ERR_DATA, "database %s: %s", db.name, msg);
@@ -520,8 +533,19 @@ static int begin_and_sync(const char *dir, int exclusive)
 		long long dbseq;
 		int v;
 
-		rc = q(exclusive ? "BEGIN ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-		       0, NULL, NULL, 0, NULL, &retry);
+		const char *begin = exclusive ? "BEGIN ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+		/* A connection that died between transactions (the server restarted, a standby promoted) is made again once. */
+		sgt_silent++;
+		rc = q(begin, 0, NULL, NULL, 0, NULL, &retry);
+		sgt_silent--;
+		if (rc != SGT_OK && !retry && pq.status(db.conn) != CONNECTION_OK) {
+			if ((rc = connect_db(db.conninfo)) != SGT_OK)
+				return rc;
+			rc = q(begin, 0, NULL, NULL, 0, NULL, &retry);
+		} else if (rc != SGT_OK && !retry) {
+			rc = q(begin, 0, NULL, NULL, 0, NULL, &retry);	/* said this time */
+		}
 		if (rc == SGT_OK && (rc = schema_version(&v)) == SGT_OK && v != SCHEMA_VERSION) {
 			if (v == 0)
 				rc = sgt_err(SGT_ERR_DATA, "database %s holds no signet store", db.name);
