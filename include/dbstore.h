@@ -38,8 +38,10 @@ int sgt_db_config_parse(const char *path, const struct sgt_yaml *map, char **con
  * or deadlock is retried.  An unreachable database is one line, exit 3.
  */
 int sgt_db_lock(struct sgt_store *st, int exclusive);
-/* Rolls back an open transaction (the head row's lock goes). */
+/* Rolls back an open transaction; the head row's lock and the writers' lock go. */
 void sgt_db_unlock(void);
+/* After a commit: this host's copy is written and the head kept on the token; other hosts' writers may go on. */
+void sgt_db_done(void);
 /* The host name records of this process carry, or NULL on a file store. */
 const char *sgt_db_host(void);
 /* Before an append: makes sure the head row is locked and the copy current (after an earlier commit). */

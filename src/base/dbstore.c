@@ -92,7 +92,18 @@ static struct {
 	int in_tx;		/* a transaction holding the head row is open */
 	char cmd[64];		/* the running command, for sgt_db_allowed */
 	char *reg_module, *reg_token;	/* init: the host row goes in with its first record */
+	int writer;		/* this session holds the writers' advisory lock */
 } db;
+
+/*
+ * The writers' lock: a session-level advisory lock, taken with the head
+ * row and held past COMMIT until this host has written its copy and kept
+ * the new head on the shared token (sgt_db_done).  Without it, a host
+ * slower between its COMMIT and its anchor could put an older head back on
+ * the token after another host's newer one.
+ */
+#define WRITER_LOCK "SELECT pg_advisory_lock(7526683568129385844)"
+#define WRITER_UNLOCK "SELECT pg_advisory_unlock(7526683568129385844)"
 
 const char *sgt_db_name(void)
 {
@@ -152,6 +163,7 @@ static int connect_db(const char *conninfo)
 		pq.finish(db.conn);
 	db.conn = NULL;
 	db.in_tx = 0;
+	db.writer = 0;
 	if (conninfo != db.conninfo) {	/* a reconnection passes db.conninfo itself */
 		free(db.conninfo);
 		if ((db.conninfo = strdup(conninfo)) == NULL)
@@ -537,15 +549,20 @@ static int begin_and_sync(const char *dir, int exclusive)
 
 		/* A connection that died between transactions (the server restarted, a standby promoted) is made again once. */
 		sgt_silent++;
-		rc = q(begin, 0, NULL, NULL, 0, NULL, &retry);
+		rc = exclusive && !db.writer ? q(WRITER_LOCK, 0, NULL, NULL, 0, NULL, &retry) : SGT_OK;
+		rc = rc ? rc : q(begin, 0, NULL, NULL, 0, NULL, &retry);
 		sgt_silent--;
 		if (rc != SGT_OK && !retry && pq.status(db.conn) != CONNECTION_OK) {
 			if ((rc = connect_db(db.conninfo)) != SGT_OK)
 				return rc;
-			rc = q(begin, 0, NULL, NULL, 0, NULL, &retry);
+			db.writer = 0;
+			rc = exclusive ? q(WRITER_LOCK, 0, NULL, NULL, 0, NULL, &retry) : SGT_OK;
+			rc = rc ? rc : q(begin, 0, NULL, NULL, 0, NULL, &retry);
 		} else if (rc != SGT_OK && !retry) {
 			rc = q(begin, 0, NULL, NULL, 0, NULL, &retry);	/* said this time */
 		}
+		if (rc == SGT_OK && exclusive)
+			db.writer = 1;
 		if (rc == SGT_OK && (rc = schema_version(&v)) == SGT_OK && v != SCHEMA_VERSION) {
 			if (v == 0)
 				rc = sgt_err(SGT_ERR_DATA, "database %s holds no signet store", db.name);
@@ -613,6 +630,17 @@ void sgt_db_unlock(void)
 {
 	if (db.in_tx)
 		rollback();
+	sgt_db_done();
+}
+
+void sgt_db_done(void)
+{
+	if (db.writer && !db.in_tx && db.conn != NULL) {
+		sgt_silent++;
+		(void)exec(WRITER_UNLOCK);
+		sgt_silent--;
+	}
+	db.writer = 0;
 }
 
 int sgt_db_ready(const struct sgt_store *st)
@@ -732,22 +760,32 @@ int sgt_db_commit(const char *lines, size_t len, long long first, const char *he
 
 void sgt_db_command(const char *cmd, const char *sub)
 {
+	static const char *const with_sub[] = { "key", "cert", "fleet", "rotate", "store", "audit", "approve", "policy", NULL };
+	size_t i;
+	int keep = sub != NULL && strncmp(sub, "--format", 8) == 0;
+
+	for (i = 0; with_sub[i] != NULL && cmd != NULL && !keep; i++)
+		keep = strcmp(cmd, with_sub[i]) == 0;
+	if (!keep || (sub != NULL && sub[0] == '-' && strncmp(sub, "--format", 8) != 0))
+		sub = NULL;	/* a label, a file or an option: not part of the command's name */
 	snprintf(db.cmd, sizeof(db.cmd), "%s%s%s", cmd ? cmd : "", sub ? " " : "", sub ? sub : "");
 }
 
 int sgt_db_allowed(const struct sgt_store *st)
 {
-	static const char *const ok[] = { "key generate", "cert issue", "cert reissue", "sign", "renew",
-					  "store migrate", NULL };
-	size_t i, n;
+	static const char *const ok[] = { "key generate", "cert issue", "cert reissue", "store migrate", NULL };
+	size_t i;
 
 	if (st->cfg.db_conninfo == NULL)
 		return SGT_OK;
-	for (i = 0; ok[i] != NULL; i++) {
-		n = strlen(ok[i]);
-		if (strncmp(db.cmd, ok[i], n) == 0 && (db.cmd[n] == '\0' || db.cmd[n] == ' '))
+	for (i = 0; ok[i] != NULL; i++)
+		if (strcmp(db.cmd, ok[i]) == 0)
 			return SGT_OK;
-	}
+	/* sign and renew whatever follows, except MCUboot images (sgt_db_command was told "sign --format mcuboot") */
+	if ((strncmp(db.cmd, "sign", 4) == 0 && (db.cmd[4] == '\0' || db.cmd[4] == ' ') &&
+	     strcmp(db.cmd, "sign --format mcuboot") != 0) ||
+	    (strncmp(db.cmd, "renew", 5) == 0 && (db.cmd[5] == '\0' || db.cmd[5] == ' ')))
+		return SGT_OK;
 	return sgt_err(SGT_ERR_DATA, "'signet %s' is not supported yet on a database-backed store ('%s')", db.cmd, st->dir);
 }
 

@@ -538,6 +538,8 @@ out:
 	if (fd >= 0)
 		close(fd);
 	sgt_buf_free(&out);
+	if (on_db)
+		sgt_db_done();	/* dbstore: copy written and head kept on the token: the next host's writer may go */
 	return rc;
 }
 

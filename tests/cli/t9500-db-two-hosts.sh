@@ -107,3 +107,16 @@ cmp -s "$B/audit.log" "$T/before.log" || fail "host B's copy changed without the
 db_restart
 sb 0 sign "$T/ota.bin" --key fw --out "$T/up.sig"
 sa 0 audit verify
+
+# renew on host B (nine days later) of a certificate host A issued for ten days; host A sees the new one.
+sa 0 key generate r
+sa 0 cert issue r --days 10
+old=$(openssl x509 -in "$A/certs/r/current.pem" -noout -serial)
+SIGNET_NOW=$(date -u -d "+9 days" +%Y-%m-%dT%H:%M:%SZ) sb 0 renew
+has "$T/out" "^r: reissued, same key"
+sa 0 cert show r
+[ "$(openssl x509 -in "$A/certs/r/current.pem" -noout -serial)" != "$old" ] || fail "host A did not see host B's renewal"
+cmp -s "$A/certs/r/current.pem" "$B/certs/r/current.pem" || fail "the hosts hold different certificates for r"
+sb 0 audit verify
+db_records >"$T/db.log"
+cmp -s "$A/audit.log" "$T/db.log" || fail "host A's copy differs from the database after the renewal"
