@@ -359,39 +359,59 @@ static int local_tail(const char *dir, long long *seq, char **last, size_t *last
 {
 	char *path = path_in(dir, "audit.log");
 	unsigned char *buf = NULL;
-	size_t len = 0, end, start;
+	size_t chunk = 65536, n = 0, endl, start;
+	off_t size, off;
+	struct stat sb;
 	json_t *j;
-	int rc;
+	int fd, rc = SGT_OK;
 
 	*seq = 0;
 	*last = NULL;
 	*lastlen = 0;
 	if (path == NULL)
 		return SGT_ERR_DATA;
-	rc = sgt_file_read(path, (size_t)1 << 32, &buf, &len);
-	if (rc != SGT_OK) {
-		struct stat sb;
-
-		if (lstat(path, &sb) != 0 && errno == ENOENT) {
-			sgt_silent = sgt_silent;	/* a new copy */
-			rc = SGT_OK;
-		}
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		rc = errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
 		free(path);
-		return rc;
+		return rc;	/* none yet: a new copy */
 	}
-	end = len;
-	while (end > 0 && buf[end - 1] != '\n')
-		end--;
-	if (end < len && truncate(path, (off_t)end) != 0) {
+	if (fstat(fd, &sb) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	size = sb.st_size;
+	/* Only the end is read, so that taking the lock stays constant-time however long the log grows. */
+	for (;;) {
+		unsigned char *nb;
+
+		off = size > (off_t)chunk ? size - (off_t)chunk : 0;
+		n = (size_t)(size - off);
+		if ((nb = realloc(buf, n + 1)) == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			goto out;
+		}
+		buf = nb;
+		if (pread(fd, buf, n, off) != (ssize_t)n) {
+			rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+			goto out;
+		}
+		endl = n;
+		while (endl > 0 && buf[endl - 1] != '\n')
+			endl--;
+		start = endl > 0 ? endl - 1 : 0;
+		while (start > 0 && buf[start - 1] != '\n')
+			start--;
+		if (off == 0 || (endl > 0 && start > 0))
+			break;
+		chunk *= 4;
+	}
+	if (off + (off_t)endl < size && truncate(path, off + (off_t)endl) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot cut the partial record off '%s': %s", path, strerror(errno));
 		goto out;
 	}
-	if (end == 0)
+	if (endl == 0)
 		goto out;
-	start = end - 1;
-	while (start > 0 && buf[start - 1] != '\n')
-		start--;
-	*lastlen = end - 1 - start;
+	*lastlen = endl - 1 - start;
 	if ((*last = malloc(*lastlen + 1)) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
@@ -407,6 +427,7 @@ static int local_tail(const char *dir, long long *seq, char **last, size_t *last
 	*seq = (long long)json_integer_value(json_object_get(j, "seq"));
 	json_decref(j);
 out:
+	close(fd);
 	free(buf);
 	free(path);
 	return rc;
