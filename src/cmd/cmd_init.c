@@ -406,8 +406,9 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 	if (pins.fd < 0)
 		anchor_store(final, &pins);
 	if (ctx->json) {
-		rc = cmd_json_print(json_pack("{s:s, s:s, s:s, s:b, s:s}", "store", final, "module", cfg.module,
-					      "token", cfg.token, "embedded", module == NULL, "policy", policy));
+		rc = cmd_json_print(json_pack("{s:s, s:s, s:s, s:b, s:s, s:s?, s:s?, s:b}", "store", final, "module", cfg.module,
+					      "token", cfg.token, "embedded", module == NULL, "policy", policy,
+					      "database", dbinfo ? sgt_db_name() : NULL, "host", host, "joined", join));
 	} else if (!sgt_quiet) {
 		printf("created store %s\n", final);
 		if (module == NULL)

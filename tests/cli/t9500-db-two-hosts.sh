@@ -26,8 +26,10 @@ one_line_error; has "$T/err" "holds a signet store already"
 [ ! -e "$T/other" ] || fail "a refused init left its directory"
 sig 3 --store "$T/other" init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB" --join --host alpha
 has "$T/err" "host 'alpha' is in database"
-sb 0 init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB" --join --host beta
-has "$T/out" "joined the store in database"
+sb 0 --json init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB" --join --host beta
+eq "$(jq -r '"\(.database) \(.host) \(.joined)"' "$T/out")" "postgresql:signet@$PGD beta true" "init --json on a joining host"
+eq "$(db_sql "SELECT string_agg(name, ',' ORDER BY name) FROM signet_hosts")" "alpha,beta" "hosts registered"
+eq "$(tail -1 "$B/audit.log" | jq -r '"\(.op) \(.host)"')" "host.join beta" "the joining host's first record"
 cmp -s "$A/audit.pub" "$B/audit.pub" || fail "the hosts do not share the audit key's public key"
 
 sa 0 key generate fw
