@@ -573,14 +573,14 @@ static int begin_and_sync(const char *dir, int exclusive)
 		rc = exclusive && !db.writer ? q(WRITER_LOCK, 0, NULL, NULL, 0, NULL, &retry) : SGT_OK;
 		rc = rc ? rc : q(begin, 0, NULL, NULL, 0, NULL, &retry);
 		sgt_silent--;
-		if (rc != SGT_OK && !retry && pq.status(db.conn) != CONNECTION_OK) {
+		if (rc != SGT_OK && !retry) {
+			/* libpq may still call a connection the server closed good: a new one, in any case */
+			pq.finish(db.conn);
+			db.conn = NULL;
 			if ((rc = connect_db(db.conninfo)) != SGT_OK)
 				return rc;
-			db.writer = 0;
 			rc = exclusive ? q(WRITER_LOCK, 0, NULL, NULL, 0, NULL, &retry) : SGT_OK;
 			rc = rc ? rc : q(begin, 0, NULL, NULL, 0, NULL, &retry);
-		} else if (rc != SGT_OK && !retry) {
-			rc = q(begin, 0, NULL, NULL, 0, NULL, &retry);	/* said this time */
 		}
 		if (rc == SGT_OK && exclusive)
 			db.writer = 1;
