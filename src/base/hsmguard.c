@@ -1,8 +1,10 @@
 /*
  * hsmguard.c: the embedded SoftHSM2 token survives interruption (see
- * hsmguard.h for the rules), and SIGINT/SIGTERM/SIGHUP wait while a module
- * is loaded or a store file is being written.  It reads and copies the
- * token's files; it never loads the module and never interprets a key.
+ * hsmguard.h for the rules), and SIGINT/SIGTERM/SIGHUP wait (fsio.c holds
+ * them) while a module is loaded.  It reads and copies the token's files;
+ * it never loads the module, never interprets a key and never writes the
+ * audit log: it hands the repairs it made back to its caller.
+ * Floor: base 2.  It may call base 0-1 (sgt.c, fsio.c) and store.c.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -18,42 +20,6 @@
 #include <unistd.h>
 
 #include "hsmguard.h"
-
-/* ---- signals ---- */
-
-static int hold_depth;
-
-static void sig_set(int how)
-{
-	sigset_t s;
-
-	sigemptyset(&s);
-	sigaddset(&s, SIGINT);
-	sigaddset(&s, SIGTERM);
-	sigaddset(&s, SIGHUP);
-	sigprocmask(how, &s, NULL);
-}
-
-void sgt_sig_hold(void)
-{
-	if (hold_depth++ == 0)
-		sig_set(SIG_BLOCK);
-}
-
-void sgt_sig_release(void)
-{
-	if (hold_depth > 0 && --hold_depth == 0)
-		sig_set(SIG_UNBLOCK);	/* a held signal is delivered here */
-}
-
-int sgt_sig_pending(void)
-{
-	sigset_t s;
-
-	if (sigpending(&s) != 0)
-		return 0;
-	return sigismember(&s, SIGINT) == 1 || sigismember(&s, SIGTERM) == 1 || sigismember(&s, SIGHUP) == 1;
-}
 
 /* ---- SoftHSM2 object files ---- */
 
@@ -162,38 +128,34 @@ int sgt_hsm_embedded(const struct sgt_store *st)
 }
 
 /*
- * Repairs are audited, but not while the guard lock is held: a command with
- * only a shared store lock cannot take the exclusive one there without
- * risking a deadlock with another process waiting for the guard.  Notes are
- * kept and written by sgt_hsm_flush_repairs, from <store>/hsm/repairs.pending
- * when the command itself cannot append.
+ * Repairs are audited, but not by the guard, and not while the guard lock
+ * is held: a command with only a shared store lock cannot take the
+ * exclusive one there without risking a deadlock with another process
+ * waiting for the guard.  sgt_hsm_enter hands the repairs it made back to
+ * its caller; sgt_hsm_repairs_due adds those an earlier command noted in
+ * <store>/hsm/repairs.pending when it could not append.
  */
-static json_t *repairs;
+struct guard_walk {
+	int *damaged_seen;	/* only count damaged files (another process has the module loaded) */
+	json_t *repairs;	/* repairs made, NULL when only counting */
+};
 
-static void note_repair(const char *what, const char *file)
+static void note_repair(json_t *repairs, const char *what, const char *file)
 {
 	char now[32];
 
-	if (repairs == NULL && (repairs = json_array()) == NULL)
+	if (repairs == NULL)
 		return;
 	sgt_time_iso(time(NULL), now);
 	json_array_append_new(repairs, json_pack("{s:s, s:s, s:s}", "repair", what, "file", file, "at", now));
 }
 
-static int append_repairs(const struct sgt_store *st, json_t *arr,
-			  int (*record)(const struct sgt_store *st, json_t *repair))
+static void pending_path(const struct sgt_store *st, char path[PATH_MAX])
 {
-	size_t i;
-	json_t *d;
-	int rc = SGT_OK;
-
-	json_array_foreach(arr, i, d)
-		if (rc == SGT_OK)
-			rc = record(st, d);
-	return rc;
+	snprintf(path, PATH_MAX, "%s/hsm/repairs.pending", st->dir);
 }
 
-int sgt_hsm_flush_repairs(const struct sgt_store *st, int (*record)(const struct sgt_store *st, json_t *repair))
+int sgt_hsm_repairs_due(const struct sgt_store *st, json_t *made, json_t **due)
 {
 	char path[PATH_MAX];
 	json_t *saved = NULL;
@@ -201,21 +163,26 @@ int sgt_hsm_flush_repairs(const struct sgt_store *st, int (*record)(const struct
 	struct stat sb;
 	int rc = SGT_OK;
 
-	snprintf(path, sizeof(path), "%s/hsm/repairs.pending", st->dir);
-	if (st->lock_exclusive && lstat(path, &sb) == 0) {
-		if ((saved = json_load_file(path, 0, &jerr)) == NULL || !json_is_array(saved))
-			sgt_warn("'%s' is not readable (%s); the repairs it noted are not in the audit log", path, jerr.text);
-		else
-			rc = append_repairs(st, saved, record);
-		json_decref(saved);
-		if (rc == SGT_OK)
-			sgt_store_unlink(path);
-	}
-	if (repairs == NULL || json_array_size(repairs) == 0)
-		return rc;
+	*due = NULL;
+	pending_path(st, path);
 	if (st->lock_exclusive) {
-		rc = rc ? rc : append_repairs(st, repairs, record);
-	} else {
+		if ((*due = json_array()) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		if (lstat(path, &sb) == 0) {
+			if ((saved = json_load_file(path, 0, &jerr)) == NULL || !json_is_array(saved))
+				sgt_warn("'%s' is not readable (%s); the repairs it noted are not in the audit log", path,
+					 jerr.text);
+			else
+				json_array_extend(*due, saved);
+			json_decref(saved);
+		}
+		if (made != NULL)
+			json_array_extend(*due, made);
+		return SGT_OK;
+	}
+	if (made == NULL || json_array_size(made) == 0)
+		return SGT_OK;
+	{
 		char *text;
 
 		saved = lstat(path, &sb) == 0 ? json_load_file(path, 0, &jerr) : NULL;
@@ -223,15 +190,23 @@ int sgt_hsm_flush_repairs(const struct sgt_store *st, int (*record)(const struct
 			json_decref(saved);
 			saved = json_array();
 		}
-		json_array_extend(saved, repairs);
+		json_array_extend(saved, made);
 		text = json_dumps(saved, JSON_COMPACT);
 		rc = text ? sgt_atomic_write(path, text, strlen(text), 0) : sgt_err(SGT_ERR_DATA, "out of memory");
 		free(text);
 		json_decref(saved);
 	}
-	json_decref(repairs);
-	repairs = NULL;
 	return rc;
+}
+
+void sgt_hsm_repairs_recorded(const struct sgt_store *st)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	pending_path(st, path);
+	if (st->lock_exclusive && lstat(path, &sb) == 0)
+		sgt_store_unlink(path);
 }
 
 static int move_aside(const struct sgt_store *st, const char *tokname, const char *name, const char *live)
@@ -426,7 +401,7 @@ static void seen_save(const char *good_dir, const struct seen_set *set)
  * to date (guard lock held exclusively).  With damaged set, only look and
  * count damaged files: another process has the module loaded.
  */
-static int guard_token_dir(const struct sgt_store *st, const char *tokname, int *damaged_seen)
+static int guard_token_dir(const struct sgt_store *st, const char *tokname, int *damaged_seen, json_t *repairs)
 {
 	char live_dir[PATH_MAX], good_dir[PATH_MAX], live[PATH_MAX + 256], good[PATH_MAX + 256];
 	struct seen_set before, now = { NULL, 0, 0 };
@@ -471,7 +446,7 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 				if ((rc = sgt_atomic_write(live, gb, gl, 0)) == SGT_OK) {
 					fprintf(stderr, "signet: recovered: token file '%s' was %s (an interrupted write by the module); "
 						"restored it from the known-good copy\n", live, was);
-					note_repair("token file restored from the known-good copy", live);
+					note_repair(repairs, "token file restored from the known-good copy", live);
 				}
 			}
 			free(gb);
@@ -526,7 +501,7 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 		} else if (lb != NULL && gb == NULL && ll == 0 && strcmp(de->d_name, "token.object") != 0) {
 			/* An object file created empty by a generation that never finished holds nothing. */
 			if ((rc = move_aside(st, tokname, de->d_name, live)) == SGT_OK)
-				note_repair("empty object file of an interrupted key generation moved to hsm/quarantine", live);
+				note_repair(repairs, "empty object file of an interrupted key generation moved to hsm/quarantine", live);
 		} else if (lb != NULL) {
 			sgt_warn("token file '%s' is damaged and has no known-good copy; 'signet restore' from a backup recovers it", live);
 		}
@@ -568,15 +543,19 @@ static int for_each_token(const struct sgt_store *st, int (*fn)(const struct sgt
 	return rc;
 }
 
-static int guard_one(const struct sgt_store *st, const char *tok, void *damaged_seen)
+static int guard_one(const struct sgt_store *st, const char *tok, void *ctx)
 {
-	return guard_token_dir(st, tok, damaged_seen);
+	struct guard_walk *w = ctx;
+
+	return guard_token_dir(st, tok, w->damaged_seen, w->repairs);
 }
 
-/* Repairs every token directory and refreshes the good copy; with damaged_seen, only counts. */
-static int guard_tokens(const struct sgt_store *st, int *damaged_seen)
+/* Repairs every token directory (noting each repair in repairs) and refreshes the good copy; with damaged_seen, only counts. */
+static int guard_tokens(const struct sgt_store *st, int *damaged_seen, json_t *repairs)
 {
-	return for_each_token(st, guard_one, damaged_seen);
+	struct guard_walk w = { damaged_seen, repairs };
+
+	return for_each_token(st, guard_one, &w);
 }
 
 /* softhsm2.conf names the token directory absolutely: follow a moved store. */
@@ -654,7 +633,7 @@ static int busy_check(const struct sgt_store *st)
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		int damaged = 0;
 
-		rc = guard_tokens(st, &damaged);
+		rc = guard_tokens(st, &damaged, NULL);
 		if (rc != SGT_OK || damaged == 0)
 			return rc;
 		nanosleep(&ts, NULL);
@@ -665,18 +644,25 @@ static int busy_check(const struct sgt_store *st)
 	return rc;
 }
 
-int sgt_hsm_enter(const struct sgt_store *st)
+int sgt_hsm_enter(const struct sgt_store *st, json_t **repairs)
 {
+	json_t *made = NULL;
 	int rc = SGT_OK;
 
+	if (repairs != NULL)
+		*repairs = NULL;
 	sgt_sig_hold();
 	if (enter_depth++ > 0 || !sgt_hsm_embedded(st))
 		return SGT_OK;
+	if ((made = json_array()) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto fail;
+	}
 	if ((rc = open_guard(st)) != SGT_OK)
 		goto fail;
 	if (flock(guard_fd, LOCK_EX | LOCK_NB) == 0) {
 		rc = relocate_conf(st);
-		rc = rc ? rc : guard_tokens(st, NULL);
+		rc = rc ? rc : guard_tokens(st, NULL, made);
 		if (rc != SGT_OK)
 			goto fail;
 	} else if ((rc = busy_check(st)) != SGT_OK) {
@@ -686,8 +672,12 @@ int sgt_hsm_enter(const struct sgt_store *st)
 	if ((rc = guard_lock(LOCK_SH)) != SGT_OK)
 		goto fail;
 	/* The repairs made here are recorded by the caller (session.c), not by the guard. */
+	if (repairs != NULL && json_array_size(made) > 0)
+		*repairs = json_incref(made);
+	json_decref(made);
 	return SGT_OK;
 fail:
+	json_decref(made);
 	if (guard_fd >= 0)
 		close(guard_fd);
 	guard_fd = -1;
