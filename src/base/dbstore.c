@@ -636,6 +636,11 @@ int sgt_db_lock(struct sgt_store *st, int exclusive)
 	if (exclusive)
 		return begin_and_sync(st->dir, 1);
 	/* A reader: the copy is written under a brief exclusive flock, then the lock is lowered again. */
+	if (st->lock_fd < 0) {	/* a read-only store without a lock file: its copy can only be read */
+		rc = begin_and_sync(st->dir, 0);
+		rollback();
+		return rc;
+	}
 	while (flock(st->lock_fd, LOCK_EX) != 0)
 		if (errno != EINTR)
 			return sgt_err(SGT_ERR_DATA, "cannot lock the store '%s': %s", st->dir, strerror(errno));
