@@ -131,7 +131,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libsignet.a
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsignet.a $(ALL_LDLIBS)
 
-bench: deps $(BUILD)/signet $(BUILD)/bench/bench_audit $(BUILD)/bench/bench_fleet $(BUILD)/bench/bench_p11loop
+bench: deps $(BUILD)/signet $(BUILD)/bench/bench_audit $(BUILD)/bench/bench_fleet $(BUILD)/bench/bench_p11loop $(BUILD)/bench/bench_delay
 	@BUILD=$(BUILD) tests/bench.sh
 
 install: all

@@ -13,10 +13,14 @@
 /*
  * Writes data to path atomically: a temp file in the same directory,
  * fsync, rename, fsync of the directory.  Creates missing parent
- * directories (mode 0700).  If exclusive is set, refuses to replace an
- * existing file (SGT_ERR_DATA).
+ * directories (mode 0700).  flags: SGT_WRITE_EXCL refuses to replace an
+ * existing file (SGT_ERR_DATA); SGT_WRITE_NO_DIRSYNC leaves out the
+ * directory's fsync, for a file whose rename a power cut may undo because
+ * the caller's own durable log redoes it (audit.head: docs/store.md).
  */
-int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusive);
+#define SGT_WRITE_EXCL 1
+#define SGT_WRITE_NO_DIRSYNC 2
+int sgt_atomic_write(const char *path, const void *data, size_t len, int flags);
 /*
  * User outputs (--out and the like), as opposed to the store's own files.
  * sgt_out_special: 1 when path is an existing device node, FIFO or other

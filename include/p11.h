@@ -29,6 +29,9 @@ struct sgt_p11 {
 	char token[33];
 	CK_RV login_rv;	/* the last C_Login's answer (session.c records a refused one) */
 	int guarded;	/* session.c entered the token guard for this load; p11.c never reads it */
+	unsigned reopens;	/* sessions reopened by sgt_p11_reopen: handles found before may be stale */
+	CK_TOKEN_INFO info;	/* the token's, as read when it was found (have_info) */
+	int have_info;
 };
 
 enum sgt_alg {
@@ -75,7 +78,9 @@ void sgt_p11_release(struct sgt_p11 *p);
 
 /*
  * Opens a session on the token with this label (SGT_ERR_HSM naming the
- * token and listing the labels present when it is missing).
+ * token and listing the labels present when it is missing).  rw: 0
+ * read-only, 1 read-write, 2 read-write unless the token is write-protected
+ * (then read-only); p->rw says which it is.
  */
 int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw);
 /* C_Login as user; wrong PIN / locked PIN are SGT_ERR_HSM with a sentence. */
@@ -106,6 +111,17 @@ int sgt_p11_import(struct sgt_p11 *p, EVP_PKEY *key, const char *label,
 int sgt_p11_custody(struct sgt_p11 *p, CK_OBJECT_HANDLE priv, struct sgt_custody *out);
 /* Builds an OpenSSL public key from a public key object (EC point or modulus). */
 int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out);
+/*
+ * An object's class and, for a key, its public key, asked in ONE
+ * C_GetAttributeValue where the module answers as PKCS#11 says (a network
+ * HSM pays a round trip per call): rsa picks CKA_MODULUS and
+ * CKA_PUBLIC_EXPONENT, else CKA_EC_PARAMS and CKA_EC_POINT (EC, Ed25519).
+ * A module that answers otherwise is asked the class alone.  *pub is NULL
+ * when this answer does not give it (a private EC key on SoftHSM2, a key
+ * of the other kind, a malformed key): sgt_p11_pubkey then reads it and
+ * says what is wrong.  Quiet: returns the failing CK_RV.
+ */
+CK_RV sgt_p11_object(struct sgt_p11 *p, CK_OBJECT_HANDLE h, int rsa, CK_OBJECT_CLASS *cls, EVP_PKEY **pub);
 /* Lists key objects of a class (CKO_PRIVATE_KEY/CKO_PUBLIC_KEY), only those with this id when id != NULL: one C_FindObjects. */
 int sgt_p11_find(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const unsigned char *id, size_t idlen,
 		 struct sgt_p11_obj **out, size_t *n);

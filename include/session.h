@@ -21,6 +21,7 @@
 #define SGT_SESSION_LOGIN 2u	/* log in as user with the store's PIN */
 #define SGT_SESSION_QUIET 4u	/* a module or token that cannot be reached is the caller's note, not an error line */
 #define SGT_SESSION_NO_ANCHOR 8u	/* a recovery's session: never sign heads with, adopt or make the audit key */
+#define SGT_SESSION_RW_IF_ABLE 16u	/* read-write unless the token is write-protected (the audit head is kept in it) */
 
 /*
  * Opens the store's token on p (zeroed first): guard, environment, module,

@@ -25,6 +25,18 @@ int sgt_token_open(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
  */
 int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **priv, EVP_PKEY **pub);
 /*
+ * As sgt_token_key, for a caller that holds the record's public key
+ * already (known: the current certificate's; refused here unless its SPKI
+ * and algorithm are the record's) and checks EVERY signature it makes
+ * with it before anything is written: then the token is asked only for
+ * the private key (one search, no attribute read; a network HSM pays a
+ * round trip per call), and another key stored under the record's id
+ * shows as a signature that does not verify.  *pub is known, referenced
+ * again.
+ */
+int sgt_token_key_known(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY *known, EVP_PKEY **priv,
+			EVP_PKEY **pub);
+/*
  * RSA-PSS on the token (CKM_RSA_PKCS_PSS: SHA-256, MGF1 SHA-256, salt 32,
  * as MCUboot verifies) over a SHA-256 digest, for a priv from
  * sgt_token_key.  *siglen: the room in sig, then the length.  The token's

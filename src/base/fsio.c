@@ -151,20 +151,20 @@ int sgt_fsync_dir(const char *dir)
 
 unsigned sgt_user_umask = 077;
 
-static int atomic_write(const char *path, const void *data, size_t len, int exclusive, int mkparents, mode_t mode);
+static int atomic_write(const char *path, const void *data, size_t len, int flags, int mkparents, mode_t mode);
 
-int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusive)
+int sgt_atomic_write(const char *path, const void *data, size_t len, int flags)
 {
 	int rc;
 
 	sgt_sig_hold();
-	rc = atomic_write(path, data, len, exclusive, 1, 0);
+	rc = atomic_write(path, data, len, flags, 1, 0);
 	sgt_sig_release();
 	return rc;
 }
 
 /* mode 0: the 0600 of mkstemp (store files); else the mode the file gets before it is renamed into place. */
-static int atomic_write(const char *path, const void *data, size_t len, int exclusive, int mkparents, mode_t mode)
+static int atomic_write(const char *path, const void *data, size_t len, int flags, int mkparents, mode_t mode)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -204,7 +204,7 @@ static int atomic_write(const char *path, const void *data, size_t len, int excl
 		goto fail;
 	}
 	fd = -1;
-	if (exclusive) {
+	if (flags & SGT_WRITE_EXCL) {
 		/* link() fails if the name exists, so no record is ever replaced. */
 		if (link(tmp, path) != 0) {
 			rc = errno == EEXIST
@@ -217,7 +217,7 @@ static int atomic_write(const char *path, const void *data, size_t len, int excl
 		rc = sgt_err(SGT_ERR_DATA, "cannot replace '%s': %s", path, strerror(errno));
 		goto fail;
 	}
-	return sgt_fsync_dir(dir);
+	return flags & SGT_WRITE_NO_DIRSYNC ? SGT_OK : sgt_fsync_dir(dir);
 fail:
 	if (fd >= 0)
 		close(fd);

@@ -260,8 +260,18 @@ static int list_slots(struct sgt_p11 *p, CK_BBOOL present, CK_SLOT_ID **slots, C
 	CK_RV rv;
 
 	*slots = NULL;
+	*n = 16;
+	/* One call for the usual few slots (a network HSM pays a round trip per call); asks the count when they are more. */
+	if ((*slots = calloc(*n, sizeof(**slots))) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	rv = p->f->C_GetSlotList(present, *slots, n);
+	if (rv == CKR_OK)
+		return SGT_OK;
+	free(*slots);
+	*slots = NULL;
 	*n = 0;
-	rv = p->f->C_GetSlotList(present, NULL, n);
+	if (rv == CKR_BUFFER_TOO_SMALL)
+		rv = p->f->C_GetSlotList(present, NULL, n);
 	if (rv == CKR_OK && *n > 0) {
 		if ((*slots = calloc(*n, sizeof(**slots))) == NULL)
 			return sgt_err(SGT_ERR_DATA, "out of memory");
@@ -370,7 +380,10 @@ int sgt_p11_key_uri(struct sgt_p11 *p, const unsigned char *id, size_t idlen, in
 	int rc;
 
 	*out = NULL;
-	if ((rv = p->f->C_GetTokenInfo(p->slot, &ti)) != CKR_OK)
+	/* As read when the token was found: label, manufacturer, model and serial do not change. */
+	if (p->have_info)
+		ti = p->info;
+	else if ((rv = p->f->C_GetTokenInfo(p->slot, &ti)) != CKR_OK)
 		return p11_fail(rv, "cannot read the token information of '%s'", p->token);
 	/* The public half is readable without a login and carries the pair's label. */
 	if ((rc = sgt_p11_find(p, CKO_PUBLIC_KEY, id, idlen, &pubs, &npub)) != SGT_OK)
@@ -461,6 +474,8 @@ static int find_slot(struct sgt_p11 *p, const char *label, CK_SLOT_ID *slot)
 		if (found++ == 0) {
 			*slot = slots[i];
 			snprintf(p->token, sizeof(p->token), "%s", l);
+			p->info = ti;
+			p->have_info = 1;
 		}
 	}
 	if (found > 1) {
@@ -492,8 +507,12 @@ int sgt_p11_open(struct sgt_p11 *p, const char *token, int rw)
 
 	if ((rc = find_slot(p, token, &p->slot)) != SGT_OK)
 		return rc;
-	p->rw = rw;
+	p->rw = rw != 0;
 	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0), NULL, NULL, &p->session);
+	if (rv == CKR_TOKEN_WRITE_PROTECTED && rw == 2) {
+		p->rw = 0;
+		rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION, NULL, NULL, &p->session);
+	}
 	if (rv != CKR_OK) {
 		p->session = CK_INVALID_HANDLE;
 		return p11_fail(rv, "cannot open a session on token '%s'", token);
@@ -531,6 +550,7 @@ CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin)
 	CK_ULONG n = 64, i;
 	CK_RV rv;
 
+	p->reopens++;	/* object handles found on the old session may name other objects now */
 	if (p->session != CK_INVALID_HANDLE)
 		p->f->C_CloseSession(p->session);	/* usually fails: it is already gone */
 	p->session = CK_INVALID_HANDLE;
@@ -544,8 +564,11 @@ CK_RV sgt_p11_reopen(struct sgt_p11 *p, const struct sgt_pin *pin)
 		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
 			continue;
 		label_of(ti.label, sizeof(ti.label), l);
-		if (strcmp(l, p->token) == 0)
+		if (strcmp(l, p->token) == 0) {
+			p->info = ti;
+			p->have_info = 1;
 			break;
+		}
 	}
 	if (i == n)
 		return CKR_TOKEN_NOT_PRESENT;
@@ -754,15 +777,39 @@ static int get_bool(struct sgt_p11 *p, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE typ
 
 int sgt_p11_custody(struct sgt_p11 *p, CK_OBJECT_HANDLE priv, struct sgt_custody *out)
 {
-	out->token = get_bool(p, priv, CKA_TOKEN);
-	out->private_ = get_bool(p, priv, CKA_PRIVATE);
-	out->sensitive = get_bool(p, priv, CKA_SENSITIVE);
-	out->extractable = get_bool(p, priv, CKA_EXTRACTABLE);
-	out->always_sensitive = get_bool(p, priv, CKA_ALWAYS_SENSITIVE);
-	out->never_extractable = get_bool(p, priv, CKA_NEVER_EXTRACTABLE);
-	out->local = get_bool(p, priv, CKA_LOCAL);
-	out->copyable = get_bool(p, priv, CKA_COPYABLE);
-	out->modifiable = get_bool(p, priv, CKA_MODIFIABLE);
+	static const CK_ATTRIBUTE_TYPE type[9] = { CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, CKA_EXTRACTABLE,
+						   CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_LOCAL,
+						   CKA_COPYABLE, CKA_MODIFIABLE };
+	int *field[9] = { &out->token, &out->private_, &out->sensitive, &out->extractable, &out->always_sensitive,
+			  &out->never_extractable, &out->local, &out->copyable, &out->modifiable };
+	CK_BBOOL v[9];
+	CK_ATTRIBUTE t[9];
+	CK_RV rv;
+	size_t i;
+
+	/*
+	 * All nine in ONE call (a network HSM pays a round trip per call): an
+	 * attribute the module does not have comes back unavailable while the
+	 * others are filled (PKCS#11 2.40).  One the module left untouched (the
+	 * 0xa5 mark still there) is asked alone, as before, and read back as
+	 * the module says.
+	 */
+	for (i = 0; i < 9; i++) {
+		v[i] = 0xa5;
+		t[i] = (CK_ATTRIBUTE){ type[i], &v[i], sizeof(v[i]) };
+	}
+	rv = p->f->C_GetAttributeValue(p->session, priv, t, 9);
+	for (i = 0; i < 9; i++) {
+		int answered = rv == CKR_OK || rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
+			       rv == CKR_BUFFER_TOO_SMALL;
+
+		if (answered && t[i].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+			*field[i] = -1;
+		else if (answered && t[i].ulValueLen == sizeof(v[i]) && v[i] != 0xa5)
+			*field[i] = v[i] ? 1 : 0;
+		else
+			*field[i] = get_bool(p, priv, type[i]);
+	}
 	if (out->sensitive < 0 || out->extractable < 0)
 		return sgt_err(SGT_ERR_HSM, "token '%s' does not report CKA_SENSITIVE/CKA_EXTRACTABLE of the key", p->token);
 	return SGT_OK;
@@ -803,24 +850,20 @@ static int pkey_fromdata(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **out)
 	return SGT_OK;
 }
 
-int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
+/*
+ * The public key of type kt from its attributes: x is CKA_EC_PARAMS or
+ * CKA_MODULUS, y CKA_EC_POINT or CKA_PUBLIC_EXPONENT (Edwards: y only).
+ */
+static int pub_build(struct sgt_p11 *p, CK_KEY_TYPE kt, const unsigned char *x, CK_ULONG xl, const unsigned char *y,
+		     CK_ULONG yl, EVP_PKEY **out)
 {
-	CK_KEY_TYPE kt = 0;
-	CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof(kt) };
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	unsigned char *x = NULL, *y = NULL;
-	CK_ULONG xl = 0, yl = 0;
 	BIGNUM *n = NULL, *e = NULL;
 	int rc;
-	CK_RV rv;
 
 	*out = NULL;
 	if (bld == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
-	if ((rv = p->f->C_GetAttributeValue(p->session, pub, &a, 1)) != CKR_OK) {
-		rc = p11_fail(rv, "cannot read the key type on token '%s'", p->token);
-		goto out;
-	}
 	if (kt == CKK_EC) {
 		const unsigned char *q;
 		ASN1_OBJECT *oid = NULL;
@@ -828,9 +871,6 @@ int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
 		const unsigned char *point;
 		size_t plen;
 
-		if ((rc = get_bytes(p, pub, CKA_EC_PARAMS, &x, &xl)) != SGT_OK ||
-		    (rc = get_bytes(p, pub, CKA_EC_POINT, &y, &yl)) != SGT_OK)
-			goto out;
 		q = x;
 		oid = d2i_ASN1_OBJECT(NULL, &q, (long)xl);
 		if (oid == NULL || OBJ_obj2nid(oid) == NID_undef) {
@@ -859,8 +899,6 @@ int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
 		ASN1_OCTET_STRING *os = NULL;
 
 		/* CKA_EC_POINT: an OCTET STRING holding the 32-byte key (PKCS#11 3.0), or the bare 32 bytes. */
-		if ((rc = get_bytes(p, pub, CKA_EC_POINT, &y, &yl)) != SGT_OK)
-			goto out;
 		q = y;
 		os = d2i_ASN1_OCTET_STRING(NULL, &q, (long)yl);
 		if (os != NULL && q == y + yl && ASN1_STRING_length(os) == 32)
@@ -871,9 +909,6 @@ int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
 		rc = *out != NULL ? SGT_OK
 				  : sgt_err(SGT_ERR_HSM, "token '%s' holds an Edwards-curve key that is not Ed25519", p->token);
 	} else if (kt == CKK_RSA) {
-		if ((rc = get_bytes(p, pub, CKA_MODULUS, &x, &xl)) != SGT_OK ||
-		    (rc = get_bytes(p, pub, CKA_PUBLIC_EXPONENT, &y, &yl)) != SGT_OK)
-			goto out;
 		n = BN_bin2bn(x, (int)xl, NULL);
 		e = BN_bin2bn(y, (int)yl, NULL);
 		rc = n && e && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
@@ -887,10 +922,80 @@ int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
 out:
 	BN_free(n);
 	BN_free(e);
-	free(x);
-	free(y);
 	OSSL_PARAM_BLD_free(bld);
 	return rc;
+}
+
+int sgt_p11_pubkey(struct sgt_p11 *p, CK_OBJECT_HANDLE pub, EVP_PKEY **out)
+{
+	CK_KEY_TYPE kt = 0;
+	CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof(kt) };
+	unsigned char *x = NULL, *y = NULL;
+	CK_ULONG xl = 0, yl = 0;
+	int rc;
+	CK_RV rv;
+
+	*out = NULL;
+	if ((rv = p->f->C_GetAttributeValue(p->session, pub, &a, 1)) != CKR_OK)
+		return p11_fail(rv, "cannot read the key type on token '%s'", p->token);
+	if (kt == CKK_EC)
+		rc = get_bytes(p, pub, CKA_EC_PARAMS, &x, &xl);
+	else if (kt == CKK_RSA)
+		rc = get_bytes(p, pub, CKA_MODULUS, &x, &xl);
+	else
+		rc = SGT_OK;
+	if (rc == SGT_OK && (kt == CKK_EC || kt == CKK_EC_EDWARDS))
+		rc = get_bytes(p, pub, CKA_EC_POINT, &y, &yl);
+	else if (rc == SGT_OK && kt == CKK_RSA)
+		rc = get_bytes(p, pub, CKA_PUBLIC_EXPONENT, &y, &yl);
+	if (rc == SGT_OK)
+		rc = pub_build(p, kt, x, xl, y, yl, out);
+	free(x);
+	free(y);
+	return rc;
+}
+
+CK_RV sgt_p11_object(struct sgt_p11 *p, CK_OBJECT_HANDLE h, int rsa, CK_OBJECT_CLASS *cls, EVP_PKEY **pub)
+{
+	CK_OBJECT_CLASS c = (CK_OBJECT_CLASS)-1;	/* stays so if the module did not fill it */
+	CK_KEY_TYPE kt = (CK_KEY_TYPE)-1;
+	unsigned char x[1024], y[256];
+	CK_ATTRIBUTE t[4] = {
+		{ CKA_CLASS, &c, sizeof(c) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+		{ rsa ? CKA_MODULUS : CKA_EC_PARAMS, x, sizeof(x) }, { rsa ? CKA_PUBLIC_EXPONENT : CKA_EC_POINT, y, sizeof(y) },
+	};
+	CK_RV rv = p->f->C_GetAttributeValue(p->session, h, t, 4);
+
+	*cls = (CK_OBJECT_CLASS)-1;
+	*pub = NULL;
+	/*
+	 * CKR_ATTRIBUTE_TYPE_INVALID (a private EC key has no CKA_EC_POINT),
+	 * _SENSITIVE and _BUFFER_TOO_SMALL still fill every other attribute
+	 * (PKCS#11 2.40, C_GetAttributeValue): the class is taken from such an
+	 * answer when the module did fill it, the public key only from a full
+	 * answer.  Otherwise the class is asked alone.
+	 */
+	if (sgt_p11_dead(rv))
+		return rv;
+	if ((rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE &&
+	     rv != CKR_BUFFER_TOO_SMALL) || c == (CK_OBJECT_CLASS)-1 || t[0].ulValueLen != sizeof(c)) {
+		CK_ATTRIBUTE ca = { CKA_CLASS, &c, sizeof(c) };
+		CK_RV crv;
+
+		c = (CK_OBJECT_CLASS)-1;
+		if ((crv = p->f->C_GetAttributeValue(p->session, h, &ca, 1)) != CKR_OK)
+			return crv;
+		rv = CKR_GENERAL_ERROR;	/* no public key from this answer */
+	}
+	*cls = c;
+	if (rv == CKR_OK && (c == CKO_PUBLIC_KEY || c == CKO_PRIVATE_KEY) && (kt == CKK_RSA) == (rsa != 0)) {
+		/* A malformed one is left to sgt_p11_pubkey, which says what is wrong with it. */
+		sgt_silent++;
+		if (pub_build(p, kt, x, t[2].ulValueLen, y, t[3].ulValueLen, pub) != SGT_OK)
+			*pub = NULL;
+		sgt_silent--;
+	}
+	return CKR_OK;
 }
 
 /* Big number as fixed-width big-endian bytes into a wiped-on-free buffer. */
@@ -1097,7 +1202,7 @@ static int find_tmpl(struct sgt_p11 *p, CK_ATTRIBUTE *t, CK_ULONG nt, struct sgt
 		}
 		for (i = 0; i < got; i++) {
 			struct sgt_p11_obj *grown = realloc(objs, (count + 1) * sizeof(*objs));
-			CK_ATTRIBUTE a[2];
+			CK_ATTRIBUTE a[3];
 
 			if (grown == NULL) {
 				rc = sgt_err(SGT_ERR_DATA, "out of memory");
@@ -1106,16 +1211,27 @@ static int find_tmpl(struct sgt_p11 *p, CK_ATTRIBUTE *t, CK_ULONG nt, struct sgt
 			objs = grown;
 			memset(&objs[count], 0, sizeof(objs[count]));
 			objs[count].h = hs[i];
+			/* Class, id and label in one call (a network HSM pays a round trip per call); one at a time otherwise. */
 			a[0] = (CK_ATTRIBUTE){ CKA_CLASS, &objs[count].cls, sizeof(objs[count].cls) };
+			a[1] = (CK_ATTRIBUTE){ CKA_ID, objs[count].id, sizeof(objs[count].id) };
+			a[2] = (CK_ATTRIBUTE){ CKA_LABEL, objs[count].label, sizeof(objs[count].label) - 1 };
+			if (p->f->C_GetAttributeValue(p->session, hs[i], a, 3) == CKR_OK) {
+				objs[count].idlen = a[1].ulValueLen;
+				objs[count].label[a[2].ulValueLen] = '\0';
+				count++;
+				continue;
+			}
+			memset(&objs[count], 0, sizeof(objs[count]));
+			objs[count].h = hs[i];
 			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[0], 1) != CKR_OK)
 				objs[count].cls = (CK_OBJECT_CLASS)-1;
-			a[0] = (CK_ATTRIBUTE){ CKA_ID, objs[count].id, sizeof(objs[count].id) };
-			a[1] = (CK_ATTRIBUTE){ CKA_LABEL, objs[count].label, sizeof(objs[count].label) - 1 };
-			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[0], 1) == CKR_OK)
-				objs[count].idlen = a[0].ulValueLen;
-			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[1], 1) == CKR_OK &&
-			    a[1].ulValueLen < sizeof(objs[count].label))
-				objs[count].label[a[1].ulValueLen] = '\0';
+			a[1] = (CK_ATTRIBUTE){ CKA_ID, objs[count].id, sizeof(objs[count].id) };
+			a[2] = (CK_ATTRIBUTE){ CKA_LABEL, objs[count].label, sizeof(objs[count].label) - 1 };
+			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[1], 1) == CKR_OK)
+				objs[count].idlen = a[1].ulValueLen;
+			if (p->f->C_GetAttributeValue(p->session, hs[i], &a[2], 1) == CKR_OK &&
+			    a[2].ulValueLen < sizeof(objs[count].label))
+				objs[count].label[a[2].ulValueLen] = '\0';
 			else
 				objs[count].label[0] = '\0';
 			count++;

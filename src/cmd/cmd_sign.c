@@ -803,8 +803,15 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	if ((rc = sgt_token_open(&s.st, &pin, &s.tok)) != SGT_OK)
 		goto out;
-	/* sgt_token_key refuses a token key whose SPKI or algorithm is not the record's. */
-	if ((rc = sgt_token_key(s.tok, &s.rec, &s.priv, &s.pub)) != SGT_OK)
+	/*
+	 * sgt_token_key refuses a token key whose SPKI or algorithm is not the
+	 * record's.  With a certificate (its SPKI is the record's, checked
+	 * above), every signature is checked with its key before anything is
+	 * written, which proves the token's key is the record's: the token is
+	 * not asked for its public key.
+	 */
+	if ((rc = s.cert ? sgt_token_key_known(s.tok, &s.rec, X509_get0_pubkey(s.cert), &s.priv, &s.pub)
+			 : sgt_token_key(s.tok, &s.rec, &s.priv, &s.pub)) != SGT_OK)
 		goto out;
 	/* Proven equal (certificate SPKI = record SPKI = token SPKI), so one check per image suffices. */
 	s.devkey = s.cert ? X509_get0_pubkey(s.cert) : s.pub;

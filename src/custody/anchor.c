@@ -1,7 +1,10 @@
 /*
  * anchor.c: the audit key and the signed audit head on the token (see
- * anchor.h).  Raw PKCS#11 on the command's own logged-in module handle,
- * in a read-write session of its own opened for each use (sessions of one
+ * anchor.h).  Raw PKCS#11 on the command's own logged-in module handle and
+ * its session: a network HSM pays a round trip per call, so the audit key
+ * found at login is signed with without being searched for again, and no
+ * session of its own is opened, except a read-write one to keep the head
+ * or make the key when the command's session is read-only (sessions of one
  * application share its login, also through a remote p11-kit client).
  * The handle is forgotten when it is released (sgt_anchor_forget).  It
  * never touches keys in custody, and never writes the store: a missing
@@ -24,6 +27,10 @@
 /* The logged-in handle heads are signed with, while it lives, and the audit private key on it, once found. */
 static struct sgt_p11 *signer_p11;	/* the session heads are signed on; NULL: none */
 static CK_OBJECT_HANDLE signer_key = CK_INVALID_HANDLE;
+static CK_KEY_TYPE signer_kt;	/* signer_key's type */
+static unsigned signer_reopens;	/* signer_p11->reopens when signer_key was found */
+static EVP_PKEY *signer_check;	/* audit.pub, when signer_key was found by label alone: the first head is checked with it */
+static char *signer_dir;	/* the store's directory, for the one line saying they differ */
 static struct sgt_audit_signer head_signer;	/* valid while signer_p11 is set */
 
 const struct sgt_audit_signer *sgt_anchor_signer(void)
@@ -58,12 +65,17 @@ static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label,
 	return SGT_OK;
 }
 
-/* A read-write session of its own on the logged-in handle p: *q is p with that session. */
-static int attach(const struct sgt_p11 *p, struct sgt_p11 *q)
+/*
+ * *q is the logged-in handle p with a session to work in: p's own, unless
+ * rw asks for a read-write one and p's is read-only; then one of its own.
+ */
+static int attach(const struct sgt_p11 *p, struct sgt_p11 *q, int rw)
 {
 	CK_RV rv;
 
 	*q = *p;
+	if (p->session != CK_INVALID_HANDLE && (p->rw || !rw))
+		return SGT_OK;
 	q->session = CK_INVALID_HANDLE;
 	rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &q->session);
 	if (rv != CKR_OK)
@@ -71,11 +83,21 @@ static int attach(const struct sgt_p11 *p, struct sgt_p11 *q)
 	return SGT_OK;
 }
 
-static void detach(struct sgt_p11 *q)
+/* Closes the session attach opened, never p's own. */
+static void detach(const struct sgt_p11 *p, struct sgt_p11 *q)
 {
-	if (q->session != CK_INVALID_HANDLE)
+	if (q->session != CK_INVALID_HANDLE && q->session != p->session)
 		q->f->C_CloseSession(q->session);
 	q->session = CK_INVALID_HANDLE;
+}
+
+/* No first head to check with audit.pub. */
+static void check_none(void)
+{
+	EVP_PKEY_free(signer_check);
+	signer_check = NULL;
+	free(signer_dir);
+	signer_dir = NULL;
 }
 
 void sgt_anchor_forget(const struct sgt_p11 *p)
@@ -83,7 +105,34 @@ void sgt_anchor_forget(const struct sgt_p11 *p)
 	if (p != NULL && p == signer_p11) {
 		signer_p11 = NULL;
 		signer_key = CK_INVALID_HANDLE;
+		check_none();
 	}
+}
+
+/*
+ * The first head signed with a key found by its label alone must verify
+ * with audit.pub, or the token's audit key is not the store's: said (even
+ * inside the audit append's silence, as it was said at login before), and
+ * nothing more is signed with it.
+ */
+static int check_head(const char *token, const unsigned char *msg, size_t len, const unsigned char *sig, size_t siglen)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c != NULL && EVP_DigestVerifyInit(c, NULL, EVP_sha256(), NULL, signer_check) == 1 &&
+		 EVP_DigestVerify(c, sig, siglen, msg, len) == 1;
+	int quiet = sgt_silent;
+
+	EVP_MD_CTX_free(c);
+	if (!ok) {
+		sgt_silent = 0;
+		sgt_warn("'%s/audit.pub' is not the audit key of token '%s'; audit heads are not signed",
+			 signer_dir ? signer_dir : ".", token);
+		sgt_silent = quiet;
+		signer_p11 = NULL;
+		signer_key = CK_INVALID_HANDLE;
+	}
+	check_none();
+	return ok ? SGT_OK : SGT_ERR_HSM;
 }
 
 /* 1 when h is a private key labelled as the audit key. */
@@ -131,20 +180,22 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 	ECDSA_SIG *es = NULL;
 	unsigned char *der = NULL;
 	size_t n = 0;
-	int dlen, rc;
+	int dlen, known, rc;
 	CK_RV rv;
 
 	*sig = NULL;
 	*siglen = 0;
-	if ((rc = attach(ctx, &p)) != SGT_OK)
+	if ((rc = attach(ctx, &p, 0)) != SGT_OK)
 		return rc;
 	EVP_Digest(msg, len, dgst, NULL, EVP_sha256(), NULL);
 	/*
-	 * The key found when the signer was set up, while its handle still names
-	 * it (a remote token's server that restarted may hand the number to
-	 * another object); otherwise searched for again.
+	 * The key found when the signer was set up, as it was found while no
+	 * session was reopened since; after a reopen while its handle still
+	 * names it (a remote token's server that restarted may hand the number
+	 * to another object); otherwise searched for again.
 	 */
-	if (!is_audit_key(&p, signer_key)) {
+	known = signer_key != CK_INVALID_HANDLE && p.reopens == signer_reopens;
+	if (!known && !is_audit_key(&p, signer_key)) {
 		signer_key = CK_INVALID_HANDLE;
 		if ((rc = find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
 			goto out;
@@ -154,9 +205,15 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 		}
 		signer_key = h[0];
 	}
-	if ((rv = p.f->C_GetAttributeValue(p.session, signer_key, &kta, 1)) != CKR_OK) {
-		rc = sgt_err(SGT_ERR_HSM, "cannot read the audit key on token '%s' (%s)", token, sgt_p11_rv_name(rv));
-		goto out;
+	if (known) {
+		kt = signer_kt;
+	} else {
+		if ((rv = p.f->C_GetAttributeValue(p.session, signer_key, &kta, 1)) != CKR_OK) {
+			rc = sgt_err(SGT_ERR_HSM, "cannot read the audit key on token '%s' (%s)", token, sgt_p11_rv_name(rv));
+			goto out;
+		}
+		signer_kt = kt;
+		signer_reopens = p.reopens;
 	}
 	inlen = head_input(kt, dgst, &mech, in);
 	if ((rv = p.f->C_SignInit(p.session, &mech, signer_key)) != CKR_OK ||
@@ -188,10 +245,15 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 	memcpy(*sig, der, (size_t)dlen);
 	*siglen = (size_t)dlen;
 out:
+	if (rc == SGT_OK && signer_check != NULL && (rc = check_head(token, msg, len, *sig, *siglen)) != SGT_OK) {
+		free(*sig);
+		*sig = NULL;
+		*siglen = 0;
+	}
 	OPENSSL_free(der);
 	ECDSA_SIG_free(es);
 	free(h);
-	detach(&p);
+	detach(ctx, &p);
 	return rc;
 }
 
@@ -209,7 +271,7 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 	CK_RV rv;
 
 	snprintf(text, sizeof(text), "signed %lld %s %s\n", seq, hash, sig_b64);
-	if ((rc = attach(ctx, &p)) != SGT_OK)
+	if ((rc = attach(ctx, &p, 1)) != SGT_OK)
 		return rc;
 	if ((rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &old, &n)) == SGT_OK) {
 		CK_ATTRIBUTE t[] = {
@@ -224,7 +286,7 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 			p.f->C_DestroyObject(p.session, old[i]);
 	}
 	free(old);
-	detach(&p);
+	detach(ctx, &p);
 	return rc;
 }
 
@@ -246,9 +308,10 @@ int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out)
 /*
  * The token's audit public key (NULL when none) and, when priv is not
  * NULL, its one private key (CK_INVALID_HANDLE when not exactly one): one
- * search for both.
+ * search for both, and one read per object (sgt_p11_object: rsa says
+ * which kind of key to expect).
  */
-static int token_pub(struct sgt_p11 *p, EVP_PKEY **out, CK_OBJECT_HANDLE *priv)
+static int token_pub(struct sgt_p11 *p, int rsa, EVP_PKEY **out, CK_OBJECT_HANDLE *priv)
 {
 	CK_OBJECT_HANDLE *h = NULL, pub = CK_INVALID_HANDLE, key = CK_INVALID_HANDLE;
 	size_t n = 0, i, nkeys = 0;
@@ -259,16 +322,20 @@ static int token_pub(struct sgt_p11 *p, EVP_PKEY **out, CK_OBJECT_HANDLE *priv)
 		return rc;
 	for (i = 0; i < n; i++) {
 		CK_OBJECT_CLASS cls = ANY_CLASS;
-		CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
+		EVP_PKEY *k = NULL;
 
-		if (p->f->C_GetAttributeValue(p->session, h[i], &c, 1) != CKR_OK)
+		if (sgt_p11_object(p, h[i], rsa, &cls, &k) != CKR_OK)
 			continue;
-		if (cls == CKO_PUBLIC_KEY && pub == CK_INVALID_HANDLE)
+		if (cls == CKO_PUBLIC_KEY && pub == CK_INVALID_HANDLE) {
 			pub = h[i];
-		else if (cls == CKO_PRIVATE_KEY && nkeys++ == 0)
+			*out = k;
+			k = NULL;
+		} else if (cls == CKO_PRIVATE_KEY && nkeys++ == 0) {
 			key = h[i];
+		}
+		EVP_PKEY_free(k);
 	}
-	if (pub != CK_INVALID_HANDLE)
+	if (pub != CK_INVALID_HANDLE && *out == NULL)
 		rc = sgt_p11_pubkey(p, pub, out);
 	if (priv != NULL)
 		*priv = nkeys == 1 ? key : CK_INVALID_HANDLE;
@@ -337,11 +404,11 @@ int sgt_anchor_make(struct sgt_p11 *handle, const unsigned char *id, size_t idle
 	*out = NULL;
 	memset(&p, 0, sizeof(p));
 	p.session = CK_INVALID_HANDLE;
-	if ((rc = attach(handle, &p)) != SGT_OK)
+	if ((rc = attach(handle, &p, 1)) != SGT_OK)
 		goto out;
 	if (id == NULL) {
 		/* The key a cut-off run made before audit.pub. */
-		if ((rc = token_pub(&p, out, NULL)) == SGT_OK && *out == NULL)
+		if ((rc = token_pub(&p, 0, out, NULL)) == SGT_OK && *out == NULL)
 			rc = sgt_err(SGT_ERR_HSM, "token '%s' holds no audit key", p.token);
 		goto out;
 	}
@@ -356,7 +423,7 @@ int sgt_anchor_make(struct sgt_p11 *handle, const unsigned char *id, size_t idle
 		sgt_p11_destroy(&p, pub);
 	}
 out:
-	detach(&p);
+	detach(handle, &p);
 	return rc;
 }
 
@@ -368,12 +435,12 @@ void sgt_anchor_unmake(struct sgt_p11 *handle)
 
 	memset(&p, 0, sizeof(p));
 	p.session = CK_INVALID_HANDLE;
-	if (attach(handle, &p) == SGT_OK && find_label(&p, ANY_CLASS, SGT_AUDIT_KEY_LABEL, &h, &n) == SGT_OK)
+	if (attach(handle, &p, 1) == SGT_OK && find_label(&p, ANY_CLASS, SGT_AUDIT_KEY_LABEL, &h, &n) == SGT_OK)
 		for (i = 0; i < n; i++)
 			if (sgt_p11_destroy(&p, h[i]) != SGT_OK)
 				sgt_warn("token '%s' may still hold a half-made audit key; the next command completes it", p.token);
 	free(h);
-	detach(&p);
+	detach(handle, &p);
 }
 
 void sgt_anchor_start(struct sgt_p11 *handle)
@@ -383,6 +450,7 @@ void sgt_anchor_start(struct sgt_p11 *handle)
 	head_signer = s;
 	signer_p11 = handle;
 	signer_key = CK_INVALID_HANDLE;	/* found at the first head */
+	check_none();	/* just made, its audit.pub from its own public key */
 }
 
 static int same_key(EVP_PKEY *a, EVP_PKEY *b)
@@ -396,24 +464,41 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	struct sgt_audit_head head;
 	struct sgt_p11 p;
 	EVP_PKEY *tok = NULL, *file = NULL;
-	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-	int state = SGT_ANCHOR_OFF, rc;
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE, *h = NULL;
+	size_t n = 0;
+	int state = SGT_ANCHOR_OFF, check = 0, rc;
 
 	if (st == NULL || st->dir == NULL || st->cfg.module == NULL || st->cfg.token == NULL)
 		return SGT_ANCHOR_OFF;
 	memset(&p, 0, sizeof(p));
 	p.session = CK_INVALID_HANDLE;
-	if (handle == NULL || attach(handle, &p) != SGT_OK)
+	if (handle == NULL || attach(handle, &p, 0) != SGT_OK)
 		goto out;
 	/* What is wrong with the audit files is the audit append's and verify's to say, once. */
 	sgt_silent++;
-	rc = token_pub(&p, &tok, &key);
-	rc = rc ? rc : sgt_audit_pub_load(st, &file);
+	rc = sgt_audit_pub_load(st, &file);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
+	/*
+	 * The usual store, audit.pub and one audit key on the token: the key is
+	 * found by one search of private keys, and that it is audit.pub's is
+	 * seen when the first head it signs is checked with audit.pub
+	 * (check_head).  Anything else: the token's public key is read and
+	 * compared.
+	 */
+	if (rc == SGT_OK && file != NULL && find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n) == SGT_OK &&
+	    n == 1 && EVP_PKEY_up_ref(file) == 1) {
+		key = h[0];
+		tok = file;
+		check = 1;
+	}
+	rc = rc || check ? rc : token_pub(&p, file != NULL && EVP_PKEY_is_a(file, "RSA"), &tok, &key);
 	sgt_silent--;
+	free(h);
 	if (rc != SGT_OK)
 		goto out;
-	if (tok == NULL) {
+	if (check) {
+		/* checked at the first head */
+	} else if (tok == NULL) {
 		/* A store from before anchoring, or one whose init could not make the key. */
 		if (file != NULL) {
 			sgt_warn("'%s/audit.pub' names an audit key that token '%s' does not hold; audit heads are not signed",
@@ -437,10 +522,20 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	head_signer = s;
 	signer_p11 = handle;
 	signer_key = key;
+	signer_kt = EVP_PKEY_is_a(tok, "RSA") ? CKK_RSA : CKK_EC;
+	signer_reopens = handle->reopens;
 	state = SGT_ANCHOR_SIGNING;
+	check_none();
+	if (check && (signer_dir = strdup(st->dir)) != NULL && EVP_PKEY_up_ref(file) == 1) {
+		signer_check = file;
+	} else if (check) {
+		signer_p11 = NULL;	/* out of memory: nothing is signed with a key not checked */
+		check_none();
+		state = SGT_ANCHOR_OFF;
+	}
 out:
 	if (p.f != NULL)
-		detach(&p);
+		detach(handle, &p);
 	EVP_PKEY_free(tok);
 	EVP_PKEY_free(file);
 	return state;
@@ -454,9 +549,12 @@ int sgt_anchor_read(struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *
 
 	*pub = NULL;
 	memset(a, 0, sizeof(*a));
-	*keyable = audit_alg(p) != SGT_ALG_NONE;
-	if ((rc = token_pub(p, pub, NULL)) != SGT_OK || (rc = find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
+	*keyable = 1;
+	if ((rc = token_pub(p, 0, pub, NULL)) != SGT_OK || (rc = find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
 		goto out;
+	/* A token holding an audit key can hold one: its mechanisms are asked only when it holds none. */
+	if (*pub == NULL)
+		*keyable = audit_alg(p) != SGT_ALG_NONE;
 	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */
 	for (i = 0; i < n; i++) {
 		char buf[800];

@@ -119,7 +119,10 @@ out:
  * Replaces the head.  *moved says whether the new head is in place even
  * when rc is an error: an atomic write fails after its rename when the
  * directory cannot be synced (EIO, or EACCES opening it), and then the
- * head already names the new records, which must therefore stay.
+ * head already names the new records, which must therefore stay.  The
+ * directory is synced as for every store file (SPEC); were a power cut to
+ * undo the rename anyway, the log (synced first) is ahead of its head and
+ * the next append completes the move (tail_repair).
  */
 /* The bytes of audit.head naming hash, with the signed head a. */
 static int head_text(struct sgt_buf *b, const char *hash, const struct sgt_audit_anchor *a)

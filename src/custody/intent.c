@@ -430,19 +430,20 @@ static void intent_close(void)
 int sgt_intent_end(const struct sgt_store *st)
 {
 	int rc;
-	char *d;
 
 	if (!in.open)
 		return SGT_OK;
 	sgt_intent_discard();
 	rc = sgt_intent_publish();
-	/* A file that could not be put in place stays staged: recovery completes it. */
-	if (rc == SGT_OK) {
+	/*
+	 * A file that could not be put in place stays staged: recovery
+	 * completes it.  The intent's removal is not synced: the files are in
+	 * place (their directories synced above), so an intent that a power
+	 * cut brings back finds its records and nothing left to do, as after a
+	 * kill just before the unlink (docs/store.md).
+	 */
+	if (rc == SGT_OK)
 		sgt_store_unlink(in.path);
-		if ((d = dir_of(in.path)) != NULL)
-			sgt_fsync_dir(d);
-		free(d);
-	}
 	(void)st;
 	intent_close();
 	return rc;

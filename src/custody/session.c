@@ -60,7 +60,7 @@ int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct
 	rc = sgt_p11_load(p, st->cfg.module);	/* zeroes p first */
 	p->guarded = 1;	/* the guard was entered: sgt_session_close leaves it */
 	if (rc == SGT_OK)
-		rc = sgt_p11_open(p, st->cfg.token, (flags & SGT_SESSION_RW) != 0);
+		rc = sgt_p11_open(p, st->cfg.token, (flags & SGT_SESSION_RW) ? 1 : (flags & SGT_SESSION_RW_IF_ABLE) ? 2 : 0);
 	if (flags & SGT_SESSION_QUIET)
 		sgt_silent--;
 	if (rc != SGT_OK || !(flags & SGT_SESSION_LOGIN))

@@ -97,8 +97,13 @@ int sgt_token_open(const struct sgt_store *st, const struct sgt_pin_opts *opts, 
 	*out = NULL;
 	if (t == NULL)
 		return sgt_err(SGT_ERR_DATA, "out of memory");
-	/* Signing needs no writes; the PIN is kept for logging in again after a session dies. */
-	if ((rc = sgt_session_open(&t->p, st, opts, SGT_SESSION_LOGIN, &t->pin)) != SGT_OK)
+	/*
+	 * Read-write where the token allows: the audit head the command's
+	 * record moves is kept on the token in this same session (anchor.h), so
+	 * no second session is opened for it; signing needs no writes.  The PIN
+	 * is kept for logging in again after a session dies.
+	 */
+	if ((rc = sgt_session_open(&t->p, st, opts, SGT_SESSION_RW_IF_ABLE | SGT_SESSION_LOGIN, &t->pin)) != SGT_OK)
 		goto fail;
 	*out = t;
 	return SGT_OK;
@@ -129,47 +134,72 @@ static int revive(struct sgt_token *t, CK_RV *rv, int *tries)
 }
 
 /*
- * The private and public objects with this CKA_ID, from ONE search (a
- * module like SoftHSM2 walks every object of the token per search, so on a
- * token of many keys each search costs); a certificate or other object
- * with the same ID is passed over.  Handles are CK_INVALID_HANDLE when
- * there is none; hpub may be NULL.
+ * The private key with this CKA_ID and its public key, from ONE search (a
+ * module like SoftHSM2 walks every object of the token per search) and one
+ * attribute read per object found (a network HSM pays a round trip per
+ * call): a certificate or other object with the same ID is passed over.
+ * *hpriv is CK_INVALID_HANDLE when there is none; *pk, when not NULL, is
+ * the public key as the public object (or the private one) gave it in that
+ * read, else NULL with *hpub the public object (CK_INVALID_HANDLE: none)
+ * for sgt_p11_pubkey.  pk NULL: only the private key is looked for.
  */
-static CK_RV find_by_id(struct sgt_p11 *p, const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE *hpriv,
-			CK_OBJECT_HANDLE *hpub)
+static CK_RV find_by_id(struct sgt_p11 *p, const unsigned char *id, size_t idlen, int rsa, CK_OBJECT_HANDLE *hpriv,
+			CK_OBJECT_HANDLE *hpub, EVP_PKEY **pk)
 {
-	CK_ATTRIBUTE tmpl[1] = { { CKA_ID, (void *)id, idlen } };
+	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE tmpl[2] = { { CKA_ID, (void *)id, idlen }, { CKA_CLASS, &priv, sizeof(priv) } };
 	CK_OBJECT_HANDLE hs[8];
+	EVP_PKEY *from_priv = NULL;
 	CK_ULONG got = 0, i;
 	CK_RV rv;
 
 	*hpriv = CK_INVALID_HANDLE;
 	if (hpub != NULL)
 		*hpub = CK_INVALID_HANDLE;
-	if ((rv = p->f->C_FindObjectsInit(p->session, tmpl, 1)) != CKR_OK)
+	if (pk != NULL)
+		*pk = NULL;
+	if ((rv = p->f->C_FindObjectsInit(p->session, tmpl, pk != NULL ? 1 : 2)) != CKR_OK)
 		return rv;
 	do {
 		rv = p->f->C_FindObjects(p->session, hs, 8, &got);
 		for (i = 0; rv == CKR_OK && i < got; i++) {
-			CK_OBJECT_CLASS cls = (CK_OBJECT_CLASS)-1;
-			CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
+			CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+			EVP_PKEY *k = NULL;
 
-			if (p->f->C_GetAttributeValue(p->session, hs[i], &c, 1) != CKR_OK)
+			if (pk != NULL && sgt_p11_object(p, hs[i], rsa, &cls, &k) != CKR_OK)
 				continue;
-			if (cls == CKO_PRIVATE_KEY && *hpriv == CK_INVALID_HANDLE)
+			if (cls == CKO_PRIVATE_KEY && *hpriv == CK_INVALID_HANDLE) {
 				*hpriv = hs[i];
-			else if (cls == CKO_PUBLIC_KEY && hpub != NULL && *hpub == CK_INVALID_HANDLE)
+				from_priv = k;
+				k = NULL;
+			} else if (cls == CKO_PUBLIC_KEY && hpub != NULL && *hpub == CK_INVALID_HANDLE) {
 				*hpub = hs[i];
+				if (pk != NULL && *pk == NULL) {
+					*pk = k;
+					k = NULL;
+				}
+			}
+			EVP_PKEY_free(k);
 		}
 	} while (rv == CKR_OK && got == 8);
 	p->f->C_FindObjectsFinal(p->session);
+	/* No public object (some modules keep only the private one): the private key's read may carry the public half. */
+	if (pk != NULL && *pk == NULL && *hpub == CK_INVALID_HANDLE) {
+		*pk = from_priv;
+		from_priv = NULL;
+	}
+	EVP_PKEY_free(from_priv);
+	if (rv != CKR_OK && pk != NULL) {
+		EVP_PKEY_free(*pk);
+		*pk = NULL;
+	}
 	return rv;
 }
 
 /* Finds the key's private object again (its handle may change with a new session). */
 static CK_RV key_handle(struct tok_key *k)
 {
-	return find_by_id(&k->t->p, k->id, k->idlen, &k->h, NULL);
+	return find_by_id(&k->t->p, k->id, k->idlen, 0, &k->h, NULL, NULL);
 }
 
 /* C_SignInit + C_Sign, reopening a dead session a bounded number of times. */
@@ -354,18 +384,22 @@ static int record_matches(const struct sgt_token *t, const struct sgt_keyrec *re
 	return SGT_OK;
 }
 
-int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **priv, EVP_PKEY **pub)
+/* sgt_token_key and sgt_token_key_known: known NULL, the public key is read from the token. */
+static int key_setup(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY *known, EVP_PKEY **priv, EVP_PKEY **pub)
 {
 	struct tok_key *k = NULL;
 	CK_OBJECT_HANDLE hpub = CK_INVALID_HANDLE;
 	EVP_PKEY *pk = NULL;
 	long idlen;
-	int tries = 0, rc;
+	int tries = 0, rsa, rc;
 	CK_RV rv;
 
 	*priv = NULL;
 	if (pub != NULL)
 		*pub = NULL;
+	/* The caller's key must be the record's before the token is asked anything. */
+	if (known != NULL && (rc = record_matches(t, rec, known)) != SGT_OK)
+		return rc;
 	{
 		struct tok_key **grown = realloc(t->keys, (t->nkeys + 1) * sizeof(*grown));
 
@@ -383,8 +417,10 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 	}
 	k->idlen = (size_t)idlen;
 	t->keys[t->nkeys++] = k;	/* owned by t from here on */
+	rsa = sgt_alg_from_name(rec->algorithm);
+	rsa = rsa == SGT_ALG_RSA2048 || rsa == SGT_ALG_RSA3072 || rsa == SGT_ALG_RSA4096;
 	do
-		rv = find_by_id(&t->p, k->id, k->idlen, &k->h, &hpub);
+		rv = find_by_id(&t->p, k->id, k->idlen, rsa, &k->h, &hpub, known != NULL ? NULL : &pk);
 	while (rv != CKR_OK && revive(t, &rv, &tries));
 	if (rv != CKR_OK) {
 		char what[200];
@@ -393,16 +429,23 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 		return sgt_p11_report(rv, what);
 	}
 	if (k->h == CK_INVALID_HANDLE) {
+		EVP_PKEY_free(pk);
 		sgt_err(SGT_ERR_VERDICT, "token '%s' no longer holds key '%s' (id %s)", t->p.token, rec->label, rec->id);
 		sgt_hint("'signet audit custody' compares the token with the key records");
 		return SGT_ERR_VERDICT;
 	}
-	/* No public object (some modules keep only the private one): its attributes carry the public half. */
-	if ((rc = sgt_p11_pubkey(&t->p, hpub != CK_INVALID_HANDLE ? hpub : k->h, &pk)) != SGT_OK)
-		return rc;
-	if ((rc = record_matches(t, rec, pk)) != SGT_OK) {
-		EVP_PKEY_free(pk);
-		return rc;
+	if (known != NULL) {
+		if (EVP_PKEY_up_ref(known) != 1)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		pk = known;
+	} else {
+		/* No public object (some modules keep only the private one): its attributes carry the public half. */
+		if (pk == NULL && (rc = sgt_p11_pubkey(&t->p, hpub != CK_INVALID_HANDLE ? hpub : k->h, &pk)) != SGT_OK)
+			return rc;
+		if ((rc = record_matches(t, rec, pk)) != SGT_OK) {
+			EVP_PKEY_free(pk);
+			return rc;
+		}
 	}
 	if ((rc = token_pkey(k, pk, priv)) != SGT_OK) {
 		EVP_PKEY_free(pk);
@@ -413,6 +456,17 @@ int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **
 	else
 		EVP_PKEY_free(pk);
 	return SGT_OK;
+}
+
+int sgt_token_key(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY **priv, EVP_PKEY **pub)
+{
+	return key_setup(t, rec, NULL, priv, pub);
+}
+
+int sgt_token_key_known(struct sgt_token *t, const struct sgt_keyrec *rec, EVP_PKEY *known, EVP_PKEY **priv,
+			EVP_PKEY **pub)
+{
+	return key_setup(t, rec, known, priv, pub);
 }
 
 int sgt_token_sign_pss(EVP_PKEY *priv, const unsigned char *dgst, size_t dlen, unsigned char *sig, size_t *siglen)

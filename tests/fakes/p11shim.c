@@ -15,8 +15,9 @@
  * curves, as the opencryptoki soft token is: C_GetMechanismList leaves out
  * every EC mechanism, and C_GetMechanismInfo, C_GenerateKeyPair and
  * C_SignInit answer CKR_MECHANISM_INVALID for them; SHIM_NORSA=1 does the
- * same for RSA key generation and PKCS#1 signing.  Never built into
- * signet.
+ * same for RSA key generation and PKCS#1 signing.  SHIM_READONLY=1 makes
+ * it a write-protected token: C_OpenSession answers a read-write request
+ * with CKR_TOKEN_WRITE_PROTECTED.  Never built into signet.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -158,6 +159,14 @@ static CK_RV shim_get_attribute_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, C
 	return rv;
 }
 
+static CK_RV shim_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY notify,
+				CK_SESSION_HANDLE_PTR session)
+{
+	if (set("SHIM_READONLY") && (flags & CKF_RW_SESSION))
+		return CKR_TOKEN_WRITE_PROTECTED;
+	return real->C_OpenSession(slot, flags, app, notify, session);
+}
+
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 {
 	const char *path = getenv("SHIM_MODULE");
@@ -179,6 +188,7 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 	shim.C_SignInit = shim_sign_init;
 	shim.C_GetMechanismList = shim_get_mechanism_list;
 	shim.C_GetMechanismInfo = shim_get_mechanism_info;
+	shim.C_OpenSession = shim_open_session;
 	*list = &shim;
 	return CKR_OK;
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# A network HSM pays one round trip per PKCS#11 call (issue 20): what one
+# sign asks the token, counted by OpenSC's pkcs11-spy between signet and
+# SoftHSM2, against pkcs11-tool's --sign on the same token: one session,
+# the key found by one search and not read when its certificate is known,
+# the audit key found by one search, one head signed and kept; 2 calls per
+# further image of a batch.  What the fewer calls rest on is checked too:
+# another key stored under the record's id is refused before anything is
+# written, an audit.pub that is not the token's audit key is said, and no
+# head is signed with that key; on a write-protected token (the test shim)
+# sign still works in a read-only session, its head signed, the anchor on
+# the token left where it was.
+. "$(dirname "$0")/../lib.sh"
+SPY=$(ls /usr/lib/*/pkcs11-spy.so 2>/dev/null | head -1)
+[ -n "$SPY" ] || fail "pkcs11-spy.so missing (Debian package opensc)"
+new_store
+sig 0 key generate fw
+sig 0 cert issue fw
+sig 0 key generate bare
+id=$(yaml_get "$S/keys/fw.yaml" id)
+sed -i "s|^  module: .*|  module: \"$SPY\"|" "$S/signet.yaml"
+export PKCS11SPY="$SOFTHSM_MODULE" PKCS11SPY_OUTPUT="$T/spy"
+calls() { grep -c '^[0-9]*: C_' "$T/spy"; }
+named() { grep -c "^[0-9]*: $1\$" "$T/spy" || true; }
+for i in 1 2 3 4 5; do head -c 3000 /dev/urandom >"$T/i$i.bin"; done
+
+rm -f "$T/spy"
+sig 0 sign "$T/i1.bin" --key fw
+one=$(calls)
+openssl dgst -sha256 -binary "$T/i1.bin" >"$T/i1.dgst"
+rm -f "$T/spy"
+run 0 p11tool --module "$SPY" --login --pin "$(user_pin)" --sign -m ECDSA --id "$id" -i "$T/i1.dgst" -o "$T/p.sig"
+peer=$(calls)
+note "one sign: signet $one PKCS#11 calls, pkcs11-tool --sign --id $peer"
+[ "$one" -le 24 ] || fail "one sign made $one PKCS#11 calls (at most 24: init, login, 3 searches, 2 signatures, the head kept)"
+rm -f "$T/spy"
+sig 0 sign "$T/i1.bin" --key fw
+eq "$(named C_OpenSession)" 1 "sessions opened by one sign"
+eq "$(named C_FindObjectsInit)" 3 "searches of one sign (the key, the audit key, the head object)"
+eq "$(named C_GetAttributeValue)" 0 "attribute reads of a sign whose certificate gives the public key"
+eq "$(named C_CreateObject)" 1 "head objects made"
+eq "$(named C_DestroyObject)" 1 "head objects removed"
+
+rm -f "$T"/i*.bin.sig "$T/spy"
+sig 0 sign "$T"/i[1-5].bin --key fw
+eq "$(( $(calls) - one ))" 8 "calls of four further images (C_SignInit, C_Sign each)"
+unset PKCS11SPY_OUTPUT
+for i in 1 2 3 4 5; do
+  base64 -d "$T/i$i.bin.sig" >"$T/i$i.der"
+  run 0 openssl dgst -sha256 -verify <(openssl x509 -in "$S/certs/fw/current.pem" -pubkey -noout) -signature "$T/i$i.der" "$T/i$i.bin"
+done
+
+# A key without a certificate: its public key is read, once per object found.
+export PKCS11SPY_OUTPUT="$T/spy"
+rm -f "$T/spy"
+sig 0 sign "$T/i2.bin" --key bare --out "$T/bare.sig"
+eq "$(named C_GetAttributeValue)" 2 "attribute reads of a sign that reads the public key (class and key of each half, one call each)"
+unset PKCS11SPY_OUTPUT
+sig 0 audit verify
+has "$T/out" "the token's anchor \(record [0-9]+\) is in the log"
+
+# audit.pub that is not the token's audit key: said once, and the head is not signed with the token's key.
+cp "$S/audit.pub" "$T/audit.pub"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | openssl pkey -pubout -out "$S/audit.pub"
+signed_before=$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")
+sig 0 sign "$T/i3.bin" --key fw --out "$T/other.sig"
+has "$T/err" "^signet: warning: '$S/audit.pub' is not the audit key of token 'signet'; audit heads are not signed$"
+eq "$(grep -c 'warning' "$T/err")" 1 "warnings"
+eq "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" "$signed_before" "signed head after a sign with a foreign audit.pub"
+cp "$T/audit.pub" "$S/audit.pub"
+sig 0 sign "$T/i3.bin" --key fw --out "$T/again.sig"
+hasnt "$T/err" "warning"
+[ "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" -gt "$signed_before" ] || fail "the head is not signed again"
+sig 0 audit verify
+
+# A write-protected token: a read-only session signs; the head is signed, the anchor stays behind.
+sed -i "s|^  module: .*|  module: \"$BUILD/fakes/libp11shim.so\"|" "$S/signet.yaml"
+export SHIM_MODULE="$SOFTHSM_MODULE" SHIM_READONLY=1
+sig 0 sign "$T/i5.bin" --key fw --out "$T/ro.sig"
+base64 -d "$T/ro.sig" >"$T/ro.der"
+run 0 openssl dgst -sha256 -verify <(openssl x509 -in "$S/certs/fw/current.pem" -pubkey -noout) -signature "$T/ro.der" "$T/i5.bin"
+eq "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" "$(wc -l <"$S/audit.log")" "head signed through the last record on a write-protected token"
+unset SHIM_READONLY
+sig 0 audit verify
+has "$T/out" "the token's anchor \(record [0-9]+\) is in the log"
+
+# Another key under fw's id: the token's signature does not verify with the certificate's key; nothing written.
+unset PKCS11SPY
+sed -i "s|^  module: .*|  module: \"$SOFTHSM_MODULE\"|" "$S/signet.yaml"
+for t in privkey pubkey; do
+  p11tool --login --pin "$(user_pin)" --delete-object --type "$t" --id "$id" >/dev/null 2>&1 || fail "could not delete fw's $t"
+done
+p11tool --login --pin "$(user_pin)" --keypairgen --key-type EC:prime256v1 --id "$id" --label fw >/dev/null 2>&1 ||
+  fail "could not plant another key under fw's id"
+records=$(wc -l <"$S/audit.log")
+sig 4 sign "$T/i4.bin" --key fw --out "$T/swapped.sig"
+one_line_error
+has "$T/err" "^signet: the token's signature for '$T/i4.bin' does not verify with the public key of the key's current certificate; nothing written$"
+[ ! -e "$T/swapped.sig" ] || fail "a signature by another key was written"
+hasnt "$T/audit.log" '"op":"sign".*swapped'
+eq "$(grep -c '"op":"sign","label":"fw".*"result":"ok"' <(tail -n +"$((records + 1))" "$S/audit.log"))" 0 "sign records after the swap"
