@@ -41,6 +41,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_fleet(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_rotate(struct sgt_ctx *ctx, int argc, char **argv);
 int cmd_approve(struct sgt_ctx *ctx, int argc, char **argv);
+int cmd_store(struct sgt_ctx *ctx, int argc, char **argv);
 /* sign / verify --format mcuboot (cmd_mcuboot.c); cmd_mcuboot_wanted: argv has --format. */
 int cmd_mcuboot_wanted(int argc, char **argv);
 int cmd_sign_mcuboot(struct sgt_ctx *ctx, int argc, char **argv);

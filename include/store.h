@@ -24,6 +24,9 @@ struct sgt_config {
 	size_t nenv;
 	char *policy;		/* default policy name */
 	int embedded;		/* the token lives in <store>/hsm */
+	/* store: { backend: postgresql, conninfo, host } (dbstore.h); NULL for a file store */
+	char *db_conninfo;	/* libpq conninfo or URI */
+	char *db_host;		/* this host's name in the records it makes */
 };
 
 struct sgt_store {

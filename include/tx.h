@@ -114,9 +114,10 @@ int sgt_tx_recovered(const struct sgt_store *st, const char *label, json_t *repo
 /*
  * init's record, the documented exception: the store does not exist yet
  * (its directory is still the temporary one cmd_init.c renames), so there
- * is no lock, no token session and no intent to take.
+ * is no lock, no token session and no intent to take.  op: "init", or
+ * "host.join" for a host joining a database-backed store (dbstore.h).
  */
-int sgt_tx_init_record(const struct sgt_store *st, json_t *details);
+int sgt_tx_init_record(const struct sgt_store *st, const char *op, json_t *details);
 /*
  * A `result: refused` record for an attempt that was turned down (wrong
  * PIN, refused reissue, refused sign).  Works under a shared lock too (it

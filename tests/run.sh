@@ -61,7 +61,7 @@ run_cli() {
 # command) run apart, in `make check-campaigns`, which CI runs too: they
 # are most of the suite's time.  SIGNET_CAMPAIGNS=only runs just them,
 # =1 runs them with the rest; a PATTERN runs whatever it names.
-campaigns=" t1090-interrupt-campaign t1093-interrupt-import t1094-interrupt-custody t1096-interrupt-backup t1097-io-errors t1098-interrupt-ota-update "
+campaigns=" t1090-interrupt-campaign t1093-interrupt-import t1094-interrupt-custody t1096-interrupt-backup t1097-io-errors t1098-interrupt-ota-update t9525-db-interrupt-campaign "
 with_campaigns=${SIGNET_CAMPAIGNS:-0}
 tests=()
 for t in tests/cli/t[0-9]*.sh; do
@@ -83,7 +83,8 @@ if [ "$dates" != 0 ]; then
   # What judges validity; the interruption and I/O-error campaigns test faults, not days, and are long.
   dated=()
   for t in "${tests[@]}"; do
-    case "$t" in *interrupt*|*t4050-sign-batch*|*t1097-io-errors*) continue ;; esac
+    # the database-store tests (t95xx-db-*) test storage across hosts, not days: the file-store tests judge dates
+    case "$t" in *interrupt*|*t4050-sign-batch*|*t1097-io-errors*|*t95[0-9][0-9]-db-*) continue ;; esac
     grep -qE 'cert (issue|reissue|import|lint|show|list)|renew|fleet (report|check)|check-expiry|SIGNET_NOW|ota-update|ota-json|rotate status' "$t" &&
       dated+=("$t")
   done

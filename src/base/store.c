@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "dbstore.h"
 #include "yamltree.h"
 
 const char *sgt_store_dir(const char *opt)
@@ -173,6 +174,13 @@ int sgt_store_lock(struct sgt_store *st, int exclusive)
 	free(path);
 	st->lock_fd = fd;
 	st->lock_exclusive = exclusive;
+	/* dbstore hook: a database-backed store brings this host's copy up to date under the lock */
+	if (st->cfg.db_conninfo != NULL && (rc = sgt_db_lock(st, exclusive)) != SGT_OK) {
+		close(fd);
+		st->lock_fd = -1;
+		st->lock_exclusive = 0;
+		return rc;
+	}
 	return SGT_OK;
 }
 
@@ -180,10 +188,14 @@ int sgt_store_relock(struct sgt_store *st, int how)
 {
 	if (st->lock_fd < 0)
 		return sgt_err(SGT_ERR_DATA, "internal error: the store is not locked");
+	if (st->cfg.db_conninfo != NULL && how <= 0)
+		sgt_db_unlock();	/* dbstore hook: the head row's lock goes with the store lock */
 	while (flock(st->lock_fd, how == 0 ? LOCK_UN : how > 0 ? LOCK_EX : LOCK_SH) != 0)
 		if (errno != EINTR)
 			return sgt_err(SGT_ERR_DATA, "cannot lock the store '%s': %s", st->dir, strerror(errno));
 	st->lock_exclusive = how > 0;
+	if (st->cfg.db_conninfo != NULL && how > 0)
+		return sgt_db_lock(st, 1);
 	return SGT_OK;
 }
 
@@ -195,6 +207,8 @@ void sgt_config_release(struct sgt_config *cfg)
 	free(cfg->token);
 	free(cfg->pin_source);
 	free(cfg->policy);
+	free(cfg->db_conninfo);
+	free(cfg->db_host);
 	for (i = 0; i < cfg->nenv; i++) {
 		free(cfg->env_name[i]);
 		free(cfg->env_value[i]);
@@ -216,7 +230,7 @@ static int dup_field(const char *name, const struct sgt_yaml *map, const char *k
 
 static int config_parse(const char *path, const struct sgt_yaml *root, struct sgt_config *cfg)
 {
-	static const char *const top_keys[] = { "hsm", "policy", NULL };
+	static const char *const top_keys[] = { "hsm", "policy", "store", NULL };
 	static const char *const hsm_keys[] = { "module", "token", "pin_source", "env", NULL };
 	const struct sgt_yaml *hsm, *env;
 	int rc;
@@ -232,6 +246,8 @@ static int config_parse(const char *path, const struct sgt_yaml *root, struct sg
 	    (rc = dup_field(path, hsm, "token", 1, &cfg->token)) != SGT_OK ||
 	    (rc = dup_field(path, hsm, "pin_source", 0, &cfg->pin_source)) != SGT_OK ||
 	    (rc = dup_field(path, root, "policy", 0, &cfg->policy)) != SGT_OK)
+		return rc;
+	if ((rc = sgt_db_config_parse(path, sgt_yaml_get(root, "store"), &cfg->db_conninfo, &cfg->db_host)) != SGT_OK)
 		return rc;
 	if (cfg->pin_source != NULL && strncmp(cfg->pin_source, "file:", 5) != 0)
 		return sgt_err(SGT_ERR_DATA, "%s:%d: field 'pin_source' must be 'file:PATH', not '%s'", path,
@@ -399,6 +415,8 @@ out:
 
 void sgt_store_release(struct sgt_store *st)
 {
+	if (st->cfg.db_conninfo != NULL && st->lock_fd >= 0)
+		sgt_db_unlock();
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);	/* releases the flock */
 	sgt_config_release(&st->cfg);
@@ -465,6 +483,12 @@ int sgt_config_save(const char *path, const struct sgt_config *cfg)
 	if (cfg->policy != NULL) {
 		rc = rc ? rc : sgt_buf_printf(&b, "\npolicy: ");
 		rc = rc ? rc : sgt_yaml_quote(&b, cfg->policy);
+	}
+	if (cfg->db_conninfo != NULL) {
+		rc = rc ? rc : sgt_buf_printf(&b, "\nstore:\n  backend: postgresql\n  conninfo: ");
+		rc = rc ? rc : sgt_yaml_quote(&b, cfg->db_conninfo);
+		rc = rc ? rc : sgt_buf_printf(&b, "\n  host: ");
+		rc = rc ? rc : sgt_yaml_quote(&b, cfg->db_host ? cfg->db_host : "");
 	}
 	rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
 	rc = rc ? rc : sgt_atomic_write(path, b.p, b.len, 1);

@@ -10,6 +10,7 @@
 #include "anchor.h"
 #include "audit.h"
 #include "cmd.h"
+#include "dbstore.h"
 #include "key.h"
 #include "session.h"
 
@@ -188,6 +189,7 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *h
 	char file_spki[65], tok_spki[65], copy_spki[65] = "", why[512] = "";
 	EVP_PKEY *pub = NULL, *tokpub = NULL;
 	size_t nchecks = 0;
+	long long db_heads = 0;
 	int reachable = 0, keyable = 1, rc;
 
 	memset(&res, 0, sizeof(res));
@@ -221,6 +223,12 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *h
 			checks[nchecks++] = (struct sgt_audit_check){ &copy, why };
 		}
 		rc = sgt_audit_verify_ex(st, pub, checks, nchecks, &res);
+		/* dbstore: every head the database kept, each signature checked (a file store keeps only the last) */
+		if (rc == SGT_OK && st->cfg.db_conninfo != NULL && pub != NULL &&
+		    (rc = sgt_db_verify_heads(pub, &db_heads)) == SGT_ERR_VERDICT) {
+			res.bad = res.records;
+			snprintf(res.why, sizeof(res.why), "%s", sgt_last_error());
+		}
 		if (rc == SGT_OK && headfile != NULL && pub == NULL) {
 			res.bad = 1;
 			snprintf(res.why, sizeof(res.why), "the store has no audit key, so the head copy's signature cannot be checked");
@@ -274,6 +282,8 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *h
 				printf("  token '%s' not reachable now: its anchor was not checked\n", st->cfg.token);
 			if (headfile != NULL)
 				printf("  the head copy '%s' (record %lld) is in the log\n", headfile, copy.seq);
+			if (st->cfg.db_conninfo != NULL)
+				printf("  database %s: every one of the %lld signed heads it kept has a good head signature\n", sgt_db_name(), db_heads);
 			if (res.interrupted)
 				printf("  the last append was interrupted before audit.head moved; the next state-changing command completes it\n");
 		}

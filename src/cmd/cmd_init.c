@@ -25,6 +25,7 @@
 
 #include "audit.h"
 #include "cmd.h"
+#include "dbstore.h"
 #include "intent.h"
 #include "p11.h"
 #include "policy.h"
@@ -33,7 +34,7 @@
 
 static const char help[] =
 	"usage: signet init [--module PATH --token LABEL] [--pin-file F] [--so-pin-file F]\n"
-	"                   [--policy NAME]\n\n"
+	"                   [--policy NAME] [--db CONNINFO [--join] [--host NAME]]\n\n"
 	"Creates the store (--store DIR, $SIGNET_STORE or ./signet-store).\n\n"
 	"Without --module: the embedded default, a SoftHSM2 token labelled 'signet'\n"
 	"inside <store>/hsm with random user and SO PINs in 0600 files there\n"
@@ -41,7 +42,13 @@ static const char help[] =
 	"With --module PATH --token LABEL: records an existing, initialised token of\n"
 	"any PKCS#11 module after logging in once; --pin-file F is then recorded as\n"
 	"the PIN source, otherwise signet asks for the PIN each time.\n\n"
-	"  --policy NAME   default policy of the store (aws-freertos-esp32)\n\n"
+	"  --policy NAME   default policy of the store (aws-freertos-esp32)\n"
+	"  --db CONNINFO   keep the store in PostgreSQL (libpq conninfo or URI): the\n"
+	"                  schema is created; the directory keeps this host's settings\n"
+	"                  and a copy the database keeps current (docs/multi-host.md)\n"
+	"  --join          attach this host to the store already in that database\n"
+	"                  (needs --module: every host uses the same token)\n"
+	"  --host NAME     this host's name in the records it makes (the host name)\n\n"
 	"Refuses to overwrite an existing store.  Exit 3 on bad input, 4 on HSM errors.\n";
 
 static const char *const softhsm_paths[] = {
@@ -267,12 +274,18 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 		{ "token", required_argument, NULL, 't' },
 		{ "so-pin-file", required_argument, NULL, 's' },
 		{ "policy", required_argument, NULL, 'p' },
+		{ "db", required_argument, NULL, 'D' },
+		{ "join", no_argument, NULL, 'J' },
+		{ "host", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		CMD_PIN_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	struct sgt_pin_opts pins = SGT_PIN_OPTS_INIT;
 	const char *module = NULL, *token = NULL, *sofile = NULL, *policy = "aws-freertos-esp32";
+	const char *dbinfo = NULL, *host = NULL;
+	char hostbuf[256];
+	int join = 0;
 	const char *shown = sgt_store_dir(ctx->store_opt);
 	char final[PATH_MAX], tmp[PATH_MAX + 32], cfgpath[PATH_MAX + 64];
 	struct sgt_config cfg;
@@ -293,6 +306,9 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 		case 't': token = optarg; break;
 		case 's': sofile = optarg; break;
 		case 'p': policy = optarg; break;
+		case 'D': dbinfo = optarg; break;
+		case 'J': join = 1; break;
+		case 'H': host = optarg; break;
 		case 'h': return cmd_help(help);
 		}
 	}
@@ -304,6 +320,18 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 		return cmd_usage("init", "--so-pin-file is only for the embedded token");
 	if (module == NULL && pins.fd >= 0)
 		return cmd_usage("init", "--pin-fd is only for an existing token; use --pin-file");
+	if (dbinfo == NULL && (join || host != NULL))
+		return cmd_usage("init", "--join and --host go with --db");
+	if (join && module == NULL)
+		return cmd_usage("init", "--join needs --module and --token: every host of a store uses the same token");
+	if (dbinfo != NULL && host == NULL) {
+		if (gethostname(hostbuf, sizeof(hostbuf)) != 0)
+			return sgt_err(SGT_ERR_DATA, "cannot read this host's name: %s", strerror(errno));
+		hostbuf[sizeof(hostbuf) - 1] = '\0';
+		host = hostbuf;
+	}
+	if (host != NULL && (host[0] == '\0' || strlen(host) > 64 || strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(host)))
+		return cmd_usage("init", "--host '%s' is not 1 to 64 of A-Z a-z 0-9 . - _", host);
 	{
 		struct sgt_policy *pol = NULL;
 
@@ -353,18 +381,32 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
+	if (dbinfo != NULL && ((cfg.db_conninfo = strdup(dbinfo)) == NULL || (cfg.db_host = strdup(host)) == NULL)) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
 	snprintf(cfgpath, sizeof(cfgpath), "%s/signet.yaml", tmp);
 	if ((rc = sgt_config_save(cfgpath, &cfg)) != SGT_OK)
 		goto out;
 	memset(&st, 0, sizeof(st));
 	st.dir = tmp;
 	st.lock_fd = -1;
+	if (dbinfo != NULL) {
+		/* dbstore: the schema (or the store joined), then this host's first record in the database's chain */
+		st.cfg.db_conninfo = cfg.db_conninfo;
+		st.cfg.db_host = cfg.db_host;
+		if ((rc = sgt_db_create(dbinfo, host, cfg.module, cfg.token, join)) != SGT_OK ||
+		    (rc = sgt_db_lock(&st, 1)) != SGT_OK)
+			goto out;
+	}
 	{
 		json_t *d = json_pack("{s:s, s:s, s:b}", "module", cfg.module, "token", cfg.token, "embedded", module == NULL);
 
-		rc = sgt_tx_init_record(&st, d);
+		rc = sgt_tx_init_record(&st, join ? "host.join" : "init", d);
 		json_decref(d);
 	}
+	if (dbinfo != NULL)
+		sgt_db_unlock();
 	if (rc != SGT_OK)
 		goto out;
 	if (rename(tmp, final) != 0) {
@@ -381,8 +423,9 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 	if (pins.fd < 0)
 		anchor_store(final, &pins);
 	if (ctx->json) {
-		rc = cmd_json_print(json_pack("{s:s, s:s, s:s, s:b, s:s}", "store", final, "module", cfg.module,
-					      "token", cfg.token, "embedded", module == NULL, "policy", policy));
+		rc = cmd_json_print(json_pack("{s:s, s:s, s:s, s:b, s:s, s:s?, s:s?, s:b}", "store", final, "module", cfg.module,
+					      "token", cfg.token, "embedded", module == NULL, "policy", policy,
+					      "database", dbinfo ? sgt_db_name() : NULL, "host", host, "joined", join));
 	} else if (!sgt_quiet) {
 		printf("created store %s\n", final);
 		if (module == NULL)
@@ -390,6 +433,8 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 			       final, final);
 		else
 			printf("  token '%s' of %s\n", token, module);
+		if (dbinfo != NULL)
+			printf("  %s database %s as host '%s'\n", join ? "joined the store in" : "kept in", sgt_db_name(), host);
 		printf("  default policy %s\nnext: signet key generate LABEL\n", policy);
 	}
 out:

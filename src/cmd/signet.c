@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "cmd.h"
+#include "dbstore.h"
 #include "tx.h"
 
 struct command {
@@ -38,6 +39,7 @@ static const struct command commands[] = {
 	{ "fleet", cmd_fleet, "which devices trust which key, and by when to act so all stay updatable" },
 	{ "rotate", cmd_rotate, "move devices to a new signing key without stranding any; retire the old one" },
 	{ "approve", cmd_approve, "the two-person rule: requests that named people approve before a key signs" },
+	{ "store", cmd_store, "move a store into PostgreSQL for several signing hosts, and back (store migrate)" },
 	{ NULL, NULL, NULL }
 };
 
@@ -172,6 +174,11 @@ static int run(struct sgt_ctx *ctx, int argc, char **argv)
 		sgt_hint("'signet help' lists the commands");
 		return SGT_ERR_USAGE;
 	}
+	/* dbstore: what may change a database store (MCUboot signing is not among them yet) */
+	if (strcmp(argv[i], "sign") == 0 && cmd_mcuboot_wanted(argc - i, argv + i))
+		sgt_db_command("sign", "--format mcuboot");
+	else
+		sgt_db_command(argv[i], i + 1 < argc ? argv[i + 1] : NULL);
 	return c->fn(ctx, argc - i, argv + i);
 }
 

@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 
 #include "audit.h"
+#include "dbstore.h"
 
 static const char zero_hash[] =
 	"0000000000000000000000000000000000000000000000000000000000000000";
@@ -123,16 +124,24 @@ out:
  * undo the rename anyway, the log (synced first) is ahead of its head and
  * the next append completes the move (tail_repair).
  */
+/* The bytes of audit.head naming hash, with the signed head a. */
+static int head_text(struct sgt_buf *b, const char *hash, const struct sgt_audit_anchor *a)
+{
+	int rc = sgt_buf_printf(b, "%s\n", hash);
+
+	if (rc == SGT_OK && a != NULL && a->present)
+		rc = sgt_buf_printf(b, "signed %lld %s %s\n", a->seq, a->hash, a->sig_b64);
+	return rc;
+}
+
 static char head_moved_why[512];	/* why a head that moved reported an error */
 
 static int head_save(const char *path, const char *hash, const struct sgt_audit_anchor *a, int *moved)
 {
 	struct sgt_buf b = { 0 };
-	int rc = sgt_buf_printf(&b, "%s\n", hash);
+	int rc = head_text(&b, hash, a);
 
 	*moved = 0;
-	if (rc == SGT_OK && a != NULL && a->present)
-		rc = sgt_buf_printf(&b, "signed %lld %s %s\n", a->seq, a->hash, a->sig_b64);
 	if (rc == SGT_OK) {
 		sgt_silent++;	/* said below: as an error if the head stayed, in the caller's warning if it moved */
 		rc = sgt_atomic_write(path, b.p, b.len, 0);
@@ -382,6 +391,35 @@ static json_t *rec_new(const char *op, const char *label, const char *spki, cons
 			 result ? result : "ok", "details", details);
 }
 
+/* Signs the head seq/hash on the token into *a; a failure leaves *a at the older signed head. */
+static void head_sign(const struct sgt_audit_signer *signer, long long seq, const char *hash, struct sgt_audit_anchor *a)
+{
+	char msg[256];
+	size_t mlen = sgt_audit_head_message(seq, hash, msg, sizeof(msg));
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+	char *b64;
+	int signed_ok;
+
+	/* A token that went away mid-command says so in the command's own error; verify reports the unsigned record. */
+	sgt_silent++;
+	signed_ok = signer->sign(signer->ctx, (const unsigned char *)msg, mlen, &sig, &siglen) == SGT_OK;
+	sgt_silent--;
+	if (signed_ok && (b64 = sgt_base64(sig, siglen)) != NULL) {
+		if (strlen(b64) < sizeof(a->sig_b64)) {
+			a->present = 1;
+			a->seq = seq;
+			strcpy(a->hash, hash);
+			strcpy(a->sig_b64, b64);
+		}
+		free(b64);
+	} else {
+		sgt_verbose("the audit head could not be signed on the token (%s); it stays signed at record %lld",
+			    sgt_last_error(), a->seq);
+	}
+	free(sig);
+}
+
 /*
  * Writes recs (a JSON array of rec_new objects) after the record t ends
  * with: chained lines in ONE write and ONE fsync, then the head moved once
@@ -398,6 +436,8 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 	size_t i;
 	json_t *r;
 	int fd = -1, rc = SGT_OK, moved = 0;
+	const char *host = sgt_db_host();	/* dbstore: a database-backed store's records name their host */
+	int on_db = host != NULL;
 
 	strcpy(prev, t->hash);
 	sgt_time_iso(sgt_now(), now);
@@ -414,6 +454,8 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 			json_object_set_new(rec, "real_time", json_string(real));
 		if (rec != NULL && json_object_get(r, "intent") != NULL)
 			json_object_set(rec, "intent", json_object_get(r, "intent"));
+		if (rec != NULL && on_db)
+			json_object_set_new(rec, "host", json_string(host));
 		line = rec ? json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		json_decref(rec);
 		if (line == NULL) {
@@ -428,9 +470,23 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 			goto out;
 	}
 	strcpy(hash, prev);
+	if (on_db) {
+		/* dbstore: the commit point is the database's transaction; this host's copy follows it */
+		struct sgt_buf hb = { 0 };
+
+		if (signer != NULL)
+			head_sign(signer, seq, hash, &a);
+		rc = head_text(&hb, hash, &a);
+		rc = rc ? rc : sgt_db_commit(out.p, out.len, t->seq + 1, hb.p, hb.len, recs);
+		sgt_buf_free(&hb);
+		if (rc != SGT_OK)
+			goto out;
+	}
 	fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot open audit log '%s': %s", logpath, strerror(errno));
+		if (on_db)
+			goto local_behind;
 		goto out;
 	}
 	oldsize = lseek(fd, 0, SEEK_END);
@@ -438,34 +494,12 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 		rc = sgt_err(SGT_ERR_DATA, "cannot write audit log '%s': %s", logpath, strerror(errno));
 		if (ftruncate(fd, oldsize) != 0)
 			sgt_warn("could not undo a partial write to '%s'", logpath);
+		if (on_db)
+			goto local_behind;
 		goto out;
 	}
-	if (signer != NULL) {
-		char msg[256];
-		size_t mlen = sgt_audit_head_message(seq, hash, msg, sizeof(msg));
-		unsigned char *sig = NULL;
-		size_t siglen = 0;
-		char *b64;
-		int signed_ok;
-
-		/* A token that went away mid-command says so in the command's own error; verify reports the unsigned record. */
-		sgt_silent++;
-		signed_ok = signer->sign(signer->ctx, (const unsigned char *)msg, mlen, &sig, &siglen) == SGT_OK;
-		sgt_silent--;
-		if (signed_ok && (b64 = sgt_base64(sig, siglen)) != NULL) {
-			if (strlen(b64) < sizeof(a.sig_b64)) {
-				a.present = 1;
-				a.seq = seq;
-				strcpy(a.hash, hash);
-				strcpy(a.sig_b64, b64);
-			}
-			free(b64);
-		} else {
-			sgt_verbose("the audit head could not be signed on the token (%s); it stays signed at record %lld",
-				    sgt_last_error(), a.seq);
-		}
-		free(sig);
-	}
+	if (signer != NULL && !on_db)
+		head_sign(signer, seq, hash, &a);
 	if ((rc = head_save(headpath, hash, &a, &moved)) != SGT_OK) {
 		if (moved) {
 			/*
@@ -477,12 +511,21 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 			sgt_warn("%s; the audit record is written and '%s' names it, but a power loss may undo the "
 				 "head's move (the next command completes it)", head_moved_why, headpath);
 			rc = SGT_OK;
+		} else if (on_db) {
+			goto local_behind;
 		} else {
 			/* Keep log and head consistent: the records did not happen. */
 			if (ftruncate(fd, oldsize) != 0 || fsync(fd) != 0)
 				sgt_warn("could not remove the unconfirmed records from '%s'", logpath);
 			goto out;
 		}
+	}
+	if (0) {
+local_behind:
+		/* dbstore: committed in the database; only this host's copy lags, and the next command's sync fills it */
+		sgt_warn("the records are committed in database %s; this host's copy of the audit log catches up with "
+			 "the next command", sgt_db_name());
+		rc = SGT_OK;
 	}
 	if (signer != NULL && a.present && a.seq == seq && signer->anchor != NULL) {
 		int kept;
@@ -498,6 +541,8 @@ out:
 	if (fd >= 0)
 		close(fd);
 	sgt_buf_free(&out);
+	if (on_db)
+		sgt_db_done();	/* dbstore: copy written and head kept on the token: the next host's writer may go */
 	return rc;
 }
 
@@ -553,6 +598,8 @@ int sgt_audit_write(const struct sgt_store *st, json_t *recs, const struct sgt_a
 	memset(&t, 0, sizeof(t));
 	if (logpath == NULL || headpath == NULL)
 		rc = SGT_ERR_DATA;
+	else if ((rc = sgt_db_ready(st)) != SGT_OK)	/* dbstore: head row locked, copy current */
+		;
 	else if ((rc = append_prepare(st, logpath, headpath, &t, &head, signer)) == SGT_OK)
 		rc = append_recs(logpath, headpath, &t, &head, recs, signer);
 	tail_free(&t);

@@ -359,9 +359,9 @@ int sgt_tx_recovered(const struct sgt_store *st, const char *label, json_t *repo
 	return record_one(st, "recovered", label, NULL, "ok", report);
 }
 
-int sgt_tx_init_record(const struct sgt_store *st, json_t *details)
+int sgt_tx_init_record(const struct sgt_store *st, const char *op, json_t *details)
 {
-	return record_one(st, "init", NULL, NULL, "ok", details);
+	return record_one(st, op, NULL, NULL, "ok", details);
 }
 
 void sgt_record_flush_refused(void)

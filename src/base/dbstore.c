@@ -1,0 +1,1110 @@
+/*
+ * dbstore.c: a store kept in PostgreSQL (see dbstore.h).  It loads libpq,
+ * creates and migrates the schema, keeps this host's copy of the store
+ * (files and audit chain) in step with the database under the store lock,
+ * and makes the one SQL transaction that is a command's commit point.  It
+ * knows nothing of tokens: heads arrive signed, records arrive encoded.
+ *
+ * Tables (schema version 1, docs/store.md):
+ *   signet_schema_version(version)
+ *   signet_head(id = 1, seq, head)          the head row: locked by every writer
+ *   signet_audit(seq, record, host, committed)  every record, exact bytes
+ *   signet_heads(seq, head, host)           every head the store had (audit verify checks each signature)
+ *   signet_files(path, content, seq, host)  store files, path relative to the store
+ *   signet_hosts(name, joined, module, token)
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+
+#include "dbstore.h"
+#include "hsmguard.h"
+
+/* -- libpq, loaded on first use ------------------------------------------------ */
+
+static struct {
+	void *dl;
+	PQconninfoOption *(*conninfoParse)(const char *, char **);
+	void (*conninfoFree)(PQconninfoOption *);
+	void (*freemem)(void *);
+	PGconn *(*connectdb)(const char *);
+	ConnStatusType (*status)(const PGconn *);
+	char *(*errorMessage)(const PGconn *);
+	void (*finish)(PGconn *);
+	PGresult *(*exec)(PGconn *, const char *);
+	PGresult *(*execParams)(PGconn *, const char *, int, const Oid *, const char *const *, const int *,
+				const int *, int);
+	ExecStatusType (*resultStatus)(const PGresult *);
+	char *(*resultErrorMessage)(const PGresult *);
+	char *(*resultErrorField)(const PGresult *, int);
+	int (*ntuples)(const PGresult *);
+	int (*getisnull)(const PGresult *, int, int);
+	char *(*getvalue)(const PGresult *, int, int);
+	int (*getlength)(const PGresult *, int, int);
+	void (*clear)(PGresult *);
+	PQnoticeProcessor (*setNoticeProcessor)(PGconn *, PQnoticeProcessor, void *);
+} pq;
+
+#define PQ_BIND(field, sym) ((*(void **)&pq.field = dlsym(dl, sym)) != NULL || ((missing = sym), 0))
+
+static int pq_load(void)
+{
+	const char *missing = NULL;
+	void *dl;
+
+	if (pq.dl != NULL)
+		return SGT_OK;
+	if ((dl = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "a database-backed store needs libpq (Debian package libpq5): %s", dlerror());
+	if (!(PQ_BIND(conninfoParse, "PQconninfoParse") && PQ_BIND(conninfoFree, "PQconninfoFree") &&
+	      PQ_BIND(freemem, "PQfreemem") && PQ_BIND(connectdb, "PQconnectdb") && PQ_BIND(status, "PQstatus") &&
+	      PQ_BIND(errorMessage, "PQerrorMessage") && PQ_BIND(finish, "PQfinish") && PQ_BIND(exec, "PQexec") &&
+	      PQ_BIND(execParams, "PQexecParams") && PQ_BIND(resultStatus, "PQresultStatus") &&
+	      PQ_BIND(resultErrorMessage, "PQresultErrorMessage") && PQ_BIND(resultErrorField, "PQresultErrorField") &&
+	      PQ_BIND(ntuples, "PQntuples") && PQ_BIND(getisnull, "PQgetisnull") && PQ_BIND(getvalue, "PQgetvalue") &&
+	      PQ_BIND(getlength, "PQgetlength") && PQ_BIND(clear, "PQclear") &&
+	      PQ_BIND(setNoticeProcessor, "PQsetNoticeProcessor"))) {
+		dlclose(dl);
+		return sgt_err(SGT_ERR_DATA, "the libpq found lacks %s", missing);
+	}
+	pq.dl = dl;
+	return SGT_OK;
+}
+
+/* -- the connection of this process ---------------------------------------------- */
+
+static struct {
+	PGconn *conn;
+	char *conninfo;
+	char *dir;		/* the store directory this host keeps its copy in */
+	char *host;
+	char name[256];		/* postgresql:DB@HOST */
+	int in_tx;		/* a transaction holding the head row is open */
+	char cmd[64];		/* the running command, for sgt_db_allowed */
+	char *reg_module, *reg_token;	/* init: the host row goes in with its first record */
+	int writer;		/* this session holds the writers' advisory lock */
+} db;
+
+/*
+ * The writers' lock: a session-level advisory lock, taken with the head
+ * row and held past COMMIT until this host has written its copy and kept
+ * the new head on the shared token (sgt_db_done).  Without it, a host
+ * slower between its COMMIT and its anchor could put an older head back on
+ * the token after another host's newer one.
+ */
+#define WRITER_LOCK "SELECT pg_advisory_lock(7526683568129385844)"
+#define WRITER_UNLOCK "SELECT pg_advisory_unlock(7526683568129385844)"
+
+const char *sgt_db_name(void)
+{
+	return db.name;
+}
+
+const char *sgt_db_host(void)
+{
+	return db.conn != NULL || db.in_tx ? db.host : NULL;
+}
+
+static const char *first_line(const char *msg, char *out, size_t cap)
+{
+	size_t n = strcspn(msg, "\n");
+
+	snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), msg);
+	return out;
+}
+
+static void set_name(const char *conninfo)
+{
+	PQconninfoOption *opts = pq.conninfoParse(conninfo, NULL), *o;
+	const char *dbname = NULL, *host = NULL, *user = NULL;
+
+	for (o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "dbname") == 0)
+			dbname = o->val;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "user") == 0)
+			user = o->val;
+	}
+	snprintf(db.name, sizeof(db.name), "postgresql:%s@%s", dbname ? dbname : user ? user : "?",
+		 host ? host : "localhost");
+	if (opts != NULL)
+		pq.conninfoFree(opts);
+}
+
+/* The server's notices (a shutdown's WARNING) are not signet's to print: the failure that follows says it. */
+static void quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+static int connect_db(const char *conninfo)
+{
+	char msg[512];
+	int rc;
+
+	if (db.conn != NULL && db.conninfo != NULL && strcmp(db.conninfo, conninfo) == 0 &&
+	    pq.status(db.conn) == CONNECTION_OK)
+		return SGT_OK;
+	if ((rc = pq_load()) != SGT_OK)
+		return rc;
+	if (db.conn != NULL)
+		pq.finish(db.conn);
+	db.conn = NULL;
+	db.in_tx = 0;
+	db.writer = 0;
+	if (conninfo != db.conninfo) {	/* a reconnection passes db.conninfo itself */
+		free(db.conninfo);
+		if ((db.conninfo = strdup(conninfo)) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	set_name(db.conninfo);
+	db.conn = pq.connectdb(db.conninfo);
+	if (db.conn == NULL || pq.status(db.conn) != CONNECTION_OK) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot reach the store's database %s: %s", db.name,
+			     db.conn ? first_line(pq.errorMessage(db.conn), msg, sizeof(msg)) : "out of memory");
+		if (db.conn != NULL)
+			pq.finish(db.conn);
+		db.conn = NULL;
+		return rc;
+	}
+	pq.setNoticeProcessor(db.conn, quiet_notice, NULL);
+	return SGT_OK;
+}
+
+/* One statement; params are text unless lens[i] >= 0 (binary); results binary when binary. *res NULL when not wanted. */
+static int q(const char *sql, int n, const char *const *vals, const int *lens, int binary, PGresult **res,
+	     int *retry)
+{
+	int fmts[8] = { 0 };
+	PGresult *r;
+	ExecStatusType s;
+	int i;
+
+	for (i = 0; i < n && i < 8; i++)
+		fmts[i] = lens != NULL && lens[i] >= 0;
+	if (retry != NULL)
+		*retry = 0;
+	/* without parameters, the simple protocol: a migration is several statements */
+	r = n == 0 && !binary ? pq.exec(db.conn, sql) : pq.execParams(db.conn, sql, n, NULL, vals, lens, fmts, binary);
+	s = r ? pq.resultStatus(r) : PGRES_FATAL_ERROR;
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+		const char *state = r ? pq.resultErrorField(r, 'C') : NULL;	/* PG_DIAG_SQLSTATE */
+		char msg[512];
+
+		if (retry != NULL && state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
+			*retry = 1;	/* serialization failure, deadlock: the caller starts again */
+			pq.clear(r);
+			return SGT_ERR_DATA;
+		}
+		first_line(r ? pq.resultErrorMessage(r) : pq.errorMessage(db.conn), msg, sizeof(msg));
+		if (pq.status(db.conn) != CONNECTION_OK || strstr(msg, "server closed the connection") != NULL)
+			sgt_err(SGT_ERR_DATA, "lost the store's database %s: %s", db.name, msg);
+		else
+			sgt_err(SGT_ERR_DATA, "database %s: %s", db.name, msg);
+		if (r != NULL)
+			pq.clear(r);
+		return SGT_ERR_DATA;
+	}
+	if (res != NULL)
+		*res = r;
+	else
+		pq.clear(r);
+	return SGT_OK;
+}
+
+static int exec(const char *sql)
+{
+	return q(sql, 0, NULL, NULL, 0, NULL, NULL);
+}
+
+static void rollback(void)
+{
+	if (db.conn != NULL && pq.status(db.conn) == CONNECTION_OK) {
+		sgt_silent++;
+		(void)exec("ROLLBACK");
+		sgt_silent--;
+	}
+	db.in_tx = 0;
+}
+
+/* -- schema ------------------------------------------------------------------------ */
+
+/* Migrations in order: migrations[i] takes the schema from version i to i + 1. */
+static const char *const migrations[] = {
+	"CREATE TABLE signet_schema_version (version integer NOT NULL);"
+	"INSERT INTO signet_schema_version VALUES (0);"
+	"CREATE TABLE signet_head (id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, head bytea NOT NULL);"
+	"INSERT INTO signet_head VALUES (1, 0, ''::bytea);"
+	"CREATE TABLE signet_audit (seq bigint PRIMARY KEY, record bytea NOT NULL, host text NOT NULL,"
+	" committed timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE signet_heads (seq bigint PRIMARY KEY, head bytea NOT NULL, host text NOT NULL);"
+	"CREATE TABLE signet_files (path text PRIMARY KEY, content bytea NOT NULL, seq bigint NOT NULL, host text NOT NULL);"
+	"CREATE TABLE signet_hosts (name text PRIMARY KEY, joined timestamptz NOT NULL DEFAULT now(), module text, token text);",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* The schema's version: 0 when the database has no signet tables. */
+static int schema_version(int *v)
+{
+	PGresult *r;
+	int rc;
+
+	if ((rc = q("SELECT to_regclass('signet_schema_version') IS NOT NULL", 0, NULL, NULL, 0, &r, NULL)) != SGT_OK)
+		return rc;
+	*v = strcmp(pq.getvalue(r, 0, 0), "t") == 0 ? -1 : 0;
+	pq.clear(r);
+	if (*v == 0)
+		return SGT_OK;
+	if ((rc = q("SELECT max(version) FROM signet_schema_version", 0, NULL, NULL, 0, &r, NULL)) != SGT_OK)
+		return rc;
+	*v = pq.getisnull(r, 0, 0) ? 0 : atoi(pq.getvalue(r, 0, 0));
+	pq.clear(r);
+	return SGT_OK;
+}
+
+/* Inside a transaction: brings the schema to SCHEMA_VERSION from v (0: none). */
+static int migrate_schema(int v)
+{
+	char sql[96];
+	int rc, i;
+
+	if (v > SCHEMA_VERSION)
+		return sgt_err(SGT_ERR_DATA, "database %s holds a signet store of schema version %d; this signet knows %d: "
+			       "upgrade signet on this host", db.name, v, SCHEMA_VERSION);
+	for (i = v; i < SCHEMA_VERSION; i++) {
+		if ((rc = exec(migrations[i])) != SGT_OK)
+			return rc;
+		snprintf(sql, sizeof(sql), "UPDATE signet_schema_version SET version = %d", i + 1);
+		if ((rc = exec(sql)) != SGT_OK)
+			return rc;
+	}
+	return SGT_OK;
+}
+
+/* -- config ------------------------------------------------------------------------- */
+
+int sgt_db_config_parse(const char *path, const struct sgt_yaml *map, char **conninfo, char **host)
+{
+	static const char *const keys[] = { "backend", "conninfo", "host", NULL };
+	const char *backend = NULL, *ci = NULL, *h = NULL;
+	int rc;
+
+	if (map == NULL)
+		return SGT_OK;
+	if (map->kind != SGT_YAML_MAP)
+		return sgt_err(SGT_ERR_DATA, "%s:%d: field 'store' must be a mapping", path, map->line);
+	if ((rc = sgt_yaml_check_keys(path, map, "'store'", keys)) != SGT_OK ||
+	    (rc = sgt_yaml_get_str(path, map, "backend", 1, &backend)) != SGT_OK ||
+	    (rc = sgt_yaml_get_str(path, map, "conninfo", 1, &ci)) != SGT_OK ||
+	    (rc = sgt_yaml_get_str(path, map, "host", 1, &h)) != SGT_OK)
+		return rc;
+	if (strcmp(backend, "postgresql") != 0)
+		return sgt_err(SGT_ERR_DATA, "%s:%d: store backend '%s' is not known (postgresql is)", path,
+			       sgt_yaml_get(map, "backend")->line, backend);
+	if (*h == '\0' || strlen(h) > 64)
+		return sgt_err(SGT_ERR_DATA, "%s:%d: store host must be 1 to 64 characters", path, sgt_yaml_get(map, "host")->line);
+	if ((*conninfo = strdup(ci)) == NULL || (*host = strdup(h)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	return SGT_OK;
+}
+
+/* -- this host's copy -------------------------------------------------------------------- */
+
+/* Files each host keeps for itself, never in the database. */
+static int host_local(const char *rel)
+{
+	static const char *const names[] = { "signet.yaml", "lock", "audit.log", "audit.head", NULL };
+	static const char *const dirs[] = { "hsm/", "intents/", NULL };
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(rel, names[i]) == 0)
+			return 1;
+	for (i = 0; dirs[i] != NULL; i++)
+		if (strncmp(rel, dirs[i], strlen(dirs[i])) == 0)
+			return 1;
+	return rel[0] == '.' || strstr(rel, "/.") != NULL || strstr(rel, "..") != NULL ||
+	       (strlen(rel) > 4 && strcmp(rel + strlen(rel) - 4, ".tmp") == 0);
+}
+
+static char *path_in(const char *dir, const char *rel)
+{
+	char *p = malloc(strlen(dir) + strlen(rel) + 2);
+
+	if (p == NULL)
+		sgt_err(SGT_ERR_DATA, "out of memory");
+	else
+		sprintf(p, "%s/%s", dir, rel);
+	return p;
+}
+
+/*
+ * The last complete record of the host's audit.log: its seq (0 for none)
+ * and its bytes.  A partial last line (a write cut short on this host) is
+ * cut off: the database has the record if it was committed.
+ */
+static int local_tail(const char *dir, long long *seq, char **last, size_t *lastlen)
+{
+	char *path = path_in(dir, "audit.log");
+	unsigned char *buf = NULL;
+	size_t chunk = 65536, n = 0, endl, start;
+	off_t size, off;
+	struct stat sb;
+	json_t *j;
+	int fd, rc = SGT_OK;
+
+	*seq = 0;
+	*last = NULL;
+	*lastlen = 0;
+	if (path == NULL)
+		return SGT_ERR_DATA;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		rc = errno == ENOENT ? SGT_OK : sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+		free(path);
+		return rc;	/* none yet: a new copy */
+	}
+	if (fstat(fd, &sb) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	size = sb.st_size;
+	/* Only the end is read, so that taking the lock stays constant-time however long the log grows. */
+	for (;;) {
+		unsigned char *nb;
+
+		off = size > (off_t)chunk ? size - (off_t)chunk : 0;
+		n = (size_t)(size - off);
+		if ((nb = realloc(buf, n + 1)) == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			goto out;
+		}
+		buf = nb;
+		if (pread(fd, buf, n, off) != (ssize_t)n) {
+			rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", path, strerror(errno));
+			goto out;
+		}
+		endl = n;
+		while (endl > 0 && buf[endl - 1] != '\n')
+			endl--;
+		start = endl > 0 ? endl - 1 : 0;
+		while (start > 0 && buf[start - 1] != '\n')
+			start--;
+		if (off == 0 || (endl > 0 && start > 0))
+			break;
+		chunk *= 4;
+	}
+	if (off + (off_t)endl < size && truncate(path, off + (off_t)endl) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot cut the partial record off '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (endl == 0)
+		goto out;
+	*lastlen = endl - 1 - start;
+	if ((*last = malloc(*lastlen + 1)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	memcpy(*last, buf + start, *lastlen);
+	(*last)[*lastlen] = '\0';
+	j = json_loadb(*last, *lastlen, 0, NULL);
+	if (j == NULL || !json_is_integer(json_object_get(j, "seq"))) {
+		rc = sgt_err(SGT_ERR_DATA, "the last record of '%s' is not a record; refusing to go on", path);
+		json_decref(j);
+		goto out;
+	}
+	*seq = (long long)json_integer_value(json_object_get(j, "seq"));
+	json_decref(j);
+out:
+	close(fd);
+	free(buf);
+	free(path);
+	return rc;
+}
+
+static int append_local(const char *dir, const struct sgt_buf *b)
+{
+	char *path = path_in(dir, "audit.log");
+	int fd, rc = SGT_OK, e;
+
+	if (path == NULL)
+		return SGT_ERR_DATA;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || (e = sgt_write_all(fd, b->p, b->len)) != 0 || fsync(fd) != 0)
+		rc = sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+static char *llstr(long long v, char *buf)
+{
+	sprintf(buf, "%lld", v);
+	return buf;
+}
+
+/*
+ * Brings the copy in dir up to the database's head (seq, head bytes):
+ * files committed after the copy's last record first, then the records,
+ * then audit.head.  A copy that does not continue the database's chain is
+ * refused: the hosts would no longer share one chain.
+ */
+static int sync_copy(const char *dir, long long dbseq, const char *head, size_t headlen)
+{
+	char *last = NULL, sbuf[32], *hpath = NULL;
+	const char *vals[1];
+	unsigned char *cur = NULL;
+	size_t lastlen, curlen = 0;
+	long long seq;
+	struct sgt_buf b = { 0 };
+	PGresult *r = NULL;
+	int rc, i, n;
+
+	if ((rc = local_tail(dir, &seq, &last, &lastlen)) != SGT_OK)
+		return rc;
+	if (seq > dbseq) {
+		rc = sgt_err(SGT_ERR_DATA, "this host's copy of the audit log in '%s' ends at record %lld but database %s at "
+			     "record %lld: records committed before are missing from the database; refusing to go on",
+			     dir, seq, db.name, dbseq);
+		sgt_hint("was the database restored, or a standby promoted without synchronous replication? see docs/multi-host.md");
+		goto out;
+	}
+	vals[0] = llstr(seq, sbuf);
+	if (seq > 0) {
+		if ((rc = q("SELECT record FROM signet_audit WHERE seq = $1::bigint", 1, vals, NULL, 1, &r, NULL)) != SGT_OK)
+			goto out;
+		if (pq.ntuples(r) != 1 || (size_t)pq.getlength(r, 0, 0) != lastlen ||
+		    memcmp(pq.getvalue(r, 0, 0), last, lastlen) != 0) {
+			rc = sgt_err(SGT_ERR_DATA, "record %lld of this host's audit log in '%s' is not record %lld of database %s: "
+				     "the chains differ; refusing to go on", seq, dir, seq, db.name);
+			goto out;
+		}
+		pq.clear(r);
+		r = NULL;
+	}
+	if (seq < dbseq) {
+		if ((rc = q("SELECT path, content FROM signet_files WHERE seq > $1::bigint ORDER BY seq, path", 1, vals, NULL,
+			    1, &r, NULL)) != SGT_OK)
+			goto out;
+		n = pq.ntuples(r);
+		for (i = 0; i < n && rc == SGT_OK; i++) {
+			char rel[PATH_MAX], *p;
+
+			snprintf(rel, sizeof(rel), "%.*s", pq.getlength(r, i, 0), pq.getvalue(r, i, 0));
+			if (host_local(rel) || rel[0] == '/') {
+				rc = sgt_err(SGT_ERR_DATA, "database %s names a store file '%s' that no host takes from it", db.name, rel);
+				break;
+			}
+			if ((p = path_in(dir, rel)) == NULL)
+				rc = SGT_ERR_DATA;
+			else
+				rc = sgt_atomic_write(p, pq.getvalue(r, i, 1), (size_t)pq.getlength(r, i, 1), 0);
+			free(p);
+		}
+		pq.clear(r);
+		r = NULL;
+		if (rc != SGT_OK)
+			goto out;
+		if ((rc = q("SELECT record FROM signet_audit WHERE seq > $1::bigint ORDER BY seq", 1, vals, NULL, 1, &r,
+			    NULL)) != SGT_OK)
+			goto out;
+		n = pq.ntuples(r);
+		if ((long long)n != dbseq - seq) {
+			rc = sgt_err(SGT_ERR_DATA, "database %s has %d records after record %lld, not %lld", db.name, n, seq,
+				     dbseq - seq);
+			goto out;
+		}
+		for (i = 0; i < n && rc == SGT_OK; i++) {
+			rc = sgt_buf_add(&b, pq.getvalue(r, i, 0), (size_t)pq.getlength(r, i, 0));
+			rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
+		}
+		if (rc != SGT_OK || (rc = append_local(dir, &b)) != SGT_OK)
+			goto out;
+	}
+	/* audit.head as the database has it (also after this host was cut off between its commit and its copy) */
+	if ((hpath = path_in(dir, "audit.head")) == NULL) {
+		rc = SGT_ERR_DATA;
+		goto out;
+	}
+	if (headlen > 0) {
+		sgt_silent++;
+		if (sgt_file_read(hpath, 65536, &cur, &curlen) != SGT_OK)
+			curlen = (size_t)-1;
+		sgt_silent--;
+		if (curlen != headlen || memcmp(cur, head, headlen) != 0)
+			rc = sgt_atomic_write(hpath, head, headlen, 0);
+	}
+out:
+	if (r != NULL)
+		pq.clear(r);
+	sgt_buf_free(&b);
+	free(cur);
+	free(hpath);
+	free(last);
+	return rc;
+}
+
+/* BEGIN; the head row (locked when exclusive); the copy synced.  Retried on serialization failures. */
+static int begin_and_sync(const char *dir, int exclusive)
+{
+	int attempt, rc = SGT_ERR_DATA, retry = 0;
+
+	for (attempt = 0; attempt < 20; attempt++) {
+		PGresult *r = NULL;
+		long long dbseq;
+		int v;
+
+		const char *begin = exclusive ? "BEGIN ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+		/* A connection that died between transactions (the server restarted, a standby promoted) is made again once. */
+		sgt_silent++;
+		rc = exclusive && !db.writer ? q(WRITER_LOCK, 0, NULL, NULL, 0, NULL, &retry) : SGT_OK;
+		rc = rc ? rc : q(begin, 0, NULL, NULL, 0, NULL, &retry);
+		sgt_silent--;
+		if (rc != SGT_OK && !retry) {
+			/* libpq may still call a connection the server closed good: a new one, in any case */
+			pq.finish(db.conn);
+			db.conn = NULL;
+			if ((rc = connect_db(db.conninfo)) != SGT_OK)
+				return rc;
+			rc = exclusive ? q(WRITER_LOCK, 0, NULL, NULL, 0, NULL, &retry) : SGT_OK;
+			rc = rc ? rc : q(begin, 0, NULL, NULL, 0, NULL, &retry);
+		}
+		if (rc == SGT_OK && exclusive)
+			db.writer = 1;
+		if (rc == SGT_OK && (rc = schema_version(&v)) == SGT_OK && v != SCHEMA_VERSION) {
+			if (v == 0)
+				rc = sgt_err(SGT_ERR_DATA, "database %s holds no signet store", db.name);
+			else if (v > SCHEMA_VERSION || exclusive)
+				rc = migrate_schema(v);	/* refuses a newer one; a writer brings an older one up */
+			else
+				rc = sgt_err(SGT_ERR_DATA, "database %s holds schema version %d; the next state-changing command "
+					     "migrates it to %d", db.name, v, SCHEMA_VERSION);
+		}
+		if (rc == SGT_OK)
+			rc = q(exclusive ? "SELECT seq, head FROM signet_head WHERE id = 1 FOR UPDATE"
+					 : "SELECT seq, head FROM signet_head WHERE id = 1",
+			       0, NULL, NULL, 1, &r, &retry);
+		if (rc == SGT_OK) {
+			const char *p = pq.getvalue(r, 0, 0);
+			size_t i;
+
+			/* binary int8: big-endian */
+			dbseq = 0;
+			for (i = 0; i < 8; i++)
+				dbseq = (long long)((unsigned long long)dbseq << 8 | (unsigned char)p[i]);
+			rc = sync_copy(dir, dbseq, pq.getvalue(r, 0, 1), (size_t)pq.getlength(r, 0, 1));
+			pq.clear(r);
+		}
+		if (rc == SGT_OK) {
+			db.in_tx = 1;
+			return SGT_OK;
+		}
+		rollback();
+		if (!retry)
+			return rc;
+	}
+	return sgt_err(SGT_ERR_DATA, "database %s: gave up after %d serialization failures", db.name, attempt);
+}
+
+int sgt_db_lock(struct sgt_store *st, int exclusive)
+{
+	int rc;
+
+	if (db.in_tx)
+		return SGT_OK;
+	free(db.dir);
+	free(db.host);
+	db.dir = strdup(st->dir);
+	db.host = strdup(st->cfg.db_host);
+	if (db.dir == NULL || db.host == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	if ((rc = connect_db(st->cfg.db_conninfo)) != SGT_OK)
+		return rc;
+	if (exclusive)
+		return begin_and_sync(st->dir, 1);
+	/* A reader: the copy is written under a brief exclusive flock, then the lock is lowered again. */
+	if (st->lock_fd < 0) {	/* a read-only store without a lock file: its copy can only be read */
+		rc = begin_and_sync(st->dir, 0);
+		rollback();
+		return rc;
+	}
+	while (flock(st->lock_fd, LOCK_EX) != 0)
+		if (errno != EINTR)
+			return sgt_err(SGT_ERR_DATA, "cannot lock the store '%s': %s", st->dir, strerror(errno));
+	rc = begin_and_sync(st->dir, 0);
+	rollback();
+	while (flock(st->lock_fd, LOCK_SH) != 0)
+		if (errno != EINTR)
+			return sgt_err(SGT_ERR_DATA, "cannot lock the store '%s': %s", st->dir, strerror(errno));
+	return rc;
+}
+
+void sgt_db_unlock(void)
+{
+	if (db.in_tx)
+		rollback();
+	sgt_db_done();
+}
+
+void sgt_db_done(void)
+{
+	if (db.writer && !db.in_tx && db.conn != NULL) {
+		sgt_silent++;
+		(void)exec(WRITER_UNLOCK);
+		sgt_silent--;
+	}
+	db.writer = 0;
+}
+
+int sgt_db_ready(const struct sgt_store *st)
+{
+	if (st->cfg.db_conninfo == NULL || db.in_tx)
+		return SGT_OK;
+	if (db.dir == NULL || strcmp(db.dir, st->dir) != 0)
+		return sgt_err(SGT_ERR_DATA, "internal error: store '%s' is not locked in its database", st->dir);
+	return begin_and_sync(st->dir, 1);
+}
+
+/* The store files rec's intent names: rel path and staged (or final) content, upserted at seq. */
+static int push_files(json_t *rec, long long seq)
+{
+	json_t *intent = json_object_get(rec, "intent"), *files = json_object_get(intent, "files"), *f;
+	const char *id = json_string_value(json_object_get(intent, "id"));
+	size_t i, dl = strlen(db.dir);
+	char sbuf[32];
+	int rc = SGT_OK;
+
+	json_array_foreach(files, i, f) {
+		const char *final = json_string_value(f);
+		const char *rel, *vals[4];
+		int lens[4] = { -1, 0, -1, -1 };
+		char tmp[PATH_MAX];
+		unsigned char *data = NULL;
+		size_t len = 0;
+
+		if (final == NULL || strncmp(final, db.dir, dl) != 0 || final[dl] != '/')
+			continue;	/* a user output, this host's alone */
+		rel = final + dl + 1;
+		if (host_local(rel))
+			continue;
+		snprintf(tmp, sizeof(tmp), "%s.signet-%s.tmp", final, id ? id : "");
+		if (id == NULL || access(tmp, F_OK) != 0)
+			snprintf(tmp, sizeof(tmp), "%s", final);
+		if ((rc = sgt_file_read(tmp, (size_t)1 << 30, &data, &len)) != SGT_OK)
+			break;
+		vals[0] = rel;
+		vals[1] = (const char *)data;
+		lens[1] = (int)len;
+		vals[2] = llstr(seq, sbuf);
+		vals[3] = db.host;
+		rc = q("INSERT INTO signet_files (path, content, seq, host) VALUES ($1, $2, $3::bigint, $4) "
+		       "ON CONFLICT (path) DO UPDATE SET content = EXCLUDED.content, seq = EXCLUDED.seq, host = EXCLUDED.host",
+		       4, vals, lens, 0, NULL, NULL);
+		free(data);
+		if (rc != SGT_OK)
+			break;
+	}
+	return rc;
+}
+
+int sgt_db_commit(const char *lines, size_t len, long long first, const char *head, size_t headlen, json_t *recs)
+{
+	const char *p = lines, *end = lines + len, *vals[3];
+	int lens[3] = { -1, 0, -1 };
+	char sbuf[32];
+	long long seq = first;
+	size_t i = 0;
+	int rc = SGT_OK;
+
+	if (!db.in_tx)
+		return sgt_err(SGT_ERR_DATA, "internal error: no database transaction holds the audit head");
+	sgt_sig_hold();
+	while (p < end && rc == SGT_OK) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		vals[0] = llstr(seq, sbuf);
+		vals[1] = p;
+		lens[1] = (int)n;
+		vals[2] = db.host;
+		rc = q("INSERT INTO signet_audit (seq, record, host) VALUES ($1::bigint, $2, $3)", 3, vals, lens, 0, NULL, NULL);
+		if (rc == SGT_OK)
+			rc = push_files(json_array_get(recs, i), seq);
+		p += n + 1;
+		seq++;
+		i++;
+	}
+	seq--;
+	if (rc == SGT_OK) {
+		vals[0] = llstr(seq, sbuf);
+		vals[1] = head;
+		lens[1] = (int)headlen;
+		rc = q("UPDATE signet_head SET seq = $1::bigint, head = $2 WHERE id = 1", 2, vals, lens, 0, NULL, NULL);
+	}
+	if (rc == SGT_OK)
+		rc = q("INSERT INTO signet_heads (seq, head, host) VALUES ($1::bigint, $2, $3)", 3, vals, lens, 0, NULL, NULL);
+	if (rc == SGT_OK && db.reg_module != NULL) {
+		const char *hv[3] = { db.host, db.reg_module, db.reg_token };
+
+		rc = q("INSERT INTO signet_hosts (name, module, token) VALUES ($1, $2, $3)", 3, hv, NULL, 0, NULL, NULL);
+	}
+	if (rc == SGT_OK)
+		rc = exec("COMMIT");
+	if (rc == SGT_OK && db.reg_module != NULL) {
+		free(db.reg_module);
+		free(db.reg_token);
+		db.reg_module = db.reg_token = NULL;
+	}
+	/*
+	 * A COMMIT whose answer was lost may or may not have happened; the next
+	 * command's copy tells (it is refused as ahead of the database only if
+	 * the records were lost, and this host wrote none of them).
+	 */
+	if (rc != SGT_OK) {
+		rollback();
+		sgt_hint("nothing of this command was recorded; its outputs were not put in place");
+	}
+	db.in_tx = 0;
+	sgt_sig_release();
+	return rc;
+}
+
+/* -- commands allowed on a database store ----------------------------------------------- */
+
+void sgt_db_command(const char *cmd, const char *sub)
+{
+	static const char *const with_sub[] = { "key", "cert", "fleet", "rotate", "store", "audit", "approve", "policy", NULL };
+	size_t i;
+	int keep = sub != NULL && strncmp(sub, "--format", 8) == 0;
+
+	for (i = 0; with_sub[i] != NULL && cmd != NULL && !keep; i++)
+		keep = strcmp(cmd, with_sub[i]) == 0;
+	if (!keep || (sub != NULL && sub[0] == '-' && strncmp(sub, "--format", 8) != 0))
+		sub = NULL;	/* a label, a file or an option: not part of the command's name */
+	snprintf(db.cmd, sizeof(db.cmd), "%s%s%s", cmd ? cmd : "", sub ? " " : "", sub ? sub : "");
+}
+
+int sgt_db_allowed(const struct sgt_store *st)
+{
+	static const char *const ok[] = { "key generate", "cert issue", "cert reissue", "store migrate", NULL };
+	size_t i;
+
+	if (st->cfg.db_conninfo == NULL)
+		return SGT_OK;
+	for (i = 0; ok[i] != NULL; i++)
+		if (strcmp(db.cmd, ok[i]) == 0)
+			return SGT_OK;
+	/* sign and renew whatever follows, except MCUboot images (sgt_db_command was told "sign --format mcuboot") */
+	if ((strncmp(db.cmd, "sign", 4) == 0 && (db.cmd[4] == '\0' || db.cmd[4] == ' ') &&
+	     strcmp(db.cmd, "sign --format mcuboot") != 0) ||
+	    (strncmp(db.cmd, "renew", 5) == 0 && (db.cmd[5] == '\0' || db.cmd[5] == ' ')))
+		return SGT_OK;
+	return sgt_err(SGT_ERR_DATA, "'signet %s' is not supported yet on a database-backed store ('%s')", db.cmd, st->dir);
+}
+
+/* -- init --db, --join ---------------------------------------------------------------------- */
+
+int sgt_db_create(const char *conninfo, const char *host, const char *module, const char *token, int join)
+{
+	const char *vals[1] = { host };
+	PGresult *r;
+	int rc, v, fresh = 0;
+
+	if ((rc = connect_db(conninfo)) != SGT_OK)
+		return rc;
+	if ((rc = exec("BEGIN ISOLATION LEVEL SERIALIZABLE")) != SGT_OK)
+		return rc;
+	if ((rc = schema_version(&v)) != SGT_OK)
+		goto out;
+	if (v != 0 && v <= SCHEMA_VERSION) {
+		/* a schema without a record is what an init killed before its first record left */
+		if ((rc = q("SELECT (SELECT seq FROM signet_head) = 0 AND NOT EXISTS (SELECT 1 FROM signet_hosts)", 0, NULL,
+			    NULL, 0, &r, NULL)) != SGT_OK)
+			goto out;
+		fresh = strcmp(pq.getvalue(r, 0, 0), "t") == 0;
+		pq.clear(r);
+	}
+	if (!join && v != 0 && !fresh) {
+		rc = sgt_err(SGT_ERR_DATA, "database %s holds a signet store already; refusing to make another", db.name);
+		sgt_hint("'signet init --db CONNINFO --join' attaches this host to it");
+		goto out;
+	}
+	if (join && (v == 0 || fresh)) {
+		rc = sgt_err(SGT_ERR_DATA, "database %s holds no signet store to join", db.name);
+		sgt_hint("'signet init --db CONNINFO' without --join creates one");
+		goto out;
+	}
+	if ((rc = migrate_schema(v)) != SGT_OK)
+		goto out;
+	if ((rc = q("SELECT 1 FROM signet_hosts WHERE name = $1", 1, vals, NULL, 0, &r, NULL)) != SGT_OK)
+		goto out;
+	v = pq.ntuples(r);
+	pq.clear(r);
+	if (v > 0) {
+		rc = sgt_err(SGT_ERR_DATA, "host '%s' is in database %s already; each host needs a name of its own", host,
+			     db.name);
+		sgt_hint("--host NAME names this host");
+		goto out;
+	}
+	rc = exec("COMMIT");
+	/* the host is registered by the commit of its first record (init or host.join) */
+	free(db.reg_module);
+	free(db.reg_token);
+	db.reg_module = strdup(module);
+	db.reg_token = strdup(token);
+	if (rc == SGT_OK && (db.reg_module == NULL || db.reg_token == NULL))
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+out:
+	if (rc != SGT_OK)
+		rollback();
+	return rc;
+}
+
+/* -- audit verify: every head --------------------------------------------------------------- */
+
+int sgt_db_verify_heads(void *pub_evp, long long *n)
+{
+	EVP_PKEY *pub = pub_evp;
+	PGresult *r;
+	int rc, i, rows;
+
+	*n = 0;
+	if (db.conn == NULL)
+		return SGT_OK;
+	if ((rc = q("SELECT seq, head, encode(sha256(a.record), 'hex') FROM signet_heads h JOIN signet_audit a USING (seq) "
+		    "ORDER BY seq", 0, NULL, NULL, 0, &r, NULL)) != SGT_OK)
+		return rc;
+	rows = pq.ntuples(r);
+	for (i = 0; i < rows && rc == SGT_OK; i++) {
+		const char *seq = pq.getvalue(r, i, 0), *hex = pq.getvalue(r, i, 1), *rech = pq.getvalue(r, i, 2);
+		unsigned char *head = NULL;
+		size_t hl = strlen(hex) / 2 - 1, k;
+		char *text, *l2, hash[65], sig[800], msg[256];
+		long long sseq;
+
+		/* bytea in text form: \x... */
+		if ((head = malloc(hl + 1)) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		for (k = 0; k < hl; k++)
+			sscanf(hex + 2 + 2 * k, "%2hhx", &head[k]);
+		head[hl] = '\0';
+		text = (char *)head;
+		if (strncmp(text, rech, 64) != 0) {
+			rc = sgt_err(SGT_ERR_VERDICT, "database %s: the head kept at record %s does not name that record", db.name, seq);
+		} else if ((l2 = strchr(text, '\n')) != NULL && sscanf(l2 + 1, "signed %lld %64s %799s", &sseq, hash, sig) == 3) {
+			unsigned char *s = NULL;
+			size_t sl = 0, ml = 0;
+			EVP_MD_CTX *md = EVP_MD_CTX_new();
+			int ok = 0;
+
+			ml = (size_t)snprintf(msg, sizeof(msg), "signet audit head v1\nseq %lld\nhash %s\n", sseq, hash);
+			if (sgt_unbase64(sig, strlen(sig), &s, &sl) == SGT_OK && md != NULL &&
+			    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1 &&
+			    EVP_DigestVerify(md, s, sl, (const unsigned char *)msg, ml) == 1)
+				ok = 1;
+			EVP_MD_CTX_free(md);
+			free(s);
+			if (!ok)
+				rc = sgt_err(SGT_ERR_VERDICT, "database %s: the head signature kept at record %s does not verify "
+					     "with audit.pub", db.name, seq);
+			else
+				(*n)++;
+		}
+		free(head);
+	}
+	pq.clear(r);
+	return rc;
+}
+
+/* -- store migrate ---------------------------------------------------------------------------- */
+
+struct walk {
+	const char *dir;
+	long long seq;
+	int rc;
+};
+static struct walk *walking;
+
+static int walk_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	const char *rel = path + strlen(walking->dir) + 1, *vals[4];
+	int lens[4] = { -1, 0, -1, -1 };
+	unsigned char *data = NULL;
+	size_t len = 0;
+	char sbuf[32];
+
+	(void)sb;
+	(void)ftw;
+	if (type != FTW_F || strlen(path) <= strlen(walking->dir) || host_local(rel))
+		return 0;
+	if ((walking->rc = sgt_file_read(path, (size_t)1 << 30, &data, &len)) != SGT_OK)
+		return 1;
+	vals[0] = rel;
+	vals[1] = (const char *)data;
+	lens[1] = (int)len;
+	vals[2] = llstr(walking->seq, sbuf);
+	vals[3] = "";
+	walking->rc = q("INSERT INTO signet_files (path, content, seq, host) VALUES ($1, $2, $3::bigint, $4)", 4, vals, lens,
+			0, NULL, NULL);
+	free(data);
+	return walking->rc != SGT_OK;
+}
+
+int sgt_db_migrate_to_db(const struct sgt_store *st, const char *conninfo, const char *host)
+{
+	char *logp = path_in(st->dir, "audit.log"), *headp = path_in(st->dir, "audit.head");
+	unsigned char *log = NULL, *head = NULL;
+	size_t loglen = 0, headlen = 0, off = 0;
+	long long seq = 0;
+	char sbuf[32];
+	const char *vals[3];
+	int lens[3] = { -1, 0, -1 };
+	struct walk w;
+	int rc, v;
+
+	(void)host;
+	if (logp == NULL || headp == NULL) {
+		rc = SGT_ERR_DATA;
+		goto done;
+	}
+	if ((rc = sgt_file_read(logp, (size_t)1 << 32, &log, &loglen)) != SGT_OK ||
+	    (rc = sgt_file_read(headp, 65536, &head, &headlen)) != SGT_OK)
+		goto done;
+	if ((rc = connect_db(conninfo)) != SGT_OK || (rc = exec("BEGIN ISOLATION LEVEL SERIALIZABLE")) != SGT_OK)
+		goto done;
+	if ((rc = schema_version(&v)) != SGT_OK)
+		goto out;
+	if (v != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "database %s holds a signet store already; refusing to move '%s' into it", db.name,
+			     st->dir);
+		goto out;
+	}
+	if ((rc = migrate_schema(0)) != SGT_OK)
+		goto out;
+	/* every record, byte for byte, at its own seq */
+	while (off < loglen && rc == SGT_OK) {
+		const unsigned char *nl = memchr(log + off, '\n', loglen - off);
+		size_t n = nl ? (size_t)(nl - (log + off)) : loglen - off;
+		json_t *j = json_loadb((const char *)log + off, n, 0, NULL);
+
+		if (nl == NULL || j == NULL || !json_is_integer(json_object_get(j, "seq")) ||
+		    json_integer_value(json_object_get(j, "seq")) != seq + 1) {
+			json_decref(j);
+			rc = sgt_err(SGT_ERR_DATA, "'%s': record %lld is not a complete record in sequence; run 'signet audit verify'",
+				     logp, seq + 1);
+			break;
+		}
+		json_decref(j);
+		seq++;
+		vals[0] = llstr(seq, sbuf);
+		vals[1] = (const char *)log + off;
+		lens[1] = (int)n;
+		vals[2] = "";
+		rc = q("INSERT INTO signet_audit (seq, record, host) VALUES ($1::bigint, $2, $3)", 3, vals, lens, 0, NULL, NULL);
+		off += n + 1;
+	}
+	if (rc != SGT_OK)
+		goto out;
+	vals[0] = llstr(seq, sbuf);
+	vals[1] = (const char *)head;
+	lens[1] = (int)headlen;
+	vals[2] = "";
+	if ((rc = q("UPDATE signet_head SET seq = $1::bigint, head = $2 WHERE id = 1", 2, vals, lens, 0, NULL, NULL)) != SGT_OK ||
+	    (rc = q("INSERT INTO signet_heads (seq, head, host) VALUES ($1::bigint, $2, $3)", 3, vals, lens, 0, NULL, NULL)) !=
+		    SGT_OK)
+		goto out;
+	w.dir = st->dir;
+	w.seq = seq;
+	w.rc = SGT_OK;
+	walking = &w;
+	if (nftw(st->dir, walk_one, 16, FTW_PHYS) != 0 && w.rc == SGT_OK)
+		w.rc = sgt_err(SGT_ERR_DATA, "cannot read store '%s': %s", st->dir, strerror(errno));
+	walking = NULL;
+	if ((rc = w.rc) != SGT_OK)
+		goto out;
+	rc = exec("COMMIT");
+out:
+	if (rc != SGT_OK)
+		rollback();
+done:
+	free(log);
+	free(head);
+	free(logp);
+	free(headp);
+	return rc;
+}
+
+/* Writes the database's files and chain as a file store's into dir (which exists, empty, ours). */
+int sgt_db_migrate_to_dir(const struct sgt_store *st, const char *dir)
+{
+	struct sgt_buf b = { 0 };
+	PGresult *r = NULL;
+	char *p;
+	int rc, i, n;
+
+	if ((rc = connect_db(st->cfg.db_conninfo)) != SGT_OK)
+		return rc;
+	if (!db.in_tx && (rc = begin_and_sync(st->dir, 1)) != SGT_OK)
+		return rc;
+	if ((rc = q("SELECT path, content FROM signet_files ORDER BY path", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
+		goto out;
+	n = pq.ntuples(r);
+	for (i = 0; i < n && rc == SGT_OK; i++) {
+		char rel[PATH_MAX];
+
+		snprintf(rel, sizeof(rel), "%.*s", pq.getlength(r, i, 0), pq.getvalue(r, i, 0));
+		if (host_local(rel))
+			continue;
+		if ((p = path_in(dir, rel)) == NULL)
+			rc = SGT_ERR_DATA;
+		else
+			rc = sgt_atomic_write(p, pq.getvalue(r, i, 1), (size_t)pq.getlength(r, i, 1), 1);
+		free(p);
+	}
+	pq.clear(r);
+	r = NULL;
+	if (rc != SGT_OK)
+		goto out;
+	if ((rc = q("SELECT record FROM signet_audit ORDER BY seq", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
+		goto out;
+	n = pq.ntuples(r);
+	for (i = 0; i < n && rc == SGT_OK; i++) {
+		rc = sgt_buf_add(&b, pq.getvalue(r, i, 0), (size_t)pq.getlength(r, i, 0));
+		rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
+	}
+	pq.clear(r);
+	r = NULL;
+	if (rc != SGT_OK || (p = path_in(dir, "audit.log")) == NULL) {
+		rc = rc ? rc : SGT_ERR_DATA;
+		goto out;
+	}
+	rc = sgt_atomic_write(p, b.p, b.len, 1);
+	free(p);
+	if (rc != SGT_OK)
+		goto out;
+	if ((rc = q("SELECT head FROM signet_head WHERE id = 1", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
+		goto out;
+	if ((p = path_in(dir, "audit.head")) == NULL)
+		rc = SGT_ERR_DATA;
+	else
+		rc = sgt_atomic_write(p, pq.getvalue(r, 0, 0), (size_t)pq.getlength(r, 0, 0), 1);
+	free(p);
+out:
+	if (r != NULL)
+		pq.clear(r);
+	sgt_buf_free(&b);
+	return rc;
+}
