@@ -43,7 +43,7 @@ int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct
 	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
 		return rc;
 	/* Entering the guard may have repaired the embedded token's files: on record before the module loads. */
-	if (first && sgt_hsm_embedded(st) && sgt_record_repairs(st) != SGT_OK)
+	if (first && sgt_hsm_guarding() && sgt_record_repairs(st) != SGT_OK)
 		sgt_warn("a token repair could not be recorded in the audit log");
 	if (flags & SGT_SESSION_QUIET)
 		sgt_silent++;
