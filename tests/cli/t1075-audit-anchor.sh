@@ -117,6 +117,7 @@ reset
 for t in privkey pubkey; do p11tool --login --pin "$(user_pin)" --delete-object --type "$t" --label signet-audit >/dev/null 2>&1 ||
   fail "could not delete the audit key ($t)"; done
 p11tool --login --pin "$(user_pin)" --delete-object --type data --label signet-audit-head >/dev/null 2>&1 || fail "could not delete the anchor"
+forget_deleted
 rm "$S/audit.pub"
 head -1 "$S/audit.head" >"$T/h" && mv "$T/h" "$S/audit.head"
 sig 0 audit verify

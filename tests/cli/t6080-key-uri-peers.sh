@@ -104,8 +104,7 @@ has "$T/err" "query attribute 'module-path'"
 sig 0 key generate gone
 gid=$(yaml_get "$S/keys/gone.yaml" id)
 for t in privkey pubkey; do p11tool --login --pin "$(user_pin)" --delete-object --type "$t" --label gone >/dev/null 2>&1 || fail "delete $t"; done
-# (the token guard brings back a key object file signet did not destroy: its known-good copies go too)
-for g in "$S"/hsm/good/*/*.object; do [ -e "$S/hsm/tokens/${g#"$S"/hsm/good/}" ] || rm "$g"; done
+forget_deleted
 sig 0 key show gone
 hasnt "$T/out" "^uri:"
 has "$T/err" "^signet: warning: token 'signet' holds no public key for 'gone' \(id $gid\): no PKCS#11 URI"
