@@ -136,6 +136,13 @@ void sgt_tx_free(struct sgt_tx *tx)
 	free(tx);
 }
 
+void sgt_tx_leave(struct sgt_tx *tx)
+{
+	if (tx != NULL && !tx->committed)
+		sgt_intent_leave();
+	sgt_tx_free(tx);
+}
+
 /* ---- records without a transaction object ---- */
 
 int sgt_record_batch(const struct sgt_store *st, json_t *recs)
