@@ -46,6 +46,7 @@ const struct sgt_audit_signer *sgt_anchor_signer(void);
  * generation, so it can hold no audit key.  The caller opens the session
  * (session.h): anchor.c opens no token of its own.
  */
-int sgt_anchor_read(struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *keyable);
+int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *a,
+		    int *keyable);
 
 #endif

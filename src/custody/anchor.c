@@ -26,6 +26,42 @@ static struct sgt_p11 *signer_p11;	/* the session heads are signed on; NULL: non
 static CK_OBJECT_HANDLE signer_key = CK_INVALID_HANDLE;
 static struct sgt_audit_signer head_signer;	/* valid while signer_p11 is set */
 
+/*
+ * The chain this store's heads belong to: the SHA-256 of its first audit
+ * record, the same on every host appending to the chain and different for
+ * every store.  The anchor object carries it as CKA_ID, so two stores on
+ * one token keep two anchors.  key_id is the CKA_ID of the store's audit
+ * key (the one whose public key is audit.pub).  legacy is the unnamed
+ * anchor (from before chains had ids) this store last signed, replaced by
+ * its named one at the next signed append.
+ */
+static unsigned char chain[32];
+static int have_chain;
+static unsigned char key_id[64];
+static size_t key_idlen;
+static struct sgt_audit_anchor legacy;
+
+/* sha256 of the first line of the store's audit log; 0 when there is none. */
+static int chain_of(const struct sgt_store *st, unsigned char out[32])
+{
+	char *path = sgt_store_path(st, "audit.log");
+	FILE *f = path != NULL ? fopen(path, "rb") : NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int ok = 0;
+
+	if (f != NULL && (n = getline(&line, &cap, f)) > 1 && line[n - 1] == '\n') {
+		EVP_Digest(line, (size_t)n - 1, out, NULL, EVP_sha256(), NULL);
+		ok = 1;
+	}
+	if (f != NULL)
+		fclose(f);
+	free(line);
+	free(path);
+	return ok;
+}
+
 const struct sgt_audit_signer *sgt_anchor_signer(void)
 {
 	return signer_p11 != NULL ? &head_signer : NULL;
@@ -45,17 +81,49 @@ static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label,
 	*n = 0;
 	if ((rv = p->f->C_FindObjectsInit(p->session, t, cls == ANY_CLASS ? 1 : 2)) != CKR_OK)
 		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
-	rv = p->f->C_FindObjects(p->session, buf, 16, &got);
-	p->f->C_FindObjectsFinal(p->session);
-	if (rv != CKR_OK)
-		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
-	if (got > 0) {
-		if ((*h = malloc(got * sizeof(**h))) == NULL)
+	/* every one: several stores on a token each keep an anchor and an audit key */
+	while ((rv = p->f->C_FindObjects(p->session, buf, 16, &got)) == CKR_OK && got > 0) {
+		CK_OBJECT_HANDLE *nh = realloc(*h, (*n + got) * sizeof(**h));
+
+		if (nh == NULL) {
+			p->f->C_FindObjectsFinal(p->session);
+			free(*h);
+			*h = NULL;
+			*n = 0;
 			return sgt_err(SGT_ERR_DATA, "out of memory");
-		memcpy(*h, buf, got * sizeof(**h));
+		}
+		*h = nh;
+		memcpy(*h + *n, buf, got * sizeof(**h));
+		*n += got;
 	}
-	*n = got;
+	p->f->C_FindObjectsFinal(p->session);
+	if (rv != CKR_OK) {
+		free(*h);
+		*h = NULL;
+		*n = 0;
+		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
+	}
 	return SGT_OK;
+}
+
+/* CKA_ID of h into id (*len 0 when it has none). */
+static void object_id(struct sgt_p11 *p, CK_OBJECT_HANDLE h, unsigned char *id, size_t cap, size_t *len)
+{
+	CK_ATTRIBUTE t = { CKA_ID, id, cap };
+
+	*len = 0;
+	if (p->f->C_GetAttributeValue(p->session, h, &t, 1) == CKR_OK && t.ulValueLen != (CK_ULONG)-1 && t.ulValueLen <= cap)
+		*len = t.ulValueLen;
+}
+
+/* 1 when h's CKA_ID is id. */
+static int id_is(struct sgt_p11 *p, CK_OBJECT_HANDLE h, const unsigned char *id, size_t len)
+{
+	unsigned char got[64];
+	size_t n;
+
+	object_id(p, h, got, sizeof(got), &n);
+	return n == len && (len == 0 || memcmp(got, id, len) == 0);
 }
 
 /* A read-write session of its own on the logged-in handle p: *q is p with that session. */
@@ -95,7 +163,7 @@ static int is_audit_key(struct sgt_p11 *p, CK_OBJECT_HANDLE h)
 
 	return h != CK_INVALID_HANDLE && p->f->C_GetAttributeValue(p->session, h, t, 2) == CKR_OK &&
 	       cls == CKO_PRIVATE_KEY && t[1].ulValueLen == strlen(SGT_AUDIT_KEY_LABEL) &&
-	       memcmp(label, SGT_AUDIT_KEY_LABEL, t[1].ulValueLen) == 0;
+	       memcmp(label, SGT_AUDIT_KEY_LABEL, t[1].ulValueLen) == 0 && (key_idlen == 0 || id_is(p, h, key_id, key_idlen));
 }
 
 /*
@@ -146,10 +214,16 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 	 */
 	if (!is_audit_key(&p, signer_key)) {
 		signer_key = CK_INVALID_HANDLE;
+		size_t i, mine = 0;
+
 		if ((rc = find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
 			goto out;
-		if (n != 1) {
-			rc = sgt_err(SGT_ERR_HSM, "token '%s' holds %zu audit keys, not one", token, n);
+		/* the store's own audit key: the one with its CKA_ID (several stores may share the token) */
+		for (i = 0; i < n; i++)
+			if (key_idlen == 0 || id_is(&p, h[i], key_id, key_idlen))
+				h[mine++] = h[i];
+		if (mine != 1) {
+			rc = sgt_err(SGT_ERR_HSM, "token '%s' holds %zu audit keys of this store, not one", token, mine);
 			goto out;
 		}
 		signer_key = h[0];
@@ -195,35 +269,105 @@ out:
 	return rc;
 }
 
+/* The anchor text of h ("signed SEQ HASH SIG"), parsed; 0 when it is not one. */
+static int anchor_of(struct sgt_p11 *p, CK_OBJECT_HANDLE h, struct sgt_audit_anchor *x)
+{
+	char buf[800];
+	CK_ATTRIBUTE t = { CKA_VALUE, buf, sizeof(buf) - 1 };
+	size_t len;
+
+	if (p->f->C_GetAttributeValue(p->session, h, &t, 1) != CKR_OK || t.ulValueLen >= sizeof(buf))
+		return 0;
+	len = t.ulValueLen;
+	buf[len] = '\0';
+	while (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	return len > 7 && strncmp(buf, "signed ", 7) == 0 && sgt_audit_anchor_parse(buf + 7, len - 7, x) == 0;
+}
+
+/* 1 when h is an unnamed anchor holding the head this store signed last (audit.head's). */
+static int is_legacy_mine(struct sgt_p11 *p, CK_OBJECT_HANDLE h)
+{
+	struct sgt_audit_anchor x;
+
+	return legacy.present && anchor_of(p, h, &x) && x.seq == legacy.seq && strcmp(x.hash, legacy.hash) == 0;
+}
+
+/* The label of this chain's anchor: SGT_AUDIT_HEAD_LABEL, '-', the chain id's first 16 bytes in hex. */
+static void chain_label(const unsigned char id[32], char out[64])
+{
+	char hex[33];
+
+	sgt_hex(id, 16, hex);
+	snprintf(out, 64, "%s-%s", SGT_AUDIT_HEAD_LABEL, hex);
+}
+
+/*
+ * 1 when this chain has no named anchor yet but the token holds the
+ * unnamed one it signed last (a store from before chains had names): the
+ * next signed append migrates it.
+ */
+static int legacy_only(struct sgt_p11 *p)
+{
+	CK_OBJECT_HANDLE *h = NULL;
+	char label[64];
+	size_t n = 0, i;
+	int found = 0;
+
+	if (!have_chain || !legacy.present)
+		return 0;
+	chain_label(chain, label);
+	if (find_label(p, CKO_DATA, label, &h, &n) != SGT_OK || n > 0) {
+		free(h);
+		return 0;
+	}
+	if (find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n) == SGT_OK)
+		for (i = 0; i < n && !found; i++)
+			found = is_legacy_mine(p, h[i]);
+	free(h);
+	return found;
+}
+
 /* The signed head kept on the token: a new data object first, then the old ones go. */
 static int keep_head(void *ctx, long long seq, const char *hash, const char *sig_b64)
 {
 	const char *token = ((struct sgt_p11 *)ctx)->token;
 	struct sgt_p11 p;
-	CK_OBJECT_HANDLE *old = NULL, obj;
+	CK_OBJECT_HANDLE *old = NULL, *unnamed = NULL, obj;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	char text[800];
-	size_t n = 0, i;
+	char text[800], label[64];
+	size_t n = 0, nu = 0, i;
 	int rc;
 	CK_RV rv;
 
 	snprintf(text, sizeof(text), "signed %lld %s %s\n", seq, hash, sig_b64);
+	/* named by the chain (data objects have no CKA_ID); a store whose log cannot be read keeps an unnamed one, as before */
+	if (have_chain)
+		chain_label(chain, label);
+	else
+		snprintf(label, sizeof(label), "%s", SGT_AUDIT_HEAD_LABEL);
 	if ((rc = attach(ctx, &p)) != SGT_OK)
 		return rc;
-	if ((rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &old, &n)) == SGT_OK) {
+	if ((rc = find_label(&p, CKO_DATA, label, &old, &n)) == SGT_OK &&
+	    (!have_chain || !legacy.present || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &unnamed, &nu)) == SGT_OK)) {
 		CK_ATTRIBUTE t[] = {
 			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, sizeof(yes) },
-			{ CKA_PRIVATE, &no, sizeof(no) }, { CKA_LABEL, (void *)SGT_AUDIT_HEAD_LABEL, strlen(SGT_AUDIT_HEAD_LABEL) },
+			{ CKA_PRIVATE, &no, sizeof(no) }, { CKA_LABEL, label, strlen(label) },
 			{ CKA_APPLICATION, (void *)"signet", 6 }, { CKA_VALUE, text, strlen(text) },
 		};
 
 		if ((rv = p.f->C_CreateObject(p.session, t, sizeof(t) / sizeof(t[0]), &obj)) != CKR_OK)
 			rc = sgt_err(SGT_ERR_HSM, "cannot keep the audit head on token '%s' (%s)", token, sgt_p11_rv_name(rv));
+		/* the older ones of this chain go, and the unnamed one this store signed last (migrated) */
 		for (i = 0; rc == SGT_OK && i < n; i++)
 			p.f->C_DestroyObject(p.session, old[i]);
+		for (i = 0; rc == SGT_OK && i < nu; i++)
+			if (is_legacy_mine(&p, unnamed[i]))
+				p.f->C_DestroyObject(p.session, unnamed[i]);
 	}
 	free(old);
+	free(unnamed);
 	detach(&p);
 	return rc;
 }
@@ -248,30 +392,54 @@ static int write_pub(const struct sgt_store *st, EVP_PKEY *pk)
 /*
  * The token's audit public key (NULL when none) and, when priv is not
  * NULL, its one private key (CK_INVALID_HANDLE when not exactly one): one
- * search for both.
+ * search for both.  Several stores on a token each have an audit key: the
+ * one whose public key is want (the store's audit.pub) is taken, else the
+ * first; its private key is the one with its CKA_ID, kept in key_id.
  */
-static int token_pub(struct sgt_p11 *p, EVP_PKEY **out, CK_OBJECT_HANDLE *priv)
+static int token_pub(struct sgt_p11 *p, EVP_PKEY *want, EVP_PKEY **out, CK_OBJECT_HANDLE *priv)
 {
-	CK_OBJECT_HANDLE *h = NULL, pub = CK_INVALID_HANDLE, key = CK_INVALID_HANDLE;
-	size_t n = 0, i, nkeys = 0;
-	int rc;
+	CK_OBJECT_HANDLE *h = NULL, key = CK_INVALID_HANDLE;
+	unsigned char id[64];
+	size_t n = 0, i, nkeys = 0, idlen = 0;
+	int rc, found = 0;
 
 	*out = NULL;
 	if ((rc = find_label(p, ANY_CLASS, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
 		return rc;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !found; i++) {
+		CK_OBJECT_CLASS cls = ANY_CLASS;
+		CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
+		EVP_PKEY *pk = NULL;
+
+		if (p->f->C_GetAttributeValue(p->session, h[i], &c, 1) != CKR_OK || cls != CKO_PUBLIC_KEY)
+			continue;
+		sgt_silent++;
+		rc = sgt_p11_pubkey(p, h[i], &pk);
+		sgt_silent--;
+		if (rc != SGT_OK)
+			continue;
+		if (*out == NULL || (want != NULL && EVP_PKEY_eq(pk, want) == 1)) {
+			EVP_PKEY_free(*out);
+			*out = pk;
+			object_id(p, h[i], id, sizeof(id), &idlen);
+			found = want == NULL || EVP_PKEY_eq(pk, want) == 1;
+		} else {
+			EVP_PKEY_free(pk);
+		}
+	}
+	rc = SGT_OK;
+	for (i = 0; i < n && *out != NULL; i++) {
 		CK_OBJECT_CLASS cls = ANY_CLASS;
 		CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
 
-		if (p->f->C_GetAttributeValue(p->session, h[i], &c, 1) != CKR_OK)
-			continue;
-		if (cls == CKO_PUBLIC_KEY && pub == CK_INVALID_HANDLE)
-			pub = h[i];
-		else if (cls == CKO_PRIVATE_KEY && nkeys++ == 0)
+		if (p->f->C_GetAttributeValue(p->session, h[i], &c, 1) == CKR_OK && cls == CKO_PRIVATE_KEY &&
+		    id_is(p, h[i], id, idlen) && nkeys++ == 0)
 			key = h[i];
 	}
-	if (pub != CK_INVALID_HANDLE)
-		rc = sgt_p11_pubkey(p, pub, out);
+	if (*out != NULL) {
+		memcpy(key_id, id, idlen);
+		key_idlen = idlen;
+	}
 	if (priv != NULL)
 		*priv = nkeys == 1 ? key : CK_INVALID_HANDLE;
 	free(h);
@@ -357,6 +525,8 @@ static int make_key(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **ou
 		sgt_intent_abort(st);
 		return rc;
 	}
+	memcpy(key_id, id, sizeof(id));
+	key_idlen = sizeof(id);
 	if ((rc = sgt_p11_pubkey(p, pub, out)) != SGT_OK || (rc = sgt_hsm_snapshot_new(st)) != SGT_OK ||
 	    (rc = write_pub(st, *out)) != SGT_OK) {
 		sgt_intent_abort(st);
@@ -364,6 +534,38 @@ static int make_key(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **ou
 		sgt_p11_destroy(p, pub);
 	}
 	return rc;
+}
+
+struct key_named {
+	char spki[65];
+	int named;
+};
+
+static int names_key(void *ctx, json_t *rec)
+{
+	struct key_named *k = ctx;
+	const char *op = json_string_value(json_object_get(rec, "op")), *spki = json_string_value(json_object_get(rec, "spki_sha256"));
+
+	if (op != NULL && strcmp(op, "audit.key") == 0 && spki != NULL && strcmp(spki, k->spki) == 0)
+		k->named = 1;
+	return SGT_OK;
+}
+
+/*
+ * 1 when the token's audit key tok is another store's: this store's log
+ * never recorded it (a run of this store cut off before audit.pub made a
+ * key its log does not name either, but that run's intent destroys it).
+ */
+static int another_chains_key(const struct sgt_store *st, EVP_PKEY *tok)
+{
+	struct key_named k = { "", 0 };
+
+	if (sgt_key_spki_sha256(tok, k.spki) != SGT_OK)
+		return 0;
+	sgt_silent++;
+	sgt_audit_foreach(st, 0, names_key, &k);
+	sgt_silent--;
+	return !k.named;
 }
 
 static int same_key(EVP_PKEY *a, EVP_PKEY *b)
@@ -378,7 +580,7 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	struct sgt_p11 p;
 	EVP_PKEY *tok = NULL, *file = NULL;
 	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-	int made = 0, rc;
+	int made = 0, migrate, rc;
 
 	/*
 	 * A recovery opens the token only to destroy what an interrupted command
@@ -392,12 +594,17 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		goto out;
 	/* What is wrong with the audit files is the audit append's and verify's to say, once. */
 	sgt_silent++;
-	rc = token_pub(&p, &tok, &key);
-	rc = rc ? rc : sgt_audit_pub_load(st, &file);
+	rc = sgt_audit_pub_load(st, &file);
+	rc = rc ? rc : token_pub(&p, file, &tok, &key);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
 	sgt_silent--;
 	if (rc != SGT_OK)
 		goto out;
+	have_chain = chain_of(st, chain);
+	/* the unnamed anchor this store signed last: replaced by its named one at the next signed append */
+	memset(&legacy, 0, sizeof(legacy));
+	if (have_chain && head.signed_.present)
+		legacy = head.signed_;
 	if (tok == NULL) {
 		/* A store from before anchoring, or one whose init could not make the key. */
 		if (file != NULL) {
@@ -407,6 +614,14 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		}
 		/* Not in the middle of another command's intent (a recovery opening the token). */
 		if (!st->lock_exclusive || sgt_intent_nonce() != NULL || make_key(st, &p, &tok) != SGT_OK)
+			goto out;
+		made = 1;
+	} else if (file == NULL && !head.signed_.present && st->lock_exclusive && sgt_intent_nonce() == NULL &&
+		   have_chain && another_chains_key(st, tok)) {
+		/* the token's audit key is another store's (its audit.key record is not in this log): one of its own */
+		EVP_PKEY_free(tok);
+		tok = NULL;
+		if (make_key(st, &p, &tok) != SGT_OK)
 			goto out;
 		made = 1;
 	} else if (file == NULL) {
@@ -427,10 +642,23 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		sgt_warn("'%s/audit.pub' is not the audit key of token '%s'; audit heads are not signed", st->dir, st->cfg.token);
 		goto out;
 	}
+	migrate = !made && st->lock_exclusive && sgt_intent_nonce() == NULL && legacy_only(&p);
 	detach(&p);
 	head_signer = s;
 	signer_p11 = handle;
 	signer_key = made ? CK_INVALID_HANDLE : key;
+	if (migrate) {
+		/* on record, and this record's own signed append replaces the unnamed anchor by the chain's */
+		char label[64];
+		json_t *d;
+
+		chain_label(chain, label);
+		d = json_pack("{s:s, s:s}", "anchor", label, "replaces", SGT_AUDIT_HEAD_LABEL);
+		if (sgt_record(st, "audit.anchor", NULL, NULL, "ok", d) != SGT_OK)
+			sgt_warn("the audit head kept on token '%s' could not be given this store's name; the next command tries again",
+				 st->cfg.token);
+		json_decref(d);
+	}
 	if (made) {
 		char spki[65] = "";
 		json_t *d;
@@ -454,35 +682,41 @@ out:
 	EVP_PKEY_free(file);
 }
 
-int sgt_anchor_read(struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *keyable)
+int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *a,
+		    int *keyable)
 {
 	CK_OBJECT_HANDLE *h = NULL;
+	EVP_PKEY *want = NULL;
+	unsigned char mine[32];
+	char label[64];
 	size_t n = 0, i;
 	int rc;
 
 	*pub = NULL;
 	memset(a, 0, sizeof(*a));
 	*keyable = audit_alg(p) != SGT_ALG_NONE;
-	if ((rc = token_pub(p, pub, NULL)) != SGT_OK || (rc = find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
+	sgt_silent++;
+	(void)sgt_audit_pub_load(st, &want);
+	sgt_silent--;
+	if ((rc = token_pub(p, want, pub, NULL)) != SGT_OK)
+		goto out;
+	/* This chain's anchor (labelled with the hash of its first record); an unnamed one only while it has none. */
+	if (chain_of(st, mine)) {
+		chain_label(mine, label);
+		if ((rc = find_label(p, CKO_DATA, label, &h, &n)) != SGT_OK)
+			goto out;
+	}
+	if (n == 0 && (rc = find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
 		goto out;
 	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */
 	for (i = 0; i < n; i++) {
-		char buf[800];
-		CK_ATTRIBUTE t = { CKA_VALUE, buf, sizeof(buf) - 1 };
 		struct sgt_audit_anchor x;
-		size_t len;
 
-		if (p->f->C_GetAttributeValue(p->session, h[i], &t, 1) != CKR_OK)
-			continue;
-		len = t.ulValueLen;
-		buf[len] = '\0';
-		while (len > 0 && buf[len - 1] == '\n')
-			buf[--len] = '\0';
-		if (len > 7 && strncmp(buf, "signed ", 7) == 0 && sgt_audit_anchor_parse(buf + 7, len - 7, &x) == 0 &&
-		    (!a->present || x.seq > a->seq))
+		if (anchor_of(p, h[i], &x) && (!a->present || x.seq > a->seq))
 			*a = x;
 	}
 out:
+	EVP_PKEY_free(want);
 	free(h);
 	return rc;
 }

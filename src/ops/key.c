@@ -236,7 +236,7 @@ undo:
 		sgt_err(rc, "token '%s' did not honour key custody for '%s' (%s), and the key pair could not be destroyed: "
 			"the next signet command destroys it", p->token, label, why.p);
 	else if (!destroyed || left > 0)
-		sgt_warn("token '%s' still holds %s of the key pair '%s' that was not recorded; the next signet command "
+		sgt_hint("token '%s' still holds %s of the key pair '%s', which was not recorded; the next signet command "
 			 "removes %s", p->token, destroyed ? "object files" : "objects", label, destroyed ? "them" : "it");
 	if (shortfall && (!destroyed || left > 0))
 		sgt_hint("the token did not finish writing the key (an I/O error?); 'signet audit custody' lists what it holds");
