@@ -349,16 +349,7 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 	st.dir = tmp;
 	st.lock_fd = -1;
 	{
-		/* a nonce makes the first record, whose hash names the chain (its anchor on the token), unique */
-		unsigned char nonce[16];
-		char nhex[33];
-		json_t *d = NULL;
-
-		if ((rc = sgt_random(nonce, sizeof(nonce))) != SGT_OK)
-			goto out;
-		sgt_hex(nonce, sizeof(nonce), nhex);
-		d = json_pack("{s:s, s:s, s:b, s:s}", "module", cfg.module, "token", cfg.token, "embedded", module == NULL,
-			      "chain_nonce", nhex);
+		json_t *d = json_pack("{s:s, s:s, s:b}", "module", cfg.module, "token", cfg.token, "embedded", module == NULL);
 
 		rc = sgt_record(&st, "init", NULL, NULL, "ok", d);
 		json_decref(d);

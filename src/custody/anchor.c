@@ -27,40 +27,17 @@ static CK_OBJECT_HANDLE signer_key = CK_INVALID_HANDLE;
 static struct sgt_audit_signer head_signer;	/* valid while signer_p11 is set */
 
 /*
- * The chain this store's heads belong to: the SHA-256 of its first audit
- * record, the same on every host appending to the chain and different for
- * every store.  The anchor object carries it as CKA_ID, so two stores on
- * one token keep two anchors.  key_id is the CKA_ID of the store's audit
- * key (the one whose public key is audit.pub).  legacy is the unnamed
- * anchor (from before chains had ids) this store last signed, replaced by
- * its named one at the next signed append.
+ * The chain this store's heads belong to is named by its audit key (one
+ * per store, shared by every host appending to the store's log): the
+ * anchor object's label carries the key's CKA_ID, so two stores on one
+ * token keep two anchors.  key_id is that CKA_ID (of the key whose public
+ * key is audit.pub).  legacy is the unnamed anchor (from before anchors
+ * had names) this store last signed, replaced by its named one at the
+ * next signed append.
  */
-static unsigned char chain[32];
-static int have_chain;
 static unsigned char key_id[64];
 static size_t key_idlen;
 static struct sgt_audit_anchor legacy;
-
-/* sha256 of the first line of the store's audit log; 0 when there is none. */
-static int chain_of(const struct sgt_store *st, unsigned char out[32])
-{
-	char *path = sgt_store_path(st, "audit.log");
-	FILE *f = path != NULL ? fopen(path, "rb") : NULL;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int ok = 0;
-
-	if (f != NULL && (n = getline(&line, &cap, f)) > 1 && line[n - 1] == '\n') {
-		EVP_Digest(line, (size_t)n - 1, out, NULL, EVP_sha256(), NULL);
-		ok = 1;
-	}
-	if (f != NULL)
-		fclose(f);
-	free(line);
-	free(path);
-	return ok;
-}
 
 const struct sgt_audit_signer *sgt_anchor_signer(void)
 {
@@ -293,12 +270,12 @@ static int is_legacy_mine(struct sgt_p11 *p, CK_OBJECT_HANDLE h)
 	return legacy.present && anchor_of(p, h, &x) && x.seq == legacy.seq && strcmp(x.hash, legacy.hash) == 0;
 }
 
-/* The label of this chain's anchor: SGT_AUDIT_HEAD_LABEL, '-', the chain id's first 16 bytes in hex. */
-static void chain_label(const unsigned char id[32], char out[64])
+/* The label of this chain's anchor: SGT_AUDIT_HEAD_LABEL, '-', its audit key's CKA_ID in hex (up to 16 bytes). */
+static void chain_label(const unsigned char *id, size_t len, char out[64])
 {
 	char hex[33];
 
-	sgt_hex(id, 16, hex);
+	sgt_hex(id, len > 16 ? 16 : len, hex);
 	snprintf(out, 64, "%s-%s", SGT_AUDIT_HEAD_LABEL, hex);
 }
 
@@ -314,9 +291,9 @@ static int legacy_only(struct sgt_p11 *p)
 	size_t n = 0, i;
 	int found = 0;
 
-	if (!have_chain || !legacy.present)
+	if (key_idlen == 0 || !legacy.present)
 		return 0;
-	chain_label(chain, label);
+	chain_label(key_id, key_idlen, label);
 	if (find_label(p, CKO_DATA, label, &h, &n) != SGT_OK || n > 0) {
 		free(h);
 		return 0;
@@ -342,15 +319,15 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 	CK_RV rv;
 
 	snprintf(text, sizeof(text), "signed %lld %s %s\n", seq, hash, sig_b64);
-	/* named by the chain (data objects have no CKA_ID); a store whose log cannot be read keeps an unnamed one, as before */
-	if (have_chain)
-		chain_label(chain, label);
+	/* named by the chain's audit key (data objects have no CKA_ID); a key without one keeps an unnamed anchor, as before */
+	if (key_idlen > 0)
+		chain_label(key_id, key_idlen, label);
 	else
 		snprintf(label, sizeof(label), "%s", SGT_AUDIT_HEAD_LABEL);
 	if ((rc = attach(ctx, &p)) != SGT_OK)
 		return rc;
 	if ((rc = find_label(&p, CKO_DATA, label, &old, &n)) == SGT_OK &&
-	    (!have_chain || !legacy.present || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &unnamed, &nu)) == SGT_OK)) {
+	    (key_idlen == 0 || !legacy.present || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &unnamed, &nu)) == SGT_OK)) {
 		CK_ATTRIBUTE t[] = {
 			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, sizeof(yes) },
 			{ CKA_PRIVATE, &no, sizeof(no) }, { CKA_LABEL, label, strlen(label) },
@@ -594,16 +571,16 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		goto out;
 	/* What is wrong with the audit files is the audit append's and verify's to say, once. */
 	sgt_silent++;
+	key_idlen = 0;
 	rc = sgt_audit_pub_load(st, &file);
 	rc = rc ? rc : token_pub(&p, file, &tok, &key);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
 	sgt_silent--;
 	if (rc != SGT_OK)
 		goto out;
-	have_chain = chain_of(st, chain);
 	/* the unnamed anchor this store signed last: replaced by its named one at the next signed append */
 	memset(&legacy, 0, sizeof(legacy));
-	if (have_chain && head.signed_.present)
+	if (head.signed_.present)
 		legacy = head.signed_;
 	if (tok == NULL) {
 		/* A store from before anchoring, or one whose init could not make the key. */
@@ -617,7 +594,7 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 			goto out;
 		made = 1;
 	} else if (file == NULL && !head.signed_.present && st->lock_exclusive && sgt_intent_nonce() == NULL &&
-		   have_chain && another_chains_key(st, tok)) {
+		   another_chains_key(st, tok)) {
 		/* the token's audit key is another store's (its audit.key record is not in this log): one of its own */
 		EVP_PKEY_free(tok);
 		tok = NULL;
@@ -652,7 +629,7 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		char label[64];
 		json_t *d;
 
-		chain_label(chain, label);
+		chain_label(key_id, key_idlen, label);
 		d = json_pack("{s:s, s:s}", "anchor", label, "replaces", SGT_AUDIT_HEAD_LABEL);
 		if (sgt_record(st, "audit.anchor", NULL, NULL, "ok", d) != SGT_OK)
 			sgt_warn("the audit head kept on token '%s' could not be given this store's name; the next command tries again",
@@ -687,7 +664,6 @@ int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pu
 {
 	CK_OBJECT_HANDLE *h = NULL;
 	EVP_PKEY *want = NULL;
-	unsigned char mine[32];
 	char label[64];
 	size_t n = 0, i;
 	int rc;
@@ -698,11 +674,12 @@ int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pu
 	sgt_silent++;
 	(void)sgt_audit_pub_load(st, &want);
 	sgt_silent--;
+	key_idlen = 0;
 	if ((rc = token_pub(p, want, pub, NULL)) != SGT_OK)
 		goto out;
-	/* This chain's anchor (labelled with the hash of its first record); an unnamed one only while it has none. */
-	if (chain_of(st, mine)) {
-		chain_label(mine, label);
+	/* This chain's anchor (labelled with its audit key's CKA_ID); an unnamed one only while it has none. */
+	if (*pub != NULL && key_idlen > 0) {
+		chain_label(key_id, key_idlen, label);
 		if ((rc = find_label(p, CKO_DATA, label, &h, &n)) != SGT_OK)
 			goto out;
 	}

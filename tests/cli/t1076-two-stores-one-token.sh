@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Two stores on one token keep two chains.  Each store's signed head is
-# kept in an anchor object named by its chain (the hash of its first audit
-# record, unique per store: init's record carries a nonce; every host
-# appending to one chain shares it), and each has an audit key of its own,
-# found by the CKA_ID of the key audit.pub names.  Two stores init'ed on
+# Two stores on one token keep two chains.  Each store has an audit key of
+# its own (found by the CKA_ID of the key audit.pub names; every host
+# appending to one store's chain shares it), and its signed head is kept in
+# an anchor object named by that key's CKA_ID.  Two stores init'ed on
 # one external token, appending alternately: both verify clean after each
 # append, each against its own anchor.  A store from before chains had
 # names (one unnamed anchor) keeps verifying, and its next state-changing
@@ -18,8 +17,16 @@ softhsm2-util --init-token --free --label prod --so-pin 5678 --pin 1234 >/dev/nu
 printf 'firmware\n' >"$T/img.bin"
 data_labels() { pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --list-objects --type data 2>/dev/null |
   sed -n "s/^ *label: *'\(.*\)'$/\1/p" | sort; }
-# anchor_of STORE: the label of STORE's anchor (SGT_AUDIT_HEAD_LABEL-<first 16 bytes of its chain id>).
-anchor_of() { echo "signet-audit-head-$(head -1 "$1/audit.log" | tr -d '\n' | sha256sum | cut -c1-32)"; }
+# anchor_of STORE: the label of STORE's anchor: signet-audit-head-<CKA_ID of the audit key audit.pub names>.
+anchor_of() {
+  local id
+  for id in $(pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --list-objects --type pubkey 2>/dev/null |
+              sed -n 's/^ *ID: *//p'); do
+    pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --read-object --type pubkey --id "$id" 2>/dev/null |
+      openssl pkey -pubin -inform DER 2>/dev/null | cmp -s - "$1/audit.pub" && { echo "signet-audit-head-$id"; return; }
+  done
+  echo "no-audit-key-for-$1"
+}
 
 for s in a b; do
   sig 0 --store "$T/$s" init --module "$SOFTHSM_MODULE" --token prod --pin-file "$T/pin"
