@@ -58,3 +58,38 @@ struct sgt_keyrec;
 int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *rec, const char *fleet,
 			  char *const *images, int nimages, char *const *sigs, int nsigs, const char *approvals_dir,
 			  json_t **details);
+
+/* The policy whose approvals block rules key rec: its own, else the store's (NULL: none). */
+const char *sgt_approve_policy_name(const struct sgt_store *st, const struct sgt_keyrec *rec);
+
+/*
+ * 1 when that policy asks for approvals, so that only a command given them
+ * acts on the key (never `signet renew`); 0 when not, or when the policy
+ * cannot be read (said on stderr; the command that acts then refuses).
+ */
+int sgt_approve_needed(const struct sgt_store *st, const struct sgt_keyrec *rec);
+
+/* The approvals given on a command line: --approval SIG... (sigs) or --approvals DIR. */
+struct sgt_approve_given {
+	char *const *sigs;
+	int nsigs;
+	const char *dir;
+};
+
+/*
+ * The gate of the other operations (rotate.start, rotate.finish,
+ * cert.reissue, key.adopt), the same rule as sign's with the same judge:
+ * when policy asks for approvals, the request must be one for op, for this
+ * key (spki; for key.adopt, whose key is not in custody yet, spki NULL and
+ * the label), not expired, whose "params" equal params exactly (made by
+ * the sgt_approve_params_* below, as `approve request` makes them), and
+ * approved by N distinct principals.  Returns as the sign gate; the caller
+ * records a verdict as refused and puts *details in its audit record.
+ */
+int sgt_approve_op_gate(const struct sgt_store *st, const char *op, const char *label, const char *spki,
+			const char *policy, const json_t *params, const struct sgt_approve_given *g, json_t **details);
+
+/* What a request for each operation names besides the key (new references). */
+json_t *sgt_approve_params_rotate(const char *new_label, const char *new_spki, const char *started);
+json_t *sgt_approve_params_reissue(const char *subject, long days, const char *policy);
+json_t *sgt_approve_params_adopt(const char *id, const char *uri, const char *policy);

@@ -173,6 +173,7 @@ struct sgt_fleet_custody {
 	long renew_before_days;		/* its policy's window (SGT_RENEW_DEFAULT_DAYS without one) */
 	char policy[65];		/* that policy's name, "" for none */
 	int foreign_issuer;		/* an outside CA issued it: renew cannot reissue it */
+	int needs_approvals;		/* its policy asks for approvals: renew leaves it to cert reissue */
 };
 
 int sgt_fleet_custody_load(const struct sgt_store *st, struct sgt_fleet_custody **out, size_t *n);

@@ -36,10 +36,12 @@ int sgt_key_import(struct sgt_store *st, const struct sgt_pin_opts *opts, const 
  * the private key's attributes where the module keeps none).  An
  * extractable or non-sensitive key is refused (SGT_ERR_VERDICT, with a
  * "refused" audit record) unless accept_extractable, which is then said
- * loudly in the audit record.  Nothing on the token is changed.
+ * loudly in the audit record.  approval (NULL when the policy asks for
+ * none): what the two-person rule's gate counted (approve.h), put in the
+ * record as it is.  Nothing on the token is changed.
  */
 int sgt_key_adopt(struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label, const char *idhex,
-		  const char *uri, const char *policy, int accept_extractable, struct sgt_keyrec *out);
+		  const char *uri, const char *policy, int accept_extractable, json_t *approval, struct sgt_keyrec *out);
 /*
  * A key named by label or by PKCS#11 URI ("pkcs11:object=fw;type=private"):
  * a URI is resolved on the token (one match, else an error listing the

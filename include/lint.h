@@ -48,6 +48,11 @@ struct sgt_lint {
  * 0), so renew cannot reissue it: the finding names cert csr and import.
  */
 #define SGT_LINT_FOREIGN_ISSUER 8
+/*
+ * With SGT_LINT_CURRENT: the key's policy asks for approvals (approve.h),
+ * so renew leaves it: the finding names approve request and cert reissue.
+ */
+#define SGT_LINT_NEEDS_APPROVALS 16
 
 /*
  * Lints x against pol (NULL: signet's built-in code-signing rules) at time

@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "approve.h"
 #include "audit.h"
 #include "cert.h"
 #include "cmd.h"
@@ -29,7 +30,7 @@
 
 static const char help_text[] =
 	"usage: signet cert issue LABEL [--policy NAME] [--subject DN] [--days N] [--ca LABEL] [--as-ca]\n"
-	"       signet cert reissue LABEL|CERTFILE [--days N] [--policy NAME]\n"
+	"       signet cert reissue LABEL|CERTFILE [--days N] [--policy NAME] [--approval SIG... | --approvals DIR]\n"
 	"       signet cert csr LABEL [--subject DN] [--policy NAME] [--out FILE]\n"
 	"       signet cert import LABEL FILE\n"
 	"       signet cert list [LABEL]\n"
@@ -45,6 +46,9 @@ static const char help_text[] =
 	"           old or expired certificate from anywhere), policy applied, new\n"
 	"           serial and validity.  Refuses (exit 1) when custody does not hold\n"
 	"           the key, and checks new SPKI == old SPKI == token key before writing.\n"
+	"           When the key's policy asks for approvals, it needs them (docs/approvals.md):\n"
+	"           'signet approve request --op cert.reissue --key LABEL [--days N]\n"
+	"           [--policy NAME]', with the same --days and --policy as here.\n"
 	"  csr      a PKCS#10 request signed by the key, for an external CA\n"
 	"  import   adopt a certificate issued elsewhere for key LABEL (same SPKI)\n"
 	"  list     certificates in the store: serial, expiry, days left, verdict\n"
@@ -58,6 +62,8 @@ static const char help_text[] =
 	"  --subject DN      subject such as \"CN=ota-signer,O=Acme\"\n"
 	"  --days N          validity in days (default: the policy's validity_days)\n"
 	"  --ca LABEL        sign with this key's CA certificate and key\n"
+	"  --approval SIG    (reissue) an approver's SSH signature of REQ.json; repeat it\n"
+	"  --approvals DIR   (reissue) the request (its one *.json) and approvals (*.sig)\n"
 	"  --pin-file F, --pin-fd N   where the token PIN comes from\n"
 	"\n"
 	"Certificates are kept as certs/<label>/<SERIAL>.pem (never overwritten) and\n"
@@ -68,7 +74,7 @@ static const char not_in_custody[] =
 	"if you still have the original private key file";
 
 enum {
-	OPT_POLICY = 0x200, OPT_SUBJECT, OPT_DAYS, OPT_CA, OPT_AS_CA, OPT_OUT, OPT_FILE
+	OPT_POLICY = 0x200, OPT_SUBJECT, OPT_DAYS, OPT_CA, OPT_AS_CA, OPT_OUT, OPT_FILE, OPT_APPROVAL, OPT_APPROVALS
 };
 
 struct opts {
@@ -82,6 +88,8 @@ struct opts {
 	struct sgt_pin_opts pin;
 	char *args[4];		/* operands, in order */
 	int nargs;
+	char *sigs[64];		/* reissue --approval SIG... */
+	struct sgt_approve_given approvals;
 };
 
 static int parse_days(const char *s, long *out)
@@ -107,6 +115,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "as-ca", no_argument, NULL, OPT_AS_CA },
 		{ "out", required_argument, NULL, OPT_OUT },
 		{ "file", no_argument, NULL, OPT_FILE },
+		{ "approval", required_argument, NULL, OPT_APPROVAL },
+		{ "approvals", required_argument, NULL, OPT_APPROVALS },
 		CMD_PIN_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
@@ -158,6 +168,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case OPT_FILE:
 			o->force_file = 1;
 			break;
+		case OPT_APPROVAL:
+			if (o->approvals.nsigs >= (int)(sizeof(o->sigs) / sizeof(o->sigs[0])))
+				return cmd_usage("cert", "more than %zu --approval", sizeof(o->sigs) / sizeof(o->sigs[0]));
+			o->sigs[o->approvals.nsigs++] = optarg;
+			o->approvals.sigs = o->sigs;
+			break;
+		case OPT_APPROVALS:
+			o->approvals.dir = optarg;
+			break;
 		default:
 			if (cmd_pin_opt("cert", c, optarg, &o->pin, &rc))
 				if (rc != SGT_OK)
@@ -194,6 +213,8 @@ static int renew_flags(const struct sgt_store *st, X509 *x, const struct sgt_pol
 		flags |= SGT_LINT_RENEW_POLICY;
 	if (flags && !sgt_cert_issuer_held(st, x))
 		flags |= SGT_LINT_FOREIGN_ISSUER;
+	if (flags && sgt_approve_needed(st, &r))
+		flags |= SGT_LINT_NEEDS_APPROVALS;
 	if (rec != NULL)
 		*rec = r;
 	return flags;
@@ -215,7 +236,9 @@ static void renewal_fields(json_t *j, X509 *x, const struct sgt_policy *pol, tim
 	json_object_set_new(j, "renew_from", json_string(when));
 	/* Whether 'signet renew' itself can reissue it (not when an outside CA issued it). */
 	json_object_set_new(j, "renew_by_renew", json_boolean((flags & SGT_LINT_CURRENT) &&
-							     !(flags & SGT_LINT_FOREIGN_ISSUER)));
+							     !(flags & (SGT_LINT_FOREIGN_ISSUER | SGT_LINT_NEEDS_APPROVALS))));
+	/* Whether only 'cert reissue' given approvals acts on it (approve.h). */
+	json_object_set_new(j, "renew_needs_approvals", json_boolean((flags & SGT_LINT_NEEDS_APPROVALS) != 0));
 }
 
 static void print_findings(FILE *f, const char *what, const struct sgt_lint *l)
@@ -431,7 +454,29 @@ static int do_reissue(struct sgt_ctx *ctx, struct opts *o, const char *what)
 		sgt_record_refused(&st, "cert.reissue", NULL, spki, sgt_last_error());
 		goto out;
 	}
-	if (rc != SGT_OK || (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK)
+	if (rc != SGT_OK)
+		goto out;
+	/* The two-person rule, when the key's policy asks for approvals: before the token is touched. */
+	{
+		char subject[512];
+		json_t *params, *approval = NULL;
+
+		sgt_cert_name(X509_get_subject_name(old), subject, sizeof(subject));
+		if ((params = sgt_approve_params_reissue(subject, o->days, o->policy)) == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			goto out;
+		}
+		rc = sgt_approve_op_gate(&st, "cert.reissue", rec.label, rec.spki_sha256, sgt_approve_policy_name(&st, &rec),
+					 params, &o->approvals, &approval);
+		json_decref(params);
+		if (rc == SGT_ERR_VERDICT)
+			sgt_record_refused(&st, "cert.reissue", rec.label, rec.spki_sha256, sgt_last_error());
+		if (rc != SGT_OK)
+			goto out;
+		if (approval != NULL)
+			json_object_set_new(report, "approval", approval);	/* into the audit record (sgt_cert_commit) */
+	}
+	if ((rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK)
 		goto out;
 	if ((rc = sgt_reissue(&st, tok, &rec, old, o->policy, o->days, "cert.reissue", report)) != SGT_OK)
 		goto out;
@@ -536,6 +581,8 @@ static int do_import(struct sgt_ctx *ctx, struct opts *o, const char *label, con
 		goto out;
 	dflt = rec.policy[0] != '\0' ? rec.policy : st.cfg.policy;
 	lflags = (sgt_cert_is_ca(x) ? SGT_LINT_AS_CA : 0) | SGT_LINT_CURRENT;
+	if (sgt_approve_needed(&st, &rec))
+		lflags |= SGT_LINT_NEEDS_APPROVALS;
 	if (pol != NULL && (dflt == NULL || strcmp(dflt, pol->name) != 0))
 		lflags |= SGT_LINT_RENEW_POLICY;
 	if (!sgt_cert_issuer_held(&st, x))
@@ -611,6 +658,8 @@ static int list_label(const struct sgt_store *st, const struct sgt_keyrec *rec, 
 
 			if (flags && !sgt_cert_issuer_held(st, x))
 				flags |= SGT_LINT_FOREIGN_ISSUER;
+			if (flags && pol != NULL && pol->approvals_required > 0)
+				flags |= SGT_LINT_NEEDS_APPROVALS;
 
 			json_object_set_new(j, "label", json_string(rec->label));
 			json_object_set_new(j, "policy", pol != NULL ? json_string(pol->name) : json_null());
@@ -699,6 +748,8 @@ static int do_list(struct sgt_ctx *ctx, const char *label)
 		       json_string_value(json_object_get(j, "subject")),
 		       json_is_true(json_object_get(j, "renew_due")) ?
 		       (json_is_true(json_object_get(j, "renew_by_renew")) ? "  (current, due for renewal: signet renew)" :
+			json_is_true(json_object_get(j, "renew_needs_approvals")) ?
+			"  (current, due for renewal: cert reissue with approvals, see cert show)" :
 			"  (current, due for renewal: its CA signs a new one, see cert show)") :
 		       json_is_true(json_object_get(j, "current")) ? "  (current)" : "");
 	}
@@ -726,6 +777,10 @@ static void print_renewal(X509 *x, const struct sgt_policy *pol, time_t now, int
 		printf("  renewal:    %s %.10s (%s); its issuer's key is not in custody, so 'signet renew' cannot "
 		       "reissue it: 'signet cert csr', have that CA sign it, then 'signet cert import'\n",
 		       ren.due ? "due since" : "due on", when, why);
+	else if (flags & SGT_LINT_NEEDS_APPROVALS)
+		printf("  renewal:    %s %.10s (%s); the key's policy asks for approvals, so 'signet renew' does not "
+		       "reissue it: have 'signet approve request --op cert.reissue' approved, then 'signet cert reissue "
+		       "--approvals DIR'\n", ren.due ? "due since" : "due on", when, why);
 	else if (ren.due)
 		printf("  renewal:    due since %.10s (%s): 'signet renew%s%s' reissues it\n", when, why,
 		       (flags & SGT_LINT_RENEW_POLICY) ? " --policy " : "",
@@ -913,9 +968,9 @@ static int check_opts(const char *sub, const struct opts *o)
 {
 	static const struct {
 		const char *sub;
-		const char *allowed;	/* letters: p policy, s subject, d days, c ca, a as-ca, o out, k pin */
+		const char *allowed;	/* letters: p policy, s subject, d days, c ca, a as-ca, o out, k pin, A approvals */
 	} table[] = {
-		{ "issue", "psdcak" }, { "reissue", "pdkf" }, { "csr", "psok" }, { "import", "p" },
+		{ "issue", "psdcak" }, { "reissue", "pdkfA" }, { "csr", "psok" }, { "import", "p" },
 		{ "list", "" }, { "show", "pf" }, { "lint", "pf" }, { NULL, NULL }
 	};
 	const struct {
@@ -927,6 +982,7 @@ static int check_opts(const char *sub, const struct opts *o)
 		{ 'd', o->days != 0, "--days" }, { 'c', o->ca != NULL, "--ca" }, { 'a', o->as_ca, "--as-ca" },
 		{ 'o', o->out != NULL, "--out" }, { 'k', o->pin.file != NULL || o->pin.fd >= 0, "--pin-file/--pin-fd" },
 		{ 'f', o->force_file, "--file" },
+		{ 'A', o->approvals.nsigs > 0 || o->approvals.dir != NULL, "--approval/--approvals" },
 	};
 	size_t i, j;
 

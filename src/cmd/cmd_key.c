@@ -9,6 +9,7 @@
 
 #include <openssl/pem.h>
 
+#include "approve.h"
 #include "audit.h"
 #include "cert.h"
 #include "cmd.h"
@@ -16,12 +17,13 @@
 #include "p11.h"
 #include "key.h"
 #include "policy.h"
+#include "tx.h"
 
 static const char help[] =
 	"usage: signet key generate LABEL [--alg ALG] [--policy NAME] [--pin-file F | --pin-fd N]\n"
 	"       signet key import LABEL --private-key FILE [--policy NAME] [--pin-file F | --pin-fd N]\n"
 	"       signet key adopt LABEL (--id HEX | --uri PKCS11_URI) [--policy NAME] [--accept-extractable]\n"
-	"                        [--pin-file F | --pin-fd N]\n"
+	"                        [--approval SIG... | --approvals DIR] [--pin-file F | --pin-fd N]\n"
 	"       signet key list\n"
 	"       signet key show LABEL|PKCS11_URI\n"
 	"       signet key pubkey LABEL|PKCS11_URI [--out FILE]\n"
@@ -38,6 +40,8 @@ static const char help[] =
 	"          back and judged against the policy; an extractable or non-sensitive\n"
 	"          key is refused unless --accept-extractable, which the audit log and\n"
 	"          'key show' then say loudly.  Nothing on the token is changed.\n"
+	"          Under a policy that asks for approvals, it needs them: 'signet\n"
+	"          approve request --op key.adopt --key LABEL --id HEX' (docs/approvals.md)\n"
 	"list      the keys in custody.\n"
 	"show      one key: algorithm, SPKI SHA-256, origin, custody, certificates.\n"
 	"pubkey    the public key as PEM (read from the token, checked against the record).\n"
@@ -215,6 +219,8 @@ static int key_adopt(struct sgt_ctx *ctx, int argc, char **argv)
 		{ "uri", required_argument, NULL, 'u' },
 		{ "policy", required_argument, NULL, 'p' },
 		{ "accept-extractable", no_argument, NULL, 'x' },
+		{ "approval", required_argument, NULL, 'a' },
+		{ "approvals", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		CMD_PIN_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
@@ -224,6 +230,9 @@ static int key_adopt(struct sgt_ctx *ctx, int argc, char **argv)
 	int started = 0, accept = 0, c, rc;
 	struct sgt_store st;
 	struct sgt_keyrec rec;
+	char *sigs[64];
+	struct sgt_approve_given given = { sigs, 0, NULL };
+	json_t *params = NULL, *approval = NULL;
 
 	while ((c = cmd_getopt("key adopt", argc, argv, "h", longopts, &started)) != -1) {
 		if (c == -2)
@@ -238,6 +247,12 @@ static int key_adopt(struct sgt_ctx *ctx, int argc, char **argv)
 		case 'u': uri = optarg; break;
 		case 'p': policy = optarg; break;
 		case 'x': accept = 1; break;
+		case 'a':
+			if (given.nsigs >= (int)(sizeof(sigs) / sizeof(sigs[0])))
+				return cmd_usage("key adopt", "more than %zu --approval", sizeof(sigs) / sizeof(sigs[0]));
+			sigs[given.nsigs++] = optarg;
+			break;
+		case 'A': given.dir = optarg; break;
 		case 'h': return cmd_help(help);
 		}
 	}
@@ -247,9 +262,25 @@ static int key_adopt(struct sgt_ctx *ctx, int argc, char **argv)
 		return cmd_usage("key adopt", "name the key on the token with --id HEX or --uri PKCS11_URI (one of them)");
 	if (uri != NULL && !sgt_p11_is_uri(uri))
 		return cmd_usage("key adopt", "--uri needs a PKCS#11 URI ('pkcs11:...'), not '%s'", uri);
+	if (given.nsigs > 0 && given.dir != NULL)
+		return cmd_usage("key adopt", "give --approval SIG... or --approvals DIR, not both");
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
 		return rc;
-	rc = sgt_key_adopt(&st, &pins, label, id, uri, policy ? policy : st.cfg.policy, accept, &rec);
+	if (policy == NULL)
+		policy = st.cfg.policy;
+	/* The two-person rule, when the policy it is adopted under asks for approvals: before the token is touched. */
+	if ((params = sgt_approve_params_adopt(id, uri, policy != NULL && policy[0] != '\0' ? policy : NULL)) == NULL)
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+	else if ((rc = sgt_approve_op_gate(&st, "key.adopt", label, NULL, policy, params, &given, &approval)) ==
+		 SGT_ERR_VERDICT)
+		sgt_record_refused(&st, "key.adopt", label, NULL, sgt_last_error());
+	json_decref(params);
+	if (rc != SGT_OK) {
+		sgt_store_release(&st);
+		return rc;
+	}
+	rc = sgt_key_adopt(&st, &pins, label, id, uri, policy, accept, approval, &rec);
+	json_decref(approval);
 	if (rc == SGT_OK) {
 		if (!ctx->json && !sgt_quiet)
 			printf("adopted %s key '%s' (id %s) on token '%s'\n", rec.algorithm, label, rec.id, st.cfg.token);

@@ -142,10 +142,15 @@ static int show(struct sgt_ctx *ctx, const char *name)
 			       p->signing_hash ? p->signing_hash : "sha256",
 			       p->ota_signature_field ? p->ota_signature_field : "(not set)");
 		if (p->approvals_required > 0)
+		{
 			printf("  %-26s%ld distinct principals of %s sign each request (namespace %s), which "
 			       "expires %ldh%02ldm after it is made\n", "approvals:", p->approvals_required,
 			       p->approvals_allowed_signers, p->approvals_namespace, p->approvals_max_age / 3600,
 			       p->approvals_max_age % 3600 / 60);
+			/* renew takes no approvals: the renewal line above says when, this one who acts. */
+			printf("  %-26sneeded to sign, rotate start/finish, cert reissue and key adopt; renew leaves "
+			       "these keys to 'cert reissue --approvals'\n", "");
+		}
 		else
 			printf("  %-26s%s\n", "approvals:", "none required");
 		json_decref(j);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "approve.h"
 #include "cert.h"
 #include "cmd.h"
 #include "policy.h"
@@ -27,7 +28,9 @@ static const char help_text[] =
 	"does not make it due again.  cert list/show/lint and fleet report/check\n"
 	"judge \"due\" by this same rule.  Each renewal checks that the new\n"
 	"certificate has the old public key and passes lint, and is recorded in\n"
-	"the audit log.  Running it again does nothing.\n"
+	"the audit log.  Running it again does nothing.  A key whose policy asks\n"
+	"for approvals (docs/approvals.md) is reported, not reissued: renew takes\n"
+	"no approvals, 'signet cert reissue LABEL --approvals DIR' does (exit 1).\n"
 	"\n"
 	"  --policy NAME  use this policy for every key (default: the key's, else the store's)\n"
 	"  --dry-run      say what would be renewed; change nothing\n"
@@ -43,6 +46,7 @@ struct due {
 	char due_at[32];	/* from when it is due (sgt_cert_renewal) */
 	char why[160];		/* the window that made it due */
 	int foreign;		/* an outside CA issued it: renew cannot reissue it */
+	int approvals;		/* the key's policy asks for approvals: only cert reissue given them does */
 	char policy[65];
 };
 
@@ -134,6 +138,7 @@ static int find_due(const struct sgt_store *st, const char *policy_opt, time_t n
 			sgt_renewal_why(&ren, pol ? pol->name : NULL, list[*n].why, sizeof(list[*n].why));
 			snprintf(list[*n].policy, sizeof(list[*n].policy), "%s", pol ? pol->name : "");
 			list[*n].foreign = !sgt_cert_issuer_held(st, list[*n].cert);
+			list[*n].approvals = sgt_approve_needed(st, &recs[i]);
 			(*n)++;
 		}
 		X509_free(cur);
@@ -215,12 +220,15 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 						      "days_left", (json_int_t)due[i].days_left, "policy",
 						      due[i].policy[0] ? due[i].policy : NULL));
 		json_object_set_new(json_array_get(jdue, json_array_size(jdue) - 1), "renewable",
-				    json_boolean(!due[i].foreign));
+				    json_boolean(!due[i].foreign && !due[i].approvals));
+		json_object_set_new(json_array_get(jdue, json_array_size(jdue) - 1), "needs_approvals",
+				    json_boolean(due[i].approvals));
 		if (!ctx->json)
 			printf("%s: certificate %s %s %s (%ld days), due for renewal since %.10s (%s)%s\n",
 			       due[i].rec.label, serial, due[i].days_left < 0 ? "expired on" : "expires on",
 			       due[i].not_after, due[i].days_left, due[i].due_at, due[i].why,
 			       due[i].foreign ? "; its issuer's key is not in custody, so renew cannot reissue it" :
+			       due[i].approvals ? "; its policy asks for approvals, so renew does not reissue it" :
 			       check ? "" : dry_run ? ": would reissue it" : "");
 	}
 	if (ndue > 0 && !check && !dry_run) {
@@ -242,6 +250,17 @@ int cmd_renew(struct sgt_ctx *ctx, int argc, char **argv)
 					     "it, so renew cannot reissue it", due[i].rec.label);
 				sgt_hint("make a request with 'signet cert csr %s', have that CA sign it, then "
 					 "'signet cert import %s FILE'", due[i].rec.label, due[i].rec.label);
+				if (rc == SGT_OK)
+					rc = r1;
+				continue;
+			}
+			if (due[i].approvals) {
+				/* The two-person rule: renew takes no approvals, so it leaves the key to cert reissue. */
+				json_decref(r);
+				r1 = sgt_err(SGT_ERR_VERDICT, "the certificate of '%s' is due, but its policy asks for approvals, "
+					     "so renew does not reissue it", due[i].rec.label);
+				sgt_hint("have 'signet approve request --op cert.reissue --key %s' approved, then "
+					 "'signet cert reissue %s --approvals DIR'", due[i].rec.label, due[i].rec.label);
 				if (rc == SGT_OK)
 					rc = r1;
 				continue;

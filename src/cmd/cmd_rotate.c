@@ -13,6 +13,7 @@
 
 #include <openssl/x509.h>
 
+#include "approve.h"
 #include "audit.h"
 #include "cert.h"
 #include "cmd.h"
@@ -23,10 +24,11 @@
 #include "tx.h"
 
 static const char help[] =
-	"usage: signet rotate start OLD NEW [--reason TEXT] [--pin-file F | --pin-fd N]\n"
+	"usage: signet rotate start OLD NEW [--reason TEXT] [--approval SIG... | --approvals DIR]\n"
+	"                                   [--pin-file F | --pin-fd N]\n"
 	"       signet rotate verify OLD [--cert FILE]\n"
 	"       signet rotate status [OLD]\n"
-	"       signet rotate finish OLD\n\n"
+	"       signet rotate finish OLD [--approval SIG... | --approvals DIR]\n\n"
 	"Moves devices from signing key OLD to key NEW without stranding any\n"
 	"(docs/rotation.md).  Devices trust only the key baked into their firmware,\n"
 	"so the move goes through a stepping-stone build: firmware that bakes NEW's\n"
@@ -45,20 +47,28 @@ static const char help[] =
 	"           expected completion (stepping stone recorded + rollout_days)\n"
 	"  finish   refuses while any fleet's active devices trust only OLD; then\n"
 	"           retires OLD: it signs nothing without --fleet, and stays on the\n"
-	"           token for devices that come back from a shelf\n";
+	"           token for devices that come back from a shelf\n\n"
+	"When OLD's policy asks for approvals (docs/approvals.md), start and finish\n"
+	"need them: 'signet approve request --op rotate.start --key OLD --new NEW'\n"
+	"(--op rotate.finish --key OLD), signed by the approvers, given with\n"
+	"--approval SIG... or --approvals DIR; without enough, exit 1 before the\n"
+	"token is touched, and a refused record\n";
 
 struct ropts {
 	struct sgt_pin_opts pin;
 	const char *reason, *cert;
 	char *args[3];
 	int nargs;
+	char *sigs[64];			/* --approval SIG... */
+	struct sgt_approve_given approvals;
 };
 
 static int parse(const char *cmd, int argc, char **argv, struct ropts *o, int maxargs)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' }, { "reason", required_argument, NULL, 'r' },
-		{ "cert", required_argument, NULL, 'c' }, CMD_PIN_LONGOPTS, { NULL, 0, NULL, 0 }
+		{ "cert", required_argument, NULL, 'c' }, { "approval", required_argument, NULL, 'a' },
+		{ "approvals", required_argument, NULL, 'A' }, CMD_PIN_LONGOPTS, { NULL, 0, NULL, 0 }
 	};
 	int started = 0, c, rc;
 
@@ -74,8 +84,20 @@ static int parse(const char *cmd, int argc, char **argv, struct ropts *o, int ma
 		case 'h': cmd_help(help); return 1;
 		case 'r': o->reason = optarg; break;
 		case 'c': o->cert = optarg; break;
+		case 'a':
+			if (o->approvals.nsigs >= (int)(sizeof(o->sigs) / sizeof(o->sigs[0])))
+				return cmd_usage(cmd, "more than %zu --approval", sizeof(o->sigs) / sizeof(o->sigs[0]));
+			o->sigs[o->approvals.nsigs++] = optarg;
+			break;
+		case 'A': o->approvals.dir = optarg; break;
 		}
 	}
+	o->approvals.sigs = o->sigs;
+	if ((o->approvals.nsigs > 0 || o->approvals.dir != NULL) && strcmp(cmd, "rotate start") != 0 &&
+	    strcmp(cmd, "rotate finish") != 0)
+		return cmd_usage(cmd, "--approval and --approvals belong to rotate start and rotate finish");
+	if (o->approvals.nsigs > 0 && o->approvals.dir != NULL)
+		return cmd_usage(cmd, "give --approval SIG... or --approvals DIR, not both");
 	while (optind < argc) {
 		if (o->nargs >= maxargs)
 			return cmd_usage(cmd, "unexpected argument '%s'", argv[optind]);
@@ -86,7 +108,7 @@ static int parse(const char *cmd, int argc, char **argv, struct ropts *o, int ma
 
 /* Writes the statement, its signature and the record, then the audit record: the commit point. */
 static int start_commit(struct sgt_store *st, const struct sgt_rotation *r, const char *stmt, size_t stmtlen,
-			const unsigned char *sig, size_t siglen)
+			const unsigned char *sig, size_t siglen, json_t *approval)
 {
 	struct sgt_tx *tx = NULL;
 	char *jpath = sgt_rotation_path(st, r->old, ".lineage.json");
@@ -113,6 +135,8 @@ static int start_commit(struct sgt_store *st, const struct sgt_rotation *r, cons
 
 		sgt_sha256_hex(stmt, stmtlen, h);
 		json_object_set_new(d, "lineage_sha256", json_string(h));
+		if (approval != NULL)
+			json_object_set(d, "approval", approval);
 	}
 	if ((rc = sgt_tx_record(tx, "rotate.start", r->old, r->old_spki, d)) == SGT_OK)
 		rc = sgt_tx_commit(tx);
@@ -139,6 +163,7 @@ static int rotate_start(struct sgt_ctx *ctx, int argc, char **argv)
 	unsigned char *sig = NULL;
 	size_t siglen = 0, stmtlen = 0;
 	char *stmt = NULL, *rpath = NULL, spki[65];
+	json_t *params = NULL, *approval = NULL;
 	int rc;
 
 	if ((rc = parse("rotate start", argc, argv, &o, 2)) != SGT_OK)
@@ -187,6 +212,17 @@ static int rotate_start(struct sgt_ctx *ctx, int argc, char **argv)
 			     orec.label, nrec.label, orec.spki_sha256);
 		goto refused;
 	}
+	/* The two-person rule, when OLD's policy asks for approvals: before the token is touched. */
+	if ((params = sgt_approve_params_rotate(nrec.label, nrec.spki_sha256, NULL)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	if ((rc = sgt_approve_op_gate(&st, "rotate.start", orec.label, orec.spki_sha256,
+				      sgt_approve_policy_name(&st, &orec), params, &o.approvals, &approval)) != SGT_OK) {
+		if (rc == SGT_ERR_VERDICT)
+			goto refused;
+		goto out;
+	}
 	memset(&r, 0, sizeof(r));
 	snprintf(r.old, sizeof(r.old), "%s", orec.label);
 	snprintf(r.new_, sizeof(r.new_), "%s", nrec.label);
@@ -204,7 +240,7 @@ static int rotate_start(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if ((rc = sgt_lineage_sign(priv, pub, orec.label, stmt, stmtlen, &sig, &siglen)) != SGT_OK ||
-	    (rc = start_commit(&st, &r, stmt, stmtlen, sig, siglen)) != SGT_OK)
+	    (rc = start_commit(&st, &r, stmt, stmtlen, sig, siglen, approval)) != SGT_OK)
 		goto out;
 	if (ctx->json) {
 		rc = cmd_json_print(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "old", r.old, "new", r.new_, "started",
@@ -222,6 +258,8 @@ static int rotate_start(struct sgt_ctx *ctx, int argc, char **argv)
 refused:
 	sgt_record_refused(&st, "rotate.start", orec.label, orec.spki_sha256, sgt_last_error());
 out:
+	json_decref(params);
+	json_decref(approval);
 	EVP_PKEY_free(priv);
 	EVP_PKEY_free(pub);
 	sgt_token_free(tok);
@@ -454,7 +492,7 @@ static int rotate_finish(struct sgt_ctx *ctx, int argc, char **argv)
 	long nleft = 0, stale = 0;
 	char *rpath = NULL, rel[128];
 	struct sgt_tx *tx = NULL;
-	json_t *d = NULL;
+	json_t *d = NULL, *params = NULL, *approval = NULL;
 	int rc, have_inv = 0;
 
 	if ((rc = parse("rotate finish", argc, argv, &o, 1)) != SGT_OK)
@@ -494,6 +532,17 @@ static int rotate_finish(struct sgt_ctx *ctx, int argc, char **argv)
 		sgt_record_refused(&st, "rotate.finish", r.old, r.old_spki, sgt_last_error());
 		goto out;
 	}
+	/* The two-person rule, when OLD's policy asks for approvals. */
+	if ((params = sgt_approve_params_rotate(r.new_, r.new_spki, r.started)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	if ((rc = sgt_approve_op_gate(&st, "rotate.finish", r.old, r.old_spki, sgt_approve_policy_name(&st, &rec), params,
+				      &o.approvals, &approval)) != SGT_OK) {
+		if (rc == SGT_ERR_VERDICT)
+			sgt_record_refused(&st, "rotate.finish", r.old, r.old_spki, sgt_last_error());
+		goto out;
+	}
 	sgt_time_iso(sgt_now(), r.finished);
 	memcpy(rec.retired, r.finished, sizeof(rec.retired));
 	snprintf(rel, sizeof(rel), "rotations/%s.yaml", r.old);
@@ -508,6 +557,8 @@ static int rotate_finish(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	d = json_pack("{s:s, s:s, s:s, s:I}", "new", r.new_, "retired", rec.retired, "record", rpath, "stale_devices_on_old",
 		      (json_int_t)stale);
+	if (d != NULL && approval != NULL)
+		json_object_set(d, "approval", approval);
 	if ((rc = sgt_tx_record(tx, "rotate.finish", r.old, r.old_spki, d)) == SGT_OK)
 		rc = sgt_tx_commit(tx);
 	if (rc != SGT_OK) {
@@ -526,6 +577,8 @@ static int rotate_finish(struct sgt_ctx *ctx, int argc, char **argv)
 			 stale, r.old, r.old);
 out:
 	json_decref(d);
+	json_decref(params);
+	json_decref(approval);
 	free(p);
 	free(rpath);
 	sgt_buf_free(&rb);

@@ -720,6 +720,7 @@ int sgt_fleet_custody_load(const struct sgt_store *st, struct sgt_fleet_custody 
 			if ((rc = sgt_policy_find(st->dir, pname, &pol)) != SGT_OK)
 				break;
 			c->renew_before_days = pol->renew_before_days;
+			c->needs_approvals = pol->approvals_required > 0;
 			snprintf(c->policy, sizeof(c->policy), "%s", pol->name);
 			sgt_policy_free(pol);
 		}
@@ -909,6 +910,9 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 				 c->label);
 		else if (c->has_signer && c->foreign_issuer)
 			snprintf(r->command, sizeof(r->command), "signet cert csr %s --out %s.csr", c->label, c->label);
+		else if (c->has_signer && c->needs_approvals)
+			snprintf(r->command, sizeof(r->command), "signet approve request --op cert.reissue --key %s",
+				 c->label);
 		else if (c->has_signer && renew_now)
 			snprintf(r->command, sizeof(r->command),
 				 "signet renew && signet header %s --out ota_demo_config_signer.h", c->label);
@@ -929,11 +933,15 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 			 "refuses an expired one; devices are not affected%s", c->serial, c->label,
 			 c->not_after <= rep->now ? "expired" : "expires", d2, renew_now ? "since" : "on", d1, why,
 			 c->foreign_issuer ? "; an outside CA issued it, so renew cannot reissue it: have that CA sign "
-			 "a request, then 'signet cert import'" : "");
+			 "a request, then 'signet cert import'" : c->needs_approvals ? "; its policy asks for approvals, so "
+			 "renew does not reissue it: 'signet cert reissue --approvals DIR' once they are given" : "");
 		/* Before it is due renew would do nothing: no command to run yet. */
 		snprintf(r->command, sizeof(r->command), "%s", renew_now ? "signet renew" : "");
 		if (c->foreign_issuer && renew_now)
 			snprintf(r->command, sizeof(r->command), "signet cert csr %s --out %s.csr", c->label, c->label);
+		else if (c->needs_approvals && renew_now)
+			snprintf(r->command, sizeof(r->command), "signet approve request --op cert.reissue --key %s",
+				 c->label);
 	}
 }
 

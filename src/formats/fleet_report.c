@@ -835,7 +835,8 @@ static int render_ics(const struct sgt_fleet_report *rep, struct sgt_buf *b)
 
 			/* The event is the deadline: on that date a not-yet-due renewal is due. */
 			sgt_buf_printf(&s, "%s\n$ %s", r->sentence, r->command[0] ? r->command :
-				       r->deadline_for == SGT_FLEET_RENEW ? "signet renew" : "");
+				       r->deadline_for == SGT_FLEET_RENEW && !(r->custody && r->custody->needs_approvals) ?
+				       "signet renew" : "");
 			ics_text(&l, s.p);
 			sgt_buf_free(&s);
 		}

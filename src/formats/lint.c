@@ -245,6 +245,9 @@ static void renew_hint(const struct sgt_policy *rpol, int flags, char *out, size
 	else if (flags & SGT_LINT_FOREIGN_ISSUER)
 		snprintf(out, cap, "its issuer's key is not in custody, so 'signet renew' cannot reissue it: make a "
 			 "request with 'signet cert csr', have that CA sign it, then 'signet cert import'");
+	else if (flags & SGT_LINT_NEEDS_APPROVALS)
+		snprintf(out, cap, "its key's policy asks for approvals, so 'signet renew' does not reissue it: have "
+			 "'signet approve request --op cert.reissue' approved, then 'signet cert reissue --approvals DIR'");
 	else if ((flags & SGT_LINT_RENEW_POLICY) && rpol != NULL)
 		snprintf(out, cap, "run 'signet renew --policy %s', which reissues it for the same key", rpol->name);
 	else

@@ -184,9 +184,56 @@ int sgt_approve_judge(const char *sigfile, const unsigned char *req, size_t reql
 	return rc;
 }
 
-int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *rec, const char *fleet,
-			  char *const *images, int nimages, char *const *given, int ngiven, const char *approvals_dir,
-			  json_t **details)
+const char *sgt_approve_policy_name(const struct sgt_store *st, const struct sgt_keyrec *rec)
+{
+	const char *n = rec != NULL && rec->policy[0] != '\0' ? rec->policy : st->cfg.policy;
+
+	return n != NULL && n[0] != '\0' ? n : NULL;
+}
+
+int sgt_approve_needed(const struct sgt_store *st, const struct sgt_keyrec *rec)
+{
+	const char *name = sgt_approve_policy_name(st, rec);
+	struct sgt_policy *pol = NULL;
+	int n;
+
+	if (name == NULL || sgt_policy_find(st->dir, name, &pol) != SGT_OK)
+		return 0;
+	n = pol->approvals_required > 0;
+	sgt_policy_free(pol);
+	return n;
+}
+
+json_t *sgt_approve_params_rotate(const char *new_label, const char *new_spki, const char *started)
+{
+	return json_pack("{s:s, s:s, s:s?}", "new", new_label, "new_spki_sha256", new_spki, "started", started);
+}
+
+json_t *sgt_approve_params_reissue(const char *subject, long days, const char *policy)
+{
+	return json_pack("{s:s, s:I, s:s?}", "subject", subject, "days", (json_int_t)days, "policy", policy);
+}
+
+json_t *sgt_approve_params_adopt(const char *id, const char *uri, const char *policy)
+{
+	return json_pack("{s:s?, s:s?, s:s}", "id", id, "uri", uri, "policy", policy);
+}
+
+/* What a sign request must match: its fleet gate and its images. */
+struct sign_ask {
+	const char *fleet;
+	char *const *images;
+	int nimages;
+};
+
+/*
+ * The one gate: the request named by g must be for op on this key (spki,
+ * or label where the key is not in custody yet), not expired, and match
+ * what is asked (sign: fleet and images; other operations: params, exactly);
+ * then N distinct principals must have approved it (sgt_approve_judge).
+ */
+static int gate(const struct sgt_store *st, const char *op, const char *label, const char *spki, const char *pname,
+		const struct sign_ask *sa, const json_t *params, const struct sgt_approve_given *g, json_t **details)
 {
 	struct sgt_policy *pol = NULL;
 	struct sgt_signers signers = { 0 };
@@ -196,74 +243,96 @@ int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *r
 	size_t len = 0;
 	int nsigs = 0, napproved = 0, i, rc;
 	json_t *doc = NULL, *approvers = json_array();
-	const char *spki, *expires, *rfleet;
+	const char *rspki, *rlabel, *expires, *rop;
 	time_t exp;
 
 	*details = NULL;
-	{
-		/* The key's policy, else the store's, as every other command reads it; a policy that cannot be read
-		 * stops the signature (fail closed): it may be the one asking for approvals. */
-		const char *pname = rec->policy[0] != '\0' ? rec->policy : st->cfg.policy;
-
-		if (pname != NULL && pname[0] != '\0' && (rc = sgt_policy_find(st->dir, pname, &pol)) != SGT_OK) {
-			json_decref(approvers);
-			return rc;
-		}
+	/* A policy that cannot be read stops the operation (fail closed): it may be the one asking for approvals. */
+	if (pname != NULL && (rc = sgt_policy_find(st->dir, pname, &pol)) != SGT_OK) {
+		json_decref(approvers);
+		return rc;
 	}
 	if (pol == NULL || pol->approvals_required == 0) {
-		if (ngiven > 0 || approvals_dir != NULL)
+		if (g->nsigs > 0 || g->dir != NULL)
 			sgt_warn("key '%s' needs no approvals (policy %s asks for none): the approvals given were not checked",
-				 rec->label, pol != NULL ? pol->name : "(none)");
+				 label, pol != NULL ? pol->name : "(none)");
 		sgt_policy_free(pol);
 		json_decref(approvers);
 		return SGT_OK;
 	}
-	if (approvals_dir != NULL) {
-		if ((rc = scan_dir(approvals_dir, &req, sigs, &nsigs)) != SGT_OK)
+	if (g->dir != NULL) {
+		if ((rc = scan_dir(g->dir, &req, sigs, &nsigs)) != SGT_OK)
 			goto out;
-	} else if (ngiven > 0) {
-		const char *j = strstr(given[0], ".json");
+	} else if (g->nsigs > 0) {
+		const char *j = strstr(g->sigs[0], ".json");
 
 		if (j == NULL) {
-			rc = sgt_err(SGT_ERR_DATA, "%s: an approval is named after its request (REQ.json.sig)", given[0]);
+			rc = sgt_err(SGT_ERR_DATA, "%s: an approval is named after its request (REQ.json.sig)", g->sigs[0]);
 			goto out;
 		}
-		req = strndup(given[0], (size_t)(j - given[0]) + 5);
-		for (i = 0; i < ngiven && i < MAX_SIGS; i++)
-			sigs[nsigs++] = strdup(given[i]);
+		req = strndup(g->sigs[0], (size_t)(j - g->sigs[0]) + 5);
+		for (i = 0; i < g->nsigs && i < MAX_SIGS; i++)
+			sigs[nsigs++] = strdup(g->sigs[i]);
 	} else {
-		rc = sgt_err(SGT_ERR_VERDICT, "key '%s' signs only with %ld approvals (policy %s): none given "
-			     "(--approval SIG... or --approvals DIR)", rec->label, pol->approvals_required, pol->name);
+		if (strcmp(op, "sign") == 0)
+			rc = sgt_err(SGT_ERR_VERDICT, "key '%s' signs only with %ld approvals (policy %s): none given "
+				     "(--approval SIG... or --approvals DIR)", label, pol->approvals_required, pol->name);
+		else
+			rc = sgt_err(SGT_ERR_VERDICT, "key '%s' needs %ld approvals for %s (policy %s): none given "
+				     "(--approval SIG... or --approvals DIR of 'signet approve request --op %s')", label,
+				     pol->approvals_required, op, pol->name, op);
 		goto out;
 	}
 	if ((rc = sgt_file_read(req, 1 << 20, &buf, &len)) != SGT_OK)
 		goto out;
 	sgt_sha256_hex(buf, len, rhash);
 	doc = json_loadb((const char *)buf, len, 0, NULL);
-	spki = json_string_value(json_object_get(json_object_get(doc, "key"), "spki_sha256"));
+	rop = json_string_value(json_object_get(doc, "operation"));
+	rlabel = json_string_value(json_object_get(json_object_get(doc, "key"), "label"));
+	rspki = json_string_value(json_object_get(json_object_get(doc, "key"), "spki_sha256"));
 	expires = json_string_value(json_object_get(doc, "expires"));
-	rfleet = json_string_value(json_object_get(doc, "fleet"));
-	if (doc == NULL || spki == NULL || expires == NULL || sgt_time_parse(expires, &exp) != 0 ||
-	    strcmp(json_string_value(json_object_get(doc, "operation")) ? json_string_value(json_object_get(doc, "operation")) : "", "sign") != 0) {
-		rc = sgt_err(SGT_ERR_DATA, "%s: not a signet approval request for signing", req);
+	if (doc == NULL || rop == NULL || rlabel == NULL || expires == NULL || sgt_time_parse(expires, &exp) != 0 ||
+	    strcmp(json_string_value(json_object_get(doc, "type")) ? json_string_value(json_object_get(doc, "type")) : "",
+		   "signet-approval-request") != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "%s: not a signet approval request", req);
 		goto out;
 	}
-	if (strcmp(spki, rec->spki_sha256) != 0) {
-		rc = sgt_err(SGT_ERR_VERDICT, "%s is a request for another key (SPKI %.16s..), not '%s'", req, spki,
-			     rec->label);
+	/* A request approves one operation: approvals of a signature never open a rotation, nor the reverse. */
+	if (strcmp(rop, op) != 0) {
+		rc = sgt_err(SGT_ERR_VERDICT, "%s approves %s, not %s: make a request with --op %s and have it approved",
+			     req, rop, op, op);
+		goto out;
+	}
+	if (spki != NULL ? rspki == NULL || strcmp(rspki, spki) != 0 : strcmp(rlabel, label) != 0) {
+		rc = sgt_err(SGT_ERR_VERDICT, "%s is a request for another key ('%s'%s%.16s%s), not '%s'", req, rlabel,
+			     rspki ? ", SPKI " : "", rspki ? rspki : "", rspki ? ".." : "", label);
 		goto out;
 	}
 	if (sgt_now() > exp) {
 		rc = sgt_err(SGT_ERR_VERDICT, "%s expired at %s: make a new request and have it approved", req, expires);
 		goto out;
 	}
-	if ((rfleet == NULL) != (fleet == NULL) || (fleet != NULL && strcmp(fleet, rfleet) != 0)) {
-		rc = sgt_err(SGT_ERR_VERDICT, "%s approves signing %s%s, not %s%s", req, rfleet ? "for fleet " : "without --fleet",
-			     rfleet ? rfleet : "", fleet ? "for fleet " : "without --fleet", fleet ? fleet : "");
+	if (sa != NULL) {
+		const char *rfleet = json_string_value(json_object_get(doc, "fleet"));
+
+		if ((rfleet == NULL) != (sa->fleet == NULL) || (sa->fleet != NULL && strcmp(sa->fleet, rfleet) != 0)) {
+			rc = sgt_err(SGT_ERR_VERDICT, "%s approves signing %s%s, not %s%s", req,
+				     rfleet ? "for fleet " : "without --fleet", rfleet ? rfleet : "",
+				     sa->fleet ? "for fleet " : "without --fleet", sa->fleet ? sa->fleet : "");
+			goto out;
+		}
+		if ((rc = images_match(json_object_get(doc, "images"), sa->images, sa->nimages, req)) != SGT_OK)
+			goto out;
+	} else if (!json_equal(json_object_get(doc, "params"), (json_t *)params)) {
+		char *want = json_dumps(json_object_get(doc, "params"), JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+		char *have = json_dumps(params, JSON_SORT_KEYS | JSON_COMPACT);
+
+		rc = sgt_err(SGT_ERR_VERDICT, "%s approves %s with %s, not %s", req, op, want ? want : "nothing",
+			     have ? have : "?");
+		free(want);
+		free(have);
 		goto out;
 	}
-	if ((rc = images_match(json_object_get(doc, "images"), images, nimages, req)) != SGT_OK)
-		goto out;
 	if ((rc = sgt_approve_signers_load(st->dir, pol->approvals_allowed_signers, &signers, path, sizeof(path))) !=
 	    SGT_OK)
 		goto out;
@@ -280,11 +349,12 @@ int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *r
 	}
 	if (napproved < pol->approvals_required) {
 		rc = sgt_err(SGT_ERR_VERDICT, "key '%s' needs %ld approvals of %s: %d valid (%s), %ld more needed",
-			     rec->label, pol->approvals_required, req, napproved, napproved ? who : "none",
+			     label, pol->approvals_required, req, napproved, napproved ? who : "none",
 			     pol->approvals_required - napproved);
 		goto out;
 	}
-	*details = json_pack("{s:s, s:s, s:O}", "request", req, "request_sha256", rhash, "approvers", approvers);
+	*details = json_pack("{s:s, s:s, s:s, s:O}", "request", req, "request_sha256", rhash, "operation", op,
+			     "approvers", approvers);
 	rc = *details != NULL ? SGT_OK : sgt_err(SGT_ERR_DATA, "out of memory");
 out:
 	for (i = 0; i < nsigs; i++)
@@ -296,4 +366,20 @@ out:
 	sgt_signers_release(&signers);
 	sgt_policy_free(pol);
 	return rc;
+}
+
+int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *rec, const char *fleet,
+			  char *const *images, int nimages, char *const *given, int ngiven, const char *approvals_dir,
+			  json_t **details)
+{
+	struct sign_ask sa = { fleet, images, nimages };
+	struct sgt_approve_given g = { given, ngiven, approvals_dir };
+
+	return gate(st, "sign", rec->label, rec->spki_sha256, sgt_approve_policy_name(st, rec), &sa, NULL, &g, details);
+}
+
+int sgt_approve_op_gate(const struct sgt_store *st, const char *op, const char *label, const char *spki,
+			const char *policy, const json_t *params, const struct sgt_approve_given *g, json_t **details)
+{
+	return gate(st, op, label, spki, policy != NULL && policy[0] != '\0' ? policy : NULL, NULL, params, g, details);
 }

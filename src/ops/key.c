@@ -711,7 +711,7 @@ static int adopt_shortfall(const struct sgt_custody *c, const struct sgt_policy 
 }
 
 int sgt_key_adopt(struct sgt_store *st, const struct sgt_pin_opts *opts, const char *label, const char *idhex,
-		  const char *uri, const char *policy, int accept_extractable, struct sgt_keyrec *out)
+		  const char *uri, const char *policy, int accept_extractable, json_t *approval, struct sgt_keyrec *out)
 {
 	struct sgt_tx *tx = NULL;
 	struct sgt_p11 p;
@@ -833,6 +833,8 @@ int sgt_key_adopt(struct sgt_store *st, const struct sgt_pin_opts *opts, const c
 		json_object_set_new(details, "warning",
 				    json_sprintf("ADOPTED WITH --accept-extractable: %s; copies of this private key may exist outside the token", why.p));
 	}
+	if (details != NULL && approval != NULL)
+		json_object_set(details, "approval", approval);	/* the two-person rule's gate (approve.h) */
 	if ((rc = sgt_tx_record(tx, "key.adopt", label, out->spki_sha256, details)) == SGT_OK)
 		rc = sgt_tx_commit(tx);
 out:

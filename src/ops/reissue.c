@@ -254,6 +254,9 @@ int sgt_cert_commit(struct sgt_store *st, const char *label, X509 *x, const char
 	details = json_pack("{s:O?, s:O?, s:O?, s:s}", "serial", json_object_get(report, "serial"),
 			    "subject", json_object_get(report, "subject"),
 			    "not_after", json_object_get(report, "not_after"), "path", saved.path);
+	/* The approvals the gate counted (approve.h), when the key's policy asks for them. */
+	if (details != NULL && json_object_get(report, "approval") != NULL)
+		json_object_set(details, "approval", json_object_get(report, "approval"));
 	if ((rc = sgt_tx_record(tx, op, label, spki, details)) == SGT_OK)
 		rc = sgt_tx_commit(tx);
 	if (rc != SGT_OK && !sgt_tx_committed(tx))

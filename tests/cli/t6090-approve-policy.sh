@@ -22,6 +22,7 @@ sig 0 policy check "$T/pol/two.yaml"
 has "$T/out" ": ok, policy two$"
 SIGNET_POLICY_DIR=$T/pol sig 0 policy show two
 has "$T/out" "^  approvals: +2 distinct principals of $T/allowed_signers sign each request \\(namespace signet-release\\), which expires 48h00m after it is made$"
+has "$T/out" "^ +needed to sign, rotate start/finish, cert reissue and key adopt; renew leaves these keys to 'cert reissue --approvals'$"
 SIGNET_POLICY_DIR=$T/pol sig 0 --json policy show two
 eq "$(jq -r '.approvals.required' "$T/out")" 2 "json required"
 eq "$(jq -r '.approvals.namespace' "$T/out")" signet-release "json namespace default"
