@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <p11-kit/uri.h>
+
 #include "hsmguard.h"
 
 /* ---- signals ---- */
@@ -227,21 +229,49 @@ static long obj_class(const unsigned char *b, size_t len)
 	return (long)be64(v);
 }
 
-/* 1 when the token.object in b is labelled label (SoftHSM2 keeps it space-padded to 32 bytes). */
-static int token_label_is(const unsigned char *b, size_t len, const char *label)
+/* 1 when byte-string attribute type of token.object b is want (n bytes, blank-padded); an all-zero want matches any. */
+static int token_field_is(const unsigned char *b, size_t len, unsigned long long type, const unsigned char *want,
+			  size_t wn)
 {
 	const unsigned char *v;
 	unsigned long long kind;
-	size_t n, l = strlen(label), i;
+	size_t n, i;
 
-	if (!obj_attr(b, len, 0x80005349ULL /* the token label */, &v, &n, &kind) || kind != 3 || l > n)
+	for (i = 0; i < wn && want[i] == 0; i++)
+		;
+	if (i == wn)
+		return 1;
+	while (wn > 0 && want[wn - 1] == ' ')
+		wn--;
+	if (!obj_attr(b, len, type, &v, &n, &kind) || kind != 3 || wn > n || memcmp(v, want, wn) != 0)
 		return 0;
-	if (memcmp(v, label, l) != 0)
-		return 0;
-	for (i = l; i < n; i++)
+	for (i = wn; i < n; i++)
 		if (v[i] != ' ')
 			return 0;
 	return 1;
+}
+
+/*
+ * 1 when the token.object in b is the token named (a label, or a PKCS#11
+ * URI: its token label and serial).  SoftHSM2 keeps both blank-padded.
+ */
+static int token_label_is(const unsigned char *b, size_t len, const char *token)
+{
+	P11KitUri *uri;
+	CK_TOKEN_INFO *ti;
+	int yes;
+
+	if (strncmp(token, "pkcs11:", 7) != 0)
+		return token_field_is(b, len, 0x80005349ULL /* label */, (const unsigned char *)token, strlen(token)) &&
+		       token[0] != '\0';
+	if ((uri = p11_kit_uri_new()) == NULL)
+		return 0;
+	yes = p11_kit_uri_parse(token, P11_KIT_URI_FOR_TOKEN, uri) == P11_KIT_URI_OK &&
+	      (ti = p11_kit_uri_get_token_info(uri)) != NULL &&
+	      token_field_is(b, len, 0x80005349ULL /* label */, ti->label, sizeof(ti->label)) &&
+	      token_field_is(b, len, 0x8000534aULL /* serial */, ti->serialNumber, sizeof(ti->serialNumber));
+	p11_kit_uri_free(uri);
+	return yes;
 }
 
 /*
@@ -1215,9 +1245,9 @@ int sgt_hsm_snapshot_new(const struct sgt_store *st)
 		if ((rc = slurp(live, &lb, &ll)) == SGT_OK && lb != NULL)
 			rc = sgt_atomic_write(good, lb, ll, 1);
 		free(lb);
-		/* the copy's directory itself, made by an earlier guard without a sync */
+		/* the copy's directory itself, made by an earlier guard without a sync (once) */
 		snprintf(parent, sizeof(parent), "%s/..", td->good);
-		if (rc == SGT_OK)
+		if (rc == SGT_OK && k == 0)
 			rc = sync_path(parent, 1);
 	}
 	json_decref(sn.names);
