@@ -2,16 +2,19 @@
  * cmd_backup.c: `signet backup FILE` and `signet restore FILE`.  backup
  * takes the store's lock, packs the whole store (the embedded token's
  * files and PINs included) and seals it with a passphrase or to a
- * recipient certificate, stages the archive next to FILE, appends a
- * "backup" audit record with the archive's SHA-256, then puts the archive
- * in place.  restore authenticates and parses the whole archive before it
- * writes a byte, builds the store in a temporary directory next to the
- * target, points the embedded SoftHSM2 configuration at the new place,
- * records a "restore" audit record there and renames it into place.
- * `restore --check` is the drill: restore into a temporary store, sign and
- * verify with every key on the restored token, verify the audit chain,
- * remove it.  Format and crypto live in backup.c.
+ * recipient certificate, then, in a custody transaction (tx.h), stages
+ * the archive next to FILE, queues a "backup" record with the archive's
+ * SHA-256 and commits: the archive appears only with its record.  restore
+ * authenticates and parses the whole archive before it writes a byte,
+ * builds the store in a flocked staging directory next to the target
+ * (one a killed restore left is removed by the next), records "restore"
+ * there through a transaction that also points the embedded SoftHSM2
+ * configuration at the new place, and renames it into place.  `restore
+ * --check` is the drill: restore into a temporary store, sign and verify
+ * with every key on the restored token, verify the audit chain, remove
+ * it.  Payload: backup.c; envelopes: backup_seal.c.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -20,6 +23,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -207,13 +211,13 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	struct sgt_scrypt kdf = SGT_SCRYPT_DEFAULT;
 	struct sgt_store st = { NULL, { 0 }, -1, 0 };
 	struct sgt_pass pass;
-	struct sgt_stage stage = { "", "", 0 };
+	struct sgt_tx *tx = NULL;
 	X509 *rcert = NULL;
 	unsigned char *payload = NULL, *arch = NULL;
 	size_t plen = 0, alen = 0, nfiles = 0;
 	char abs[PATH_MAX], sha[65], encryption[96];
 	json_t *manifest = NULL, *d = NULL;
-	const char *file;
+	const char *file, *outputs[1];
 	int started = 0, c, rc, embedded, nsrc, held = 0;
 
 	sgt_backup_pass_wipe(&pass);
@@ -286,33 +290,42 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	if (!rcert && (rc = reopen_check(arch, alen, &pass, payload, plen)) != SGT_OK)
 		goto out;
 	sgt_sha256_hex(arch, alen, sha);
-	sgt_sig_hold();
-	held = 1;
-	if ((rc = sgt_backup_stage(&stage, abs, arch, alen)) != SGT_OK)
-		goto out;
 	d = json_pack("{s:s, s:s, s:I, s:I, s:s, s:b}", "archive", abs, "archive_sha256", sha, "bytes", (json_int_t)alen,
 		      "files", (json_int_t)nfiles, "encryption", encryption, "keys_included", embedded);
 	if (d == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if (!rcert) {
+	if (!rcert)
 		json_object_set_new(d, "scrypt_log2n", json_integer(kdf.log2n));
-	}
-	/* The archive appears only once its audit record is durable. */
+	/*
+	 * The archive is staged next to FILE (mode 0600: it holds every key and
+	 * PIN) and appears only once its audit record is durable; a kill leaves
+	 * the staged copy to the next command's recovery, which removes it.
+	 * The store was packed before the transaction began, so its intent is
+	 * not in the archive.
+	 */
+	sgt_sig_hold();
+	held = 1;
+	outputs[0] = abs;
 	sgt_err_hold();
-	rc = sgt_record(&st, "backup", NULL, NULL, "ok", d);
+	if ((rc = sgt_tx_begin(&st, "backup", NULL, NULL, outputs, 1, &tx)) == SGT_OK &&
+	    (rc = sgt_tx_stage(tx, abs, arch, alen, 0)) == SGT_OK &&
+	    (rc = sgt_tx_record(tx, "backup", NULL, NULL, d)) == SGT_OK)
+		rc = sgt_tx_commit(tx);
 	if (rc != SGT_OK) {
 		struct sgt_buf what = { 0 };
 
-		sgt_buf_printf(&what, "backup '%s' not written (no audit record)", file);
+		if (sgt_tx_committed(tx))
+			sgt_buf_printf(&what, "backup '%s' recorded, but not put in place (the next command completes it)",
+				       file);
+		else
+			sgt_buf_printf(&what, "backup '%s' not written (no audit record)", file);
 		rc = cmd_failed_because(rc, what.p ? what.p : "backup not written");
 		sgt_buf_free(&what);
 		goto out;
 	}
 	(void)sgt_err_release();
-	if ((rc = sgt_backup_stage_commit(&stage)) != SGT_OK)
-		goto out;
 	if (!embedded)
 		sgt_warn("the keys are not in this backup: they stay on token '%s' of module '%s'; back them up with "
 			 "the HSM's own tools (records, certificates and the audit log are in the backup)",
@@ -335,7 +348,7 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 		printf("next: signet restore %s --check\n", file);
 	}
 out:
-	sgt_backup_stage_abort(&stage);
+	sgt_tx_free(tx);
 	if (held)
 		release_signals();
 	sgt_backup_pass_wipe(&pass);
@@ -435,35 +448,111 @@ static int conf_for(const struct sgt_backup_entry *conf, const char *root, struc
 }
 
 /*
- * Creates the store at final (absolute) from o: a temporary directory next
- * to it, the tree, a "restore" audit record, then one rename.  As in init,
- * the SoftHSM2 configuration names the temporary directory while the
- * record is written (an anchored audit log signs on the token) and the
- * final place just before the rename.
+ * A staging directory (a restore's ".DIR.restoreXXXXXX", a drill's
+ * "signet-drill.XXXXXX") is flocked while its command runs.  One a kill
+ * left behind (a whole store's keys and PINs) is removed by the next
+ * restore or drill that stages in the same directory: it is ours, its name
+ * has the form, and nobody holds its lock.
+ */
+static int stage_name_is(const char *name, const char *prefix, const char *infix)
+{
+	size_t np = strlen(prefix), ni = strlen(infix), n = strlen(name), i;
+
+	/* prefix, then (only when there is an infix) a name, the infix, and mkdtemp's six characters */
+	if (ni > 0 ? n <= np + ni + 6 : n != np + 6)
+		return 0;
+	if (strncmp(name, prefix, np) != 0 || strncmp(name + n - 6 - ni, infix, ni) != 0)
+		return 0;
+	for (i = n - 6; i < n; i++)
+		if (!isalnum((unsigned char)name[i]))
+			return 0;
+	return 1;
+}
+
+static void stage_sweep(const char *parent, const char *prefix, const char *infix, const char *what)
+{
+	DIR *d = opendir(parent);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[PATH_MAX];
+		struct stat sb;
+		int fd;
+
+		if (!stage_name_is(de->d_name, prefix, infix) ||
+		    (size_t)snprintf(path, sizeof(path), "%s/%s", parent, de->d_name) >= sizeof(path))
+			continue;
+		if (lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
+			continue;
+		if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			cmd_rm_tree(path);
+			fprintf(stderr, "signet: removed '%s', left by an interrupted %s\n", path, what);
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
+/* Creates tmp (a mkdtemp template) and locks it for as long as *fd stays open. */
+static int stage_make(char *tmp, int *fd, const char *shown)
+{
+	struct stat a, b;
+
+	*fd = -1;
+	if (mkdtemp(tmp) == NULL)
+		return sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
+	if ((*fd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 || flock(*fd, LOCK_EX | LOCK_NB) != 0 ||
+	    fstat(*fd, &a) != 0 || lstat(tmp, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+		/* another restore swept it between mkdtemp and flock */
+		int rc = sgt_err(SGT_ERR_DATA, "cannot create store '%s': its staging directory '%s' was taken away",
+				 shown, tmp);
+
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	return SGT_OK;
+}
+
+/*
+ * Creates the store at final (absolute) from o: a staging directory next
+ * to it (flocked, see stage_sweep), the tree, then a custody transaction
+ * in the staged store: the "restore" record, and the SoftHSM2
+ * configuration naming the final place staged with it (while the record
+ * is written, it names the staging directory, as in init: an anchored
+ * audit log signs on the token).  Then one rename.
  */
 static int restore_to(const char *file, const struct opened *o, const char *final, const char *shown)
 {
 	const struct sgt_backup_entry *conf = sgt_backup_find(&o->list, "hsm/softhsm2.conf");
-	char tmp[PATH_MAX + 32], confpath[PATH_MAX + 64];
+	char tmp[PATH_MAX + 32], confpath[PATH_MAX + 64], parent[PATH_MAX];
 	struct sgt_buf newconf = { 0 };
 	struct sgt_store st = { NULL, { 0 }, -1, 0 };
+	struct sgt_tx *tx = NULL;
 	const char *slash = strrchr(final, '/');
 	json_t *d = NULL;
-	int rc;
+	int rc, lockfd = -1, fd;
 
 	if (conf != NULL && conf->type != SGT_ENTRY_FILE)
 		conf = NULL;
 	if ((rc = cmd_dir_free(final, shown, "restore into")) != SGT_OK)
 		return rc;
-	snprintf(tmp, sizeof(tmp), "%.*s/.%s.restoreXXXXXX", (int)(slash - final), final, slash + 1);
-	if (mkdtemp(tmp) == NULL)
-		return sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - final), slash == final ? "/" : final);
+	stage_sweep(parent, ".", ".restore", "restore");
+	snprintf(tmp, sizeof(tmp), "%s/.%s.restoreXXXXXX", strcmp(parent, "/") ? parent : "", slash + 1);
+	if ((rc = stage_make(tmp, &lockfd, shown)) != SGT_OK)
+		return rc;
 	if (conf != NULL && (rc = conf_for(conf, tmp, &newconf)) != SGT_OK)
 		goto out;
 	if ((rc = sgt_backup_write_tree(&o->list, tmp, conf ? "hsm/softhsm2.conf" : NULL, newconf.p,
 					newconf.len)) != SGT_OK)
 		goto out;
-	if ((rc = sgt_store_open(&st, tmp)) != SGT_OK)
+	if ((rc = sgt_store_open(&st, tmp)) != SGT_OK || (rc = sgt_store_lock(&st, 1)) != SGT_OK)
 		goto out;
 	d = json_pack("{s:s, s:s, s:s, s:s}", "archive", file, "archive_sha256", o->sha, "from_store",
 		      manifest_str(o, "store"), "backup_created", manifest_str(o, "created"));
@@ -471,8 +560,16 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
+	if (conf != NULL) {
+		snprintf(confpath, sizeof(confpath), "%s/hsm/softhsm2.conf", tmp);
+		if ((rc = conf_for(conf, final, &newconf)) != SGT_OK)
+			goto out;
+	}
 	sgt_err_hold();
-	rc = sgt_record(&st, "restore", NULL, NULL, "ok", d);
+	if ((rc = sgt_tx_begin(&st, "restore", NULL, NULL, NULL, 0, &tx)) == SGT_OK &&
+	    (conf == NULL || (rc = sgt_tx_stage(tx, confpath, newconf.p, newconf.len, 0)) == SGT_OK) &&
+	    (rc = sgt_tx_record(tx, "restore", NULL, NULL, d)) == SGT_OK)
+		rc = sgt_tx_commit(tx);
 	if (rc != SGT_OK) {
 		struct sgt_buf what = { 0 };
 
@@ -482,33 +579,26 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 		goto out;
 	}
 	(void)sgt_err_release();
+	sgt_tx_free(tx);
+	tx = NULL;
 	sgt_store_release(&st);
-	if (conf != NULL) {
-		snprintf(confpath, sizeof(confpath), "%s/hsm/softhsm2.conf", tmp);
-		if ((rc = conf_for(conf, final, &newconf)) != SGT_OK ||
-		    (rc = sgt_atomic_write(confpath, newconf.p, newconf.len, 0)) != SGT_OK)
-			goto out;
-	}
 	if (rename(tmp, final) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
 		goto out;
 	}
 	tmp[0] = '\0';
-	{
-		char parent[PATH_MAX];
-		int fd;
-
-		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - final), slash == final ? "/" : final);
-		if ((fd = open(parent[0] ? parent : "/", O_RDONLY | O_DIRECTORY)) >= 0) {
-			if (fsync(fd) != 0)
-				sgt_warn("cannot sync directory '%s': %s", parent, strerror(errno));
-			close(fd);
-		}
+	if ((fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		if (fsync(fd) != 0)
+			sgt_warn("cannot sync directory '%s': %s", parent, strerror(errno));
+		close(fd);
 	}
 out:
+	sgt_tx_free(tx);
 	sgt_store_release(&st);
 	if (tmp[0])
 		cmd_rm_tree(tmp);
+	if (lockfd >= 0)
+		close(lockfd);
 	sgt_buf_free(&newconf);
 	json_decref(d);
 	return rc;
@@ -697,7 +787,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 	const char *file, *target = ctx->store_opt;
 	char final[PATH_MAX], drilldir[PATH_MAX] = "", absfile[PATH_MAX];
 	json_t *report = NULL;
-	int started = 0, c, rc, check = 0;
+	int started = 0, c, rc, check = 0, drillfd = -1;
 
 	memset(&o, 0, sizeof(o));
 	while ((c = cmd_getopt("restore", argc, argv, "h", longopts, &started)) != -1) {
@@ -736,9 +826,9 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 	if (check) {
 		const char *tmpdir = getenv("TMPDIR");
 
+		stage_sweep(tmpdir && *tmpdir ? tmpdir : "/tmp", "signet-drill.", "", "backup drill");
 		snprintf(drilldir, sizeof(drilldir), "%s/signet-drill.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-		if (mkdtemp(drilldir) == NULL) {
-			rc = sgt_err(SGT_ERR_DATA, "cannot create a temporary store for the drill: %s", strerror(errno));
+		if ((rc = stage_make(drilldir, &drillfd, "a temporary store for the drill")) != SGT_OK) {
 			drilldir[0] = '\0';
 			goto out;
 		}
@@ -779,6 +869,8 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 out:
 	if (drilldir[0])
 		cmd_rm_tree(drilldir);
+	if (drillfd >= 0)
+		close(drillfd);
 	json_decref(report);
 	opened_release(&o);
 	release_signals();

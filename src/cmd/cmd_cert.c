@@ -501,23 +501,34 @@ out:
 	return rc;
 }
 
+/*
+ * The key signs a request: a use of the key in custody, recorded like a
+ * signature ("cert.csr"), and an --out FILE staged by the transaction, so
+ * a kill leaves the request with its record or nothing (the next command's
+ * recovery removes a staged copy).
+ */
 static int do_csr(struct sgt_ctx *ctx, struct opts *o, const char *label)
 {
 	struct sgt_store st;
 	struct sgt_keyrec rec;
 	struct sgt_policy *pol = NULL;
 	struct sgt_token *tok = NULL;
+	struct sgt_tx *tx = NULL;
 	EVP_PKEY *priv = NULL, *pub = NULL;
 	X509_REQ *req = NULL;
 	BIO *bio = NULL;
-	char *pem;
+	json_t *d = NULL;
+	const char *outs[1] = { NULL };
+	char *pem, sha[65];
 	long len;
-	int rc;
+	int rc, to_file = o->out != NULL && strcmp(o->out, "-") != 0;
 
 	if ((rc = sgt_label_check(label)) != SGT_OK)
 		return rc;
-	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
 		return rc;
+	if (to_file && (rc = sgt_out_check(o->out)) != SGT_OK)
+		goto out;
 	if ((rc = sgt_keyrec_load(&st, label, &rec)) != SGT_OK || (rc = sgt_cert_key_ok(&rec)) != SGT_OK ||
 	    (rc = sgt_cert_policy_for(&st, o->policy, &rec, &pol)) != SGT_OK || (rc = sgt_token_open(&st, &o->pin, &tok)) != SGT_OK ||
 	    (rc = sgt_token_key(tok, &rec, &priv, &pub)) != SGT_OK || (rc = sgt_cert_pubkey_matches(pub, &rec)) != SGT_OK ||
@@ -528,16 +539,30 @@ static int do_csr(struct sgt_ctx *ctx, struct opts *o, const char *label)
 		goto out;
 	}
 	len = BIO_get_mem_data(bio, &pem);
-	if (o->out != NULL && (rc = sgt_out_write(o->out, pem, (size_t)len)) != SGT_OK)
+	sgt_sha256_hex(pem, (size_t)len, sha);
+	if ((d = json_pack("{s:s, s:s}", "output", to_file ? o->out : "-", "csr_sha256", sha)) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	outs[0] = to_file ? o->out : NULL;
+	sgt_err_hold();
+	if ((rc = sgt_tx_begin(&st, "cert.csr", label, NULL, outs, 1, &tx)) == SGT_OK &&
+	    (!to_file || (rc = sgt_tx_stage(tx, o->out, pem, (size_t)len, SGT_TX_OUT)) == SGT_OK) &&
+	    (rc = sgt_tx_record(tx, "cert.csr", label, rec.spki_sha256, d)) == SGT_OK)
+		rc = sgt_tx_commit(tx);
+	if ((rc = cmd_failed_because(rc, sgt_tx_committed(tx) ? "request recorded, but not put in place (the next "
+				     "command completes it)" : "request not written (no audit record)")) != SGT_OK)
 		goto out;
 	if (ctx->json)
-		rc = cmd_json_print(json_pack("{s:s, s:s?, s:s, s:s%}", "label", label, "out", o->out,
+		rc = cmd_json_print(json_pack("{s:s, s:s?, s:s, s:s%}", "label", label, "out", to_file ? o->out : NULL,
 					      "spki_sha256", rec.spki_sha256, "csr", pem, (size_t)len));
-	else if (o->out == NULL)
+	else if (!to_file)
 		fwrite(pem, 1, (size_t)len, stdout);
 	else
 		printf("wrote request for '%s' to %s\n", label, o->out);
 out:
+	sgt_tx_free(tx);
+	json_decref(d);
 	BIO_free(bio);
 	X509_REQ_free(req);
 	EVP_PKEY_free(priv);

@@ -9,10 +9,15 @@ new_store
 sig 0 key generate fw
 spki=$(yaml_get "$S/keys/fw.yaml" spki_sha256)
 
-before=$(snapshot)
+# The key signing a request is a use of the key: one cert.csr record, nothing else changes.
+before=$(snapshot_records)
 sig 0 cert csr fw
-eq "$(snapshot)" "$before" "store changed by a CSR"
+eq "$(snapshot_records)" "$before" "store changed by a CSR"
+eq "$(last_record op)" cert.csr "the CSR's audit record"
+eq "$(last_record label)" fw "the CSR record's key"
+eq "$(last_record details.csr_sha256)" "$(sha256sum <"$T/out" | cut -d' ' -f1)" "the CSR record names the request"
 cp "$T/out" "$T/fw.csr"
+sig 0 audit verify
 has "$T/fw.csr" "^-----BEGIN CERTIFICATE REQUEST-----$"
 run 0 openssl req -in "$T/fw.csr" -verify -noout
 has "$T/err" "verify OK"

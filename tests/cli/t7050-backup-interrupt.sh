@@ -67,7 +67,7 @@ for sc in rename fsync; do
   while :; do
     # A fresh copy each time: a kill inside the audit append itself is the audit log's own
     # recovery problem (issue 7 item 2), not the archive's.
-    rm -rf "$T/k.sbk" "$T"/k.sbk.tmp* "$T/s2" && cp -a "$S" "$T/s2"
+    rm -rf "$T/k.sbk" "$T"/k.sbk.*tmp* "$T/s2" && cp -a "$S" "$T/s2"
     rc=$(inject "$sc" SIGKILL "$n" "$SIGNET" --store "$T/s2" backup "$T/k.sbk" --passphrase-file "$T/pass" --scrypt-n 15)
     [ "$rc" -eq 0 ] && break
     bk=$((bk + 1))
@@ -83,4 +83,21 @@ for sc in rename fsync; do
 done
 note "backup: $bk SIGKILLs; $whole left a whole, recorded archive, the rest none"
 [ "$bk" -ge 3 ] || fail "too few backup injection points ($bk)"
+
+# A staging directory a killed restore left is removed by the next restore; one whose
+# lock a live restore holds, or one not named so, is left alone.
+mkdir -p "$T/p" "$T/p/.r.restoreAbC123/hsm" "$T/p/.q.restoreXyZ789" "$T/p/.r.restoreLiV123" "$T/p/.r.restoreToolong1"
+printf 'pin
+' >"$T/p/.r.restoreAbC123/hsm/user.pin"
+flock "$T/p/.r.restoreLiV123" sleep 30 &
+holder=$!
+sleep 0.3
+sig 0 restore "$T/b.sbk" --store "$T/p/r" --passphrase-file "$T/pass"
+has "$T/err" "removed '$T/p/.r.restoreAbC123', left by an interrupted restore"
+has "$T/err" "removed '$T/p/.q.restoreXyZ789', left by an interrupted restore"
+[ ! -e "$T/p/.r.restoreAbC123" ] && [ ! -e "$T/p/.q.restoreXyZ789" ] || fail "a stale staging directory was kept"
+[ -d "$T/p/.r.restoreLiV123" ] || fail "the staging directory of a live restore was removed"
+[ -d "$T/p/.r.restoreToolong1" ] || fail "a directory not named as a staging directory was removed"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+complete "$T/p/r" "restore after a stale staging directory"
 exit 0
