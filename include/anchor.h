@@ -26,14 +26,43 @@
 
 /*
  * Call right after a successful login to the store's token on handle (which
- * must outlive the signing; its release forgets it): makes the audit
- * key if the store has none yet (only under the exclusive lock; recorded as
- * "audit.key"), and signs audit heads from now until the module is
- * unloaded.  Never fails the caller: a problem is a warning, and `audit
- * verify` reports what it means.
+ * must outlive the signing; its release forgets it).  Returns
+ * SGT_ANCHOR_SIGNING when audit heads are signed with the token's audit key
+ * from now until the module is unloaded.  Under the exclusive lock it
+ * reports a missing audit key instead of making one: SGT_ANCHOR_MAKE (no
+ * key: tx.c's sgt_tx_anchor makes it), SGT_ANCHOR_COMPLETE (a cut-off run
+ * made the key but not audit.pub), SGT_ANCHOR_UNAVAILABLE (the token can
+ * hold none: sgt_anchor_said_unavailable, then the caller records it).  SGT_ANCHOR_OFF otherwise.
+ * Never fails the caller: a problem is a warning, and `audit verify`
+ * reports what it means.
  */
+#define SGT_ANCHOR_OFF         0
+#define SGT_ANCHOR_SIGNING     1
+#define SGT_ANCHOR_MAKE        2
+#define SGT_ANCHOR_COMPLETE    3
+#define SGT_ANCHOR_UNAVAILABLE 4
+#define SGT_ANCHOR_MIGRATE     5	/* signing, and the next append names the store's unnamed anchor: record it */
 struct sgt_p11;
-void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle);
+int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle);
+/*
+ * Makes the audit key pair on the token of handle with CKA_ID id (P-256, or
+ * RSA-2048 without EC), or with id NULL returns the key a cut-off run left
+ * there; *pub (new reference) is its public key.  Writes nothing in the store.
+ */
+int sgt_anchor_make(struct sgt_p11 *handle, const unsigned char *id, size_t idlen, EVP_PKEY **pub);
+/* Destroys the audit key pair sgt_anchor_make just made, when what follows it failed. */
+void sgt_anchor_unmake(struct sgt_p11 *handle);
+/* audit.pub's contents (PEM SubjectPublicKeyInfo) for pk, appended to out. */
+int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out);
+/*
+ * For SGT_ANCHOR_UNAVAILABLE: 1 when the audit log already says so;
+ * otherwise says it once on stderr and returns 0 (the caller records it).
+ */
+int sgt_anchor_said_unavailable(const struct sgt_store *st);
+/* Signs audit heads with handle's audit key from now on (after sgt_anchor_make). */
+void sgt_anchor_start(struct sgt_p11 *handle);
+/* The label of the store's anchor object (signet-audit-head-<its audit key's CKA_ID>), once activated. */
+void sgt_anchor_name(char out[64]);
 /* handle is being closed: stop signing with it (sgt_session_close calls this). */
 void sgt_anchor_forget(const struct sgt_p11 *handle);
 /* The signer of audit heads while a session is logged in (sgt_anchor_activate), else NULL. */

@@ -20,6 +20,7 @@
 
 #include "policy.h"
 #include "store.h"
+#include "pkey.h"
 
 /* Largest certificate or request file read (a certificate is a few KiB). */
 #define SGT_CERT_MAX_FILE (1 << 20)
@@ -34,9 +35,6 @@ int sgt_cert_load(const char *path, X509 **out);
 
 /* SHA-256 hex of the certificate's DER SubjectPublicKeyInfo (sgt_key_spki_sha256 for a key). */
 int sgt_cert_spki_sha256(X509 *x, char out[65]);
-/* Key algorithm in key-record spelling ("ecdsa-p256", "rsa-2048"), or a
- * description such as "ec secp256k1" / "rsa-1024" when it has no name. */
-void sgt_pkey_alg(EVP_PKEY *pk, char *out, size_t cap);
 
 /* Upper-case hex serial (a '-' prefix for the invalid negative ones). */
 void sgt_cert_serial_hex(X509 *x, char *out, size_t cap);
@@ -151,8 +149,6 @@ struct sgt_cert_saved {
  * replaces current.pem atomically.  On failure nothing is left behind.
  */
 int sgt_cert_store_save(const struct sgt_store *st, const char *label, X509 *x, struct sgt_cert_saved *saved);
-/* Puts back what save changed (used when the audit record cannot be written). */
-void sgt_cert_store_undo(struct sgt_cert_saved *saved);
 void sgt_cert_saved_release(struct sgt_cert_saved *saved);
 
 /*

@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "creader.h"
+#include "keyrec.h"
 #include "pin.h"
 #include "store.h"
 

@@ -34,6 +34,7 @@
 
 #include <jansson.h>
 
+#include "fsio.h"
 #include "store.h"
 
 /* 1 when the store's token is the embedded SoftHSM2 one in <store>/hsm. */
@@ -42,12 +43,14 @@ int sgt_hsm_embedded(const struct sgt_store *st);
 /*
  * Call before loading the store's module.  For the embedded token: points
  * softhsm2.conf at the store's current location (a moved or restored
- * store), restores damaged token files (one line on stderr and a
- * "recovered" audit record each time), refreshes the good copy, and takes
- * the shared guard lock.  For any store: holds SIGINT/SIGTERM/SIGHUP until
- * the matching sgt_hsm_leave.  Calls nest.
+ * store), restores damaged token files (one line on stderr each time),
+ * refreshes the good copy, and takes the shared guard lock.  The repairs
+ * made are handed back in *repairs (a new JSON array, one object per
+ * repair, or NULL when none; repairs may be NULL): the caller has them
+ * recorded (sgt_hsm_repairs_due).  For any store: holds
+ * SIGINT/SIGTERM/SIGHUP until the matching sgt_hsm_leave.  Calls nest.
  */
-int sgt_hsm_enter(const struct sgt_store *st);
+int sgt_hsm_enter(const struct sgt_store *st, json_t **repairs);
 /* 1 while a module is loaded under the guard (between enter and the last leave). */
 int sgt_hsm_busy(void);
 /* Call after the module is unloaded (C_Finalize); releases what enter took. */
@@ -79,13 +82,15 @@ int sgt_hsm_snapshot_new(const struct sgt_store *st);
 json_t *sgt_hsm_destroy_mark(void);
 int sgt_hsm_destroy_note(json_t *mark);
 /*
- * Hands each repair made so far (and those an earlier command with only a
- * shared lock noted in hsm/repairs.pending) to record, as the details of a
- * "recovered" audit record, when the store is locked exclusively;
- * otherwise notes them there.  The guard never writes the audit log
- * itself: intent.c's sgt_record_repairs passes the recorder.
+ * The repairs to record now, as the details of "recovered" audit records:
+ * with the store locked exclusively, *due (new reference) holds those an
+ * earlier command noted in hsm/repairs.pending followed by made (may be
+ * NULL); after recording them call sgt_hsm_repairs_recorded, which deletes
+ * the note.  Without the exclusive lock, made is added to the note and *due
+ * is NULL.  The guard never writes the audit log itself.
  */
-int sgt_hsm_flush_repairs(const struct sgt_store *st, int (*record)(const struct sgt_store *st, json_t *repair));
+int sgt_hsm_repairs_due(const struct sgt_store *st, json_t *made, json_t **due);
+void sgt_hsm_repairs_recorded(const struct sgt_store *st);
 /* The embedded token's object files ("<token dir>/<file>"), or *out NULL for another module. */
 int sgt_hsm_objects(const struct sgt_store *st, json_t **out);
 /*
@@ -95,15 +100,6 @@ int sgt_hsm_objects(const struct sgt_store *st, json_t **out);
  * Returns 1 (nothing done) while another process has the module loaded.
  */
 int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved);
-
-/*
- * Signals.  hold blocks SIGINT, SIGTERM and SIGHUP (nesting); release
- * unblocks them at the outermost level, when a held one is delivered and
- * ends the process as it would have.  pending says whether one is waiting.
- */
-void sgt_sig_hold(void);
-void sgt_sig_release(void);
-int sgt_sig_pending(void);
 
 /*
  * Well-formedness of a SoftHSM2 object file (generation counter, then

@@ -1,6 +1,6 @@
 /*
  * intent.h: crash consistency for state-changing commands.  A command
- * says what it is about to do (sgt_intent_begin writes <store>/intent.json:
+ * says what it is about to do (sgt_intent_begin writes <store>/intents/<id>.json:
  * the operation, the token key it may create, the directories its files go
  * to), writes its files under temporary names (sgt_put: "<file>.signet-
  * <id>.tmp"), makes them durable together just before its audit record
@@ -10,8 +10,9 @@
  * record is durable.  Commands drive it through a transaction (tx.h), which
  * also writes the records.
  *
- * A command killed on the way leaves intent.json; the next command that
- * takes the store's exclusive lock (sgt_intent_recover) completes what the
+ * A command killed on the way leaves intents/<id>.json (no longer flocked);
+ * the next command that takes the store's exclusive lock (sgt_intent_recover,
+ * called by tx.h's sgt_tx_lock) completes what the
  * audit log shows was committed, removes what was not (staged files, and
  * a key pair generated but never recorded), sweeps temporary files of
  * interrupted atomic writes, and appends a "recovered" record, saying so
@@ -69,9 +70,9 @@ int sgt_intent_sync_staged(void);
 int sgt_intent_publish(void);
 /* Removes staged files not yet committed (a part of the command failed before its record). */
 void sgt_intent_discard(void);
-/* Publishes what is committed, discards the rest, removes intent.json. */
+/* Publishes what is committed, discards the rest, removes intents/<id>.json. */
 int sgt_intent_end(const struct sgt_store *st);
-/* The command failed: nothing committed is left staged, intent.json is removed. */
+/* The command failed: nothing committed is left staged, intents/<id>.json is removed. */
 void sgt_intent_abort(const struct sgt_store *st);
 /*
  * Ends this process's part of the intent without removing it: staged files

@@ -12,10 +12,9 @@
 #include <openssl/evp.h>
 
 #include "pin.h"
+#include "pkey.h"
 #include "store.h"
 
-/* SHA-256 hex of the DER SubjectPublicKeyInfo of pk. */
-int sgt_key_spki_sha256(EVP_PKEY *pk, char out[65]);
 
 /*
  * Generates a pair named label with algorithm alg ("ecdsa-p256", ...) on

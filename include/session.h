@@ -4,7 +4,8 @@
  * module is loaded, the configured token is found and a session opened;
  * with SGT_SESSION_LOGIN the store's PIN is read (pin.h) and the user
  * logged in: a wrong or locked PIN leaves a `refused` audit record, a
- * good one starts signing audit heads on the token (anchor.h).
+ * good one starts signing audit heads on the token (anchor.h), and a
+ * store without an audit key gets one (tx.h's sgt_tx_anchor).
  * sgt_session_close undoes all of it, in the reverse order, and leaves the
  * guard, so a refusal deferred while the module was loaded is written.
  * p11.c below it is raw PKCS#11 and knows nothing of stores.
@@ -19,6 +20,7 @@
 #define SGT_SESSION_RW    1u	/* a read-write session: objects are made or destroyed */
 #define SGT_SESSION_LOGIN 2u	/* log in as user with the store's PIN */
 #define SGT_SESSION_QUIET 4u	/* a module or token that cannot be reached is the caller's note, not an error line */
+#define SGT_SESSION_NO_ANCHOR 8u	/* a recovery's session: never sign heads with, adopt or make the audit key */
 
 /*
  * Opens the store's token on p (zeroed first): guard, environment, module,

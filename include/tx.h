@@ -3,8 +3,9 @@
  * log (sgt_audit_write is called from tx.c alone).
  *
  * A state-changing command opens a transaction under the store's exclusive
- * lock (cmd_store_open has recorded the token guard's repairs and recovered
- * earlier intents by then), stages its files, queues its records (and any
+ * lock, taken by sgt_tx_lock (which records the token guard's repairs and
+ * recovers earlier intents, as SQLite rolls back a hot journal when it
+ * takes its lock), stages its files, queues its records (and any
  * refusals), and commits: the staged files are made durable, the queued
  * records are appended in one write with the head signed by the logged-in
  * session's signer (anchor.h), the files are put in place and the intent
@@ -26,7 +27,17 @@ struct sgt_tx;
 #define SGT_TX_OUT 2u		/* a user output, not a secret: mode 0666 & ~umask (sgt_put_out) */
 
 /*
- * Opens a transaction: intents/<id>.json written and flocked.  op and label
+ * A writer's lock on the store: exclusive, then the token guard's noted
+ * repairs recorded and every interrupted command's intent recovered
+ * (finished if its record is on file, rolled back otherwise).  Before a
+ * command looks anything up (cmd_store_open calls it for
+ * SGT_LOCK_EXCLUSIVE); readers take a shared lock and recover nothing.  On
+ * failure the store is still locked: sgt_store_release it.
+ */
+int sgt_tx_lock(struct sgt_store *st);
+/*
+ * Opens a transaction: intents/<id>.json written and flocked.  On a store
+ * not locked yet it calls sgt_tx_lock first (recovery inside begin).  op and label
  * as its records will name them; key_id (hex CKA_ID, may be NULL) of a key
  * pair the command may create on the token; outputs the files outside the
  * store it will stage (NULL entries skipped; recovery sweeps their
@@ -70,6 +81,19 @@ void sgt_tx_free(struct sgt_tx *tx);
 void sgt_tx_leave(struct sgt_tx *tx);
 
 /*
+ * The audit key, in a transaction of its own ("audit.key", not nested in
+ * another: nothing is done while an intent is open or a recovery runs):
+ * with state SGT_ANCHOR_MAKE or SGT_ANCHOR_COMPLETE from
+ * sgt_anchor_activate, makes the key on the token logged in on p (or takes
+ * the one a cut-off run made), stages audit.pub, records it and starts
+ * signing heads with it; SGT_ANCHOR_UNAVAILABLE is recorded as such.
+ * Under the exclusive lock only.  Never fails the caller: a problem is a
+ * warning.  session.c calls it right after a login.
+ */
+struct sgt_p11;
+void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state);
+
+/*
  * Without a transaction object (commands not switched yet, recovery, the
  * token guard's repairs).  sgt_record: one record; while an intent is open
  * it names the files staged since the last record, made durable first.
@@ -97,10 +121,11 @@ void sgt_record_refused(const struct sgt_store *st, const char *op, const char *
 /* Writes the refusals held back while the token guard was held (session.c calls it). */
 void sgt_record_flush_refused(void);
 /*
- * Records the token guard's repairs ("recovered" records, hsmguard.h's
- * sgt_hsm_flush_repairs), or keeps them in hsm/repairs.pending without the
- * exclusive lock.
+ * Records the token guard's repairs as "recovered" records: made (may be
+ * NULL, borrowed) as sgt_hsm_enter handed them back, and those noted in
+ * hsm/repairs.pending earlier; without the exclusive lock, made is only
+ * noted there (sgt_hsm_repairs_due).
  */
-int sgt_record_repairs(const struct sgt_store *st);
+int sgt_record_repairs(const struct sgt_store *st, json_t *made);
 
 #endif

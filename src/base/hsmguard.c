@@ -1,8 +1,10 @@
 /*
- * hsmguard.c: the embedded SoftHSM2 token survives interruption (see
- * hsmguard.h for the rules), and SIGINT/SIGTERM/SIGHUP wait while a module
- * is loaded or a store file is being written.  It reads and copies the
- * token's files; it never loads the module and never interprets a key.
+ * hsmguard.c: the SoftHSM2 tokens a store uses survive interruption (see
+ * hsmguard.h for the rules), and SIGINT/SIGTERM/SIGHUP wait (fsio.c holds
+ * them) while a module is loaded.  It reads and copies the token's files;
+ * it never loads the module, never interprets a key and never writes the
+ * audit log: it hands the repairs it made back to its caller.
+ * Floor: base 2.  It may call base 0-1 (sgt.c, fsio.c) and store.c.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -20,42 +22,6 @@
 #include <p11-kit/uri.h>
 
 #include "hsmguard.h"
-
-/* ---- signals ---- */
-
-static int hold_depth;
-
-static void sig_set(int how)
-{
-	sigset_t s;
-
-	sigemptyset(&s);
-	sigaddset(&s, SIGINT);
-	sigaddset(&s, SIGTERM);
-	sigaddset(&s, SIGHUP);
-	sigprocmask(how, &s, NULL);
-}
-
-void sgt_sig_hold(void)
-{
-	if (hold_depth++ == 0)
-		sig_set(SIG_BLOCK);
-}
-
-void sgt_sig_release(void)
-{
-	if (hold_depth > 0 && --hold_depth == 0)
-		sig_set(SIG_UNBLOCK);	/* a held signal is delivered here */
-}
-
-int sgt_sig_pending(void)
-{
-	sigset_t s;
-
-	if (sigpending(&s) != 0)
-		return 0;
-	return sigismember(&s, SIGINT) == 1 || sigismember(&s, SIGTERM) == 1 || sigismember(&s, SIGHUP) == 1;
-}
 
 /* ---- SoftHSM2 object files ---- */
 
@@ -297,38 +263,29 @@ static int destroyed_on_purpose(const struct tokdir *td, const char *name)
 }
 
 /*
- * Repairs are audited, but not while the guard lock is held: a command with
- * only a shared store lock cannot take the exclusive one there without
- * risking a deadlock with another process waiting for the guard.  Notes are
- * kept and written by sgt_hsm_flush_repairs, from <store>/hsm/repairs.pending
- * when the command itself cannot append.
+ * Repairs are audited, but not by the guard, and not while the guard lock
+ * is held: a command with only a shared store lock cannot take the
+ * exclusive one there without risking a deadlock with another process
+ * waiting for the guard.  sgt_hsm_enter hands the repairs it made back to
+ * its caller; sgt_hsm_repairs_due adds those an earlier command noted in
+ * <store>/hsm/repairs.pending when it could not append.
  */
-static json_t *repairs;
-
-static void note_repair(const char *what, const char *file)
+static void note_repair(json_t *repairs, const char *what, const char *file)
 {
 	char now[32];
 
-	if (repairs == NULL && (repairs = json_array()) == NULL)
+	if (repairs == NULL)
 		return;
 	sgt_time_iso(time(NULL), now);
 	json_array_append_new(repairs, json_pack("{s:s, s:s, s:s}", "repair", what, "file", file, "at", now));
 }
 
-static int append_repairs(const struct sgt_store *st, json_t *arr,
-			  int (*record)(const struct sgt_store *st, json_t *repair))
+static void pending_path(const struct sgt_store *st, char path[PATH_MAX])
 {
-	size_t i;
-	json_t *d;
-	int rc = SGT_OK;
-
-	json_array_foreach(arr, i, d)
-		if (rc == SGT_OK)
-			rc = record(st, d);
-	return rc;
+	snprintf(path, PATH_MAX, "%s/hsm/repairs.pending", st->dir);
 }
 
-int sgt_hsm_flush_repairs(const struct sgt_store *st, int (*record)(const struct sgt_store *st, json_t *repair))
+int sgt_hsm_repairs_due(const struct sgt_store *st, json_t *made, json_t **due)
 {
 	char path[PATH_MAX];
 	json_t *saved = NULL;
@@ -336,21 +293,26 @@ int sgt_hsm_flush_repairs(const struct sgt_store *st, int (*record)(const struct
 	struct stat sb;
 	int rc = SGT_OK;
 
-	snprintf(path, sizeof(path), "%s/hsm/repairs.pending", st->dir);
-	if (st->lock_exclusive && lstat(path, &sb) == 0) {
-		if ((saved = json_load_file(path, 0, &jerr)) == NULL || !json_is_array(saved))
-			sgt_warn("'%s' is not readable (%s); the repairs it noted are not in the audit log", path, jerr.text);
-		else
-			rc = append_repairs(st, saved, record);
-		json_decref(saved);
-		if (rc == SGT_OK)
-			sgt_store_unlink(path);
-	}
-	if (repairs == NULL || json_array_size(repairs) == 0)
-		return rc;
+	*due = NULL;
+	pending_path(st, path);
 	if (st->lock_exclusive) {
-		rc = rc ? rc : append_repairs(st, repairs, record);
-	} else {
+		if ((*due = json_array()) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		if (lstat(path, &sb) == 0) {
+			if ((saved = json_load_file(path, 0, &jerr)) == NULL || !json_is_array(saved))
+				sgt_warn("'%s' is not readable (%s); the repairs it noted are not in the audit log", path,
+					 jerr.text);
+			else
+				json_array_extend(*due, saved);
+			json_decref(saved);
+		}
+		if (made != NULL)
+			json_array_extend(*due, made);
+		return SGT_OK;
+	}
+	if (made == NULL || json_array_size(made) == 0)
+		return SGT_OK;
+	{
 		char *text;
 
 		saved = lstat(path, &sb) == 0 ? json_load_file(path, 0, &jerr) : NULL;
@@ -358,15 +320,23 @@ int sgt_hsm_flush_repairs(const struct sgt_store *st, int (*record)(const struct
 			json_decref(saved);
 			saved = json_array();
 		}
-		json_array_extend(saved, repairs);
+		json_array_extend(saved, made);
 		text = json_dumps(saved, JSON_COMPACT);
 		rc = text ? sgt_atomic_write(path, text, strlen(text), 0) : sgt_err(SGT_ERR_DATA, "out of memory");
 		free(text);
 		json_decref(saved);
 	}
-	json_decref(repairs);
-	repairs = NULL;
 	return rc;
+}
+
+void sgt_hsm_repairs_recorded(const struct sgt_store *st)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	pending_path(st, path);
+	if (st->lock_exclusive && lstat(path, &sb) == 0)
+		sgt_store_unlink(path);
 }
 
 static int move_aside(const struct tokdir *td, const char *name, const char *live)
@@ -574,7 +544,7 @@ static void seen_save(const char *good_dir, const struct seen_set *set)
  * (a key a record may name) is brought back.
  */
 static int missing_live(const struct tokdir *td, const char *name, const char *live, const char *good,
-			const unsigned char *gb, size_t gl)
+			const unsigned char *gb, size_t gl, json_t *repairs)
 {
 	long cls = strcmp(name, "generation") == 0 ? -1 : obj_class(gb, gl);
 	int rc;
@@ -588,7 +558,7 @@ static int missing_live(const struct tokdir *td, const char *name, const char *l
 		return rc;
 	fprintf(stderr, "signet: recovered: token file '%s' was missing and signet did not destroy it; "
 		"restored it from the known-good copy\n", live);
-	note_repair("missing token object file restored from the known-good copy", live);
+	note_repair(repairs, "missing token object file restored from the known-good copy", live);
 	return SGT_OK;
 }
 
@@ -597,7 +567,7 @@ static int missing_live(const struct tokdir *td, const char *name, const char *l
  * to date (guard lock held exclusively).  With damaged set, only look and
  * count damaged files: another process has the module loaded.
  */
-static int guard_token_dir(const struct tokdir *td, int *damaged_seen)
+static int guard_token_dir(const struct tokdir *td, int *damaged_seen, json_t *repairs)
 {
 	const char *live_dir = td->live, *good_dir = td->good;
 	char live[PATH_MAX + 256], good[PATH_MAX + 256];
@@ -628,7 +598,7 @@ static int guard_token_dir(const struct tokdir *td, int *damaged_seen)
 				break;
 			}
 			if (lb == NULL && gb != NULL && damaged_seen == NULL && strcmp(de->d_name, "token.object") != 0)
-				rc = missing_live(td, de->d_name, live, good, gb, gl);
+				rc = missing_live(td, de->d_name, live, good, gb, gl, repairs);
 			damaged = lb != NULL && gb != NULL && file_ok(de->d_name, gb, gl) &&
 				  (!file_ok(de->d_name, lb, ll) || (ll < gl && memcmp(lb, gb, ll) == 0));
 			if (damaged && damaged_seen != NULL) {
@@ -640,7 +610,7 @@ static int guard_token_dir(const struct tokdir *td, int *damaged_seen)
 				if ((rc = sgt_atomic_write(live, gb, gl, 0)) == SGT_OK) {
 					fprintf(stderr, "signet: recovered: token file '%s' was %s (an interrupted write by the module); "
 						"restored it from the known-good copy\n", live, was);
-					note_repair("token file restored from the known-good copy", live);
+					note_repair(repairs, "token file restored from the known-good copy", live);
 				}
 			}
 			free(gb);
@@ -701,7 +671,7 @@ static int guard_token_dir(const struct tokdir *td, int *damaged_seen)
 		} else if (lb != NULL && gb == NULL && ll == 0 && strcmp(de->d_name, "token.object") != 0) {
 			/* An object file created empty by a generation that never finished holds nothing. */
 			if ((rc = move_aside(td, de->d_name, live)) == SGT_OK)
-				note_repair("empty object file of an interrupted key generation moved to hsm/quarantine", live);
+				note_repair(repairs, "empty object file of an interrupted key generation moved to hsm/quarantine", live);
 		} else if (lb != NULL) {
 			sgt_warn("token file '%s' is damaged and has no known-good copy; 'signet restore' from a backup recovers it", live);
 		}
@@ -919,14 +889,14 @@ static int find_dirs(const struct sgt_store *st, struct tokdir **v, size_t *n, i
 	return rc;
 }
 
-/* Repairs every token directory entered and refreshes the good copy; with damaged_seen, only counts. */
-static int guard_tokens(int *damaged_seen)
+/* Repairs every token directory entered (noting each repair in repairs) and refreshes the good copy; with damaged_seen, only counts. */
+static int guard_tokens(int *damaged_seen, json_t *repairs)
 {
 	size_t i;
 	int rc = SGT_OK;
 
 	for (i = 0; rc == SGT_OK && i < ntds; i++)
-		rc = guard_token_dir(&tds[i], damaged_seen);
+		rc = guard_token_dir(&tds[i], damaged_seen, repairs);
 	return rc;
 }
 
@@ -969,13 +939,11 @@ void sgt_hsm_rescue(const char *dead)
 		if (open_guard(path) != SGT_OK)
 			continue;
 		if (flock(guard_fd, LOCK_EX | LOCK_NB) == 0)
-			(void)guard_token_dir(&td, NULL);
+			(void)guard_token_dir(&td, NULL, NULL);	/* the dead store's log goes with it; the lines on stderr say */
 		close(guard_fd);
 		guard_fd = -1;
 	}
 	closedir(d);
-	json_decref(repairs);	/* the dead store's audit log goes with it; the lines on stderr say what was done */
-	repairs = NULL;
 }
 
 /* softhsm2.conf names the token directory absolutely: follow a moved store. */
@@ -1050,7 +1018,7 @@ static int busy_check(const struct sgt_store *st)
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		int damaged = 0;
 
-		rc = guard_tokens(&damaged);
+		rc = guard_tokens(&damaged, NULL);
 		if (rc != SGT_OK || damaged == 0)
 			return rc;
 		nanosleep(&ts, NULL);
@@ -1061,10 +1029,13 @@ static int busy_check(const struct sgt_store *st)
 	return rc;
 }
 
-int sgt_hsm_enter(const struct sgt_store *st)
+int sgt_hsm_enter(const struct sgt_store *st, json_t **repairs)
 {
+	json_t *made = NULL;
 	int rc = SGT_OK, embedded = 0;
 
+	if (repairs != NULL)
+		*repairs = NULL;
 	sgt_sig_hold();
 	if (enter_depth++ > 0)
 		return SGT_OK;
@@ -1072,6 +1043,10 @@ int sgt_hsm_enter(const struct sgt_store *st)
 		goto fail;
 	if (ntds == 0 && !embedded)
 		return SGT_OK;	/* a module that keeps its own state */
+	if ((made = json_array()) == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto fail;
+	}
 	/* The embedded token's lock is the store's; an external token's is in its directory, for every store using it. */
 	if (embedded)
 		snprintf(lock_path, sizeof(lock_path), "%s/hsm/guard.lock", st->dir);
@@ -1081,7 +1056,7 @@ int sgt_hsm_enter(const struct sgt_store *st)
 		goto fail;
 	if (flock(guard_fd, LOCK_EX | LOCK_NB) == 0) {
 		rc = embedded ? relocate_conf(st) : SGT_OK;
-		rc = rc ? rc : guard_tokens(NULL);
+		rc = rc ? rc : guard_tokens(NULL, made);
 		if (rc != SGT_OK)
 			goto fail;
 	} else if ((rc = busy_check(st)) != SGT_OK) {
@@ -1091,8 +1066,12 @@ int sgt_hsm_enter(const struct sgt_store *st)
 	if ((rc = guard_lock(LOCK_SH)) != SGT_OK)
 		goto fail;
 	/* The repairs made here are recorded by the caller (session.c), not by the guard. */
+	if (repairs != NULL && json_array_size(made) > 0)
+		*repairs = json_incref(made);
+	json_decref(made);
 	return SGT_OK;
 fail:
+	json_decref(made);
 	if (guard_fd >= 0)
 		close(guard_fd);
 	guard_fd = -1;

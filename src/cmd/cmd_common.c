@@ -71,13 +71,12 @@ int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock)
 
 	if (rc != SGT_OK)
 		return rc;
-	if (lock != SGT_LOCK_NONE && (rc = sgt_store_lock(st, lock == SGT_LOCK_EXCLUSIVE)) != SGT_OK) {
-		sgt_store_release(st);
-		return rc;
-	}
-	/* A writer first finishes or undoes what an interrupted command left. */
-	if (lock == SGT_LOCK_EXCLUSIVE &&
-	    ((rc = sgt_record_repairs(st)) != SGT_OK || (rc = sgt_intent_recover(st, NULL)) != SGT_OK))
+	/* A writer's lock first finishes or undoes what an interrupted command left (tx.h). */
+	if (lock == SGT_LOCK_EXCLUSIVE)
+		rc = sgt_tx_lock(st);
+	else if (lock == SGT_LOCK_SHARED)
+		rc = sgt_store_lock(st, 0);
+	if (rc != SGT_OK)
 		sgt_store_release(st);
 	return rc;
 }

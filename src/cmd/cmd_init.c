@@ -5,6 +5,11 @@
  * touched.  The embedded default is a SoftHSM2 token inside <store>/hsm
  * with random user and SO PINs in 0600 files; --module/--token records an
  * existing token after checking that it can be logged into.
+ * The one state change not made in a transaction (tx.h): its "init" record
+ * goes through sgt_record into a store that does not exist until the
+ * rename, so there is no intent to recover and none to write (docs/store.md,
+ * "The transaction").
+ * Floor: cmd.  It may call every floor below.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,10 @@
  * in a read-write session of its own opened for each use (sessions of one
  * application share its login, also through a remote p11-kit client).
  * The handle is forgotten when it is released (sgt_anchor_forget).  It
- * never touches keys in custody.
+ * never touches keys in custody, and never writes the store: a missing
+ * audit key is reported to the caller, and tx.c makes and records it in a
+ * transaction (sgt_tx_anchor).
+ * Floor: custody 4 (beside session.c).  It may call audit.c and base.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +18,8 @@
 #include <openssl/pem.h>
 
 #include "anchor.h"
-#include "hsmguard.h"
-#include "intent.h"
-#include "key.h"
 #include "p11.h"
-#include "tx.h"
+#include "pkey.h"
 
 /* The logged-in handle heads are signed with, while it lives, and the audit private key on it, once found. */
 static struct sgt_p11 *signer_p11;	/* the session heads are signed on; NULL: none */
@@ -38,6 +38,7 @@ static struct sgt_audit_signer head_signer;	/* valid while signer_p11 is set */
 static unsigned char key_id[64];
 static size_t key_idlen;
 static struct sgt_audit_anchor legacy;
+
 
 const struct sgt_audit_signer *sgt_anchor_signer(void)
 {
@@ -349,20 +350,18 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 	return rc;
 }
 
-static int write_pub(const struct sgt_store *st, EVP_PKEY *pk)
+int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out)
 {
-	char *path = sgt_store_path(st, "audit.pub");
 	BIO *b = BIO_new(BIO_s_mem());
 	char *data;
 	long len;
 	int rc;
 
-	if (path == NULL || b == NULL || !PEM_write_bio_PUBKEY(b, pk) || (len = BIO_get_mem_data(b, &data)) <= 0)
+	if (b == NULL || !PEM_write_bio_PUBKEY(b, pk) || (len = BIO_get_mem_data(b, &data)) <= 0)
 		rc = sgt_err(SGT_ERR_DATA, "cannot encode the audit public key");
 	else
-		rc = sgt_put(path, data, (size_t)len, 0);
+		rc = sgt_buf_add(out, data, (size_t)len);
 	BIO_free(b);
-	free(path);
 	return rc;
 }
 
@@ -456,61 +455,84 @@ static int said_unavailable(void *ctx, json_t *rec)
 /*
  * A token with neither EC nor RSA key generation (none signet knows of, but
  * a module may list only what it does in hardware): said once, plainly,
- * and recorded, so later commands and `audit verify` need not say it as an
- * error again.  The scan of the log happens only on such a token.
+ * and recorded (by the caller), so later commands and `audit verify` need
+ * not say it as an error again.  The scan of the log happens only on such
+ * a token.
  */
-static void unavailable(const struct sgt_store *st)
+int sgt_anchor_said_unavailable(const struct sgt_store *st)
 {
 	int said = 0;
-	json_t *d;
 
 	sgt_silent++;
 	sgt_audit_foreach(st, 0, said_unavailable, &said);
 	sgt_silent--;
 	if (said)
-		return;
+		return 1;
 	sgt_warn("token '%s' offers neither EC nor RSA key generation: it cannot hold an audit key, so audit heads "
 		 "are not signed there ('signet audit verify' still checks the chain)", st->cfg.token);
-	d = json_pack("{s:s}", "reason", "the token offers neither EC nor RSA key generation; audit heads are not signed");
-	sgt_record(st, "audit.key", NULL, NULL, "unavailable", d);
-	json_decref(d);
+	return 0;
 }
 
-/*
- * Makes the audit key on the token and stages audit.pub, under an intent
- * (intent.h): a run cut off half way leaves nothing the next one keeps.
- * The caller records it, which commits the intent.
- */
-static int make_key(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **out)
+int sgt_anchor_make(struct sgt_p11 *handle, const unsigned char *id, size_t idlen, EVP_PKEY **out)
 {
-	unsigned char id[16];
-	char idhex[33];
+	struct sgt_p11 p;
 	CK_OBJECT_HANDLE pub, priv;
-	enum sgt_alg alg = audit_alg(p);
+	enum sgt_alg alg;
 	int rc;
 
-	if (alg == SGT_ALG_NONE) {
-		unavailable(st);
-		return SGT_ERR_HSM;
+	*out = NULL;
+	memset(&p, 0, sizeof(p));
+	p.session = CK_INVALID_HANDLE;
+	if ((rc = attach(handle, &p)) != SGT_OK)
+		goto out;
+	if (id == NULL) {
+		/* The key a cut-off run made before audit.pub. */
+		if ((rc = token_pub(&p, NULL, out, NULL)) == SGT_OK && *out == NULL)
+			rc = sgt_err(SGT_ERR_HSM, "token '%s' holds no audit key", p.token);
+		goto out;
 	}
-	if ((rc = sgt_random(id, sizeof(id))) != SGT_OK)
-		return rc;
-	sgt_hex(id, sizeof(id), idhex);
-	if ((rc = sgt_intent_begin(st, "audit.key", NULL, idhex, NULL, 0)) != SGT_OK)
-		return rc;
-	if ((rc = sgt_p11_generate(p, alg, SGT_AUDIT_KEY_LABEL, id, sizeof(id), &pub, &priv)) != SGT_OK) {
-		sgt_intent_abort(st);
-		return rc;
+	if ((alg = audit_alg(&p)) == SGT_ALG_NONE) {
+		rc = sgt_err(SGT_ERR_HSM, "token '%s' can hold no audit key", p.token);
+		goto out;
 	}
-	memcpy(key_id, id, sizeof(id));
-	key_idlen = sizeof(id);
-	if ((rc = sgt_p11_pubkey(p, pub, out)) != SGT_OK || (rc = sgt_hsm_snapshot_new(st)) != SGT_OK ||
-	    (rc = write_pub(st, *out)) != SGT_OK) {
-		sgt_intent_abort(st);
-		sgt_p11_destroy(p, priv);
-		sgt_p11_destroy(p, pub);
+	if ((rc = sgt_p11_generate(&p, alg, SGT_AUDIT_KEY_LABEL, id, idlen, &pub, &priv)) != SGT_OK)
+		goto out;
+	/* the new key names this store's chain from now on */
+	key_idlen = idlen < sizeof(key_id) ? idlen : sizeof(key_id);
+	memcpy(key_id, id, key_idlen);
+	if ((rc = sgt_p11_pubkey(&p, pub, out)) != SGT_OK) {
+		sgt_p11_destroy(&p, priv);
+		sgt_p11_destroy(&p, pub);
 	}
+out:
+	detach(&p);
 	return rc;
+}
+
+void sgt_anchor_unmake(struct sgt_p11 *handle)
+{
+	struct sgt_p11 p;
+	CK_OBJECT_HANDLE *h = NULL;
+	size_t n = 0, i;
+
+	memset(&p, 0, sizeof(p));
+	p.session = CK_INVALID_HANDLE;
+	if (attach(handle, &p) == SGT_OK && find_label(&p, ANY_CLASS, SGT_AUDIT_KEY_LABEL, &h, &n) == SGT_OK)
+		for (i = 0; i < n; i++)
+			/* only the pair just made (its CKA_ID): other stores on the token keep their audit keys */
+			if (key_idlen > 0 && id_is(&p, h[i], key_id, key_idlen) && sgt_p11_destroy(&p, h[i]) != SGT_OK)
+				sgt_warn("token '%s' may still hold a half-made audit key; the next command completes it", p.token);
+	free(h);
+	detach(&p);
+}
+
+void sgt_anchor_start(struct sgt_p11 *handle)
+{
+	struct sgt_audit_signer s = { sign_head, keep_head, handle };
+
+	head_signer = s;
+	signer_p11 = handle;
+	signer_key = CK_INVALID_HANDLE;	/* found at the first head */
 }
 
 struct key_named {
@@ -550,21 +572,17 @@ static int same_key(EVP_PKEY *a, EVP_PKEY *b)
 	return EVP_PKEY_eq(a, b) == 1;
 }
 
-void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
+int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 {
 	struct sgt_audit_signer s = { sign_head, keep_head, handle };
 	struct sgt_audit_head head;
 	struct sgt_p11 p;
 	EVP_PKEY *tok = NULL, *file = NULL;
 	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-	int made = 0, migrate, rc;
+	int state = SGT_ANCHOR_OFF, rc;
 
-	/*
-	 * A recovery opens the token only to destroy what an interrupted command
-	 * left, which may be a half-made audit key: never adopt or sign with it.
-	 */
-	if (st == NULL || st->dir == NULL || st->cfg.module == NULL || st->cfg.token == NULL || sgt_intent_recovering())
-		return;
+	if (st == NULL || st->dir == NULL || st->cfg.module == NULL || st->cfg.token == NULL)
+		return SGT_ANCHOR_OFF;
 	memset(&p, 0, sizeof(p));
 	p.session = CK_INVALID_HANDLE;
 	if (handle == NULL || attach(handle, &p) != SGT_OK)
@@ -589,74 +607,36 @@ void sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 				 st->dir, st->cfg.token);
 			goto out;
 		}
-		/* Not in the middle of another command's intent (a recovery opening the token). */
-		if (!st->lock_exclusive || sgt_intent_nonce() != NULL || make_key(st, &p, &tok) != SGT_OK)
-			goto out;
-		made = 1;
-	} else if (file == NULL && !head.signed_.present && st->lock_exclusive && sgt_intent_nonce() == NULL &&
-		   another_chains_key(st, tok)) {
+		if (st->lock_exclusive)
+			state = audit_alg(&p) == SGT_ALG_NONE ? SGT_ANCHOR_UNAVAILABLE : SGT_ANCHOR_MAKE;
+		goto out;
+	} else if (file == NULL && !head.signed_.present && another_chains_key(st, tok)) {
 		/* the token's audit key is another store's (its audit.key record is not in this log): one of its own */
-		EVP_PKEY_free(tok);
-		tok = NULL;
-		if (make_key(st, &p, &tok) != SGT_OK)
-			goto out;
-		made = 1;
+		if (st->lock_exclusive)
+			state = SGT_ANCHOR_MAKE;
+		goto out;
 	} else if (file == NULL) {
 		/* A key made by a run that was cut off before audit.pub; never replace one that signed heads. */
-		if (head.signed_.present || !st->lock_exclusive || sgt_intent_nonce() != NULL) {
-			if (head.signed_.present)
-				sgt_warn("'%s/audit.pub' is missing although audit heads were signed; 'signet audit verify' reports it", st->dir);
-			goto out;
-		}
-		if (sgt_intent_begin(st, "audit.key", NULL, NULL, NULL, 0) != SGT_OK)
-			goto out;
-		if (write_pub(st, tok) != SGT_OK) {
-			sgt_intent_abort(st);
-			goto out;
-		}
-		made = 1;
+		if (head.signed_.present)
+			sgt_warn("'%s/audit.pub' is missing although audit heads were signed; 'signet audit verify' reports it", st->dir);
+		else if (st->lock_exclusive)
+			state = SGT_ANCHOR_COMPLETE;
+		goto out;
 	} else if (!same_key(tok, file)) {
 		sgt_warn("'%s/audit.pub' is not the audit key of token '%s'; audit heads are not signed", st->dir, st->cfg.token);
 		goto out;
 	}
-	migrate = !made && st->lock_exclusive && sgt_intent_nonce() == NULL && legacy_only(&p);
-	detach(&p);
 	head_signer = s;
 	signer_p11 = handle;
-	signer_key = made ? CK_INVALID_HANDLE : key;
-	if (migrate) {
-		/* on record, and this record's own signed append replaces the unnamed anchor by the chain's */
-		char label[64];
-		json_t *d;
-
-		chain_label(key_id, key_idlen, label);
-		d = json_pack("{s:s, s:s}", "anchor", label, "replaces", SGT_AUDIT_HEAD_LABEL);
-		if (sgt_record(st, "audit.anchor", NULL, NULL, "ok", d) != SGT_OK)
-			sgt_warn("the audit head kept on token '%s' could not be given this store's name; the next command tries again",
-				 st->cfg.token);
-		json_decref(d);
-	}
-	if (made) {
-		char spki[65] = "";
-		json_t *d;
-
-		sgt_key_spki_sha256(tok, spki);
-		d = json_pack("{s:s, s:s}", "audit_key_spki_sha256", spki, "public_key", "audit.pub");
-		if (sgt_record(st, "audit.key", NULL, spki, "ok", d) != SGT_OK) {
-			signer_p11 = NULL;	/* heads are not signed with a key the log does not name */
-			signer_key = CK_INVALID_HANDLE;
-			sgt_intent_abort(st);
-			sgt_warn("the new audit key could not be recorded in the audit log");
-		} else if (sgt_intent_end(st) != SGT_OK) {
-			sgt_warn("'%s/audit.pub' could not be put in place; the next command completes it", st->dir);
-		}
-		json_decref(d);
-	}
+	signer_key = key;
+	/* a store with only the unnamed anchor of old: the caller records that its next append names it */
+	state = st->lock_exclusive && legacy_only(&p) ? SGT_ANCHOR_MIGRATE : SGT_ANCHOR_SIGNING;
 out:
 	if (p.f != NULL)
 		detach(&p);
 	EVP_PKEY_free(tok);
 	EVP_PKEY_free(file);
+	return state;
 }
 
 int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *a,
@@ -696,4 +676,12 @@ out:
 	EVP_PKEY_free(want);
 	free(h);
 	return rc;
+}
+
+void sgt_anchor_name(char out[64])
+{
+	if (key_idlen > 0)
+		chain_label(key_id, key_idlen, out);
+	else
+		snprintf(out, 64, "%s", SGT_AUDIT_HEAD_LABEL);
 }

@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "hsmguard.h"
 #include "intent.h"
+#include "keyrec.h"
 #include "p11.h"
 #include "session.h"
 #include "tx.h"
@@ -583,7 +584,7 @@ static int destroy_orphan(const struct sgt_store *st, const struct sgt_pin_opts 
 			return SGT_OK;	/* recorded after all: it is a key in custody */
 		}
 	free(recs);
-	if ((rc = sgt_session_open(&p, st, opts ? opts : &none, SGT_SESSION_RW | SGT_SESSION_LOGIN, NULL)) != SGT_OK)
+	if ((rc = sgt_session_open(&p, st, opts ? opts : &none, SGT_SESSION_RW | SGT_SESSION_LOGIN | SGT_SESSION_NO_ANCHOR, NULL)) != SGT_OK)
 		goto out;
 	for (c = 0; c < 2 && rc == SGT_OK; c++) {
 		struct sgt_p11_obj *objs = NULL;

@@ -4,17 +4,19 @@
  * store's PIN for a login, records a refused login and starts the audit
  * head signer; so a command or operation cannot open the token without
  * the guard, or forget to leave it.
+ * Floor: custody 4 (beside anchor.c).  It may call anchor, audit and base;
+ * it still calls up into tx.c (refusals, repairs, the audit key) until the
+ * session is handed to the transaction (sgt_tx_session, design 3.2).
  */
 #include <string.h>
 
 #include "anchor.h"
 #include "audit.h"
 #include "hsmguard.h"
-#include "intent.h"
 #include "session.h"
 #include "tx.h"
 
-int sgt_session_login(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin)
+static int login(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin, unsigned flags)
 {
 	int rc;
 
@@ -23,15 +25,22 @@ int sgt_session_login(struct sgt_p11 *p, const struct sgt_store *st, const struc
 	/* A turned-down login is on record; the store changes in no other way. */
 	if (p->login_rv == CKR_PIN_INCORRECT || p->login_rv == CKR_PIN_LOCKED)
 		sgt_record_refused(st, "login", NULL, NULL, sgt_p11_rv_name(p->login_rv));
-	if (rc == SGT_OK)
-		sgt_anchor_activate(st, p);	/* audit heads are signed from here on */
+	/* Audit heads are signed from here on; a missing audit key is made in a transaction of its own. */
+	if (rc == SGT_OK && !(flags & SGT_SESSION_NO_ANCHOR))
+		sgt_tx_anchor(st, p, sgt_anchor_activate(st, p));
 	return rc;
+}
+
+int sgt_session_login(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin *pin)
+{
+	return login(p, st, pin, 0);
 }
 
 int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct sgt_pin_opts *opts, unsigned flags,
 		     struct sgt_pin *keep)
 {
 	struct sgt_pin pin;
+	json_t *repairs = NULL;
 	int rc, first;
 
 	memset(p, 0, sizeof(*p));
@@ -40,11 +49,12 @@ int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct
 		memset(keep, 0, sizeof(*keep));
 	sgt_verbose("loading PKCS#11 module '%s'", st->cfg.module);
 	first = !sgt_hsm_busy();
-	if ((rc = sgt_store_apply_env(st)) != SGT_OK)
+	if ((rc = sgt_store_apply_env(st)) != SGT_OK || (rc = sgt_hsm_enter(st, &repairs)) != SGT_OK)
 		return rc;
 	/* Entering the guard may have repaired the embedded token's files: on record before the module loads. */
-	if (first && sgt_hsm_guarding() && sgt_record_repairs(st) != SGT_OK)
+	if (first && sgt_hsm_guarding() && sgt_record_repairs(st, repairs) != SGT_OK)
 		sgt_warn("a token repair could not be recorded in the audit log");
+	json_decref(repairs);
 	if (flags & SGT_SESSION_QUIET)
 		sgt_silent++;
 	rc = sgt_p11_load(p, st->cfg.module);	/* zeroes p first */
@@ -57,7 +67,7 @@ int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct
 		return rc;
 	memset(&pin, 0, sizeof(pin));
 	if ((rc = sgt_pin_get(st, opts, st->cfg.token, &pin)) == SGT_OK)
-		rc = sgt_session_login(p, st, &pin);
+		rc = login(p, st, &pin, flags);
 	if (rc == SGT_OK && keep != NULL)
 		*keep = pin;
 	sgt_pin_wipe(&pin);

@@ -1,7 +1,11 @@
 /*
  * tx.c: the custody transaction (tx.h) over intent.c's staging and
  * recovery, and the only caller of sgt_audit_write: records with or
- * without a transaction object, refusals and the token guard's repairs.
+ * without a transaction object, refusals, the token guard's repairs and
+ * the audit key's own transaction.  Recovery runs inside it, when a
+ * writer takes the lock (sgt_tx_lock).
+ * Floor: custody 5 (beside intent.c).  It may call custody 3-4 (audit,
+ * anchor; session through the caller), intent.c and base.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -13,6 +17,7 @@
 #include "audit.h"
 #include "hsmguard.h"
 #include "intent.h"
+#include "pkey.h"
 #include "tx.h"
 
 struct sgt_tx {
@@ -22,6 +27,22 @@ struct sgt_tx {
 	int committed;
 };
 
+int sgt_tx_lock(struct sgt_store *st)
+{
+	int rc;
+
+	if ((rc = sgt_store_lock(st, 1)) != SGT_OK)
+		return rc;
+	/*
+	 * As SQLite rolls back a hot journal when it takes its lock: the token
+	 * guard's noted repairs go on record, then what an interrupted command
+	 * left is finished or undone, before this one looks at anything.
+	 */
+	if ((rc = sgt_record_repairs(st, NULL)) == SGT_OK)
+		rc = sgt_intent_recover(st, NULL);
+	return rc;
+}
+
 int sgt_tx_begin(struct sgt_store *st, const char *op, const char *label, const char *key_id,
 		 const char *const *outputs, size_t noutputs, struct sgt_tx **out)
 {
@@ -29,6 +50,8 @@ int sgt_tx_begin(struct sgt_store *st, const char *op, const char *label, const 
 	int rc;
 
 	*out = NULL;
+	if (st->lock_fd < 0 && (rc = sgt_tx_lock(st)) != SGT_OK)
+		return rc;
 	if (!st->lock_exclusive)
 		return sgt_err(SGT_ERR_DATA, "internal error: a transaction needs the store's exclusive lock");
 	if ((tx = calloc(1, sizeof(*tx))) == NULL || (tx->recs = json_array()) == NULL ||
@@ -141,6 +164,86 @@ void sgt_tx_leave(struct sgt_tx *tx)
 	if (tx != NULL && !tx->committed)
 		sgt_intent_leave();
 	sgt_tx_free(tx);
+}
+
+/* ---- the audit key ---- */
+
+void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state)
+{
+	/* Locked exclusively: begin leaves the store as it is. */
+	struct sgt_store *wst = (struct sgt_store *)st;
+	struct sgt_tx *tx = NULL;
+	struct sgt_buf pem = { 0 };
+	unsigned char id[16];
+	char idhex[33], spki[65] = "", *path = NULL;
+	EVP_PKEY *pk = NULL;
+	json_t *d = NULL;
+	int make = state == SGT_ANCHOR_MAKE, rc;
+
+	/* Not inside another command's intent, nor a recovery's session. */
+	if (!st->lock_exclusive || sgt_intent_nonce() != NULL || sgt_intent_recovering())
+		return;
+	if (state == SGT_ANCHOR_UNAVAILABLE) {
+		if (sgt_anchor_said_unavailable(st))
+			return;
+		d = json_pack("{s:s}", "reason", "the token offers neither EC nor RSA key generation; audit heads are not signed");
+		sgt_record(st, "audit.key", NULL, NULL, "unavailable", d);
+		json_decref(d);
+		return;
+	}
+	if (state == SGT_ANCHOR_MIGRATE) {
+		/* on record; this record's own signed append replaces the unnamed anchor by the store's named one */
+		char label[64];
+
+		sgt_anchor_name(label);
+		d = json_pack("{s:s, s:s}", "anchor", label, "replaces", SGT_AUDIT_HEAD_LABEL);
+		if (sgt_record(st, "audit.anchor", NULL, NULL, "ok", d) != SGT_OK)
+			sgt_warn("the audit head kept on token '%s' could not be given this store's name; the next command tries again",
+				 st->cfg.token);
+		json_decref(d);
+		return;
+	}
+	if (!make && state != SGT_ANCHOR_COMPLETE)
+		return;
+	if (make && sgt_random(id, sizeof(id)) != SGT_OK)
+		return;
+	sgt_hex(id, sizeof(id), idhex);
+	/* The intent names the pair's CKA_ID before it exists: a run cut off half way leaves nothing the next one keeps. */
+	if (sgt_tx_begin(wst, "audit.key", NULL, make ? idhex : NULL, NULL, 0, &tx) != SGT_OK)
+		goto out;
+	if ((rc = sgt_anchor_make(p, make ? id : NULL, sizeof(id), &pk)) != SGT_OK)
+		goto out;
+	if (make)
+		rc = sgt_hsm_snapshot_new(st);
+	rc = rc ? rc : sgt_anchor_pub_pem(pk, &pem);
+	rc = rc ? rc : sgt_key_spki_sha256(pk, spki);
+	if (rc == SGT_OK && (path = sgt_store_path(st, "audit.pub")) == NULL)
+		rc = SGT_ERR_DATA;
+	rc = rc ? rc : sgt_tx_stage(tx, path, pem.p, pem.len, 0);
+	if (rc == SGT_OK)
+		d = json_pack("{s:s, s:s}", "audit_key_spki_sha256", spki, "public_key", "audit.pub");
+	rc = rc ? rc : sgt_tx_record(tx, "audit.key", NULL, spki, d);
+	if (rc != SGT_OK) {
+		/* Nothing recorded: a pair made here goes again. */
+		if (make)
+			sgt_anchor_unmake(p);
+		goto out;
+	}
+	/* Its own record's head is the first one it signs. */
+	sgt_anchor_start(p);
+	rc = sgt_tx_commit(tx);
+	if (!sgt_tx_committed(tx)) {
+		sgt_anchor_forget(p);	/* heads are not signed with a key the log does not name */
+		sgt_warn("the new audit key could not be recorded in the audit log");
+	} else if (rc != SGT_OK) {
+		sgt_warn("'%s/audit.pub' could not be put in place; the next command completes it", st->dir);
+	}
+out:
+	sgt_tx_free(tx);
+	EVP_PKEY_free(pk);
+	json_decref(d);
+	sgt_buf_free(&pem);
+	free(path);
 }
 
 /* ---- records without a transaction object ---- */
@@ -265,12 +368,19 @@ void sgt_record_flush_refused(void)
 	npending = 0;
 }
 
-static int record_repair(const struct sgt_store *st, json_t *repair)
+int sgt_record_repairs(const struct sgt_store *st, json_t *made)
 {
-	return sgt_record(st, "recovered", NULL, NULL, "ok", repair);
-}
+	json_t *due = NULL, *d;
+	size_t i;
+	int rc;
 
-int sgt_record_repairs(const struct sgt_store *st)
-{
-	return sgt_hsm_flush_repairs(st, record_repair);
+	if ((rc = sgt_hsm_repairs_due(st, made, &due)) != SGT_OK || due == NULL)
+		return rc;
+	json_array_foreach(due, i, d)
+		if (rc == SGT_OK)
+			rc = sgt_record(st, "recovered", NULL, NULL, "ok", d);
+	if (rc == SGT_OK)
+		sgt_hsm_repairs_recorded(st);
+	json_decref(due);
+	return rc;
 }

@@ -22,6 +22,7 @@
 #include "cert.h"
 #include "intent.h"
 #include "key.h"
+#include "keyrec.h"
 
 X509 *sgt_cert_parse(const unsigned char *buf, size_t len)
 {
@@ -76,36 +77,6 @@ int sgt_cert_spki_sha256(X509 *x, char out[65])
 	sgt_sha256_hex(der, (size_t)len, out);
 	OPENSSL_free(der);
 	return SGT_OK;
-}
-
-void sgt_pkey_alg(EVP_PKEY *pk, char *out, size_t cap)
-{
-	char group[64] = "";
-	size_t glen = 0;
-
-	if (pk == NULL) {
-		snprintf(out, cap, "unknown");
-		return;
-	}
-	switch (EVP_PKEY_get_base_id(pk)) {
-	case EVP_PKEY_EC:
-		if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen))
-			snprintf(group, sizeof(group), "unknown curve");
-		ERR_clear_error();
-		if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
-			snprintf(out, cap, "ecdsa-p256");
-		else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
-			snprintf(out, cap, "ecdsa-p384");
-		else
-			snprintf(out, cap, "ec %s", group);
-		break;
-	case EVP_PKEY_RSA:
-		snprintf(out, cap, "rsa-%d", EVP_PKEY_get_bits(pk));
-		break;
-	default:
-		snprintf(out, cap, "%s", OBJ_nid2sn(EVP_PKEY_get_base_id(pk)));
-		break;
-	}
 }
 
 void sgt_cert_serial_hex(X509 *x, char *out, size_t cap)
@@ -755,20 +726,6 @@ out:
 	if (rc != SGT_OK)
 		sgt_cert_saved_release(saved);
 	return rc;
-}
-
-void sgt_cert_store_undo(struct sgt_cert_saved *saved)
-{
-	/* Staged files never reached their place: the intent's abort removes them. */
-	if (saved->path == NULL || sgt_intent_nonce() != NULL)
-		return;
-	sgt_store_unlink(saved->path);
-	if (saved->prev != NULL) {
-		if (sgt_atomic_write(saved->current, saved->prev, saved->prevlen, 0) != SGT_OK)
-			sgt_warn("could not put back '%s'", saved->current);
-	} else {
-		sgt_store_unlink(saved->current);
-	}
 }
 
 int sgt_cert_store_current(const struct sgt_store *st, const char *label, X509 **out)

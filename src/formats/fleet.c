@@ -21,6 +21,7 @@
 #include "cert.h"
 #include "extract.h"
 #include "fleet.h"
+#include "keyrec.h"
 #include "policy.h"
 #include "yamltree.h"
 

@@ -19,23 +19,11 @@
 #include "hsmguard.h"
 #include "intent.h"
 #include "key.h"
+#include "keyrec.h"
 #include "p11.h"
 #include "policy.h"
 #include "session.h"
 #include "tx.h"
-
-int sgt_key_spki_sha256(EVP_PKEY *pk, char out[65])
-{
-	unsigned char *der = NULL;
-	int len = pk != NULL ? i2d_PUBKEY(pk, &der) : -1;
-
-	out[0] = '\0';
-	if (len <= 0)
-		return sgt_err(SGT_ERR_DATA, "cannot encode a public key: %s", sgt_ossl_why());
-	sgt_sha256_hex(der, (size_t)len, out);
-	OPENSSL_free(der);
-	return SGT_OK;
-}
 
 static const struct {
 	const char *word;
@@ -209,7 +197,7 @@ static int commit_pair(struct sgt_tx *tx, const struct sgt_store *st, struct sgt
 		goto undo;
 	}
 	/* The new objects join the token's known-good copy before anything records them. */
-	if ((rc = sgt_keyrec_save(st, rec)) != SGT_OK || (rc = sgt_hsm_snapshot_new(st)) != SGT_OK)
+	if ((rc = sgt_keyrec_stage(tx, st, rec, SGT_TX_EXCL)) != SGT_OK || (rc = sgt_hsm_snapshot_new(st)) != SGT_OK)
 		goto undo;
 	details = json_pack("{s:s, s:s, s:s, s:o}", "algorithm", rec->algorithm, "id", rec->id,
 			    "origin", origin, "custody", sgt_key_custody_json(&rec->custody));
@@ -824,7 +812,7 @@ int sgt_key_adopt(struct sgt_store *st, const struct sgt_pin_opts *opts, const c
 		sgt_warn("adopting '%s' although %s; recorded in the audit log and shown by 'key show'", label, why.p);
 	/* The key record is staged and put in place only once its audit record is durable. */
 	if ((rc = sgt_tx_begin(st, "key.adopt", label, NULL, NULL, 0, &tx)) != SGT_OK ||
-	    (rc = sgt_keyrec_save(st, out)) != SGT_OK)
+	    (rc = sgt_keyrec_stage(tx, st, out, SGT_TX_EXCL)) != SGT_OK)
 		goto out;
 	details = json_pack("{s:s, s:s, s:s, s:s, s:o}", "algorithm", out->algorithm, "id", out->id, "origin", "adopted",
 			    "token_label", priv.label, "custody", sgt_key_custody_json(&out->custody));

@@ -15,6 +15,7 @@
 #include "cert.h"
 #include "intent.h"
 #include "key.h"
+#include "keyrec.h"
 #include "lint.h"
 #include "policy.h"
 #include "reissue.h"

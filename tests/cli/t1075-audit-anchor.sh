@@ -128,6 +128,12 @@ has "$T/out" "no audit key yet"
 sig 0 key generate late
 grep -q '"op":"audit.key"' <(tail -2 "$S/audit.log") || fail "no audit.key record for the new audit key"
 [ -s "$S/audit.pub" ] || fail "no audit.pub written"
+# In a transaction of its own, before the command's: its record names the staged audit.pub
+# and comes before key.generate's, and no intent is left.
+grep '"op":"audit.key"' "$S/audit.log" | tail -1 | jq -e '.intent.files == ["audit.pub"] or (.intent.files | length == 1 and (.[0] | endswith("/audit.pub")))' >/dev/null ||
+  fail "the audit.key record does not name audit.pub as its staged file"
+[ "$(tail -2 "$S/audit.log" | jq -r .op | tr '\n' ' ')" = "audit.key key.generate " ] || fail "audit.key is not recorded right before key.generate"
+[ -z "$(ls -A "$S/intents" 2>/dev/null)" ] || fail "an intent was left behind"
 sig 0 audit verify
 has "$T/out" "head signed by the audit key"
 sig 0 audit custody

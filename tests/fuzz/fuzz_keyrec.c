@@ -3,6 +3,7 @@
  * sgt_keyrec_load and the listing that reads them all).
  */
 #include "fuzz.h"
+#include "keyrec.h"
 #include "store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -357,16 +357,57 @@ static void test_tx_free_rolls_back(void **state)
 	json_decref(recs);
 }
 
-/* Without the exclusive lock there is no transaction. */
+/* Under a reader's (shared) lock there is no transaction. */
 static void test_tx_needs_lock(void **state)
 {
 	struct fx *fx = *state;
 	struct sgt_tx *tx = (struct sgt_tx *)1;
 
-	fx->st.lock_exclusive = 0;
+	assert_int_equal(sgt_store_lock(&fx->st, 0), SGT_OK);
 	assert_int_equal(sgt_tx_begin(&fx->st, "sign", "fw", NULL, NULL, 0, &tx), SGT_ERR_DATA);
 	assert_null(tx);
 	assert_false(intent_open(fx->dir));
+	close(fx->st.lock_fd);
+}
+
+/*
+ * Recovery inside begin: on a store not locked yet, begin takes the
+ * exclusive lock and first completes what a killed command recorded, as
+ * SQLite rolls back a hot journal when it takes its lock.
+ */
+static void test_tx_begin_recovers(void **state)
+{
+	struct fx *fx = *state;
+	char path[128];
+	pid_t pid;
+	int status;
+	struct sgt_tx *tx = NULL;
+	struct sgt_audit_result res;
+
+	snprintf(path, sizeof(path), "%s/cert.pem", fx->dir);
+	pid = fork();
+	if (pid == 0) {
+		if (sgt_intent_begin(&fx->st, "cert.issue", "fw", NULL, NULL, 0) != SGT_OK ||
+		    sgt_put(path, "pem\n", 4, 0) != SGT_OK ||
+		    sgt_record(&fx->st, "cert.issue", "fw", NULL, "ok", NULL) != SGT_OK)
+			_exit(1);
+		_exit(0);	/* dies before publishing */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_false(exists(fx->dir, "cert.pem"));
+	fx->st.lock_exclusive = 0;
+	assert_int_equal(sgt_tx_begin(&fx->st, "sign", "fw", NULL, NULL, 0, &tx), SGT_OK);
+	assert_true(fx->st.lock_fd >= 0);
+	assert_true(fx->st.lock_exclusive);
+	assert_true(exists(fx->dir, "cert.pem"));
+	assert_int_equal(sgt_tx_record(tx, "sign", "fw", NULL, NULL), SGT_OK);
+	assert_int_equal(sgt_tx_commit(tx), SGT_OK);
+	sgt_tx_free(tx);
+	assert_false(intent_open(fx->dir));
+	assert_int_equal(sgt_audit_verify(&fx->st, &res), SGT_OK);
+	assert_int_equal(res.records, 3);	/* the operation, the recovery and this one */
+	close(fx->st.lock_fd);
 }
 
 int main(void)
@@ -377,6 +418,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_free_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_needs_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_begin_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_committed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_uncommitted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_append, setup, teardown),

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "keyrec.h"
 #include "sgt.h"
 #include "store.h"
 #include "unit.h"

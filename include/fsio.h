@@ -1,0 +1,54 @@
+/*
+ * fsio.h: file primitives every store and output write goes through:
+ * atomic replacement, user outputs, directory fsync, mkdir -p, rollback
+ * unlink, and holding SIGINT/SIGTERM/SIGHUP around a write.
+ */
+#ifndef SGT_FSIO_H
+#define SGT_FSIO_H
+
+#include <stddef.h>
+
+#include "sgt.h"
+
+/*
+ * Writes data to path atomically: a temp file in the same directory,
+ * fsync, rename, fsync of the directory.  Creates missing parent
+ * directories (mode 0700).  If exclusive is set, refuses to replace an
+ * existing file (SGT_ERR_DATA).
+ */
+int sgt_atomic_write(const char *path, const void *data, size_t len, int exclusive);
+/*
+ * User outputs (--out and the like), as opposed to the store's own files.
+ * sgt_out_special: 1 when path is an existing device node, FIFO or other
+ * non-regular file (after symlinks): it is written through, never renamed
+ * over.  sgt_out_check: SGT_OK when path can be written: its directory
+ * exists (never created for the user) and it is not a directory.
+ * sgt_out_write: sgt_out_check, then a write-through for a special target
+ * or an atomic replacement otherwise, created with mode 0666 & ~umask of
+ * the user (sgt_user_umask): outputs are not secrets, and another user (a
+ * node_exporter scraping a report) may need to read them.  Store files
+ * stay 0600 in 0700 directories.  sgt_put (intent.h) bypasses its staging
+ * for special targets too.
+ */
+/* The umask signet was started with (main sets 077 for everything else); 077 until main records it. */
+extern unsigned sgt_user_umask;
+int sgt_out_special(const char *path);
+int sgt_out_check(const char *path);
+int sgt_out_write(const char *path, const void *data, size_t len);
+/* fsync of a directory (after a rename into it); errors name it. */
+int sgt_fsync_dir(const char *dir);
+/* mkdir -p with mode 0700; reports errors naming the path. */
+int sgt_mkdirs(const char *path);
+/* Removes a file the current command wrote, for rollback; quiet on ENOENT. */
+void sgt_store_unlink(const char *path);
+
+/*
+ * Signals.  hold blocks SIGINT, SIGTERM and SIGHUP (nesting); release
+ * unblocks them at the outermost level, when a held one is delivered and
+ * ends the process as it would have.  pending says whether one is waiting.
+ */
+void sgt_sig_hold(void);
+void sgt_sig_release(void);
+int sgt_sig_pending(void);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * pkey.h: facts about an OpenSSL public key (pkey.c).
+ */
+#ifndef SGT_PKEY_H
+#define SGT_PKEY_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+
+#include "sgt.h"
+
+/* SHA-256 hex of the DER SubjectPublicKeyInfo of pk. */
+int sgt_key_spki_sha256(EVP_PKEY *pk, char out[65]);
+/* Key algorithm in key-record spelling ("ecdsa-p256", "rsa-2048"), or a
+ * description such as "ec secp256k1" / "rsa-1024" when it has no name. */
+void sgt_pkey_alg(EVP_PKEY *pk, char *out, size_t cap);
+
+#endif
