@@ -67,7 +67,10 @@ int cmd_usage(const char *cmd, const char *fmt, ...) SGT_PRINTF(2, 3);
 /* Prints help text to stdout; returns SGT_OK. */
 int cmd_help(const char *text);
 
-/* Opens the store (ctx->store_opt) and takes the lock. */
+/*
+ * Opens the store (ctx->store_opt) and takes the lock; a --pin-file or
+ * --pin-fd the command parsed (cmd_pin_opt) is read first (sgt_pin_preread).
+ */
 int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock);
 
 /*
@@ -112,6 +115,8 @@ int cmd_define_opt(const char *cmd, int undefine, const char *arg, struct cmd_de
 /* Common PIN options: --pin-file F, --pin-fd N; returns 1 when opt was one of them. */
 #define CMD_PIN_LONGOPTS { "pin-file", required_argument, NULL, 0x100 }, { "pin-fd", required_argument, NULL, 0x101 }
 int cmd_pin_opt(const char *cmd, int c, const char *arg, struct sgt_pin_opts *opts, int *rc);
+/* The command accepted PIN options it never uses: cmd_store_open reads nothing ahead. */
+void cmd_pin_unused(void);
 
 /*
  * After sgt_err_hold() and a module call that returned rc: SGT_OK, or one

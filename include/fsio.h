@@ -50,5 +50,16 @@ void sgt_store_unlink(const char *path);
 void sgt_sig_hold(void);
 void sgt_sig_release(void);
 int sgt_sig_pending(void);
+/*
+ * Around a read that may block for ever (a PIN FIFO, an image from a pipe)
+ * while signals are held: window_open lets SIGINT/SIGTERM/SIGHUP in, caught
+ * so that the read fails with EINTR; window_close holds them again, and one
+ * that was caught stays pending (sgt_sig_pending) and ends the process at
+ * the outermost release.  window_caught: one arrived during the window.
+ * Without a hold they do nothing (the signal acts as usual).
+ */
+void sgt_sig_window_open(void);
+void sgt_sig_window_close(void);
+int sgt_sig_window_caught(void);
 
 #endif

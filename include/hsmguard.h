@@ -102,6 +102,13 @@ int sgt_hsm_objects(const struct sgt_store *st, json_t **out);
 int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved);
 
 /*
+ * 1 when the store is on a read-only file system: the token guard then only
+ * looks (a damaged token file is an error), and a moved store's
+ * softhsm2.conf is corrected in memory rather than rewritten.
+ */
+int sgt_store_readonly(const struct sgt_store *st);
+
+/*
  * Well-formedness of a SoftHSM2 object file (generation counter, then
  * attributes: type, kind, value), as found in the file backend of 2.6.
  * Returns 1 when buf is one, 0 otherwise.  Exposed for tests and fuzzing.

@@ -32,6 +32,16 @@ struct sgt_pin_opts {
  * One trailing newline is stripped.  Errors name the source.
  */
 int sgt_pin_get(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *token, struct sgt_pin *pin);
+/*
+ * Reads the PIN of opts->file or opts->fd now, for the command's logins
+ * later (sgt_pin_get with the same file or descriptor returns it): called
+ * before the store is locked and the module loaded, so that a PIN FIFO
+ * nobody writes blocks nothing and SIGINT/SIGTERM end the wait at once,
+ * and so that --pin-fd serves several logins.  Nothing to do without
+ * either, or when already read.  sgt_pin_forget wipes the copy.
+ */
+int sgt_pin_preread(const struct sgt_pin_opts *opts);
+void sgt_pin_forget(void);
 /* Reads a PIN from a file (used by init for --pin-file/--so-pin-file). */
 int sgt_pin_read_file(const char *path, struct sgt_pin *pin);
 /* Wipes the PIN. */

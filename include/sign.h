@@ -23,8 +23,14 @@ const char *sgt_sign_md_aws(const EVP_MD *md);
 /* "ECDSA" / "RSA" for signatureAlgorithm; NULL when the key cannot sign images. */
 const char *sgt_sign_alg(EVP_PKEY *pk);
 
+/* The largest image signed (and approved): 2 GiB, more than any firmware image. */
+#define SGT_IMAGE_MAX (1ULL << 31)
+
 /*
- * Streams path ('-': standard input, not closed) through md; errors name the file.  out holds
+ * Streams path ('-': standard input, not closed) through md; errors name the file.
+ * A device is refused, an image over SGT_IMAGE_MAX too, and SIGINT/SIGTERM
+ * end a read that blocks even while signals are held (the error says
+ * "interrupted"; the signal stays pending).  out holds
  * EVP_MAX_MD_SIZE.  sha256_hex, when not NULL, receives the file's SHA-256
  * (hex) from the same read, whatever md is.
  */

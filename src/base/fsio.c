@@ -45,6 +45,63 @@ void sgt_sig_release(void)
 		sig_set(SIG_UNBLOCK);	/* a held signal is delivered here */
 }
 
+/*
+ * A read that may block for ever (a PIN from a FIFO, an image from a pipe)
+ * while signals are held: they are let in for the read only, caught (no
+ * SA_RESTART, so the read returns EINTR), and kept pending for release,
+ * so the caller stops at once and the process still ends by the signal
+ * once what must not be cut is done.  Without a hold, signals act as
+ * they always do and these calls do nothing.
+ */
+static volatile sig_atomic_t caught;
+static struct sigaction saved_act[3];
+static const int held_sigs[3] = { SIGINT, SIGTERM, SIGHUP };
+static int window_open;
+
+static void on_held_signal(int signo)
+{
+	caught = signo;
+}
+
+void sgt_sig_window_open(void)
+{
+	struct sigaction sa;
+	int i;
+
+	if (hold_depth == 0 || window_open)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_held_signal;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < 3; i++)
+		sigaction(held_sigs[i], &sa, &saved_act[i]);
+	window_open = 1;
+	sig_set(SIG_UNBLOCK);	/* one already pending is caught here */
+}
+
+void sgt_sig_window_close(void)
+{
+	int i;
+
+	if (!window_open)
+		return;
+	sig_set(SIG_BLOCK);
+	for (i = 0; i < 3; i++)
+		sigaction(held_sigs[i], &saved_act[i], NULL);
+	window_open = 0;
+	if (caught != 0) {
+		int s = caught;
+
+		caught = 0;
+		raise(s);	/* blocked: pending until the outermost release */
+	}
+}
+
+int sgt_sig_window_caught(void)
+{
+	return caught != 0;
+}
+
 int sgt_sig_pending(void)
 {
 	sigset_t s;

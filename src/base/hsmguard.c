@@ -16,7 +16,9 @@
 #include <string.h>
 #include <time.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <p11-kit/uri.h>
@@ -147,7 +149,7 @@ static struct tokdir *tds;
 static size_t ntds;
 static char lock_path[PATH_MAX + 32];
 
-static int open_guard(const char *path);
+static int open_guard(const char *path, int readonly);
 
 /* The value of attribute type in a well-formed SoftHSM2 object file; 0 when absent. */
 static int obj_attr(const unsigned char *b, size_t len, unsigned long long type, const unsigned char **val,
@@ -936,7 +938,7 @@ void sgt_hsm_rescue(const char *dead)
 		if (strncmp(td.live, dead, strlen(dead)) == 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/.signet-guard.lock", td.live);
-		if (open_guard(path) != SGT_OK)
+		if (open_guard(path, 0) != SGT_OK)
 			continue;
 		if (flock(guard_fd, LOCK_EX | LOCK_NB) == 0)
 			(void)guard_token_dir(&td, NULL, NULL);	/* the dead store's log goes with it; the lines on stderr say */
@@ -946,8 +948,41 @@ void sgt_hsm_rescue(const char *dead)
 	closedir(d);
 }
 
+/*
+ * A read-only store mounted elsewhere than where it was written (an
+ * archive's bind mount): its softhsm2.conf cannot be rewritten, and the
+ * directory it names may be the live store's.  The module gets the
+ * corrected configuration from memory instead, through
+ * /proc/self/fd (SoftHSM2 reads it once, in C_Initialize).
+ */
+static int conf_fd = -1;
+
+static int conf_in_memory(const struct sgt_store *st, const struct sgt_buf *text)
+{
+	char name[64];
+
+	if (conf_fd >= 0)
+		close(conf_fd);
+	conf_fd = memfd_create("softhsm2.conf", MFD_CLOEXEC);
+	if (conf_fd < 0 || write(conf_fd, text->p, text->len) != (ssize_t)text->len) {
+		int e = errno;
+
+		if (conf_fd >= 0)
+			close(conf_fd);
+		conf_fd = -1;
+		return sgt_err(SGT_ERR_DATA, "store '%s' is read-only and its softhsm2.conf names another token directory; "
+			       "cannot hand the module a corrected one: %s", st->dir, strerror(e));
+	}
+	snprintf(name, sizeof(name), "/proc/self/fd/%d", conf_fd);
+	if (setenv("SOFTHSM2_CONF", name, 1) != 0)
+		return sgt_err(SGT_ERR_DATA, "cannot set SOFTHSM2_CONF: %s", strerror(errno));
+	sgt_verbose("store '%s' is read-only and was written elsewhere: the module reads a corrected softhsm2.conf from memory",
+		    st->dir);
+	return SGT_OK;
+}
+
 /* softhsm2.conf names the token directory absolutely: follow a moved store. */
-static int relocate_conf(const struct sgt_store *st)
+static int relocate_conf(const struct sgt_store *st, int readonly)
 {
 	char path[PATH_MAX], want[PATH_MAX + 64];
 	unsigned char *buf = NULL;
@@ -975,7 +1010,9 @@ static int relocate_conf(const struct sgt_store *st)
 			rc = rc ? rc : sgt_buf_add(&out, "\n", 1);
 		}
 	}
-	if (rc == SGT_OK && changed) {
+	if (rc == SGT_OK && changed && readonly) {
+		rc = conf_in_memory(st, &out);
+	} else if (rc == SGT_OK && changed) {
 		rc = sgt_atomic_write(path, out.p, out.len, 0);
 		if (rc == SGT_OK)
 			fprintf(stderr, "signet: the store moved: '%s' now names its token directory '%s/hsm/tokens'\n", path, st->dir);
@@ -985,9 +1022,10 @@ static int relocate_conf(const struct sgt_store *st)
 	return rc;
 }
 
-static int open_guard(const char *path)
+static int open_guard(const char *path, int readonly)
 {
-	guard_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* flock needs no write access: a read-only store's lock is shared with its writable mounts all the same */
+	guard_fd = open(path, readonly ? O_RDONLY | O_CLOEXEC | O_NOFOLLOW : O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (guard_fd < 0)
 		return sgt_err(SGT_ERR_DATA, "cannot open '%s': %s", path, strerror(errno));
 	return SGT_OK;
@@ -1029,10 +1067,34 @@ static int busy_check(const struct sgt_store *st)
 	return rc;
 }
 
+/*
+ * A read-only store (an archived copy on read-only media): the token is
+ * only looked at.  A damaged file cannot be restored there, so it is an
+ * error, and the good copy is not refreshed.
+ */
+static int readonly_check(const struct sgt_store *st)
+{
+	int damaged = 0, rc = guard_tokens(&damaged, NULL);
+
+	if (rc == SGT_OK && damaged > 0) {
+		rc = sgt_err(SGT_ERR_HSM, "a file of the token in '%s' is damaged and the store '%s' is read-only: "
+			     "it cannot be restored from the known-good copy here", ntds > 0 ? tds[0].live : "?", st->dir);
+		sgt_hint("run any signet command on a writable copy of the store: it restores the file");
+	}
+	return rc;
+}
+
+int sgt_store_readonly(const struct sgt_store *st)
+{
+	struct statvfs vfs;
+
+	return st->dir != NULL && statvfs(st->dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
+}
+
 int sgt_hsm_enter(const struct sgt_store *st, json_t **repairs)
 {
 	json_t *made = NULL;
-	int rc = SGT_OK, embedded = 0;
+	int rc = SGT_OK, embedded = 0, readonly;
 
 	if (repairs != NULL)
 		*repairs = NULL;
@@ -1052,14 +1114,16 @@ int sgt_hsm_enter(const struct sgt_store *st, json_t **repairs)
 		snprintf(lock_path, sizeof(lock_path), "%s/hsm/guard.lock", st->dir);
 	else
 		snprintf(lock_path, sizeof(lock_path), "%s/.signet-guard.lock", tds[0].live);
-	if ((rc = open_guard(lock_path)) != SGT_OK)
+	readonly = sgt_store_readonly(st);
+	if ((rc = open_guard(lock_path, readonly && embedded)) != SGT_OK)
 		goto fail;
 	if (flock(guard_fd, LOCK_EX | LOCK_NB) == 0) {
-		rc = embedded ? relocate_conf(st) : SGT_OK;
-		rc = rc ? rc : guard_tokens(NULL, made);
+		rc = embedded ? relocate_conf(st, readonly) : SGT_OK;
+		rc = rc ? rc : readonly ? readonly_check(st) : guard_tokens(NULL, made);
 		if (rc != SGT_OK)
 			goto fail;
-	} else if ((rc = busy_check(st)) != SGT_OK) {
+	} else if ((rc = busy_check(st)) != SGT_OK || (readonly && embedded && (rc = relocate_conf(st, 1)) != SGT_OK)) {
+		/* read-only: the module must not reach the token through the place the store was written at */
 		goto fail;
 	}
 	/* Shared while the module is loaded: repairs wait for every user to finish. */
@@ -1356,7 +1420,7 @@ int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved
 		char path[PATH_MAX];
 
 		snprintf(path, sizeof(path), "%s/hsm/guard.lock", st->dir);
-		if ((rc = open_guard(path)) != SGT_OK)
+		if ((rc = open_guard(path, 0)) != SGT_OK)
 			return rc;
 		opened = 1;
 	}

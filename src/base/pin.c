@@ -14,6 +14,7 @@
 
 #include <openssl/crypto.h>
 
+#include "hsmguard.h"
 #include "pin.h"
 #include "store.h"
 
@@ -29,8 +30,16 @@ static int read_fd(int fd, const char *what, struct sgt_pin *pin)
 
 	sgt_pin_wipe(pin);
 	for (;;) {
-		ssize_t n = read(fd, &c, 1);
+		ssize_t n;
 
+		/* A FIFO or terminal may never answer: Ctrl-C and SIGTERM get through even while signals are held. */
+		sgt_sig_window_open();
+		n = read(fd, &c, 1);
+		sgt_sig_window_close();
+		if (sgt_sig_pending()) {
+			sgt_pin_wipe(pin);
+			return sgt_err(SGT_ERR_DATA, "interrupted while reading the PIN from %s", what);
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -57,9 +66,14 @@ int sgt_pin_read_file(const char *path, struct sgt_pin *pin)
 {
 	char what[4200];
 	struct stat sb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	int rc;
+	int fd, rc;
 
+	/* Opening a FIFO waits for its writer: interruptible, as the read is. */
+	sgt_sig_window_open();
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	sgt_sig_window_close();
+	if (fd < 0 && errno == EINTR && sgt_sig_pending())
+		return sgt_err(SGT_ERR_DATA, "interrupted while opening PIN file '%s'", path);
 	if (fd < 0)
 		return sgt_err(SGT_ERR_DATA, "cannot read PIN file '%s': %s", path, strerror(errno));
 	/*
@@ -125,17 +139,62 @@ static int prompt(const char *token, struct sgt_pin *pin)
 	return rc;
 }
 
+/*
+ * The PIN of --pin-file or --pin-fd, read once before the store is locked
+ * and the module loaded (sgt_pin_preread), until sgt_pin_forget.
+ */
+static struct sgt_pin pre;
+static char pre_file[4096];
+static int pre_fd = -1, pre_valid;
+
+void sgt_pin_forget(void)
+{
+	sgt_pin_wipe(&pre);
+	pre_file[0] = '\0';
+	pre_fd = -1;
+	pre_valid = 0;
+}
+
+static int read_given(const struct sgt_pin_opts *opts, struct sgt_pin *pin)
+{
+	char what[32];
+
+	if (opts->file != NULL)
+		return sgt_pin_read_file(opts->file, pin);
+	snprintf(what, sizeof(what), "file descriptor %d", opts->fd);
+	return read_fd(opts->fd, what, pin);
+}
+
+int sgt_pin_preread(const struct sgt_pin_opts *opts)
+{
+	int rc;
+
+	if (opts == NULL || (opts->file == NULL && opts->fd < 0) || pre_valid)
+		return SGT_OK;
+	if (opts->file != NULL && strlen(opts->file) >= sizeof(pre_file))
+		return sgt_err(SGT_ERR_DATA, "cannot read PIN file '%s': name too long", opts->file);
+	if ((rc = read_given(opts, &pre)) != SGT_OK) {
+		sgt_pin_forget();
+		return rc;
+	}
+	if (opts->file != NULL)
+		strcpy(pre_file, opts->file);
+	else
+		pre_fd = opts->fd;
+	pre_valid = 1;
+	return SGT_OK;
+}
+
 int sgt_pin_get(const struct sgt_store *st, const struct sgt_pin_opts *opts, const char *token, struct sgt_pin *pin)
 {
 	sgt_pin_wipe(pin);
-	if (opts != NULL && opts->file != NULL)
-		return sgt_pin_read_file(opts->file, pin);
-	if (opts != NULL && opts->fd >= 0) {
-		char what[32];
-
-		snprintf(what, sizeof(what), "file descriptor %d", opts->fd);
-		return read_fd(opts->fd, what, pin);
+	if (opts != NULL && pre_valid &&
+	    ((opts->file != NULL && strcmp(opts->file, pre_file) == 0) || (opts->file == NULL && opts->fd >= 0 && opts->fd == pre_fd))) {
+		*pin = pre;
+		return SGT_OK;
 	}
+	if (opts != NULL && (opts->file != NULL || opts->fd >= 0))
+		return read_given(opts, pin);
 	if (st != NULL && st->cfg.pin_source != NULL) {
 		const char *p = st->cfg.pin_source + 5;	/* after "file:" */
 		char *abs = p[0] == '/' ? strdup(p) : sgt_store_path(st, p);

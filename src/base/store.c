@@ -100,8 +100,29 @@ int sgt_store_lock(struct sgt_store *st, int exclusive)
 
 	if (path == NULL)
 		return SGT_ERR_DATA;
-	/* O_NOFOLLOW: a symlinked lock must not create or truncate files elsewhere */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	/*
+	 * O_NOFOLLOW: a symlinked lock must not create or truncate files
+	 * elsewhere.  A reader opens it read-only (flock needs no write
+	 * access), so that a store on read-only media can be audited; only a
+	 * store that never had a writer lacks the file, and a reader then
+	 * creates it, or, on a read-only file system, does without.
+	 */
+	fd = open(path, (exclusive ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (fd < 0 && !exclusive && errno == ENOENT) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+		if (fd < 0 && errno == EROFS) {
+			free(path);
+			st->lock_fd = -1;
+			st->lock_exclusive = 0;
+			return SGT_OK;
+		}
+	}
+	if (fd < 0 && errno == EROFS) {
+		rc = sgt_err(SGT_ERR_DATA, "store '%s' is on a read-only file system: this command changes the store", st->dir);
+		sgt_hint("readers (audit verify, audit custody, key list, cert list, fleet report) work on a read-only store");
+		free(path);
+		return rc;
+	}
 	if (fd < 0) {
 		rc = errno == ELOOP ? sgt_err(SGT_ERR_DATA, "refusing lock file '%s': it is a symbolic link", path)
 				    : sgt_err(SGT_ERR_DATA, "cannot open lock file '%s': %s", path, strerror(errno));

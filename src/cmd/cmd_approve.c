@@ -20,6 +20,7 @@
 #include "cmd.h"
 #include "policy.h"
 #include "rotate.h"
+#include "sign.h"
 #include "store.h"
 
 static const char help_text[] =
@@ -134,8 +135,29 @@ static int request(struct sgt_ctx *ctx, int nimg, char **imgs, const struct reqo
 	time_t now = sgt_now();
 	int sign = strcmp(o->op, "sign") == 0, adopt = strcmp(o->op, "key.adopt") == 0, i, rc;
 
-	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK)
+	/* The images are read before the store is locked: a FIFO that never ends blocks no writer. */
+	if (sign) {
+		if ((images = json_array()) == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		for (i = 0; i < nimg; i++) {
+			unsigned char *buf = NULL;
+			size_t len = 0;
+			char hex[65];
+
+			if ((rc = sgt_file_read(imgs[i], (size_t)SGT_IMAGE_MAX, &buf, &len)) != SGT_OK) {
+				json_decref(images);
+				return rc;
+			}
+			sgt_sha256_hex(buf, len, hex);
+			free(buf);
+			json_array_append_new(images, json_pack("{s:s, s:s, s:I}", "name", imgs[i], "sha256", hex, "size",
+								(json_int_t)len));
+		}
+	}
+	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_SHARED)) != SGT_OK) {
+		json_decref(images);
 		return rc;
+	}
 	memset(&rec, 0, sizeof(rec));
 	if (adopt) {
 		/* Not in custody yet: the request names the label it will get and the policy it is adopted under. */
@@ -148,23 +170,8 @@ static int request(struct sgt_ctx *ctx, int nimg, char **imgs, const struct reqo
 	}
 	if (rc != SGT_OK)
 		goto out;
-	if (sign) {
-		images = json_array();
-		for (i = 0; i < nimg && images != NULL; i++) {
-			unsigned char *buf = NULL;
-			size_t len = 0;
-			char hex[65];
-
-			if ((rc = sgt_file_read(imgs[i], (size_t)1 << 31, &buf, &len)) != SGT_OK)
-				goto out;
-			sgt_sha256_hex(buf, len, hex);
-			free(buf);
-			json_array_append_new(images, json_pack("{s:s, s:s, s:I}", "name", imgs[i], "sha256", hex, "size",
-								(json_int_t)len));
-		}
-	} else if ((rc = request_params(&st, &rec, o, &params)) != SGT_OK) {
+	if (!sign && (rc = request_params(&st, &rec, o, &params)) != SGT_OK)
 		goto out;
-	}
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';

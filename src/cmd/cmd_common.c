@@ -65,12 +65,29 @@ int cmd_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
 	return c;
 }
 
+/*
+ * The PIN options the command parsed (cmd_pin_opt), read by cmd_store_open
+ * before it locks: a copy, since a command may parse into a struct that
+ * does not outlive its option parser.
+ */
+static struct sgt_pin_opts given_pins = SGT_PIN_OPTS_INIT;
+
 int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock)
 {
 	int rc = sgt_store_open(st, sgt_store_dir(ctx->store_opt));
 
 	if (rc != SGT_OK)
 		return rc;
+	/*
+	 * A --pin-file or --pin-fd is read now, before the lock and the module:
+	 * a FIFO nobody writes then blocks no other command, and SIGINT/SIGTERM
+	 * end the wait at once.  A PIN that cannot be read is an error only
+	 * where a login needs it (sgt_pin_get reads the source again and says
+	 * why): many commands accept the PIN options without logging in.
+	 */
+	sgt_err_hold();	/* errors held back; a warning (a PIN file others may read) is said now */
+	(void)sgt_pin_preread(&given_pins);
+	(void)sgt_err_release();
 	/* A writer's lock first finishes or undoes what an interrupted command left (tx.h). */
 	if (lock == SGT_LOCK_EXCLUSIVE)
 		rc = sgt_tx_lock(st);
@@ -79,6 +96,13 @@ int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock)
 	if (rc != SGT_OK)
 		sgt_store_release(st);
 	return rc;
+}
+
+void cmd_pin_unused(void)
+{
+	struct sgt_pin_opts none = SGT_PIN_OPTS_INIT;
+
+	given_pins = none;
 }
 
 int cmd_store_open_optional(struct sgt_ctx *ctx, struct sgt_store *st, int lock, int *have)
@@ -147,6 +171,7 @@ int cmd_pin_opt(const char *cmd, int c, const char *arg, struct sgt_pin_opts *op
 	*rc = SGT_OK;
 	if (c == 0x100) {
 		opts->file = arg;
+		given_pins = *opts;
 		return 1;
 	}
 	if (c != 0x101)
@@ -157,6 +182,7 @@ int cmd_pin_opt(const char *cmd, int c, const char *arg, struct sgt_pin_opts *op
 		*rc = cmd_usage(cmd, "--pin-fd needs a file descriptor number, not '%s'", arg);
 	else
 		opts->fd = (int)fd;
+	given_pins = *opts;
 	return 1;
 }
 

@@ -66,8 +66,8 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 	const struct sgt_found *use = NULL;
 	const char *name = NULL, *outpath = NULL, *updpath = NULL, *src, *label = NULL;
 	char *certpath = NULL, *outfile = NULL, sha[65];
-	unsigned char *orig = NULL;
-	size_t origlen = 0;
+	unsigned char *orig = NULL, *pre = NULL;
+	size_t origlen = 0, prelen = 0;
 	struct sgt_tx *tx = NULL;
 	int started = 0, c, rc, have_store = 0, wrote = 0, force_file = 0, isfile;
 	size_t i;
@@ -101,8 +101,27 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 		return cmd_usage(argv[0], "--update needs a C format, not %s", sgt_header_format_name(fmt));
 	src = argv[optind];
 
-	if ((rc = cmd_store_open_optional(ctx, &st, SGT_LOCK_EXCLUSIVE, &have_store)) != SGT_OK)
+	/*
+	 * A FIFO (or any input that is not a plain file) and the file to update
+	 * are read before the store is locked: one that never ends then blocks
+	 * no other command, and SIGINT or SIGTERM ends the wait at once.
+	 */
+	{
+		struct stat sb;
+
+		if (updpath && (rc = sgt_file_read(updpath, 16u << 20, &orig, &origlen)) != SGT_OK)
+			return rc;
+		if (stat(src, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode) &&
+		    (rc = sgt_file_read(src, (size_t)1 << 30, &pre, &prelen)) != SGT_OK) {
+			free(orig);
+			return rc;
+		}
+	}
+	if ((rc = cmd_store_open_optional(ctx, &st, SGT_LOCK_EXCLUSIVE, &have_store)) != SGT_OK) {
+		free(orig);
+		free(pre);
 		return rc;
+	}
 	if ((isfile = cmd_label_or_file(have_store ? &st : NULL, src, force_file)) < 0) {
 		rc = isfile;
 		goto out;
@@ -155,7 +174,7 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((rc = sgt_extract_file(src, &l)) != SGT_OK)
+	if ((rc = label == NULL && pre != NULL ? sgt_extract_named(src, pre, prelen, &l) : sgt_extract_file(src, &l)) != SGT_OK)
 		goto out;
 	/* Only what the source really bakes in: not a comment, not a dead branch, not broken. */
 	for (i = 0; i < l.n && use == NULL; i++)
@@ -175,8 +194,6 @@ int cmd_header(struct sgt_ctx *ctx, int argc, char **argv)
 		sgt_warn("'%s' holds %zu certificates or keys; exporting the first baked one (%s)", src, l.n,
 			 use->info.subject[0] ? use->info.subject : use->info.spki_sha256);
 	if (updpath) {
-		if ((rc = sgt_file_read(updpath, 16u << 20, &orig, &origlen)) != SGT_OK)
-			goto out;
 		if ((rc = sgt_header_definition(fmt, use->kind == SGT_FOUND_CERT ? use->cert : NULL, use->pub, name, &def)) != SGT_OK ||
 		    (rc = sgt_header_update(updpath, (const char *)orig, origlen,
 					    name ? name : sgt_header_default_name(fmt), &def, &out)) != SGT_OK)
@@ -240,6 +257,7 @@ out:
 	sgt_buf_free(&out);
 	sgt_buf_free(&def);
 	free(orig);
+	free(pre);
 	free(certpath);
 	free(outfile);
 	sgt_tx_free(tx);

@@ -116,6 +116,7 @@ static int init_embedded(const char *tmp, const char *final, const char *module,
 			 const char *sofile, struct sgt_config *cfg)
 {
 	struct sgt_pin user, so;
+	struct sgt_pin_opts given = { pinfile, -1 };	/* read ahead by cmd_init (sgt_pin_preread) */
 	struct sgt_p11 p;
 	char conf[PATH_MAX + 64], tokens[PATH_MAX + 64];
 	int rc;
@@ -126,7 +127,7 @@ static int init_embedded(const char *tmp, const char *final, const char *module,
 	snprintf(tokens, sizeof(tokens), "%s/hsm/tokens", tmp);
 	snprintf(conf, sizeof(conf), "%s/hsm/softhsm2.conf", tmp);
 	if ((rc = sgt_mkdirs(tokens)) != SGT_OK ||
-	    (rc = pinfile ? sgt_pin_read_file(pinfile, &user) : random_pin(&user)) != SGT_OK ||
+	    (rc = pinfile ? sgt_pin_get(NULL, &given, "signet", &user) : random_pin(&user)) != SGT_OK ||
 	    (rc = sofile ? sgt_pin_read_file(sofile, &so) : random_pin(&so)) != SGT_OK ||
 	    (rc = write_pin(tmp, "user.pin", &user)) != SGT_OK ||
 	    (rc = write_pin(tmp, "so.pin", &so)) != SGT_OK ||
@@ -325,6 +326,17 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 
 		snprintf(tmp, sizeof(tmp), "%.*s/.%s.initXXXXXX", (int)(slash - final), final, slash + 1);
 	}
+	/* A token URI that names a PIN or a module is refused before the PIN is read. */
+	if (module != NULL && sgt_p11_is_uri(token)) {
+		void *uri = NULL;
+
+		if ((rc = sgt_p11_uri_parse(token, &uri)) != SGT_OK)
+			return rc;
+		sgt_p11_uri_free(uri);
+	}
+	/* The PIN before anything is made: a FIFO nobody writes leaves nothing behind, and SIGTERM ends the wait. */
+	if ((rc = sgt_pin_preread(&pins)) != SGT_OK)
+		return rc;
 	sweep_dead_inits(final);
 	if (mkdtemp(tmp) == NULL)
 		return sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));

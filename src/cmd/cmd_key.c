@@ -91,6 +91,8 @@ static int parse_keyopts(const char *cmd, int argc, char **argv, struct sgt_pin_
 		case 'h': cmd_help(help); return 1;
 		}
 	}
+	if (pins == &unused)
+		cmd_pin_unused();
 	return SGT_OK;
 }
 

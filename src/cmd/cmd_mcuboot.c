@@ -273,6 +273,14 @@ int cmd_sign_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 		free(outpath);
 		return cmd_usage(argv[0], "--format mcuboot writes the image to a file, not standard output");
 	}
+	/*
+	 * The image is read before the store is locked and the module loaded:
+	 * a FIFO that never ends then blocks no other command, and SIGINT or
+	 * SIGTERM ends the wait at once.
+	 */
+	if ((rc = sgt_file_read(a.image, MCU_MAX_INPUT, &raw, &rawlen)) != SGT_OK)
+		goto early;
+	sgt_sha256_hex(raw, rawlen, in_sha);
 	if ((rc = cmd_store_open(ctx, &st, SGT_LOCK_EXCLUSIVE)) != SGT_OK)
 		goto early;
 	opened = 1;
@@ -286,9 +294,6 @@ int cmd_sign_mcuboot(struct sgt_ctx *ctx, int argc, char **argv)
 	/* Everything about the input is settled before the token signs. */
 	if ((rc = sgt_out_check(outpath)) != SGT_OK)
 		goto out;
-	if ((rc = sgt_file_read(a.image, MCU_MAX_INPUT, &raw, &rawlen)) != SGT_OK)
-		goto out;
-	sgt_sha256_hex(raw, rawlen, in_sha);
 	if ((rc = sgt_mcuboot_load(a.image, raw, rawlen, 0, &body, &bodylen, &base, &hex_in)) != SGT_OK)
 		goto out;
 	if (a.o.pad_header && hex_in && base < a.o.hdr_size) {
@@ -368,7 +373,6 @@ out:
 	sgt_mcuboot_build_release(&b);
 	sgt_mcuboot_key_release(&k);
 	free(sig);
-	free(raw);
 	free(body);
 	EVP_PKEY_free(priv);
 	EVP_PKEY_free(pub);
@@ -376,6 +380,7 @@ out:
 	if (opened)
 		sgt_store_release(&st);
 early:
+	free(raw);
 	free(outpath);
 	return rc;
 }

@@ -190,6 +190,7 @@ int main(int argc, char **argv)
 	 */
 	signal(SIGPIPE, SIG_IGN);
 	rc = run(&ctx, argc, argv);
+	sgt_pin_forget();	/* a PIN read ahead of the lock (cmd_store_open) */
 	if (fflush(stdout) != 0 && rc == SGT_OK)
 		rc = sgt_err(SGT_ERR_DATA, "cannot write to standard output");
 	OPENSSL_cleanup();

@@ -14,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 
+#include "hsmguard.h"
 #include "sgt.h"
 #include "sign.h"
 
@@ -61,6 +63,8 @@ int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out,
 	EVP_MD_CTX *ctx256 = sha256_hex != NULL && EVP_MD_get_type(md) != NID_sha256 ? EVP_MD_CTX_new() : NULL;
 	unsigned char *chunk = malloc(65536), d256[EVP_MAX_MD_SIZE];
 	unsigned int n = 0, n256 = 0;
+	unsigned long long total = 0;
+	struct stat sb;
 	ssize_t got;
 	int fd = -1, rc = SGT_ERR_DATA, in = strcmp(path, "-") == 0;
 	const char *name = in ? "standard input" : path;
@@ -70,16 +74,47 @@ int sgt_sign_file_digest(const char *path, const EVP_MD *md, unsigned char *out,
 		goto out;
 	}
 	/* '-': standard input, read once as it comes (a pipe cannot be read twice) */
-	if ((fd = in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		rc = sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
+	/* Opening a FIFO waits for its writer: as interruptible as the reads below. */
+	sgt_sig_window_open();
+	fd = in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	sgt_sig_window_close();
+	if (fd < 0) {
+		rc = errno == EINTR && sgt_sig_pending() ? sgt_err(SGT_ERR_DATA, "interrupted while opening image '%s'", path)
+							 : sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	/* A device (/dev/zero, a terminal, a disk) is not an image file; '-' reads whatever standard input is. */
+	if (!in && fstat(fd, &sb) == 0 && (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode))) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot read image '%s': it is a %s device, not an image file", path,
+			     S_ISCHR(sb.st_mode) ? "character" : "block");
 		goto out;
 	}
 	if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || (ctx256 && EVP_DigestInit_ex(ctx256, EVP_sha256(), NULL) != 1))
 		goto crypto;
-	while ((got = read(fd, chunk, 65536)) > 0 || (got < 0 && errno == EINTR))
-		if (got > 0 && (EVP_DigestUpdate(ctx, chunk, (size_t)got) != 1 ||
-				(ctx256 && EVP_DigestUpdate(ctx256, chunk, (size_t)got) != 1)))
+	for (;;) {
+		/* A pipe or FIFO may never end: SIGINT/SIGTERM get through even while signals are held. */
+		sgt_sig_window_open();
+		got = read(fd, chunk, 65536);
+		sgt_sig_window_close();
+		/* caught during the read, or pending from before it (delivered as the window opened) */
+		if (sgt_sig_pending()) {
+			rc = sgt_err(SGT_ERR_DATA, "interrupted while reading %s%s%s", in ? "" : "image '", in ? "standard input" : path,
+				     in ? "" : "'");
+			goto out;
+		}
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		if ((total += (unsigned long long)got) > SGT_IMAGE_MAX) {
+			rc = sgt_err(SGT_ERR_DATA, "%s%s%s is larger than %llu bytes (2 GiB), the largest image signet signs",
+				     in ? "" : "image '", in ? "standard input" : path, in ? "" : "'", (unsigned long long)SGT_IMAGE_MAX);
+			goto out;
+		}
+		if (EVP_DigestUpdate(ctx, chunk, (size_t)got) != 1 ||
+		    (ctx256 && EVP_DigestUpdate(ctx256, chunk, (size_t)got) != 1))
 			goto crypto;
+	}
 	if (got < 0) {
 		rc = in ? sgt_err(SGT_ERR_DATA, "cannot read the image from standard input: %s", strerror(errno))
 			: sgt_err(SGT_ERR_DATA, "cannot read image '%s': %s", path, strerror(errno));
