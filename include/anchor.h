@@ -41,6 +41,7 @@
 #define SGT_ANCHOR_MAKE        2
 #define SGT_ANCHOR_COMPLETE    3
 #define SGT_ANCHOR_UNAVAILABLE 4
+#define SGT_ANCHOR_MIGRATE     5	/* signing, and the next append names the store's unnamed anchor: record it */
 struct sgt_p11;
 int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle);
 /*
@@ -60,6 +61,8 @@ int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out);
 int sgt_anchor_said_unavailable(const struct sgt_store *st);
 /* Signs audit heads with handle's audit key from now on (after sgt_anchor_make). */
 void sgt_anchor_start(struct sgt_p11 *handle);
+/* The label of the store's anchor object (signet-audit-head-<its audit key's CKA_ID>), once activated. */
+void sgt_anchor_name(char out[64]);
 /* handle is being closed: stop signing with it (sgt_session_close calls this). */
 void sgt_anchor_forget(const struct sgt_p11 *handle);
 /* The signer of audit heads while a session is logged in (sgt_anchor_activate), else NULL. */
@@ -72,6 +75,7 @@ const struct sgt_audit_signer *sgt_anchor_signer(void);
  * generation, so it can hold no audit key.  The caller opens the session
  * (session.h): anchor.c opens no token of its own.
  */
-int sgt_anchor_read(struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *keyable);
+int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *a,
+		    int *keyable);
 
 #endif

@@ -13,7 +13,12 @@
  * shorter than its header, a strict prefix of its good copy, or not a
  * well-formed SoftHSM2 object file while its good copy is.  A file with no
  * good copy is never deleted: an empty one (an interrupted key generation
- * wrote nothing) is moved to <store>/hsm/quarantine/.
+ * wrote nothing) is moved to <store>/hsm/quarantine/.  A missing file is
+ * restored too, unless it was a data object or signet destroyed it.  An
+ * external SoftHSM2 token (init --module) is guarded the same way: its
+ * directory is found through softhsm2.conf and its good copy kept in the
+ * store; its guard lock is <token dir>/.signet-guard.lock, shared by every
+ * store using the token.
  *
  * Every process that loads the embedded module holds a shared flock on
  * <store>/hsm/guard.lock while the module is loaded; checking, repairing
@@ -51,11 +56,31 @@ int sgt_hsm_busy(void);
 /* Call after the module is unloaded (C_Finalize); releases what enter took. */
 void sgt_hsm_leave(void);
 /*
+ * A store directory an interrupted init left (about to be removed): its
+ * known-good copy of an external SoftHSM2 token repairs what the init's
+ * login may have left half written.
+ */
+void sgt_hsm_rescue(const char *dead);
+/* 1 while the guard holds a SoftHSM2 token's directory (embedded or external) for this process. */
+int sgt_hsm_guarding(void);
+/*
  * Copies token files that have no good copy yet (a pair just generated)
- * into the good copy, while the module is loaded.  Files that already have
+ * into the good copy, while the module is loaded, after syncing them and
+ * their directory where the module wrote them (SoftHSM2 syncs nothing):
+ * call it before a record names a new object.  Files that already have
  * one are refreshed by the next sgt_hsm_enter.
  */
 int sgt_hsm_snapshot_new(const struct sgt_store *st);
+/*
+ * Around a C_DestroyObject on a guarded token: mark lists its object
+ * files (NULL when there is no guard), note records those gone since in
+ * <token dir>/.signet-destroyed (synced), so that no guard restores them
+ * from a known-good copy, and frees mark.  Without that list, a missing
+ * key object file is brought back: a power cut can drop a new file's
+ * directory entry, a destroy cannot be told from that otherwise.
+ */
+json_t *sgt_hsm_destroy_mark(void);
+int sgt_hsm_destroy_note(json_t *mark);
 /*
  * The repairs to record now, as the details of "recovered" audit records:
  * with the store locked exclusively, *due (new reference) holds those an

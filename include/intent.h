@@ -74,6 +74,12 @@ void sgt_intent_discard(void);
 int sgt_intent_end(const struct sgt_store *st);
 /* The command failed: nothing committed is left staged, intents/<id>.json is removed. */
 void sgt_intent_abort(const struct sgt_store *st);
+/*
+ * Ends this process's part of the intent without removing it: staged files
+ * go, the intent stays for the next command's recovery (what the token
+ * still holds of an undone key pair, which this process could not remove).
+ */
+void sgt_intent_leave(void);
 
 /*
  * Finds what an interrupted command left (see above) and completes or

@@ -29,6 +29,18 @@ int sgt_cert_policy_for(const struct sgt_store *st, const char *opt, const struc
 int sgt_cert_lint_gate(X509 *x, const struct sgt_policy *pol, time_t now, int flags, const char *label);
 /* SGT_ERR_DATA for a key signet makes no certificates for (Ed25519: MCUboot images only). */
 int sgt_cert_key_ok(const struct sgt_keyrec *rec);
+
+/*
+ * A host clock more than SGT_CLOCK_SLACK seconds behind the newest audit
+ * record (a host whose clock went back: it would make an expired
+ * certificate current) refuses certificate issue, reissue and import: one
+ * line naming both times, SGT_ERR_VERDICT, and with record set a refused
+ * record.  The real clock is compared (now, possibly SIGNET_NOW, is not),
+ * with each record's real_time where SIGNET_NOW moved its time.
+ */
+#define SGT_CLOCK_SLACK 300
+int sgt_cert_clock_check(const struct sgt_store *st, time_t now, const char *op, const char *label, const char *spki,
+			 int record);
 /* SGT_ERR_HSM when pub (the token's public key) is not the one recorded in rec. */
 int sgt_cert_pubkey_matches(EVP_PKEY *pub, const struct sgt_keyrec *rec);
 

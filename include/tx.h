@@ -73,6 +73,12 @@ int sgt_tx_commit(struct sgt_tx *tx);
 int sgt_tx_committed(const struct sgt_tx *tx);
 /* Rolls back if not committed, writes the queued refusals, frees.  NULL is fine. */
 void sgt_tx_free(struct sgt_tx *tx);
+/*
+ * Frees tx without rolling it back: its intent stays for the next
+ * command's recovery, which finishes what this one could not (an undone
+ * key pair the token still holds part of).
+ */
+void sgt_tx_leave(struct sgt_tx *tx);
 
 /*
  * The audit key, in a transaction of its own ("audit.key", not nested in

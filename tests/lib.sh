@@ -61,6 +61,9 @@ snapshot() { (cd "$S" && find . \( -path ./hsm/tokens -o -path ./hsm/good \) -pr
 snapshot_records() { (cd "$S" && find . \( -path ./hsm/tokens -o -path ./hsm/good \) -prune -o -type f ! -name lock ! -name guard.lock ! -name 'audit.log' ! -name audit.head -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1; }
 # last_record FIELD: a field of the newest audit record.
 last_record() { tail -1 "$S/audit.log" | jq -r ".$1"; }
+# forget_deleted: after deleting objects from the store's token behind signet's back (pkcs11-tool), drops
+# their known-good copies too; the token guard brings back a key object file signet did not destroy.
+forget_deleted() { local g; for g in "$S"/hsm/good/*/*.object; do [ -e "$S/hsm/tokens/${g#"$S"/hsm/good/}" ] || rm "$g"; done; }
 # token_objects: the objects on the store's token as pkcs11-tool lists them.
 token_objects() { p11tool --login --pin "$(user_pin)" --list-objects 2>/dev/null | grep -E 'Object|label|ID'; }
 # yaml_get FILE KEY: value of a top-level "key: value" line, quotes removed.

@@ -1,5 +1,5 @@
 /*
- * hsmguard.c: the embedded SoftHSM2 token survives interruption (see
+ * hsmguard.c: the SoftHSM2 tokens a store uses survive interruption (see
  * hsmguard.h for the rules), and SIGINT/SIGTERM/SIGHUP wait (fsio.c holds
  * them) while a module is loaded.  It reads and copies the token's files;
  * it never loads the module, never interprets a key and never writes the
@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+
+#include <p11-kit/uri.h>
 
 #include "hsmguard.h"
 
@@ -130,6 +132,139 @@ int sgt_hsm_embedded(const struct sgt_store *st)
 }
 
 /*
+ * A token directory the guard keeps whole: the embedded token's
+ * (<store>/hsm/tokens/<name>), or an external SoftHSM2 token's, found
+ * through its softhsm2.conf.  Its known-good copy and quarantine are in
+ * the store (hsm/good/<name>, hsm/quarantine/<name>).
+ */
+struct tokdir {
+	char name[256];
+	char live[PATH_MAX];
+	char good[PATH_MAX];
+	char qdir[PATH_MAX];
+};
+
+/* The token directories this process entered the guard for (enter_depth > 0), and the lock file. */
+static struct tokdir *tds;
+static size_t ntds;
+static char lock_path[PATH_MAX + 32];
+
+static int open_guard(const char *path, int readonly);
+
+/* The value of attribute type in a well-formed SoftHSM2 object file; 0 when absent. */
+static int obj_attr(const unsigned char *b, size_t len, unsigned long long type, const unsigned char **val,
+		    size_t *vlen, unsigned long long *kind)
+{
+	size_t i = 8;
+
+	if (!sgt_hsm_objfile_ok(b, len))
+		return 0;
+	while (i + 16 <= len) {
+		unsigned long long t = be64(b + i), k = be64(b + i + 8), n;
+
+		i += 16;
+		if (k == 1 || k == 2) {
+			n = k == 1 ? 1 : 8;
+		} else {
+			n = be64(b + i);
+			i += 8;
+			if (k == 5)
+				n *= 8;
+		}
+		if (t == type) {
+			*val = b + i;
+			*vlen = (size_t)n;
+			*kind = k;
+			return 1;
+		}
+		i += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * CKA_CLASS of an object file (SoftHSM2 encrypts the byte strings of a
+ * private object, never its unsigned longs: the class is plain), or -1.
+ */
+static long obj_class(const unsigned char *b, size_t len)
+{
+	const unsigned char *v;
+	unsigned long long kind;
+	size_t n;
+
+	if (!obj_attr(b, len, 0 /* CKA_CLASS */, &v, &n, &kind) || kind != 2 || n != 8)
+		return -1;
+	return (long)be64(v);
+}
+
+/* 1 when byte-string attribute type of token.object b is want (n bytes, blank-padded); an all-zero want matches any. */
+static int token_field_is(const unsigned char *b, size_t len, unsigned long long type, const unsigned char *want,
+			  size_t wn)
+{
+	const unsigned char *v;
+	unsigned long long kind;
+	size_t n, i;
+
+	for (i = 0; i < wn && want[i] == 0; i++)
+		;
+	if (i == wn)
+		return 1;
+	while (wn > 0 && want[wn - 1] == ' ')
+		wn--;
+	if (!obj_attr(b, len, type, &v, &n, &kind) || kind != 3 || wn > n || memcmp(v, want, wn) != 0)
+		return 0;
+	for (i = wn; i < n; i++)
+		if (v[i] != ' ')
+			return 0;
+	return 1;
+}
+
+/*
+ * 1 when the token.object in b is the token named (a label, or a PKCS#11
+ * URI: its token label and serial).  SoftHSM2 keeps both blank-padded.
+ */
+static int token_label_is(const unsigned char *b, size_t len, const char *token)
+{
+	P11KitUri *uri;
+	CK_TOKEN_INFO *ti;
+	int yes;
+
+	if (strncmp(token, "pkcs11:", 7) != 0)
+		return token_field_is(b, len, 0x80005349ULL /* label */, (const unsigned char *)token, strlen(token)) &&
+		       token[0] != '\0';
+	if ((uri = p11_kit_uri_new()) == NULL)
+		return 0;
+	yes = p11_kit_uri_parse(token, P11_KIT_URI_FOR_TOKEN, uri) == P11_KIT_URI_OK &&
+	      (ti = p11_kit_uri_get_token_info(uri)) != NULL &&
+	      token_field_is(b, len, 0x80005349ULL /* label */, ti->label, sizeof(ti->label)) &&
+	      token_field_is(b, len, 0x8000534aULL /* serial */, ti->serialNumber, sizeof(ti->serialNumber));
+	p11_kit_uri_free(uri);
+	return yes;
+}
+
+/*
+ * Object files signet destroyed on purpose (<token dir>/.signet-destroyed,
+ * one name a line, shared by every store on the token): the only key
+ * objects whose known-good copy may go when their live file is missing.
+ */
+static int destroyed_on_purpose(const struct tokdir *td, const char *name)
+{
+	char path[PATH_MAX + 32], line[300];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "%s/.signet-destroyed", td->live);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		found = strcmp(line, name) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
  * Repairs are audited, but not by the guard, and not while the guard lock
  * is held: a command with only a shared store lock cannot take the
  * exclusive one there without risking a deadlock with another process
@@ -137,11 +272,6 @@ int sgt_hsm_embedded(const struct sgt_store *st)
  * its caller; sgt_hsm_repairs_due adds those an earlier command noted in
  * <store>/hsm/repairs.pending when it could not append.
  */
-struct guard_walk {
-	int *damaged_seen;	/* only count damaged files (another process has the module loaded) */
-	json_t *repairs;	/* repairs made, NULL when only counting */
-};
-
 static void note_repair(json_t *repairs, const char *what, const char *file)
 {
 	char now[32];
@@ -211,17 +341,26 @@ void sgt_hsm_repairs_recorded(const struct sgt_store *st)
 		sgt_store_unlink(path);
 }
 
-static int move_aside(const struct sgt_store *st, const char *tokname, const char *name, const char *live)
+static int move_aside(const struct tokdir *td, const char *name, const char *live)
 {
-	char qdir[PATH_MAX + 256], dst[PATH_MAX + 600];
+	char dst[PATH_MAX + 600];
+	unsigned char *b = NULL;
+	size_t len = 0;
+	int rc;
 
-	snprintf(qdir, sizeof(qdir), "%s/hsm/quarantine/%s", st->dir, tokname);
-	if (sgt_mkdirs(qdir) != SGT_OK)
+	if (sgt_mkdirs(td->qdir) != SGT_OK)
 		return SGT_ERR_DATA;
-	snprintf(dst, sizeof(dst), "%s/%s.%lld", qdir, name, (long long)time(NULL));
-	if (rename(live, dst) != 0)
+	snprintf(dst, sizeof(dst), "%s/%s.%lld", td->qdir, name, (long long)time(NULL));
+	if (rename(live, dst) == 0)
+		return SGT_OK;
+	if (errno != EXDEV)
 		return sgt_err(SGT_ERR_DATA, "cannot move '%s' aside: %s", live, strerror(errno));
-	return SGT_OK;
+	/* an external token on another file system: a copy, then the file goes */
+	if ((rc = sgt_file_read(live, (size_t)64 << 20, &b, &len)) == SGT_OK &&
+	    (rc = sgt_atomic_write(dst, b, len, 1)) == SGT_OK && unlink(live) != 0)
+		rc = sgt_err(SGT_ERR_DATA, "cannot move '%s' aside: %s", live, strerror(errno));
+	free(b);
+	return rc;
 }
 
 /*
@@ -399,24 +538,50 @@ static void seen_save(const char *good_dir, const struct seen_set *set)
 }
 
 /*
+ * A live file missing while its good copy remains: SoftHSM2 unlinks an
+ * object's file when the object is destroyed, but a power cut can also
+ * take back a new file's directory entry (SoftHSM2 syncs nothing).  Only
+ * data objects (the audit head signet replaces on every signed append)
+ * and objects signet recorded destroying lose their copy; any other object
+ * (a key a record may name) is brought back.
+ */
+static int missing_live(const struct tokdir *td, const char *name, const char *live, const char *good,
+			const unsigned char *gb, size_t gl, json_t *repairs)
+{
+	long cls = strcmp(name, "generation") == 0 ? -1 : obj_class(gb, gl);
+	int rc;
+
+	if (strcmp(name, "generation") == 0 || cls == 0 /* CKO_DATA */ || !file_ok(name, gb, gl) ||
+	    destroyed_on_purpose(td, name)) {
+		sgt_store_unlink(good);
+		return SGT_OK;
+	}
+	if ((rc = sgt_atomic_write(live, gb, gl, 1)) != SGT_OK)
+		return rc;
+	fprintf(stderr, "signet: recovered: token file '%s' was missing and signet did not destroy it; "
+		"restored it from the known-good copy\n", live);
+	note_repair(repairs, "missing token object file restored from the known-good copy", live);
+	return SGT_OK;
+}
+
+/*
  * One token directory: repair what is damaged, then bring the good copy up
  * to date (guard lock held exclusively).  With damaged set, only look and
  * count damaged files: another process has the module loaded.
  */
-static int guard_token_dir(const struct sgt_store *st, const char *tokname, int *damaged_seen, json_t *repairs)
+static int guard_token_dir(const struct tokdir *td, int *damaged_seen, json_t *repairs)
 {
-	char live_dir[PATH_MAX], good_dir[PATH_MAX], live[PATH_MAX + 256], good[PATH_MAX + 256];
+	const char *live_dir = td->live, *good_dir = td->good;
+	char live[PATH_MAX + 256], good[PATH_MAX + 256];
 	struct seen_set before, now = { NULL, 0, 0 };
 	DIR *d;
 	struct dirent *de;
 	struct stat sb;
 	int rc = SGT_OK, changed = 0;
 
-	snprintf(live_dir, sizeof(live_dir), "%s/hsm/tokens/%s", st->dir, tokname);
-	snprintf(good_dir, sizeof(good_dir), "%s/hsm/good/%s", st->dir, tokname);
 	seen_load(good_dir, &before);
 
-	/* Files that have a good copy: restore the damaged ones; forget destroyed ones. */
+	/* Files that have a good copy: restore the damaged and lost ones; forget destroyed ones. */
 	if ((d = opendir(good_dir)) != NULL) {
 		while (rc == SGT_OK && (de = readdir(d)) != NULL) {
 			unsigned char *lb = NULL, *gb = NULL;
@@ -434,9 +599,8 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 				free(lb);
 				break;
 			}
-			/* A missing live file was destroyed on purpose (C_DestroyObject unlinks): its copy goes too. */
-			if (lb == NULL && damaged_seen == NULL && strcmp(de->d_name, "token.object") != 0)
-				sgt_store_unlink(good);
+			if (lb == NULL && gb != NULL && damaged_seen == NULL && strcmp(de->d_name, "token.object") != 0)
+				rc = missing_live(td, de->d_name, live, good, gb, gl, repairs);
 			damaged = lb != NULL && gb != NULL && file_ok(de->d_name, gb, gl) &&
 				  (!file_ok(de->d_name, lb, ll) || (ll < gl && memcmp(lb, gb, ll) == 0));
 			if (damaged && damaged_seen != NULL) {
@@ -465,6 +629,12 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 		goto out;
 	}
 	if ((rc = sgt_mkdirs(good_dir)) != SGT_OK) {
+		closedir(d);
+		goto out;
+	}
+	/* which directory the copy is of: a dead init's copy (sgt_hsm_rescue) has nothing else to say it */
+	snprintf(good, sizeof(good), "%s/.live", good_dir);
+	if (lstat(good, &sb) != 0 && (rc = sgt_atomic_write(good, live_dir, strlen(live_dir), 0)) != SGT_OK) {
 		closedir(d);
 		goto out;
 	}
@@ -502,7 +672,7 @@ static int guard_token_dir(const struct sgt_store *st, const char *tokname, int 
 				seen_add(&now, de->d_name, &sb);
 		} else if (lb != NULL && gb == NULL && ll == 0 && strcmp(de->d_name, "token.object") != 0) {
 			/* An object file created empty by a generation that never finished holds nothing. */
-			if ((rc = move_aside(st, tokname, de->d_name, live)) == SGT_OK)
+			if ((rc = move_aside(td, de->d_name, live)) == SGT_OK)
 				note_repair(repairs, "empty object file of an interrupted key generation moved to hsm/quarantine", live);
 		} else if (lb != NULL) {
 			sgt_warn("token file '%s' is damaged and has no known-good copy; 'signet restore' from a backup recovers it", live);
@@ -519,9 +689,27 @@ out:
 	return rc;
 }
 
-/* Calls fn(st, token directory name, ctx) for every token of the embedded store, stopping at the first failure. */
-static int for_each_token(const struct sgt_store *st, int (*fn)(const struct sgt_store *st, const char *tok, void *ctx),
-			  void *ctx)
+static void tokdir_set(struct tokdir *td, const char *store, const char *live_root, const char *name)
+{
+	snprintf(td->name, sizeof(td->name), "%s", name);
+	snprintf(td->live, sizeof(td->live), "%s/%s", live_root, name);
+	snprintf(td->good, sizeof(td->good), "%s/hsm/good/%s", store, name);
+	snprintf(td->qdir, sizeof(td->qdir), "%s/hsm/quarantine/%s", store, name);
+}
+
+static int tokdir_push(struct tokdir **v, size_t *n, const char *store, const char *live_root, const char *name)
+{
+	struct tokdir *nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (nv == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	*v = nv;
+	tokdir_set(&nv[(*n)++], store, live_root, name);
+	return SGT_OK;
+}
+
+/* Every token directory of the embedded store. */
+static int embedded_dirs(const struct sgt_store *st, struct tokdir **v, size_t *n)
 {
 	char dir[PATH_MAX];
 	DIR *d;
@@ -539,25 +727,225 @@ static int for_each_token(const struct sgt_store *st, int (*fn)(const struct sgt
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
 		if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
-			rc = fn(st, de->d_name, ctx);
+			rc = tokdir_push(v, n, st->dir, dir, de->d_name);
 	}
 	closedir(d);
 	return rc;
 }
 
-static int guard_one(const struct sgt_store *st, const char *tok, void *ctx)
+/* 1 when module is SoftHSM2 (its library's name: the guard runs before the module is loaded). */
+static int is_softhsm(const char *module)
 {
-	struct guard_walk *w = ctx;
+	char real[PATH_MAX];
+	const char *base;
 
-	return guard_token_dir(st, tok, w->damaged_seen, w->repairs);
+	if (module == NULL)
+		return 0;
+	base = realpath(module, real) != NULL ? real : module;
+	base = strrchr(base, '/') ? strrchr(base, '/') + 1 : base;
+	return strstr(base, "softhsm") != NULL;
 }
 
-/* Repairs every token directory (noting each repair in repairs) and refreshes the good copy; with damaged_seen, only counts. */
-static int guard_tokens(const struct sgt_store *st, int *damaged_seen, json_t *repairs)
+/* The value of "key = value" in a softhsm2.conf (comments start with '#'); out "" when absent. */
+static void conf_value(const char *text, const char *key, char *out, size_t outlen)
 {
-	struct guard_walk w = { damaged_seen, repairs };
+	const char *p = text;
+	size_t kl = strlen(key);
 
-	return for_each_token(st, guard_one, &w);
+	out[0] = '\0';
+	while (p != NULL && *p) {
+		const char *q = p + strspn(p, " \t"), *end = strchr(q, '\n');
+		size_t n = end ? (size_t)(end - q) : strlen(q);
+
+		if (n > kl && strncmp(q, key, kl) == 0 && strchr(" \t=", q[kl]) != NULL) {
+			const char *v = q + kl + strspn(q + kl, " \t");
+
+			if (*v == '=') {
+				size_t vl;
+
+				v++;
+				v += strspn(v, " \t");
+				vl = (size_t)(q + n - v);
+				while (vl > 0 && strchr(" \t\r", v[vl - 1]) != NULL)
+					vl--;
+				snprintf(out, outlen, "%.*s", (int)vl, v);
+			}
+		}
+		p = end ? end + 1 : NULL;
+	}
+}
+
+/* 1 when file (a token.object) is readable, well-formed and labelled label. */
+static int file_labelled(const char *file, const char *label)
+{
+	unsigned char *b = NULL;
+	size_t len = 0;
+	int yes;
+
+	sgt_silent++;
+	yes = slurp(file, &b, &len) == SGT_OK && b != NULL && token_label_is(b, len, label);
+	sgt_silent--;
+	free(b);
+	return yes;
+}
+
+/*
+ * An external SoftHSM2 token: its directory is the one under the
+ * configuration's directories.tokendir whose token.object (or, when that
+ * is damaged, its known-good copy in this store) carries the token's
+ * label.  What cannot be found or read is refused: the module would
+ * rewrite token.object unguarded.
+ */
+static int external_dirs(const struct sgt_store *st, struct tokdir **v, size_t *n)
+{
+	const char *env = getenv("SOFTHSM2_CONF"), *conf = env && *env ? env : "/etc/softhsm/softhsm2.conf";
+	const char *label = st->cfg.token;
+	char root[PATH_MAX], backend[64], found[2][256];
+	unsigned char *text = NULL;
+	size_t len = 0, nfound = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc;
+
+	sgt_silent++;
+	rc = sgt_file_read(conf, 1 << 20, &text, &len);
+	sgt_silent--;
+	if (rc != SGT_OK) {
+		rc = sgt_err(SGT_ERR_HSM, "cannot guard SoftHSM2 token '%s': cannot read its configuration '%s' (%s)", label, conf,
+			     errno ? strerror(errno) : "unreadable");
+		sgt_hint("set SOFTHSM2_CONF to the softhsm2.conf that holds the token (docs/custody.md)");
+		return rc;
+	}
+	text = realloc(text, len + 1);
+	if (text == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	text[len] = '\0';
+	conf_value((char *)text, "directories.tokendir", root, sizeof(root));
+	conf_value((char *)text, "objectstore.backend", backend, sizeof(backend));
+	free(text);
+	if (backend[0] != '\0' && strcmp(backend, "file") != 0) {
+		rc = sgt_err(SGT_ERR_HSM, "cannot guard SoftHSM2 token '%s': '%s' keeps tokens in objectstore.backend = %s, "
+			     "which signet cannot keep a known-good copy of", label, conf, backend);
+		sgt_hint("use objectstore.backend = file (SoftHSM2's default) for a token signet uses (docs/custody.md)");
+		return rc;
+	}
+	if (root[0] == '\0') {
+		rc = sgt_err(SGT_ERR_HSM, "cannot guard SoftHSM2 token '%s': '%s' names no directories.tokendir", label, conf);
+		sgt_hint("set directories.tokendir in '%s' (docs/custody.md)", conf);
+		return rc;
+	}
+	while (strlen(root) > 1 && root[strlen(root) - 1] == '/')
+		root[strlen(root) - 1] = '\0';
+	if ((d = opendir(root)) == NULL) {
+		rc = sgt_err(SGT_ERR_HSM, "cannot guard SoftHSM2 token '%s': cannot read token directory '%s' (%s)", label, root,
+			     strerror(errno));
+		sgt_hint("signet needs to read and write the token's directory to keep a known-good copy (docs/custody.md)");
+		return rc;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char sub[PATH_MAX + 300];
+		struct stat sb;
+
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(found[0]))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", root, de->d_name);
+		if (lstat(sub, &sb) != 0 || !S_ISDIR(sb.st_mode))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s/token.object", root, de->d_name);
+		if (!file_labelled(sub, label)) {
+			snprintf(sub, sizeof(sub), "%s/hsm/good/%s/token.object", st->dir, de->d_name);
+			if (!file_labelled(sub, label))
+				continue;
+		}
+		if (nfound < 2)
+			snprintf(found[nfound], sizeof(found[0]), "%s", de->d_name);
+		nfound++;
+	}
+	closedir(d);
+	/*
+	 * No such token, or two with the label: the module says so (naming the
+	 * tokens it has, or their serials) before anything is written.
+	 */
+	return nfound == 1 ? tokdir_push(v, n, st->dir, root, found[0]) : SGT_OK;
+}
+
+/* The token directories the guard keeps for st (none for a module that keeps its own state). */
+static int find_dirs(const struct sgt_store *st, struct tokdir **v, size_t *n, int *embedded)
+{
+	int rc;
+
+	*v = NULL;
+	*n = 0;
+	*embedded = sgt_hsm_embedded(st);
+	if (*embedded)
+		rc = embedded_dirs(st, v, n);
+	else if (st->dir != NULL && is_softhsm(st->cfg.module) && st->cfg.token != NULL)
+		rc = external_dirs(st, v, n);
+	else
+		return SGT_OK;
+	if (rc != SGT_OK) {
+		free(*v);
+		*v = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+/* Repairs every token directory entered (noting each repair in repairs) and refreshes the good copy; with damaged_seen, only counts. */
+static int guard_tokens(int *damaged_seen, json_t *repairs)
+{
+	size_t i;
+	int rc = SGT_OK;
+
+	for (i = 0; rc == SGT_OK && i < ntds; i++)
+		rc = guard_token_dir(&tds[i], damaged_seen, repairs);
+	return rc;
+}
+
+void sgt_hsm_rescue(const char *dead)
+{
+	char gdir[PATH_MAX], path[PATH_MAX + 600];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(gdir, sizeof(gdir), "%s/hsm/good", dead);
+	if (enter_depth > 0 || (d = opendir(gdir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		struct tokdir td;
+		unsigned char *live = NULL;
+		size_t len = 0;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/.live", gdir, de->d_name);
+		sgt_silent++;
+		if (sgt_file_read(path, PATH_MAX - 1, &live, &len) != SGT_OK || live == NULL || len == 0 || live[0] != '/' ||
+		    memchr(live, '\0', len) != NULL) {
+			sgt_silent--;
+			free(live);
+			continue;
+		}
+		sgt_silent--;
+		memset(&td, 0, sizeof(td));
+		snprintf(td.name, sizeof(td.name), "%s", de->d_name);
+		snprintf(td.live, sizeof(td.live), "%.*s", (int)len, (char *)live);
+		free(live);
+		if (snprintf(td.good, sizeof(td.good), "%s/%s", gdir, de->d_name) >= (int)sizeof(td.good) ||
+		    snprintf(td.qdir, sizeof(td.qdir), "%s/hsm/quarantine/%s", dead, de->d_name) >= (int)sizeof(td.qdir))
+			continue;
+		/* only a token directory outside the dead store, which goes with it otherwise */
+		if (strncmp(td.live, dead, strlen(dead)) == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/.signet-guard.lock", td.live);
+		if (open_guard(path, 0) != SGT_OK)
+			continue;
+		if (flock(guard_fd, LOCK_EX | LOCK_NB) == 0)
+			(void)guard_token_dir(&td, NULL, NULL);	/* the dead store's log goes with it; the lines on stderr say */
+		close(guard_fd);
+		guard_fd = -1;
+	}
+	closedir(d);
 }
 
 /*
@@ -634,11 +1022,8 @@ static int relocate_conf(const struct sgt_store *st, int readonly)
 	return rc;
 }
 
-static int open_guard(const struct sgt_store *st, int readonly)
+static int open_guard(const char *path, int readonly)
 {
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/hsm/guard.lock", st->dir);
 	/* flock needs no write access: a read-only store's lock is shared with its writable mounts all the same */
 	guard_fd = open(path, readonly ? O_RDONLY | O_CLOEXEC | O_NOFOLLOW : O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (guard_fd < 0)
@@ -671,13 +1056,13 @@ static int busy_check(const struct sgt_store *st)
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		int damaged = 0;
 
-		rc = guard_tokens(st, &damaged, NULL);
+		rc = guard_tokens(&damaged, NULL);
 		if (rc != SGT_OK || damaged == 0)
 			return rc;
 		nanosleep(&ts, NULL);
 	}
-	rc = sgt_err(SGT_ERR_HSM, "a file of the token in '%s/hsm/tokens' is damaged and another signet process is using the token",
-		     st->dir);
+	rc = sgt_err(SGT_ERR_HSM, "a file of the token in '%s' is damaged and another signet process is using the token",
+		     ntds > 0 ? tds[0].live : st->dir);
 	sgt_hint("run the command again when the other one has finished: it restores the file from the known-good copy");
 	return rc;
 }
@@ -689,11 +1074,11 @@ static int busy_check(const struct sgt_store *st)
  */
 static int readonly_check(const struct sgt_store *st)
 {
-	int damaged = 0, rc = guard_tokens(st, &damaged, NULL);
+	int damaged = 0, rc = guard_tokens(&damaged, NULL);
 
 	if (rc == SGT_OK && damaged > 0) {
-		rc = sgt_err(SGT_ERR_HSM, "a file of the token in '%s/hsm/tokens' is damaged and the store is read-only: "
-			     "it cannot be restored from the known-good copy here", st->dir);
+		rc = sgt_err(SGT_ERR_HSM, "a file of the token in '%s' is damaged and the store '%s' is read-only: "
+			     "it cannot be restored from the known-good copy here", ntds > 0 ? tds[0].live : "?", st->dir);
 		sgt_hint("run any signet command on a writable copy of the store: it restores the file");
 	}
 	return rc;
@@ -709,26 +1094,35 @@ int sgt_store_readonly(const struct sgt_store *st)
 int sgt_hsm_enter(const struct sgt_store *st, json_t **repairs)
 {
 	json_t *made = NULL;
-	int rc = SGT_OK, readonly;
+	int rc = SGT_OK, embedded = 0, readonly;
 
 	if (repairs != NULL)
 		*repairs = NULL;
 	sgt_sig_hold();
-	if (enter_depth++ > 0 || !sgt_hsm_embedded(st))
+	if (enter_depth++ > 0)
 		return SGT_OK;
+	if ((rc = find_dirs(st, &tds, &ntds, &embedded)) != SGT_OK)
+		goto fail;
+	if (ntds == 0 && !embedded)
+		return SGT_OK;	/* a module that keeps its own state */
 	if ((made = json_array()) == NULL) {
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto fail;
 	}
+	/* The embedded token's lock is the store's; an external token's is in its directory, for every store using it. */
+	if (embedded)
+		snprintf(lock_path, sizeof(lock_path), "%s/hsm/guard.lock", st->dir);
+	else
+		snprintf(lock_path, sizeof(lock_path), "%s/.signet-guard.lock", tds[0].live);
 	readonly = sgt_store_readonly(st);
-	if ((rc = open_guard(st, readonly)) != SGT_OK)
+	if ((rc = open_guard(lock_path, readonly && embedded)) != SGT_OK)
 		goto fail;
 	if (flock(guard_fd, LOCK_EX | LOCK_NB) == 0) {
-		rc = relocate_conf(st, readonly);
-		rc = rc ? rc : readonly ? readonly_check(st) : guard_tokens(st, NULL, made);
+		rc = embedded ? relocate_conf(st, readonly) : SGT_OK;
+		rc = rc ? rc : readonly ? readonly_check(st) : guard_tokens(NULL, made);
 		if (rc != SGT_OK)
 			goto fail;
-	} else if ((rc = busy_check(st)) != SGT_OK || (readonly && (rc = relocate_conf(st, 1)) != SGT_OK)) {
+	} else if ((rc = busy_check(st)) != SGT_OK || (readonly && embedded && (rc = relocate_conf(st, 1)) != SGT_OK)) {
 		/* read-only: the module must not reach the token through the place the store was written at */
 		goto fail;
 	}
@@ -745,9 +1139,17 @@ fail:
 	if (guard_fd >= 0)
 		close(guard_fd);
 	guard_fd = -1;
+	free(tds);
+	tds = NULL;
+	ntds = 0;
 	enter_depth--;
 	sgt_sig_release();
 	return rc;
+}
+
+int sgt_hsm_guarding(void)
+{
+	return enter_depth > 0 && guard_fd >= 0;
 }
 
 int sgt_hsm_busy(void)
@@ -765,85 +1167,227 @@ void sgt_hsm_leave(void)
 			close(guard_fd);
 			guard_fd = -1;
 		}
+		free(tds);
+		tds = NULL;
+		ntds = 0;
 	}
 	sgt_sig_release();
 }
 
-struct object_walk {
-	int (*fn)(const struct sgt_store *st, const char *tok, const char *name, void *ctx);
-	void *ctx;
-};
-
-static int objects_of(const struct sgt_store *st, const char *tok, void *ctx)
+/*
+ * Calls fn(td, file name, ctx) for every key object file of the token
+ * directories v (not token.object, not generation), stopping at the
+ * first failure.
+ */
+static int for_each_object(const struct tokdir *v, size_t n,
+			   int (*fn)(const struct tokdir *td, const char *name, void *ctx), void *ctx)
 {
-	const struct object_walk *w = ctx;
-	char sub[PATH_MAX + 256];
-	struct dirent *te;
-	DIR *t;
+	size_t i;
 	int rc = SGT_OK;
 
-	snprintf(sub, sizeof(sub), "%s/hsm/tokens/%s", st->dir, tok);
-	if ((t = opendir(sub)) == NULL)
-		return SGT_OK;
-	while (rc == SGT_OK && (te = readdir(t)) != NULL)
-		if (is_guarded_name(te->d_name) && strcmp(te->d_name, "token.object") != 0 &&
-		    strcmp(te->d_name, "generation") != 0)
-			rc = w->fn(st, tok, te->d_name, w->ctx);
-	closedir(t);
+	for (i = 0; rc == SGT_OK && i < n; i++) {
+		struct dirent *te;
+		DIR *t;
+
+		if ((t = opendir(v[i].live)) == NULL)
+			continue;
+		while (rc == SGT_OK && (te = readdir(t)) != NULL)
+			if (is_guarded_name(te->d_name) && strcmp(te->d_name, "token.object") != 0 &&
+			    strcmp(te->d_name, "generation") != 0)
+				rc = fn(&v[i], te->d_name, ctx);
+		closedir(t);
+	}
 	return rc;
 }
 
-/*
- * Calls fn(st, token dir name, file name, ctx) for every key object file
- * of the embedded token (not token.object, not generation), stopping at
- * the first failure.
- */
-static int for_each_object(const struct sgt_store *st,
-			   int (*fn)(const struct sgt_store *st, const char *tok, const char *name, void *ctx), void *ctx)
+/* Syncs a file or directory by name (open read-only, fsync: the module never syncs what it writes). */
+static int sync_path(const char *path, int dir)
 {
-	struct object_walk w = { fn, ctx };
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (dir ? O_DIRECTORY : 0)), rc = SGT_OK;
 
-	return for_each_token(st, objects_of, &w);
+	if (fd < 0)
+		return sgt_err(SGT_ERR_DATA, "cannot open '%s': %s", path, strerror(errno));
+	if (fsync(fd) != 0)
+		rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", path, strerror(errno));
+	close(fd);
+	return rc;
 }
 
-/* An object file with no good copy yet gets one (it is complete: the module just wrote it). */
-static int snapshot_one(const struct sgt_store *st, const char *tok, const char *name, void *ctx)
+struct snap {
+	json_t *names;	/* "<index>/<file>" of the new objects */
+	const struct tokdir *base;
+};
+
+/* An object file with no good copy yet: made durable where the module wrote it, then copied. */
+static int snapshot_find(const struct tokdir *td, const char *name, void *ctx)
 {
-	char live[PATH_MAX + 600], good[PATH_MAX + 600];
+	struct snap *sn = ctx;
+	char live[PATH_MAX + 300], good[PATH_MAX + 300], key[320];
 	unsigned char *lb = NULL;
 	size_t ll = 0;
 	struct stat sb;
 	int rc;
 
-	(void)ctx;
-	snprintf(good, sizeof(good), "%s/hsm/good/%s/%s", st->dir, tok, name);
+	snprintf(good, sizeof(good), "%s/%s", td->good, name);
 	if (lstat(good, &sb) == 0)
 		return SGT_OK;
-	snprintf(live, sizeof(live), "%s/hsm/tokens/%s/%s", st->dir, tok, name);
-	if ((rc = slurp(live, &lb, &ll)) == SGT_OK && lb != NULL && file_ok(name, lb, ll))
-		rc = sgt_atomic_write(good, lb, ll, 1);
+	snprintf(live, sizeof(live), "%s/%s", td->live, name);
+	if ((rc = slurp(live, &lb, &ll)) == SGT_OK && lb != NULL && file_ok(name, lb, ll) &&
+	    (rc = sync_path(live, 0)) == SGT_OK) {
+		snprintf(key, sizeof(key), "%zu/%s", (size_t)(td - sn->base), name);
+		rc = json_array_append_new(sn->names, json_string(key)) == 0 ? SGT_OK : sgt_err(SGT_ERR_DATA, "out of memory");
+	}
 	free(lb);
 	return rc;
 }
 
 int sgt_hsm_snapshot_new(const struct sgt_store *st)
 {
-	return sgt_hsm_embedded(st) ? for_each_object(st, snapshot_one, NULL) : SGT_OK;
+	struct tokdir *v = tds, *own = NULL;
+	size_t n = ntds, i, k;
+	struct snap sn = { NULL, NULL };
+	json_t *e;
+	int rc, embedded;
+
+	if (enter_depth == 0 || guard_fd < 0) {
+		if ((rc = find_dirs(st, &own, &n, &embedded)) != SGT_OK)
+			return rc;
+		v = own;
+	}
+	sn.base = v;
+	if ((sn.names = json_array()) == NULL) {
+		free(own);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	/*
+	 * Before a record names a new object, its files and directory entry are
+	 * durable where the module wrote them (SoftHSM2 syncs neither: after a
+	 * power cut the directory could come back without them), and so is its
+	 * known-good copy (written and synced, file and directory).
+	 */
+	rc = for_each_object(v, n, snapshot_find, &sn);
+	for (i = 0; rc == SGT_OK && i < n; i++) {
+		int any = 0;
+
+		json_array_foreach(sn.names, k, e)
+			any |= (size_t)atol(json_string_value(e)) == i;
+		if (any)
+			rc = sync_path(v[i].live, 1);
+	}
+	json_array_foreach(sn.names, k, e) {
+		const char *key = json_string_value(e), *name = strchr(key, '/') + 1;
+		const struct tokdir *td = &v[atol(key)];
+		char live[PATH_MAX + 300], good[PATH_MAX + 300], parent[PATH_MAX + 16];
+		unsigned char *lb = NULL;
+		size_t ll = 0;
+
+		if (rc != SGT_OK)
+			break;
+		snprintf(live, sizeof(live), "%s/%s", td->live, name);
+		snprintf(good, sizeof(good), "%s/%s", td->good, name);
+		if ((rc = slurp(live, &lb, &ll)) == SGT_OK && lb != NULL)
+			rc = sgt_atomic_write(good, lb, ll, 1);
+		free(lb);
+		/* the copy's directory itself, made by an earlier guard without a sync (once) */
+		snprintf(parent, sizeof(parent), "%s/..", td->good);
+		if (rc == SGT_OK && k == 0)
+			rc = sync_path(parent, 1);
+	}
+	json_decref(sn.names);
+	free(own);
+	return rc;
 }
 
-static int list_one(const struct sgt_store *st, const char *tok, const char *name, void *ctx)
+/*
+ * Destroying an object on a guarded token: the names of the object files
+ * before (mark), and after the module's C_DestroyObject the ones gone
+ * (note): written to <token dir>/.signet-destroyed, synced with the
+ * directory, so no guard brings them back from a good copy.
+ */
+static int name_one(const struct tokdir *td, const char *name, void *ctx)
+{
+	char key[320];
+
+	snprintf(key, sizeof(key), "%zu/%s", (size_t)(td - tds), name);
+	return json_array_append_new(ctx, json_string(key)) == 0 ? SGT_OK : sgt_err(SGT_ERR_DATA, "out of memory");
+}
+
+/* name (gone from td on purpose) joins td's .signet-destroyed, durably. */
+static int note_destroyed(const struct tokdir *td, const char *name)
+{
+	char path[PATH_MAX + 32], line[300];
+	int fd, rc = SGT_OK;
+
+	snprintf(path, sizeof(path), "%s/.signet-destroyed", td->live);
+	snprintf(line, sizeof(line), "%s\n", name);
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+		return sgt_err(SGT_ERR_DATA, "cannot open '%s': %s", path, strerror(errno));
+	if (sgt_write_all(fd, line, strlen(line)) != 0 || fsync(fd) != 0)
+		rc = sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(errno));
+	close(fd);
+	return rc ? rc : sync_path(td->live, 1);
+}
+
+json_t *sgt_hsm_destroy_mark(void)
+{
+	json_t *m;
+
+	if (!sgt_hsm_guarding() || ntds == 0 || (m = json_array()) == NULL)
+		return NULL;
+	if (for_each_object(tds, ntds, name_one, m) != SGT_OK) {
+		json_decref(m);
+		return NULL;
+	}
+	return m;
+}
+
+int sgt_hsm_destroy_note(json_t *mark)
+{
+	json_t *now = NULL, *e;
+	size_t i;
+	int rc = SGT_OK;
+
+	if (mark == NULL)
+		return SGT_OK;
+	if (!sgt_hsm_guarding() || (now = json_array()) == NULL || (rc = for_each_object(tds, ntds, name_one, now)) != SGT_OK)
+		goto out;
+	json_array_foreach(mark, i, e) {
+		const char *key = json_string_value(e);
+		const struct tokdir *td = &tds[atol(key)];
+		size_t j;
+		int gone = 1;
+
+		for (j = 0; gone && j < json_array_size(now); j++)
+			gone = strcmp(json_string_value(json_array_get(now, j)), key) != 0;
+		if (!gone || (size_t)atol(key) >= ntds)
+			continue;
+		if ((rc = note_destroyed(td, strchr(key, '/') + 1)) != SGT_OK)
+			break;
+	}
+out:
+	json_decref(now);
+	json_decref(mark);
+	return rc;
+}
+
+static int list_one(const struct tokdir *td, const char *name, void *ctx)
 {
 	char full[600];
 
-	(void)st;
-	snprintf(full, sizeof(full), "%s/%s", tok, name);
+	snprintf(full, sizeof(full), "%s/%s", td->name, name);
 	return json_array_append_new(ctx, json_string(full)) == 0 ? SGT_OK : sgt_err(SGT_ERR_DATA, "out of memory");
 }
 
 /* "<token dir>/<file>" of every object file of the embedded token, into arr. */
 static int list_objects(const struct sgt_store *st, json_t *arr)
 {
-	return for_each_object(st, list_one, arr);
+	struct tokdir *v = NULL;
+	size_t n = 0;
+	int rc = embedded_dirs(st, &v, &n);
+
+	rc = rc ? rc : for_each_object(v, n, list_one, arr);
+	free(v);
+	return rc;
 }
 
 int sgt_hsm_objects(const struct sgt_store *st, json_t **out)
@@ -865,14 +1409,18 @@ int sgt_hsm_objects(const struct sgt_store *st, json_t **out)
 int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved)
 {
 	json_t *now = NULL, *v;
-	size_t i, j;
+	struct tokdir *dirs = NULL;
+	size_t i, j, ndirs = 0;
 	int rc, opened = 0;
 
 	*moved = 0;
 	if (!sgt_hsm_embedded(st) || !json_is_array(known))
 		return SGT_OK;
 	if (guard_fd < 0) {
-		if ((rc = open_guard(st, 0)) != SGT_OK)
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/hsm/guard.lock", st->dir);
+		if ((rc = open_guard(path, 0)) != SGT_OK)
 			return rc;
 		opened = 1;
 	}
@@ -882,26 +1430,32 @@ int sgt_hsm_quarantine_new(const struct sgt_store *st, json_t *known, int *moved
 		rc = errno == EWOULDBLOCK ? 1 : sgt_err(SGT_ERR_DATA, "cannot lock the token guard: %s", strerror(errno));
 		goto out;
 	}
-	if ((now = json_array()) == NULL || (rc = list_objects(st, now)) != SGT_OK)
+	if ((rc = embedded_dirs(st, &dirs, &ndirs)) != SGT_OK || (now = json_array()) == NULL ||
+	    (rc = for_each_object(dirs, ndirs, list_one, now)) != SGT_OK)
 		goto out;
 	json_array_foreach(now, i, v) {
 		const char *name = json_string_value(v), *slash = strchr(name, '/');
-		char live[PATH_MAX], tok[300];
+		const struct tokdir *td = NULL;
+		char live[PATH_MAX + 300];
 		int seen = 0;
 
 		for (j = 0; j < json_array_size(known) && !seen; j++)
 			seen = json_string_value(json_array_get(known, j)) != NULL &&
 			       strcmp(json_string_value(json_array_get(known, j)), name) == 0;
-		if (seen || slash == NULL || (size_t)(slash - name) >= sizeof(tok))
+		for (j = 0; slash != NULL && j < ndirs && td == NULL; j++)
+			if (strlen(dirs[j].name) == (size_t)(slash - name) && strncmp(dirs[j].name, name, (size_t)(slash - name)) == 0)
+				td = &dirs[j];
+		if (seen || td == NULL)
 			continue;
-		snprintf(tok, sizeof(tok), "%.*s", (int)(slash - name), name);
-		snprintf(live, sizeof(live), "%s/hsm/tokens/%s", st->dir, name);
-		if ((rc = move_aside(st, tok, slash + 1, live)) != SGT_OK)
+		snprintf(live, sizeof(live), "%s/%s", td->live, slash + 1);
+		/* moved aside on purpose: a known-good copy a snapshot made of it must not bring it back */
+		if ((rc = move_aside(td, slash + 1, live)) != SGT_OK || (rc = note_destroyed(td, slash + 1)) != SGT_OK)
 			break;
 		(*moved)++;
 	}
 out:
 	json_decref(now);
+	free(dirs);
 	if (opened) {
 		close(guard_fd);
 		guard_fd = -1;

@@ -23,6 +23,7 @@
 #include <openssl/rsa.h>
 #include <p11-kit/uri.h>
 
+#include "hsmguard.h"
 #include "p11.h"
 
 #ifndef CKA_COPYABLE
@@ -1249,7 +1250,14 @@ static int find_tmpl(struct sgt_p11 *p, CK_ATTRIBUTE *t, CK_ULONG nt, struct sgt
 
 int sgt_p11_destroy(struct sgt_p11 *p, CK_OBJECT_HANDLE h)
 {
+	json_t *mark = sgt_hsm_destroy_mark();	/* a guarded SoftHSM2 token: its object files before */
 	CK_RV rv = p->f->C_DestroyObject(p->session, h);
+
+	/* the files it removed are gone on purpose: no guard brings them back from a good copy */
+	if (rv == CKR_OK && sgt_hsm_destroy_note(mark) != SGT_OK)
+		sgt_warn("token '%s': a destroyed object was not noted as such; a later command may restore it", p->token);
+	else if (rv != CKR_OK)
+		json_decref(mark);
 
 	/* An object the token no longer has is destroyed (SoftHSM2 drops one it failed to write). */
 	if (rv != CKR_OK && rv != CKR_OBJECT_HANDLE_INVALID)

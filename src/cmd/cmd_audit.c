@@ -174,7 +174,7 @@ static int token_anchor(const struct sgt_store *st, EVP_PKEY **pub, struct sgt_a
 	memset(a, 0, sizeof(*a));
 	if (sgt_session_open(&p, st, NULL, SGT_SESSION_QUIET, NULL) == SGT_OK) {
 		*reachable = 1;
-		rc = sgt_anchor_read(&p, pub, a, keyable);
+		rc = sgt_anchor_read(st, &p, pub, a, keyable);
 	}
 	sgt_session_close(&p);
 	return rc;

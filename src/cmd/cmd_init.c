@@ -26,6 +26,7 @@
 #include "audit.h"
 #include "cmd.h"
 #include "dbstore.h"
+#include "hsmguard.h"
 #include "intent.h"
 #include "p11.h"
 #include "policy.h"
@@ -162,7 +163,8 @@ out:
 }
 
 /* Checks an existing token: it loads, is found by label, and the PIN works. */
-static int init_existing(const char *module, const char *token, const char *pinfile, int pinfd, struct sgt_config *cfg)
+static int init_existing(const char *tmp, const char *module, const char *token, const char *pinfile, int pinfd,
+			 struct sgt_config *cfg)
 {
 	struct sgt_store probe;
 	struct sgt_pin_opts opts = SGT_PIN_OPTS_INIT;
@@ -173,6 +175,8 @@ static int init_existing(const char *module, const char *token, const char *pinf
 
 	memset(&probe, 0, sizeof(probe));
 	probe.lock_fd = -1;
+	/* A SoftHSM2 token's known-good copy is made in the new store before the login rewrites token.object. */
+	probe.dir = (char *)tmp;
 	probe.cfg.module = (char *)module;
 	probe.cfg.token = (char *)token;
 	opts.file = pinfile;
@@ -259,6 +263,8 @@ static void sweep_dead_inits(const char *final)
 			dead = errno == ENOENT && time(NULL) - sb.st_mtime > 600;
 		}
 		if (dead) {
+			/* its known-good copy of an external SoftHSM2 token repairs what its login left half written */
+			sgt_hsm_rescue(path);
 			cmd_rm_tree(path);
 			fprintf(stderr, "signet: recovered: removed '%s', left by an init that was interrupted "
 				"(a token and its PINs, no keys)\n", path);
@@ -374,7 +380,7 @@ int cmd_init(struct sgt_ctx *ctx, int argc, char **argv)
 		}
 	}
 	rc = module == NULL ? init_embedded(tmp, final, softhsm_module(), pins.file, sofile, &cfg)
-			    : init_existing(module, token, pins.file, pins.fd, &cfg);
+			    : init_existing(tmp, module, token, pins.file, pins.fd, &cfg);
 	if (rc != SGT_OK)
 		goto out;
 	if ((cfg.policy = strdup(policy)) == NULL || cfg.module == NULL || cfg.token == NULL) {

@@ -33,6 +33,20 @@ static EVP_PKEY *signer_check;	/* audit.pub, when signer_key was found by label 
 static char *signer_dir;	/* the store's directory, for the one line saying they differ */
 static struct sgt_audit_signer head_signer;	/* valid while signer_p11 is set */
 
+/*
+ * The chain this store's heads belong to is named by its audit key (one
+ * per store, shared by every host appending to the store's log): the
+ * anchor object's label carries the key's CKA_ID, so two stores on one
+ * token keep two anchors.  key_id is that CKA_ID (of the key whose public
+ * key is audit.pub).  legacy is the unnamed anchor (from before anchors
+ * had names) this store last signed, replaced by its named one at the
+ * next signed append.
+ */
+static unsigned char key_id[64];
+static size_t key_idlen;
+static struct sgt_audit_anchor legacy;
+
+
 const struct sgt_audit_signer *sgt_anchor_signer(void)
 {
 	return signer_p11 != NULL ? &head_signer : NULL;
@@ -52,17 +66,49 @@ static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label,
 	*n = 0;
 	if ((rv = p->f->C_FindObjectsInit(p->session, t, cls == ANY_CLASS ? 1 : 2)) != CKR_OK)
 		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
-	rv = p->f->C_FindObjects(p->session, buf, 16, &got);
-	p->f->C_FindObjectsFinal(p->session);
-	if (rv != CKR_OK)
-		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
-	if (got > 0) {
-		if ((*h = malloc(got * sizeof(**h))) == NULL)
+	/* every one: several stores on a token each keep an anchor and an audit key */
+	while ((rv = p->f->C_FindObjects(p->session, buf, 16, &got)) == CKR_OK && got > 0) {
+		CK_OBJECT_HANDLE *nh = realloc(*h, (*n + got) * sizeof(**h));
+
+		if (nh == NULL) {
+			p->f->C_FindObjectsFinal(p->session);
+			free(*h);
+			*h = NULL;
+			*n = 0;
 			return sgt_err(SGT_ERR_DATA, "out of memory");
-		memcpy(*h, buf, got * sizeof(**h));
+		}
+		*h = nh;
+		memcpy(*h + *n, buf, got * sizeof(**h));
+		*n += got;
 	}
-	*n = got;
+	p->f->C_FindObjectsFinal(p->session);
+	if (rv != CKR_OK) {
+		free(*h);
+		*h = NULL;
+		*n = 0;
+		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
+	}
 	return SGT_OK;
+}
+
+/* CKA_ID of h into id (*len 0 when it has none). */
+static void object_id(struct sgt_p11 *p, CK_OBJECT_HANDLE h, unsigned char *id, size_t cap, size_t *len)
+{
+	CK_ATTRIBUTE t = { CKA_ID, id, cap };
+
+	*len = 0;
+	if (p->f->C_GetAttributeValue(p->session, h, &t, 1) == CKR_OK && t.ulValueLen != (CK_ULONG)-1 && t.ulValueLen <= cap)
+		*len = t.ulValueLen;
+}
+
+/* 1 when h's CKA_ID is id. */
+static int id_is(struct sgt_p11 *p, CK_OBJECT_HANDLE h, const unsigned char *id, size_t len)
+{
+	unsigned char got[64];
+	size_t n;
+
+	object_id(p, h, got, sizeof(got), &n);
+	return n == len && (len == 0 || memcmp(got, id, len) == 0);
 }
 
 /*
@@ -144,7 +190,7 @@ static int is_audit_key(struct sgt_p11 *p, CK_OBJECT_HANDLE h)
 
 	return h != CK_INVALID_HANDLE && p->f->C_GetAttributeValue(p->session, h, t, 2) == CKR_OK &&
 	       cls == CKO_PRIVATE_KEY && t[1].ulValueLen == strlen(SGT_AUDIT_KEY_LABEL) &&
-	       memcmp(label, SGT_AUDIT_KEY_LABEL, t[1].ulValueLen) == 0;
+	       memcmp(label, SGT_AUDIT_KEY_LABEL, t[1].ulValueLen) == 0 && (key_idlen == 0 || id_is(p, h, key_id, key_idlen));
 }
 
 /*
@@ -197,10 +243,16 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 	known = signer_key != CK_INVALID_HANDLE && p.reopens == signer_reopens;
 	if (!known && !is_audit_key(&p, signer_key)) {
 		signer_key = CK_INVALID_HANDLE;
+		size_t i, mine = 0;
+
 		if ((rc = find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
 			goto out;
-		if (n != 1) {
-			rc = sgt_err(SGT_ERR_HSM, "token '%s' holds %zu audit keys, not one", token, n);
+		/* the store's own audit key: the one with its CKA_ID (several stores may share the token) */
+		for (i = 0; i < n; i++)
+			if (key_idlen == 0 || id_is(&p, h[i], key_id, key_idlen))
+				h[mine++] = h[i];
+		if (mine != 1) {
+			rc = sgt_err(SGT_ERR_HSM, "token '%s' holds %zu audit keys of this store, not one", token, mine);
 			goto out;
 		}
 		signer_key = h[0];
@@ -257,35 +309,105 @@ out:
 	return rc;
 }
 
+/* The anchor text of h ("signed SEQ HASH SIG"), parsed; 0 when it is not one. */
+static int anchor_of(struct sgt_p11 *p, CK_OBJECT_HANDLE h, struct sgt_audit_anchor *x)
+{
+	char buf[800];
+	CK_ATTRIBUTE t = { CKA_VALUE, buf, sizeof(buf) - 1 };
+	size_t len;
+
+	if (p->f->C_GetAttributeValue(p->session, h, &t, 1) != CKR_OK || t.ulValueLen >= sizeof(buf))
+		return 0;
+	len = t.ulValueLen;
+	buf[len] = '\0';
+	while (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	return len > 7 && strncmp(buf, "signed ", 7) == 0 && sgt_audit_anchor_parse(buf + 7, len - 7, x) == 0;
+}
+
+/* 1 when h is an unnamed anchor holding the head this store signed last (audit.head's). */
+static int is_legacy_mine(struct sgt_p11 *p, CK_OBJECT_HANDLE h)
+{
+	struct sgt_audit_anchor x;
+
+	return legacy.present && anchor_of(p, h, &x) && x.seq == legacy.seq && strcmp(x.hash, legacy.hash) == 0;
+}
+
+/* The label of this chain's anchor: SGT_AUDIT_HEAD_LABEL, '-', its audit key's CKA_ID in hex (up to 16 bytes). */
+static void chain_label(const unsigned char *id, size_t len, char out[64])
+{
+	char hex[33];
+
+	sgt_hex(id, len > 16 ? 16 : len, hex);
+	snprintf(out, 64, "%s-%s", SGT_AUDIT_HEAD_LABEL, hex);
+}
+
+/*
+ * 1 when this chain has no named anchor yet but the token holds the
+ * unnamed one it signed last (a store from before chains had names): the
+ * next signed append migrates it.
+ */
+static int legacy_only(struct sgt_p11 *p)
+{
+	CK_OBJECT_HANDLE *h = NULL;
+	char label[64];
+	size_t n = 0, i;
+	int found = 0;
+
+	if (key_idlen == 0 || !legacy.present)
+		return 0;
+	chain_label(key_id, key_idlen, label);
+	if (find_label(p, CKO_DATA, label, &h, &n) != SGT_OK || n > 0) {
+		free(h);
+		return 0;
+	}
+	if (find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n) == SGT_OK)
+		for (i = 0; i < n && !found; i++)
+			found = is_legacy_mine(p, h[i]);
+	free(h);
+	return found;
+}
+
 /* The signed head kept on the token: a new data object first, then the old ones go. */
 static int keep_head(void *ctx, long long seq, const char *hash, const char *sig_b64)
 {
 	const char *token = ((struct sgt_p11 *)ctx)->token;
 	struct sgt_p11 p;
-	CK_OBJECT_HANDLE *old = NULL, obj;
+	CK_OBJECT_HANDLE *old = NULL, *unnamed = NULL, obj;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	char text[800];
-	size_t n = 0, i;
+	char text[800], label[64];
+	size_t n = 0, nu = 0, i;
 	int rc;
 	CK_RV rv;
 
 	snprintf(text, sizeof(text), "signed %lld %s %s\n", seq, hash, sig_b64);
+	/* named by the chain's audit key (data objects have no CKA_ID); a key without one keeps an unnamed anchor, as before */
+	if (key_idlen > 0)
+		chain_label(key_id, key_idlen, label);
+	else
+		snprintf(label, sizeof(label), "%s", SGT_AUDIT_HEAD_LABEL);
 	if ((rc = attach(ctx, &p, 1)) != SGT_OK)
 		return rc;
-	if ((rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &old, &n)) == SGT_OK) {
+	if ((rc = find_label(&p, CKO_DATA, label, &old, &n)) == SGT_OK &&
+	    (key_idlen == 0 || !legacy.present || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &unnamed, &nu)) == SGT_OK)) {
 		CK_ATTRIBUTE t[] = {
 			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, sizeof(yes) },
-			{ CKA_PRIVATE, &no, sizeof(no) }, { CKA_LABEL, (void *)SGT_AUDIT_HEAD_LABEL, strlen(SGT_AUDIT_HEAD_LABEL) },
+			{ CKA_PRIVATE, &no, sizeof(no) }, { CKA_LABEL, label, strlen(label) },
 			{ CKA_APPLICATION, (void *)"signet", 6 }, { CKA_VALUE, text, strlen(text) },
 		};
 
 		if ((rv = p.f->C_CreateObject(p.session, t, sizeof(t) / sizeof(t[0]), &obj)) != CKR_OK)
 			rc = sgt_err(SGT_ERR_HSM, "cannot keep the audit head on token '%s' (%s)", token, sgt_p11_rv_name(rv));
+		/* the older ones of this chain go, and the unnamed one this store signed last (migrated) */
 		for (i = 0; rc == SGT_OK && i < n; i++)
 			p.f->C_DestroyObject(p.session, old[i]);
+		for (i = 0; rc == SGT_OK && i < nu; i++)
+			if (is_legacy_mine(&p, unnamed[i]))
+				p.f->C_DestroyObject(p.session, unnamed[i]);
 	}
 	free(old);
+	free(unnamed);
 	detach(ctx, &p);
 	return rc;
 }
@@ -308,35 +430,54 @@ int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out)
 /*
  * The token's audit public key (NULL when none) and, when priv is not
  * NULL, its one private key (CK_INVALID_HANDLE when not exactly one): one
- * search for both, and one read per object (sgt_p11_object: rsa says
- * which kind of key to expect).
+ * search for both.  Several stores on a token each have an audit key: the
+ * one whose public key is want (the store's audit.pub) is taken, else the
+ * first; its private key is the one with its CKA_ID, kept in key_id.
  */
-static int token_pub(struct sgt_p11 *p, int rsa, EVP_PKEY **out, CK_OBJECT_HANDLE *priv)
+static int token_pub(struct sgt_p11 *p, EVP_PKEY *want, EVP_PKEY **out, CK_OBJECT_HANDLE *priv)
 {
-	CK_OBJECT_HANDLE *h = NULL, pub = CK_INVALID_HANDLE, key = CK_INVALID_HANDLE;
-	size_t n = 0, i, nkeys = 0;
-	int rc;
+	CK_OBJECT_HANDLE *h = NULL, key = CK_INVALID_HANDLE;
+	unsigned char id[64];
+	size_t n = 0, i, nkeys = 0, idlen = 0;
+	int rc, found = 0;
 
 	*out = NULL;
 	if ((rc = find_label(p, ANY_CLASS, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
 		return rc;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !found; i++) {
 		CK_OBJECT_CLASS cls = ANY_CLASS;
-		EVP_PKEY *k = NULL;
+		CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
+		EVP_PKEY *pk = NULL;
 
-		if (sgt_p11_object(p, h[i], rsa, &cls, &k) != CKR_OK)
+		if (p->f->C_GetAttributeValue(p->session, h[i], &c, 1) != CKR_OK || cls != CKO_PUBLIC_KEY)
 			continue;
-		if (cls == CKO_PUBLIC_KEY && pub == CK_INVALID_HANDLE) {
-			pub = h[i];
-			*out = k;
-			k = NULL;
-		} else if (cls == CKO_PRIVATE_KEY && nkeys++ == 0) {
-			key = h[i];
+		sgt_silent++;
+		rc = sgt_p11_pubkey(p, h[i], &pk);
+		sgt_silent--;
+		if (rc != SGT_OK)
+			continue;
+		if (*out == NULL || (want != NULL && EVP_PKEY_eq(pk, want) == 1)) {
+			EVP_PKEY_free(*out);
+			*out = pk;
+			object_id(p, h[i], id, sizeof(id), &idlen);
+			found = want == NULL || EVP_PKEY_eq(pk, want) == 1;
+		} else {
+			EVP_PKEY_free(pk);
 		}
-		EVP_PKEY_free(k);
 	}
-	if (pub != CK_INVALID_HANDLE && *out == NULL)
-		rc = sgt_p11_pubkey(p, pub, out);
+	rc = SGT_OK;
+	for (i = 0; i < n && *out != NULL; i++) {
+		CK_OBJECT_CLASS cls = ANY_CLASS;
+		CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
+
+		if (p->f->C_GetAttributeValue(p->session, h[i], &c, 1) == CKR_OK && cls == CKO_PRIVATE_KEY &&
+		    id_is(p, h[i], id, idlen) && nkeys++ == 0)
+			key = h[i];
+	}
+	if (*out != NULL) {
+		memcpy(key_id, id, idlen);
+		key_idlen = idlen;
+	}
 	if (priv != NULL)
 		*priv = nkeys == 1 ? key : CK_INVALID_HANDLE;
 	free(h);
@@ -408,7 +549,7 @@ int sgt_anchor_make(struct sgt_p11 *handle, const unsigned char *id, size_t idle
 		goto out;
 	if (id == NULL) {
 		/* The key a cut-off run made before audit.pub. */
-		if ((rc = token_pub(&p, 0, out, NULL)) == SGT_OK && *out == NULL)
+		if ((rc = token_pub(&p, NULL, out, NULL)) == SGT_OK && *out == NULL)
 			rc = sgt_err(SGT_ERR_HSM, "token '%s' holds no audit key", p.token);
 		goto out;
 	}
@@ -418,6 +559,9 @@ int sgt_anchor_make(struct sgt_p11 *handle, const unsigned char *id, size_t idle
 	}
 	if ((rc = sgt_p11_generate(&p, alg, SGT_AUDIT_KEY_LABEL, id, idlen, &pub, &priv)) != SGT_OK)
 		goto out;
+	/* the new key names this store's chain from now on */
+	key_idlen = idlen < sizeof(key_id) ? idlen : sizeof(key_id);
+	memcpy(key_id, id, key_idlen);
 	if ((rc = sgt_p11_pubkey(&p, pub, out)) != SGT_OK) {
 		sgt_p11_destroy(&p, priv);
 		sgt_p11_destroy(&p, pub);
@@ -437,7 +581,8 @@ void sgt_anchor_unmake(struct sgt_p11 *handle)
 	p.session = CK_INVALID_HANDLE;
 	if (attach(handle, &p, 1) == SGT_OK && find_label(&p, ANY_CLASS, SGT_AUDIT_KEY_LABEL, &h, &n) == SGT_OK)
 		for (i = 0; i < n; i++)
-			if (sgt_p11_destroy(&p, h[i]) != SGT_OK)
+			/* only the pair just made (its CKA_ID): other stores on the token keep their audit keys */
+			if (key_idlen > 0 && id_is(&p, h[i], key_id, key_idlen) && sgt_p11_destroy(&p, h[i]) != SGT_OK)
 				sgt_warn("token '%s' may still hold a half-made audit key; the next command completes it", p.token);
 	free(h);
 	detach(handle, &p);
@@ -451,6 +596,38 @@ void sgt_anchor_start(struct sgt_p11 *handle)
 	signer_p11 = handle;
 	signer_key = CK_INVALID_HANDLE;	/* found at the first head */
 	check_none();	/* just made, its audit.pub from its own public key */
+}
+
+struct key_named {
+	char spki[65];
+	int named;
+};
+
+static int names_key(void *ctx, json_t *rec)
+{
+	struct key_named *k = ctx;
+	const char *op = json_string_value(json_object_get(rec, "op")), *spki = json_string_value(json_object_get(rec, "spki_sha256"));
+
+	if (op != NULL && strcmp(op, "audit.key") == 0 && spki != NULL && strcmp(spki, k->spki) == 0)
+		k->named = 1;
+	return SGT_OK;
+}
+
+/*
+ * 1 when the token's audit key tok is another store's: this store's log
+ * never recorded it (a run of this store cut off before audit.pub made a
+ * key its log does not name either, but that run's intent destroys it).
+ */
+static int another_chains_key(const struct sgt_store *st, EVP_PKEY *tok)
+{
+	struct key_named k = { "", 0 };
+
+	if (sgt_key_spki_sha256(tok, k.spki) != SGT_OK)
+		return 0;
+	sgt_silent++;
+	sgt_audit_foreach(st, 0, names_key, &k);
+	sgt_silent--;
+	return !k.named;
 }
 
 static int same_key(EVP_PKEY *a, EVP_PKEY *b)
@@ -476,6 +653,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		goto out;
 	/* What is wrong with the audit files is the audit append's and verify's to say, once. */
 	sgt_silent++;
+	key_idlen = 0;
 	rc = sgt_audit_pub_load(st, &file);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
 	/*
@@ -488,14 +666,19 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	if (rc == SGT_OK && file != NULL && find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n) == SGT_OK &&
 	    n == 1 && EVP_PKEY_up_ref(file) == 1) {
 		key = h[0];
+		object_id(&p, key, key_id, sizeof(key_id), &key_idlen);	/* names this chain's anchor */
 		tok = file;
 		check = 1;
 	}
-	rc = rc || check ? rc : token_pub(&p, file != NULL && EVP_PKEY_is_a(file, "RSA"), &tok, &key);
+	rc = rc || check ? rc : token_pub(&p, file, &tok, &key);
 	sgt_silent--;
 	free(h);
 	if (rc != SGT_OK)
 		goto out;
+	/* the unnamed anchor this store signed last: replaced by its named one at the next signed append */
+	memset(&legacy, 0, sizeof(legacy));
+	if (head.signed_.present)
+		legacy = head.signed_;
 	if (check) {
 		/* checked at the first head */
 	} else if (tok == NULL) {
@@ -507,6 +690,11 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		}
 		if (st->lock_exclusive)
 			state = audit_alg(&p) == SGT_ALG_NONE ? SGT_ANCHOR_UNAVAILABLE : SGT_ANCHOR_MAKE;
+		goto out;
+	} else if (file == NULL && !head.signed_.present && another_chains_key(st, tok)) {
+		/* the token's audit key is another store's (its audit.key record is not in this log): one of its own */
+		if (st->lock_exclusive)
+			state = SGT_ANCHOR_MAKE;
 		goto out;
 	} else if (file == NULL) {
 		/* A key made by a run that was cut off before audit.pub; never replace one that signed heads. */
@@ -533,6 +721,11 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		check_none();
 		state = SGT_ANCHOR_OFF;
 	}
+	/* a store with only the unnamed anchor of old: the caller records that its next append names it */
+	if (state == SGT_ANCHOR_SIGNING && st->lock_exclusive && legacy_only(&p))
+		state = SGT_ANCHOR_MIGRATE;
+	else
+		memset(&legacy, 0, sizeof(legacy));	/* nothing to migrate: keep_head need not look for it */
 out:
 	if (p.f != NULL)
 		detach(handle, &p);
@@ -541,38 +734,52 @@ out:
 	return state;
 }
 
-int sgt_anchor_read(struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *a, int *keyable)
+int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pub, struct sgt_audit_anchor *a,
+		    int *keyable)
 {
 	CK_OBJECT_HANDLE *h = NULL;
+	EVP_PKEY *want = NULL;
+	char label[64];
 	size_t n = 0, i;
 	int rc;
 
 	*pub = NULL;
 	memset(a, 0, sizeof(*a));
 	*keyable = 1;
-	if ((rc = token_pub(p, 0, pub, NULL)) != SGT_OK || (rc = find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
+	sgt_silent++;
+	(void)sgt_audit_pub_load(st, &want);
+	sgt_silent--;
+	key_idlen = 0;
+	if ((rc = token_pub(p, want, pub, NULL)) != SGT_OK)
+		goto out;
+	/* This chain's anchor (labelled with its audit key's CKA_ID); an unnamed one only while it has none. */
+	if (*pub != NULL && key_idlen > 0) {
+		chain_label(key_id, key_idlen, label);
+		if ((rc = find_label(p, CKO_DATA, label, &h, &n)) != SGT_OK)
+			goto out;
+	}
+	if (n == 0 && (rc = find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
 		goto out;
 	/* A token holding an audit key can hold one: its mechanisms are asked only when it holds none. */
 	if (*pub == NULL)
 		*keyable = audit_alg(p) != SGT_ALG_NONE;
 	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */
 	for (i = 0; i < n; i++) {
-		char buf[800];
-		CK_ATTRIBUTE t = { CKA_VALUE, buf, sizeof(buf) - 1 };
 		struct sgt_audit_anchor x;
-		size_t len;
 
-		if (p->f->C_GetAttributeValue(p->session, h[i], &t, 1) != CKR_OK)
-			continue;
-		len = t.ulValueLen;
-		buf[len] = '\0';
-		while (len > 0 && buf[len - 1] == '\n')
-			buf[--len] = '\0';
-		if (len > 7 && strncmp(buf, "signed ", 7) == 0 && sgt_audit_anchor_parse(buf + 7, len - 7, &x) == 0 &&
-		    (!a->present || x.seq > a->seq))
+		if (anchor_of(p, h[i], &x) && (!a->present || x.seq > a->seq))
 			*a = x;
 	}
 out:
+	EVP_PKEY_free(want);
 	free(h);
 	return rc;
+}
+
+void sgt_anchor_name(char out[64])
+{
+	if (key_idlen > 0)
+		chain_label(key_id, key_idlen, out);
+	else
+		snprintf(out, 64, "%s", SGT_AUDIT_HEAD_LABEL);
 }

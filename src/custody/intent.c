@@ -458,6 +458,14 @@ void sgt_intent_abort(const struct sgt_store *st)
 	(void)sgt_intent_end(st);
 }
 
+void sgt_intent_leave(void)
+{
+	if (!in.open)
+		return;
+	sgt_intent_discard();
+	intent_close();	/* the intent file stays: the next command's recovery finishes the job */
+}
+
 /* ---- recovery ---- */
 
 static int is_atomic_tmp(const char *name)

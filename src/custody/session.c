@@ -65,7 +65,7 @@ int sgt_session_open(struct sgt_p11 *p, const struct sgt_store *st, const struct
 	if ((rc = sgt_store_apply_env(st)) != SGT_OK || (rc = sgt_hsm_enter(st, &repairs)) != SGT_OK)
 		return rc;
 	/* Entering the guard may have repaired the embedded token's files: on record before the module loads. */
-	if (first && sgt_hsm_embedded(st) && recorder != NULL && recorder->repairs(st, repairs) != SGT_OK)
+	if (first && sgt_hsm_guarding() && recorder != NULL && recorder->repairs(st, repairs) != SGT_OK)
 		sgt_warn("a token repair could not be recorded in the audit log");
 	json_decref(repairs);
 	if (flags & SGT_SESSION_QUIET)

@@ -165,6 +165,13 @@ void sgt_tx_free(struct sgt_tx *tx)
 	free(tx);
 }
 
+void sgt_tx_leave(struct sgt_tx *tx)
+{
+	if (tx != NULL && !tx->committed)
+		sgt_intent_leave();
+	sgt_tx_free(tx);
+}
+
 /* ---- the audit key ---- */
 
 void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state)
@@ -187,6 +194,18 @@ void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state)
 			return;
 		d = json_pack("{s:s}", "reason", "the token offers neither EC nor RSA key generation; audit heads are not signed");
 		record_one(st, "audit.key", NULL, NULL, "unavailable", d);
+		json_decref(d);
+		return;
+	}
+	if (state == SGT_ANCHOR_MIGRATE) {
+		/* on record; this record's own signed append replaces the unnamed anchor by the store's named one */
+		char label[64];
+
+		sgt_anchor_name(label);
+		d = json_pack("{s:s, s:s}", "anchor", label, "replaces", SGT_AUDIT_HEAD_LABEL);
+		if (record_one(st, "audit.anchor", NULL, NULL, "ok", d) != SGT_OK)
+			sgt_warn("the audit head kept on token '%s' could not be given this store's name; the next command tries again",
+				 st->cfg.token);
 		json_decref(d);
 		return;
 	}

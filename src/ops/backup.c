@@ -316,6 +316,14 @@ static int walk_dir(struct walk *w, const char *rel, int depth)
 			continue;
 		if ((*rel == '\0' && strcmp(de->d_name, "lock") == 0) || is_temporary(de->d_name))
 			continue;
+		/* a module store's hsm/ is the guard's copy of an external SoftHSM2 token: the HSM's to back up */
+		if (*rel == '\0' && strcmp(de->d_name, "hsm") == 0) {
+			struct stat tb;
+
+			snprintf(sub, sizeof(sub), "%s/hsm/tokens", w->root);
+			if (lstat(sub, &tb) != 0)
+				continue;
+		}
 		if (n == cap) {
 			char **nn = realloc(names, (cap = cap ? 2 * cap : 32) * sizeof(*names));
 

@@ -133,21 +133,68 @@ out:
 	return rc;
 }
 
-/* Records and audits a new pair in tx (taken: committed or rolled back); on any failure destroys the pair again. */
+/*
+ * Object files of the embedded token made since before (sgt_hsm_objects
+ * at the start of the pair's intent): what an undone pair left behind.
+ * SoftHSM2 keeps an object whose file it could not finish (an I/O error
+ * while it wrote or read it back) out of its own list, so C_DestroyObject
+ * cannot remove it; only its file says it is there.
+ */
+static size_t files_left(const struct sgt_store *st, json_t *before)
+{
+	json_t *now = NULL, *v;
+	size_t i, j, n = 0;
+
+	if (before == NULL || sgt_hsm_objects(st, &now) != SGT_OK || now == NULL)
+		return 0;
+	json_array_foreach(now, i, v) {
+		int known = 0;
+
+		for (j = 0; j < json_array_size(before) && !known; j++)
+			known = json_equal(v, json_array_get(before, j));
+		n += !known;
+	}
+	json_decref(now);
+	return n;
+}
+
+/*
+ * Ends the intent of a pair that was undone: rolled back when the token
+ * holds nothing of it; otherwise left in place, so that the next command's
+ * recovery removes what is left (intent.c: destroy_orphan, then the
+ * files no object list names go to hsm/quarantine).  Returns how many
+ * object files were left.
+ */
+static size_t end_undone(struct sgt_tx *tx, const struct sgt_store *st, json_t *before, int destroyed)
+{
+	size_t left = files_left(st, before);
+
+	if (left == 0 && destroyed)
+		sgt_tx_free(tx);
+	else
+		sgt_tx_leave(tx);
+	return left;
+}
+
+/*
+ * Records and audits a new pair in tx (taken: committed or rolled back); on
+ * any failure destroys the pair again, before the intent ends, and says
+ * exactly what was and was not destroyed.
+ */
 static int commit_pair(struct sgt_tx *tx, const struct sgt_store *st, struct sgt_p11 *p, CK_OBJECT_HANDLE pub,
 		       CK_OBJECT_HANDLE priv, const char *op, const unsigned char *id, size_t idlen, const char *origin,
-		       const char *policy, const char *label, struct sgt_keyrec *rec)
+		       const char *policy, const char *label, json_t *before, struct sgt_keyrec *rec)
 {
 	struct sgt_buf why = { 0 };
 	json_t *details = NULL;
-	int rc;
+	size_t left;
+	int rc, shortfall = 0, destroyed;
 
 	if ((rc = make_record(p, pub, priv, label, id, idlen, origin, policy, rec)) != SGT_OK)
 		goto undo;
 	if (custody_shortfall(&rec->custody, strcmp(origin, "imported") == 0, &why) > 0) {
-		rc = sgt_err(SGT_ERR_HSM, "token '%s' did not honour key custody for '%s' (%s); the key pair was destroyed",
-			     p->token, label, why.p);
-		sgt_hint("use a token that keeps keys sensitive and non-extractable");
+		shortfall = 1;
+		rc = SGT_ERR_HSM;
 		goto undo;
 	}
 	/* The new objects join the token's known-good copy before anything records them. */
@@ -158,15 +205,33 @@ static int commit_pair(struct sgt_tx *tx, const struct sgt_store *st, struct sgt
 	/* The record is durable: the key record goes in place. */
 	if ((rc = sgt_tx_record(tx, op, label, rec->spki_sha256, details)) == SGT_OK)
 		rc = sgt_tx_commit(tx);
-	if (rc == SGT_OK || sgt_tx_committed(tx))
+	if (rc == SGT_OK || sgt_tx_committed(tx)) {
+		sgt_tx_free(tx);
 		goto out;
+	}
 undo:
-	sgt_tx_free(tx);
-	tx = NULL;
-	if (sgt_p11_destroy(p, priv) != SGT_OK || sgt_p11_destroy(p, pub) != SGT_OK)
-		sgt_warn("token '%s' may still hold objects labelled '%s'; 'signet audit custody' lists them", p->token, label);
+	/* Destroyed while the intent still names the pair: a kill here leaves it to the next command. */
+	destroyed = sgt_p11_destroy(p, priv) == SGT_OK;
+	destroyed = sgt_p11_destroy(p, pub) == SGT_OK && destroyed;
+	left = end_undone(tx, st, before, destroyed);
+	if (shortfall && destroyed && left == 0)
+		sgt_err(rc, "token '%s' did not honour key custody for '%s' (%s); the key pair was destroyed", p->token, label,
+			why.p);
+	else if (shortfall && destroyed)
+		sgt_err(rc, "token '%s' did not honour key custody for '%s' (%s); the token no longer lists the key pair, "
+			"but %zu of its object files remain%s: the next signet command moves them to hsm/quarantine",
+			p->token, label, why.p, left, left == 1 ? "s" : "");
+	else if (shortfall)
+		sgt_err(rc, "token '%s' did not honour key custody for '%s' (%s), and the key pair could not be destroyed: "
+			"the next signet command destroys it", p->token, label, why.p);
+	else if (!destroyed || left > 0)
+		sgt_hint("token '%s' still holds %s of the key pair '%s', which was not recorded; the next signet command "
+			 "removes %s", p->token, destroyed ? "object files" : "objects", label, destroyed ? "them" : "it");
+	if (shortfall && (!destroyed || left > 0))
+		sgt_hint("the token did not finish writing the key (an I/O error?); 'signet audit custody' lists what it holds");
+	else if (shortfall)
+		sgt_hint("use a token that keeps keys sensitive and non-extractable");
 out:
-	sgt_tx_free(tx);
 	json_decref(details);
 	sgt_buf_free(&why);
 	return rc;
@@ -174,12 +239,21 @@ out:
 
 /* The intent names the pair's CKA_ID before it exists, so an interrupted run's pair can be found. */
 static int begin_pair(struct sgt_store *st, const char *op, const char *label, const unsigned char *id,
-		      struct sgt_tx **tx)
+		      struct sgt_tx **tx, json_t **before)
 {
 	char hex[33];
+	int rc;
 
 	sgt_hex(id, 16, hex);
-	return sgt_tx_begin(st, op, label, hex, NULL, 0, tx);
+	*before = NULL;
+	if ((rc = sgt_tx_begin(st, op, label, hex, NULL, 0, tx)) != SGT_OK)
+		return rc;
+	/* the embedded token's object files now: what appears after is the pair's */
+	if ((rc = sgt_hsm_objects(st, before)) != SGT_OK) {
+		sgt_tx_free(*tx);
+		*tx = NULL;
+	}
+	return rc;
 }
 
 static int check_new_label(const struct sgt_store *st, const char *label)
@@ -225,6 +299,7 @@ int sgt_key_generate(struct sgt_store *st, const struct sgt_pin_opts *opts, cons
 	struct sgt_p11 p;
 	unsigned char id[16];
 	CK_OBJECT_HANDLE pub, priv;
+	json_t *before = NULL;
 	int rc;
 
 	memset(&p, 0, sizeof(p));
@@ -233,13 +308,15 @@ int sgt_key_generate(struct sgt_store *st, const struct sgt_pin_opts *opts, cons
 	if ((rc = check_new_label(st, label)) != SGT_OK || (rc = sgt_random(id, sizeof(id))) != SGT_OK)
 		return rc;
 	if ((rc = sgt_session_open(&p, st, opts, SGT_SESSION_RW | SGT_SESSION_LOGIN, NULL)) == SGT_OK && (rc = label_free_on_token(&p, label)) == SGT_OK &&
-	    (rc = begin_pair(st, "key.generate", label, id, &tx)) == SGT_OK) {
+	    (rc = begin_pair(st, "key.generate", label, id, &tx, &before)) == SGT_OK) {
 		if ((rc = sgt_p11_generate(&p, a, label, id, sizeof(id), &pub, &priv)) == SGT_OK)
-			rc = commit_pair(tx, st, &p, pub, priv, "key.generate", id, sizeof(id), "generated", policy, label, out);
-		else
-			sgt_tx_free(tx);
+			rc = commit_pair(tx, st, &p, pub, priv, "key.generate", id, sizeof(id), "generated", policy, label,
+					 before, out);
+		else if (end_undone(tx, st, before, 1) > 0)
+			sgt_hint("the token left files of the unfinished pair; the next signet command moves them to hsm/quarantine");
 	}
 	sgt_session_close(&p);
+	json_decref(before);
 	return rc;
 }
 
@@ -275,6 +352,7 @@ int sgt_key_import(struct sgt_store *st, const struct sgt_pin_opts *opts, const 
 	BIO *bio = NULL;
 	struct pass_ask pw = { 0, 0 };
 	CK_OBJECT_HANDLE pub, priv;
+	json_t *before = NULL;
 	char spki[65];
 	int rc;
 
@@ -315,16 +393,18 @@ int sgt_key_import(struct sgt_store *st, const struct sgt_pin_opts *opts, const 
 		rc = sgt_err(SGT_ERR_DATA, "the key in '%s' is already in custody as '%s'", keyfile, existing.label);
 		goto out;
 	}
-	if ((rc = sgt_session_open(&p, st, opts, SGT_SESSION_RW | SGT_SESSION_LOGIN, NULL)) == SGT_OK && (rc = begin_pair(st, "key.import", label, id, &tx)) == SGT_OK) {
+	if ((rc = sgt_session_open(&p, st, opts, SGT_SESSION_RW | SGT_SESSION_LOGIN, NULL)) == SGT_OK && (rc = begin_pair(st, "key.import", label, id, &tx, &before)) == SGT_OK) {
 		if ((rc = sgt_p11_import(&p, key, label, id, sizeof(id), &pub, &priv)) == SGT_OK)
-			rc = commit_pair(tx, st, &p, pub, priv, "key.import", id, sizeof(id), "imported", policy, label, out);
-		else
-			sgt_tx_free(tx);
+			rc = commit_pair(tx, st, &p, pub, priv, "key.import", id, sizeof(id), "imported", policy, label,
+					 before, out);
+		else if (end_undone(tx, st, before, 1) > 0)
+			sgt_hint("the token left files of the unfinished pair; the next signet command moves them to hsm/quarantine");
 	}
 	if (rc == SGT_OK && strcmp(out->spki_sha256, spki) != 0)
 		rc = sgt_err(SGT_ERR_HSM, "token '%s' stored a different public key than '%s' holds", p.token, keyfile);
 out:
 	sgt_session_close(&p);
+	json_decref(before);
 	EVP_PKEY_free(key);
 	BIO_free(bio);
 	if (buf != NULL)

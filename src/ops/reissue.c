@@ -178,6 +178,47 @@ json_t *sgt_notes_json(const struct sgt_notes *notes)
 	return a;
 }
 
+/* The newest real time of a record: its real_time when SIGNET_NOW moved its time, else its time. */
+static int newest_time(void *ctx, json_t *rec)
+{
+	const char *real = json_string_value(json_object_get(rec, "real_time"));
+	time_t t, *max = ctx;
+
+	if (sgt_time_parse(real != NULL ? real : json_string_value(json_object_get(rec, "time")), &t) == 0 && t > *max)
+		*max = t;
+	return SGT_OK;
+}
+
+int sgt_cert_clock_check(const struct sgt_store *st, time_t now, const char *op, const char *label, const char *spki,
+			 int record)
+{
+	char a[32], b[32];
+	time_t last = 0;
+	int rc;
+
+	/*
+	 * The host's clock against the newest time in the whole log (a slow
+	 * host's own records, a refusal too, are dated back).  A time chosen on
+	 * purpose (SIGNET_NOW: tests, drills) is not a slow clock: records made
+	 * under it keep the real one in real_time, and that is what is compared.
+	 */
+	(void)now;
+	now = time(NULL);
+	sgt_silent++;
+	rc = sgt_audit_foreach(st, 0, newest_time, &last);
+	sgt_silent--;
+	if (rc != SGT_OK || last <= now + SGT_CLOCK_SLACK)
+		return SGT_OK;	/* an unreadable log is the audit append's to report */
+	sgt_time_iso(now, a);
+	sgt_time_iso(last, b);
+	rc = sgt_err(SGT_ERR_VERDICT, "the clock says %s, earlier than the newest audit record of '%s/audit.log' (%s): "
+		     "no certificate for '%s' is issued or made current with a clock that is behind", a, st->dir, b, label);
+	sgt_hint("set this host's clock right (NTP, timedatectl), then run the command again");
+	if (record)
+		sgt_record_refused(st, op, label, spki, sgt_last_error());
+	return rc;
+}
+
 /*
  * Writes x as the new current certificate of label and records it; undoes
  * the files when the audit record cannot be written (fail closed).
@@ -191,6 +232,9 @@ int sgt_cert_commit(struct sgt_store *st, const char *label, X509 *x, const char
 	time_t nb, na;
 	int rc;
 
+	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK ||
+	    (rc = sgt_cert_clock_check(st, now, op, label, spki, 1)) != SGT_OK)
+		return rc;
 	/* A certificate that cannot be used now is never made current (a clock gone wrong, an old file). */
 	if (sgt_cert_times(x, &nb, &na) != SGT_OK)
 		return sgt_err(SGT_ERR_DATA, "the certificate for '%s' has unreadable validity dates; nothing written",
@@ -201,7 +245,7 @@ int sgt_cert_commit(struct sgt_store *st, const char *label, X509 *x, const char
 			     "nothing written", label, na <= now ? "expired on" : "is not valid before", day);
 		return rc;
 	}
-	if ((rc = sgt_cert_spki_sha256(x, spki)) != SGT_OK || (rc = sgt_tx_begin(st, op, label, NULL, NULL, 0, &tx)) != SGT_OK)
+	if ((rc = sgt_tx_begin(st, op, label, NULL, NULL, 0, &tx)) != SGT_OK)
 		return rc;
 	/* Staged in the transaction: put in place only once the record is durable. */
 	if ((rc = sgt_cert_store_save(st, label, x, &saved)) != SGT_OK) {
@@ -241,6 +285,9 @@ int sgt_reissue(struct sgt_store *st, struct sgt_token *tok, const struct sgt_ke
 
 	memset(&spec, 0, sizeof(spec));
 	spec.now = sgt_now();
+	/* nothing is signed with a clock behind the log (the refusal is recorded below) */
+	if ((rc = sgt_cert_clock_check(st, spec.now, op, rec->label, rec->spki_sha256, 0)) != SGT_OK)
+		goto out;
 	if ((rc = sgt_cert_key_ok(rec)) != SGT_OK || (rc = sgt_cert_policy_for(st, policy_name, rec, &pol)) != SGT_OK ||
 	    (rc = sgt_token_key(tok, rec, &priv, &pub)) != SGT_OK || (rc = sgt_cert_pubkey_matches(pub, rec)) != SGT_OK)
 		goto out;

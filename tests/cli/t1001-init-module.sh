@@ -34,7 +34,9 @@ has "$T/err" "go together"
 sig 0 init --module "$SOFTHSM_MODULE" --token prod --pin-file "$T/pin"
 has "$S/signet.yaml" "^  token: \"prod\""
 has "$S/signet.yaml" "^  pin_source: \"file:$T/pin\""
-[ ! -e "$S/hsm" ] || fail "an embedded token was made for --module"
+[ ! -e "$S/hsm/tokens" ] || fail "an embedded token was made for --module"
+# the external SoftHSM2 token is guarded: its known-good copy is in the store (t1071)
+ls "$S"/hsm/good/*/token.object >/dev/null 2>&1 || fail "no known-good copy of the external SoftHSM2 token"
 
 # It works from a shell that no longer has SOFTHSM2_CONF: the store recorded it.
 unset SOFTHSM2_CONF

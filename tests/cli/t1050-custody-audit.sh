@@ -19,5 +19,6 @@ has "$T/out" '"problems": 1'
 # A record whose key was deleted from the token.
 p11tool --login --pin "$(user_pin)" --delete-object --type privkey --label rogue >/dev/null 2>&1
 p11tool --login --pin "$(user_pin)" --delete-object --type privkey --label fw >/dev/null 2>&1
+forget_deleted
 sig 1 audit custody
 has "$T/out" "recorded but the token no longer holds it"

@@ -116,7 +116,11 @@ sig 0 audit custody
 reset
 for t in privkey pubkey; do p11tool --login --pin "$(user_pin)" --delete-object --type "$t" --label signet-audit >/dev/null 2>&1 ||
   fail "could not delete the audit key ($t)"; done
-p11tool --login --pin "$(user_pin)" --delete-object --type data --label signet-audit-head >/dev/null 2>&1 || fail "could not delete the anchor"
+# (the anchor is labelled signet-audit-head-<CKA_ID of the store's audit key>, docs/audit.md)
+anchor=$(p11tool --list-objects --type data 2>/dev/null | sed -n "s/^ *label: *'\(signet-audit-head-[0-9a-f]*\)'$/\1/p")
+[ -n "$anchor" ] || fail "no anchor named by the audit key on the token"
+p11tool --login --pin "$(user_pin)" --delete-object --type data --label "$anchor" >/dev/null 2>&1 || fail "could not delete the anchor"
+forget_deleted
 rm "$S/audit.pub"
 head -1 "$S/audit.head" >"$T/h" && mv "$T/h" "$S/audit.head"
 sig 0 audit verify

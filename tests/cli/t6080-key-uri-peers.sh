@@ -104,6 +104,7 @@ has "$T/err" "query attribute 'module-path'"
 sig 0 key generate gone
 gid=$(yaml_get "$S/keys/gone.yaml" id)
 for t in privkey pubkey; do p11tool --login --pin "$(user_pin)" --delete-object --type "$t" --label gone >/dev/null 2>&1 || fail "delete $t"; done
+forget_deleted
 sig 0 key show gone
 hasnt "$T/out" "^uri:"
 has "$T/err" "^signet: warning: token 'signet' holds no public key for 'gone' \(id $gid\): no PKCS#11 URI"

@@ -33,6 +33,7 @@ eq "$(jq -r .audit.result "$T/out")" intact "json audit"
 # Remove fw's private key from the token behind signet's back, then back up.
 p11tool --login --pin "$(user_pin)" --delete-object --type privkey --label fw >/dev/null 2>&1 ||
   fail "pkcs11-tool could not delete the key"
+forget_deleted
 sig 0 backup "$T/broken.sbk" --passphrase-file "$T/pass" --scrypt-n 15
 sig 1 restore "$T/broken.sbk" --check --passphrase-file "$T/pass"
 has "$T/out" "^  key fw +failed +the restored token does not hold the key"

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Two stores on one token keep two chains.  Each store has an audit key of
+# its own (found by the CKA_ID of the key audit.pub names; every host
+# appending to one store's chain shares it), and its signed head is kept in
+# an anchor object named by that key's CKA_ID.  Two stores init'ed on
+# one external token, appending alternately: both verify clean after each
+# append, each against its own anchor.  A store from before chains had
+# names (one unnamed anchor) keeps verifying, and its next state-changing
+# command gives the anchor its name, recorded.
+. "$(dirname "$0")/../lib.sh"
+mkdir -p "$T/ext/tokens"
+printf 'directories.tokendir = %s/ext/tokens\nobjectstore.backend = file\n' "$T" >"$T/ext/conf"
+export SOFTHSM2_CONF="$T/ext/conf"
+echo 1234 >"$T/pin"
+chmod 600 "$T/pin"
+softhsm2-util --init-token --free --label prod --so-pin 5678 --pin 1234 >/dev/null
+printf 'firmware\n' >"$T/img.bin"
+data_labels() { pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --list-objects --type data 2>/dev/null |
+  sed -n "s/^ *label: *'\(.*\)'$/\1/p" | sort; }
+# anchor_of STORE: the label of STORE's anchor: signet-audit-head-<CKA_ID of the audit key audit.pub names>.
+anchor_of() {
+  local id
+  for id in $(pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --list-objects --type pubkey 2>/dev/null |
+              sed -n 's/^ *ID: *//p'); do
+    pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --read-object --type pubkey --id "$id" 2>/dev/null |
+      openssl pkey -pubin -inform DER 2>/dev/null | cmp -s - "$1/audit.pub" && { echo "signet-audit-head-$id"; return; }
+  done
+  echo "no-audit-key-for-$1"
+}
+
+for s in a b; do
+  sig 0 --store "$T/$s" init --module "$SOFTHSM_MODULE" --token prod --pin-file "$T/pin"
+  sig 0 --store "$T/$s" key generate "k$s"
+done
+[ "$(anchor_of "$T/a")" != "$(anchor_of "$T/b")" ] || fail "two stores share a chain id"
+cmp -s "$T/a/audit.pub" "$T/b/audit.pub" && fail "two stores share an audit key"
+for round in 1 2 3; do
+  for s in a b; do
+    sig 0 --store "$T/$s" sign "$T/img.bin" --key "k$s"
+    for v in a b; do
+      sig 0 --store "$T/$v" audit verify
+      has "$T/out" "the token's anchor \(record $(wc -l <"$T/$v/audit.log")\) is in the log"
+      hasnt "$T/err" "."
+    done
+  done
+done
+eq "$(data_labels | tr '\n' ' ')" "$(printf '%s\n' "$(anchor_of "$T/a")" "$(anchor_of "$T/b")" | sort | tr '\n' ' ')" \
+  "one anchor per chain on the token"
+# Each head is signed through its last record, by the store's own audit key (audit.pub's, per openssl).
+for s in a b; do
+  sig 0 --store "$T/$s" --json audit verify
+  n=$(wc -l <"$T/$s/audit.log")
+  eq "$(jq -r '[.signed_through, .token_anchor] | join(" ")' "$T/out")" "$n $n" "signed head and anchor of $s"
+  eq "$(jq -r .audit_key_spki_sha256 "$T/out")" \
+    "$(openssl pkey -pubin -in "$T/$s/audit.pub" -outform DER | sha256sum | cut -d' ' -f1)" "audit key of $s"
+done
+
+# Removing one store's anchor is seen by that store only.
+pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --login --pin 1234 --delete-object --type data \
+  --label "$(anchor_of "$T/a")" >/dev/null 2>&1 || fail "could not delete a's anchor"
+sig 0 --store "$T/b" audit verify
+has "$T/out" "the token's anchor"
+
+# A store from before chains had names: one unnamed anchor, made here as an older signet kept it.
+rm -rf "$T/a" "$T/b"
+softhsm2-util --delete-token --token prod >/dev/null 2>&1
+softhsm2-util --init-token --free --label prod --so-pin 5678 --pin 1234 >/dev/null
+sig 0 --store "$T/c" init --module "$SOFTHSM_MODULE" --token prod --pin-file "$T/pin"
+name=$(anchor_of "$T/c")
+v=$(pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --read-object --type data --label "$name" 2>/dev/null)
+[ -n "$v" ] || fail "no named anchor to turn into an old one"
+pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --login --pin 1234 --delete-object --type data --label "$name" >/dev/null 2>&1
+printf '%s' "$v" >"$T/old.anchor"
+pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --login --pin 1234 --write-object "$T/old.anchor" --type data \
+  --label signet-audit-head --application-label signet >/dev/null 2>&1 || fail "could not write an unnamed anchor"
+eq "$(data_labels)" signet-audit-head "the old store's anchor"
+sig 0 --store "$T/c" audit verify
+has "$T/out" "the token's anchor \(record [0-9]+\) is in the log"
+sig 0 --store "$T/c" key generate kc
+grep -q "\"op\":\"audit.anchor\".*\"anchor\":\"$name\"" "$T/c/audit.log" || fail "the migration is not on record"
+eq "$(data_labels)" "$name" "the anchor after the migration"
+sig 0 --store "$T/c" audit verify
+has "$T/out" "the token's anchor \(record $(wc -l <"$T/c/audit.log")\) is in the log"
+exit 0
