@@ -84,7 +84,8 @@ if [ "$dates" != 0 ]; then
   dated=()
   for t in "${tests[@]}"; do
     # the database-store tests (t95xx-db-*) test storage across hosts, not days: the file-store tests judge dates
-    case "$t" in *interrupt*|*t4050-sign-batch*|*t1097-io-errors*|*t95[0-9][0-9]-db-*) continue ;; esac
+    # t2022 sets the clock itself (faketime relative to the real one): under another day it judges nothing new
+    case "$t" in *interrupt*|*t4050-sign-batch*|*t1097-io-errors*|*t95[0-9][0-9]-db-*|*t2022-cert-clock-behind*) continue ;; esac
     grep -qE 'cert (issue|reissue|import|lint|show|list)|renew|fleet (report|check)|check-expiry|SIGNET_NOW|ota-update|ota-json|rotate status' "$t" &&
       dated+=("$t")
   done
