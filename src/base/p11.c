@@ -228,7 +228,13 @@ int sgt_p11_load(struct sgt_p11 *p, const char *module)
 
 void sgt_p11_release(struct sgt_p11 *p)
 {
-	if (p->f != NULL && p->session != CK_INVALID_HANDLE)
+	/*
+	 * C_Finalize ends every session of the application and its login (no
+	 * C_Logout or C_CloseSession first: a round trip each to a network
+	 * HSM); a module another part of the process initialised is left
+	 * initialised, so its session is closed here.
+	 */
+	if (p->f != NULL && p->session != CK_INVALID_HANDLE && !p->initialized)
 		p->f->C_CloseSession(p->session);
 	if (p->f != NULL && p->initialized)
 		p->f->C_Finalize(NULL);

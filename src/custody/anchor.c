@@ -46,6 +46,41 @@ static unsigned char key_id[64];
 static size_t key_idlen;
 static struct sgt_audit_anchor legacy;
 
+/*
+ * This chain's anchors as the search at activation found them, or as the
+ * last keep_head left them, on found_p11: keep_head replaces them without
+ * searching again (a search is three round trips to a network HSM, and a
+ * scan of every object for SoftHSM2).  A sign lets the store lock go while
+ * it signs, so another signer of the store may have replaced them since:
+ * each is read once (class and label) before it is destroyed, so a handle
+ * left stale by another process's destroy is never destroyed when a module
+ * that reuses handles gave its number to another object.  An anchor that
+ * such a signer kept meanwhile stays until the next command's search finds
+ * it; `audit verify` takes the newest of a chain's anchors.
+ */
+static CK_OBJECT_HANDLE *found_h;
+static size_t nfound;
+static const struct sgt_p11 *found_p11;	/* NULL: nothing known, keep_head searches */
+static unsigned found_reopens;	/* found_p11->reopens then: a reopened session's handles may be stale */
+
+static void found_forget(void)
+{
+	free(found_h);
+	found_h = NULL;
+	nfound = 0;
+	found_p11 = NULL;
+}
+
+/* Takes h[0..n) (malloc'd, or NULL when n is 0) as this chain's anchors on handle. */
+static void found_set(const struct sgt_p11 *handle, CK_OBJECT_HANDLE *h, size_t n)
+{
+	found_forget();
+	found_h = h;
+	nfound = n;
+	found_p11 = handle;
+	found_reopens = handle->reopens;
+}
+
 
 const struct sgt_audit_signer *sgt_anchor_signer(void)
 {
@@ -66,7 +101,12 @@ static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label,
 	*n = 0;
 	if ((rv = p->f->C_FindObjectsInit(p->session, t, cls == ANY_CLASS ? 1 : 2)) != CKR_OK)
 		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
-	/* every one: several stores on a token each keep an anchor and an audit key */
+	/*
+	 * Every one: several stores on a token each keep an anchor and an audit
+	 * key.  Fewer handles than asked for end the search, as in p11.c's
+	 * find_tmpl (every module known answers as many as it has), which
+	 * saves a call (a round trip to a network HSM) per search.
+	 */
 	while ((rv = p->f->C_FindObjects(p->session, buf, 16, &got)) == CKR_OK && got > 0) {
 		CK_OBJECT_HANDLE *nh = realloc(*h, (*n + got) * sizeof(**h));
 
@@ -80,6 +120,8 @@ static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label,
 		*h = nh;
 		memcpy(*h + *n, buf, got * sizeof(**h));
 		*n += got;
+		if (got < 16)
+			break;
 	}
 	p->f->C_FindObjectsFinal(p->session);
 	if (rv != CKR_OK) {
@@ -148,6 +190,8 @@ static void check_none(void)
 
 void sgt_anchor_forget(const struct sgt_p11 *p)
 {
+	if (p != NULL && p == found_p11)
+		found_forget();
 	if (p != NULL && p == signer_p11) {
 		signer_p11 = NULL;
 		signer_key = CK_INVALID_HANDLE;
@@ -347,25 +391,37 @@ static void chain_label(const unsigned char *id, size_t len, char out[64])
  * unnamed one it signed last (a store from before chains had names): the
  * next signed append migrates it.
  */
-static int legacy_only(struct sgt_p11 *p)
+static int legacy_only(struct sgt_p11 *p, const struct sgt_p11 *handle)
 {
 	CK_OBJECT_HANDLE *h = NULL;
 	char label[64];
 	size_t n = 0, i;
-	int found = 0;
+	int mine = 0;
 
 	if (key_idlen == 0 || !legacy.present)
 		return 0;
 	chain_label(key_id, key_idlen, label);
-	if (find_label(p, CKO_DATA, label, &h, &n) != SGT_OK || n > 0) {
-		free(h);
+	if (find_label(p, CKO_DATA, label, &h, &n) != SGT_OK)
 		return 0;
-	}
+	found_set(handle, h, n);	/* kept for keep_head */
+	if (n > 0)
+		return 0;
 	if (find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n) == SGT_OK)
-		for (i = 0; i < n && !found; i++)
-			found = is_legacy_mine(p, h[i]);
+		for (i = 0; i < n && !mine; i++)
+			mine = is_legacy_mine(p, h[i]);
 	free(h);
-	return found;
+	return mine;
+}
+
+/* 1 when h (found earlier) still names a data object labelled label. */
+static int still_labelled(struct sgt_p11 *p, CK_OBJECT_HANDLE h, const char *label)
+{
+	CK_OBJECT_CLASS cls = ANY_CLASS;
+	char got[64];
+	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_LABEL, got, sizeof(got) } };
+
+	return p->f->C_GetAttributeValue(p->session, h, t, 2) == CKR_OK && cls == CKO_DATA &&
+	       t[1].ulValueLen == strlen(label) && memcmp(got, label, t[1].ulValueLen) == 0;
 }
 
 /* The signed head kept on the token: a new data object first, then the old ones go. */
@@ -377,8 +433,8 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	char text[800], label[64];
-	size_t n = 0, nu = 0, i;
-	int rc;
+	size_t n = 0, nu = 0, i, kept = 0;
+	int rc, known;
 	CK_RV rv;
 
 	snprintf(text, sizeof(text), "signed %lld %s %s\n", seq, hash, sig_b64);
@@ -389,7 +445,19 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 		snprintf(label, sizeof(label), "%s", SGT_AUDIT_HEAD_LABEL);
 	if ((rc = attach(ctx, &p, 1)) != SGT_OK)
 		return rc;
-	if ((rc = find_label(&p, CKO_DATA, label, &old, &n)) == SGT_OK &&
+	/* this chain's anchors as found before (checked one by one below), else searched for */
+	known = found_p11 == ctx && found_reopens == p.reopens && key_idlen > 0;
+	if (known && nfound > 0 && (old = malloc(nfound * sizeof(*old))) == NULL)
+		known = 0;
+	if (known) {
+		if (nfound > 0)
+			memcpy(old, found_h, nfound * sizeof(*old));
+		n = nfound;
+		rc = SGT_OK;
+	} else {
+		rc = find_label(&p, CKO_DATA, label, &old, &n);
+	}
+	if (rc == SGT_OK &&
 	    (key_idlen == 0 || !legacy.present || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &unnamed, &nu)) == SGT_OK)) {
 		CK_ATTRIBUTE t[] = {
 			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, sizeof(yes) },
@@ -400,11 +468,26 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 		if ((rv = p.f->C_CreateObject(p.session, t, sizeof(t) / sizeof(t[0]), &obj)) != CKR_OK)
 			rc = sgt_err(SGT_ERR_HSM, "cannot keep the audit head on token '%s' (%s)", token, sgt_p11_rv_name(rv));
 		/* the older ones of this chain go, and the unnamed one this store signed last (migrated) */
-		for (i = 0; rc == SGT_OK && i < n; i++)
-			p.f->C_DestroyObject(p.session, old[i]);
+		for (i = 0, kept = 0; rc == SGT_OK && i < n; i++)
+			if (old[i] != obj && (!known || still_labelled(&p, old[i], label)) &&
+			    p.f->C_DestroyObject(p.session, old[i]) != CKR_OK)
+				old[kept++] = old[i];	/* still there, it seems: the next keep tries again */
 		for (i = 0; rc == SGT_OK && i < nu; i++)
 			if (is_legacy_mine(&p, unnamed[i]))
 				p.f->C_DestroyObject(p.session, unnamed[i]);
+		/* what this chain has now, for the next append of this command (the store still locked) */
+		if (rc == SGT_OK && key_idlen > 0) {
+			CK_OBJECT_HANDLE *now = malloc((kept + 1) * sizeof(*now));
+
+			if (now != NULL) {
+				now[0] = obj;
+				if (kept > 0)
+					memcpy(now + 1, old, kept * sizeof(*now));
+				found_set(ctx, now, kept + 1);
+			} else {
+				found_forget();
+			}
+		}
 	}
 	free(old);
 	free(unnamed);
@@ -560,6 +643,7 @@ int sgt_anchor_make(struct sgt_p11 *handle, const unsigned char *id, size_t idle
 	if ((rc = sgt_p11_generate(&p, alg, SGT_AUDIT_KEY_LABEL, id, idlen, &pub, &priv)) != SGT_OK)
 		goto out;
 	/* the new key names this store's chain from now on */
+	found_forget();
 	key_idlen = idlen < sizeof(key_id) ? idlen : sizeof(key_id);
 	memcpy(key_id, id, key_idlen);
 	if ((rc = sgt_p11_pubkey(&p, pub, out)) != SGT_OK) {
@@ -654,6 +738,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	/* What is wrong with the audit files is the audit append's and verify's to say, once. */
 	sgt_silent++;
 	key_idlen = 0;
+	found_forget();
 	rc = sgt_audit_pub_load(st, &file);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
 	/*
@@ -722,7 +807,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		state = SGT_ANCHOR_OFF;
 	}
 	/* a store with only the unnamed anchor of old: the caller records that its next append names it */
-	if (state == SGT_ANCHOR_SIGNING && st->lock_exclusive && legacy_only(&p))
+	if (state == SGT_ANCHOR_SIGNING && st->lock_exclusive && legacy_only(&p, handle))
 		state = SGT_ANCHOR_MIGRATE;
 	else
 		memset(&legacy, 0, sizeof(legacy));	/* nothing to migrate: keep_head need not look for it */
@@ -750,6 +835,7 @@ int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pu
 	(void)sgt_audit_pub_load(st, &want);
 	sgt_silent--;
 	key_idlen = 0;
+	found_forget();
 	if ((rc = token_pub(p, want, pub, NULL)) != SGT_OK)
 		goto out;
 	/* This chain's anchor (labelled with its audit key's CKA_ID); an unnamed one only while it has none. */
