@@ -520,6 +520,7 @@ int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out)
 static int token_pub(struct sgt_p11 *p, EVP_PKEY *want, EVP_PKEY **out, CK_OBJECT_HANDLE *priv)
 {
 	CK_OBJECT_HANDLE *h = NULL, key = CK_INVALID_HANDLE;
+	CK_OBJECT_CLASS *cls = NULL;
 	unsigned char id[64];
 	size_t n = 0, i, nkeys = 0, idlen = 0;
 	int rc, found = 0;
@@ -527,18 +528,31 @@ static int token_pub(struct sgt_p11 *p, EVP_PKEY *want, EVP_PKEY **out, CK_OBJEC
 	*out = NULL;
 	if ((rc = find_label(p, ANY_CLASS, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
 		return rc;
-	for (i = 0; i < n && !found; i++) {
-		CK_OBJECT_CLASS cls = ANY_CLASS;
-		CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
+	if (n > 0 && (cls = calloc(n, sizeof(*cls))) == NULL) {
+		free(h);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	/* class and public key of each in one read (a network HSM pays a round trip per call); RSA asked again */
+	for (i = 0; i < n; i++) {
 		EVP_PKEY *pk = NULL;
+		CK_RV rv = sgt_p11_object(p, h[i], 0, &cls[i], &pk);
 
-		if (p->f->C_GetAttributeValue(p->session, h[i], &c, 1) != CKR_OK || cls != CKO_PUBLIC_KEY)
+		if (rv == CKR_OK && cls[i] == CKO_PUBLIC_KEY && pk == NULL)
+			rv = sgt_p11_object(p, h[i], 1, &cls[i], &pk);
+		if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE)
+			cls[i] = ANY_CLASS;
+		if (cls[i] != CKO_PUBLIC_KEY || found) {
+			EVP_PKEY_free(pk);
 			continue;
-		sgt_silent++;
-		rc = sgt_p11_pubkey(p, h[i], &pk);
-		sgt_silent--;
-		if (rc != SGT_OK)
-			continue;
+		}
+		if (pk == NULL) {
+			/* a malformed or unusual one: read attribute by attribute */
+			sgt_silent++;
+			rc = sgt_p11_pubkey(p, h[i], &pk);
+			sgt_silent--;
+			if (rc != SGT_OK)
+				continue;
+		}
 		if (*out == NULL || (want != NULL && EVP_PKEY_eq(pk, want) == 1)) {
 			EVP_PKEY_free(*out);
 			*out = pk;
@@ -549,20 +563,16 @@ static int token_pub(struct sgt_p11 *p, EVP_PKEY *want, EVP_PKEY **out, CK_OBJEC
 		}
 	}
 	rc = SGT_OK;
-	for (i = 0; i < n && *out != NULL; i++) {
-		CK_OBJECT_CLASS cls = ANY_CLASS;
-		CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
-
-		if (p->f->C_GetAttributeValue(p->session, h[i], &c, 1) == CKR_OK && cls == CKO_PRIVATE_KEY &&
-		    id_is(p, h[i], id, idlen) && nkeys++ == 0)
+	for (i = 0; i < n && *out != NULL; i++)
+		if (cls[i] == CKO_PRIVATE_KEY && id_is(p, h[i], id, idlen) && nkeys++ == 0)
 			key = h[i];
-	}
 	if (*out != NULL) {
 		memcpy(key_id, id, idlen);
 		key_idlen = idlen;
 	}
 	if (priv != NULL)
 		*priv = nkeys == 1 ? key : CK_INVALID_HANDLE;
+	free(cls);
 	free(h);
 	return rc;
 }

@@ -32,14 +32,17 @@ rm -f "$T/spy"
 run 0 p11tool --module "$SPY" --login --pin "$(user_pin)" --sign -m ECDSA --id "$id" -i "$T/i1.dgst" -o "$T/p.sig"
 peer=$(calls)
 note "one sign: signet $one PKCS#11 calls, pkcs11-tool --sign --id $peer"
-[ "$one" -le 31 ] || fail "one sign made $one PKCS#11 calls (at most 31: init, login, 4 searches, the chain's key id, 2 signatures, the head kept)"
+[ "$one" -le 25 ] || fail "one sign made $one PKCS#11 calls (at most 25: init, login, 3 searches, the chain's key id, 2 signatures, the head kept)"
 rm -f "$T/spy"
 sig 0 sign "$T/i1.bin" --key fw
 eq "$(named C_OpenSession)" 1 "sessions opened by one sign"
-eq "$(named C_FindObjectsInit)" 4 "searches of one sign (the key, the audit key, this chain's anchor before and when the head is kept)"
-eq "$(named C_GetAttributeValue)" 1 "attribute reads of a sign whose certificate gives the public key (the audit key's CKA_ID, naming its chain)"
+eq "$(named C_FindObjectsInit)" 3 "searches of one sign (the key, the audit key, this chain's anchor)"
+eq "$(named C_FindObjects)" 3 "C_FindObjects of one sign (one each: a short answer ends a search)"
+eq "$(named C_GetAttributeValue)" 2 "attribute reads of a sign whose certificate gives the public key (the audit key's CKA_ID, naming its chain; the old anchor's class and label before it goes)"
 eq "$(named C_CreateObject)" 1 "head objects made"
 eq "$(named C_DestroyObject)" 1 "head objects removed"
+eq "$(named C_CloseSession)" 0 "sessions closed one by one (C_Finalize ends them)"
+eq "$(named C_Finalize)" 1 "C_Finalize"
 
 rm -f "$T"/i*.bin.sig "$T/spy"
 sig 0 sign "$T"/i[1-5].bin --key fw
@@ -54,7 +57,7 @@ done
 export PKCS11SPY_OUTPUT="$T/spy"
 rm -f "$T/spy"
 sig 0 sign "$T/i2.bin" --key bare --out "$T/bare.sig"
-eq "$(named C_GetAttributeValue)" 3 "attribute reads of a sign that reads the public key (class and key of each half, one call each; the audit key's CKA_ID)"
+eq "$(named C_GetAttributeValue)" 4 "attribute reads of a sign that reads the public key (class and key of each half, one call each; the audit key's CKA_ID; the old anchor's class and label)"
 unset PKCS11SPY_OUTPUT
 sig 0 audit verify
 has "$T/out" "the token's anchor \(record [0-9]+\) is in the log"
@@ -72,6 +75,33 @@ sig 0 sign "$T/i3.bin" --key fw --out "$T/again.sig"
 hasnt "$T/err" "warning"
 [ "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" -gt "$signed_before" ] || fail "the head is not signed again"
 sig 0 audit verify
+
+# Two signers of the store at once.  A finds this chain's anchor at login, then signs with the store
+# unlocked (held at its first C_Sign by the shim); B signs and keeps its head meanwhile, destroying the
+# anchor A found.  A reads that anchor before destroying it (gone: left alone) and keeps its own head;
+# B's stays beside it until the next command's search, and audit verify takes the newest.
+anchors() { p11tool --list-objects --type data 2>/dev/null | grep -c "label: *'signet-audit-head-" || true; }
+eq "$(anchors)" 1 "anchors before two signers"
+keys_before=$(token_objects | grep -c 'Object')
+sed -i "s|^  module: .*|  module: \"$BUILD/fakes/libp11shim.so\"|" "$S/signet.yaml"
+export SHIM_MODULE="$SOFTHSM_MODULE"
+SHIM_SIGN_WAIT="$T/go" "$SIGNET" sign "$T/i4.bin" --key fw --out "$T/a.sig" >"$T/a.out" 2>"$T/a.err" &
+a=$!
+for _ in $(seq 1000); do [ -e "$T/go.waiting" ] && break; sleep 0.02; done
+[ -e "$T/go.waiting" ] || fail "signer A never reached its C_Sign"
+sig 0 sign "$T/i2.bin" --key fw --out "$T/b.sig"
+touch "$T/go"
+wait "$a" || { cat "$T/a.err"; fail "signer A failed"; }
+[ ! -s "$T/a.err" ] || { cat "$T/a.err"; fail "signer A said something on stderr"; }
+eq "$(tail -1 "$S/audit.log" | jq -r .details.signature)" "$T/a.sig" "the last record (A's, committed after B's)"
+eq "$(anchors)" 2 "anchors after two signers at once (B's, kept while A signed, and A's)"
+eq "$(token_objects | grep -c 'Object')" "$keys_before" "token objects after two signers at once"
+sig 0 audit verify
+has "$T/out" "the token's anchor \(record $(wc -l <"$S/audit.log")\) is in the log"
+sig 0 sign "$T/i3.bin" --key fw --out "$T/c.sig"
+eq "$(anchors)" 1 "anchors after the next sign"
+sig 0 audit verify
+has "$T/out" "the token's anchor \(record $(wc -l <"$S/audit.log")\) is in the log"
 
 # A write-protected token: a read-only session signs; the head is signed, the anchor stays behind.
 sed -i "s|^  module: .*|  module: \"$BUILD/fakes/libp11shim.so\"|" "$S/signet.yaml"
