@@ -859,7 +859,7 @@ int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pu
 	/* A token holding an audit key can hold one: its mechanisms are asked only when it holds none. */
 	if (*pub == NULL)
 		*keyable = audit_alg(p) != SGT_ALG_NONE;
-	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */
+	/* Two or more exist between a new one's creation and the old one's removal, and after signers ran at once: the newest. */
 	for (i = 0; i < n; i++) {
 		struct sgt_audit_anchor x;
 

@@ -32,10 +32,11 @@ rm -f "$T/spy"
 run 0 p11tool --module "$SPY" --login --pin "$(user_pin)" --sign -m ECDSA --id "$id" -i "$T/i1.dgst" -o "$T/p.sig"
 peer=$(calls)
 note "one sign: signet $one PKCS#11 calls, pkcs11-tool --sign --id $peer"
-[ "$one" -le 25 ] || fail "one sign made $one PKCS#11 calls (at most 25: init, login, 3 searches, the chain's key id, 2 signatures, the head kept)"
+[ "$one" -le 24 ] || fail "one sign made $one PKCS#11 calls (at most 24: init, login, 3 searches, the chain's key id, 2 signatures, the head kept)"
 rm -f "$T/spy"
 sig 0 sign "$T/i1.bin" --key fw
 eq "$(named C_OpenSession)" 1 "sessions opened by one sign"
+eq "$(named C_GetTokenInfo)" 1 "token infos read (the embedded token is the only one in its directory: SoftHSM2's empty slot is not asked)"
 eq "$(named C_FindObjectsInit)" 3 "searches of one sign (the key, the audit key, this chain's anchor)"
 eq "$(named C_FindObjects)" 3 "C_FindObjects of one sign (one each: a short answer ends a search)"
 eq "$(named C_GetAttributeValue)" 2 "attribute reads of a sign whose certificate gives the public key (the audit key's CKA_ID, naming its chain; the old anchor's class and label before it goes)"
@@ -130,3 +131,12 @@ has "$T/err" "^signet: the token's signature for '$T/i4.bin' does not verify wit
 [ ! -e "$T/swapped.sig" ] || fail "a signature by another key was written"
 hasnt "$S/audit.log" '"op":"sign".*swapped'
 eq "$(grep -c '"op":"sign","label":"fw".*"result":"ok"' <(tail -n +"$((records + 1))" "$S/audit.log"))" 0 "sign records after the swap"
+
+# A second token labelled like the store's, made in the embedded token's directory: the slot search
+# stops at the first match only while that directory holds one token, so this one is seen and refused.
+SOFTHSM2_CONF="$S/hsm/softhsm2.conf" softhsm2-util --init-token --free --label signet --so-pin 5678 --pin 1234 >/dev/null ||
+  fail "could not make a second token"
+sig 4 sign "$T/i1.bin" --key fw --out "$T/dup.sig"
+one_line_error
+has "$T/err" "^signet: more than one token is labelled 'signet'"
+[ ! -e "$T/dup.sig" ] || fail "signed with two tokens labelled alike"
