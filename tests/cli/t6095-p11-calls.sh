@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # A network HSM pays one round trip per PKCS#11 call (issue 20): what one
 # sign asks the token, counted by OpenSC's pkcs11-spy between signet and
-# SoftHSM2, against pkcs11-tool's --sign on the same token: one session,
-# the key found by one search and not read when its certificate is known,
-# the audit key found by one search, one head signed and kept; 2 calls per
+# SoftHSM2, against pkcs11-tool's --sign on the same token: one slot's
+# token info (the embedded token is the only one of its directory), one
+# session ended by C_Finalize, the key found by one search and not read
+# when its certificate is known, the audit key found by one search, this
+# chain's anchor by one (kept for the commit, read once before it goes),
+# one head signed and kept; a search ends on a short answer; 2 calls per
 # further image of a batch.  What the fewer calls rest on is checked too:
 # another key stored under the record's id is refused before anything is
 # written, an audit.pub that is not the token's audit key is said, and no
-# head is signed with that key; on a write-protected token (the test shim)
-# sign still works in a read-only session, its head signed, the anchor on
-# the token left where it was.
+# head is signed with that key; two signers at once keep every record and
+# their heads, and destroy nothing but old anchors; on a write-protected
+# token (the test shim) sign still works in a read-only session, its head
+# signed, the anchor on the token left where it was; a second token
+# labelled like the store's is still refused.
 . "$(dirname "$0")/../lib.sh"
 SPY=$(ls /usr/lib/*/pkcs11-spy.so 2>/dev/null | head -1)
 [ -n "$SPY" ] || fail "pkcs11-spy.so missing (Debian package opensc)"
