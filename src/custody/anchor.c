@@ -47,39 +47,12 @@ static size_t key_idlen;
 static struct sgt_audit_anchor legacy;
 
 /*
- * This chain's anchors as the search at activation found them, or as the
- * last keep_head left them, on found_p11: keep_head replaces them without
- * searching again (a search is three round trips to a network HSM, and a
- * scan of every object for SoftHSM2).  A sign lets the store lock go while
- * it signs, so another signer of the store may have replaced them since:
- * each is read once (class and label) before it is destroyed, so a handle
- * left stale by another process's destroy is never destroyed when a module
- * that reuses handles gave its number to another object.  An anchor that
- * such a signer kept meanwhile stays until the next command's search finds
- * it; `audit verify` takes the newest of a chain's anchors.
+ * A store whose only anchor is still the unnamed one: its heads are kept
+ * there until its replacement by the named one is on record (an
+ * "audit.anchor" record, whose own signed append makes the replacement):
+ * keep_head found it, and tx.c records it after the command's commit.
  */
-static CK_OBJECT_HANDLE *found_h;
-static size_t nfound;
-static const struct sgt_p11 *found_p11;	/* NULL: nothing known, keep_head searches */
-static unsigned found_reopens;	/* found_p11->reopens then: a reopened session's handles may be stale */
-
-static void found_forget(void)
-{
-	free(found_h);
-	found_h = NULL;
-	nfound = 0;
-	found_p11 = NULL;
-}
-
-/* Takes h[0..n) (malloc'd, or NULL when n is 0) as this chain's anchors on handle. */
-static void found_set(const struct sgt_p11 *handle, CK_OBJECT_HANDLE *h, size_t n)
-{
-	found_forget();
-	found_h = h;
-	nfound = n;
-	found_p11 = handle;
-	found_reopens = handle->reopens;
-}
+static int migration_due;
 
 
 const struct sgt_audit_signer *sgt_anchor_signer(void)
@@ -190,8 +163,6 @@ static void check_none(void)
 
 void sgt_anchor_forget(const struct sgt_p11 *p)
 {
-	if (p != NULL && p == found_p11)
-		found_forget();
 	if (p != NULL && p == signer_p11) {
 		signer_p11 = NULL;
 		signer_key = CK_INVALID_HANDLE;
@@ -387,44 +358,14 @@ static void chain_label(const unsigned char *id, size_t len, char out[64])
 }
 
 /*
- * 1 when this chain has no named anchor yet but the token holds the
- * unnamed one it signed last (a store from before chains had names): the
- * next signed append migrates it.
+ * The signed head kept on the token: a new data object first, then the
+ * old ones go.  Searched for here, under the store lock that orders the
+ * chain's appends (a sign lets it go while it signs, and another signer
+ * of the store may keep a head meanwhile), so every older anchor of this
+ * chain is found and nothing else is destroyed.  A store with no named
+ * anchor yet but the unnamed one it signed last keeps its head there
+ * until an "audit.anchor" record says it is replaced (migration_due).
  */
-static int legacy_only(struct sgt_p11 *p, const struct sgt_p11 *handle)
-{
-	CK_OBJECT_HANDLE *h = NULL;
-	char label[64];
-	size_t n = 0, i;
-	int mine = 0;
-
-	if (key_idlen == 0 || !legacy.present)
-		return 0;
-	chain_label(key_id, key_idlen, label);
-	if (find_label(p, CKO_DATA, label, &h, &n) != SGT_OK)
-		return 0;
-	found_set(handle, h, n);	/* kept for keep_head */
-	if (n > 0)
-		return 0;
-	if (find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n) == SGT_OK)
-		for (i = 0; i < n && !mine; i++)
-			mine = is_legacy_mine(p, h[i]);
-	free(h);
-	return mine;
-}
-
-/* 1 when h (found earlier) still names a data object labelled label. */
-static int still_labelled(struct sgt_p11 *p, CK_OBJECT_HANDLE h, const char *label)
-{
-	CK_OBJECT_CLASS cls = ANY_CLASS;
-	char got[64];
-	CK_ATTRIBUTE t[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_LABEL, got, sizeof(got) } };
-
-	return p->f->C_GetAttributeValue(p->session, h, t, 2) == CKR_OK && cls == CKO_DATA &&
-	       t[1].ulValueLen == strlen(label) && memcmp(got, label, t[1].ulValueLen) == 0;
-}
-
-/* The signed head kept on the token: a new data object first, then the old ones go. */
 static int keep_head(void *ctx, long long seq, const char *hash, const char *sig_b64)
 {
 	const char *token = ((struct sgt_p11 *)ctx)->token;
@@ -433,8 +374,8 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	char text[800], label[64];
-	size_t n = 0, nu = 0, i, kept = 0;
-	int rc, known;
+	size_t n = 0, nu = 0, i, mine = 0;
+	int rc, stay_unnamed = 0;
 	CK_RV rv;
 
 	snprintf(text, sizeof(text), "signed %lld %s %s\n", seq, hash, sig_b64);
@@ -445,20 +386,18 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 		snprintf(label, sizeof(label), "%s", SGT_AUDIT_HEAD_LABEL);
 	if ((rc = attach(ctx, &p, 1)) != SGT_OK)
 		return rc;
-	/* this chain's anchors as found before (checked one by one below), else searched for */
-	known = found_p11 == ctx && found_reopens == p.reopens && key_idlen > 0;
-	if (known && nfound > 0 && (old = malloc(nfound * sizeof(*old))) == NULL)
-		known = 0;
-	if (known) {
-		if (nfound > 0)
-			memcpy(old, found_h, nfound * sizeof(*old));
-		n = nfound;
-		rc = SGT_OK;
-	} else {
-		rc = find_label(&p, CKO_DATA, label, &old, &n);
+	rc = find_label(&p, CKO_DATA, label, &old, &n);
+	/* no named anchor: the unnamed one this store signed last, if any (a store from before chains had names) */
+	if (rc == SGT_OK && key_idlen > 0 && n == 0 && legacy.present &&
+	    (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &unnamed, &nu)) == SGT_OK) {
+		for (i = 0; i < nu; i++)
+			if (is_legacy_mine(&p, unnamed[i]))
+				unnamed[mine++] = unnamed[i];
+		stay_unnamed = mine > 0 && !migration_due;
+		if (stay_unnamed)
+			snprintf(label, sizeof(label), "%s", SGT_AUDIT_HEAD_LABEL);
 	}
-	if (rc == SGT_OK &&
-	    (key_idlen == 0 || !legacy.present || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &unnamed, &nu)) == SGT_OK)) {
+	if (rc == SGT_OK) {
 		CK_ATTRIBUTE t[] = {
 			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, sizeof(yes) },
 			{ CKA_PRIVATE, &no, sizeof(no) }, { CKA_LABEL, label, strlen(label) },
@@ -467,32 +406,32 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 
 		if ((rv = p.f->C_CreateObject(p.session, t, sizeof(t) / sizeof(t[0]), &obj)) != CKR_OK)
 			rc = sgt_err(SGT_ERR_HSM, "cannot keep the audit head on token '%s' (%s)", token, sgt_p11_rv_name(rv));
-		/* the older ones of this chain go, and the unnamed one this store signed last (migrated) */
-		for (i = 0, kept = 0; rc == SGT_OK && i < n; i++)
-			if (old[i] != obj && (!known || still_labelled(&p, old[i], label)) &&
-			    p.f->C_DestroyObject(p.session, old[i]) != CKR_OK)
-				old[kept++] = old[i];	/* still there, it seems: the next keep tries again */
-		for (i = 0; rc == SGT_OK && i < nu; i++)
-			if (is_legacy_mine(&p, unnamed[i]))
-				p.f->C_DestroyObject(p.session, unnamed[i]);
-		/* what this chain has now, for the next append of this command (the store still locked) */
-		if (rc == SGT_OK && key_idlen > 0) {
-			CK_OBJECT_HANDLE *now = malloc((kept + 1) * sizeof(*now));
-
-			if (now != NULL) {
-				now[0] = obj;
-				if (kept > 0)
-					memcpy(now + 1, old, kept * sizeof(*now));
-				found_set(ctx, now, kept + 1);
-			} else {
-				found_forget();
-			}
+		/* the older ones of this chain go, and the unnamed one this store signed last (kept, or replaced) */
+		for (i = 0; rc == SGT_OK && i < n; i++)
+			p.f->C_DestroyObject(p.session, old[i]);
+		for (i = 0; rc == SGT_OK && i < mine; i++)
+			p.f->C_DestroyObject(p.session, unnamed[i]);
+		if (rc == SGT_OK && stay_unnamed) {
+			/* the unnamed anchor now holds this head: the one the replacement looks for */
+			legacy.present = 1;
+			legacy.seq = seq;
+			snprintf(legacy.hash, sizeof(legacy.hash), "%s", hash);
+			migration_due = 1;
+		} else if (rc == SGT_OK && mine > 0) {
+			migration_due = 0;	/* replaced: the audit.anchor record is in this append */
 		}
 	}
 	free(old);
 	free(unnamed);
 	detach(ctx, &p);
 	return rc;
+}
+
+int sgt_anchor_migration_due(void)
+{
+	int due = migration_due && signer_p11 != NULL;
+
+	return due;
 }
 
 int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out)
@@ -653,7 +592,6 @@ int sgt_anchor_make(struct sgt_p11 *handle, const unsigned char *id, size_t idle
 	if ((rc = sgt_p11_generate(&p, alg, SGT_AUDIT_KEY_LABEL, id, idlen, &pub, &priv)) != SGT_OK)
 		goto out;
 	/* the new key names this store's chain from now on */
-	found_forget();
 	key_idlen = idlen < sizeof(key_id) ? idlen : sizeof(key_id);
 	memcpy(key_id, id, key_idlen);
 	if ((rc = sgt_p11_pubkey(&p, pub, out)) != SGT_OK) {
@@ -748,7 +686,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	/* What is wrong with the audit files is the audit append's and verify's to say, once. */
 	sgt_silent++;
 	key_idlen = 0;
-	found_forget();
+	migration_due = 0;
 	rc = sgt_audit_pub_load(st, &file);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
 	/*
@@ -816,11 +754,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		check_none();
 		state = SGT_ANCHOR_OFF;
 	}
-	/* a store with only the unnamed anchor of old: the caller records that its next append names it */
-	if (state == SGT_ANCHOR_SIGNING && st->lock_exclusive && legacy_only(&p, handle))
-		state = SGT_ANCHOR_MIGRATE;
-	else
-		memset(&legacy, 0, sizeof(legacy));	/* nothing to migrate: keep_head need not look for it */
+	/* a store with only the unnamed anchor of old is seen by keep_head, under the lock */
 out:
 	if (p.f != NULL)
 		detach(handle, &p);
@@ -845,7 +779,6 @@ int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pu
 	(void)sgt_audit_pub_load(st, &want);
 	sgt_silent--;
 	key_idlen = 0;
-	found_forget();
 	if ((rc = token_pub(p, want, pub, NULL)) != SGT_OK)
 		goto out;
 	/* This chain's anchor (labelled with its audit key's CKA_ID); an unnamed one only while it has none. */
@@ -859,7 +792,7 @@ int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pu
 	/* A token holding an audit key can hold one: its mechanisms are asked only when it holds none. */
 	if (*pub == NULL)
 		*keyable = audit_alg(p) != SGT_ALG_NONE;
-	/* Two or more exist between a new one's creation and the old one's removal, and after signers ran at once: the newest. */
+	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */
 	for (i = 0; i < n; i++) {
 		struct sgt_audit_anchor x;
 
