@@ -38,9 +38,10 @@ static struct sgt_audit_signer head_signer;	/* valid while signer_p11 is set */
  * per store, shared by every host appending to the store's log): the
  * anchor object's label carries the key's CKA_ID, so two stores on one
  * token keep two anchors.  key_id is that CKA_ID (of the key whose public
- * key is audit.pub).  legacy is the unnamed anchor (from before anchors
- * had names) this store last signed, replaced by its named one at the
- * next signed append.
+ * key is audit.pub).  legacy is the head this store last signed (audit.head's,
+ * then the last one kept): an unnamed anchor (from before anchors had
+ * names) holding it is this store's, replaced by its named one once that
+ * is on record.
  */
 static unsigned char key_id[64];
 static size_t key_idlen;
@@ -53,7 +54,6 @@ static struct sgt_audit_anchor legacy;
  * keep_head found it, and tx.c records it after the command's commit.
  */
 static int migration_due;
-
 
 const struct sgt_audit_signer *sgt_anchor_signer(void)
 {
@@ -708,7 +708,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	free(h);
 	if (rc != SGT_OK)
 		goto out;
-	/* the unnamed anchor this store signed last: replaced by its named one at the next signed append */
+	/* the head this store signed last: an unnamed anchor holding it is this store's (keep_head) */
 	memset(&legacy, 0, sizeof(legacy));
 	if (head.signed_.present)
 		legacy = head.signed_;
