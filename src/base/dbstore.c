@@ -788,31 +788,34 @@ void sgt_db_command(const char *cmd, const char *sub)
 {
 	static const char *const with_sub[] = { "key", "cert", "fleet", "rotate", "store", "audit", "approve", "policy", NULL };
 	size_t i;
-	int keep = sub != NULL && strncmp(sub, "--format", 8) == 0;
+	int keep = 0;
 
 	for (i = 0; with_sub[i] != NULL && cmd != NULL && !keep; i++)
 		keep = strcmp(cmd, with_sub[i]) == 0;
-	if (!keep || (sub != NULL && sub[0] == '-' && strncmp(sub, "--format", 8) != 0))
+	if (!keep || (sub != NULL && sub[0] == '-'))
 		sub = NULL;	/* a label, a file or an option: not part of the command's name */
 	snprintf(db.cmd, sizeof(db.cmd), "%s%s%s", cmd ? cmd : "", sub ? " " : "", sub ? sub : "");
 }
 
 int sgt_db_allowed(const struct sgt_store *st)
 {
-	static const char *const ok[] = { "key generate", "cert issue", "cert reissue", "store migrate", NULL };
+	/*
+	 * Every state-changing command stages its store files in its
+	 * transaction, so its records name them and sgt_db_commit carries them
+	 * into the database with the records.  backup writes the store's files
+	 * as a file store's archive: not yet (back up the database instead).
+	 */
+	static const char *const not_yet[] = { "backup", NULL };
 	size_t i;
 
 	if (st->cfg.db_conninfo == NULL)
 		return SGT_OK;
-	for (i = 0; ok[i] != NULL; i++)
-		if (strcmp(db.cmd, ok[i]) == 0)
-			return SGT_OK;
-	/* sign and renew whatever follows, except MCUboot images (sgt_db_command was told "sign --format mcuboot") */
-	if ((strncmp(db.cmd, "sign", 4) == 0 && (db.cmd[4] == '\0' || db.cmd[4] == ' ') &&
-	     strcmp(db.cmd, "sign --format mcuboot") != 0) ||
-	    (strncmp(db.cmd, "renew", 5) == 0 && (db.cmd[5] == '\0' || db.cmd[5] == ' ')))
-		return SGT_OK;
-	return sgt_err(SGT_ERR_DATA, "'signet %s' is not supported yet on a database-backed store ('%s')", db.cmd, st->dir);
+	for (i = 0; not_yet[i] != NULL; i++)
+		if (strncmp(db.cmd, not_yet[i], strlen(not_yet[i])) == 0 &&
+		    (db.cmd[strlen(not_yet[i])] == '\0' || db.cmd[strlen(not_yet[i])] == ' '))
+			return sgt_err(SGT_ERR_DATA, "'signet %s' is not supported yet on a database-backed store ('%s')",
+				       db.cmd, st->dir);
+	return SGT_OK;
 }
 
 /* -- init --db, --join ---------------------------------------------------------------------- */
