@@ -161,3 +161,15 @@ db_records >"$T/db.log"
 cmp -s "$A/audit.log" "$T/db.log" || fail "host A's copy of the chain differs from the database's"
 cmp -s "$B/audit.log" "$T/db.log" || fail "host B's copy of the chain differs from the database's"
 sb 0 audit custody
+
+# The one libpq loader (pqload.c, shared with PostgreSQL fleet sources): a libpq.so.5 lacking
+# libpq's functions is named in one line, and nothing happens.
+mkdir "$T/fakepq"
+echo 'int sgt_not_libpq(void); int sgt_not_libpq(void) { return 0; }' >"$T/fakepq/x.c"
+cc -shared -fPIC -o "$T/fakepq/libpq.so.5" "$T/fakepq/x.c" || fail "cc of a fake libpq"
+n=$(count)
+LD_LIBRARY_PATH="$T/fakepq" sa 3 key generate nopq
+one_line_error
+has "$T/err" "^signet: the libpq found lacks PQconninfoParse$"
+eq "$(count)" "$n" "nothing recorded without libpq"
+[ ! -e "$A/keys/nopq.yaml" ] || fail "a key record without libpq"
