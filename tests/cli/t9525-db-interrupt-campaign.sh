@@ -3,7 +3,8 @@
 # p11-kit server) and signet killed at every message to the database and
 # every rename, link, unlink and fsync of a sign, a reissue, and of the
 # commands t9540 runs on a database store that write store files or make
-# token objects (key import, fleet build add, sign --format mcuboot); then
+# token objects (key import, cert import, fleet build add, rotate start,
+# sign --format mcuboot); then
 # a second host joins and its copy of every store file is this host's (a
 # campaign: make check-campaigns).
 . "$(dirname "$0")/../lib.sh"
@@ -25,6 +26,11 @@ mkdir "$T/k"
 head -c 3000 /dev/urandom >"$T/k/img.bin"
 kills=0
 sig 0 header fw --out "$T/fw.h"
+sig 0 key generate k2
+MKCERT="$TOP/tests/vectors/cert/mkcert.sh"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/ca.key" 2>/dev/null
+"$MKCERT" "$T/ca.pem" "$T/ca.key" now-10d now+3650d sha256 "/CN=Acme CA" \
+  "basicConstraints = critical,CA:TRUE" "keyUsage = critical,keyCertSign"
 { head -c 32 /dev/zero; head -c 3000 /dev/urandom; } >"$T/mcu.bin"
 j=0
 # mkcmd WHAT: the command, with a label, version or output of its own each time (key import and
@@ -37,11 +43,19 @@ mkcmd() {
     import)
       openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/imp.pem" 2>/dev/null || fail "openssl genpkey"
       cmd=("$SIGNET" key import "imp$j" --private-key "$T/imp.pem") ;;
+    cimport)
+      "$SIGNET" cert csr k2 --out "$T/k2.csr" >/dev/null 2>&1 || fail "cert csr"
+      openssl x509 -req -in "$T/k2.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -set_serial "$((1000 + j))" -days 200 \
+        -copy_extensions copy -out "$T/issued.pem" 2>/dev/null || fail "the external CA"
+      cmd=("$SIGNET" cert import k2 "$T/issued.pem") ;;
     build) cmd=("$SIGNET" fleet build add gen1 "1.$j" "$T/fw.h") ;;
+    rotate)
+      "$SIGNET" key generate "old$j" >/dev/null 2>&1 && "$SIGNET" key generate "new$j" >/dev/null 2>&1 || fail "key generate"
+      cmd=("$SIGNET" rotate start "old$j" "new$j") ;;
     mcuboot) cmd=("$SIGNET" sign "$T/mcu.bin" --key fw --format mcuboot --version 1.0.0 --out "$T/k/mcu$j.img") ;;
   esac
 }
-for what in sign reissue import build mcuboot; do
+for what in sign reissue import cimport build rotate mcuboot; do
   for sc in sendto rename link unlink fsync; do
     mkcmd "$what"
     n=$(strace -f -o "$T/count" -e trace="$sc" "${cmd[@]}" >/dev/null 2>&1; grep -c " $sc(" "$T/count")
@@ -63,7 +77,7 @@ db_records >"$T/db.log"
 for f in "$T"/k/*.sig "$T"/k/mcu*.img; do
   [ -n "$(jq -c --arg f "$f" 'select((.intent.files // []) | index($f)) | .seq' "$T/db.log")" ] || fail "$f has no record"
 done
-for f in "$S"/keys/imp*.yaml "$S"/fleets/gen1/*.yaml; do
+for f in "$S"/keys/imp*.yaml "$S"/fleets/gen1/*.yaml "$S"/certs/k2/*.pem "$S"/rotations/*; do
   [ -n "$(jq -c --arg f "$f" 'select(.result == "ok" and ((.intent.files // []) | index($f))) | .seq' "$T/db.log")" ] ||
     fail "$f has no record"
 done
@@ -73,7 +87,7 @@ sig 0 audit custody
 # A host joining now takes every store file from the database: the same as this host's.
 B="$T/hostB"
 sig 0 --store "$B" init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB" --join --host beta
-storefiles() { (cd "$1" && find keys certs fleets audit.pub -type f ! -name '*.tmp*' -print0 | sort -z | xargs -0 sha256sum); }
+storefiles() { (cd "$1" && find keys certs fleets rotations audit.pub -type f ! -name '*.tmp*' -print0 | sort -z | xargs -0 sha256sum); }
 storefiles "$S" >"$T/a.files"
 storefiles "$B" >"$T/b.files"
 cmp -s "$T/a.files" "$T/b.files" || { diff "$T/a.files" "$T/b.files"; fail "the joining host's store files differ from this host's"; }
