@@ -119,6 +119,19 @@ one_op fleet.build.add "$n"
 sb 0 fleet build list
 has "$T/out" "^gen1 +1\.0 +0 +fw +held"
 same fleets/gen1/1.0.yaml
+# The same build recorded from both hosts at once: the head row's lock makes one wait, and it
+# then finds the other's record in its copy: one is recorded, the other refused.
+n=$(count)
+"$SIGNET" --store "$A" fleet build add gen2 2.0 "$T/fw.h" >"$T/ra.out" 2>"$T/ra.err" & pa=$!
+"$SIGNET" --store "$B" fleet build add gen2 2.0 "$T/fw.h" >"$T/rb.out" 2>"$T/rb.err" & pb=$!
+wait "$pa"; ra=$?; wait "$pb"; rb=$?
+eq "$(printf '%s\n' "$ra" "$rb" | sort | tr '\n' ' ')" "0 3 " "exit codes of the same build added on both hosts at once"
+eq "$(( $(count) - n ))" 1 "one record for the build added twice at once"
+[ "$ra" = 3 ] && cp "$T/ra.err" "$T/err" || cp "$T/rb.err" "$T/err"
+one_line_error
+has "$T/err" "fleets/gen2/2\.0\.yaml' already exists; not replacing it"
+sb 0 fleet build list gen2
+has "$T/out" "^gen2 +2\.0 "
 
 # rotate start, then rotate finish: host B follows the rotation and refuses the retired key
 n=$(count)
