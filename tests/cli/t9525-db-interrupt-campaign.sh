@@ -4,9 +4,9 @@
 # every rename, link, unlink and fsync of a sign, a reissue, and of the
 # commands t9540 runs on a database store that write store files or make
 # token objects (key import, key adopt, cert import, fleet build add,
-# rotate start, sign --format mcuboot); then
-# a second host joins and its copy of every store file is this host's (a
-# campaign: make check-campaigns).
+# rotate start, sign --format mcuboot); then a second host joins and its
+# copy of every store file is this host's (a campaign: make
+# check-campaigns).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../dbstore.sh"
 db_start
