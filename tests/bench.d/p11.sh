@@ -109,7 +109,11 @@ for via in server delay; do
   s=$(printf '%s\n' $s | sort -n | sed -n 6p) t=$(printf '%s\n' $t | sort -n | sed -n 6p)
   [ "$via" = server ] && what="direct to the server:" || what="$LAT ms per message added:"
   awk -v w="$what" -v s="$s" -v t="$t" 'BEGIN{printf "%-26s signet sign %6.1f ms  pkcs11-tool --sign --id %6.1f ms  ratio %.2fx (median of 11; target <= 1.30x)\n", w, s/1000, t/1000, s/t}'
+  [ "$via" = server ] && s0=$s t0=$t
 done
+# What the latency alone adds (the round trips), apart from each program's own local work.
+awk -v s="$s" -v t="$t" -v s0="$s0" -v t0="$t0" 'BEGIN{printf "added by the latency:      signet sign %+6.1f ms  pkcs11-tool --sign --id %+6.1f ms  ratio %.2fx\n", (s-s0)/1000, (t-t0)/1000, (s-s0)/(t-t0)}'
+
 kill -TERM -- "-$srv" "-$dly" 2>/dev/null || true
 wait "$srv" "$dly" 2>/dev/null || true
 trap 'rm -rf "$W"' EXIT
