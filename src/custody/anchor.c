@@ -102,14 +102,14 @@ static int cache_read(const struct sgt_store *st, const char *spki, unsigned cha
 	return 1;
 }
 
-/* From now on key_id is cached for dir's audit.pub pub, once a head signed with it checks. */
-static void cache_arm(const char *dir, EVP_PKEY *pub)
+/* The cache of dir's audit.pub pub; due: key_id is written there once a head signed with it checks. */
+static void cache_arm(const char *dir, EVP_PKEY *pub, int due)
 {
 	free(cache_dir);
 	cache_dir = NULL;
 	cache_due = 0;
 	if (pub != NULL && sgt_key_spki_sha256(pub, cache_spki) == SGT_OK && (cache_dir = strdup(dir)) != NULL)
-		cache_due = 1;
+		cache_due = due;
 }
 
 static void cache_disarm(void)
@@ -480,7 +480,7 @@ static int refind(struct sgt_p11 *p, const unsigned char dgst[32], unsigned char
 		signer_key = key;
 		signer_kt = EVP_PKEY_is_a(tok, "RSA") ? CKK_RSA : CKK_EC;
 		signer_reopens = p->reopens;
-		cache_due = cache_dir != NULL;
+		cache_due = cache_dir != NULL && key_idlen > 0;
 		rc = sign_digest(p, signer_kt, dgst, sig, siglen);
 	}
 	EVP_PKEY_free(tok);
@@ -792,7 +792,7 @@ void sgt_anchor_start(struct sgt_p11 *handle, const struct sgt_store *st, EVP_PK
 	signer_key = CK_INVALID_HANDLE;	/* found at the first head */
 	signer_cached = 0;
 	check_none();	/* just made, its audit.pub from its own public key */
-	cache_arm(st->dir, pub);	/* its CKA_ID, cached with its first head */
+	cache_arm(st->dir, pub, 1);	/* its CKA_ID, cached with its first head */
 }
 
 struct key_named {
@@ -930,9 +930,8 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	state = SGT_ANCHOR_SIGNING;
 	check_none();
 	signer_cached = cached;
-	cache_disarm();
-	if (!cached && key_idlen > 0)
-		cache_arm(st->dir, file);	/* learned the slow way: cached with the first head that checks */
+	/* learned the slow way: cached with the first head that checks */
+	cache_arm(st->dir, file, !cached && key_idlen > 0);
 	if (check && (signer_dir = strdup(st->dir)) != NULL && EVP_PKEY_up_ref(file) == 1) {
 		signer_check = file;
 	} else if (check) {
