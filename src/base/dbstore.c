@@ -553,6 +553,8 @@ static struct {
 	size_t n;
 	char **keep;
 	size_t nkeep;
+	struct shared *pushed;	/* files people write this command's transaction carries */
+	size_t npushed;
 } sh;
 
 static void shared_free(struct shared *v, size_t n)
@@ -756,6 +758,39 @@ out:
 	return rc;
 }
 
+/*
+ * After a COMMIT that carried files people write (store put): this host's
+ * copies of them are the database's now, so the manifest says so; were
+ * this not written (cut off here), the next sync finds them equal to the
+ * database's and notes them then.
+ */
+static void shared_committed(void)
+{
+	struct sgt_buf out = { 0 };
+	size_t i, j;
+	char *mp;
+	int rc = SGT_OK;
+
+	if (sh.npushed == 0 || db.dir == NULL)
+		return;
+	for (i = 0; i < sh.npushed && rc == SGT_OK; i++) {
+		for (j = 0; j < sh.n && strcmp(sh.v[j].path, sh.pushed[i].path) != 0; j++)
+			;
+		if (j < sh.n)
+			memcpy(sh.v[j].hex, sh.pushed[i].hex, sizeof(sh.v[j].hex));
+		else
+			rc = shared_add(&sh.v, &sh.n, sh.pushed[i].path, sh.pushed[i].hex);
+	}
+	for (i = 0; i < sh.n && rc == SGT_OK; i++)
+		rc = sgt_buf_printf(&out, "%s  %s\n", sh.v[i].hex, sh.v[i].path);
+	if (rc == SGT_OK && (mp = path_in(db.dir, SHARED_MANIFEST)) != NULL) {
+		if (sgt_atomic_write(mp, out.p ? out.p : "", out.len, 0) != SGT_OK)
+			sgt_warn("the shared files were committed; this host notes them at its next command");
+		free(mp);
+	}
+	sgt_buf_free(&out);
+}
+
 int sgt_db_shared_read(const char *path)
 {
 	size_t dl;
@@ -932,6 +967,12 @@ static int push_files(json_t *rec, long long seq)
 		rc = q("INSERT INTO signet_files (path, content, seq, host) VALUES ($1, $2, $3::bigint, $4) "
 		       "ON CONFLICT (path) DO UPDATE SET content = EXCLUDED.content, seq = EXCLUDED.seq, host = EXCLUDED.host",
 		       4, vals, lens, 0, NULL, NULL);
+		if (rc == SGT_OK && sgt_store_file_kind(rel) == SGT_FILE_PEOPLE) {
+			char hex[65];
+
+			sgt_sha256_hex(data, len, hex);
+			rc = shared_add(&sh.pushed, &sh.npushed, rel, hex);	/* this host's copy is the database's once committed */
+		}
 		free(data);
 		if (rc != SGT_OK)
 			break;
@@ -982,6 +1023,11 @@ int sgt_db_commit(const char *lines, size_t len, long long first, const char *he
 	}
 	if (rc == SGT_OK)
 		rc = exec("COMMIT");
+	if (rc == SGT_OK)
+		shared_committed();
+	shared_free(sh.pushed, sh.npushed);
+	sh.pushed = NULL;
+	sh.npushed = 0;
 	if (rc == SGT_OK && db.reg_module != NULL) {
 		free(db.reg_module);
 		free(db.reg_token);

@@ -155,7 +155,7 @@ static int put_rel(const char *sdir, const char *given, char **out)
 	for (p = rel; p != NULL; p = strchr(p, '/') ? strchr(p, '/') + 1 : NULL)
 		if (strncmp(p, "../", 3) == 0 || strcmp(p, "..") == 0 || strncmp(p, "./", 2) == 0 || strcmp(p, ".") == 0)
 			return cmd_usage("store", "'%s' is not inside the store", given);
-	switch (sgt_store_file_kind(rel)) {
+	switch (strncmp(rel, "audit.", 6) == 0 ? SGT_FILE_COMMAND : sgt_store_file_kind(rel)) {
 	case SGT_FILE_COMMAND:
 		return cmd_usage("store", "'%s' is written by signet's own commands, never put by hand", rel);
 	case SGT_FILE_HOST:
