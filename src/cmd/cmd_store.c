@@ -227,6 +227,9 @@ static int put_check(const char *sdir, const char *rel, const char *path)
 		if (strlen(p->name) != strlen(base) - 5 || strncmp(p->name, base, strlen(base) - 5) != 0)
 			rc = sgt_err(SGT_ERR_DATA, "%s: names itself '%s', but is looked up as '%.*s'", path, p->name,
 				     (int)(strlen(base) - 5), base);
+		if (rc == SGT_OK && p->approvals_required > 0 && p->approvals_allowed_signers[0] == '/')
+			sgt_warn("%s: its allowed_signers '%s' is outside the store: not shared, each host reads its own",
+				 path, p->approvals_allowed_signers);
 		if (rc == SGT_OK && p->approvals_required > 0) {
 			struct sgt_signers s;
 			size_t n;
