@@ -701,13 +701,20 @@ static int shared_sync(const char *dir, int *retry)
 
 		if (sgt_store_file_kind(rel) != SGT_FILE_PEOPLE)
 			continue;
+		if ((rc = local_sha256(dir, rel, hex, &present)) != SGT_OK)
+			break;
 		if (shared_kept(rel)) {
+			/* put over a newer version another host shared than the one this host edited: it would undo it */
+			if (was != NULL && strcmp(was, dbhex) != 0 && present && strcmp(hex, dbhex) != 0) {
+				rc = sgt_err(SGT_ERR_DATA, "%s was shared by another host since this host took it; putting this "
+					     "host's edit would undo that: move it aside, run any command to take the store's, "
+					     "merge, then put it", rel);
+				break;
+			}
 			if (was != NULL)
 				rc = shared_add(&cur, &ncur, rel, was);
 			continue;
 		}
-		if ((rc = local_sha256(dir, rel, hex, &present)) != SGT_OK)
-			break;
 		if (present && strcmp(hex, dbhex) != 0 && (was == NULL || strcmp(hex, was) != 0)) {
 			rc = sgt_err(SGT_ERR_DATA, "%s on this host was edited but not shared: 'signet store put %s' shares "
 				     "it with every host (or remove it to take the store's)", rel, rel);

@@ -9,7 +9,9 @@
 # `rotate status` on B count; a local edit on B not put is refused in one
 # line by every command, is neither lost nor used, and a put from B shares
 # it; a file B has that was never shared is refused where it is read; a
-# newer put from A replaces B's untouched copy; a broken policy, a policy
+# newer put from A replaces B's untouched copy; a put from B over a
+# version A shared since B took its copy is refused (it would undo A's);
+# a broken policy, a policy
 # asking for more approvers than its allowed_signers names, and
 # command-owned or host-local paths are refused, nothing recorded; audit
 # verify on both hosts.  Then a file store: the record alone.
@@ -130,6 +132,26 @@ put_recorded policies/release.yaml beta
 sa 0 key list
 cmp -s "$A/policies/release.yaml" "$B/policies/release.yaml" || fail "host A did not take host B's put"
 
+# Both hosts edit it; A puts first: B's put would undo A's, so it is refused, nothing recorded, B's edit kept.
+echo "# edit on alpha" >>"$A/policies/release.yaml"
+echo "# edit on beta" >>"$B/policies/release.yaml"
+cp "$B/policies/release.yaml" "$T/beta.yaml"
+sa 0 store put policies/release.yaml
+n=$(count)
+sb 3 store put policies/release.yaml
+one_line_error
+has "$T/err" "^signet: policies/release.yaml was shared by another host since this host took it; putting this host's edit would undo that: move it aside, run any command to take the store's, merge, then put it$"
+eq "$(count)" "$n" "records after a put over another host's"
+cmp -s "$T/beta.yaml" "$B/policies/release.yaml" || fail "host B's edit was lost"
+mv "$B/policies/release.yaml" "$T/beta-aside.yaml"
+sb 0 key list
+cmp -s "$A/policies/release.yaml" "$B/policies/release.yaml" || fail "host B did not take host A's put"
+echo "# edit on beta" >>"$B/policies/release.yaml"
+sb 0 store put policies/release.yaml
+put_recorded policies/release.yaml beta
+sa 0 key list
+cmp -s "$A/policies/release.yaml" "$B/policies/release.yaml" || fail "host A did not take host B's merged put"
+
 # A file host B has that was never shared: refused where it is read, other commands go on.
 sed "s/^name: .*/name: local/" "$TOP/policies/codesign-generic.yaml" >"$B/policies/local.yaml"
 n=$(count)
@@ -189,7 +211,7 @@ rm "$A/policies/bad.yaml" "$A/policies/three.yaml" "$A/policies/misnamed.yaml"
 sa 0 audit verify
 sb 0 audit verify
 cmp -s "$A/audit.log" "$B/audit.log" || fail "the hosts' chains differ"
-eq "$(db_sql "SELECT count(*) FROM signet_audit WHERE convert_from(record, 'UTF8')::json->>'op' = 'store.put'")" 7 "store.put records"
+eq "$(db_sql "SELECT count(*) FROM signet_audit WHERE convert_from(record, 'UTF8')::json->>'op' = 'store.put'")" 9 "store.put records"
 
 # A file store: the record alone, an audit trail of policy and inventory changes.
 new_store
