@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dbstore.h"
 #include "audit.h"
 #include "cmd.h"
+#include "dbstore.h"
 #include "fleet.h"
 #include "fleet_records.h"
 #include "intent.h"

@@ -30,11 +30,11 @@ static const char help_text[] =
 	"\n"
 	"With --json each prints one JSON document.\n";
 
-/* The store's directory when there is a store, so <store>/policies is searched. */
 /* A database-backed store, read under its shared lock: its copy brought up to date first (dbstore.h). */
 static struct sgt_store dbst;
 static int dbst_open;
 
+/* The store's directory when there is a store, so <store>/policies is searched. */
 static const char *store_dir_if_any(struct sgt_ctx *ctx, char *buf, size_t cap)
 {
 	const char *dir = sgt_store_dir(ctx->store_opt);

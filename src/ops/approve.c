@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dbstore.h"
 #include "approve.h"
+#include "dbstore.h"
 #include "sgt.h"
 
 int sgt_approve_signers_load(const char *store_dir, const char *file, struct sgt_signers *out, char *path,
