@@ -321,6 +321,20 @@ static int put(struct sgt_ctx *ctx, int argc, char **argv)
 	/* No file shared without its record: on failure sgt_tx_free rolls back. */
 	if (rc != SGT_OK || (rc = sgt_tx_commit(tx)) != SGT_OK)
 		goto out;
+	if (ctx->json) {
+		json_t *arr = json_array();
+
+		for (i = 0; i < n; i++) {
+			char hex[65];
+
+			sgt_sha256_hex(data[i], lens[i], hex);
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:I}", "path", rels[i], "sha256", hex, "size",
+							     (json_int_t)lens[i]));
+		}
+		rc = cmd_json_print(json_pack("{s:o, s:s?}", "files", arr, "database",
+					      st.cfg.db_conninfo != NULL ? sgt_db_name() : NULL));
+		goto out;
+	}
 	for (i = 0; i < n && !sgt_quiet; i++) {
 		char hex[65];
 

@@ -79,6 +79,13 @@ sb 0 sign "$T/img.bin" --key rel --out "$T/img.sig" --approvals "$T/ap"
 eq "$(tail -1 "$B/audit.log" | jq -r '"\(.op) \(.result) \(.host) \(.details.approval.approvers | length)"')" \
   "sign ok beta 2" "host B's sign, approved"
 
+# A fleets.yaml host B wrote for itself, never shared: refused where it is read.
+echo "fleets: []" >"$B/fleets.yaml"
+sb 3 fleet report
+one_line_error
+has "$T/err" "^signet: fleets.yaml on this host was never shared: "
+rm "$B/fleets.yaml"
+
 # fleets.yaml and the header it names, put on host A: host B counts them.
 sa 0 header fw --out "$A/fw.h"
 cat >"$A/fleets.yaml" <<YAML
@@ -87,7 +94,9 @@ fleets:
     builds:
       - { version: 1.0, artefact: fw.h, devices: 500 }
 YAML
-sa 0 store put fleets.yaml fw.h
+sa 0 --json store put fleets.yaml fw.h
+eq "$(jq -r '"\(.database) \(.files | length) \(.files[0].path) \(.files[0].sha256) \(.files[1].path)"' "$T/out")" \
+  "postgresql:signet@$PGD 2 fleets.yaml $(sha "$A/fleets.yaml") fw.h" "store put --json"
 put_recorded fleets.yaml alpha
 sb 0 --json fleet report
 eq "$(jq -r '.summary.devices' "$T/out")" 500 "host B's fleet report counts host A's fleets.yaml"
