@@ -394,7 +394,9 @@ out:
 			*sig = NULL;
 			*siglen = 0;
 			/* found by a cached CKA_ID that names another key: the slow way, once */
-			if (!signer_cached || (rc = refind(&p, dgst, sig, siglen)) != SGT_OK) {
+			if (signer_cached) {
+				rc = refind(&p, dgst, sig, siglen);
+			} else {
 				refuse_key(token);
 				rc = SGT_ERR_HSM;
 			}
@@ -462,7 +464,8 @@ out:
  * (a cache copied from another store on the token, or altered): found the
  * slow way, as activation does without a cache (the token's audit public
  * key that is audit.pub, and its private key by its CKA_ID), and the head
- * signed again with it.  The cache is rewritten with the first head.
+ * signed again with it.  The cache is rewritten with the first head.  No
+ * such key: the token's audit key is not the store's (refuse_key).
  */
 static int refind(struct sgt_p11 *p, const unsigned char dgst[32], unsigned char **sig, size_t *siglen)
 {
@@ -474,9 +477,10 @@ static int refind(struct sgt_p11 *p, const unsigned char dgst[32], unsigned char
 	sgt_silent++;
 	rc = token_pub(p, signer_check, &tok, &key);
 	sgt_silent--;
-	if (rc == SGT_OK && (tok == NULL || key == CK_INVALID_HANDLE || !same_key(tok, signer_check)))
+	if (rc != SGT_OK || tok == NULL || key == CK_INVALID_HANDLE || !same_key(tok, signer_check)) {
+		refuse_key(p->token);
 		rc = SGT_ERR_HSM;
-	if (rc == SGT_OK) {
+	} else {
 		signer_key = key;
 		signer_kt = EVP_PKEY_is_a(tok, "RSA") ? CKK_RSA : CKK_EC;
 		signer_reopens = p->reopens;

@@ -10,10 +10,10 @@
 # signed and kept; a search ends on a short answer; 2 calls per further
 # image of a batch.  Without the cache a sign reads the audit key's
 # CKA_ID (23 calls) and writes the cache; a cache naming no key on the
-# token costs its search, and is rewritten.  What the fewer calls rest on is checked too:
+# token costs its search, and is rewritten; audit verify writes none.  What the fewer calls rest on is checked too:
 # another key stored under the record's id is refused before anything is
 # written, an audit.pub that is not the token's audit key is said, and no
-# head is signed with that key; two signers at once keep every record and
+# head is signed with that key (also when the cache names the token's key); two signers at once keep every record and
 # their heads, and destroy nothing but old anchors; on a write-protected
 # token (the test shim) sign still works in a read-only session, its head
 # signed, the anchor on the token left where it was; a second token
@@ -111,6 +111,15 @@ sig 0 sign "$T/i3.bin" --key fw --out "$T/other.sig"
 has "$T/err" "^signet: warning: '$S/audit.pub' is not the audit key of token 'signet'; audit heads are not signed$"
 eq "$(grep -c 'warning' "$T/err")" 1 "warnings"
 eq "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" "$signed_before" "signed head after a sign with a foreign audit.pub"
+# The same with a cache made for the foreign audit.pub naming the token's audit key: the key it finds signs
+# a head audit.pub does not check, the slow way finds no audit key that is audit.pub: said once, not signed.
+foreign=$(openssl pkey -pubin -in "$S/audit.pub" -outform DER | sha256sum | cut -d' ' -f1)
+echo "$audit_id $foreign" >"$S/audit.keyid"
+sig 0 sign "$T/i3.bin" --key fw --out "$T/other2.sig"
+has "$T/err" "^signet: warning: '$S/audit.pub' is not the audit key of token 'signet'; audit heads are not signed$"
+eq "$(grep -c 'warning' "$T/err")" 1 "warnings (a cache naming the token's audit key)"
+eq "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" "$signed_before" "signed head after a sign with a foreign audit.pub, cached"
+eq "$(cat "$S/audit.keyid")" "$audit_id $foreign" "the cache is not rewritten when no head checks"
 cp "$T/audit.pub" "$S/audit.pub"
 sig 0 sign "$T/i3.bin" --key fw --out "$T/again.sig"
 hasnt "$T/err" "warning"
