@@ -861,11 +861,13 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	rc = sgt_audit_pub_load(st, &file);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
 	/*
-	 * The usual store, audit.pub and one audit key on the token: the key is
-	 * found by one search of private keys, and that it is audit.pub's is
-	 * seen when the first head it signs is checked with audit.pub
-	 * (check_head).  Anything else: the token's public key is read and
-	 * compared.
+	 * The usual store, audit.pub and its audit key's CKA_ID cached: the key
+	 * is found by one search of its label and that CKA_ID (any number of
+	 * stores on the token); without the cache, one audit key on the token:
+	 * by one search of its label, and its CKA_ID read.  Either way that it
+	 * is audit.pub's is seen when the first head it signs is checked with
+	 * audit.pub (head_checks).  Anything else: the token's public keys are
+	 * read and compared.
 	 */
 	if (rc == SGT_OK && file != NULL && sgt_key_spki_sha256(file, spki) == SGT_OK && cache_read(st, spki, id, &idlen) &&
 	    find_id(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, id, idlen, &h, &n) == SGT_OK && n == 1 &&
