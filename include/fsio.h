@@ -6,7 +6,6 @@
 #ifndef SGT_FSIO_H
 #define SGT_FSIO_H
 
-#include <limits.h>
 #include <stddef.h>
 
 #include "sgt.h"
@@ -22,23 +21,6 @@
 #define SGT_WRITE_EXCL 1
 #define SGT_WRITE_NO_DIRSYNC 2
 int sgt_atomic_write(const char *path, const void *data, size_t len, int flags);
-/*
- * The same write in two halves, so that its fsync can be one of a set
- * (sgt_fsync_set) with other writes it needs no order with: begin writes
- * the temporary file (signals held until end or cancel) and leaves its
- * descriptor in a->fd; end fsyncs it unless synced says the caller did,
- * then renames (or links, SGT_WRITE_EXCL) and syncs the directory, with
- * sgt_atomic_write's errors; cancel removes the temporary file.
- */
-struct sgt_atomic {
-	char tmp[PATH_MAX];
-	char dir[PATH_MAX];
-	const char *path;
-	int fd;
-};
-int sgt_atomic_begin(struct sgt_atomic *a, const char *path, const void *data, size_t len);
-int sgt_atomic_end(struct sgt_atomic *a, int flags, int synced);
-void sgt_atomic_cancel(struct sgt_atomic *a);
 /*
  * User outputs (--out and the like), as opposed to the store's own files.
  * sgt_out_special: 1 when path is an existing device node, FIFO or other

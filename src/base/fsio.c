@@ -216,9 +216,6 @@ int sgt_fsync_set(const int *fds, size_t n, size_t *failed)
 unsigned sgt_user_umask = 077;
 
 static int atomic_write(const char *path, const void *data, size_t len, int flags, int mkparents, mode_t mode);
-static int atomic_open(struct sgt_atomic *a, const char *path, const void *data, size_t len, int mkparents,
-		       mode_t mode);
-static int atomic_put(struct sgt_atomic *a, int flags, int synced);
 
 int sgt_atomic_write(const char *path, const void *data, size_t len, int flags)
 {
@@ -233,91 +230,35 @@ int sgt_atomic_write(const char *path, const void *data, size_t len, int flags)
 /* mode 0: the 0600 of mkstemp (store files); else the mode the file gets before it is renamed into place. */
 static int atomic_write(const char *path, const void *data, size_t len, int flags, int mkparents, mode_t mode)
 {
-	struct sgt_atomic a;
-	int rc;
-
-	if ((rc = atomic_open(&a, path, data, len, mkparents, mode)) != SGT_OK)
-		return rc;
-	return atomic_put(&a, flags, 0);
-}
-
-int sgt_atomic_begin(struct sgt_atomic *a, const char *path, const void *data, size_t len)
-{
-	int rc;
-
-	sgt_sig_hold();
-	rc = atomic_open(a, path, data, len, 1, 0);
-	if (rc != SGT_OK)
-		sgt_sig_release();
-	return rc;
-}
-
-int sgt_atomic_end(struct sgt_atomic *a, int flags, int synced)
-{
-	int rc = atomic_put(a, flags, synced);
-
-	sgt_sig_release();
-	return rc;
-}
-
-void sgt_atomic_cancel(struct sgt_atomic *a)
-{
-	if (a->fd >= 0)
-		close(a->fd);
-	a->fd = -1;
-	unlink(a->tmp);
-	sgt_sig_release();
-}
-
-/* The temporary file written (not synced), its descriptor kept open in a->fd. */
-static int atomic_open(struct sgt_atomic *a, const char *path, const void *data, size_t len, int mkparents,
-		       mode_t mode)
-{
+	char dir[PATH_MAX], tmp[PATH_MAX];
 	const char *slash = strrchr(path, '/');
-	int rc, e;
+	int fd, rc, e;
 
-	a->fd = -1;
-	a->path = path;
-	if (strlen(path) + 16 >= sizeof(a->tmp) || (slash != NULL && (size_t)(slash - path) >= sizeof(a->dir)))
+	if (strlen(path) + 16 >= sizeof(tmp) || (slash != NULL && (size_t)(slash - path) >= sizeof(dir)))
 		return sgt_err(SGT_ERR_DATA, "path too long: '%s'", path);
 	if (slash == NULL)
-		strcpy(a->dir, ".");	/* a bare file name (an --out argument) is in the current directory */
+		strcpy(dir, ".");	/* a bare file name (an --out argument) is in the current directory */
 	else if (slash == path)
-		strcpy(a->dir, "/");
+		strcpy(dir, "/");
 	else {
-		memcpy(a->dir, path, (size_t)(slash - path));
-		a->dir[slash - path] = '\0';
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
 	}
-	if (mkparents && (rc = sgt_mkdirs(a->dir)) != SGT_OK)
+	if (mkparents && (rc = sgt_mkdirs(dir)) != SGT_OK)
 		return rc;
-	snprintf(a->tmp, sizeof(a->tmp), "%s.tmpXXXXXX", path);
-	a->fd = mkstemp(a->tmp);
-	if (a->fd < 0)
-		return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", a->tmp, strerror(errno));
-	if (mode != 0 && fchmod(a->fd, mode) != 0) {
-		rc = sgt_err(SGT_ERR_DATA, "cannot set the mode of '%s': %s", a->tmp, strerror(errno));
+	snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path);
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", tmp, strerror(errno));
+	if (mode != 0 && fchmod(fd, mode) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot set the mode of '%s': %s", tmp, strerror(errno));
 		goto fail;
 	}
-	if ((e = sgt_write_all(a->fd, data, len)) != 0) {
+	if ((e = sgt_write_all(fd, data, len)) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
 		goto fail;
 	}
-	return SGT_OK;
-fail:
-	close(a->fd);
-	a->fd = -1;
-	unlink(a->tmp);
-	return rc;
-}
-
-/* fsync (unless the caller has: synced), rename or link into place, fsync of the directory. */
-static int atomic_put(struct sgt_atomic *a, int flags, int synced)
-{
-	const char *path = a->path;
-	int rc, fd = a->fd;
-
-	a->fd = -1;
-	if (!synced && fsync(fd) != 0) {
+	if (fsync(fd) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", path, strerror(errno));
 		goto fail;
 	}
@@ -329,22 +270,22 @@ static int atomic_put(struct sgt_atomic *a, int flags, int synced)
 	fd = -1;
 	if (flags & SGT_WRITE_EXCL) {
 		/* link() fails if the name exists, so no record is ever replaced. */
-		if (link(a->tmp, path) != 0) {
+		if (link(tmp, path) != 0) {
 			rc = errno == EEXIST
 				? sgt_err(SGT_ERR_DATA, "'%s' already exists; not replacing it", path)
 				: sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", path, strerror(errno));
 			goto fail;
 		}
-		unlink(a->tmp);
-	} else if (rename(a->tmp, path) != 0) {
+		unlink(tmp);
+	} else if (rename(tmp, path) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot replace '%s': %s", path, strerror(errno));
 		goto fail;
 	}
-	return flags & SGT_WRITE_NO_DIRSYNC ? SGT_OK : sgt_fsync_dir(a->dir);
+	return flags & SGT_WRITE_NO_DIRSYNC ? SGT_OK : sgt_fsync_dir(dir);
 fail:
 	if (fd >= 0)
 		close(fd);
-	unlink(a->tmp);
+	unlink(tmp);
 	return rc;
 }
 

@@ -136,23 +136,15 @@ static int head_text(struct sgt_buf *b, const char *hash, const struct sgt_audit
 
 static char head_moved_why[512];	/* why a head that moved reported an error */
 
-/*
- * pre: the new head already written to its temporary file and synced
- * (append_recs: in one barrier with the log), only to be put in place; or
- * NULL to write it whole here.
- */
-static int head_save(const char *path, const char *hash, const struct sgt_audit_anchor *a, int *moved,
-		     struct sgt_atomic *pre)
+static int head_save(const char *path, const char *hash, const struct sgt_audit_anchor *a, int *moved)
 {
 	struct sgt_buf b = { 0 };
 	int rc = head_text(&b, hash, a);
 
 	*moved = 0;
-	if (rc != SGT_OK && pre != NULL)
-		sgt_atomic_cancel(pre);
 	if (rc == SGT_OK) {
 		sgt_silent++;	/* said below: as an error if the head stayed, in the caller's warning if it moved */
-		rc = pre != NULL ? sgt_atomic_end(pre, 0, 1) : sgt_atomic_write(path, b.p, b.len, 0);
+		rc = sgt_atomic_write(path, b.p, b.len, 0);
 		if (rc == SGT_OK)
 			*moved = 1;
 		else {
@@ -364,7 +356,7 @@ static int tail_repair(const struct sgt_store *st, const char *logpath, const ch
 	if (moved) {
 		int in_place;
 
-		if ((rc = head_save(headpath, t->hash, &head->signed_, &in_place, NULL)) != SGT_OK && !in_place)
+		if ((rc = head_save(headpath, t->hash, &head->signed_, &in_place)) != SGT_OK && !in_place)
 			return rc;
 		fprintf(stderr, "signet: recovered: the last audit append was interrupted before '%s' moved; completed it\n", headpath);
 		snprintf(head->hash, sizeof(head->hash), "%s", t->hash);
@@ -443,8 +435,7 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 	off_t oldsize;
 	size_t i;
 	json_t *r;
-	int fd = -1, rc = SGT_OK, moved = 0, pre_ok = 0;
-	struct sgt_atomic pre;
+	int fd = -1, rc = SGT_OK, moved = 0;
 	const char *host = sgt_db_host();	/* dbstore: a database-backed store's records name their host */
 	int on_db = host != NULL;
 
@@ -499,18 +490,7 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 		goto out;
 	}
 	oldsize = lseek(fd, 0, SEEK_END);
-	/*
-	 * The records and the new head's temporary file are synced in one
-	 * barrier (sgt_fsync_set): the head is put in place only after both
-	 * are durable, and its rename is what must follow the records; the
-	 * two fsyncs need no order between them.  So the head is signed first
-	 * (it names the records by seq and hash, known before they are
-	 * written; a signature of records that then fail to be written is
-	 * dropped with them).
-	 */
-	if (signer != NULL && !on_db)
-		head_sign(signer, seq, hash, &a);
-	if (write(fd, out.p, out.len) != (ssize_t)out.len) {
+	if (write(fd, out.p, out.len) != (ssize_t)out.len || fsync(fd) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot write audit log '%s': %s", logpath, strerror(errno));
 		if (ftruncate(fd, oldsize) != 0)
 			sgt_warn("could not undo a partial write to '%s'", logpath);
@@ -518,33 +498,9 @@ static int append_recs(const char *logpath, const char *headpath, const struct t
 			goto local_behind;
 		goto out;
 	}
-	{
-		struct sgt_buf hb = { 0 };
-		int fds[2] = { fd, -1 }, e = 0;
-		size_t bad = 0;
-
-		pre_ok = head_text(&hb, hash, &a) == SGT_OK && sgt_atomic_begin(&pre, headpath, hb.p, hb.len) == SGT_OK;
-		sgt_buf_free(&hb);
-		fds[1] = pre_ok ? pre.fd : -1;
-		if ((e = sgt_fsync_set(fds, pre_ok ? 2 : 1, &bad)) != 0 && bad == 1) {
-			/* the log is durable; the head could not be: as a head that cannot be written, below */
-			sgt_atomic_cancel(&pre);
-			pre_ok = 0;
-			rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", headpath, strerror(e));
-		} else if (e != 0) {
-			rc = sgt_err(SGT_ERR_DATA, "cannot write audit log '%s': %s", logpath, strerror(e));
-			if (pre_ok)
-				sgt_atomic_cancel(&pre);
-			if (ftruncate(fd, oldsize) != 0)
-				sgt_warn("could not undo a partial write to '%s'", logpath);
-			if (on_db)
-				goto local_behind;
-			goto out;
-		}
-	}
-	if (rc == SGT_OK && !pre_ok)
-		rc = SGT_ERR_DATA;	/* sgt_atomic_begin said why */
-	if (rc != SGT_OK || (rc = head_save(headpath, hash, &a, &moved, &pre)) != SGT_OK) {
+	if (signer != NULL && !on_db)
+		head_sign(signer, seq, hash, &a);
+	if ((rc = head_save(headpath, hash, &a, &moved)) != SGT_OK) {
 		if (moved) {
 			/*
 			 * The head names the new records: they stay, and the command
