@@ -92,8 +92,24 @@ def ino_of(path):
     return cur[path]
 
 
+def joined(f):
+    """The trace's lines, a call cut in two by another thread's (strace -f: "<unfinished ...>", then
+    "<... fsync resumed>") made whole again, at the place where it returned."""
+    pending = {}
+    for line in f:
+        m = re.match(r"^(?:\[pid\s+)?(\d+)\]?\s+(.*) <unfinished \.\.\.>$", line.rstrip("\n"))
+        if m:
+            pending[m.group(1)] = m.group(2)
+            continue
+        m = re.match(r"^(?:\[pid\s+)?(\d+)\]?\s+<\.\.\. \w+ resumed>(.*)$", line.rstrip("\n"))
+        if m and m.group(1) in pending:
+            yield "%s %s%s\n" % (m.group(1), pending.pop(m.group(1)), m.group(2))
+            continue
+        yield line
+
+
 with open(trace, errors="replace") as f:
-    for i, line in enumerate(f):
+    for i, line in enumerate(joined(f)):
         m = line_re.match(line)
         if not m or m.group(3).startswith("-"):
             continue

@@ -69,8 +69,8 @@ static char *dir_of(const char *path)
  * while this command lives, and the flock, held until the intent ends,
  * says the command is alive.  One that a kill or a power cut leaves short
  * named nothing yet; the next recovery removes it ("an incomplete intent
- * record").  sync: its content and its name are made durable now, in one
- * barrier (sgt_fsync_set), for an intent that names a key pair about to
+ * record").  sync: its content and its name are made durable now
+ * (sgt_fsync_set), for an intent that names a key pair about to
  * be made (the token's files may reach the disk at any time after); any
  * other intent is made durable with the staged files, in the barrier
  * before the first record that names them, which is the first time a
@@ -354,10 +354,9 @@ static void dir_set_add(char **dirs, size_t *n, char *d)
 
 /*
  * Makes every staged file durable with its directory entry, before the
- * record that names them.  At most SYNC_EACH_MAX files: the files and
- * their directories (each once) in one barrier (sgt_fsync_set: all the
- * fsyncs at once, in no order among themselves, all returned before the
- * record is written).  More: one syncfs per file system.
+ * record that names them, and the intent with them when it is not yet.
+ * At most SYNC_EACH_MAX files: the files and their directories (each
+ * once), one barrier (sgt_fsync_set).  More: one syncfs per file system.
  */
 int sgt_intent_sync_staged(void)
 {
