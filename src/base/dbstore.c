@@ -13,7 +13,6 @@
  *   signet_files(path, content, seq, host)  store files, path relative to the store
  *   signet_hosts(name, joined, module, token)
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -24,60 +23,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
 #include <openssl/evp.h>
 
 #include "dbstore.h"
 #include "hsmguard.h"
+#include "pqload.h"
 
-/* -- libpq, loaded on first use ------------------------------------------------ */
+/* -- libpq, loaded on first use (pqload.h) ------------------------------------- */
 
-static struct {
-	void *dl;
-	PQconninfoOption *(*conninfoParse)(const char *, char **);
-	void (*conninfoFree)(PQconninfoOption *);
-	void (*freemem)(void *);
-	PGconn *(*connectdb)(const char *);
-	ConnStatusType (*status)(const PGconn *);
-	char *(*errorMessage)(const PGconn *);
-	void (*finish)(PGconn *);
-	PGresult *(*exec)(PGconn *, const char *);
-	PGresult *(*execParams)(PGconn *, const char *, int, const Oid *, const char *const *, const int *,
-				const int *, int);
-	ExecStatusType (*resultStatus)(const PGresult *);
-	char *(*resultErrorMessage)(const PGresult *);
-	char *(*resultErrorField)(const PGresult *, int);
-	int (*ntuples)(const PGresult *);
-	int (*getisnull)(const PGresult *, int, int);
-	char *(*getvalue)(const PGresult *, int, int);
-	int (*getlength)(const PGresult *, int, int);
-	void (*clear)(PGresult *);
-	PQnoticeProcessor (*setNoticeProcessor)(PGconn *, PQnoticeProcessor, void *);
-} pq;
-
-#define PQ_BIND(field, sym) ((*(void **)&pq.field = dlsym(dl, sym)) != NULL || ((missing = sym), 0))
+static const struct sgt_pq *pq;
 
 static int pq_load(void)
 {
-	const char *missing = NULL;
-	void *dl;
+	const char *why;
+	int k;
 
-	if (pq.dl != NULL)
+	if (pq != NULL)
 		return SGT_OK;
-	if ((dl = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL)) == NULL)
-		return sgt_err(SGT_ERR_DATA, "a database-backed store needs libpq (Debian package libpq5): %s", dlerror());
-	if (!(PQ_BIND(conninfoParse, "PQconninfoParse") && PQ_BIND(conninfoFree, "PQconninfoFree") &&
-	      PQ_BIND(freemem, "PQfreemem") && PQ_BIND(connectdb, "PQconnectdb") && PQ_BIND(status, "PQstatus") &&
-	      PQ_BIND(errorMessage, "PQerrorMessage") && PQ_BIND(finish, "PQfinish") && PQ_BIND(exec, "PQexec") &&
-	      PQ_BIND(execParams, "PQexecParams") && PQ_BIND(resultStatus, "PQresultStatus") &&
-	      PQ_BIND(resultErrorMessage, "PQresultErrorMessage") && PQ_BIND(resultErrorField, "PQresultErrorField") &&
-	      PQ_BIND(ntuples, "PQntuples") && PQ_BIND(getisnull, "PQgetisnull") && PQ_BIND(getvalue, "PQgetvalue") &&
-	      PQ_BIND(getlength, "PQgetlength") && PQ_BIND(clear, "PQclear") &&
-	      PQ_BIND(setNoticeProcessor, "PQsetNoticeProcessor"))) {
-		dlclose(dl);
-		return sgt_err(SGT_ERR_DATA, "the libpq found lacks %s", missing);
-	}
-	pq.dl = dl;
+	if ((k = sgt_pq_load(&pq, &why)) == SGT_PQ_NOLIB)
+		return sgt_err(SGT_ERR_DATA, "a database-backed store needs libpq (Debian package libpq5): %s", why);
+	if (k != 0)
+		return sgt_err(SGT_ERR_DATA, "the libpq found lacks %s", why);
 	return SGT_OK;
 }
 
@@ -125,7 +91,7 @@ static const char *first_line(const char *msg, char *out, size_t cap)
 
 static void set_name(const char *conninfo)
 {
-	PQconninfoOption *opts = pq.conninfoParse(conninfo, NULL), *o;
+	PQconninfoOption *opts = pq->conninfoParse(conninfo, NULL), *o;
 	const char *dbname = NULL, *host = NULL, *user = NULL;
 
 	for (o = opts; o != NULL && o->keyword != NULL; o++) {
@@ -139,7 +105,7 @@ static void set_name(const char *conninfo)
 	snprintf(db.name, sizeof(db.name), "postgresql:%s@%s", dbname ? dbname : user ? user : "?",
 		 host ? host : "localhost");
 	if (opts != NULL)
-		pq.conninfoFree(opts);
+		pq->conninfoFree(opts);
 }
 
 /* The server's notices (a shutdown's WARNING) are not signet's to print: the failure that follows says it. */
@@ -155,12 +121,12 @@ static int connect_db(const char *conninfo)
 	int rc;
 
 	if (db.conn != NULL && db.conninfo != NULL && strcmp(db.conninfo, conninfo) == 0 &&
-	    pq.status(db.conn) == CONNECTION_OK)
+	    pq->status(db.conn) == CONNECTION_OK)
 		return SGT_OK;
 	if ((rc = pq_load()) != SGT_OK)
 		return rc;
 	if (db.conn != NULL)
-		pq.finish(db.conn);
+		pq->finish(db.conn);
 	db.conn = NULL;
 	db.in_tx = 0;
 	db.writer = 0;
@@ -170,16 +136,16 @@ static int connect_db(const char *conninfo)
 			return sgt_err(SGT_ERR_DATA, "out of memory");
 	}
 	set_name(db.conninfo);
-	db.conn = pq.connectdb(db.conninfo);
-	if (db.conn == NULL || pq.status(db.conn) != CONNECTION_OK) {
+	db.conn = pq->connectdb(db.conninfo);
+	if (db.conn == NULL || pq->status(db.conn) != CONNECTION_OK) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot reach the store's database %s: %s", db.name,
-			     db.conn ? first_line(pq.errorMessage(db.conn), msg, sizeof(msg)) : "out of memory");
+			     db.conn ? first_line(pq->errorMessage(db.conn), msg, sizeof(msg)) : "out of memory");
 		if (db.conn != NULL)
-			pq.finish(db.conn);
+			pq->finish(db.conn);
 		db.conn = NULL;
 		return rc;
 	}
-	pq.setNoticeProcessor(db.conn, quiet_notice, NULL);
+	pq->setNoticeProcessor(db.conn, quiet_notice, NULL);
 	return SGT_OK;
 }
 
@@ -197,30 +163,30 @@ static int q(const char *sql, int n, const char *const *vals, const int *lens, i
 	if (retry != NULL)
 		*retry = 0;
 	/* without parameters, the simple protocol: a migration is several statements */
-	r = n == 0 && !binary ? pq.exec(db.conn, sql) : pq.execParams(db.conn, sql, n, NULL, vals, lens, fmts, binary);
-	s = r ? pq.resultStatus(r) : PGRES_FATAL_ERROR;
+	r = n == 0 && !binary ? pq->exec(db.conn, sql) : pq->execParams(db.conn, sql, n, NULL, vals, lens, fmts, binary);
+	s = r ? pq->resultStatus(r) : PGRES_FATAL_ERROR;
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-		const char *state = r ? pq.resultErrorField(r, 'C') : NULL;	/* PG_DIAG_SQLSTATE */
+		const char *state = r ? pq->resultErrorField(r, 'C') : NULL;	/* PG_DIAG_SQLSTATE */
 		char msg[512];
 
 		if (retry != NULL && state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
 			*retry = 1;	/* serialization failure, deadlock: the caller starts again */
-			pq.clear(r);
+			pq->clear(r);
 			return SGT_ERR_DATA;
 		}
-		first_line(r ? pq.resultErrorMessage(r) : pq.errorMessage(db.conn), msg, sizeof(msg));
-		if (pq.status(db.conn) != CONNECTION_OK || strstr(msg, "server closed the connection") != NULL)
+		first_line(r ? pq->resultErrorMessage(r) : pq->errorMessage(db.conn), msg, sizeof(msg));
+		if (pq->status(db.conn) != CONNECTION_OK || strstr(msg, "server closed the connection") != NULL)
 			sgt_err(SGT_ERR_DATA, "lost the store's database %s: %s", db.name, msg);
 		else
 			sgt_err(SGT_ERR_DATA, "database %s: %s", db.name, msg);
 		if (r != NULL)
-			pq.clear(r);
+			pq->clear(r);
 		return SGT_ERR_DATA;
 	}
 	if (res != NULL)
 		*res = r;
 	else
-		pq.clear(r);
+		pq->clear(r);
 	return SGT_OK;
 }
 
@@ -231,7 +197,7 @@ static int exec(const char *sql)
 
 static void rollback(void)
 {
-	if (db.conn != NULL && pq.status(db.conn) == CONNECTION_OK) {
+	if (db.conn != NULL && pq->status(db.conn) == CONNECTION_OK) {
 		sgt_silent++;
 		(void)exec("ROLLBACK");
 		sgt_silent--;
@@ -263,14 +229,14 @@ static int schema_version(int *v)
 
 	if ((rc = q("SELECT to_regclass('signet_schema_version') IS NOT NULL", 0, NULL, NULL, 0, &r, NULL)) != SGT_OK)
 		return rc;
-	*v = strcmp(pq.getvalue(r, 0, 0), "t") == 0 ? -1 : 0;
-	pq.clear(r);
+	*v = strcmp(pq->getvalue(r, 0, 0), "t") == 0 ? -1 : 0;
+	pq->clear(r);
 	if (*v == 0)
 		return SGT_OK;
 	if ((rc = q("SELECT max(version) FROM signet_schema_version", 0, NULL, NULL, 0, &r, NULL)) != SGT_OK)
 		return rc;
-	*v = pq.getisnull(r, 0, 0) ? 0 : atoi(pq.getvalue(r, 0, 0));
-	pq.clear(r);
+	*v = pq->getisnull(r, 0, 0) ? 0 : atoi(pq->getvalue(r, 0, 0));
+	pq->clear(r);
 	return SGT_OK;
 }
 
@@ -485,24 +451,24 @@ static int sync_copy(const char *dir, long long dbseq, const char *head, size_t 
 	if (seq > 0) {
 		if ((rc = q("SELECT record FROM signet_audit WHERE seq = $1::bigint", 1, vals, NULL, 1, &r, NULL)) != SGT_OK)
 			goto out;
-		if (pq.ntuples(r) != 1 || (size_t)pq.getlength(r, 0, 0) != lastlen ||
-		    memcmp(pq.getvalue(r, 0, 0), last, lastlen) != 0) {
+		if (pq->ntuples(r) != 1 || (size_t)pq->getlength(r, 0, 0) != lastlen ||
+		    memcmp(pq->getvalue(r, 0, 0), last, lastlen) != 0) {
 			rc = sgt_err(SGT_ERR_DATA, "record %lld of this host's audit log in '%s' is not record %lld of database %s: "
 				     "the chains differ; refusing to go on", seq, dir, seq, db.name);
 			goto out;
 		}
-		pq.clear(r);
+		pq->clear(r);
 		r = NULL;
 	}
 	if (seq < dbseq) {
 		if ((rc = q("SELECT path, content FROM signet_files WHERE seq > $1::bigint ORDER BY seq, path", 1, vals, NULL,
 			    1, &r, NULL)) != SGT_OK)
 			goto out;
-		n = pq.ntuples(r);
+		n = pq->ntuples(r);
 		for (i = 0; i < n && rc == SGT_OK; i++) {
 			char rel[PATH_MAX], *p;
 
-			snprintf(rel, sizeof(rel), "%.*s", pq.getlength(r, i, 0), pq.getvalue(r, i, 0));
+			snprintf(rel, sizeof(rel), "%.*s", pq->getlength(r, i, 0), pq->getvalue(r, i, 0));
 			if (host_local(rel) || rel[0] == '/') {
 				rc = sgt_err(SGT_ERR_DATA, "database %s names a store file '%s' that no host takes from it", db.name, rel);
 				break;
@@ -510,24 +476,24 @@ static int sync_copy(const char *dir, long long dbseq, const char *head, size_t 
 			if ((p = path_in(dir, rel)) == NULL)
 				rc = SGT_ERR_DATA;
 			else
-				rc = sgt_atomic_write(p, pq.getvalue(r, i, 1), (size_t)pq.getlength(r, i, 1), 0);
+				rc = sgt_atomic_write(p, pq->getvalue(r, i, 1), (size_t)pq->getlength(r, i, 1), 0);
 			free(p);
 		}
-		pq.clear(r);
+		pq->clear(r);
 		r = NULL;
 		if (rc != SGT_OK)
 			goto out;
 		if ((rc = q("SELECT record FROM signet_audit WHERE seq > $1::bigint ORDER BY seq", 1, vals, NULL, 1, &r,
 			    NULL)) != SGT_OK)
 			goto out;
-		n = pq.ntuples(r);
+		n = pq->ntuples(r);
 		if ((long long)n != dbseq - seq) {
 			rc = sgt_err(SGT_ERR_DATA, "database %s has %d records after record %lld, not %lld", db.name, n, seq,
 				     dbseq - seq);
 			goto out;
 		}
 		for (i = 0; i < n && rc == SGT_OK; i++) {
-			rc = sgt_buf_add(&b, pq.getvalue(r, i, 0), (size_t)pq.getlength(r, i, 0));
+			rc = sgt_buf_add(&b, pq->getvalue(r, i, 0), (size_t)pq->getlength(r, i, 0));
 			rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
 		}
 		if (rc != SGT_OK || (rc = append_local(dir, &b)) != SGT_OK)
@@ -548,7 +514,7 @@ static int sync_copy(const char *dir, long long dbseq, const char *head, size_t 
 	}
 out:
 	if (r != NULL)
-		pq.clear(r);
+		pq->clear(r);
 	sgt_buf_free(&b);
 	free(cur);
 	free(hpath);
@@ -575,7 +541,7 @@ static int begin_and_sync(const char *dir, int exclusive)
 		sgt_silent--;
 		if (rc != SGT_OK && !retry) {
 			/* libpq may still call a connection the server closed good: a new one, in any case */
-			pq.finish(db.conn);
+			pq->finish(db.conn);
 			db.conn = NULL;
 			if ((rc = connect_db(db.conninfo)) != SGT_OK)
 				return rc;
@@ -598,15 +564,15 @@ static int begin_and_sync(const char *dir, int exclusive)
 					 : "SELECT seq, head FROM signet_head WHERE id = 1",
 			       0, NULL, NULL, 1, &r, &retry);
 		if (rc == SGT_OK) {
-			const char *p = pq.getvalue(r, 0, 0);
+			const char *p = pq->getvalue(r, 0, 0);
 			size_t i;
 
 			/* binary int8: big-endian */
 			dbseq = 0;
 			for (i = 0; i < 8; i++)
 				dbseq = (long long)((unsigned long long)dbseq << 8 | (unsigned char)p[i]);
-			rc = sync_copy(dir, dbseq, pq.getvalue(r, 0, 1), (size_t)pq.getlength(r, 0, 1));
-			pq.clear(r);
+			rc = sync_copy(dir, dbseq, pq->getvalue(r, 0, 1), (size_t)pq->getlength(r, 0, 1));
+			pq->clear(r);
 		}
 		if (rc == SGT_OK) {
 			db.in_tx = 1;
@@ -788,31 +754,34 @@ void sgt_db_command(const char *cmd, const char *sub)
 {
 	static const char *const with_sub[] = { "key", "cert", "fleet", "rotate", "store", "audit", "approve", "policy", NULL };
 	size_t i;
-	int keep = sub != NULL && strncmp(sub, "--format", 8) == 0;
+	int keep = 0;
 
 	for (i = 0; with_sub[i] != NULL && cmd != NULL && !keep; i++)
 		keep = strcmp(cmd, with_sub[i]) == 0;
-	if (!keep || (sub != NULL && sub[0] == '-' && strncmp(sub, "--format", 8) != 0))
+	if (!keep || (sub != NULL && sub[0] == '-'))
 		sub = NULL;	/* a label, a file or an option: not part of the command's name */
 	snprintf(db.cmd, sizeof(db.cmd), "%s%s%s", cmd ? cmd : "", sub ? " " : "", sub ? sub : "");
 }
 
 int sgt_db_allowed(const struct sgt_store *st)
 {
-	static const char *const ok[] = { "key generate", "cert issue", "cert reissue", "store migrate", NULL };
+	/*
+	 * Every state-changing command stages its store files in its
+	 * transaction, so its records name them and sgt_db_commit carries them
+	 * into the database with the records.  backup writes the store's files
+	 * as a file store's archive: not yet (back up the database instead).
+	 */
+	static const char *const not_yet[] = { "backup", NULL };
 	size_t i;
 
 	if (st->cfg.db_conninfo == NULL)
 		return SGT_OK;
-	for (i = 0; ok[i] != NULL; i++)
-		if (strcmp(db.cmd, ok[i]) == 0)
-			return SGT_OK;
-	/* sign and renew whatever follows, except MCUboot images (sgt_db_command was told "sign --format mcuboot") */
-	if ((strncmp(db.cmd, "sign", 4) == 0 && (db.cmd[4] == '\0' || db.cmd[4] == ' ') &&
-	     strcmp(db.cmd, "sign --format mcuboot") != 0) ||
-	    (strncmp(db.cmd, "renew", 5) == 0 && (db.cmd[5] == '\0' || db.cmd[5] == ' ')))
-		return SGT_OK;
-	return sgt_err(SGT_ERR_DATA, "'signet %s' is not supported yet on a database-backed store ('%s')", db.cmd, st->dir);
+	for (i = 0; not_yet[i] != NULL; i++)
+		if (strncmp(db.cmd, not_yet[i], strlen(not_yet[i])) == 0 &&
+		    (db.cmd[strlen(not_yet[i])] == '\0' || db.cmd[strlen(not_yet[i])] == ' '))
+			return sgt_err(SGT_ERR_DATA, "'signet %s' is not supported yet on a database-backed store ('%s')",
+				       db.cmd, st->dir);
+	return SGT_OK;
 }
 
 /* -- init --db, --join ---------------------------------------------------------------------- */
@@ -834,8 +803,8 @@ int sgt_db_create(const char *conninfo, const char *host, const char *module, co
 		if ((rc = q("SELECT (SELECT seq FROM signet_head) = 0 AND NOT EXISTS (SELECT 1 FROM signet_hosts)", 0, NULL,
 			    NULL, 0, &r, NULL)) != SGT_OK)
 			goto out;
-		fresh = strcmp(pq.getvalue(r, 0, 0), "t") == 0;
-		pq.clear(r);
+		fresh = strcmp(pq->getvalue(r, 0, 0), "t") == 0;
+		pq->clear(r);
 	}
 	if (!join && v != 0 && !fresh) {
 		rc = sgt_err(SGT_ERR_DATA, "database %s holds a signet store already; refusing to make another", db.name);
@@ -851,8 +820,8 @@ int sgt_db_create(const char *conninfo, const char *host, const char *module, co
 		goto out;
 	if ((rc = q("SELECT 1 FROM signet_hosts WHERE name = $1", 1, vals, NULL, 0, &r, NULL)) != SGT_OK)
 		goto out;
-	v = pq.ntuples(r);
-	pq.clear(r);
+	v = pq->ntuples(r);
+	pq->clear(r);
 	if (v > 0) {
 		rc = sgt_err(SGT_ERR_DATA, "host '%s' is in database %s already; each host needs a name of its own", host,
 			     db.name);
@@ -887,9 +856,9 @@ int sgt_db_verify_heads(void *pub_evp, long long *n)
 	if ((rc = q("SELECT seq, head, encode(sha256(a.record), 'hex') FROM signet_heads h JOIN signet_audit a USING (seq) "
 		    "ORDER BY seq", 0, NULL, NULL, 0, &r, NULL)) != SGT_OK)
 		return rc;
-	rows = pq.ntuples(r);
+	rows = pq->ntuples(r);
 	for (i = 0; i < rows && rc == SGT_OK; i++) {
-		const char *seq = pq.getvalue(r, i, 0), *hex = pq.getvalue(r, i, 1), *rech = pq.getvalue(r, i, 2);
+		const char *seq = pq->getvalue(r, i, 0), *hex = pq->getvalue(r, i, 1), *rech = pq->getvalue(r, i, 2);
 		unsigned char *head = NULL;
 		size_t hl = strlen(hex) / 2 - 1, k;
 		char *text, *l2, hash[65], sig[800], msg[256];
@@ -925,7 +894,7 @@ int sgt_db_verify_heads(void *pub_evp, long long *n)
 		}
 		free(head);
 	}
-	pq.clear(r);
+	pq->clear(r);
 	return rc;
 }
 
@@ -1061,31 +1030,31 @@ int sgt_db_migrate_to_dir(const struct sgt_store *st, const char *dir)
 		return rc;
 	if ((rc = q("SELECT path, content FROM signet_files ORDER BY path", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
 		goto out;
-	n = pq.ntuples(r);
+	n = pq->ntuples(r);
 	for (i = 0; i < n && rc == SGT_OK; i++) {
 		char rel[PATH_MAX];
 
-		snprintf(rel, sizeof(rel), "%.*s", pq.getlength(r, i, 0), pq.getvalue(r, i, 0));
+		snprintf(rel, sizeof(rel), "%.*s", pq->getlength(r, i, 0), pq->getvalue(r, i, 0));
 		if (host_local(rel))
 			continue;
 		if ((p = path_in(dir, rel)) == NULL)
 			rc = SGT_ERR_DATA;
 		else
-			rc = sgt_atomic_write(p, pq.getvalue(r, i, 1), (size_t)pq.getlength(r, i, 1), 1);
+			rc = sgt_atomic_write(p, pq->getvalue(r, i, 1), (size_t)pq->getlength(r, i, 1), 1);
 		free(p);
 	}
-	pq.clear(r);
+	pq->clear(r);
 	r = NULL;
 	if (rc != SGT_OK)
 		goto out;
 	if ((rc = q("SELECT record FROM signet_audit ORDER BY seq", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
 		goto out;
-	n = pq.ntuples(r);
+	n = pq->ntuples(r);
 	for (i = 0; i < n && rc == SGT_OK; i++) {
-		rc = sgt_buf_add(&b, pq.getvalue(r, i, 0), (size_t)pq.getlength(r, i, 0));
+		rc = sgt_buf_add(&b, pq->getvalue(r, i, 0), (size_t)pq->getlength(r, i, 0));
 		rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
 	}
-	pq.clear(r);
+	pq->clear(r);
 	r = NULL;
 	if (rc != SGT_OK || (p = path_in(dir, "audit.log")) == NULL) {
 		rc = rc ? rc : SGT_ERR_DATA;
@@ -1100,11 +1069,11 @@ int sgt_db_migrate_to_dir(const struct sgt_store *st, const char *dir)
 	if ((p = path_in(dir, "audit.head")) == NULL)
 		rc = SGT_ERR_DATA;
 	else
-		rc = sgt_atomic_write(p, pq.getvalue(r, 0, 0), (size_t)pq.getlength(r, 0, 0), 1);
+		rc = sgt_atomic_write(p, pq->getvalue(r, 0, 0), (size_t)pq->getlength(r, 0, 0), 1);
 	free(p);
 out:
 	if (r != NULL)
-		pq.clear(r);
+		pq->clear(r);
 	sgt_buf_free(&b);
 	return rc;
 }

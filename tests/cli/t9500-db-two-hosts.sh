@@ -6,8 +6,9 @@
 # A, and host B's next `sign --ota-update` carries the new certificate;
 # one audit chain, byte for byte the same on both hosts and in the
 # database, verified from either (every head signature and the token's
-# anchor); one record per signature, each naming its host.  Commands not
-# supported yet on a database store refuse in one line and change nothing.
+# anchor); one record per signature, each naming its host.  A command not
+# supported yet on a database store (backup) refuses in one line and changes
+# nothing; t9540 runs every other state-changing command there.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../dbstore.sh"
 db_start
@@ -90,7 +91,7 @@ sb 0 audit custody
 # Not supported yet: one honest line, nothing changed.
 echo "a long passphrase" >"$T/pass"; chmod 600 "$T/pass"
 n=$(db_sql "SELECT count(*) FROM signet_audit")
-for cmd in "key import x --private-key $T/none" "header fw --out $T/h.h" "backup $T/b.bak --passphrase-file $T/pass" "rotate start fw fw2"; do
+for cmd in "backup $T/b.bak --passphrase-file $T/pass"; do
   # shellcheck disable=SC2086
   sa 3 $cmd
   one_line_error
