@@ -131,7 +131,12 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libsignet.a
 	@mkdir -p $(BUILD)/bench
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsignet.a $(ALL_LDLIBS)
 
-bench: deps $(BUILD)/signet $(BUILD)/bench/bench_audit $(BUILD)/bench/bench_fleet $(BUILD)/bench/bench_p11loop $(BUILD)/bench/bench_delay
+# An LD_PRELOAD library for the bench's "signet without fsync" figure only.
+$(BUILD)/bench/nosync.so: tests/bench/nosync.c
+	@mkdir -p $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $<
+
+bench: deps $(BUILD)/signet $(BUILD)/bench/bench_audit $(BUILD)/bench/bench_fleet $(BUILD)/bench/bench_p11loop $(BUILD)/bench/bench_delay $(BUILD)/bench/nosync.so
 	@BUILD=$(BUILD) tests/bench.sh
 
 install: all

@@ -61,3 +61,58 @@ campaign_terms() {
     "$check" "$name terminated (try $i)"
   done
 }
+
+# campaign_power_cuts NAME "CMD" CHECK: a power cut at every sync CMD makes,
+# in turn: SIGKILL at fsync (or syncfs) #I, then every change not durable
+# by then is taken back (tests/crashstate.py over the store and $T/od), and
+# once more after the whole command; each twice: with the unlinks not
+# synced taken back too, and with them kept (the removal of an intent
+# reached the disk, a rename before it did not); then CHECK "NAME: power
+# cut at SC #I (...)".
+# A sync that an ordering relies on and that is missing or too late shows
+# as a state the next command cannot make whole.  Adds to $cuts.
+CRASH_CALLS=openat,write,pwrite64,ftruncate,fsync,fdatasync,syncfs,rename,renameat,renameat2,link,linkat,unlink,unlinkat
+campaign_power_cuts() {
+  local name=$1 cmd=$2 check=$3 sc n i inj
+  for sc in fsync syncfs end; do
+    n=1
+    if [ "$sc" != end ]; then
+      campaign_fresh
+      n=$(strace -f -o "$T/count" -e trace="$sc" $cmd >/dev/null 2>&1; grep -cE "^[0-9]+ +$sc\(" "$T/count")
+    fi
+    for i in $(seq 1 "$n"); do
+      campaign_fresh
+      rm -rf "$T/cut"; mkdir -p "$T/cut/pre" "$T/cut/post"
+      cp -a "$S" "$T/cut/pre/store"; cp -a "$T/od" "$T/cut/pre/od"
+      inj="-e inject=$sc:signal=SIGKILL:when=$i"
+      [ "$sc" = end ] && inj=""
+      # shellcheck disable=SC2086
+      ( trap - EXIT; strace -f -y -s 65536 -x -o "$T/cut/tr" -e trace="$CRASH_CALLS" $inj $cmd >/dev/null 2>"$T/cut/err" ) 2>/dev/null
+      cp -a "$S" "$T/cut/post/store"; cp -a "$T/od" "$T/cut/post/od"
+      for mode in dropped kept; do
+        rm -rf "$T/cut/crash"
+        CRASH_ROOT="$T" CRASH_UNLINKS=$mode python3 "$TOP/tests/crashstate.py" "$T/cut/pre" "$T/cut/post" "$T/cut/tr" \
+          "$T/cut/crash" >"$T/cut/dropped" || fail "$name: cannot build the crash state at $sc #$i"
+        rm -rf "$S" "$T/od"; cp -a "$T/cut/crash/store" "$S"; cp -a "$T/cut/crash/od" "$T/od"
+        cuts=$((cuts + 1))
+        "$check" "$name: power cut at $sc #$i (unsynced unlinks $mode)"
+      done
+    done
+  done
+  return 0
+}
+
+# campaign_records_match WHAT: every file an audit record names is in
+# place (no record without its effect) and every file in $T/od is named by
+# a record (no effect without its record).
+campaign_records_match() {
+  local what=$1 f
+  jq -r 'select(.intent != null) | .intent.files[]' "$S/audit.log" | sort -u >"$T/named"
+  while read -r f; do
+    [ -e "$f" ] || { cat "$T/cut/dropped" 2>/dev/null; fail "$what: a record names '$f', which is not in place"; }
+  done <"$T/named"
+  for f in "$T/od"/*; do
+    [ -e "$f" ] || continue
+    grep -qxF "$f" "$T/named" || fail "$what: '$f' is in place but no audit record names it"
+  done
+}

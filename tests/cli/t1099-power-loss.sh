@@ -11,7 +11,10 @@
 # known-good copy of a key object, and every key still signs (checked by
 # openssl).  And the other half: a key object file the token directory
 # lost is brought back from its known-good copy, with one line and a
-# `recovered` record; a data object signet replaced is not.
+# `recovered` record; a data object signet replaced is not.  Then a power
+# cut inside a sign, at each of its fsyncs in turn (tests/campaign.sh:
+# campaign_power_cuts): every record's file is in place, every signature
+# in place has its record and verifies, and the next commands work.
 . "$(dirname "$0")/../lib.sh"
 command -v strace >/dev/null || fail "strace is needed (make deps installs it)"
 CALLS=openat,write,pwrite64,ftruncate,fsync,fdatasync,rename,renameat,renameat2,link,linkat,unlink,unlinkat
@@ -33,7 +36,7 @@ crash() {
   local name=$1; shift
   rm -rf "$T/pre" "$T/post" "$T/crash"
   cp -a "$S" "$T/pre"
-  strace -f -y -o "$T/tr" -e trace="$CALLS" "$SIGNET" "$@" >"$T/out" 2>"$T/err" || { cat "$T/err"; fail "$name failed"; }
+  strace -f -y -s 65536 -x -o "$T/tr" -e trace="$CALLS" "$SIGNET" "$@" >"$T/out" 2>"$T/err" || { cat "$T/err"; fail "$name failed"; }
   cp -a "$S" "$T/post"
   CRASH_ROOT="$S" python3 "$TOP/tests/crashstate.py" "$T/pre" "$T/post" "$T/tr" "$T/crash" >"$T/dropped" ||
     fail "$name: cannot build the crash state"
@@ -104,4 +107,24 @@ sig 0 audit custody
 for i in 1 2 3; do sig 0 sign "$T/img.bin" --key fw; done
 eq "$(class "$tok" 0 | wc -l)" 1 "data objects on the token"
 eq "$(class "$good" 0 | wc -l)" 1 "data objects in the known-good copy"
+
+# Power cuts inside a sign: at each of its fsyncs, in turn, and after it.
+. "$TOP/tests/campaign.sh"
+mkdir "$T/od"
+"$SIGNET" key pubkey fw >"$T/fw.pub" 2>/dev/null || fail "key pubkey fw"
+cp -a "$S" "$T/pristine"
+keys_before=$(ls "$S/keys" | sort | tr '\n' ' ')
+cut_check() {
+  local what=$1 f
+  campaign_store_whole "$what"
+  campaign_records_match "$what"
+  for f in "$T/od"/*.sig; do
+    base64 -d "$f" >"$T/sig.der" 2>/dev/null && openssl dgst -sha256 -verify "$T/fw.pub" -signature "$T/sig.der" \
+      "$T/img.bin" >/dev/null 2>&1 || fail "$what: '$f' does not verify"
+  done
+}
+cuts=0
+campaign_power_cuts sign "$SIGNET sign $T/img.bin --key fw --out $T/od/img.sig" cut_check
+[ "$cuts" -ge 5 ] || fail "only $cuts power cuts inside a sign: the campaign missed its syncs"
+note "$cuts power cuts inside a sign, each left a store the next command made whole"
 exit 0
