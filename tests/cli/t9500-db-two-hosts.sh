@@ -90,7 +90,7 @@ sb 0 audit custody
 # Not supported yet: one honest line, nothing changed.
 echo "a long passphrase" >"$T/pass"; chmod 600 "$T/pass"
 n=$(db_sql "SELECT count(*) FROM signet_audit")
-for cmd in "key import x --private-key $T/none" "header fw --out $T/h.h" "backup $T/b.bak --passphrase-file $T/pass" "rotate start fw fw2"; do
+for cmd in "key import x --private-key $T/none" "header fw --out $T/h.h" "rotate start fw fw2"; do
   # shellcheck disable=SC2086
   sa 3 $cmd
   one_line_error
