@@ -1209,7 +1209,7 @@ int sgt_db_snapshot(struct sgt_db_file **out, size_t *nout, long long *records)
 	r = NULL;
 	if (rc != SGT_OK)
 		goto out;
-	if ((rc = q("SELECT record, seq::text, host, committed::text FROM signet_audit ORDER BY seq", 0, NULL, NULL, 1, &r,
+	if ((rc = q("SELECT record, seq::text, host, committed::text FROM signet_audit a ORDER BY a.seq", 0, NULL, NULL, 1, &r,
 		    NULL)) != SGT_OK)
 		goto out;
 	rows = pq.ntuples(r);
@@ -1232,7 +1232,7 @@ int sgt_db_snapshot(struct sgt_db_file **out, size_t *nout, long long *records)
 	r = NULL;
 	if (rc != SGT_OK || (rc = snap_add(&v, &n, &cap, "audit.log", 9, log.p ? log.p : "", log.len)) != SGT_OK)
 		goto out;
-	if ((rc = q("SELECT seq::text, head, host FROM signet_heads ORDER BY seq", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
+	if ((rc = q("SELECT seq::text, head, host FROM signet_heads h ORDER BY h.seq", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
 		goto out;
 	rows = pq.ntuples(r);
 	for (i = 0; i < rows && rc == SGT_OK; i++) {

@@ -651,6 +651,8 @@ static int config_for(const char *tmp, const char *dbinfo, const char *host)
 	snprintf(path, sizeof(path), "%s/signet.yaml", tmp);
 	if (dbinfo != NULL && (st.cfg.db_conninfo == NULL || st.cfg.db_host == NULL))
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+	else if (unlink(path) != 0)	/* the archive's, in the staging directory nobody else uses */
+		rc = sgt_err(SGT_ERR_DATA, "cannot replace '%s': %s", path, strerror(errno));
 	else
 		rc = sgt_config_save(path, &st.cfg);
 	sgt_store_release(&st);

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# backup and restore of a database-backed store (PostgreSQL on a unix
+# socket, one SoftHSM2 token behind a p11-kit server, two hosts).  backup
+# on host A takes the store from the database (every record byte for byte,
+# every head, the store files, the hosts), says the keys stay in the HSM,
+# and its record commits in the database.  restore --store DIR makes a file
+# store of it; restore --db CONNINFO puts it into an empty database, where a
+# host that joins verifies the whole chain (every head signature) and signs
+# with both keys (openssl checks the signatures).  Refused: a database that
+# holds a store, a host name the store had (nothing written either time).
+# Then SIGKILL (strace) at a few points of a backup and of a restore --db:
+# an archive only with its record, a database empty or wholly restored.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../dbstore.sh"
+db_start
+token_start
+A="$T/hostA" B="$T/hostB"
+sa() { sig "$1" --store "$A" "${@:2}"; }
+sb() { sig "$1" --store "$B" "${@:2}"; }
+DB2="host=$PGD dbname=restored user=postgres"
+db2_sql() { command psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PGD" -U postgres -d restored -c "$1"; }
+db2_fresh() {
+  command psql -X -q -h "$PGD" -U postgres -d postgres -c "DROP DATABASE IF EXISTS restored" -c "CREATE DATABASE restored" \
+    >/dev/null || fail "createdb restored"
+}
+# A table as rows, for comparing two databases (seq <= $2 where the table has one).
+rows() {
+  case $1 in
+    audit) echo "SELECT seq, encode(sha256(record), 'hex'), host, committed FROM signet_audit WHERE seq <= $2 ORDER BY seq" ;;
+    heads) echo "SELECT seq, encode(head, 'hex'), host FROM signet_heads WHERE seq <= $2 ORDER BY seq" ;;
+    files) echo "SELECT path, encode(sha256(content), 'hex'), seq, host FROM signet_files ORDER BY path" ;;
+    hosts) echo "SELECT name, joined, module, token FROM signet_hosts WHERE name <> 'gamma' ORDER BY name" ;;
+  esac
+}
+
+sa 0 init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB" --host alpha
+sb 0 init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB" --join --host beta
+sa 0 key generate fw
+sa 0 cert issue fw
+sb 0 key generate boot
+sb 0 cert issue boot
+sa 0 key pubkey fw --out "$T/fw.pub"
+sb 0 key pubkey boot --out "$T/boot.pub"
+head -c 20000 /dev/urandom >"$T/img"
+sa 0 sign "$T/img" --key fw --out "$T/a.sig"
+sb 0 sign "$T/img" --key boot --out "$T/b.sig"
+sb 0 cert reissue fw
+printf 'correct horse battery staple\n' >"$T/pass"
+
+# ---- backup on host A ----
+db_records >"$T/before.log"
+n=$(wc -l <"$T/before.log")
+sa 0 backup "$T/db.sbk" --passphrase-file "$T/pass" --scrypt-n 15
+has "$T/err" "^signet: warning: the keys are not in this backup: they stay on token 'shared' of module '$CLIENT'; back them up with the HSM's own tools"
+has "$T/out" "the store as database postgresql:signet@$PGD holds it: $n records, every head and store file"
+has "$T/out" "records, certificates and audit log only: the keys stay in the HSM"
+# Its record is committed in the database, names host A and the archive's hash.
+eq "$(db_sql "SELECT convert_from(record, 'UTF8')::json->>'op', host FROM signet_audit ORDER BY seq DESC LIMIT 1")" "backup|alpha" "the backup's record in the database"
+eq "$(db_sql "SELECT convert_from(record, 'UTF8')::json->'details'->>'archive_sha256' FROM signet_audit ORDER BY seq DESC LIMIT 1")" \
+  "$(sha256sum "$T/db.sbk" | cut -c1-64)" "the recorded archive hash"
+has "$A/audit.log" '"op":"backup".*"keys_included":false'
+sb 0 audit verify
+
+# ---- refused: a database that holds a store, a host name the store had ----
+dbstate=$(db_sql "SELECT count(*), max(seq) FROM signet_audit")
+sig 3 restore "$T/db.sbk" --store "$T/r1" --db "$DB" --host gamma --passphrase-file "$T/pass"
+one_line_error
+has "$T/err" "^signet: database postgresql:signet@$PGD holds a signet store already; refusing to restore into it"
+[ ! -e "$T/r1" ] && [ -z "$(ls -A "$T" | grep '^\.r1\.')" ] || fail "a refused restore left a directory"
+eq "$(db_sql "SELECT count(*), max(seq) FROM signet_audit")" "$dbstate" "the refused restore changed the database"
+db2_fresh
+sig 3 restore "$T/db.sbk" --store "$T/r1" --db "$DB2" --host alpha --passphrase-file "$T/pass"
+one_line_error
+has "$T/err" "host 'alpha' is in the backup's store already"
+[ ! -e "$T/r1" ] || fail "a refused restore left its directory"
+eq "$(db2_sql "SELECT to_regclass('signet_audit') IS NULL")" t "a refused restore left tables in the database"
+sig 2 restore "$T/db.sbk" --check --db "$DB2" --passphrase-file "$T/pass"
+sig 2 restore "$T/db.sbk" --store "$T/r1" --host gamma --passphrase-file "$T/pass"
+
+# ---- into a directory: a file store of the database's chain ----
+sig 0 restore "$T/db.sbk" --store "$T/F" --passphrase-file "$T/pass"
+has "$T/out" "as a file store \(the backup is of database postgresql:signet@"
+hasnt "$T/F/signet.yaml" "postgresql"
+[ ! -e "$T/F/signet-db" ] || fail "the database's tables came into the file store"
+head -n "$n" "$T/F/audit.log" | cmp -s - "$T/before.log" || fail "the file store's records are not the database's, byte for byte"
+eq "$(tail -1 "$T/F/audit.log" | jq -r '"\(.op) \(.details.from_database)"')" "restore postgresql:signet@$PGD" "the file store's restore record"
+cmp -s "$T/F/certs/fw/current.pem" "$A/certs/fw/current.pem" || fail "the file store lacks the reissued certificate"
+sig 0 --store "$T/F" audit verify
+has "$T/out" "audit log intact: $((n + 1)) records"
+
+# ---- into a fresh database ----
+C="$T/hostC" D="$T/hostD"
+sig 0 restore "$T/db.sbk" --store "$C" --db "$DB2" --host gamma --passphrase-file "$T/pass"
+has "$T/out" "into database postgresql:restored@$PGD, with $C as the store directory of host 'gamma'"
+has "$C/signet.yaml" "dbname=restored"
+# Every record byte for byte, then the restore record, naming its host.
+command psql -X -q -A -t -h "$PGD" -U postgres -d restored -c "COPY (SELECT convert_from(record, 'UTF8') FROM signet_audit ORDER BY seq) TO STDOUT WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')" >"$T/db2.log"
+head -n "$n" "$T/db2.log" | cmp -s - "$T/before.log" || fail "the restored database's records are not the source's, byte for byte"
+eq "$(wc -l <"$T/db2.log")" "$((n + 1))" "records in the restored database"
+eq "$(tail -1 "$T/db2.log" | jq -r '"\(.op) \(.host) \(.details.archive_sha256)"')" "restore gamma $(sha256sum "$T/db.sbk" | cut -c1-64)" "the restore record"
+cmp -s "$C/audit.log" "$T/db2.log" || fail "host gamma's copy is not the restored database's chain"
+# The rest of the database as it was: each record's host and commit time, every head, the files, the hosts.
+for t in audit heads files hosts; do
+  eq "$(db2_sql "$(rows $t "$n")")" "$(db_sql "$(rows $t "$n")")" "signet_$t restored"
+done
+eq "$(db2_sql "SELECT string_agg(name, ',' ORDER BY name) FROM signet_hosts")" "alpha,beta,gamma" "hosts of the restored store"
+# A host joined to it checks the whole chain and every head the database kept.
+sig 0 --store "$D" init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB2" --join --host delta
+sig 0 --store "$D" audit verify
+has "$T/out" "audit log intact: $((n + 2)) records"
+has "$T/out" "database postgresql:restored@$PGD: every one of the [0-9]+ signed heads it kept has a good head signature"
+sig 0 --store "$C" audit verify
+# The keys are the HSM's: both sign from the restored store, and the old signatures verify with its certificates.
+sig 0 --store "$D" sign "$T/img" --key fw --out "$T/d-fw.sig"
+sig 0 --store "$C" sign "$T/img" --key boot --out "$T/c-boot.sig"
+for s in a:fw b:boot d-fw:fw c-boot:boot; do
+  base64 -d "$T/${s%%:*}.sig" >"$T/s.der"
+  openssl x509 -in "$D/certs/${s#*:}/current.pem" -noout -pubkey >"$T/cert.pub"
+  run 0 openssl dgst -sha256 -verify "$T/cert.pub" -signature "$T/s.der" "$T/img"
+  run 0 openssl dgst -sha256 -verify "$T/${s#*:}.pub" -signature "$T/s.der" "$T/img"
+done
+sig 0 --store "$C" audit verify
+sig 0 --store "$D" audit custody
+
+# ---- SIGKILL during a backup: an archive only with its record ----
+command -v strace >/dev/null || fail "strace is needed (make deps installs it)"
+mkdir "$T/od"
+K="$T/od/k.sbk"
+bcmd="$SIGNET --store $A backup $K --passphrase-file $T/pass --scrypt-n 15"
+recorded() { [ -n "$(db_sql "SELECT seq FROM signet_audit WHERE convert_from(record, 'UTF8')::json->'details'->>'archive_sha256' = '$1'")" ]; }
+kills=0 whole=0 none=0
+# every rename and fsync, and the messages to PostgreSQL around the commit (the last few sendto)
+for sc in rename fsync sendto; do
+  total=$(strace -f -o "$T/count" -e trace="$sc" $bcmd >/dev/null 2>&1; grep -c " $sc(" "$T/count")
+  rm -f "$K"
+  first=1; [ "$sc" = sendto ] && first=$((total > 4 ? total - 4 : 1))
+  for i in $(seq "$first" "$total"); do
+    rm -f "$K"
+    strace -f -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$i" $bcmd >/dev/null 2>&1
+    kills=$((kills + 1))
+    what="backup killed at $sc #$i"
+    [ ! -e "$K" ] || recorded "$(sha256sum "$K" | cut -c1-64)" || fail "$what: an archive without its record"
+    # the next command puts a committed archive in place or removes a staged one
+    "$SIGNET" --store "$A" sign "$T/img" --key fw --out "$T/od/next.sig" >"$T/next.out" 2>"$T/next.err" \
+      || { cat "$T/next.err"; fail "$what: the next command failed"; }
+    last=$(db_sql "SELECT convert_from(record, 'UTF8')::json->'details'->>'archive_sha256' FROM signet_audit WHERE convert_from(record, 'UTF8')::json->>'op' = 'backup' ORDER BY seq DESC LIMIT 1")
+    if [ -e "$K" ]; then
+      eq "$(sha256sum "$K" | cut -c1-64)" "$last" "$what: the archive is not the one recorded last"
+      whole=$((whole + 1))
+    else
+      none=$((none + 1))
+    fi
+    left=$(find "$A" "$T/od" -name '*.tmp*' | head -3)
+    [ -z "$left" ] || fail "$what: temporary files left: $left"
+    [ -z "$(ls "$A/intents" 2>/dev/null)" ] || fail "$what: an intent left"
+  done
+done
+sa 0 audit verify
+note "backup: SIGKILL at $kills points: $whole left the archive with its record, $none no archive"
+[ "$whole" -gt 0 ] && [ "$none" -gt 0 ] || fail "backup kills: $whole whole, $none none: the kills missed a side"
+
+# ---- SIGKILL during a restore --db: the database empty, or restored whole ----
+# A backup of the store as it is now: the token's anchor names a record in it (a restored store that
+# lacks records its token's anchor has seen fails audit verify, truly: they were made after the backup).
+sa 0 backup "$T/now.sbk" --passphrase-file "$T/pass" --scrypt-n 15
+n=$(( $(db_sql "SELECT count(*) FROM signet_audit") - 1 ))
+R="$T/od/r"
+argv=("$SIGNET" restore "$T/now.sbk" --store "$R" --db "$DB2" --host gamma --passphrase-file "$T/pass")
+kills=0 empty=0 restored=0 nodir=0
+for sc in sendto rename fsync; do
+  db2_fresh; rm -rf "$R"
+  total=$(strace -f -o "$T/count" -e trace="$sc" "${argv[@]}" >/dev/null 2>&1; grep -c " $sc(" "$T/count")
+  # sendto: the first message, one in the middle, and the last few (the restore record, COMMIT)
+  if [ "$sc" = sendto ]; then points="1 $((total / 2)) $(seq $((total > 4 ? total - 3 : 1)) "$total")"; else points=$(seq 1 "$total"); fi
+  for i in $points; do
+    db2_fresh; rm -rf "$R"
+    strace -f -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$i" "${argv[@]}" >/dev/null 2>&1
+    kills=$((kills + 1))
+    what="restore killed at $sc #$i"
+    has_store=f
+    [ "$(db2_sql "SELECT to_regclass('signet_hosts') IS NOT NULL")" = t ] && has_store=$(db2_sql "SELECT EXISTS (SELECT 1 FROM signet_hosts)")
+    if [ "$has_store" = t ]; then
+      # committed: every record and the restore record; the host's directory, unless the kill came before its rename
+      eq "$(db2_sql "SELECT count(*) FROM signet_audit")" "$((n + 1))" "$what: records in the database"
+      eq "$(db2_sql "SELECT convert_from(record, 'UTF8')::json->>'op' FROM signet_audit ORDER BY seq DESC LIMIT 1")" restore "$what: the last record"
+      restored=$((restored + 1))
+      if [ -e "$R" ]; then
+        "$SIGNET" --store "$R" audit verify >"$T/v.out" 2>&1 || { cat "$T/v.out"; fail "$what: audit verify of the restored store"; }
+      else
+        nodir=$((nodir + 1))
+        rm -rf "$T/od/j"
+        "$SIGNET" --store "$T/od/j" init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB2" --join --host j >"$T/v.out" 2>&1 &&
+          "$SIGNET" --store "$T/od/j" audit verify >>"$T/v.out" 2>&1 || { cat "$T/v.out"; fail "$what: a host joining the restored database"; }
+        rm -rf "$T/od/j"
+        # the staging directory the kill left goes with the next restore into the same directory (refused here)
+        "${argv[@]}" >"$T/next.out" 2>"$T/next.err" && fail "$what: a second restore into the restored database"
+        has "$T/next.err" "left by an interrupted restore"
+      fi
+    else
+      # not committed: no store in the database, no directory; the next restore succeeds and sweeps the staging directory
+      [ ! -e "$R" ] || fail "$what: the store directory without its database"
+      empty=$((empty + 1))
+      "${argv[@]}" >"$T/next.out" 2>"$T/next.err" || { cat "$T/next.err"; fail "$what: the next restore failed"; }
+      "$SIGNET" --store "$R" audit verify >"$T/v.out" 2>&1 || { cat "$T/v.out"; fail "$what: audit verify after the next restore"; }
+    fi
+    left=$(ls -A "$T/od" | grep -v '^r$\|^k.sbk$\|^next.sig$' | head -3)
+    [ -z "$left" ] || fail "$what: left next to the store: $left"
+  done
+done
+note "restore --db: SIGKILL at $kills points: $empty left the database empty (the next restore succeeded), $restored restored it whole ($nodir before the host's directory was in place)"
+[ "$empty" -gt 0 ] && [ "$restored" -gt 0 ] || fail "restore kills: $empty empty, $restored restored: the kills missed a side"
+exit 0
