@@ -106,6 +106,13 @@ int sgt_db_snapshot(struct sgt_db_file **out, size_t *nout, long long *records);
 int sgt_db_restore_begin(const char *conninfo, const char *dir, const char *host, const char *module, const char *token,
 			 const struct sgt_db_file *meta, size_t nmeta);
 
+/*
+ * restore --db run again after a kill between its commit and the host's
+ * directory: *seq is the restore record host made from the archive sha in
+ * conninfo's database, 0 when there is none (or no store).
+ */
+int sgt_db_restored(const char *conninfo, const char *host, const char *sha, long long *seq);
+
 /* "postgresql:DB@HOST" for messages: never a password. */
 const char *sgt_db_name(void);
 

@@ -1526,3 +1526,24 @@ done:
 	free(headp);
 	return rc;
 }
+
+int sgt_db_restored(const char *conninfo, const char *host, const char *sha, long long *seq)
+{
+	const char *vals[2] = { host, sha };
+	PGresult *r;
+	int rc, v;
+
+	*seq = 0;
+	if ((rc = connect_db(conninfo)) != SGT_OK)
+		return rc;
+	if ((rc = schema_version(&v)) != SGT_OK || v == 0)
+		return rc;
+	if ((rc = q("SELECT seq::text FROM signet_audit WHERE host = $1 AND convert_from(record, 'UTF8')::json->>'op' = 'restore' "
+		    "AND convert_from(record, 'UTF8')::json->'details'->>'archive_sha256' = $2 ORDER BY signet_audit.seq LIMIT 1",
+		    2, vals, NULL, 0, &r, NULL)) != SGT_OK)
+		return rc;
+	if (pq.ntuples(r) == 1)
+		*seq = strtoll(pq.getvalue(r, 0, 0), NULL, 10);
+	pq.clear(r);
+	return SGT_OK;
+}

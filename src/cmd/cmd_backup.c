@@ -660,7 +660,7 @@ static int config_for(const char *tmp, const char *dbinfo, const char *host)
 }
 
 static int restore_to(const char *file, const struct opened *o, const char *final, const char *shown,
-		      const char *dbinfo, const char *host)
+		      const char *dbinfo, const char *host, long long *done_seq)
 {
 	const struct sgt_backup_entry *conf = sgt_backup_find(&o->list, "hsm/softhsm2.conf");
 	char tmp[PATH_MAX + 32] = "", confpath[PATH_MAX + 64], parent[PATH_MAX];
@@ -695,7 +695,26 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 		goto out;
 	if ((rc = sgt_store_open(&st, tmp)) != SGT_OK)
 		goto out;
-	/* --db: the database gets the store in a transaction the restore record commits (dbstore.h) */
+	/*
+	 * --db: the database gets the store in a transaction the restore record
+	 * commits (dbstore.h).  Run again after a kill that came between that
+	 * commit and the rename, it finds its restore record there and only
+	 * makes this host's directory, a copy of the database's store.
+	 */
+	*done_seq = 0;
+	if (dbinfo != NULL && (rc = sgt_db_restored(dbinfo, host, o->sha, done_seq)) != SGT_OK)
+		goto out;
+	if (*done_seq > 0) {
+		if (conf != NULL) {
+			snprintf(confpath, sizeof(confpath), "%s/hsm/softhsm2.conf", tmp);
+			if ((rc = conf_for(conf, final, &newconf)) != SGT_OK ||
+			    (rc = sgt_atomic_write(confpath, newconf.p, newconf.len, 0)) != SGT_OK)
+				goto out;
+		}
+		if ((rc = sgt_store_lock(&st, 1)) != SGT_OK)	/* brings the copy up to the database's head */
+			goto out;
+		goto place;
+	}
 	if (dbinfo != NULL &&
 	    (rc = sgt_db_restore_begin(dbinfo, tmp, host, st.cfg.module, st.cfg.token, meta, nmeta)) != SGT_OK)
 		goto out;
@@ -732,6 +751,7 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 	(void)sgt_err_release();
 	sgt_tx_free(tx);
 	tx = NULL;
+place:
 	sgt_store_release(&st);
 	if (rename(tmp, final) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
@@ -944,6 +964,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 	const char *file, *target = ctx->store_opt, *dbinfo = NULL, *host = NULL;
 	char final[PATH_MAX], drilldir[PATH_MAX] = "", absfile[PATH_MAX], hostbuf[256];
 	json_t *report = NULL;
+	long long done_seq = 0;
 	int started = 0, c, rc, check = 0, drillfd = -1;
 
 	memset(&o, 0, sizeof(o));
@@ -1008,7 +1029,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	if (realpath(file, absfile) == NULL)
 		snprintf(absfile, sizeof(absfile), "%s", file);
-	if ((rc = restore_to(absfile, &o, final, check ? final : target, dbinfo, host)) != SGT_OK)
+	if ((rc = restore_to(absfile, &o, final, check ? final : target, dbinfo, host, &done_seq)) != SGT_OK)
 		goto out;
 	report = json_pack("{s:s, s:s, s:s, s:s}", "archive", file, "archive_sha256", o.sha, "from_store",
 			   manifest_str(&o, "store"), "backup_created", manifest_str(&o, "created"));
@@ -1035,13 +1056,17 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 	if (db_archive(&o))
 		json_object_set_new(report, "from_database", json_string(manifest_str(&o, "database")));
 	if (dbinfo != NULL)
-		json_object_set_new(report, "database", json_pack("{s:s, s:s}", "name", sgt_db_name(), "host", host));
+		json_object_set_new(report, "database", json_pack("{s:s, s:s, s:b}", "name", sgt_db_name(), "host", host,
+								   "completed", done_seq > 0));
 	if (ctx->json)
 		rc = cmd_json_print(json_incref(report));
 	else if (!sgt_quiet) {
 		printf("restored store %s from %s (backup of %s made %s)\n", final, file, manifest_str(&o, "store"),
 		       manifest_str(&o, "created"));
-		if (dbinfo != NULL)
+		if (dbinfo != NULL && done_seq > 0)
+			printf("  completed: database %s had this restore already (record %lld, by host '%s'); %s is "
+			       "that host's store directory\n", sgt_db_name(), done_seq, host, final);
+		else if (dbinfo != NULL)
 			printf("  into database %s, with %s as the store directory of host '%s'\n", sgt_db_name(), final,
 			       host);
 		else if (db_archive(&o))
