@@ -58,7 +58,9 @@ static const char backup_help[] =
 	"  --scrypt-n LOG2      scrypt cost N=2^LOG2, 15..20 (default 17)\n\n"
 	"A store on another PKCS#11 module: the keys stay in that HSM and are not in\n"
 	"the archive (back them up with the HSM vendor's tools); records,\n"
-	"certificates and the audit log are.  See docs/backup.md.\n";
+	"certificates and the audit log are.  A store in PostgreSQL: the store as\n"
+	"the database holds it (every record, head, store file and host), read\n"
+	"under the head row's lock, with this host's signet.yaml.  See docs/backup.md.\n";
 
 static const char restore_help[] =
 	"usage: signet restore FILE --store DIR [--db CONNINFO [--host NAME]]\n"

@@ -124,6 +124,25 @@ done
 sig 0 --store "$C" audit verify
 sig 0 --store "$D" audit custody
 
+# ---- a file store's archive (an embedded token, keys included) into a database ----
+E="$T/emb"
+sig 0 --store "$E" init
+sig 0 --store "$E" key generate e
+sig 0 --store "$E" sign "$T/img" --key e --out "$T/e.sig"
+sig 0 --store "$E" backup "$T/emb.sbk" --passphrase-file "$T/pass" --scrypt-n 15
+db2_fresh
+sig 0 restore "$T/emb.sbk" --store "$T/E2" --db "$DB2" --host epsilon --passphrase-file "$T/pass"
+has "$T/E2/hsm/softhsm2.conf" "directories.tokendir = $T/E2/hsm/tokens"
+command psql -X -q -A -t -h "$PGD" -U postgres -d restored -c "COPY (SELECT convert_from(record, 'UTF8') FROM signet_audit ORDER BY seq) TO STDOUT WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')" >"$T/db2.log"
+ne=$(( $(wc -l <"$E/audit.log") - 1 ))   # all but the backup record, which is not in its own archive
+cmp -s <(head -n "$ne" "$T/db2.log") <(head -n "$ne" "$E/audit.log") || fail "the file store's records are not in the database, byte for byte"
+sig 0 --store "$T/E2" sign "$T/img" --key e --out "$T/e2.sig"
+sig 0 --store "$T/E2" key pubkey e --out "$T/e.pub"
+base64 -d "$T/e2.sig" >"$T/s.der"
+run 0 openssl dgst -sha256 -verify "$T/e.pub" -signature "$T/s.der" "$T/img"
+sig 0 --store "$T/E2" audit verify
+has "$T/out" "every one of the [0-9]+ signed heads it kept has a good head signature"
+
 # ---- SIGKILL during a backup: an archive only with its record ----
 command -v strace >/dev/null || fail "strace is needed (make deps installs it)"
 mkdir "$T/od"
