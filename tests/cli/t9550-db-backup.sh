@@ -153,8 +153,8 @@ kills=0 whole=0 none=0
 for sc in rename fsync sendto; do
   total=$(strace -f -o "$T/count" -e trace="$sc" $bcmd >/dev/null 2>&1; grep -c " $sc(" "$T/count")
   rm -f "$K"
-  # every rename, every second fsync, the last five sendto
-  case $sc in sendto) points=$(seq $((total > 4 ? total - 4 : 1)) "$total") ;; fsync) points=$(seq 1 2 "$total") ;; *) points=$(seq 1 "$total") ;; esac
+  # every rename, every third fsync, the last four sendto (the record, the head, COMMIT, what follows)
+  case $sc in sendto) points=$(seq $((total > 3 ? total - 3 : 1)) "$total") ;; fsync) points=$(seq 1 3 "$total") ;; *) points=$(seq 1 "$total") ;; esac
   for i in $points; do
     rm -f "$K"
     strace -f -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$i" $bcmd >/dev/null 2>&1
@@ -194,7 +194,7 @@ for sc in sendto rename fsync; do
   # sendto: the first message, one in the middle, and the last few (the restore record, COMMIT)
   case $sc in
     sendto) points="1 $((total / 2)) $(seq $((total > 4 ? total - 3 : 1)) "$total")" ;;
-    fsync) points=$(seq 1 2 "$total") ;;
+    fsync) points=$(seq 2 3 "$total") ;;
     *) points=$(seq 1 "$total") ;;
   esac
   for i in $points; do
