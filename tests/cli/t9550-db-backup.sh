@@ -185,6 +185,11 @@ note "backup: SIGKILL at $kills points: $whole left the archive with its record,
 # lacks records its token's anchor has seen fails audit verify, truly: they were made after the backup).
 sa 0 backup "$T/now.sbk" --passphrase-file "$T/pass" --scrypt-n 15
 n=$(( $(db_sql "SELECT count(*) FROM signet_audit") - 1 ))
+# The drill restores it as a file store: the keys are the HSM's, the chain intact.
+sig 0 restore "$T/now.sbk" --check --passphrase-file "$T/pass"
+has "$T/out" "^  key boot +not-included +held by token 'shared'"
+has "$T/out" "^  key fw +not-included"
+has "$T/out" "^  audit log +intact +$((n + 1)) records"
 R="$T/od/r"
 argv=("$SIGNET" restore "$T/now.sbk" --store "$R" --db "$DB2" --host gamma --passphrase-file "$T/pass")
 kills=0 empty=0 restored=0 nodir=0
