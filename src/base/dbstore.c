@@ -12,6 +12,10 @@
  *   signet_heads(seq, head, host)           every head the store had (audit verify checks each signature)
  *   signet_files(path, content, seq, host)  store files, path relative to the store
  *   signet_hosts(name, joined, module, token)
+ *
+ * backup reads all of it under the head row's lock (sgt_db_snapshot);
+ * restore --db writes it into an empty database in the transaction its
+ * restore record commits (sgt_db_restore_begin).
  */
 #include <dlfcn.h>
 #include <errno.h>

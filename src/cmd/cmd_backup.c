@@ -12,7 +12,9 @@
  * configuration at the new place, and renames it into place.  `restore
  * --check` is the drill: restore into a temporary store, sign and verify
  * with every key on the restored token, verify the audit chain, remove
- * it.  Payload: backup.c; envelopes: backup_seal.c.
+ * it.  A database-backed store (dbstore.h) is backed up as the database
+ * holds it, and restores into a directory (a file store) or, --db, into
+ * an empty database.  Payload: backup.c; envelopes: backup_seal.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -160,7 +162,6 @@ static int outside_store(const struct sgt_store *st, const char *abs, const char
 static json_t *manifest_new(const struct sgt_store *st, int embedded, const char *encryption)
 {
 	char now[32];
-
 	json_t *m;
 
 	sgt_time_iso(sgt_now(), now);
@@ -169,8 +170,9 @@ static json_t *manifest_new(const struct sgt_store *st, int embedded, const char
 		      st->cfg.token, "encryption", encryption);
 	/* a database-backed store: the store is the database's, signet.yaml and hsm/ this host's */
 	if (m != NULL && st->cfg.db_conninfo != NULL &&
-	    json_object_update(m, json_pack("{s:s, s:s, s:s}", "backend", "postgresql", "database", sgt_db_name(), "host",
-					    st->cfg.db_host)) != 0) {
+	    (json_object_set_new(m, "backend", json_string("postgresql")) != 0 ||
+	     json_object_set_new(m, "database", json_string(sgt_db_name())) != 0 ||
+	     json_object_set_new(m, "host", json_string(st->cfg.db_host)) != 0)) {
 		json_decref(m);
 		m = NULL;
 	}
@@ -586,14 +588,6 @@ static int stage_make(char *tmp, int *fd, const char *shown)
 	return SGT_OK;
 }
 
-/*
- * Creates the store at final (absolute) from o: a staging directory next
- * to it (flocked, see stage_sweep), the tree, then a custody transaction
- * in the staged store: the "restore" record, and the SoftHSM2
- * configuration naming the final place staged with it (while the record
- * is written, it names the staging directory, as in init: an anchored
- * audit log signs on the token).  Then one rename.
- */
 /* The archive is of a database-backed store (its manifest says so). */
 static int db_archive(const struct opened *o)
 {
@@ -661,6 +655,16 @@ static int config_for(const char *tmp, const char *dbinfo, const char *host)
 	return rc;
 }
 
+/*
+ * Creates the store at final (absolute) from o: a staging directory next
+ * to it (flocked, see stage_sweep), the tree, then a custody transaction
+ * in the staged store: the "restore" record, and the SoftHSM2
+ * configuration naming the final place staged with it (while the record
+ * is written, it names the staging directory, as in init: an anchored
+ * audit log signs on the token).  Then one rename.  With dbinfo (--db),
+ * the staged store is host's directory of a database store, and the
+ * database is filled in the transaction the restore record commits.
+ */
 static int restore_to(const char *file, const struct opened *o, const char *final, const char *shown,
 		      const char *dbinfo, const char *host, long long *done_seq)
 {
