@@ -8,7 +8,8 @@
 # host that joins verifies the whole chain (every head signature) and signs
 # with both keys (openssl checks the signatures).  Refused: a database that
 # holds a store, a host name the store had (nothing written either time).
-# Then SIGKILL (strace) at a few points of a backup and of a restore --db:
+# Then SIGKILL (strace) at a sample of the calls of a backup and of a
+# restore --db (tests/dbstore.sh; t9555 kills at every call):
 # an archive only with its record; a database empty (the next restore
 # succeeds) or wholly restored (and the host's directory in place, or put
 # there by the same restore run again).
@@ -19,12 +20,6 @@ token_start
 A="$T/hostA" B="$T/hostB"
 sa() { sig "$1" --store "$A" "${@:2}"; }
 sb() { sig "$1" --store "$B" "${@:2}"; }
-DB2="host=$PGD dbname=restored user=postgres"
-db2_sql() { command psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PGD" -U postgres -d restored -c "$1"; }
-db2_fresh() {
-  PGOPTIONS='-c client_min_messages=warning' command psql -X -q -h "$PGD" -U postgres -d postgres \
-    -c "DROP DATABASE IF EXISTS restored" -c "CREATE DATABASE restored" >/dev/null || fail "createdb restored"
-}
 # A table as rows, for comparing two databases (seq <= $2 where the table has one).
 rows() {
   case $1 in
@@ -96,7 +91,7 @@ sig 0 restore "$T/db.sbk" --store "$C" --db "$DB2" --host gamma --passphrase-fil
 has "$T/out" "into database postgresql:restored@$PGD, with $C as the store directory of host 'gamma'"
 has "$C/signet.yaml" "dbname=restored"
 # Every record byte for byte, then the restore record, naming its host.
-command psql -X -q -A -t -h "$PGD" -U postgres -d restored -c "COPY (SELECT convert_from(record, 'UTF8') FROM signet_audit ORDER BY seq) TO STDOUT WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')" >"$T/db2.log"
+db2_records >"$T/db2.log"
 head -n "$n" "$T/db2.log" | cmp -s - "$T/before.log" || fail "the restored database's records are not the source's, byte for byte"
 eq "$(wc -l <"$T/db2.log")" "$((n + 1))" "records in the restored database"
 eq "$(tail -1 "$T/db2.log" | jq -r '"\(.op) \(.host) \(.details.archive_sha256)"')" "restore gamma $(sha256sum "$T/db.sbk" | cut -c1-64)" "the restore record"
@@ -133,7 +128,7 @@ sig 0 --store "$E" backup "$T/emb.sbk" --passphrase-file "$T/pass" --scrypt-n 15
 db2_fresh
 sig 0 restore "$T/emb.sbk" --store "$T/E2" --db "$DB2" --host epsilon --passphrase-file "$T/pass"
 has "$T/E2/hsm/softhsm2.conf" "directories.tokendir = $T/E2/hsm/tokens"
-command psql -X -q -A -t -h "$PGD" -U postgres -d restored -c "COPY (SELECT convert_from(record, 'UTF8') FROM signet_audit ORDER BY seq) TO STDOUT WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')" >"$T/db2.log"
+db2_records >"$T/db2.log"
 ne=$(( $(wc -l <"$E/audit.log") - 1 ))   # all but the backup record, which is not in its own archive
 cmp -s <(head -n "$ne" "$T/db2.log") <(head -n "$ne" "$E/audit.log") || fail "the file store's records are not in the database, byte for byte"
 sig 0 --store "$T/E2" sign "$T/img" --key e --out "$T/e2.sig"
@@ -143,44 +138,9 @@ run 0 openssl dgst -sha256 -verify "$T/e.pub" -signature "$T/s.der" "$T/img"
 sig 0 --store "$T/E2" audit verify
 has "$T/out" "every one of the [0-9]+ signed heads it kept has a good head signature"
 
-# ---- SIGKILL during a backup: an archive only with its record ----
-command -v strace >/dev/null || fail "strace is needed (make deps installs it)"
-mkdir "$T/od"
-K="$T/od/k.sbk"
-bcmd="$SIGNET --store $A backup $K --passphrase-file $T/pass --scrypt-n 15"
-recorded() { [ -n "$(db_sql "SELECT seq FROM signet_audit WHERE convert_from(record, 'UTF8')::json->'details'->>'archive_sha256' = '$1'")" ]; }
-kills=0 whole=0 none=0
-for sc in rename fsync sendto; do
-  total=$(strace -f -o "$T/count" -e trace="$sc" $bcmd >/dev/null 2>&1; grep -c " $sc(" "$T/count")
-  rm -f "$K"
-  # every rename, every third fsync, the last four sendto (the record, the head, COMMIT, what follows)
-  case $sc in sendto) points=$(seq $((total > 3 ? total - 3 : 1)) "$total") ;; fsync) points=$(seq 1 3 "$total") ;; *) points=$(seq 1 "$total") ;; esac
-  for i in $points; do
-    rm -f "$K"
-    strace -f -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$i" $bcmd >/dev/null 2>&1
-    kills=$((kills + 1))
-    what="backup killed at $sc #$i"
-    [ ! -e "$K" ] || recorded "$(sha256sum "$K" | cut -c1-64)" || fail "$what: an archive without its record"
-    # the next command puts a committed archive in place or removes a staged one
-    "$SIGNET" --store "$A" sign "$T/img" --key fw --out "$T/od/next.sig" >"$T/next.out" 2>"$T/next.err" \
-      || { cat "$T/next.err"; fail "$what: the next command failed"; }
-    last=$(db_sql "SELECT convert_from(record, 'UTF8')::json->'details'->>'archive_sha256' FROM signet_audit WHERE convert_from(record, 'UTF8')::json->>'op' = 'backup' ORDER BY seq DESC LIMIT 1")
-    if [ -e "$K" ]; then
-      eq "$(sha256sum "$K" | cut -c1-64)" "$last" "$what: the archive is not the one recorded last"
-      whole=$((whole + 1))
-    else
-      none=$((none + 1))
-    fi
-    left=$(find "$A" "$T/od" -name '*.tmp*' | head -3)
-    [ -z "$left" ] || fail "$what: temporary files left: $left"
-    [ -z "$(ls "$A/intents" 2>/dev/null)" ] || fail "$what: an intent left"
-  done
-done
+# ---- SIGKILL during a backup and a restore --db (a sample; t9555 kills at every call) ----
+db_backup_kills sample "$A"
 sa 0 audit verify
-note "backup: SIGKILL at $kills points: $whole left the archive with its record, $none no archive"
-[ "$whole" -gt 0 ] && [ "$none" -gt 0 ] || fail "backup kills: $whole whole, $none none: the kills missed a side"
-
-# ---- SIGKILL during a restore --db: the database empty, or restored whole ----
 # A backup of the store as it is now: the token's anchor names a record in it (a restored store that
 # lacks records its token's anchor has seen fails audit verify, truly: they were made after the backup).
 sa 0 backup "$T/now.sbk" --passphrase-file "$T/pass" --scrypt-n 15
@@ -190,52 +150,5 @@ sig 0 restore "$T/now.sbk" --check --passphrase-file "$T/pass"
 has "$T/out" "^  key boot +not-included +held by token 'shared'"
 has "$T/out" "^  key fw +not-included"
 has "$T/out" "^  audit log +intact +$((n + 1)) records"
-R="$T/od/r"
-argv=("$SIGNET" restore "$T/now.sbk" --store "$R" --db "$DB2" --host gamma --passphrase-file "$T/pass")
-kills=0 empty=0 restored=0 nodir=0
-for sc in sendto rename fsync; do
-  db2_fresh; rm -rf "$R"
-  total=$(strace -f -o "$T/count" -e trace="$sc" "${argv[@]}" >/dev/null 2>&1; grep -c " $sc(" "$T/count")
-  # sendto: the first message, one in the middle, and the last few (the restore record, COMMIT)
-  case $sc in
-    sendto) points="1 $((total / 2)) $(seq $((total > 4 ? total - 3 : 1)) "$total")" ;;
-    fsync) points=$(seq 2 3 "$total") ;;
-    *) points=$(seq 1 "$total") ;;
-  esac
-  for i in $points; do
-    db2_fresh; rm -rf "$R"
-    strace -f -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$i" "${argv[@]}" >/dev/null 2>&1
-    kills=$((kills + 1))
-    what="restore killed at $sc #$i"
-    has_store=f
-    [ "$(db2_sql "SELECT to_regclass('signet_hosts') IS NOT NULL")" = t ] && has_store=$(db2_sql "SELECT EXISTS (SELECT 1 FROM signet_hosts)")
-    if [ "$has_store" = t ]; then
-      # committed: every record and the restore record; the host's directory, unless the kill came before its rename
-      eq "$(db2_sql "SELECT count(*) FROM signet_audit")" "$((n + 1))" "$what: records in the database"
-      eq "$(db2_sql "SELECT convert_from(record, 'UTF8')::json->>'op' FROM signet_audit ORDER BY seq DESC LIMIT 1")" restore "$what: the last record"
-      restored=$((restored + 1))
-      if [ -e "$R" ]; then
-        "$SIGNET" --store "$R" audit verify >"$T/v.out" 2>&1 || { cat "$T/v.out"; fail "$what: audit verify of the restored store"; }
-      else
-        # the same restore again completes it: the host's directory from the database, the staging directory swept
-        nodir=$((nodir + 1))
-        "${argv[@]}" >"$T/next.out" 2>"$T/next.err" || { cat "$T/next.err"; fail "$what: the restore run again"; }
-        has "$T/next.out" "completed: database postgresql:restored@$PGD had this restore already \(record $((n + 1)), by host 'gamma'\)"
-        has "$T/next.err" "left by an interrupted restore"
-        eq "$(db2_sql "SELECT count(*) FROM signet_audit")" "$((n + 1))" "$what: records after the restore run again"
-        "$SIGNET" --store "$R" audit verify >"$T/v.out" 2>&1 || { cat "$T/v.out"; fail "$what: audit verify of the completed restore"; }
-      fi
-    else
-      # not committed: no store in the database, no directory; the next restore succeeds and sweeps the staging directory
-      [ ! -e "$R" ] || fail "$what: the store directory without its database"
-      empty=$((empty + 1))
-      "${argv[@]}" >"$T/next.out" 2>"$T/next.err" || { cat "$T/next.err"; fail "$what: the next restore failed"; }
-      "$SIGNET" --store "$R" audit verify >"$T/v.out" 2>&1 || { cat "$T/v.out"; fail "$what: audit verify after the next restore"; }
-    fi
-    left=$(ls -A "$T/od" | grep -v '^r$\|^k.sbk$\|^next.sig$' | head -3)
-    [ -z "$left" ] || fail "$what: left next to the store: $left"
-  done
-done
-note "restore --db: SIGKILL at $kills points: $empty left the database empty (the next restore succeeded), $restored restored it whole ($nodir before the host's directory was in place: the same restore run again completed it)"
-[ "$empty" -gt 0 ] && [ "$restored" -gt 0 ] || fail "restore kills: $empty empty, $restored restored: the kills missed a side"
+db_restore_kills sample "$T/now.sbk" "$n"
 exit 0
