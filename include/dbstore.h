@@ -14,7 +14,7 @@
  * head signed on the token) made while the head row is locked, and only
  * then is the host's copy written and are user outputs put in place.
  *
- * libpq is loaded (dlopen) the first time a database store is used, as for
+ * libpq is loaded (pqload.h) the first time a database store is used, as for
  * fleet sources: a file store never loads it.
  */
 #ifndef SGT_DBSTORE_H

@@ -17,7 +17,6 @@
  * restore --db writes it into an empty database in the transaction its
  * restore record commits (sgt_db_restore_begin).
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -28,60 +27,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
 #include <openssl/evp.h>
 
 #include "dbstore.h"
 #include "hsmguard.h"
+#include "pqload.h"
 
-/* -- libpq, loaded on first use ------------------------------------------------ */
+/* -- libpq, loaded on first use (pqload.h) ------------------------------------- */
 
-static struct {
-	void *dl;
-	PQconninfoOption *(*conninfoParse)(const char *, char **);
-	void (*conninfoFree)(PQconninfoOption *);
-	void (*freemem)(void *);
-	PGconn *(*connectdb)(const char *);
-	ConnStatusType (*status)(const PGconn *);
-	char *(*errorMessage)(const PGconn *);
-	void (*finish)(PGconn *);
-	PGresult *(*exec)(PGconn *, const char *);
-	PGresult *(*execParams)(PGconn *, const char *, int, const Oid *, const char *const *, const int *,
-				const int *, int);
-	ExecStatusType (*resultStatus)(const PGresult *);
-	char *(*resultErrorMessage)(const PGresult *);
-	char *(*resultErrorField)(const PGresult *, int);
-	int (*ntuples)(const PGresult *);
-	int (*getisnull)(const PGresult *, int, int);
-	char *(*getvalue)(const PGresult *, int, int);
-	int (*getlength)(const PGresult *, int, int);
-	void (*clear)(PGresult *);
-	PQnoticeProcessor (*setNoticeProcessor)(PGconn *, PQnoticeProcessor, void *);
-} pq;
-
-#define PQ_BIND(field, sym) ((*(void **)&pq.field = dlsym(dl, sym)) != NULL || ((missing = sym), 0))
+static const struct sgt_pq *pq;
 
 static int pq_load(void)
 {
-	const char *missing = NULL;
-	void *dl;
+	const char *why;
+	int k;
 
-	if (pq.dl != NULL)
+	if (pq != NULL)
 		return SGT_OK;
-	if ((dl = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL)) == NULL)
-		return sgt_err(SGT_ERR_DATA, "a database-backed store needs libpq (Debian package libpq5): %s", dlerror());
-	if (!(PQ_BIND(conninfoParse, "PQconninfoParse") && PQ_BIND(conninfoFree, "PQconninfoFree") &&
-	      PQ_BIND(freemem, "PQfreemem") && PQ_BIND(connectdb, "PQconnectdb") && PQ_BIND(status, "PQstatus") &&
-	      PQ_BIND(errorMessage, "PQerrorMessage") && PQ_BIND(finish, "PQfinish") && PQ_BIND(exec, "PQexec") &&
-	      PQ_BIND(execParams, "PQexecParams") && PQ_BIND(resultStatus, "PQresultStatus") &&
-	      PQ_BIND(resultErrorMessage, "PQresultErrorMessage") && PQ_BIND(resultErrorField, "PQresultErrorField") &&
-	      PQ_BIND(ntuples, "PQntuples") && PQ_BIND(getisnull, "PQgetisnull") && PQ_BIND(getvalue, "PQgetvalue") &&
-	      PQ_BIND(getlength, "PQgetlength") && PQ_BIND(clear, "PQclear") &&
-	      PQ_BIND(setNoticeProcessor, "PQsetNoticeProcessor"))) {
-		dlclose(dl);
-		return sgt_err(SGT_ERR_DATA, "the libpq found lacks %s", missing);
-	}
-	pq.dl = dl;
+	if ((k = sgt_pq_load(&pq, &why)) == SGT_PQ_NOLIB)
+		return sgt_err(SGT_ERR_DATA, "a database-backed store needs libpq (Debian package libpq5): %s", why);
+	if (k != 0)
+		return sgt_err(SGT_ERR_DATA, "the libpq found lacks %s", why);
 	return SGT_OK;
 }
 
@@ -129,7 +95,7 @@ static const char *first_line(const char *msg, char *out, size_t cap)
 
 static void set_name(const char *conninfo)
 {
-	PQconninfoOption *opts = pq.conninfoParse(conninfo, NULL), *o;
+	PQconninfoOption *opts = pq->conninfoParse(conninfo, NULL), *o;
 	const char *dbname = NULL, *host = NULL, *user = NULL;
 
 	for (o = opts; o != NULL && o->keyword != NULL; o++) {
@@ -143,7 +109,7 @@ static void set_name(const char *conninfo)
 	snprintf(db.name, sizeof(db.name), "postgresql:%s@%s", dbname ? dbname : user ? user : "?",
 		 host ? host : "localhost");
 	if (opts != NULL)
-		pq.conninfoFree(opts);
+		pq->conninfoFree(opts);
 }
 
 /* The server's notices (a shutdown's WARNING) are not signet's to print: the failure that follows says it. */
@@ -159,12 +125,12 @@ static int connect_db(const char *conninfo)
 	int rc;
 
 	if (db.conn != NULL && db.conninfo != NULL && strcmp(db.conninfo, conninfo) == 0 &&
-	    pq.status(db.conn) == CONNECTION_OK)
+	    pq->status(db.conn) == CONNECTION_OK)
 		return SGT_OK;
 	if ((rc = pq_load()) != SGT_OK)
 		return rc;
 	if (db.conn != NULL)
-		pq.finish(db.conn);
+		pq->finish(db.conn);
 	db.conn = NULL;
 	db.in_tx = 0;
 	db.writer = 0;
@@ -174,16 +140,16 @@ static int connect_db(const char *conninfo)
 			return sgt_err(SGT_ERR_DATA, "out of memory");
 	}
 	set_name(db.conninfo);
-	db.conn = pq.connectdb(db.conninfo);
-	if (db.conn == NULL || pq.status(db.conn) != CONNECTION_OK) {
+	db.conn = pq->connectdb(db.conninfo);
+	if (db.conn == NULL || pq->status(db.conn) != CONNECTION_OK) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot reach the store's database %s: %s", db.name,
-			     db.conn ? first_line(pq.errorMessage(db.conn), msg, sizeof(msg)) : "out of memory");
+			     db.conn ? first_line(pq->errorMessage(db.conn), msg, sizeof(msg)) : "out of memory");
 		if (db.conn != NULL)
-			pq.finish(db.conn);
+			pq->finish(db.conn);
 		db.conn = NULL;
 		return rc;
 	}
-	pq.setNoticeProcessor(db.conn, quiet_notice, NULL);
+	pq->setNoticeProcessor(db.conn, quiet_notice, NULL);
 	return SGT_OK;
 }
 
@@ -201,30 +167,30 @@ static int q(const char *sql, int n, const char *const *vals, const int *lens, i
 	if (retry != NULL)
 		*retry = 0;
 	/* without parameters, the simple protocol: a migration is several statements */
-	r = n == 0 && !binary ? pq.exec(db.conn, sql) : pq.execParams(db.conn, sql, n, NULL, vals, lens, fmts, binary);
-	s = r ? pq.resultStatus(r) : PGRES_FATAL_ERROR;
+	r = n == 0 && !binary ? pq->exec(db.conn, sql) : pq->execParams(db.conn, sql, n, NULL, vals, lens, fmts, binary);
+	s = r ? pq->resultStatus(r) : PGRES_FATAL_ERROR;
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-		const char *state = r ? pq.resultErrorField(r, 'C') : NULL;	/* PG_DIAG_SQLSTATE */
+		const char *state = r ? pq->resultErrorField(r, 'C') : NULL;	/* PG_DIAG_SQLSTATE */
 		char msg[512];
 
 		if (retry != NULL && state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
 			*retry = 1;	/* serialization failure, deadlock: the caller starts again */
-			pq.clear(r);
+			pq->clear(r);
 			return SGT_ERR_DATA;
 		}
-		first_line(r ? pq.resultErrorMessage(r) : pq.errorMessage(db.conn), msg, sizeof(msg));
-		if (pq.status(db.conn) != CONNECTION_OK || strstr(msg, "server closed the connection") != NULL)
+		first_line(r ? pq->resultErrorMessage(r) : pq->errorMessage(db.conn), msg, sizeof(msg));
+		if (pq->status(db.conn) != CONNECTION_OK || strstr(msg, "server closed the connection") != NULL)
 			sgt_err(SGT_ERR_DATA, "lost the store's database %s: %s", db.name, msg);
 		else
 			sgt_err(SGT_ERR_DATA, "database %s: %s", db.name, msg);
 		if (r != NULL)
-			pq.clear(r);
+			pq->clear(r);
 		return SGT_ERR_DATA;
 	}
 	if (res != NULL)
 		*res = r;
 	else
-		pq.clear(r);
+		pq->clear(r);
 	return SGT_OK;
 }
 
@@ -235,7 +201,7 @@ static int exec(const char *sql)
 
 static void rollback(void)
 {
-	if (db.conn != NULL && pq.status(db.conn) == CONNECTION_OK) {
+	if (db.conn != NULL && pq->status(db.conn) == CONNECTION_OK) {
 		sgt_silent++;
 		(void)exec("ROLLBACK");
 		sgt_silent--;
@@ -267,14 +233,14 @@ static int schema_version(int *v)
 
 	if ((rc = q("SELECT to_regclass('signet_schema_version') IS NOT NULL", 0, NULL, NULL, 0, &r, NULL)) != SGT_OK)
 		return rc;
-	*v = strcmp(pq.getvalue(r, 0, 0), "t") == 0 ? -1 : 0;
-	pq.clear(r);
+	*v = strcmp(pq->getvalue(r, 0, 0), "t") == 0 ? -1 : 0;
+	pq->clear(r);
 	if (*v == 0)
 		return SGT_OK;
 	if ((rc = q("SELECT max(version) FROM signet_schema_version", 0, NULL, NULL, 0, &r, NULL)) != SGT_OK)
 		return rc;
-	*v = pq.getisnull(r, 0, 0) ? 0 : atoi(pq.getvalue(r, 0, 0));
-	pq.clear(r);
+	*v = pq->getisnull(r, 0, 0) ? 0 : atoi(pq->getvalue(r, 0, 0));
+	pq->clear(r);
 	return SGT_OK;
 }
 
@@ -489,24 +455,24 @@ static int sync_copy(const char *dir, long long dbseq, const char *head, size_t 
 	if (seq > 0) {
 		if ((rc = q("SELECT record FROM signet_audit WHERE seq = $1::bigint", 1, vals, NULL, 1, &r, NULL)) != SGT_OK)
 			goto out;
-		if (pq.ntuples(r) != 1 || (size_t)pq.getlength(r, 0, 0) != lastlen ||
-		    memcmp(pq.getvalue(r, 0, 0), last, lastlen) != 0) {
+		if (pq->ntuples(r) != 1 || (size_t)pq->getlength(r, 0, 0) != lastlen ||
+		    memcmp(pq->getvalue(r, 0, 0), last, lastlen) != 0) {
 			rc = sgt_err(SGT_ERR_DATA, "record %lld of this host's audit log in '%s' is not record %lld of database %s: "
 				     "the chains differ; refusing to go on", seq, dir, seq, db.name);
 			goto out;
 		}
-		pq.clear(r);
+		pq->clear(r);
 		r = NULL;
 	}
 	if (seq < dbseq) {
 		if ((rc = q("SELECT path, content FROM signet_files WHERE seq > $1::bigint ORDER BY seq, path", 1, vals, NULL,
 			    1, &r, NULL)) != SGT_OK)
 			goto out;
-		n = pq.ntuples(r);
+		n = pq->ntuples(r);
 		for (i = 0; i < n && rc == SGT_OK; i++) {
 			char rel[PATH_MAX], *p;
 
-			snprintf(rel, sizeof(rel), "%.*s", pq.getlength(r, i, 0), pq.getvalue(r, i, 0));
+			snprintf(rel, sizeof(rel), "%.*s", pq->getlength(r, i, 0), pq->getvalue(r, i, 0));
 			if (host_local(rel) || rel[0] == '/') {
 				rc = sgt_err(SGT_ERR_DATA, "database %s names a store file '%s' that no host takes from it", db.name, rel);
 				break;
@@ -514,24 +480,24 @@ static int sync_copy(const char *dir, long long dbseq, const char *head, size_t 
 			if ((p = path_in(dir, rel)) == NULL)
 				rc = SGT_ERR_DATA;
 			else
-				rc = sgt_atomic_write(p, pq.getvalue(r, i, 1), (size_t)pq.getlength(r, i, 1), 0);
+				rc = sgt_atomic_write(p, pq->getvalue(r, i, 1), (size_t)pq->getlength(r, i, 1), 0);
 			free(p);
 		}
-		pq.clear(r);
+		pq->clear(r);
 		r = NULL;
 		if (rc != SGT_OK)
 			goto out;
 		if ((rc = q("SELECT record FROM signet_audit WHERE seq > $1::bigint ORDER BY seq", 1, vals, NULL, 1, &r,
 			    NULL)) != SGT_OK)
 			goto out;
-		n = pq.ntuples(r);
+		n = pq->ntuples(r);
 		if ((long long)n != dbseq - seq) {
 			rc = sgt_err(SGT_ERR_DATA, "database %s has %d records after record %lld, not %lld", db.name, n, seq,
 				     dbseq - seq);
 			goto out;
 		}
 		for (i = 0; i < n && rc == SGT_OK; i++) {
-			rc = sgt_buf_add(&b, pq.getvalue(r, i, 0), (size_t)pq.getlength(r, i, 0));
+			rc = sgt_buf_add(&b, pq->getvalue(r, i, 0), (size_t)pq->getlength(r, i, 0));
 			rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
 		}
 		if (rc != SGT_OK || (rc = append_local(dir, &b)) != SGT_OK)
@@ -552,7 +518,7 @@ static int sync_copy(const char *dir, long long dbseq, const char *head, size_t 
 	}
 out:
 	if (r != NULL)
-		pq.clear(r);
+		pq->clear(r);
 	sgt_buf_free(&b);
 	free(cur);
 	free(hpath);
@@ -579,7 +545,7 @@ static int begin_and_sync(const char *dir, int exclusive)
 		sgt_silent--;
 		if (rc != SGT_OK && !retry) {
 			/* libpq may still call a connection the server closed good: a new one, in any case */
-			pq.finish(db.conn);
+			pq->finish(db.conn);
 			db.conn = NULL;
 			if ((rc = connect_db(db.conninfo)) != SGT_OK)
 				return rc;
@@ -602,15 +568,15 @@ static int begin_and_sync(const char *dir, int exclusive)
 					 : "SELECT seq, head FROM signet_head WHERE id = 1",
 			       0, NULL, NULL, 1, &r, &retry);
 		if (rc == SGT_OK) {
-			const char *p = pq.getvalue(r, 0, 0);
+			const char *p = pq->getvalue(r, 0, 0);
 			size_t i;
 
 			/* binary int8: big-endian */
 			dbseq = 0;
 			for (i = 0; i < 8; i++)
 				dbseq = (long long)((unsigned long long)dbseq << 8 | (unsigned char)p[i]);
-			rc = sync_copy(dir, dbseq, pq.getvalue(r, 0, 1), (size_t)pq.getlength(r, 0, 1));
-			pq.clear(r);
+			rc = sync_copy(dir, dbseq, pq->getvalue(r, 0, 1), (size_t)pq->getlength(r, 0, 1));
+			pq->clear(r);
 		}
 		if (rc == SGT_OK) {
 			db.in_tx = 1;
@@ -792,31 +758,35 @@ void sgt_db_command(const char *cmd, const char *sub)
 {
 	static const char *const with_sub[] = { "key", "cert", "fleet", "rotate", "store", "audit", "approve", "policy", NULL };
 	size_t i;
-	int keep = sub != NULL && strncmp(sub, "--format", 8) == 0;
+	int keep = 0;
 
 	for (i = 0; with_sub[i] != NULL && cmd != NULL && !keep; i++)
 		keep = strcmp(cmd, with_sub[i]) == 0;
-	if (!keep || (sub != NULL && sub[0] == '-' && strncmp(sub, "--format", 8) != 0))
+	if (!keep || (sub != NULL && sub[0] == '-'))
 		sub = NULL;	/* a label, a file or an option: not part of the command's name */
 	snprintf(db.cmd, sizeof(db.cmd), "%s%s%s", cmd ? cmd : "", sub ? " " : "", sub ? sub : "");
 }
 
 int sgt_db_allowed(const struct sgt_store *st)
 {
-	static const char *const ok[] = { "key generate", "cert issue", "cert reissue", "store migrate", "backup", NULL };
+	/*
+	 * Every state-changing command stages its store files in its
+	 * transaction, so its records name them and sgt_db_commit carries them
+	 * into the database with the records; backup reads the store from the
+	 * database (sgt_db_snapshot).  A command that cannot work on a
+	 * database store yet is named here.
+	 */
+	static const char *const not_yet[] = { NULL };
 	size_t i;
 
 	if (st->cfg.db_conninfo == NULL)
 		return SGT_OK;
-	for (i = 0; ok[i] != NULL; i++)
-		if (strcmp(db.cmd, ok[i]) == 0)
-			return SGT_OK;
-	/* sign and renew whatever follows, except MCUboot images (sgt_db_command was told "sign --format mcuboot") */
-	if ((strncmp(db.cmd, "sign", 4) == 0 && (db.cmd[4] == '\0' || db.cmd[4] == ' ') &&
-	     strcmp(db.cmd, "sign --format mcuboot") != 0) ||
-	    (strncmp(db.cmd, "renew", 5) == 0 && (db.cmd[5] == '\0' || db.cmd[5] == ' ')))
-		return SGT_OK;
-	return sgt_err(SGT_ERR_DATA, "'signet %s' is not supported yet on a database-backed store ('%s')", db.cmd, st->dir);
+	for (i = 0; not_yet[i] != NULL; i++)
+		if (strncmp(db.cmd, not_yet[i], strlen(not_yet[i])) == 0 &&
+		    (db.cmd[strlen(not_yet[i])] == '\0' || db.cmd[strlen(not_yet[i])] == ' '))
+			return sgt_err(SGT_ERR_DATA, "'signet %s' is not supported yet on a database-backed store ('%s')",
+				       db.cmd, st->dir);
+	return SGT_OK;
 }
 
 /* -- init --db, --join ---------------------------------------------------------------------- */
@@ -838,8 +808,8 @@ int sgt_db_create(const char *conninfo, const char *host, const char *module, co
 		if ((rc = q("SELECT (SELECT seq FROM signet_head) = 0 AND NOT EXISTS (SELECT 1 FROM signet_hosts)", 0, NULL,
 			    NULL, 0, &r, NULL)) != SGT_OK)
 			goto out;
-		fresh = strcmp(pq.getvalue(r, 0, 0), "t") == 0;
-		pq.clear(r);
+		fresh = strcmp(pq->getvalue(r, 0, 0), "t") == 0;
+		pq->clear(r);
 	}
 	if (!join && v != 0 && !fresh) {
 		rc = sgt_err(SGT_ERR_DATA, "database %s holds a signet store already; refusing to make another", db.name);
@@ -855,8 +825,8 @@ int sgt_db_create(const char *conninfo, const char *host, const char *module, co
 		goto out;
 	if ((rc = q("SELECT 1 FROM signet_hosts WHERE name = $1", 1, vals, NULL, 0, &r, NULL)) != SGT_OK)
 		goto out;
-	v = pq.ntuples(r);
-	pq.clear(r);
+	v = pq->ntuples(r);
+	pq->clear(r);
 	if (v > 0) {
 		rc = sgt_err(SGT_ERR_DATA, "host '%s' is in database %s already; each host needs a name of its own", host,
 			     db.name);
@@ -891,9 +861,9 @@ int sgt_db_verify_heads(void *pub_evp, long long *n)
 	if ((rc = q("SELECT seq, head, encode(sha256(a.record), 'hex') FROM signet_heads h JOIN signet_audit a USING (seq) "
 		    "ORDER BY seq", 0, NULL, NULL, 0, &r, NULL)) != SGT_OK)
 		return rc;
-	rows = pq.ntuples(r);
+	rows = pq->ntuples(r);
 	for (i = 0; i < rows && rc == SGT_OK; i++) {
-		const char *seq = pq.getvalue(r, i, 0), *hex = pq.getvalue(r, i, 1), *rech = pq.getvalue(r, i, 2);
+		const char *seq = pq->getvalue(r, i, 0), *hex = pq->getvalue(r, i, 1), *rech = pq->getvalue(r, i, 2);
 		unsigned char *head = NULL;
 		size_t hl = strlen(hex) / 2 - 1, k;
 		char *text, *l2, hash[65], sig[800], msg[256];
@@ -929,7 +899,7 @@ int sgt_db_verify_heads(void *pub_evp, long long *n)
 		}
 		free(head);
 	}
-	pq.clear(r);
+	pq->clear(r);
 	return rc;
 }
 
@@ -1065,31 +1035,31 @@ int sgt_db_migrate_to_dir(const struct sgt_store *st, const char *dir)
 		return rc;
 	if ((rc = q("SELECT path, content FROM signet_files ORDER BY path", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
 		goto out;
-	n = pq.ntuples(r);
+	n = pq->ntuples(r);
 	for (i = 0; i < n && rc == SGT_OK; i++) {
 		char rel[PATH_MAX];
 
-		snprintf(rel, sizeof(rel), "%.*s", pq.getlength(r, i, 0), pq.getvalue(r, i, 0));
+		snprintf(rel, sizeof(rel), "%.*s", pq->getlength(r, i, 0), pq->getvalue(r, i, 0));
 		if (host_local(rel))
 			continue;
 		if ((p = path_in(dir, rel)) == NULL)
 			rc = SGT_ERR_DATA;
 		else
-			rc = sgt_atomic_write(p, pq.getvalue(r, i, 1), (size_t)pq.getlength(r, i, 1), 1);
+			rc = sgt_atomic_write(p, pq->getvalue(r, i, 1), (size_t)pq->getlength(r, i, 1), 1);
 		free(p);
 	}
-	pq.clear(r);
+	pq->clear(r);
 	r = NULL;
 	if (rc != SGT_OK)
 		goto out;
 	if ((rc = q("SELECT record FROM signet_audit ORDER BY seq", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
 		goto out;
-	n = pq.ntuples(r);
+	n = pq->ntuples(r);
 	for (i = 0; i < n && rc == SGT_OK; i++) {
-		rc = sgt_buf_add(&b, pq.getvalue(r, i, 0), (size_t)pq.getlength(r, i, 0));
+		rc = sgt_buf_add(&b, pq->getvalue(r, i, 0), (size_t)pq->getlength(r, i, 0));
 		rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
 	}
-	pq.clear(r);
+	pq->clear(r);
 	r = NULL;
 	if (rc != SGT_OK || (p = path_in(dir, "audit.log")) == NULL) {
 		rc = rc ? rc : SGT_ERR_DATA;
@@ -1104,11 +1074,11 @@ int sgt_db_migrate_to_dir(const struct sgt_store *st, const char *dir)
 	if ((p = path_in(dir, "audit.head")) == NULL)
 		rc = SGT_ERR_DATA;
 	else
-		rc = sgt_atomic_write(p, pq.getvalue(r, 0, 0), (size_t)pq.getlength(r, 0, 0), 1);
+		rc = sgt_atomic_write(p, pq->getvalue(r, 0, 0), (size_t)pq->getlength(r, 0, 0), 1);
 	free(p);
 out:
 	if (r != NULL)
-		pq.clear(r);
+		pq->clear(r);
 	sgt_buf_free(&b);
 	return rc;
 }
@@ -1171,8 +1141,8 @@ static int jsonl_add(struct sgt_buf *b, json_t *j)
 /* A text column of a binary-format result, as a JSON string (NULL: null). */
 static json_t *col_str(PGresult *r, int row, int col)
 {
-	return pq.getisnull(r, row, col) ? json_null()
-					 : json_stringn(pq.getvalue(r, row, col), (size_t)pq.getlength(r, row, col));
+	return pq->getisnull(r, row, col) ? json_null()
+					 : json_stringn(pq->getvalue(r, row, col), (size_t)pq->getlength(r, row, col));
 }
 
 int sgt_db_snapshot(struct sgt_db_file **out, size_t *nout, long long *records)
@@ -1194,89 +1164,89 @@ int sgt_db_snapshot(struct sgt_db_file **out, size_t *nout, long long *records)
 	if ((rc = q("SELECT path, content, seq::text, host FROM signet_files ORDER BY path", 0, NULL, NULL, 1, &r, NULL)) !=
 	    SGT_OK)
 		goto out;
-	rows = pq.ntuples(r);
+	rows = pq->ntuples(r);
 	for (i = 0; i < rows && rc == SGT_OK; i++) {
 		char rel[PATH_MAX];
 
-		snprintf(rel, sizeof(rel), "%.*s", pq.getlength(r, i, 0), pq.getvalue(r, i, 0));
+		snprintf(rel, sizeof(rel), "%.*s", pq->getlength(r, i, 0), pq->getvalue(r, i, 0));
 		if (host_local(rel) || rel[0] == '/') {
 			rc = sgt_err(SGT_ERR_DATA, "database %s names a store file '%s' that no host takes from it", db.name, rel);
 			break;
 		}
-		rc = snap_add(&v, &n, &cap, rel, strlen(rel), pq.getvalue(r, i, 1), (size_t)pq.getlength(r, i, 1));
+		rc = snap_add(&v, &n, &cap, rel, strlen(rel), pq->getvalue(r, i, 1), (size_t)pq->getlength(r, i, 1));
 		rc = rc ? rc
 			: jsonl_add(&meta[2], json_pack("{s:o, s:I, s:o}", "path", col_str(r, i, 0), "seq",
-						       (json_int_t)strtoll(pq.getvalue(r, i, 2), NULL, 10), "host",
+						       (json_int_t)strtoll(pq->getvalue(r, i, 2), NULL, 10), "host",
 						       col_str(r, i, 3)));
 	}
-	pq.clear(r);
+	pq->clear(r);
 	r = NULL;
 	if (rc != SGT_OK)
 		goto out;
 	if ((rc = q("SELECT record, seq::text, host, committed::text FROM signet_audit a ORDER BY a.seq", 0, NULL, NULL, 1, &r,
 		    NULL)) != SGT_OK)
 		goto out;
-	rows = pq.ntuples(r);
+	rows = pq->ntuples(r);
 	for (i = 0; i < rows && rc == SGT_OK; i++) {
-		long long seq = strtoll(pq.getvalue(r, i, 1), NULL, 10);
+		long long seq = strtoll(pq->getvalue(r, i, 1), NULL, 10);
 
 		if (seq != (long long)i + 1) {
 			rc = sgt_err(SGT_ERR_DATA, "database %s: record %lld follows record %d; refusing to back up a broken chain",
 				     db.name, seq, i);
 			break;
 		}
-		rc = sgt_buf_add(&log, pq.getvalue(r, i, 0), (size_t)pq.getlength(r, i, 0));
+		rc = sgt_buf_add(&log, pq->getvalue(r, i, 0), (size_t)pq->getlength(r, i, 0));
 		rc = rc ? rc : sgt_buf_add(&log, "\n", 1);
 		rc = rc ? rc
 			: jsonl_add(&meta[0], json_pack("{s:I, s:o, s:o}", "seq", (json_int_t)seq, "host", col_str(r, i, 2),
 						       "committed", col_str(r, i, 3)));
 	}
 	*records = rows;
-	pq.clear(r);
+	pq->clear(r);
 	r = NULL;
 	if (rc != SGT_OK || (rc = snap_add(&v, &n, &cap, "audit.log", 9, log.p ? log.p : "", log.len)) != SGT_OK)
 		goto out;
 	if ((rc = q("SELECT seq::text, head, host FROM signet_heads h ORDER BY h.seq", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
 		goto out;
-	rows = pq.ntuples(r);
+	rows = pq->ntuples(r);
 	for (i = 0; i < rows && rc == SGT_OK; i++) {
-		size_t hl = (size_t)pq.getlength(r, i, 1);
+		size_t hl = (size_t)pq->getlength(r, i, 1);
 		char *hex = malloc(2 * hl + 1);
 
 		if (hex == NULL) {
 			rc = sgt_err(SGT_ERR_DATA, "out of memory");
 			break;
 		}
-		sgt_hex((const unsigned char *)pq.getvalue(r, i, 1), hl, hex);
-		rc = jsonl_add(&meta[1], json_pack("{s:I, s:s, s:o}", "seq", (json_int_t)strtoll(pq.getvalue(r, i, 0), NULL, 10),
+		sgt_hex((const unsigned char *)pq->getvalue(r, i, 1), hl, hex);
+		rc = jsonl_add(&meta[1], json_pack("{s:I, s:s, s:o}", "seq", (json_int_t)strtoll(pq->getvalue(r, i, 0), NULL, 10),
 						   "head", hex, "host", col_str(r, i, 2)));
 		free(hex);
 	}
-	pq.clear(r);
+	pq->clear(r);
 	r = NULL;
 	if (rc != SGT_OK)
 		goto out;
 	if ((rc = q("SELECT name, joined::text, module, token FROM signet_hosts ORDER BY name", 0, NULL, NULL, 1, &r, NULL)) !=
 	    SGT_OK)
 		goto out;
-	rows = pq.ntuples(r);
+	rows = pq->ntuples(r);
 	for (i = 0; i < rows && rc == SGT_OK; i++)
 		rc = jsonl_add(&meta[3], json_pack("{s:o, s:o, s:o, s:o}", "name", col_str(r, i, 0), "joined", col_str(r, i, 1),
 						   "module", col_str(r, i, 2), "token", col_str(r, i, 3)));
-	pq.clear(r);
+	pq->clear(r);
 	r = NULL;
 	if (rc != SGT_OK)
 		goto out;
 	if ((rc = q("SELECT head FROM signet_head WHERE id = 1", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
 		goto out;
-	rc = snap_add(&v, &n, &cap, "audit.head", 10, pq.getvalue(r, 0, 0), (size_t)pq.getlength(r, 0, 0));
-	pq.clear(r);
+	rc = snap_add(&v, &n, &cap, "audit.head", 10, pq->getvalue(r, 0, 0), (size_t)pq->getlength(r, 0, 0));
+	pq->clear(r);
 	r = NULL;
 	for (k = 0; k < 4 && rc == SGT_OK; k++)
 		rc = snap_add(&v, &n, &cap, metaname[k], strlen(metaname[k]), meta[k].p ? meta[k].p : "", meta[k].len);
 out:
 	if (r != NULL)
-		pq.clear(r);
+		pq->clear(r);
 	sgt_buf_free(&log);
 	for (k = 0; k < 4; k++)
 		sgt_buf_free(&meta[k]);
@@ -1381,8 +1351,8 @@ int sgt_db_restore_begin(const char *conninfo, const char *dir, const char *host
 		if ((rc = q("SELECT (SELECT seq FROM signet_head) = 0 AND NOT EXISTS (SELECT 1 FROM signet_hosts)", 0, NULL,
 			    NULL, 0, &r, NULL)) != SGT_OK)
 			goto out;
-		fresh = strcmp(pq.getvalue(r, 0, 0), "t") == 0;
-		pq.clear(r);
+		fresh = strcmp(pq->getvalue(r, 0, 0), "t") == 0;
+		pq->clear(r);
 	}
 	if (v != 0 && !fresh) {
 		rc = sgt_err(SGT_ERR_DATA, "database %s holds a signet store already; refusing to restore into it", db.name);
@@ -1497,8 +1467,8 @@ int sgt_db_restore_begin(const char *conninfo, const char *dir, const char *host
 	vals[0] = host;
 	if ((rc = q("SELECT 1 FROM signet_hosts WHERE name = $1", 1, vals, NULL, 0, &r, NULL)) != SGT_OK)
 		goto out;
-	v = pq.ntuples(r);
-	pq.clear(r);
+	v = pq->ntuples(r);
+	pq->clear(r);
 	if (v > 0) {
 		rc = sgt_err(SGT_ERR_DATA, "host '%s' is in the backup's store already; each host needs a name of its own", host);
 		sgt_hint("--host NAME names this host");
@@ -1546,8 +1516,8 @@ int sgt_db_restored(const char *conninfo, const char *host, const char *sha, lon
 		    "AND convert_from(record, 'UTF8')::json->'details'->>'archive_sha256' = $2 ORDER BY signet_audit.seq LIMIT 1",
 		    2, vals, NULL, 0, &r, NULL)) != SGT_OK)
 		return rc;
-	if (pq.ntuples(r) == 1)
-		*seq = strtoll(pq.getvalue(r, 0, 0), NULL, 10);
-	pq.clear(r);
+	if (pq->ntuples(r) == 1)
+		*seq = strtoll(pq->getvalue(r, 0, 0), NULL, 10);
+	pq->clear(r);
 	return SGT_OK;
 }

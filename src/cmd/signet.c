@@ -174,11 +174,8 @@ static int run(struct sgt_ctx *ctx, int argc, char **argv)
 		sgt_hint("'signet help' lists the commands");
 		return SGT_ERR_USAGE;
 	}
-	/* dbstore: what may change a database store (MCUboot signing is not among them yet) */
-	if (strcmp(argv[i], "sign") == 0 && cmd_mcuboot_wanted(argc - i, argv + i))
-		sgt_db_command("sign", "--format mcuboot");
-	else
-		sgt_db_command(argv[i], i + 1 < argc ? argv[i + 1] : NULL);
+	/* dbstore: the command's name, for what may change a database store */
+	sgt_db_command(argv[i], i + 1 < argc ? argv[i + 1] : NULL);
 	return c->fn(ctx, argc - i, argv + i);
 }
 

@@ -14,7 +14,6 @@
  * A malformed row stops the read with file:line (or the query); nothing
  * here prints to stdout or writes a file.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -25,9 +24,9 @@
 
 #include <csv.h>
 #include <jansson.h>
-#include <libpq-fe.h>
 
 #include "fleet.h"
+#include "pqload.h"
 
 #define DAY 86400
 #define FIELD_MAX 256
@@ -829,72 +828,37 @@ static int read_aws(struct sgt_fleet *f, time_t now)
 
 /* -- PostgreSQL --------------------------------------------------------------- */
 
-/*
- * libpq is loaded the first time a fleet reads PostgreSQL, not when signet
- * starts.  Linked in, it and the eighteen libraries it pulls in (Kerberos,
- * LDAP, SASL, GnuTLS...) were loaded by every command, and every symbol the
- * PKCS#11 module resolved when it was loaded was looked up in all of them:
- * a fifth of a one-image `signet sign`.  Without libpq installed, only
- * PostgreSQL fleet sources fail, and they say so.
- */
-static struct {
-	void *dl;
-	PQconninfoOption *(*conninfoParse)(const char *, char **);
-	void (*conninfoFree)(PQconninfoOption *);
-	void (*freemem)(void *);
-	PGconn *(*connectdb)(const char *);
-	ConnStatusType (*status)(const PGconn *);
-	char *(*errorMessage)(const PGconn *);
-	void (*finish)(PGconn *);
-	PGresult *(*exec)(PGconn *, const char *);
-	ExecStatusType (*resultStatus)(const PGresult *);
-	char *(*resultErrorMessage)(const PGresult *);
-	int (*nfields)(const PGresult *);
-	int (*ntuples)(const PGresult *);
-	int (*getisnull)(const PGresult *, int, int);
-	char *(*getvalue)(const PGresult *, int, int);
-	void (*clear)(PGresult *);
-} pq;
+/* libpq is loaded the first time a fleet reads PostgreSQL, not when signet starts (pqload.h). */
+static const struct sgt_pq *pq;
 
-#define PQconninfoParse pq.conninfoParse
-#define PQconninfoFree pq.conninfoFree
-#define PQfreemem pq.freemem
-#define PQconnectdb pq.connectdb
-#define PQstatus pq.status
-#define PQerrorMessage pq.errorMessage
-#define PQfinish pq.finish
-#define PQexec pq.exec
-#define PQresultStatus pq.resultStatus
-#define PQresultErrorMessage pq.resultErrorMessage
-#define PQnfields pq.nfields
-#define PQntuples pq.ntuples
-#define PQgetisnull pq.getisnull
-#define PQgetvalue pq.getvalue
-#define PQclear pq.clear
-
-/* One pointer from dlsym (POSIX: a function pointer travels as void *); the symbol's name on failure. */
-#define PQ_BIND(field, sym) ((*(void **)&pq.field = dlsym(dl, sym)) != NULL || ((missing = sym), 0))
+#define PQconninfoParse pq->conninfoParse
+#define PQconninfoFree pq->conninfoFree
+#define PQfreemem pq->freemem
+#define PQconnectdb pq->connectdb
+#define PQstatus pq->status
+#define PQerrorMessage pq->errorMessage
+#define PQfinish pq->finish
+#define PQexec pq->exec
+#define PQresultStatus pq->resultStatus
+#define PQresultErrorMessage pq->resultErrorMessage
+#define PQnfields pq->nfields
+#define PQntuples pq->ntuples
+#define PQgetisnull pq->getisnull
+#define PQgetvalue pq->getvalue
+#define PQclear pq->clear
 
 static int pq_load(const struct sgt_fleet *f)
 {
-	const char *missing = NULL;
-	void *dl;
+	const char *why;
+	int k;
 
-	if (pq.dl != NULL)
+	if (pq != NULL)
 		return SGT_OK;
-	if ((dl = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL)) == NULL)
+	if ((k = sgt_pq_load(&pq, &why)) == SGT_PQ_NOLIB)
 		return sgt_err(SGT_ERR_DATA, "%s: fleet '%s': PostgreSQL sources need libpq (Debian package libpq5): %s",
-			       f->src.where, f->name, dlerror());
-	if (!(PQ_BIND(conninfoParse, "PQconninfoParse") && PQ_BIND(conninfoFree, "PQconninfoFree") &&
-	      PQ_BIND(freemem, "PQfreemem") && PQ_BIND(connectdb, "PQconnectdb") && PQ_BIND(status, "PQstatus") &&
-	      PQ_BIND(errorMessage, "PQerrorMessage") && PQ_BIND(finish, "PQfinish") && PQ_BIND(exec, "PQexec") &&
-	      PQ_BIND(resultStatus, "PQresultStatus") && PQ_BIND(resultErrorMessage, "PQresultErrorMessage") &&
-	      PQ_BIND(nfields, "PQnfields") && PQ_BIND(ntuples, "PQntuples") && PQ_BIND(getisnull, "PQgetisnull") &&
-	      PQ_BIND(getvalue, "PQgetvalue") && PQ_BIND(clear, "PQclear"))) {
-		dlclose(dl);
-		return sgt_err(SGT_ERR_DATA, "%s: fleet '%s': the libpq found lacks %s", f->src.where, f->name, missing);
-	}
-	pq.dl = dl;
+			       f->src.where, f->name, why);
+	if (k != 0)
+		return sgt_err(SGT_ERR_DATA, "%s: fleet '%s': the libpq found lacks %s", f->src.where, f->name, why);
 	return SGT_OK;
 }
 

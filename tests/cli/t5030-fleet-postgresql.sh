@@ -90,3 +90,13 @@ has "$T/err" "returns 1 columns, not \(build, devices\[, last_seen\]\)"
 inventory "host=$PGD dbname=fleetdb user=postgres" "SELECT fw, 'many' FROM devices LIMIT 1"
 sig 3 fleet report
 has "$T/err" "row 1 of the query: devices 'many' is not a count"
+
+# The one libpq loader (pqload.c, shared with database-backed stores): a libpq.so.5 lacking
+# libpq's functions is named, and so is the fleet that needed it.
+mkdir "$T/fakepq"
+echo 'int sgt_not_libpq(void); int sgt_not_libpq(void) { return 0; }' >"$T/fakepq/x.c"
+cc -shared -fPIC -o "$T/fakepq/libpq.so.5" "$T/fakepq/x.c" || fail "cc of a fake libpq"
+inventory "host=$PGD dbname=fleetdb user=postgres" "$Q"
+LD_LIBRARY_PATH="$T/fakepq" sig 3 fleet report
+one_line_error
+has "$T/err" "^signet: $S/fleets\.yaml:[0-9]+: fleet 'gen2': the libpq found lacks PQconninfoParse$"
