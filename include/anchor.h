@@ -41,7 +41,7 @@
 #define SGT_ANCHOR_MAKE        2
 #define SGT_ANCHOR_COMPLETE    3
 #define SGT_ANCHOR_UNAVAILABLE 4
-#define SGT_ANCHOR_MIGRATE     5	/* signing, and the next append names the store's unnamed anchor: record it */
+#define SGT_ANCHOR_MIGRATE     5	/* for sgt_tx_anchor: record that the next append names the store's unnamed anchor */
 struct sgt_p11;
 int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle);
 /*
@@ -61,6 +61,14 @@ int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out);
 int sgt_anchor_said_unavailable(const struct sgt_store *st);
 /* Signs audit heads with handle's audit key from now on (after sgt_anchor_make). */
 void sgt_anchor_start(struct sgt_p11 *handle);
+/*
+ * 1 when the last head was kept in the unnamed anchor of a store from
+ * before chains had names: the caller records "audit.anchor" (state
+ * SGT_ANCHOR_MIGRATE), and that record's own append replaces it by the
+ * named one.  Found when a head is kept, under the store lock, so a sign
+ * searches the token for its chain's anchor once.
+ */
+int sgt_anchor_migration_due(void);
 /* The label of the store's anchor object (signet-audit-head-<its audit key's CKA_ID>), once activated. */
 void sgt_anchor_name(char out[64]);
 /* handle is being closed: stop signing with it (sgt_session_close calls this). */

@@ -75,6 +75,33 @@ int sgt_db_migrate_to_db(const struct sgt_store *st, const char *conninfo, const
 int sgt_db_migrate_to_dir(const struct sgt_store *st, const char *dir);
 
 /*
+ * Files people write into the store (fleets.yaml, policies/, allowed_signers
+ * files, ...: docs/multi-host.md), as against those commands own (keys/,
+ * certs/, fleets/, rotations/, audit.*) and those each host keeps for itself
+ * (signet.yaml, lock, hsm/, intents/, shared.sha256, dot and .tmp files).
+ * rel is relative to the store.
+ */
+#define SGT_FILE_HOST 0
+#define SGT_FILE_COMMAND 1
+#define SGT_FILE_PEOPLE 2
+int sgt_store_file_kind(const char *rel);
+/*
+ * On a database store every command's sync takes the database's copy of
+ * each file people write, unless this host edited it and has not shared
+ * it (refused in one line: never overwritten, never used).  `store put`
+ * names the files it shares (rels, relative to the store, borrowed until
+ * the store is released) before it locks: the sync leaves those as they are.
+ */
+void sgt_db_share_keep(char *const *rels, size_t n);
+/*
+ * Before a command reads a file people write at path (absolute): on a
+ * database store, SGT_OK if the database holds it (or it is not such a
+ * file, or missing); a file this host has that was never shared is one
+ * line, SGT_ERR_DATA.  Always SGT_OK on a file store.
+ */
+int sgt_db_shared_read(const char *path);
+
+/*
  * backup and restore (docs/backup.md).  A store file, or what a backup
  * keeps of the database beside them: path relative to the store, bytes.
  */

@@ -64,6 +64,13 @@ void sgt_hsm_rescue(const char *dead);
 /* 1 while the guard holds a SoftHSM2 token's directory (embedded or external) for this process. */
 int sgt_hsm_guarding(void);
 /*
+ * 1 while the guard holds the embedded token, the only token directory in
+ * <store>/hsm/tokens, and its token.object has this label and serial (as
+ * C_GetTokenInfo gives them, blank-padded): the module can show no other
+ * token with that label, so the slot search may stop at it.
+ */
+int sgt_hsm_sole_token(const unsigned char label[32], const unsigned char serial[16]);
+/*
  * Copies token files that have no good copy yet (a pair just generated)
  * into the good copy, while the module is loaded, after syncing them and
  * their directory where the module wrote them (SoftHSM2 syncs nothing):

@@ -290,12 +290,15 @@ int sgt_db_config_parse(const char *path, const struct sgt_yaml *map, char **con
 	return SGT_OK;
 }
 
+/* this host's record of the files people write as it last took them from the database (shared_sync) */
+#define SHARED_MANIFEST "shared.sha256"
+
 /* -- this host's copy -------------------------------------------------------------------- */
 
 /* Files each host keeps for itself, never in the database. */
 static int host_local(const char *rel)
 {
-	static const char *const names[] = { "signet.yaml", "lock", "audit.log", "audit.head", NULL };
+	static const char *const names[] = { "signet.yaml", "lock", "audit.log", "audit.head", SHARED_MANIFEST, NULL };
 	static const char *const dirs[] = { "hsm/", "intents/", NULL };
 	size_t i;
 
@@ -477,6 +480,8 @@ static int sync_copy(const char *dir, long long dbseq, const char *head, size_t 
 				rc = sgt_err(SGT_ERR_DATA, "database %s names a store file '%s' that no host takes from it", db.name, rel);
 				break;
 			}
+			if (sgt_store_file_kind(rel) == SGT_FILE_PEOPLE)
+				continue;	/* shared_sync's: never over a local edit */
 			if ((p = path_in(dir, rel)) == NULL)
 				rc = SGT_ERR_DATA;
 			else
@@ -524,6 +529,295 @@ out:
 	free(hpath);
 	free(last);
 	return rc;
+}
+
+/* -- files people write, shared through the database (docs/multi-host.md) ---------------- */
+
+int sgt_store_file_kind(const char *rel)
+{
+	static const char *const dirs[] = { "keys/", "certs/", "fleets/", "rotations/", "audit.", NULL };
+	size_t i;
+
+	if (host_local(rel))
+		return SGT_FILE_HOST;
+	for (i = 0; dirs[i] != NULL; i++)
+		if (strncmp(rel, dirs[i], strlen(dirs[i])) == 0)
+			return SGT_FILE_COMMAND;
+	return SGT_FILE_PEOPLE;
+}
+
+struct shared {
+	char *path;
+	char hex[65];
+};
+
+/* The manifest this process last wrote (after its sync), and the files `store put` is sharing. */
+static struct {
+	struct shared *v;
+	size_t n;
+	char **keep;
+	size_t nkeep;
+	struct shared *pushed;	/* files people write this command's transaction carries */
+	size_t npushed;
+} sh;
+
+static void shared_free(struct shared *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].path);
+	free(v);
+}
+
+static const char *shared_find(const struct shared *v, size_t n, const char *rel)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].path, rel) == 0)
+			return v[i].hex;
+	return NULL;
+}
+
+static int shared_kept(const char *rel)
+{
+	size_t i;
+
+	for (i = 0; i < sh.nkeep; i++)
+		if (strcmp(sh.keep[i], rel) == 0)
+			return 1;
+	return 0;
+}
+
+void sgt_db_share_keep(char *const *rels, size_t n)
+{
+	sh.keep = (char **)rels;
+	sh.nkeep = n;
+}
+
+static int shared_add(struct shared **v, size_t *n, const char *rel, const char *hex)
+{
+	struct shared *nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (nv == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	*v = nv;
+	if ((nv[*n].path = strdup(rel)) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	snprintf(nv[*n].hex, sizeof(nv[*n].hex), "%s", hex);
+	(*n)++;
+	return SGT_OK;
+}
+
+/* SHARED_MANIFEST: "HEX  PATH" lines, as sha256sum writes them.  Missing: none yet. */
+static int manifest_load(const char *dir, struct shared **v, size_t *n, struct sgt_buf *raw)
+{
+	char *path = path_in(dir, SHARED_MANIFEST), *p, *end;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int rc = SGT_OK;
+
+	*v = NULL;
+	*n = 0;
+	if (path == NULL)
+		return SGT_ERR_DATA;
+	if (access(path, F_OK) != 0) {
+		free(path);
+		return SGT_OK;
+	}
+	if ((rc = sgt_file_read(path, 1 << 24, &buf, &len)) != SGT_OK) {
+		free(path);
+		return rc;
+	}
+	rc = sgt_buf_add(raw, buf, len);
+	for (p = (char *)buf, end = p + len; rc == SGT_OK && p < end;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p)), rel[PATH_MAX];
+
+		if (nl == NULL || nl - p < 67 || nl - p - 66 >= PATH_MAX || p[64] != ' ' || p[65] != ' ') {
+			rc = sgt_err(SGT_ERR_DATA, "'%s' is not a list of SHA-256 sums and paths; remove it to take the "
+				     "store's files again", path);
+			break;
+		}
+		snprintf(rel, sizeof(rel), "%.*s", (int)(nl - p - 66), p + 66);
+		p[64] = '\0';
+		rc = shared_add(v, n, rel, p);
+		p = nl + 1;
+	}
+	free(buf);
+	free(path);
+	return rc;
+}
+
+static int local_sha256(const char *dir, const char *rel, char hex[65], int *present)
+{
+	char *path = path_in(dir, rel);
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	struct stat sb;
+	int rc;
+
+	*present = 0;
+	if (path == NULL)
+		return SGT_ERR_DATA;
+	if (lstat(path, &sb) != 0 && errno == ENOENT) {
+		free(path);
+		return SGT_OK;
+	}
+	if ((rc = sgt_file_read(path, (size_t)1 << 30, &buf, &len)) == SGT_OK) {
+		sgt_sha256_hex(buf, len, hex);
+		*present = 1;
+	}
+	free(buf);
+	free(path);
+	return rc;
+}
+
+/*
+ * After the copy is current: each file people write that the database
+ * holds.  The host's copy is the database's (noted in the manifest), or
+ * unchanged since this host took an older one (another host shared a new
+ * one: taken now), or missing (taken); else it was edited here and not
+ * shared: refused in one line, never overwritten and never used.  Files
+ * `store put` is sharing are left as they are.
+ */
+static int shared_sync(const char *dir, int *retry)
+{
+	static const char sql[] = "SELECT path, encode(sha256(content), 'hex') FROM signet_files WHERE path NOT LIKE "
+				  "'keys/%' AND path NOT LIKE 'certs/%' AND path NOT LIKE 'fleets/%' AND path NOT LIKE "
+				  "'rotations/%' AND path NOT LIKE 'audit.%' ORDER BY path";
+	struct shared *old = NULL, *cur = NULL;
+	size_t nold = 0, ncur = 0, i;
+	struct sgt_buf raw = { 0 }, out = { 0 };
+	PGresult *r = NULL;
+	int rc, n;
+
+	if ((rc = manifest_load(dir, &old, &nold, &raw)) != SGT_OK)
+		goto out;
+	if ((rc = q(sql, 0, NULL, NULL, 0, &r, retry)) != SGT_OK)
+		goto out;
+	n = pq->ntuples(r);
+	for (i = 0; i < (size_t)n && rc == SGT_OK; i++) {
+		const char *rel = pq->getvalue(r, (int)i, 0), *dbhex = pq->getvalue(r, (int)i, 1);
+		const char *was = shared_find(old, nold, rel);
+		char hex[65];
+		int present;
+
+		if (sgt_store_file_kind(rel) != SGT_FILE_PEOPLE)
+			continue;
+		if ((rc = local_sha256(dir, rel, hex, &present)) != SGT_OK)
+			break;
+		if (shared_kept(rel)) {
+			/* put over a newer version another host shared than the one this host edited: it would undo it */
+			if (was != NULL && strcmp(was, dbhex) != 0 && present && strcmp(hex, dbhex) != 0) {
+				rc = sgt_err(SGT_ERR_DATA, "%s was shared by another host since this host took it; putting this "
+					     "host's edit would undo that: move it aside, run any command to take the store's, "
+					     "merge, then put it", rel);
+				break;
+			}
+			if (was != NULL)
+				rc = shared_add(&cur, &ncur, rel, was);
+			continue;
+		}
+		if (present && strcmp(hex, dbhex) != 0 && (was == NULL || strcmp(hex, was) != 0)) {
+			rc = sgt_err(SGT_ERR_DATA, "%s on this host was edited but not shared: 'signet store put %s' shares "
+				     "it with every host (or remove it to take the store's)", rel, rel);
+			break;
+		}
+		if (!present || strcmp(hex, dbhex) != 0) {	/* missing, or another host shared a newer one */
+			const char *vals[1] = { rel };
+			PGresult *c = NULL;
+			char *p;
+
+			if ((rc = q("SELECT content FROM signet_files WHERE path = $1", 1, vals, NULL, 1, &c, retry)) != SGT_OK)
+				break;
+			if (pq->ntuples(c) != 1 || (p = path_in(dir, rel)) == NULL) {
+				pq->clear(c);
+				rc = sgt_err(SGT_ERR_DATA, "database %s lost '%s' while it was read", db.name, rel);
+				break;
+			}
+			rc = sgt_atomic_write(p, pq->getvalue(c, 0, 0), (size_t)pq->getlength(c, 0, 0), 0);
+			free(p);
+			pq->clear(c);
+			if (rc != SGT_OK)
+				break;
+		}
+		rc = shared_add(&cur, &ncur, rel, dbhex);
+	}
+	for (i = 0; i < ncur && rc == SGT_OK; i++)
+		rc = sgt_buf_printf(&out, "%s  %s\n", cur[i].hex, cur[i].path);
+	if (rc == SGT_OK && (out.len != raw.len || (out.len > 0 && memcmp(out.p, raw.p, out.len) != 0))) {
+		char *mp = path_in(dir, SHARED_MANIFEST);
+
+		rc = mp == NULL ? SGT_ERR_DATA : sgt_atomic_write(mp, out.p ? out.p : "", out.len, 0);
+		free(mp);
+	}
+	if (rc == SGT_OK) {
+		shared_free(sh.v, sh.n);
+		sh.v = cur;
+		sh.n = ncur;
+		cur = NULL;
+		ncur = 0;
+	}
+out:
+	if (r != NULL)
+		pq->clear(r);
+	shared_free(old, nold);
+	shared_free(cur, ncur);
+	sgt_buf_free(&raw);
+	sgt_buf_free(&out);
+	return rc;
+}
+
+/*
+ * After a COMMIT that carried files people write (store put): this host's
+ * copies of them are the database's now, so the manifest says so; were
+ * this not written (cut off here), the next sync finds them equal to the
+ * database's and notes them then.
+ */
+static void shared_committed(void)
+{
+	struct sgt_buf out = { 0 };
+	size_t i, j;
+	char *mp;
+	int rc = SGT_OK;
+
+	if (sh.npushed == 0 || db.dir == NULL)
+		return;
+	for (i = 0; i < sh.npushed && rc == SGT_OK; i++) {
+		for (j = 0; j < sh.n && strcmp(sh.v[j].path, sh.pushed[i].path) != 0; j++)
+			;
+		if (j < sh.n)
+			memcpy(sh.v[j].hex, sh.pushed[i].hex, sizeof(sh.v[j].hex));
+		else
+			rc = shared_add(&sh.v, &sh.n, sh.pushed[i].path, sh.pushed[i].hex);
+	}
+	for (i = 0; i < sh.n && rc == SGT_OK; i++)
+		rc = sgt_buf_printf(&out, "%s  %s\n", sh.v[i].hex, sh.v[i].path);
+	if (rc == SGT_OK && (mp = path_in(db.dir, SHARED_MANIFEST)) != NULL) {
+		if (sgt_atomic_write(mp, out.p ? out.p : "", out.len, 0) != SGT_OK)
+			sgt_warn("the shared files were committed; this host notes them at its next command");
+		free(mp);
+	}
+	sgt_buf_free(&out);
+}
+
+int sgt_db_shared_read(const char *path)
+{
+	size_t dl;
+	const char *rel;
+
+	if (db.dir == NULL || db.conn == NULL)
+		return SGT_OK;	/* a file store: each file is the store's */
+	dl = strlen(db.dir);
+	if (strncmp(path, db.dir, dl) != 0 || path[dl] != '/')
+		return SGT_OK;
+	rel = path + dl + 1;
+	if (sgt_store_file_kind(rel) != SGT_FILE_PEOPLE || shared_find(sh.v, sh.n, rel) != NULL || shared_kept(rel) ||
+	    access(path, F_OK) != 0)
+		return SGT_OK;
+	return sgt_err(SGT_ERR_DATA, "%s on this host was never shared: 'signet store put %s' shares it with every "
+		       "host (or remove it)", rel, rel);
 }
 
 /* BEGIN; the head row (locked when exclusive); the copy synced.  Retried on serialization failures. */
@@ -577,6 +871,7 @@ static int begin_and_sync(const char *dir, int exclusive)
 				dbseq = (long long)((unsigned long long)dbseq << 8 | (unsigned char)p[i]);
 			rc = sync_copy(dir, dbseq, pq->getvalue(r, 0, 1), (size_t)pq->getlength(r, 0, 1));
 			pq->clear(r);
+			rc = rc ? rc : shared_sync(dir, &retry);
 		}
 		if (rc == SGT_OK) {
 			db.in_tx = 1;
@@ -683,6 +978,12 @@ static int push_files(json_t *rec, long long seq)
 		rc = q("INSERT INTO signet_files (path, content, seq, host) VALUES ($1, $2, $3::bigint, $4) "
 		       "ON CONFLICT (path) DO UPDATE SET content = EXCLUDED.content, seq = EXCLUDED.seq, host = EXCLUDED.host",
 		       4, vals, lens, 0, NULL, NULL);
+		if (rc == SGT_OK && sgt_store_file_kind(rel) == SGT_FILE_PEOPLE) {
+			char hex[65];
+
+			sgt_sha256_hex(data, len, hex);
+			rc = shared_add(&sh.pushed, &sh.npushed, rel, hex);	/* this host's copy is the database's once committed */
+		}
 		free(data);
 		if (rc != SGT_OK)
 			break;
@@ -733,6 +1034,11 @@ int sgt_db_commit(const char *lines, size_t len, long long first, const char *he
 	}
 	if (rc == SGT_OK)
 		rc = exec("COMMIT");
+	if (rc == SGT_OK)
+		shared_committed();
+	shared_free(sh.pushed, sh.npushed);
+	sh.pushed = NULL;
+	sh.npushed = 0;
 	if (rc == SGT_OK && db.reg_module != NULL) {
 		free(db.reg_module);
 		free(db.reg_token);

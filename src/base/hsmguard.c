@@ -84,6 +84,7 @@ int sgt_hsm_objfile_ok(const unsigned char *buf, size_t len)
 
 static int guard_fd = -1;
 static int enter_depth;
+static int guard_embedded;	/* the token directories entered are the embedded token's (<store>/hsm/tokens) */
 
 static int is_guarded_name(const char *name)
 {
@@ -1103,6 +1104,7 @@ int sgt_hsm_enter(const struct sgt_store *st, json_t **repairs)
 		return SGT_OK;
 	if ((rc = find_dirs(st, &tds, &ntds, &embedded)) != SGT_OK)
 		goto fail;
+	guard_embedded = embedded;
 	if (ntds == 0 && !embedded)
 		return SGT_OK;	/* a module that keeps its own state */
 	if ((made = json_array()) == NULL) {
@@ -1142,6 +1144,7 @@ fail:
 	free(tds);
 	tds = NULL;
 	ntds = 0;
+	guard_embedded = 0;
 	enter_depth--;
 	sgt_sig_release();
 	return rc;
@@ -1150,6 +1153,25 @@ fail:
 int sgt_hsm_guarding(void)
 {
 	return enter_depth > 0 && guard_fd >= 0;
+}
+
+int sgt_hsm_sole_token(const unsigned char label[32], const unsigned char serial[16])
+{
+	char path[PATH_MAX + 32];
+	unsigned char *b = NULL;
+	size_t len = 0;
+	int yes, rc;
+
+	if (!sgt_hsm_guarding() || !guard_embedded || ntds != 1 || label[0] == 0 || serial[0] == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/token.object", tds[0].live);
+	sgt_silent++;
+	rc = slurp(path, &b, &len);
+	sgt_silent--;
+	yes = rc == SGT_OK && b != NULL && token_field_is(b, len, 0x80005349ULL /* label */, label, 32) &&
+	      token_field_is(b, len, 0x8000534aULL /* serial */, serial, 16);
+	free(b);
+	return yes;
 }
 
 int sgt_hsm_busy(void)
@@ -1170,6 +1192,7 @@ void sgt_hsm_leave(void)
 		free(tds);
 		tds = NULL;
 		ntds = 0;
+		guard_embedded = 0;
 	}
 	sgt_sig_release();
 }

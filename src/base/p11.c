@@ -228,7 +228,13 @@ int sgt_p11_load(struct sgt_p11 *p, const char *module)
 
 void sgt_p11_release(struct sgt_p11 *p)
 {
-	if (p->f != NULL && p->session != CK_INVALID_HANDLE)
+	/*
+	 * C_Finalize ends every session of the application and its login (no
+	 * C_Logout or C_CloseSession first: a round trip each to a network
+	 * HSM); a module another part of the process initialised is left
+	 * initialised, so its session is closed here.
+	 */
+	if (p->f != NULL && p->session != CK_INVALID_HANDLE && !p->initialized)
 		p->f->C_CloseSession(p->session);
 	if (p->f != NULL && p->initialized)
 		p->f->C_Finalize(NULL);
@@ -478,6 +484,13 @@ static int find_slot(struct sgt_p11 *p, const char *label, CK_SLOT_ID *slot)
 			p->info = ti;
 			p->have_info = 1;
 		}
+		/*
+		 * The embedded token, whose directory holds no other: no slot after it
+		 * can hold another token labelled so (SoftHSM2 shows one empty slot
+		 * more, whose token info a network HSM would charge a round trip for).
+		 */
+		if (uri == NULL && found == 1 && sgt_hsm_sole_token(ti.label, ti.serialNumber))
+			break;
 	}
 	if (found > 1) {
 		rc = uri != NULL ? sgt_err(SGT_ERR_HSM, "PKCS#11 URI '%s' matches %d tokens in '%s': %s", label, found,

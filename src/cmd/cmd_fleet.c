@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "cmd.h"
+#include "dbstore.h"
 #include "fleet.h"
 #include "fleet_records.h"
 #include "intent.h"
@@ -142,7 +143,8 @@ static int load(struct sgt_ctx *ctx, const struct opts *o, int count_devices, ti
 	l->have_store = 1;
 	if (o->inventory == NULL && (path = sgt_store_path(&l->st, "fleets.yaml")) == NULL)
 		return SGT_ERR_DATA;
-	rc = sgt_inventory_load(o->inventory ? o->inventory : path, o->inventory != NULL, &l->inv);
+	rc = o->inventory ? SGT_OK : sgt_db_shared_read(path);
+	rc = rc ? rc : sgt_inventory_load(o->inventory ? o->inventory : path, o->inventory != NULL, &l->inv);
 	free(path);
 	if (rc != SGT_OK)
 		return rc;

@@ -30,6 +30,10 @@ static const char help_text[] =
 	"\n"
 	"With --json each prints one JSON document.\n";
 
+/* A database-backed store, read under its shared lock: its copy brought up to date first (dbstore.h). */
+static struct sgt_store dbst;
+static int dbst_open;
+
 /* The store's directory when there is a store, so <store>/policies is searched. */
 static const char *store_dir_if_any(struct sgt_ctx *ctx, char *buf, size_t cap)
 {
@@ -39,8 +43,48 @@ static const char *store_dir_if_any(struct sgt_ctx *ctx, char *buf, size_t cap)
 	snprintf(buf, cap, "%s/signet.yaml", dir);
 	if (stat(buf, &sb) != 0)
 		return NULL;
-	snprintf(buf, cap, "%s", dir);
+	snprintf(buf, cap, "%s", dbst_open ? dbst.dir : dir);
 	return buf;
+}
+
+/*
+ * The store's policies on a database-backed store are the database's:
+ * the host's copy is synced (and a local edit not shared refused) before
+ * they are read.  A file store is read as it is, without a lock.
+ */
+static int sync_db_store(struct sgt_ctx *ctx)
+{
+	char buf[4096];
+	struct stat sb;
+	int rc;
+
+	snprintf(buf, sizeof(buf), "%s/signet.yaml", sgt_store_dir(ctx->store_opt));
+	if (stat(buf, &sb) != 0)
+		return SGT_OK;
+	sgt_silent++;
+	rc = sgt_store_open(&dbst, sgt_store_dir(ctx->store_opt));
+	sgt_silent--;
+	if (rc != SGT_OK)
+		return SGT_OK;	/* as before: the policies are read from the directory, whatever its state */
+	if (dbst.cfg.db_conninfo == NULL) {
+		sgt_store_release(&dbst);
+		return SGT_OK;
+	}
+	dbst_open = 1;
+	return sgt_store_lock(&dbst, 0);
+}
+
+static int policy_sub(struct sgt_ctx *ctx, const char *sub, int argc, char **argv);
+
+int cmd_policy(struct sgt_ctx *ctx, int argc, char **argv)
+{
+	int rc = policy_sub(ctx, NULL, argc, argv);
+
+	if (dbst_open) {
+		sgt_store_release(&dbst);
+		dbst_open = 0;
+	}
+	return rc;
 }
 
 static json_t *names_json(const char **names, size_t n)
@@ -245,11 +289,10 @@ static int check(struct sgt_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
-int cmd_policy(struct sgt_ctx *ctx, int argc, char **argv)
+static int policy_sub(struct sgt_ctx *ctx, const char *sub, int argc, char **argv)
 {
 	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-	const char *sub;
-	int started = 0, c;
+	int started = 0, c, rc;
 
 	while ((c = cmd_getopt("policy", argc, argv, "h", opts, &started)) != -1) {
 		if (c == 'h')
@@ -267,6 +310,9 @@ int cmd_policy(struct sgt_ctx *ctx, int argc, char **argv)
 			return cmd_help(help_text);
 		return SGT_ERR_USAGE;
 	}
+	if ((strcmp(sub, "list") == 0 || strcmp(sub, "show") == 0 || strcmp(sub, "check") == 0) &&
+	    (rc = sync_db_store(ctx)) != SGT_OK)
+		return rc;
 	if (strcmp(sub, "list") == 0) {
 		if (optind != argc)
 			return cmd_usage("policy", "list takes no arguments");

@@ -39,7 +39,7 @@ static const struct command commands[] = {
 	{ "fleet", cmd_fleet, "which devices trust which key, and by when to act so all stay updatable" },
 	{ "rotate", cmd_rotate, "move devices to a new signing key without stranding any; retire the old one" },
 	{ "approve", cmd_approve, "the two-person rule: requests that named people approve before a key signs" },
-	{ "store", cmd_store, "move a store into PostgreSQL for several signing hosts, and back (store migrate)" },
+	{ "store", cmd_store, "migrate a store into PostgreSQL and back; put shares policies, fleets.yaml" },
 	{ NULL, NULL, NULL }
 };
 

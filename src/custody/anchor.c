@@ -38,14 +38,22 @@ static struct sgt_audit_signer head_signer;	/* valid while signer_p11 is set */
  * per store, shared by every host appending to the store's log): the
  * anchor object's label carries the key's CKA_ID, so two stores on one
  * token keep two anchors.  key_id is that CKA_ID (of the key whose public
- * key is audit.pub).  legacy is the unnamed anchor (from before anchors
- * had names) this store last signed, replaced by its named one at the
- * next signed append.
+ * key is audit.pub).  legacy is the head this store last signed (audit.head's,
+ * then the last one kept): an unnamed anchor (from before anchors had
+ * names) holding it is this store's, replaced by its named one once that
+ * is on record.
  */
 static unsigned char key_id[64];
 static size_t key_idlen;
 static struct sgt_audit_anchor legacy;
 
+/*
+ * A store whose only anchor is still the unnamed one: its heads are kept
+ * there until its replacement by the named one is on record (an
+ * "audit.anchor" record, whose own signed append makes the replacement):
+ * keep_head found it, and tx.c records it after the command's commit.
+ */
+static int migration_due;
 
 const struct sgt_audit_signer *sgt_anchor_signer(void)
 {
@@ -66,7 +74,12 @@ static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label,
 	*n = 0;
 	if ((rv = p->f->C_FindObjectsInit(p->session, t, cls == ANY_CLASS ? 1 : 2)) != CKR_OK)
 		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
-	/* every one: several stores on a token each keep an anchor and an audit key */
+	/*
+	 * Every one: several stores on a token each keep an anchor and an audit
+	 * key.  Fewer handles than asked for end the search, as in p11.c's
+	 * find_tmpl (every module known answers as many as it has), which
+	 * saves a call (a round trip to a network HSM) per search.
+	 */
 	while ((rv = p->f->C_FindObjects(p->session, buf, 16, &got)) == CKR_OK && got > 0) {
 		CK_OBJECT_HANDLE *nh = realloc(*h, (*n + got) * sizeof(**h));
 
@@ -80,6 +93,8 @@ static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label,
 		*h = nh;
 		memcpy(*h + *n, buf, got * sizeof(**h));
 		*n += got;
+		if (got < 16)
+			break;
 	}
 	p->f->C_FindObjectsFinal(p->session);
 	if (rv != CKR_OK) {
@@ -343,32 +358,14 @@ static void chain_label(const unsigned char *id, size_t len, char out[64])
 }
 
 /*
- * 1 when this chain has no named anchor yet but the token holds the
- * unnamed one it signed last (a store from before chains had names): the
- * next signed append migrates it.
+ * The signed head kept on the token: a new data object first, then the
+ * old ones go.  Searched for here, under the store lock that orders the
+ * chain's appends (a sign lets it go while it signs, and another signer
+ * of the store may keep a head meanwhile), so every older anchor of this
+ * chain is found and nothing else is destroyed.  A store with no named
+ * anchor yet but the unnamed one it signed last keeps its head there
+ * until an "audit.anchor" record says it is replaced (migration_due).
  */
-static int legacy_only(struct sgt_p11 *p)
-{
-	CK_OBJECT_HANDLE *h = NULL;
-	char label[64];
-	size_t n = 0, i;
-	int found = 0;
-
-	if (key_idlen == 0 || !legacy.present)
-		return 0;
-	chain_label(key_id, key_idlen, label);
-	if (find_label(p, CKO_DATA, label, &h, &n) != SGT_OK || n > 0) {
-		free(h);
-		return 0;
-	}
-	if (find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n) == SGT_OK)
-		for (i = 0; i < n && !found; i++)
-			found = is_legacy_mine(p, h[i]);
-	free(h);
-	return found;
-}
-
-/* The signed head kept on the token: a new data object first, then the old ones go. */
 static int keep_head(void *ctx, long long seq, const char *hash, const char *sig_b64)
 {
 	const char *token = ((struct sgt_p11 *)ctx)->token;
@@ -377,8 +374,8 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	char text[800], label[64];
-	size_t n = 0, nu = 0, i;
-	int rc;
+	size_t n = 0, nu = 0, i, mine = 0;
+	int rc, stay_unnamed = 0;
 	CK_RV rv;
 
 	snprintf(text, sizeof(text), "signed %lld %s %s\n", seq, hash, sig_b64);
@@ -389,8 +386,18 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 		snprintf(label, sizeof(label), "%s", SGT_AUDIT_HEAD_LABEL);
 	if ((rc = attach(ctx, &p, 1)) != SGT_OK)
 		return rc;
-	if ((rc = find_label(&p, CKO_DATA, label, &old, &n)) == SGT_OK &&
-	    (key_idlen == 0 || !legacy.present || (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &unnamed, &nu)) == SGT_OK)) {
+	rc = find_label(&p, CKO_DATA, label, &old, &n);
+	/* no named anchor: the unnamed one this store signed last, if any (a store from before chains had names) */
+	if (rc == SGT_OK && key_idlen > 0 && n == 0 && legacy.present &&
+	    (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &unnamed, &nu)) == SGT_OK) {
+		for (i = 0; i < nu; i++)
+			if (is_legacy_mine(&p, unnamed[i]))
+				unnamed[mine++] = unnamed[i];
+		stay_unnamed = mine > 0 && !migration_due;
+		if (stay_unnamed)
+			snprintf(label, sizeof(label), "%s", SGT_AUDIT_HEAD_LABEL);
+	}
+	if (rc == SGT_OK) {
 		CK_ATTRIBUTE t[] = {
 			{ CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, sizeof(yes) },
 			{ CKA_PRIVATE, &no, sizeof(no) }, { CKA_LABEL, label, strlen(label) },
@@ -399,17 +406,32 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 
 		if ((rv = p.f->C_CreateObject(p.session, t, sizeof(t) / sizeof(t[0]), &obj)) != CKR_OK)
 			rc = sgt_err(SGT_ERR_HSM, "cannot keep the audit head on token '%s' (%s)", token, sgt_p11_rv_name(rv));
-		/* the older ones of this chain go, and the unnamed one this store signed last (migrated) */
+		/* the older ones of this chain go, and the unnamed one this store signed last (kept, or replaced) */
 		for (i = 0; rc == SGT_OK && i < n; i++)
 			p.f->C_DestroyObject(p.session, old[i]);
-		for (i = 0; rc == SGT_OK && i < nu; i++)
-			if (is_legacy_mine(&p, unnamed[i]))
-				p.f->C_DestroyObject(p.session, unnamed[i]);
+		for (i = 0; rc == SGT_OK && i < mine; i++)
+			p.f->C_DestroyObject(p.session, unnamed[i]);
+		if (rc == SGT_OK && stay_unnamed) {
+			/* the unnamed anchor now holds this head: the one the replacement looks for */
+			legacy.present = 1;
+			legacy.seq = seq;
+			snprintf(legacy.hash, sizeof(legacy.hash), "%s", hash);
+			migration_due = 1;
+		} else if (rc == SGT_OK && mine > 0) {
+			migration_due = 0;	/* replaced: the audit.anchor record is in this append */
+		}
 	}
 	free(old);
 	free(unnamed);
 	detach(ctx, &p);
 	return rc;
+}
+
+int sgt_anchor_migration_due(void)
+{
+	int due = migration_due && signer_p11 != NULL;
+
+	return due;
 }
 
 int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out)
@@ -437,6 +459,7 @@ int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out)
 static int token_pub(struct sgt_p11 *p, EVP_PKEY *want, EVP_PKEY **out, CK_OBJECT_HANDLE *priv)
 {
 	CK_OBJECT_HANDLE *h = NULL, key = CK_INVALID_HANDLE;
+	CK_OBJECT_CLASS *cls = NULL;
 	unsigned char id[64];
 	size_t n = 0, i, nkeys = 0, idlen = 0;
 	int rc, found = 0;
@@ -444,18 +467,31 @@ static int token_pub(struct sgt_p11 *p, EVP_PKEY *want, EVP_PKEY **out, CK_OBJEC
 	*out = NULL;
 	if ((rc = find_label(p, ANY_CLASS, SGT_AUDIT_KEY_LABEL, &h, &n)) != SGT_OK)
 		return rc;
-	for (i = 0; i < n && !found; i++) {
-		CK_OBJECT_CLASS cls = ANY_CLASS;
-		CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
+	if (n > 0 && (cls = calloc(n, sizeof(*cls))) == NULL) {
+		free(h);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	/* class and public key of each in one read (a network HSM pays a round trip per call); RSA asked again */
+	for (i = 0; i < n; i++) {
 		EVP_PKEY *pk = NULL;
+		CK_RV rv = sgt_p11_object(p, h[i], 0, &cls[i], &pk);
 
-		if (p->f->C_GetAttributeValue(p->session, h[i], &c, 1) != CKR_OK || cls != CKO_PUBLIC_KEY)
+		if (rv == CKR_OK && cls[i] == CKO_PUBLIC_KEY && pk == NULL)
+			rv = sgt_p11_object(p, h[i], 1, &cls[i], &pk);
+		if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE)
+			cls[i] = ANY_CLASS;
+		if (cls[i] != CKO_PUBLIC_KEY || found) {
+			EVP_PKEY_free(pk);
 			continue;
-		sgt_silent++;
-		rc = sgt_p11_pubkey(p, h[i], &pk);
-		sgt_silent--;
-		if (rc != SGT_OK)
-			continue;
+		}
+		if (pk == NULL) {
+			/* a malformed or unusual one: read attribute by attribute */
+			sgt_silent++;
+			rc = sgt_p11_pubkey(p, h[i], &pk);
+			sgt_silent--;
+			if (rc != SGT_OK)
+				continue;
+		}
 		if (*out == NULL || (want != NULL && EVP_PKEY_eq(pk, want) == 1)) {
 			EVP_PKEY_free(*out);
 			*out = pk;
@@ -466,20 +502,16 @@ static int token_pub(struct sgt_p11 *p, EVP_PKEY *want, EVP_PKEY **out, CK_OBJEC
 		}
 	}
 	rc = SGT_OK;
-	for (i = 0; i < n && *out != NULL; i++) {
-		CK_OBJECT_CLASS cls = ANY_CLASS;
-		CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
-
-		if (p->f->C_GetAttributeValue(p->session, h[i], &c, 1) == CKR_OK && cls == CKO_PRIVATE_KEY &&
-		    id_is(p, h[i], id, idlen) && nkeys++ == 0)
+	for (i = 0; i < n && *out != NULL; i++)
+		if (cls[i] == CKO_PRIVATE_KEY && id_is(p, h[i], id, idlen) && nkeys++ == 0)
 			key = h[i];
-	}
 	if (*out != NULL) {
 		memcpy(key_id, id, idlen);
 		key_idlen = idlen;
 	}
 	if (priv != NULL)
 		*priv = nkeys == 1 ? key : CK_INVALID_HANDLE;
+	free(cls);
 	free(h);
 	return rc;
 }
@@ -654,6 +686,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	/* What is wrong with the audit files is the audit append's and verify's to say, once. */
 	sgt_silent++;
 	key_idlen = 0;
+	migration_due = 0;
 	rc = sgt_audit_pub_load(st, &file);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
 	/*
@@ -675,7 +708,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	free(h);
 	if (rc != SGT_OK)
 		goto out;
-	/* the unnamed anchor this store signed last: replaced by its named one at the next signed append */
+	/* the head this store signed last: an unnamed anchor holding it is this store's (keep_head) */
 	memset(&legacy, 0, sizeof(legacy));
 	if (head.signed_.present)
 		legacy = head.signed_;
@@ -721,11 +754,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 		check_none();
 		state = SGT_ANCHOR_OFF;
 	}
-	/* a store with only the unnamed anchor of old: the caller records that its next append names it */
-	if (state == SGT_ANCHOR_SIGNING && st->lock_exclusive && legacy_only(&p))
-		state = SGT_ANCHOR_MIGRATE;
-	else
-		memset(&legacy, 0, sizeof(legacy));	/* nothing to migrate: keep_head need not look for it */
+	/* a store with only the unnamed anchor of old is seen by keep_head, under the lock */
 out:
 	if (p.f != NULL)
 		detach(handle, &p);

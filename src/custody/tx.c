@@ -134,7 +134,9 @@ int sgt_tx_commit(struct sgt_tx *tx)
 		return rc;
 	tx->committed = 1;
 	/* The records are durable: the files go in place, the intent ends. */
-	return sgt_intent_end(tx->st);
+	if ((rc = sgt_intent_end(tx->st)) == SGT_OK && sgt_anchor_migration_due())
+		sgt_tx_anchor(tx->st, NULL, SGT_ANCHOR_MIGRATE);	/* the unnamed anchor of old: named on record */
+	return rc;
 }
 
 int sgt_tx_committed(const struct sgt_tx *tx)

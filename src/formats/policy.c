@@ -16,6 +16,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
+#include "dbstore.h"
 #include "policy.h"
 #include "yamltree.h"
 
@@ -492,7 +493,8 @@ int sgt_policy_find(const char *store_dir, const char *name, struct sgt_policy *
 			goto out;
 		}
 		if (stat(path.p, &sb) == 0) {
-			rc = sgt_policy_load_file(path.p, out);
+			rc = sgt_db_shared_read(path.p);	/* a store's policy no other host has: refused */
+			rc = rc ? rc : sgt_policy_load_file(path.p, out);
 			if (rc == SGT_OK && strcmp((*out)->name, name) != 0) {
 				rc = sgt_err(SGT_ERR_DATA, "%s: names itself '%s', not '%s'", path.p, (*out)->name, name);
 				sgt_policy_free(*out);

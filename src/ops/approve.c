@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "approve.h"
+#include "dbstore.h"
 #include "sgt.h"
 
 int sgt_approve_signers_load(const char *store_dir, const char *file, struct sgt_signers *out, char *path,
@@ -23,7 +24,7 @@ int sgt_approve_signers_load(const char *store_dir, const char *file, struct sgt
 		snprintf(path, cap, "%s/%s", store_dir, file);
 	else
 		return sgt_err(SGT_ERR_DATA, "%s: an allowed_signers path relative to the store, but no store", file);
-	if ((rc = sgt_file_read(path, 1 << 20, &buf, &len)) != SGT_OK)
+	if ((rc = sgt_db_shared_read(path)) != SGT_OK || (rc = sgt_file_read(path, 1 << 20, &buf, &len)) != SGT_OK)
 		return rc;
 	rc = sgt_signers_parse((const char *)buf, len, path, out);
 	free(buf);

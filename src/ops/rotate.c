@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "dbstore.h"
 #include "fleet_records.h"
 #include "rotate.h"
 #include "yamltree.h"
@@ -386,7 +387,8 @@ int sgt_rotate_inventory(const struct sgt_store *st, char **names, size_t nnames
 	memset(inv, 0, sizeof(*inv));
 	if (path == NULL)
 		return SGT_ERR_DATA;
-	rc = sgt_inventory_load(path, 0, inv);
+	rc = sgt_db_shared_read(path);
+	rc = rc ? rc : sgt_inventory_load(path, 0, inv);
 	free(path);
 	if (rc == SGT_OK)
 		rc = sgt_fleet_records_merge(st, inv);

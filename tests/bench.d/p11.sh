@@ -86,6 +86,18 @@ P11_KIT_SERVER_ADDRESS="unix:path=$R/server.sock" "$SIGNET" --store "$RS" cert i
 rid=$(sed -n 's/^id: *"\{0,1\}\([0-9a-f]*\)"\{0,1\}$/\1/p' "$RS/keys/fw.yaml")
 head -c 100000 /dev/urandom >"$R/img"
 openssl dgst -sha256 -binary "$R/img" >"$R/img.dgst"
+if [ -n "$SPY" ]; then
+  # The same sign counted through the client (the server exports one token: one slot, one C_GetTokenInfo).
+  export P11_KIT_SERVER_ADDRESS="unix:path=$R/server.sock"
+  cp "$RS/signet.yaml" "$R/signet.yaml.client"
+  sed -i "s|^  module: .*|  module: \"$SPY\"|" "$RS/signet.yaml"
+  ( export PKCS11SPY="$CLIENT" PKCS11SPY_OUTPUT="$R/s.spy"; "$SIGNET" --store "$RS" sign "$R/img" --key fw --out "$R/img.sig" ) >/dev/null 2>&1
+  ( export PKCS11SPY="$CLIENT" PKCS11SPY_OUTPUT="$R/t.spy"; pkcs11-tool --module "$SPY" --token-label remote --login --pin 24680 \
+      --sign -m ECDSA --id "$rid" -i "$R/img.dgst" -o "$R/p.sig" ) >/dev/null 2>&1
+  cp "$R/signet.yaml.client" "$RS/signet.yaml"
+  unset P11_KIT_SERVER_ADDRESS
+  awk -v s="$(p11_calls "$R/s.spy")" -v t="$(p11_calls "$R/t.spy")" 'BEGIN{printf "calls through the client:  signet sign %3d  pkcs11-tool --sign --id %3d  ratio %.2fx\n", s, t, s/t}'
+fi
 for via in server delay; do
   export P11_KIT_SERVER_ADDRESS="unix:path=$R/$via.sock"
   s="" t=""
@@ -97,7 +109,11 @@ for via in server delay; do
   s=$(printf '%s\n' $s | sort -n | sed -n 6p) t=$(printf '%s\n' $t | sort -n | sed -n 6p)
   [ "$via" = server ] && what="direct to the server:" || what="$LAT ms per message added:"
   awk -v w="$what" -v s="$s" -v t="$t" 'BEGIN{printf "%-26s signet sign %6.1f ms  pkcs11-tool --sign --id %6.1f ms  ratio %.2fx (median of 11; target <= 1.30x)\n", w, s/1000, t/1000, s/t}'
+  [ "$via" = server ] && s0=$s t0=$t
 done
+# What the latency alone adds (the round trips), apart from each program's own local work.
+awk -v s="$s" -v t="$t" -v s0="$s0" -v t0="$t0" 'BEGIN{printf "added by the latency:      signet sign %+6.1f ms  pkcs11-tool --sign --id %+6.1f ms  ratio %.2fx\n", (s-s0)/1000, (t-t0)/1000, (s-s0)/(t-t0)}'
+
 kill -TERM -- "-$srv" "-$dly" 2>/dev/null || true
 wait "$srv" "$dly" 2>/dev/null || true
 trap 'rm -rf "$W"' EXIT

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # A network HSM pays one round trip per PKCS#11 call (issue 20): what one
 # sign asks the token, counted by OpenSC's pkcs11-spy between signet and
-# SoftHSM2, against pkcs11-tool's --sign on the same token: one session,
-# the key found by one search and not read when its certificate is known,
-# the audit key found by one search, one head signed and kept; 2 calls per
+# SoftHSM2, against pkcs11-tool's --sign on the same token: one slot's
+# token info (the embedded token is the only one of its directory), one
+# session ended by C_Finalize, the key found by one search and not read
+# when its certificate is known, the audit key found by one search, this
+# chain's anchor by one when the head is kept (under the store lock),
+# one head signed and kept; a search ends on a short answer; 2 calls per
 # further image of a batch.  What the fewer calls rest on is checked too:
 # another key stored under the record's id is refused before anything is
 # written, an audit.pub that is not the token's audit key is said, and no
-# head is signed with that key; on a write-protected token (the test shim)
-# sign still works in a read-only session, its head signed, the anchor on
-# the token left where it was.
+# head is signed with that key; two signers at once keep every record and
+# their heads, and destroy nothing but old anchors; on a write-protected
+# token (the test shim) sign still works in a read-only session, its head
+# signed, the anchor on the token left where it was; a second token
+# labelled like the store's is still refused.
 . "$(dirname "$0")/../lib.sh"
 SPY=$(ls /usr/lib/*/pkcs11-spy.so 2>/dev/null | head -1)
 [ -n "$SPY" ] || fail "pkcs11-spy.so missing (Debian package opensc)"
@@ -32,14 +37,18 @@ rm -f "$T/spy"
 run 0 p11tool --module "$SPY" --login --pin "$(user_pin)" --sign -m ECDSA --id "$id" -i "$T/i1.dgst" -o "$T/p.sig"
 peer=$(calls)
 note "one sign: signet $one PKCS#11 calls, pkcs11-tool --sign --id $peer"
-[ "$one" -le 31 ] || fail "one sign made $one PKCS#11 calls (at most 31: init, login, 4 searches, the chain's key id, 2 signatures, the head kept)"
+[ "$one" -le 23 ] || fail "one sign made $one PKCS#11 calls (at most 23: init, login, 3 searches, the chain's key id, 2 signatures, the head kept)"
 rm -f "$T/spy"
 sig 0 sign "$T/i1.bin" --key fw
 eq "$(named C_OpenSession)" 1 "sessions opened by one sign"
-eq "$(named C_FindObjectsInit)" 4 "searches of one sign (the key, the audit key, this chain's anchor before and when the head is kept)"
+eq "$(named C_GetTokenInfo)" 1 "token infos read (the embedded token is the only one in its directory: SoftHSM2's empty slot is not asked)"
+eq "$(named C_FindObjectsInit)" 3 "searches of one sign (the key, the audit key, this chain's anchor)"
+eq "$(named C_FindObjects)" 3 "C_FindObjects of one sign (one each: a short answer ends a search)"
 eq "$(named C_GetAttributeValue)" 1 "attribute reads of a sign whose certificate gives the public key (the audit key's CKA_ID, naming its chain)"
 eq "$(named C_CreateObject)" 1 "head objects made"
 eq "$(named C_DestroyObject)" 1 "head objects removed"
+eq "$(named C_CloseSession)" 0 "sessions closed one by one (C_Finalize ends them)"
+eq "$(named C_Finalize)" 1 "C_Finalize"
 
 rm -f "$T"/i*.bin.sig "$T/spy"
 sig 0 sign "$T"/i[1-5].bin --key fw
@@ -73,6 +82,32 @@ hasnt "$T/err" "warning"
 [ "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" -gt "$signed_before" ] || fail "the head is not signed again"
 sig 0 audit verify
 
+# Two signers of the store at once.  A logs in, then signs with the store unlocked (held at its first
+# C_Sign by the shim); B signs and keeps its head meanwhile.  A looks for its chain's anchor only when it
+# commits, under the lock: it finds B's, keeps its own and destroys B's, and nothing else.
+anchors() { p11tool --list-objects --type data 2>/dev/null | grep -c "label: *'signet-audit-head-" || true; }
+eq "$(anchors)" 1 "anchors before two signers"
+keys_before=$(token_objects | grep -c 'Object')
+sed -i "s|^  module: .*|  module: \"$BUILD/fakes/libp11shim.so\"|" "$S/signet.yaml"
+export SHIM_MODULE="$SOFTHSM_MODULE"
+SHIM_SIGN_WAIT="$T/go" "$SIGNET" sign "$T/i4.bin" --key fw --out "$T/a.sig" >"$T/a.out" 2>"$T/a.err" &
+a=$!
+for _ in $(seq 1000); do [ -e "$T/go.waiting" ] && break; sleep 0.02; done
+[ -e "$T/go.waiting" ] || fail "signer A never reached its C_Sign"
+sig 0 sign "$T/i2.bin" --key fw --out "$T/b.sig"
+touch "$T/go"
+wait "$a" || { cat "$T/a.err"; fail "signer A failed"; }
+[ ! -s "$T/a.err" ] || { cat "$T/a.err"; fail "signer A said something on stderr"; }
+eq "$(tail -1 "$S/audit.log" | jq -r .details.signature)" "$T/a.sig" "the last record (A's, committed after B's)"
+eq "$(anchors)" 1 "anchors after two signers at once"
+eq "$(token_objects | grep -c 'Object')" "$keys_before" "token objects after two signers at once"
+sig 0 audit verify
+has "$T/out" "the token's anchor \(record $(wc -l <"$S/audit.log")\) is in the log"
+sig 0 sign "$T/i3.bin" --key fw --out "$T/c.sig"
+eq "$(anchors)" 1 "anchors after the next sign"
+sig 0 audit verify
+has "$T/out" "the token's anchor \(record $(wc -l <"$S/audit.log")\) is in the log"
+
 # A write-protected token: a read-only session signs; the head is signed, the anchor stays behind.
 sed -i "s|^  module: .*|  module: \"$BUILD/fakes/libp11shim.so\"|" "$S/signet.yaml"
 export SHIM_MODULE="$SOFTHSM_MODULE" SHIM_READONLY=1
@@ -100,3 +135,12 @@ has "$T/err" "^signet: the token's signature for '$T/i4.bin' does not verify wit
 [ ! -e "$T/swapped.sig" ] || fail "a signature by another key was written"
 hasnt "$S/audit.log" '"op":"sign".*swapped'
 eq "$(grep -c '"op":"sign","label":"fw".*"result":"ok"' <(tail -n +"$((records + 1))" "$S/audit.log"))" 0 "sign records after the swap"
+
+# A second token labelled like the store's, made in the embedded token's directory: the slot search
+# stops at the first match only while that directory holds one token, so this one is seen and refused.
+SOFTHSM2_CONF="$S/hsm/softhsm2.conf" softhsm2-util --init-token --free --label signet --so-pin 5678 --pin 1234 >/dev/null ||
+  fail "could not make a second token"
+sig 4 sign "$T/i1.bin" --key fw --out "$T/dup.sig"
+one_line_error
+has "$T/err" "^signet: more than one token is labelled 'signet'"
+[ ! -e "$T/dup.sig" ] || fail "signed with two tokens labelled alike"

@@ -17,11 +17,16 @@
  * C_SignInit answer CKR_MECHANISM_INVALID for them; SHIM_NORSA=1 does the
  * same for RSA key generation and PKCS#1 signing.  SHIM_READONLY=1 makes
  * it a write-protected token: C_OpenSession answers a read-write request
- * with CKR_TOKEN_WRITE_PROTECTED.  Never built into signet.
+ * with CKR_TOKEN_WRITE_PROTECTED.  SHIM_SIGN_WAIT=FILE makes the first
+ * C_Sign create FILE.waiting, then wait (up to 60 s) until FILE exists: a
+ * test lets another signer run in between.  Never built into signet.
  */
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -108,8 +113,24 @@ static int signs;
 
 static CK_RV shim_sign(CK_SESSION_HANDLE s, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG_PTR siglen)
 {
-	const char *d = getenv("SHIM_DIE"), *bad = getenv("SHIM_BADSIG");
+	const char *d = getenv("SHIM_DIE"), *bad = getenv("SHIM_BADSIG"), *wait = getenv("SHIM_SIGN_WAIT");
+	static int waited;
 	CK_RV rv;
+
+	if (wait != NULL && *wait != '\0' && !waited++) {
+		char path[4096];
+		FILE *f;
+		int i;
+
+		snprintf(path, sizeof(path), "%s.waiting", wait);
+		if ((f = fopen(path, "w")) != NULL)
+			fclose(f);
+		for (i = 0; i < 6000 && access(wait, F_OK) != 0; i++) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
 
 	if (d != NULL && *d != '\0' && (strcmp(d, "always") == 0 || deaths < atoi(d))) {
 		deaths++;
