@@ -2,7 +2,7 @@
 # backup and restore of a database-backed store (PostgreSQL on a unix
 # socket, one SoftHSM2 token behind a p11-kit server, two hosts).  backup
 # on host A takes the store from the database (every record byte for byte,
-# every head, the store files, the hosts), says the keys stay in the HSM,
+# every head, the store files and a shared fleets.yaml, the hosts), says the keys stay in the HSM,
 # and its record commits in the database.  restore --store DIR makes a file
 # store of it; restore --db CONNINFO puts it into an empty database, where a
 # host that joins verifies the whole chain (every head signature) and signs
@@ -42,6 +42,9 @@ head -c 20000 /dev/urandom >"$T/img"
 sa 0 sign "$T/img" --key fw --out "$T/a.sig"
 sb 0 sign "$T/img" --key boot --out "$T/b.sig"
 sb 0 cert reissue fw
+# A file people write, shared through the database (store put): it goes with the store.
+echo "fleets: []" >"$A/fleets.yaml"
+sa 0 store put fleets.yaml
 printf 'correct horse battery staple\n' >"$T/pass"
 
 # ---- backup on host A ----
@@ -82,6 +85,8 @@ hasnt "$T/F/signet.yaml" "postgresql"
 head -n "$n" "$T/F/audit.log" | cmp -s - "$T/before.log" || fail "the file store's records are not the database's, byte for byte"
 eq "$(tail -1 "$T/F/audit.log" | jq -r '"\(.op) \(.details.from_database)"')" "restore postgresql:signet@$PGD" "the file store's restore record"
 cmp -s "$T/F/certs/fw/current.pem" "$A/certs/fw/current.pem" || fail "the file store lacks the reissued certificate"
+cmp -s "$T/F/fleets.yaml" "$A/fleets.yaml" || fail "the file store lacks the shared fleets.yaml"
+[ ! -e "$T/F/shared.sha256" ] || fail "a host's own list of shared files came into the file store"
 sig 0 --store "$T/F" audit verify
 has "$T/out" "audit log intact: $((n + 1)) records"
 
@@ -101,12 +106,14 @@ for t in audit heads files hosts; do
   eq "$(db2_sql "$(rows $t "$n")")" "$(db_sql "$(rows $t "$n")")" "signet_$t restored"
 done
 eq "$(db2_sql "SELECT string_agg(name, ',' ORDER BY name) FROM signet_hosts")" "alpha,beta,gamma" "hosts of the restored store"
+eq "$(db2_sql "SELECT count(*) FROM signet_files WHERE path = 'fleets.yaml'")" 1 "the shared fleets.yaml in the restored database"
 # A host joined to it checks the whole chain and every head the database kept.
 sig 0 --store "$D" init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB2" --join --host delta
 sig 0 --store "$D" audit verify
 has "$T/out" "audit log intact: $((n + 2)) records"
 has "$T/out" "database postgresql:restored@$PGD: every one of the [0-9]+ signed heads it kept has a good head signature"
 sig 0 --store "$C" audit verify
+cmp -s "$D/fleets.yaml" "$A/fleets.yaml" || fail "the joined host did not take the shared fleets.yaml"
 # The keys are the HSM's: both sign from the restored store, and the old signatures verify with its certificates.
 sig 0 --store "$D" sign "$T/img" --key fw --out "$T/d-fw.sig"
 sig 0 --store "$C" sign "$T/img" --key boot --out "$T/c-boot.sig"
