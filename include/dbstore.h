@@ -55,10 +55,6 @@ int sgt_db_ready(const struct sgt_store *st);
  */
 int sgt_db_commit(const char *lines, size_t len, long long first, const char *head, size_t headlen, json_t *recs);
 
-/* The command being run ("key", "generate"), for sgt_db_allowed. */
-void sgt_db_command(const char *cmd, const char *sub);
-/* SGT_OK when the command may change a database store; else one line, SGT_ERR_DATA. */
-int sgt_db_allowed(const struct sgt_store *st);
 
 /*
  * init --db: creates the schema (refused when the database holds a store

@@ -60,7 +60,6 @@ static struct {
 	char *host;
 	char name[256];		/* postgresql:DB@HOST */
 	int in_tx;		/* a transaction holding the head row is open */
-	char cmd[64];		/* the running command, for sgt_db_allowed */
 	char *reg_module, *reg_token;	/* init: the host row goes in with its first record */
 	int writer;		/* this session holds the writers' advisory lock */
 } db;
@@ -1056,43 +1055,6 @@ int sgt_db_commit(const char *lines, size_t len, long long first, const char *he
 	db.in_tx = 0;
 	sgt_sig_release();
 	return rc;
-}
-
-/* -- commands allowed on a database store ----------------------------------------------- */
-
-void sgt_db_command(const char *cmd, const char *sub)
-{
-	static const char *const with_sub[] = { "key", "cert", "fleet", "rotate", "store", "audit", "approve", "policy", NULL };
-	size_t i;
-	int keep = 0;
-
-	for (i = 0; with_sub[i] != NULL && cmd != NULL && !keep; i++)
-		keep = strcmp(cmd, with_sub[i]) == 0;
-	if (!keep || (sub != NULL && sub[0] == '-'))
-		sub = NULL;	/* a label, a file or an option: not part of the command's name */
-	snprintf(db.cmd, sizeof(db.cmd), "%s%s%s", cmd ? cmd : "", sub ? " " : "", sub ? sub : "");
-}
-
-int sgt_db_allowed(const struct sgt_store *st)
-{
-	/*
-	 * Every state-changing command stages its store files in its
-	 * transaction, so its records name them and sgt_db_commit carries them
-	 * into the database with the records; backup reads the store from the
-	 * database (sgt_db_snapshot).  A command that cannot work on a
-	 * database store yet is named here.
-	 */
-	static const char *const not_yet[] = { NULL };
-	size_t i;
-
-	if (st->cfg.db_conninfo == NULL)
-		return SGT_OK;
-	for (i = 0; not_yet[i] != NULL; i++)
-		if (strncmp(db.cmd, not_yet[i], strlen(not_yet[i])) == 0 &&
-		    (db.cmd[strlen(not_yet[i])] == '\0' || db.cmd[strlen(not_yet[i])] == ' '))
-			return sgt_err(SGT_ERR_DATA, "'signet %s' is not supported yet on a database-backed store ('%s')",
-				       db.cmd, st->dir);
-	return SGT_OK;
 }
 
 /* -- init --db, --join ---------------------------------------------------------------------- */
