@@ -55,6 +55,16 @@ int sgt_backup_path_ok(const char *rel);
 int sgt_backup_pack(const char *storedir, json_t *manifest, unsigned char **out, size_t *outlen, size_t *nfiles);
 
 /*
+ * As sgt_backup_pack, but of storedir only the entries keep names (paths,
+ * each with what is below it; keep NULL: everything), and besides them
+ * the extra entries given in memory (data borrowed; a directory of an
+ * extra file need not be listed).  A database-backed store's backup: the
+ * host's own files from its directory, the store from the database.
+ */
+int sgt_backup_pack_with(const char *storedir, const char *const *keep, const struct sgt_backup_entry *extra,
+			 size_t nextra, json_t *manifest, unsigned char **out, size_t *outlen, size_t *nfiles);
+
+/*
  * The payload parser (the fuzzing entry point): checks magic, version,
  * manifest, each entry's type, path and size, that sizes add up to
  * exactly len, no duplicate path and no entry below a file.  Returns

@@ -55,10 +55,6 @@ int sgt_db_ready(const struct sgt_store *st);
  */
 int sgt_db_commit(const char *lines, size_t len, long long first, const char *head, size_t headlen, json_t *recs);
 
-/* The command being run ("key", "generate"), for sgt_db_allowed. */
-void sgt_db_command(const char *cmd, const char *sub);
-/* SGT_OK when the command may change a database store; else one line, SGT_ERR_DATA. */
-int sgt_db_allowed(const struct sgt_store *st);
 
 /*
  * init --db: creates the schema (refused when the database holds a store
@@ -100,6 +96,45 @@ void sgt_db_share_keep(char *const *rels, size_t n);
  * line, SGT_ERR_DATA.  Always SGT_OK on a file store.
  */
 int sgt_db_shared_read(const char *path);
+
+/*
+ * backup and restore (docs/backup.md).  A store file, or what a backup
+ * keeps of the database beside them: path relative to the store, bytes.
+ */
+struct sgt_db_file {
+	char *path;
+	unsigned char *data;
+	size_t len;
+};
+void sgt_db_files_free(struct sgt_db_file *v, size_t n);
+/*
+ * backup, under the head row's lock (sgt_db_lock exclusive): the store as
+ * the database holds it, as a file store's files (every signet_files row,
+ * audit.log of every record byte for byte, audit.head), and what a file
+ * store has no place for as JSON lines: signet-db/audit.jsonl (each
+ * record's host and commit time), heads.jsonl (every head kept),
+ * files.jsonl (the record and host that last wrote each file) and
+ * hosts.jsonl.  *records: the records in it.
+ */
+int sgt_db_snapshot(struct sgt_db_file **out, size_t *nout, long long *records);
+/*
+ * restore --db: the store restored in dir (a file store's files, signet.yaml
+ * naming the database) into conninfo's database, which must hold no store:
+ * schema, every record byte for byte, the heads, files and hosts meta (the
+ * signet-db/ entries of a database backup, may be none) names, in one
+ * SERIALIZABLE transaction left open with dir as this host's copy: the
+ * restore record commits with it (sgt_db_commit) and registers host, or
+ * nothing does (sgt_db_unlock).  A host name the backup's store had is refused.
+ */
+int sgt_db_restore_begin(const char *conninfo, const char *dir, const char *host, const char *module, const char *token,
+			 const struct sgt_db_file *meta, size_t nmeta);
+
+/*
+ * restore --db run again after a kill between its commit and the host's
+ * directory: *seq is the restore record host made from the archive sha in
+ * conninfo's database, 0 when there is none (or no store).
+ */
+int sgt_db_restored(const char *conninfo, const char *host, const char *sha, long long *seq);
 
 /* "postgresql:DB@HOST" for messages: never a password. */
 const char *sgt_db_name(void);

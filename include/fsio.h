@@ -39,13 +39,6 @@ extern unsigned sgt_user_umask;
 int sgt_out_special(const char *path);
 int sgt_out_check(const char *path);
 int sgt_out_write(const char *path, const void *data, size_t len);
-/*
- * fsyncs the n descriptors, writes whose order among themselves does not
- * matter, and returns when every one has: 0, or the first error's errno
- * with *failed (if not NULL) its index.  The caller names the file in its
- * message.  All are tried even after an error.
- */
-int sgt_fsync_set(const int *fds, size_t n, size_t *failed);
 /* fsync of a directory (after a rename into it); errors name it. */
 int sgt_fsync_dir(const char *dir);
 /* mkdir -p with mode 0700; reports errors naming the path. */

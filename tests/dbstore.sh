@@ -43,4 +43,126 @@ token_start() {
   export P11_KIT_SERVER_ADDRESS="unix:path=$SOCK"
 }
 token_stop() { [ -n "$SERVER_PID" ] && kill -TERM -- "-$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=; }
+# A second database, "restored" ($DB2), for restores: db2_fresh drops and makes it again, empty.
+DB2="host=$PGD dbname=restored user=postgres"
+db2_sql() { command psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PGD" -U postgres -d restored -c "$1"; }
+db2_records() { command psql -X -q -A -t -h "$PGD" -U postgres -d restored -c "COPY (SELECT convert_from(record, 'UTF8') FROM signet_audit ORDER BY seq) TO STDOUT WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')"; }
+db2_fresh() {
+  PGOPTIONS='-c client_min_messages=warning' command psql -X -q -h "$PGD" -U postgres -d postgres \
+    -c "DROP DATABASE IF EXISTS restored" -c "CREATE DATABASE restored" >/dev/null || fail "createdb restored"
+}
+
+# db_backup_kills MODE HOSTDIR: `backup` of the database store HOSTDIR is a
+# host of, SIGKILLed (strace) at calls of rename, fsync and sendto (each
+# message to PostgreSQL), in turn; MODE all: at every call of those and of
+# write and unlink, else at a sample (every rename, every third fsync, the
+# last four messages).  After each kill an archive is there only with its
+# record in the database; after the next command (a sign with key fw of
+# $T/img) the archive is there exactly when it is the one recorded last,
+# and no staged file or intent is left.  Passphrase in $T/pass.
+db_backup_kills() {
+  local mode=$1 host=$2 K="$T/od/k.sbk" kills=0 whole=0 none=0 sc total points i what last left syscalls="rename fsync sendto"
+  local bcmd=("$SIGNET" --store "$host" backup "$K" --passphrase-file "$T/pass" --scrypt-n 15)
+  command -v strace >/dev/null || fail "strace is needed (make deps installs it)"
+  mkdir -p "$T/od"
+  [ "$mode" = all ] && syscalls="write rename unlink fsync sendto"
+  for sc in $syscalls; do
+    rm -f "$K"
+    total=$(strace -f -o "$T/count" -e trace="$sc" "${bcmd[@]}" >/dev/null 2>&1; grep -c " $sc(" "$T/count")
+    case $mode:$sc in
+      all:*) points=$(seq 1 "$total") ;;
+      *:sendto) points=$(seq $((total > 3 ? total - 3 : 1)) "$total") ;;
+      *:fsync) points=$(seq 1 3 "$total") ;;
+      *) points=$(seq 1 "$total") ;;
+    esac
+    for i in $points; do
+      rm -f "$K"
+      strace -f -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$i" "${bcmd[@]}" >/dev/null 2>&1
+      kills=$((kills + 1))
+      what="backup killed at $sc #$i"
+      [ ! -e "$K" ] || [ -n "$(db_sql "SELECT seq FROM signet_audit WHERE convert_from(record, 'UTF8')::json->'details'->>'archive_sha256' = '$(sha256sum "$K" | cut -c1-64)'")" ] \
+        || fail "$what: an archive without its record"
+      # the next command puts a committed archive in place or removes a staged one
+      "$SIGNET" --store "$host" sign "$T/img" --key fw --out "$T/od/next.sig" >"$T/next.out" 2>"$T/next.err" \
+        || { cat "$T/next.err"; fail "$what: the next command failed"; }
+      last=$(db_sql "SELECT convert_from(record, 'UTF8')::json->'details'->>'archive_sha256' FROM signet_audit WHERE convert_from(record, 'UTF8')::json->>'op' = 'backup' ORDER BY seq DESC LIMIT 1")
+      if [ -e "$K" ]; then
+        eq "$(sha256sum "$K" | cut -c1-64)" "$last" "$what: the archive is not the one recorded last"
+        whole=$((whole + 1))
+      else
+        none=$((none + 1))
+      fi
+      left=$(find "$host" "$T/od" -name '*.tmp*' | head -3)
+      [ -z "$left" ] || fail "$what: temporary files left: $left"
+      [ -z "$(ls "$host/intents" 2>/dev/null)" ] || fail "$what: an intent left"
+    done
+  done
+  rm -f "$K" "$T/od/next.sig"
+  note "backup: SIGKILL at $kills points: $whole left the archive with its record, $none no archive"
+  [ "$whole" -gt 0 ] && [ "$none" -gt 0 ] || fail "backup kills: $whole whole, $none none: the kills missed a side"
+}
+
+# db_restore_kills MODE ARCHIVE N: `restore ARCHIVE --db $DB2 --host gamma`
+# (ARCHIVE holds N records) into a fresh database each time, SIGKILLed at
+# calls of sendto, rename and fsync (MODE all: every call, and of write and
+# unlink too; else a sample: the first, a middle and the last four
+# messages, every rename, every third fsync).  After each kill the
+# database holds no store and the store directory is absent (then the
+# next restore succeeds, sweeping the staging directory), or it holds the
+# N records and the restore record: with the directory in place (it
+# verifies) or not (the same restore run again completes it, and verifies).
+# Nothing is left next to the store directory.
+db_restore_kills() {
+  local mode=$1 archive=$2 n=$3 R="$T/od/r" kills=0 empty=0 restored=0 nodir=0 sc total points i what has_store left
+  local syscalls="sendto rename fsync"
+  local argv=("$SIGNET" restore "$archive" --store "$R" --db "$DB2" --host gamma --passphrase-file "$T/pass")
+  command -v strace >/dev/null || fail "strace is needed (make deps installs it)"
+  mkdir -p "$T/od"
+  [ "$mode" = all ] && syscalls="sendto write rename unlink fsync"
+  for sc in $syscalls; do
+    db2_fresh; rm -rf "$R"
+    total=$(strace -f -o "$T/count" -e trace="$sc" "${argv[@]}" >/dev/null 2>&1; grep -c " $sc(" "$T/count")
+    case $mode:$sc in
+      all:*) points=$(seq 1 "$total") ;;
+      *:sendto) points="1 $((total / 2)) $(seq $((total > 4 ? total - 3 : 1)) "$total")" ;;
+      *:fsync) points=$(seq 2 3 "$total") ;;
+      *) points=$(seq 1 "$total") ;;
+    esac
+    for i in $points; do
+      db2_fresh; rm -rf "$R"
+      strace -f -o /dev/null -e trace="$sc" -e inject="$sc:signal=SIGKILL:when=$i" "${argv[@]}" >/dev/null 2>&1
+      kills=$((kills + 1))
+      what="restore killed at $sc #$i"
+      has_store=f
+      [ "$(db2_sql "SELECT to_regclass('signet_hosts') IS NOT NULL")" = t ] && has_store=$(db2_sql "SELECT EXISTS (SELECT 1 FROM signet_hosts)")
+      if [ "$has_store" = t ]; then
+        # committed: every record and the restore record; the host's directory, unless the kill came before its rename
+        eq "$(db2_sql "SELECT count(*) FROM signet_audit")" "$((n + 1))" "$what: records in the database"
+        eq "$(db2_sql "SELECT convert_from(record, 'UTF8')::json->>'op' FROM signet_audit ORDER BY seq DESC LIMIT 1")" restore "$what: the last record"
+        restored=$((restored + 1))
+        if [ -e "$R" ]; then
+          "$SIGNET" --store "$R" audit verify >"$T/v.out" 2>&1 || { cat "$T/v.out"; fail "$what: audit verify of the restored store"; }
+        else
+          # the same restore again completes it: the host's directory from the database, the staging directory swept
+          nodir=$((nodir + 1))
+          "${argv[@]}" >"$T/next.out" 2>"$T/next.err" || { cat "$T/next.err"; fail "$what: the restore run again"; }
+          has "$T/next.out" "completed: database postgresql:restored@$PGD had this restore already \(record $((n + 1)), by host 'gamma'\)"
+          has "$T/next.err" "left by an interrupted restore"
+          eq "$(db2_sql "SELECT count(*) FROM signet_audit")" "$((n + 1))" "$what: records after the restore run again"
+          "$SIGNET" --store "$R" audit verify >"$T/v.out" 2>&1 || { cat "$T/v.out"; fail "$what: audit verify of the completed restore"; }
+        fi
+      else
+        # not committed: no store in the database, no directory; the next restore succeeds and sweeps the staging directory
+        [ ! -e "$R" ] || fail "$what: the store directory without its database"
+        empty=$((empty + 1))
+        "${argv[@]}" >"$T/next.out" 2>"$T/next.err" || { cat "$T/next.err"; fail "$what: the next restore failed"; }
+        "$SIGNET" --store "$R" audit verify >"$T/v.out" 2>&1 || { cat "$T/v.out"; fail "$what: audit verify after the next restore"; }
+      fi
+      left=$(ls -A "$T/od" | grep -v '^r$' | head -3)
+      [ -z "$left" ] || fail "$what: left next to the store: $left"
+    done
+  done
+  note "restore --db: SIGKILL at $kills points: $empty left the database empty (the next restore succeeded), $restored restored it whole ($nodir before the host's directory was in place: the same restore run again completed it)"
+  [ "$empty" -gt 0 ] && [ "$restored" -gt 0 ] || fail "restore kills: $empty empty, $restored restored: the kills missed a side"
+}
 trap 'token_stop; db_stop; rm -rf "$T" "$PGD"' EXIT

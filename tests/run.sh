@@ -61,7 +61,7 @@ run_cli() {
 # command) run apart, in `make check-campaigns`, which CI runs too: they
 # are most of the suite's time.  SIGNET_CAMPAIGNS=only runs just them,
 # =1 runs them with the rest; a PATTERN runs whatever it names.
-campaigns=" t1090-interrupt-campaign t1093-interrupt-import t1094-interrupt-custody t1096-interrupt-backup t1097-io-errors t1098-interrupt-ota-update t1101-io-errors-more t9525-db-interrupt-campaign "
+campaigns=" t1090-interrupt-campaign t1093-interrupt-import t1094-interrupt-custody t1096-interrupt-backup t1097-io-errors t1098-interrupt-ota-update t1101-io-errors-more t9525-db-interrupt-campaign t9555-db-backup-interrupt "
 with_campaigns=${SIGNET_CAMPAIGNS:-0}
 tests=()
 for t in tests/cli/t[0-9]*.sh; do

@@ -12,6 +12,10 @@
  *   signet_heads(seq, head, host)           every head the store had (audit verify checks each signature)
  *   signet_files(path, content, seq, host)  store files, path relative to the store
  *   signet_hosts(name, joined, module, token)
+ *
+ * backup reads all of it under the head row's lock (sgt_db_snapshot);
+ * restore --db writes it into an empty database in the transaction its
+ * restore record commits (sgt_db_restore_begin).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,7 +60,6 @@ static struct {
 	char *host;
 	char name[256];		/* postgresql:DB@HOST */
 	int in_tx;		/* a transaction holding the head row is open */
-	char cmd[64];		/* the running command, for sgt_db_allowed */
 	char *reg_module, *reg_token;	/* init: the host row goes in with its first record */
 	int writer;		/* this session holds the writers' advisory lock */
 } db;
@@ -1055,42 +1058,6 @@ int sgt_db_commit(const char *lines, size_t len, long long first, const char *he
 	return rc;
 }
 
-/* -- commands allowed on a database store ----------------------------------------------- */
-
-void sgt_db_command(const char *cmd, const char *sub)
-{
-	static const char *const with_sub[] = { "key", "cert", "fleet", "rotate", "store", "audit", "approve", "policy", NULL };
-	size_t i;
-	int keep = 0;
-
-	for (i = 0; with_sub[i] != NULL && cmd != NULL && !keep; i++)
-		keep = strcmp(cmd, with_sub[i]) == 0;
-	if (!keep || (sub != NULL && sub[0] == '-'))
-		sub = NULL;	/* a label, a file or an option: not part of the command's name */
-	snprintf(db.cmd, sizeof(db.cmd), "%s%s%s", cmd ? cmd : "", sub ? " " : "", sub ? sub : "");
-}
-
-int sgt_db_allowed(const struct sgt_store *st)
-{
-	/*
-	 * Every state-changing command stages its store files in its
-	 * transaction, so its records name them and sgt_db_commit carries them
-	 * into the database with the records.  backup writes the store's files
-	 * as a file store's archive: not yet (back up the database instead).
-	 */
-	static const char *const not_yet[] = { "backup", NULL };
-	size_t i;
-
-	if (st->cfg.db_conninfo == NULL)
-		return SGT_OK;
-	for (i = 0; not_yet[i] != NULL; i++)
-		if (strncmp(db.cmd, not_yet[i], strlen(not_yet[i])) == 0 &&
-		    (db.cmd[strlen(not_yet[i])] == '\0' || db.cmd[strlen(not_yet[i])] == ' '))
-			return sgt_err(SGT_ERR_DATA, "'signet %s' is not supported yet on a database-backed store ('%s')",
-				       db.cmd, st->dir);
-	return SGT_OK;
-}
-
 /* -- init --db, --join ---------------------------------------------------------------------- */
 
 int sgt_db_create(const char *conninfo, const char *host, const char *module, const char *token, int join)
@@ -1383,4 +1350,443 @@ out:
 		pq->clear(r);
 	sgt_buf_free(&b);
 	return rc;
+}
+
+/* -- backup and restore ----------------------------------------------------------------------- */
+
+static int snap_add(struct sgt_db_file **v, size_t *n, size_t *cap, const char *path, size_t plen, const void *data,
+		    size_t len)
+{
+	struct sgt_db_file *f;
+
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 64;
+		struct sgt_db_file *nv = realloc(*v, nc * sizeof(**v));
+
+		if (nv == NULL)
+			return sgt_err(SGT_ERR_DATA, "out of memory");
+		*v = nv;
+		*cap = nc;
+	}
+	f = &(*v)[*n];
+	f->path = strndup(path, plen);
+	f->data = malloc(len ? len : 1);
+	f->len = len;
+	if (f->path == NULL || f->data == NULL) {
+		free(f->path);
+		free(f->data);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	memcpy(f->data, data, len);
+	(*n)++;
+	return SGT_OK;
+}
+
+void sgt_db_files_free(struct sgt_db_file *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].path);
+		free(v[i].data);
+	}
+	free(v);
+}
+
+/* One JSON line (compact, keys in order) appended to b; j is taken. */
+static int jsonl_add(struct sgt_buf *b, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	int rc;
+
+	json_decref(j);
+	if (s == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	rc = sgt_buf_printf(b, "%s\n", s);
+	free(s);
+	return rc;
+}
+
+/* A text column of a binary-format result, as a JSON string (NULL: null). */
+static json_t *col_str(PGresult *r, int row, int col)
+{
+	return pq->getisnull(r, row, col) ? json_null()
+					 : json_stringn(pq->getvalue(r, row, col), (size_t)pq->getlength(r, row, col));
+}
+
+int sgt_db_snapshot(struct sgt_db_file **out, size_t *nout, long long *records)
+{
+	struct sgt_buf log = { 0 }, meta[4] = { { 0 } };
+	static const char *const metaname[4] = { "signet-db/audit.jsonl", "signet-db/heads.jsonl", "signet-db/files.jsonl",
+						 "signet-db/hosts.jsonl" };
+	struct sgt_db_file *v = NULL;
+	size_t n = 0, cap = 0;
+	PGresult *r = NULL;
+	int rc, i, rows, k;
+
+	*out = NULL;
+	*nout = 0;
+	*records = 0;
+	if (!db.in_tx)
+		return sgt_err(SGT_ERR_DATA, "internal error: the database's store is read for a backup without its head row");
+	/* the head row is locked (every writer locks it first): these reads see one state of the store */
+	if ((rc = q("SELECT path, content, seq::text, host FROM signet_files ORDER BY path", 0, NULL, NULL, 1, &r, NULL)) !=
+	    SGT_OK)
+		goto out;
+	rows = pq->ntuples(r);
+	for (i = 0; i < rows && rc == SGT_OK; i++) {
+		char rel[PATH_MAX];
+
+		snprintf(rel, sizeof(rel), "%.*s", pq->getlength(r, i, 0), pq->getvalue(r, i, 0));
+		if (host_local(rel) || rel[0] == '/') {
+			rc = sgt_err(SGT_ERR_DATA, "database %s names a store file '%s' that no host takes from it", db.name, rel);
+			break;
+		}
+		rc = snap_add(&v, &n, &cap, rel, strlen(rel), pq->getvalue(r, i, 1), (size_t)pq->getlength(r, i, 1));
+		rc = rc ? rc
+			: jsonl_add(&meta[2], json_pack("{s:o, s:I, s:o}", "path", col_str(r, i, 0), "seq",
+						       (json_int_t)strtoll(pq->getvalue(r, i, 2), NULL, 10), "host",
+						       col_str(r, i, 3)));
+	}
+	pq->clear(r);
+	r = NULL;
+	if (rc != SGT_OK)
+		goto out;
+	if ((rc = q("SELECT record, seq::text, host, committed::text FROM signet_audit a ORDER BY a.seq", 0, NULL, NULL, 1, &r,
+		    NULL)) != SGT_OK)
+		goto out;
+	rows = pq->ntuples(r);
+	for (i = 0; i < rows && rc == SGT_OK; i++) {
+		long long seq = strtoll(pq->getvalue(r, i, 1), NULL, 10);
+
+		if (seq != (long long)i + 1) {
+			rc = sgt_err(SGT_ERR_DATA, "database %s: record %lld follows record %d; refusing to back up a broken chain",
+				     db.name, seq, i);
+			break;
+		}
+		rc = sgt_buf_add(&log, pq->getvalue(r, i, 0), (size_t)pq->getlength(r, i, 0));
+		rc = rc ? rc : sgt_buf_add(&log, "\n", 1);
+		rc = rc ? rc
+			: jsonl_add(&meta[0], json_pack("{s:I, s:o, s:o}", "seq", (json_int_t)seq, "host", col_str(r, i, 2),
+						       "committed", col_str(r, i, 3)));
+	}
+	*records = rows;
+	pq->clear(r);
+	r = NULL;
+	if (rc != SGT_OK || (rc = snap_add(&v, &n, &cap, "audit.log", 9, log.p ? log.p : "", log.len)) != SGT_OK)
+		goto out;
+	if ((rc = q("SELECT seq::text, head, host FROM signet_heads h ORDER BY h.seq", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
+		goto out;
+	rows = pq->ntuples(r);
+	for (i = 0; i < rows && rc == SGT_OK; i++) {
+		size_t hl = (size_t)pq->getlength(r, i, 1);
+		char *hex = malloc(2 * hl + 1);
+
+		if (hex == NULL) {
+			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+			break;
+		}
+		sgt_hex((const unsigned char *)pq->getvalue(r, i, 1), hl, hex);
+		rc = jsonl_add(&meta[1], json_pack("{s:I, s:s, s:o}", "seq", (json_int_t)strtoll(pq->getvalue(r, i, 0), NULL, 10),
+						   "head", hex, "host", col_str(r, i, 2)));
+		free(hex);
+	}
+	pq->clear(r);
+	r = NULL;
+	if (rc != SGT_OK)
+		goto out;
+	if ((rc = q("SELECT name, joined::text, module, token FROM signet_hosts ORDER BY name", 0, NULL, NULL, 1, &r, NULL)) !=
+	    SGT_OK)
+		goto out;
+	rows = pq->ntuples(r);
+	for (i = 0; i < rows && rc == SGT_OK; i++)
+		rc = jsonl_add(&meta[3], json_pack("{s:o, s:o, s:o, s:o}", "name", col_str(r, i, 0), "joined", col_str(r, i, 1),
+						   "module", col_str(r, i, 2), "token", col_str(r, i, 3)));
+	pq->clear(r);
+	r = NULL;
+	if (rc != SGT_OK)
+		goto out;
+	if ((rc = q("SELECT head FROM signet_head WHERE id = 1", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
+		goto out;
+	rc = snap_add(&v, &n, &cap, "audit.head", 10, pq->getvalue(r, 0, 0), (size_t)pq->getlength(r, 0, 0));
+	pq->clear(r);
+	r = NULL;
+	for (k = 0; k < 4 && rc == SGT_OK; k++)
+		rc = snap_add(&v, &n, &cap, metaname[k], strlen(metaname[k]), meta[k].p ? meta[k].p : "", meta[k].len);
+out:
+	if (r != NULL)
+		pq->clear(r);
+	sgt_buf_free(&log);
+	for (k = 0; k < 4; k++)
+		sgt_buf_free(&meta[k]);
+	if (rc != SGT_OK) {
+		sgt_db_files_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return SGT_OK;
+}
+
+/* One JSON line of a signet-db/ JSON lines text: the next, or NULL at the end (*pos moves on). */
+static json_t *jsonl_next(const char *text, size_t len, size_t *pos)
+{
+	const char *p, *nl;
+	json_t *j;
+
+	while (*pos < len) {
+		p = text + *pos;
+		nl = memchr(p, '\n', len - *pos);
+		*pos = nl ? (size_t)(nl - text) + 1 : len;
+		if ((j = json_loadb(p, nl ? (size_t)(nl - p) : (size_t)(text + len - p), 0, NULL)) != NULL)
+			return j;
+	}
+	return NULL;
+}
+
+struct restore_walk {
+	const char *dir;
+	json_t *files;		/* path -> {seq, host}, from the backup */
+	long long seq;
+	int rc;
+};
+static struct restore_walk *rwalking;
+
+static int restore_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	const char *rel = path + strlen(rwalking->dir) + 1, *vals[4];
+	int lens[4] = { -1, 0, -1, -1 };
+	unsigned char *data = NULL;
+	size_t len = 0;
+	char sbuf[32];
+	json_t *f;
+
+	(void)sb;
+	(void)ftw;
+	if (type != FTW_F || strlen(path) <= strlen(rwalking->dir) || host_local(rel))
+		return 0;
+	if ((rwalking->rc = sgt_file_read(path, (size_t)1 << 30, &data, &len)) != SGT_OK)
+		return 1;
+	f = json_object_get(rwalking->files, rel);
+	vals[0] = rel;
+	vals[1] = (const char *)data;
+	lens[1] = (int)len;
+	vals[2] = llstr(json_is_integer(json_object_get(f, "seq")) ? (long long)json_integer_value(json_object_get(f, "seq"))
+								   : rwalking->seq, sbuf);
+	vals[3] = json_string_value(json_object_get(f, "host")) ? json_string_value(json_object_get(f, "host")) : "";
+	rwalking->rc = q("INSERT INTO signet_files (path, content, seq, host) VALUES ($1, $2, $3::bigint, $4)", 4, vals, lens,
+			 0, NULL, NULL);
+	free(data);
+	return rwalking->rc != SGT_OK;
+}
+
+int sgt_db_restore_begin(const char *conninfo, const char *dir, const char *host, const char *module, const char *token,
+			 const struct sgt_db_file *meta, size_t nmeta)
+{
+	char *logp = path_in(dir, "audit.log"), *headp = path_in(dir, "audit.head"), sbuf[32];
+	unsigned char *log = NULL, *head = NULL;
+	size_t loglen = 0, headlen = 0, off = 0, pos, i;
+	const struct sgt_db_file *m_audit = NULL, *m_heads = NULL, *m_files = NULL, *m_hosts = NULL;
+	json_t *files = json_object(), *j = NULL;
+	struct restore_walk w;
+	long long seq = 0;
+	const char *vals[4];
+	int lens[4] = { -1, 0, -1, -1 }, rc, v, fresh = 0;
+	PGresult *r;
+
+	for (i = 0; i < nmeta; i++) {
+		if (strcmp(meta[i].path, "signet-db/audit.jsonl") == 0)
+			m_audit = &meta[i];
+		else if (strcmp(meta[i].path, "signet-db/heads.jsonl") == 0)
+			m_heads = &meta[i];
+		else if (strcmp(meta[i].path, "signet-db/files.jsonl") == 0)
+			m_files = &meta[i];
+		else if (strcmp(meta[i].path, "signet-db/hosts.jsonl") == 0)
+			m_hosts = &meta[i];
+	}
+	if (logp == NULL || headp == NULL || files == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto done;
+	}
+	if ((rc = sgt_file_read(logp, (size_t)1 << 32, &log, &loglen)) != SGT_OK ||
+	    (rc = sgt_file_read(headp, 65536, &head, &headlen)) != SGT_OK)
+		goto done;
+	if ((rc = connect_db(conninfo)) != SGT_OK || (rc = exec("BEGIN ISOLATION LEVEL SERIALIZABLE")) != SGT_OK)
+		goto done;
+	if ((rc = schema_version(&v)) != SGT_OK)
+		goto out;
+	if (v != 0 && v <= SCHEMA_VERSION) {
+		/* a schema without a record is what an init killed before its first record left */
+		if ((rc = q("SELECT (SELECT seq FROM signet_head) = 0 AND NOT EXISTS (SELECT 1 FROM signet_hosts)", 0, NULL,
+			    NULL, 0, &r, NULL)) != SGT_OK)
+			goto out;
+		fresh = strcmp(pq->getvalue(r, 0, 0), "t") == 0;
+		pq->clear(r);
+	}
+	if (v != 0 && !fresh) {
+		rc = sgt_err(SGT_ERR_DATA, "database %s holds a signet store already; refusing to restore into it", db.name);
+		sgt_hint("restore into an empty database (CREATE DATABASE ...), or into a directory without --db");
+		goto out;
+	}
+	if ((rc = migrate_schema(v)) != SGT_OK)
+		goto out;
+	/* every record, byte for byte, at its own seq, with the host and time it was committed at */
+	pos = 0;
+	j = m_audit ? jsonl_next((const char *)m_audit->data, m_audit->len, &pos) : NULL;
+	while (off < loglen && rc == SGT_OK) {
+		const unsigned char *nl = memchr(log + off, '\n', loglen - off);
+		size_t n = nl ? (size_t)(nl - (log + off)) : loglen - off;
+		json_t *rec = json_loadb((const char *)log + off, n, 0, NULL);
+
+		if (nl == NULL || rec == NULL || !json_is_integer(json_object_get(rec, "seq")) ||
+		    json_integer_value(json_object_get(rec, "seq")) != seq + 1) {
+			json_decref(rec);
+			rc = sgt_err(SGT_ERR_DATA, "'%s': record %lld is not a complete record in sequence", logp, seq + 1);
+			break;
+		}
+		json_decref(rec);
+		seq++;
+		while (j != NULL && json_integer_value(json_object_get(j, "seq")) < seq) {
+			json_decref(j);
+			j = m_audit ? jsonl_next((const char *)m_audit->data, m_audit->len, &pos) : NULL;
+		}
+		vals[0] = llstr(seq, sbuf);
+		vals[1] = (const char *)log + off;
+		lens[1] = (int)n;
+		vals[2] = "";
+		vals[3] = NULL;
+		if (j != NULL && json_integer_value(json_object_get(j, "seq")) == seq) {
+			if (json_string_value(json_object_get(j, "host")) != NULL)
+				vals[2] = json_string_value(json_object_get(j, "host"));
+			vals[3] = json_string_value(json_object_get(j, "committed"));
+		}
+		rc = q("INSERT INTO signet_audit (seq, record, host, committed) VALUES ($1::bigint, $2, $3, "
+		       "coalesce($4::timestamptz, now()))", 4, vals, lens, 0, NULL, NULL);
+		off += n + 1;
+	}
+	json_decref(j);
+	j = NULL;
+	if (rc != SGT_OK)
+		goto out;
+	/* the head; every head the database kept (audit verify checks each signature) */
+	vals[0] = llstr(seq, sbuf);
+	vals[1] = (const char *)head;
+	lens[1] = (int)headlen;
+	vals[2] = "";
+	if ((rc = q("UPDATE signet_head SET seq = $1::bigint, head = $2 WHERE id = 1", 2, vals, lens, 0, NULL, NULL)) != SGT_OK)
+		goto out;
+	pos = 0;
+	while (m_heads != NULL && rc == SGT_OK && (j = jsonl_next((const char *)m_heads->data, m_heads->len, &pos)) != NULL) {
+		const char *hex = json_string_value(json_object_get(j, "head"));
+		long long hs = json_integer_value(json_object_get(j, "seq"));
+		unsigned char *hb;
+		long hl;
+		char hsb[32];
+
+		if (hex == NULL || hs < 1 || hs > seq || (hb = malloc(strlen(hex) / 2 + 1)) == NULL) {
+			json_decref(j);
+			continue;	/* not one of the restored records' heads */
+		}
+		if ((hl = sgt_unhex(hex, hb, strlen(hex) / 2 + 1)) >= 0) {
+			const char *hv[3] = { llstr(hs, hsb), (const char *)hb,
+					      json_string_value(json_object_get(j, "host")) ? json_string_value(json_object_get(j, "host")) : "" };
+			int hlen[3] = { -1, (int)hl, -1 };
+
+			rc = q("INSERT INTO signet_heads (seq, head, host) VALUES ($1::bigint, $2, $3)", 3, hv, hlen, 0, NULL, NULL);
+		}
+		free(hb);
+		json_decref(j);
+	}
+	j = NULL;
+	if (rc != SGT_OK || (rc = q("INSERT INTO signet_heads (seq, head, host) VALUES ($1::bigint, $2, $3) ON CONFLICT (seq) "
+				    "DO NOTHING", 3, vals, lens, 0, NULL, NULL)) != SGT_OK)
+		goto out;
+	/* the store files, each at the record and host that last wrote it */
+	pos = 0;
+	while (m_files != NULL && (j = jsonl_next((const char *)m_files->data, m_files->len, &pos)) != NULL) {
+		if (json_string_value(json_object_get(j, "path")) != NULL)
+			json_object_set(files, json_string_value(json_object_get(j, "path")), j);
+		json_decref(j);
+	}
+	j = NULL;
+	w.dir = dir;
+	w.files = files;
+	w.seq = seq;
+	w.rc = SGT_OK;
+	rwalking = &w;
+	if (nftw(dir, restore_one, 16, FTW_PHYS) != 0 && w.rc == SGT_OK)
+		w.rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", dir, strerror(errno));
+	rwalking = NULL;
+	if ((rc = w.rc) != SGT_OK)
+		goto out;
+	/* the hosts the store had: their names stay taken */
+	pos = 0;
+	while (m_hosts != NULL && rc == SGT_OK && (j = jsonl_next((const char *)m_hosts->data, m_hosts->len, &pos)) != NULL) {
+		const char *hv[4] = { json_string_value(json_object_get(j, "name")), json_string_value(json_object_get(j, "joined")),
+				      json_string_value(json_object_get(j, "module")), json_string_value(json_object_get(j, "token")) };
+
+		if (hv[0] != NULL)
+			rc = q("INSERT INTO signet_hosts (name, joined, module, token) VALUES ($1, coalesce($2::timestamptz, now()), "
+			       "$3, $4)", 4, hv, NULL, 0, NULL, NULL);
+		json_decref(j);
+	}
+	j = NULL;
+	if (rc != SGT_OK)
+		goto out;
+	vals[0] = host;
+	if ((rc = q("SELECT 1 FROM signet_hosts WHERE name = $1", 1, vals, NULL, 0, &r, NULL)) != SGT_OK)
+		goto out;
+	v = pq->ntuples(r);
+	pq->clear(r);
+	if (v > 0) {
+		rc = sgt_err(SGT_ERR_DATA, "host '%s' is in the backup's store already; each host needs a name of its own", host);
+		sgt_hint("--host NAME names this host");
+		goto out;
+	}
+	/* The transaction stays open: the restore record commits with everything restored (sgt_db_commit). */
+	free(db.dir);
+	free(db.host);
+	free(db.reg_module);
+	free(db.reg_token);
+	db.dir = strdup(dir);
+	db.host = strdup(host);
+	db.reg_module = strdup(module);
+	db.reg_token = strdup(token);
+	if (db.dir == NULL || db.host == NULL || db.reg_module == NULL || db.reg_token == NULL) {
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		goto out;
+	}
+	db.in_tx = 1;
+out:
+	if (rc != SGT_OK)
+		rollback();
+done:
+	json_decref(j);
+	json_decref(files);
+	free(log);
+	free(head);
+	free(logp);
+	free(headp);
+	return rc;
+}
+
+int sgt_db_restored(const char *conninfo, const char *host, const char *sha, long long *seq)
+{
+	const char *vals[2] = { host, sha };
+	PGresult *r;
+	int rc, v;
+
+	*seq = 0;
+	if ((rc = connect_db(conninfo)) != SGT_OK)
+		return rc;
+	if ((rc = schema_version(&v)) != SGT_OK || v == 0)
+		return rc;
+	if ((rc = q("SELECT seq::text FROM signet_audit WHERE host = $1 AND convert_from(record, 'UTF8')::json->>'op' = 'restore' "
+		    "AND convert_from(record, 'UTF8')::json->'details'->>'archive_sha256' = $2 ORDER BY signet_audit.seq LIMIT 1",
+		    2, vals, NULL, 0, &r, NULL)) != SGT_OK)
+		return rc;
+	if (pq->ntuples(r) == 1)
+		*seq = strtoll(pq->getvalue(r, 0, 0), NULL, 10);
+	pq->clear(r);
+	return SGT_OK;
 }

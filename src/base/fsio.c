@@ -149,30 +149,6 @@ int sgt_fsync_dir(const char *dir)
 	return rc;
 }
 
-/*
- * One barrier for writes that need no order among themselves (a new file
- * and its directory entry; staged files and their directories): every
- * fsync has returned before this does.  They are issued in turn.  Issued
- * at once (a thread each) they cost less on an idle disk (4 fsyncs: 0.74
- * against 1.1 ms) but more on this project's 2-core VM when its CPUs are
- * busy (a sign 0.8 to 2.4 ms slower: the helper threads wait for a CPU),
- * so that is left to a submission interface such as io_uring
- * (docs/store.md).
- */
-int sgt_fsync_set(const int *fds, size_t n, size_t *failed)
-{
-	size_t i;
-	int err = 0;
-
-	for (i = 0; i < n; i++)
-		if (fsync(fds[i]) != 0 && err == 0) {
-			err = errno;
-			if (failed != NULL)
-				*failed = i;
-		}
-	return err;
-}
-
 unsigned sgt_user_umask = 077;
 
 static int atomic_write(const char *path, const void *data, size_t len, int flags, int mkparents, mode_t mode);

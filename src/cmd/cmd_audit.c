@@ -274,7 +274,7 @@ static int audit_verify(struct sgt_ctx *ctx, struct sgt_store *st, const char *h
 			else
 				printf("  no audit key yet: the head is not signed (the next state-changing command makes one)\n");
 			if (res.unsigned_tail > 0)
-				printf("  %zu later record%s made without a token session (refusals, fleet builds, store puts) not yet covered by a signature\n",
+				printf("  %zu later record%s made without a token session (refusals, backups, fleet builds, store puts) not yet covered by a signature\n",
 				       res.unsigned_tail, res.unsigned_tail == 1 ? "" : "s");
 			if (tok_anchor.present)
 				printf("  the token's anchor (record %lld) is in the log\n", tok_anchor.seq);

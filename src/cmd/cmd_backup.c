@@ -12,7 +12,9 @@
  * configuration at the new place, and renames it into place.  `restore
  * --check` is the drill: restore into a temporary store, sign and verify
  * with every key on the restored token, verify the audit chain, remove
- * it.  Payload: backup.c; envelopes: backup_seal.c.
+ * it.  A database-backed store (dbstore.h) is backed up as the database
+ * holds it, and restores into a directory (a file store) or, --db, into
+ * an empty database.  Payload: backup.c; envelopes: backup_seal.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -34,6 +36,7 @@
 #include "backup.h"
 #include "cert.h"
 #include "certstore.h"
+#include "dbstore.h"
 #include "intent.h"
 #include "cmd.h"
 #include "hsmguard.h"
@@ -57,16 +60,24 @@ static const char backup_help[] =
 	"  --scrypt-n LOG2      scrypt cost N=2^LOG2, 15..20 (default 17)\n\n"
 	"A store on another PKCS#11 module: the keys stay in that HSM and are not in\n"
 	"the archive (back them up with the HSM vendor's tools); records,\n"
-	"certificates and the audit log are.  See docs/backup.md.\n";
+	"certificates and the audit log are.  A store in PostgreSQL: the store as\n"
+	"the database holds it (every record, head, store file and host), read\n"
+	"under the head row's lock, with this host's signet.yaml.  See docs/backup.md.\n";
 
 static const char restore_help[] =
-	"usage: signet restore FILE --store DIR (--passphrase-file F | --passphrase-fd N |\n"
-	"                                       --recipient-key KEY)\n"
+	"usage: signet restore FILE --store DIR [--db CONNINFO [--host NAME]]\n"
+	"                      (--passphrase-file F | --passphrase-fd N | --recipient-key KEY)\n"
 	"       signet restore FILE --check (...same key options)\n\n"
 	"Decrypts FILE and checks the integrity of the whole archive before writing\n"
 	"anything, then creates the store DIR (which must not exist or be empty):\n"
 	"built in a temporary directory next to DIR and renamed into place, files\n"
-	"0600, directories 0700, the embedded token's configuration pointed at DIR.\n\n"
+	"0600, directories 0700, the embedded token's configuration pointed at DIR.\n"
+	"A backup of a database-backed store restores as a file store.\n\n"
+	"  --db CONNINFO        restore into that PostgreSQL database instead, which\n"
+	"                       must hold no store (libpq conninfo or URI, as init\n"
+	"                       --db); DIR is then this host's store directory\n"
+	"  --host NAME          this host's name in the records (default: the\n"
+	"                       machine's); not one the backup's store had\n"
 	"  --recipient-key KEY  the backup recovery key (PEM or DER private key) for an\n"
 	"                       archive made with --recipient; an encrypted PEM key is\n"
 	"                       opened with --passphrase-file / --passphrase-fd\n"
@@ -151,11 +162,58 @@ static int outside_store(const struct sgt_store *st, const char *abs, const char
 static json_t *manifest_new(const struct sgt_store *st, int embedded, const char *encryption)
 {
 	char now[32];
+	json_t *m;
 
 	sgt_time_iso(sgt_now(), now);
-	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "format", "signet-backup", "signet", SGT_VERSION,
-			 "store", st->dir, "created", now, "embedded", embedded, "module", st->cfg.module, "token",
-			 st->cfg.token, "encryption", encryption);
+	m = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "format", "signet-backup", "signet", SGT_VERSION,
+		      "store", st->dir, "created", now, "embedded", embedded, "module", st->cfg.module, "token",
+		      st->cfg.token, "encryption", encryption);
+	/* a database-backed store: the store is the database's, signet.yaml and hsm/ this host's */
+	if (m != NULL && st->cfg.db_conninfo != NULL &&
+	    (json_object_set_new(m, "backend", json_string("postgresql")) != 0 ||
+	     json_object_set_new(m, "database", json_string(sgt_db_name())) != 0 ||
+	     json_object_set_new(m, "host", json_string(st->cfg.db_host)) != 0)) {
+		json_decref(m);
+		m = NULL;
+	}
+	return m;
+}
+
+/*
+ * A database-backed store (locked: its head row is held): the store as
+ * the database holds it (every store file, every record byte for byte,
+ * the head, and signet-db/ with the heads, hosts and who wrote what),
+ * with this host's signet.yaml and hsm/ (an embedded token) from its
+ * directory.  The host's copies of the files are not taken: they are the
+ * database's, read from it.
+ */
+static int pack_db(const struct sgt_store *st, json_t *manifest, unsigned char **payload, size_t *plen, size_t *nfiles,
+		   long long *records)
+{
+	static const char *const keep[] = { "signet.yaml", "hsm", NULL };
+	struct sgt_db_file *f = NULL;
+	struct sgt_backup_entry *e = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = sgt_db_snapshot(&f, &n, records)) != SGT_OK)
+		return rc;
+	if ((e = calloc(n ? n : 1, sizeof(*e))) == NULL) {
+		sgt_db_files_free(f, n);
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		e[i].path = f[i].path;
+		e[i].type = SGT_ENTRY_FILE;
+		e[i].mode = 0600;
+		e[i].size = f[i].len;
+		e[i].data = f[i].data;
+	}
+	json_object_set_new(manifest, "records", json_integer(*records));
+	rc = sgt_backup_pack_with(st->dir, keep, e, n, manifest, payload, plen, nfiles);
+	free(e);
+	sgt_db_files_free(f, n);
+	return rc;
 }
 
 /*
@@ -216,6 +274,7 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	X509 *rcert = NULL;
 	unsigned char *payload = NULL, *arch = NULL;
 	size_t plen = 0, alen = 0, nfiles = 0;
+	long long dbrecords = 0;
 	char abs[PATH_MAX], sha[65], encryption[96];
 	json_t *manifest = NULL, *d = NULL;
 	const char *file, *outputs[1];
@@ -282,7 +341,9 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
-	if ((rc = sgt_backup_pack(st.dir, manifest, &payload, &plen, &nfiles)) != SGT_OK)
+	rc = st.cfg.db_conninfo != NULL ? pack_db(&st, manifest, &payload, &plen, &nfiles, &dbrecords)
+					 : sgt_backup_pack(st.dir, manifest, &payload, &plen, &nfiles);
+	if (rc != SGT_OK)
 		goto out;
 	rc = rcert ? sgt_backup_seal_cms(payload, plen, rcert, &arch, &alen)
 		   : sgt_backup_seal_pass(payload, plen, &pass, &kdf, &arch, &alen);
@@ -299,6 +360,10 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	if (!rcert)
 		json_object_set_new(d, "scrypt_log2n", json_integer(kdf.log2n));
+	if (st.cfg.db_conninfo != NULL) {
+		json_object_set_new(d, "database", json_string(sgt_db_name()));
+		json_object_set_new(d, "records", json_integer(dbrecords));
+	}
 	/*
 	 * The archive is staged next to FILE (mode 0600: it holds every key and
 	 * PIN) and appears only once its audit record is durable; a kill leaves
@@ -336,6 +401,9 @@ int cmd_backup(struct sgt_ctx *ctx, int argc, char **argv)
 		rc = cmd_json_print(json_incref(d));
 	} else if (!sgt_quiet) {
 		printf("wrote backup %s: %zu files, %zu bytes\n  sha256 %s\n", file, nfiles, alen, sha);
+		if (st.cfg.db_conninfo != NULL)
+			printf("  the store as database %s holds it: %lld records, every head and store file\n",
+			       sgt_db_name(), dbrecords);
 		if (rcert)
 			printf("  encrypted to the recipient certificate (CMS AuthEnvelopedData, AES-256-GCM)\n");
 		else
@@ -520,20 +588,93 @@ static int stage_make(char *tmp, int *fd, const char *shown)
 	return SGT_OK;
 }
 
+/* The archive is of a database-backed store (its manifest says so). */
+static int db_archive(const struct opened *o)
+{
+	return strcmp(manifest_str(o, "backend"), "postgresql") == 0;
+}
+
+/*
+ * What of o becomes the store's tree (*tree: borrows o's entries; all but
+ * a database backup's signet-db/), and the signet-db/ files (*meta).
+ */
+static int split_db(const struct opened *o, struct sgt_backup_list *tree, struct sgt_db_file **meta, size_t *nmeta)
+{
+	size_t i;
+
+	memset(tree, 0, sizeof(*tree));
+	*meta = NULL;
+	*nmeta = 0;
+	if ((tree->v = calloc(o->list.n ? o->list.n : 1, sizeof(*tree->v))) == NULL ||
+	    (*meta = calloc(o->list.n ? o->list.n : 1, sizeof(**meta))) == NULL) {
+		free(tree->v);
+		tree->v = NULL;
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	}
+	for (i = 0; i < o->list.n; i++) {
+		const struct sgt_backup_entry *e = &o->list.v[i];
+
+		if (strncmp(e->path, "signet-db", 9) == 0 && (e->path[9] == '\0' || e->path[9] == '/')) {
+			if (e->type == SGT_ENTRY_FILE) {
+				(*meta)[*nmeta].path = e->path;
+				(*meta)[*nmeta].data = (unsigned char *)e->data;
+				(*meta)[(*nmeta)++].len = (size_t)e->size;
+			}
+			continue;
+		}
+		tree->v[tree->n++] = *e;
+	}
+	return SGT_OK;
+}
+
+/*
+ * signet.yaml of the staged store for where it goes: naming dbinfo's
+ * database as host (restore --db), or, from a database backup into a
+ * directory, none (a file store, as 'store migrate --to DIR' makes).
+ */
+static int config_for(const char *tmp, const char *dbinfo, const char *host)
+{
+	struct sgt_store st = { NULL, { 0 }, -1, 0 };
+	char path[PATH_MAX + 32];
+	int rc;
+
+	if ((rc = sgt_store_open(&st, tmp)) != SGT_OK)
+		return rc;
+	free(st.cfg.db_conninfo);
+	free(st.cfg.db_host);
+	st.cfg.db_conninfo = dbinfo ? strdup(dbinfo) : NULL;
+	st.cfg.db_host = dbinfo ? strdup(host) : NULL;
+	snprintf(path, sizeof(path), "%s/signet.yaml", tmp);
+	if (dbinfo != NULL && (st.cfg.db_conninfo == NULL || st.cfg.db_host == NULL))
+		rc = sgt_err(SGT_ERR_DATA, "out of memory");
+	else if (unlink(path) != 0)	/* the archive's, in the staging directory nobody else uses */
+		rc = sgt_err(SGT_ERR_DATA, "cannot replace '%s': %s", path, strerror(errno));
+	else
+		rc = sgt_config_save(path, &st.cfg);
+	sgt_store_release(&st);
+	return rc;
+}
+
 /*
  * Creates the store at final (absolute) from o: a staging directory next
  * to it (flocked, see stage_sweep), the tree, then a custody transaction
  * in the staged store: the "restore" record, and the SoftHSM2
  * configuration naming the final place staged with it (while the record
  * is written, it names the staging directory, as in init: an anchored
- * audit log signs on the token).  Then one rename.
+ * audit log signs on the token).  Then one rename.  With dbinfo (--db),
+ * the staged store is host's directory of a database store, and the
+ * database is filled in the transaction the restore record commits.
  */
-static int restore_to(const char *file, const struct opened *o, const char *final, const char *shown)
+static int restore_to(const char *file, const struct opened *o, const char *final, const char *shown,
+		      const char *dbinfo, const char *host, long long *done_seq)
 {
 	const struct sgt_backup_entry *conf = sgt_backup_find(&o->list, "hsm/softhsm2.conf");
-	char tmp[PATH_MAX + 32], confpath[PATH_MAX + 64], parent[PATH_MAX];
+	char tmp[PATH_MAX + 32] = "", confpath[PATH_MAX + 64], parent[PATH_MAX];
 	struct sgt_buf newconf = { 0 };
 	struct sgt_store st = { NULL, { 0 }, -1, 0 };
+	struct sgt_backup_list tree;
+	struct sgt_db_file *meta = NULL;
+	size_t nmeta = 0;
 	struct sgt_tx *tx = NULL;
 	const char *slash = strrchr(final, '/');
 	json_t *d = NULL;
@@ -541,19 +682,49 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 
 	if (conf != NULL && conf->type != SGT_ENTRY_FILE)
 		conf = NULL;
-	if ((rc = cmd_dir_free(final, shown, "restore into")) != SGT_OK)
+	if ((rc = split_db(o, &tree, &meta, &nmeta)) != SGT_OK)
 		return rc;
+	if ((rc = cmd_dir_free(final, shown, "restore into")) != SGT_OK)
+		goto out;
 	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - final), slash == final ? "/" : final);
 	stage_sweep(parent, ".", ".restore", "restore");
 	snprintf(tmp, sizeof(tmp), "%s/.%s.restoreXXXXXX", strcmp(parent, "/") ? parent : "", slash + 1);
-	if ((rc = stage_make(tmp, &lockfd, shown)) != SGT_OK)
-		return rc;
+	if ((rc = stage_make(tmp, &lockfd, shown)) != SGT_OK) {
+		tmp[0] = '\0';
+		goto out;
+	}
 	if (conf != NULL && (rc = conf_for(conf, tmp, &newconf)) != SGT_OK)
 		goto out;
-	if ((rc = sgt_backup_write_tree(&o->list, tmp, conf ? "hsm/softhsm2.conf" : NULL, newconf.p,
-					newconf.len)) != SGT_OK)
+	if ((rc = sgt_backup_write_tree(&tree, tmp, conf ? "hsm/softhsm2.conf" : NULL, newconf.p, newconf.len)) != SGT_OK)
 		goto out;
-	if ((rc = sgt_store_open(&st, tmp)) != SGT_OK || (rc = sgt_store_lock(&st, 1)) != SGT_OK)
+	if ((dbinfo != NULL || db_archive(o)) && (rc = config_for(tmp, dbinfo, host)) != SGT_OK)
+		goto out;
+	if ((rc = sgt_store_open(&st, tmp)) != SGT_OK)
+		goto out;
+	/*
+	 * --db: the database gets the store in a transaction the restore record
+	 * commits (dbstore.h).  Run again after a kill that came between that
+	 * commit and the rename, it finds its restore record there and only
+	 * makes this host's directory, a copy of the database's store.
+	 */
+	*done_seq = 0;
+	if (dbinfo != NULL && (rc = sgt_db_restored(dbinfo, host, o->sha, done_seq)) != SGT_OK)
+		goto out;
+	if (*done_seq > 0) {
+		if (conf != NULL) {
+			snprintf(confpath, sizeof(confpath), "%s/hsm/softhsm2.conf", tmp);
+			if ((rc = conf_for(conf, final, &newconf)) != SGT_OK ||
+			    (rc = sgt_atomic_write(confpath, newconf.p, newconf.len, 0)) != SGT_OK)
+				goto out;
+		}
+		if ((rc = sgt_store_lock(&st, 1)) != SGT_OK)	/* brings the copy up to the database's head */
+			goto out;
+		goto place;
+	}
+	if (dbinfo != NULL &&
+	    (rc = sgt_db_restore_begin(dbinfo, tmp, host, st.cfg.module, st.cfg.token, meta, nmeta)) != SGT_OK)
+		goto out;
+	if ((rc = sgt_store_lock(&st, 1)) != SGT_OK)
 		goto out;
 	d = json_pack("{s:s, s:s, s:s, s:s}", "archive", file, "archive_sha256", o->sha, "from_store",
 		      manifest_str(o, "store"), "backup_created", manifest_str(o, "created"));
@@ -561,6 +732,10 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 		rc = sgt_err(SGT_ERR_DATA, "out of memory");
 		goto out;
 	}
+	if (db_archive(o))
+		json_object_set_new(d, "from_database", json_string(manifest_str(o, "database")));
+	if (dbinfo != NULL)
+		json_object_set_new(d, "database", json_string(sgt_db_name()));
 	if (conf != NULL) {
 		snprintf(confpath, sizeof(confpath), "%s/hsm/softhsm2.conf", tmp);
 		if ((rc = conf_for(conf, final, &newconf)) != SGT_OK)
@@ -582,6 +757,7 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 	(void)sgt_err_release();
 	sgt_tx_free(tx);
 	tx = NULL;
+place:
 	sgt_store_release(&st);
 	if (rename(tmp, final) != 0) {
 		rc = sgt_err(SGT_ERR_DATA, "cannot create store '%s': %s", shown, strerror(errno));
@@ -596,12 +772,16 @@ static int restore_to(const char *file, const struct opened *o, const char *fina
 out:
 	sgt_tx_free(tx);
 	sgt_store_release(&st);
+	if (dbinfo != NULL)
+		sgt_db_unlock();	/* an uncommitted restore leaves the database as it was */
 	if (tmp[0])
 		cmd_rm_tree(tmp);
 	if (lockfd >= 0)
 		close(lockfd);
 	sgt_buf_free(&newconf);
 	json_decref(d);
+	free(tree.v);
+	free(meta);
 	return rc;
 }
 
@@ -780,14 +960,17 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 		{ "passphrase-fd", required_argument, NULL, 'd' },
 		{ "recipient-key", required_argument, NULL, 'k' },
 		{ "check", no_argument, NULL, 'c' },
+		{ "db", required_argument, NULL, 'D' },
+		{ "host", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct secret_opts so = { NULL, -1, NULL };
 	struct opened o;
-	const char *file, *target = ctx->store_opt;
-	char final[PATH_MAX], drilldir[PATH_MAX] = "", absfile[PATH_MAX];
+	const char *file, *target = ctx->store_opt, *dbinfo = NULL, *host = NULL;
+	char final[PATH_MAX], drilldir[PATH_MAX] = "", absfile[PATH_MAX], hostbuf[256];
 	json_t *report = NULL;
+	long long done_seq = 0;
 	int started = 0, c, rc, check = 0, drillfd = -1;
 
 	memset(&o, 0, sizeof(o));
@@ -802,6 +985,8 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 			break;
 		case 'k': so.recipient = optarg; break;
 		case 'c': check = 1; break;
+		case 'D': dbinfo = optarg; break;
+		case 'H': host = optarg; break;
 		case 'h': return cmd_help(restore_help);
 		}
 	}
@@ -816,6 +1001,19 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 		return cmd_usage("restore", "give --passphrase-file, --passphrase-fd or --recipient-key");
 	if (check && target != NULL)
 		return cmd_usage("restore", "--check restores into a temporary store; leave out --store");
+	if (check && dbinfo != NULL)
+		return cmd_usage("restore", "--check restores into a temporary directory; leave out --db");
+	if (dbinfo == NULL && host != NULL)
+		return cmd_usage("restore", "--host goes with --db");
+	if (dbinfo != NULL && host == NULL) {
+		if (gethostname(hostbuf, sizeof(hostbuf)) != 0)
+			return sgt_err(SGT_ERR_DATA, "cannot read this host's name: %s", strerror(errno));
+		hostbuf[sizeof(hostbuf) - 1] = '\0';
+		host = hostbuf;
+	}
+	if (host != NULL && (host[0] == '\0' || strlen(host) > 64 ||
+			     strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(host)))
+		return cmd_usage("restore", "--host '%s' is not 1 to 64 of A-Z a-z 0-9 . - _", host);
 	if (!check && (target == NULL || *target == '\0'))
 		return cmd_usage("restore", "say where the store goes with --store DIR (or run a drill with --check)");
 	if (!check && ((rc = cmd_path_absolute(target, final)) != SGT_OK || (rc = cmd_dir_free(final, target, "restore into")) != SGT_OK))
@@ -837,7 +1035,7 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	if (realpath(file, absfile) == NULL)
 		snprintf(absfile, sizeof(absfile), "%s", file);
-	if ((rc = restore_to(absfile, &o, final, check ? final : target)) != SGT_OK)
+	if ((rc = restore_to(absfile, &o, final, check ? final : target, dbinfo, host, &done_seq)) != SGT_OK)
 		goto out;
 	report = json_pack("{s:s, s:s, s:s, s:s}", "archive", file, "archive_sha256", o.sha, "from_store",
 			   manifest_str(&o, "store"), "backup_created", manifest_str(&o, "created"));
@@ -861,12 +1059,29 @@ int cmd_restore(struct sgt_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	json_object_set_new(report, "store", json_string(final));
+	if (db_archive(&o))
+		json_object_set_new(report, "from_database", json_string(manifest_str(&o, "database")));
+	if (dbinfo != NULL)
+		json_object_set_new(report, "database", json_pack("{s:s, s:s, s:b}", "name", sgt_db_name(), "host", host,
+								   "completed", done_seq > 0));
 	if (ctx->json)
 		rc = cmd_json_print(json_incref(report));
-	else if (!sgt_quiet)
-		printf("restored store %s from %s (backup of %s made %s)\nnext: signet --store %s audit verify; "
-		       "signet --store %s audit custody\n",
-		       final, file, manifest_str(&o, "store"), manifest_str(&o, "created"), target, target);
+	else if (!sgt_quiet) {
+		printf("restored store %s from %s (backup of %s made %s)\n", final, file, manifest_str(&o, "store"),
+		       manifest_str(&o, "created"));
+		if (dbinfo != NULL && done_seq > 0)
+			printf("  completed: database %s had this restore already (record %lld, by host '%s'); %s is "
+			       "that host's store directory\n", sgt_db_name(), done_seq, host, final);
+		else if (dbinfo != NULL)
+			printf("  into database %s, with %s as the store directory of host '%s'\n", sgt_db_name(), final,
+			       host);
+		else if (db_archive(&o))
+			printf("  as a file store (the backup is of database %s)\n", manifest_str(&o, "database"));
+		printf("next: signet --store %s audit verify; signet --store %s audit custody\n", target, target);
+		if (dbinfo != NULL)
+			printf("  other hosts: signet --store DIR init --db CONNINFO --join --module PATH --token LABEL "
+			       "--host NAME\n");
+	}
 out:
 	if (drilldir[0])
 		cmd_rm_tree(drilldir);

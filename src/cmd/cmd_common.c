@@ -79,11 +79,6 @@ int cmd_store_open(struct sgt_ctx *ctx, struct sgt_store *st, int lock)
 
 	if (rc != SGT_OK)
 		return rc;
-	/* dbstore: a database-backed store takes only the commands that keep it whole */
-	if (lock == SGT_LOCK_EXCLUSIVE && (rc = sgt_db_allowed(st)) != SGT_OK) {
-		sgt_store_release(st);
-		return rc;
-	}
 	/*
 	 * A --pin-file or --pin-fd is read now, before the lock and the module:
 	 * a FIFO nobody writes then blocks no other command, and SIGINT/SIGTERM

@@ -13,7 +13,6 @@
 #include <openssl/crypto.h>
 
 #include "cmd.h"
-#include "dbstore.h"
 #include "tx.h"
 
 struct command {
@@ -174,8 +173,6 @@ static int run(struct sgt_ctx *ctx, int argc, char **argv)
 		sgt_hint("'signet help' lists the commands");
 		return SGT_ERR_USAGE;
 	}
-	/* dbstore: the command's name, for what may change a database store */
-	sgt_db_command(argv[i], i + 1 < argc ? argv[i + 1] : NULL);
 	return c->fn(ctx, argc - i, argv + i);
 }
 

@@ -41,7 +41,6 @@ static struct {
 	char id[33];
 	char *path;		/* <store>/intents/<id>.json */
 	int lock_fd;		/* flock()ed while this process lives: recovery leaves a live intent alone */
-	int unsynced;		/* not durable yet: synced with the first staged files (sgt_intent_sync_staged) */
 	struct staged *v;
 	size_t n, cap;
 } in;
@@ -60,75 +59,6 @@ static char *dir_of(const char *path)
 	if (slash == path)
 		return strdup("/");
 	return strndup(path, (size_t)(slash - path));
-}
-
-/*
- * The intent is written in place, not through a temporary file and a
- * link: created (never replacing one) and flocked before its first byte,
- * under the store's exclusive lock, so no recovery sees it half written
- * while this command lives, and the flock, held until the intent ends,
- * says the command is alive.  One that a kill or a power cut leaves short
- * named nothing yet; the next recovery removes it ("an incomplete intent
- * record").  sync: its content and its name are made durable now
- * (sgt_fsync_set), for an intent that names a key pair about to
- * be made (the token's files may reach the disk at any time after); any
- * other intent is made durable with the staged files, in the barrier
- * before the first record that names them, which is the first time a
- * power cut could leave anything for it to finish (docs/store.md).
- */
-static int intent_create(const char *path, const char *text, int *lock_fd, int sync)
-{
-	char *dir = dir_of(path);
-	int fd = -1, dfd = -1, e, fds[2], rc = SGT_OK;
-	size_t bad = 0;
-
-	*lock_fd = -1;
-	if (dir == NULL)
-		return sgt_err(SGT_ERR_DATA, "out of memory");
-	sgt_sig_hold();
-	if ((rc = sgt_mkdirs(dir)) != SGT_OK)
-		goto out;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
-		rc = sgt_err(SGT_ERR_DATA, "cannot create '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (flock(fd, LOCK_EX) != 0) {
-		rc = sgt_err(SGT_ERR_DATA, "cannot lock '%s': %s", path, strerror(errno));
-		goto fail;
-	}
-	if ((e = sgt_write_all(fd, text, strlen(text))) != 0) {
-		rc = sgt_err(SGT_ERR_DATA, "cannot write '%s': %s", path, strerror(e));
-		goto fail;
-	}
-	if (!sync) {
-		*lock_fd = fd;
-		fd = -1;
-		goto out;
-	}
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		rc = sgt_err(SGT_ERR_DATA, "cannot open directory '%s': %s", dir, strerror(errno));
-		goto fail;
-	}
-	fds[0] = fd;
-	fds[1] = dfd;
-	if ((e = sgt_fsync_set(fds, 2, &bad)) != 0) {
-		rc = bad == 0 ? sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", path, strerror(e))
-			      : sgt_err(SGT_ERR_DATA, "cannot sync directory '%s': %s", dir, strerror(e));
-		goto fail;
-	}
-	*lock_fd = fd;
-	fd = -1;
-	goto out;
-fail:
-	unlink(path);
-out:
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	sgt_sig_release();
-	free(dir);
-	return rc;
 }
 
 int sgt_intent_begin(const struct sgt_store *st, const char *op, const char *label, const char *key_id,
@@ -188,9 +118,17 @@ int sgt_intent_begin(const struct sgt_store *st, const char *op, const char *lab
 		}
 		in.path = b.p;
 	}
-	if ((rc = intent_create(in.path, text, &in.lock_fd, key_id != NULL)) != SGT_OK)
+	if ((rc = sgt_atomic_write(in.path, text, strlen(text), 1)) != SGT_OK)
 		goto out;
-	in.unsynced = key_id == NULL;
+	/* Held until the intent ends: while it is, this command is alive and its intent is not a leftover. */
+	if ((in.lock_fd = open(in.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 || flock(in.lock_fd, LOCK_EX) != 0) {
+		rc = sgt_err(SGT_ERR_DATA, "cannot lock '%s': %s", in.path, strerror(errno));
+		if (in.lock_fd >= 0)
+			close(in.lock_fd);
+		in.lock_fd = -1;
+		unlink(in.path);
+		goto out;
+	}
 	in.open = 1;
 out:
 	if (rc != SGT_OK) {
@@ -352,121 +290,36 @@ static void dir_set_add(char **dirs, size_t *n, char *d)
 		dirs[(*n)++] = d;
 }
 
-/*
- * Makes every staged file durable with its directory entry, before the
- * record that names them, and the intent with them when it is not yet.
- * At most SYNC_EACH_MAX files: the files and their directories (each
- * once), one barrier (sgt_fsync_set).  More: one syncfs per file system.
- */
 int sgt_intent_sync_staged(void)
 {
-	size_t i, j, nd = 0, nf = 0, todo = 0, bad = 0;
+	char **dirs = NULL;
+	size_t i, j, nd = 0, todo = 0;
 	dev_t synced[8];
 	size_t ns = 0;
-	int rc = SGT_OK, e;
+	int rc = SGT_OK;
 
 	for (i = 0; i < in.n; i++)
 		todo += !in.v[i].synced && in.v[i].tmp != NULL;
 	if (todo == 0)
 		return SGT_OK;
-	if (todo <= SYNC_EACH_MAX) {
-		int dirfd[SYNC_EACH_MAX + 1], allfds[2 * SYNC_EACH_MAX + 2];
-		const char *what[2 * SYNC_EACH_MAX + 2];
-		char *dnames[SYNC_EACH_MAX + 1];
-		size_t n = 0;
-
-		/* The intent, if not durable yet, with them: recovery needs it once a record names them. */
-		if (in.unsynced) {
-			what[n] = in.path;
-			allfds[n++] = dup(in.lock_fd);
-			if (allfds[0] < 0) {
-				n = 0;
-				rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", in.path, strerror(errno));
-			} else if ((dnames[0] = dir_of(in.path)) == NULL ||
-				   (dirfd[0] = open(dnames[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-				rc = dnames[0] == NULL ? sgt_err(SGT_ERR_DATA, "out of memory")
-						       : sgt_err(SGT_ERR_DATA, "cannot open directory '%s': %s", dnames[0],
-								 strerror(errno));
-				free(dnames[0]);
-			} else {
-				nd = 1;
-			}
-		}
-
-		for (i = 0; i < in.n && rc == SGT_OK; i++) {
-			struct staged *s = &in.v[i];
-			char *d;
-			int fd;
-
-			if (s->synced || s->tmp == NULL)
-				continue;
-			if ((fd = open(s->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-				rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", s->tmp, strerror(errno));
-				break;
-			}
-			what[n] = s->tmp;
-			allfds[n++] = fd;
-			if ((d = dir_of(s->tmp)) == NULL) {
-				rc = sgt_err(SGT_ERR_DATA, "out of memory");
-				break;
-			}
-			for (j = 0; j < nd && strcmp(dnames[j], d) != 0; j++)
-				;
-			if (j < nd) {
-				free(d);
-				continue;
-			}
-			if ((dirfd[nd] = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-				rc = sgt_err(SGT_ERR_DATA, "cannot open directory '%s': %s", d, strerror(errno));
-				free(d);
-				break;
-			}
-			dnames[nd++] = d;
-		}
-		nf = n;
-		for (j = 0; j < nd; j++) {
-			what[n] = dnames[j];
-			allfds[n++] = dirfd[j];
-		}
-		if (rc == SGT_OK && (e = sgt_fsync_set(allfds, n, &bad)) != 0)
-			rc = bad < nf ? sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", what[bad], strerror(e))
-				      : sgt_err(SGT_ERR_DATA, "cannot sync directory '%s': %s", what[bad], strerror(e));
-		for (i = 0; i < n; i++)
-			close(allfds[i]);
-		for (j = 0; j < nd; j++)
-			free(dnames[j]);
-		for (i = 0; rc == SGT_OK && i < in.n; i++)
-			if (in.v[i].tmp != NULL)
-				in.v[i].synced = 1;
-		if (rc == SGT_OK)
-			in.unsynced = 0;
-		return rc;
-	}
-	if (in.unsynced) {
-		/* the intent on its own first; the staged files by file system below */
-		char *d = dir_of(in.path);
-		int fds[2] = { in.lock_fd, d != NULL ? open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1 };
-
-		if (fds[1] < 0)
-			rc = sgt_err(SGT_ERR_DATA, "cannot open directory '%s': %s", d ? d : "?", strerror(errno));
-		else if ((e = sgt_fsync_set(fds, 2, &bad)) != 0)
-			rc = bad == 0 ? sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", in.path, strerror(e))
-				      : sgt_err(SGT_ERR_DATA, "cannot sync directory '%s': %s", d, strerror(e));
-		if (fds[1] >= 0)
-			close(fds[1]);
-		free(d);
-		if (rc != SGT_OK)
-			return rc;
-		in.unsynced = 0;
-	}
+	if ((dirs = calloc(in.n, sizeof(*dirs))) == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
 	for (i = 0; i < in.n && rc == SGT_OK; i++) {
 		struct staged *s = &in.v[i];
 		struct stat sb;
 		int fd;
+		char *d;
 
 		if (s->synced || s->tmp == NULL)
 			continue;
-		if (lstat(s->tmp, &sb) != 0) {
+		if (todo <= SYNC_EACH_MAX) {
+			if ((fd = open(s->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 || fsync(fd) != 0)
+				rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", s->tmp, strerror(errno));
+			else if ((d = dir_of(s->tmp)) != NULL)
+				dir_set_add(dirs, &nd, d);
+			if (fd >= 0)
+				close(fd);
+		} else if (lstat(s->tmp, &sb) != 0) {
 			rc = sgt_err(SGT_ERR_DATA, "cannot sync '%s': %s", s->tmp, strerror(errno));
 		} else {
 			for (j = 0; j < ns && synced[j] != sb.st_dev; j++)
@@ -483,6 +336,12 @@ int sgt_intent_sync_staged(void)
 		}
 		s->synced = rc == SGT_OK;
 	}
+	for (j = 0; j < nd; j++) {
+		if (rc == SGT_OK && sgt_fsync_dir(dirs[j]) != SGT_OK)
+			rc = SGT_ERR_DATA;
+		free(dirs[j]);
+	}
+	free(dirs);
 	return rc;
 }
 

@@ -406,7 +406,26 @@ out:
 	return rc;
 }
 
+/* 1 when rel is one of keep's paths or below one. */
+static int kept(const char *const *keep, const char *rel)
+{
+	size_t i, n;
+
+	for (i = 0; keep[i] != NULL; i++) {
+		n = strlen(keep[i]);
+		if (strncmp(rel, keep[i], n) == 0 && (rel[n] == '\0' || rel[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
 int sgt_backup_pack(const char *storedir, json_t *manifest, unsigned char **out, size_t *outlen, size_t *nfiles)
+{
+	return sgt_backup_pack_with(storedir, NULL, NULL, 0, manifest, out, outlen, nfiles);
+}
+
+int sgt_backup_pack_with(const char *storedir, const char *const *keep, const struct sgt_backup_entry *extra,
+			 size_t nextra, json_t *manifest, unsigned char **out, size_t *outlen, size_t *nfiles)
 {
 	struct walk w = { storedir, NULL, 0, 0 };
 	struct sgt_backup_list l;
@@ -420,6 +439,31 @@ int sgt_backup_pack(const char *storedir, json_t *manifest, unsigned char **out,
 	*outlen = 0;
 	if ((rc = walk_dir(&w, "", 0)) != SGT_OK)
 		goto out;
+	if (keep != NULL) {
+		size_t k = 0;
+
+		for (i = 0; i < w.n; i++) {
+			if (kept(keep, w.v[i].path))
+				w.v[k++] = w.v[i];
+			else
+				free(w.v[i].path);
+		}
+		w.n = k;
+	}
+	/* Entries given in memory (data never NULL), then the whole list in the payload's order. */
+	for (i = 0; i < nextra && rc == SGT_OK; i++) {
+		if (!sgt_backup_path_ok(extra[i].path)) {
+			rc = sgt_err(SGT_ERR_DATA, "cannot back up '%s': signet archives only plain names "
+				     "([A-Za-z0-9._-+=@,:~])", extra[i].path);
+			break;
+		}
+		if ((rc = walk_add(&w, extra[i].path, extra[i].type, extra[i].mode, extra[i].size)) == SGT_OK)
+			w.v[w.n - 1].data = extra[i].data ? extra[i].data : (const unsigned char *)"";
+	}
+	if (rc != SGT_OK)
+		goto out;
+	if (nextra > 0)
+		qsort(w.v, w.n, sizeof(w.v[0]), entry_cmp);
 	{
 		json_t *m = manifest ? json_incref(manifest) : json_object();
 
@@ -466,7 +510,9 @@ int sgt_backup_pack(const char *storedir, json_t *manifest, unsigned char **out,
 			continue;
 		put64(buf + pos, e->size);
 		pos += 8;
-		if ((rc = read_exact(storedir, e->path, buf + pos, e->size)) != SGT_OK)
+		if (e->data != NULL)
+			memcpy(buf + pos, e->data, (size_t)e->size);
+		else if ((rc = read_exact(storedir, e->path, buf + pos, e->size)) != SGT_OK)
 			goto out;
 		pos += (size_t)e->size;
 		files++;

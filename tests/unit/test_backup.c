@@ -164,6 +164,47 @@ static void test_pack_refuses_symlink(void **state)
 	assert_null(buf);
 }
 
+/* A database store's backup: of the host's directory only what keep names, the rest given in memory. */
+static void test_pack_with(void **state)
+{
+	static const char *const keep[] = { "signet.yaml", "hsm", NULL };
+	struct fixture *fx = *state;
+	struct sgt_backup_entry extra[3] = {
+		{ (char *)"keys/db.yaml", SGT_ENTRY_FILE, 0600, 9, (const unsigned char *)"label: db" },
+		{ (char *)"audit.log", SGT_ENTRY_FILE, 0600, 10, (const unsigned char *)"{\"seq\":7}\n" },
+		{ (char *)"signet-db/hosts.jsonl", SGT_ENTRY_FILE, 0600, 0, NULL },
+	};
+	struct sgt_backup_list l;
+	const struct sgt_backup_entry *e;
+	unsigned char *buf = NULL;
+	size_t len = 0, nfiles = 0, i;
+	char store[128], why[128];
+
+	make_store(fx->dir, store, sizeof(store));
+	assert_int_equal(sgt_backup_pack_with(store, keep, extra, 3, NULL, &buf, &len, &nfiles), SGT_OK);
+	assert_int_equal(nfiles, 6);	/* signet.yaml, token.object, user.pin, and the three given */
+	assert_int_equal(sgt_backup_parse(buf, len, &l, why), SGT_OK);
+	assert_null(sgt_backup_find(&l, "keys/fw.yaml"));	/* the host's copy: not kept */
+	assert_null(sgt_backup_find(&l, "empty"));
+	assert_non_null(sgt_backup_find(&l, "hsm/tokens/abc-1/token.object"));
+	assert_non_null(sgt_backup_find(&l, "signet.yaml"));
+	e = sgt_backup_find(&l, "audit.log");
+	assert_non_null(e);
+	assert_int_equal(e->size, 10);
+	assert_memory_equal(e->data, "{\"seq\":7}\n", 10);	/* the given one, not the directory's */
+	e = sgt_backup_find(&l, "signet-db/hosts.jsonl");
+	assert_non_null(e);
+	assert_int_equal(e->size, 0);
+	for (i = 0; i + 1 < l.n; i++)	/* in the payload's order: a directory before its contents */
+		assert_true(strcmp(l.v[i].path, l.v[i + 1].path) != 0);
+	sgt_backup_list_release(&l);
+	sgt_backup_secret_free(buf, len);
+	/* a path the archive may not carry is refused, nothing returned */
+	extra[0].path = (char *)"../evil";
+	assert_int_equal(sgt_backup_pack_with(store, keep, extra, 1, NULL, &buf, &len, &nfiles), SGT_ERR_DATA);
+	assert_null(buf);
+}
+
 static void test_path_ok(void **state)
 {
 	static const char *const good[] = { "a", "signet.yaml", "hsm/tokens/6a4c-1/token.object", "certs/fw/current.pem",
@@ -561,6 +602,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_pack_parse),
 		T(test_pack_refuses_symlink),
+		T(test_pack_with),
 		T(test_path_ok),
 		T(test_parse_hostile),
 		T(test_parse_mutations),
