@@ -23,6 +23,8 @@
 
 #define SGT_AUDIT_KEY_LABEL "signet-audit"
 #define SGT_AUDIT_HEAD_LABEL "signet-audit-head"
+/* The store's cache of its audit key's CKA_ID (anchor.c; docs/store.md): never trusted. */
+#define SGT_AUDIT_KEYID_FILE "audit.keyid"
 
 /*
  * Call right after a successful login to the store's token on handle (which
@@ -59,8 +61,12 @@ int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out);
  * otherwise says it once on stderr and returns 0 (the caller records it).
  */
 int sgt_anchor_said_unavailable(const struct sgt_store *st);
-/* Signs audit heads with handle's audit key from now on (after sgt_anchor_make). */
-void sgt_anchor_start(struct sgt_p11 *handle);
+/*
+ * Signs audit heads with handle's audit key from now on (after
+ * sgt_anchor_make); pub is its public key (st's audit.pub-to-be): its
+ * CKA_ID is cached in st (SGT_AUDIT_KEYID_FILE) when it signs its first head.
+ */
+void sgt_anchor_start(struct sgt_p11 *handle, const struct sgt_store *st, EVP_PKEY *pub);
 /*
  * 1 when the last head was kept in the unnamed anchor of a store from
  * before chains had names: the caller records "audit.anchor" (state

@@ -297,7 +297,8 @@ int sgt_db_config_parse(const char *path, const struct sgt_yaml *map, char **con
 /* Files each host keeps for itself, never in the database. */
 static int host_local(const char *rel)
 {
-	static const char *const names[] = { "signet.yaml", "lock", "audit.log", "audit.head", SHARED_MANIFEST, NULL };
+	static const char *const names[] = { "signet.yaml", "lock", "audit.log", "audit.head", "audit.keyid", SHARED_MANIFEST,
+					      NULL };
 	static const char *const dirs[] = { "hsm/", "intents/", NULL };
 	size_t i;
 

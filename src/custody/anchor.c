@@ -9,7 +9,8 @@
  * The handle is forgotten when it is released (sgt_anchor_forget).  It
  * never touches keys in custody, and never writes the store: a missing
  * audit key is reported to the caller, and tx.c makes and records it in a
- * transaction (sgt_tx_anchor).
+ * transaction (sgt_tx_anchor).  The one file it writes is the cache of its
+ * audit key's CKA_ID (SGT_AUDIT_KEYID_FILE), never trusted.
  * Floor: custody 4 (beside session.c).  It may call audit.c and base.
  */
 #include <stdlib.h>
@@ -55,6 +56,90 @@ static struct sgt_audit_anchor legacy;
  */
 static int migration_due;
 
+/*
+ * key_id's cache in the store, SGT_AUDIT_KEYID_FILE: "<CKA_ID in hex>
+ * <SHA-256 of audit.pub's SubjectPublicKeyInfo>\n".  The audit key's
+ * CKA_ID is random (named in the audit.key intent before the key is made),
+ * so audit.pub does not give it, and reading it costs a call (a network
+ * HSM's round trip) per command.  Never trusted: a cache made for another
+ * audit.pub is not used, activation finds the key by one search of its
+ * label and that CKA_ID, and the first head it signs is checked with
+ * audit.pub; a head that does not check sends sign_head the slow way
+ * (refind).  A lost or stale cache costs a search, never a head signed
+ * with another key.  Written (cache_due) once the key it names has signed
+ * a head that checks: under the store lock every append holds, so a
+ * command that only reads never writes it.
+ */
+static int cache_due;	/* key_id is to be cached in cache_dir */
+static char *cache_dir;	/* the store's directory */
+static char cache_spki[65];	/* audit.pub's SPKI SHA-256 */
+static int signer_cached;	/* signer_key was found by the cached CKA_ID */
+
+/* The cached CKA_ID of the audit key whose audit.pub has SPKI SHA-256 spki; 0 when none fits. */
+static int cache_read(const struct sgt_store *st, const char *spki, unsigned char id[64], size_t *idlen)
+{
+	char *path = sgt_store_path(st, SGT_AUDIT_KEYID_FILE), line[200], *sp;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	long n = -1;
+
+	*idlen = 0;
+	if (path != NULL && sgt_file_read(path, sizeof(line) - 1, &buf, &len) == SGT_OK && len > 0) {
+		memcpy(line, buf, len);
+		line[len] = '\0';
+		if (line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		if ((sp = strchr(line, ' ')) != NULL && strcmp(sp + 1, spki) == 0) {
+			*sp = '\0';
+			n = sgt_unhex(line, id, 64);
+		}
+	}
+	free(buf);
+	free(path);
+	if (n <= 0)
+		return 0;
+	*idlen = (size_t)n;
+	return 1;
+}
+
+/* The cache of dir's audit.pub pub; due: key_id is written there once a head signed with it checks. */
+static void cache_arm(const char *dir, EVP_PKEY *pub, int due)
+{
+	free(cache_dir);
+	cache_dir = NULL;
+	cache_due = 0;
+	if (pub != NULL && sgt_key_spki_sha256(pub, cache_spki) == SGT_OK && (cache_dir = strdup(dir)) != NULL)
+		cache_due = due;
+}
+
+static void cache_disarm(void)
+{
+	free(cache_dir);
+	cache_dir = NULL;
+	cache_due = 0;
+}
+
+/* key_id into the cache, when due: atomically replaced, without syncing its directory (docs/store.md). */
+static void cache_write(void)
+{
+	char hex[129], line[200], *path;
+	int quiet = sgt_silent;
+
+	if (!cache_due || cache_dir == NULL || key_idlen == 0 || key_idlen > 64)
+		return;
+	cache_due = 0;
+	sgt_hex(key_id, key_idlen, hex);
+	snprintf(line, sizeof(line), "%s %s\n", hex, cache_spki);
+	if ((path = malloc(strlen(cache_dir) + sizeof(SGT_AUDIT_KEYID_FILE) + 1)) == NULL)
+		return;
+	sprintf(path, "%s/%s", cache_dir, SGT_AUDIT_KEYID_FILE);
+	/* a cache: not written is found the slow way next time */
+	sgt_silent = 1;
+	(void)sgt_atomic_write(path, line, strlen(line), SGT_WRITE_NO_DIRSYNC);
+	sgt_silent = quiet;
+	free(path);
+}
+
 const struct sgt_audit_signer *sgt_anchor_signer(void)
 {
 	return signer_p11 != NULL ? &head_signer : NULL;
@@ -62,17 +147,21 @@ const struct sgt_audit_signer *sgt_anchor_signer(void)
 
 #define ANY_CLASS ((CK_OBJECT_CLASS)-1)
 
-/* Objects of class cls (ANY_CLASS: any) labelled label; *h malloc'd. */
-static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label, CK_OBJECT_HANDLE **h, size_t *n)
+/* Objects of class cls (ANY_CLASS: any) labelled label, and when idlen > 0 whose CKA_ID is id; *h malloc'd. */
+static int find_id(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label, const unsigned char *id, size_t idlen,
+		   CK_OBJECT_HANDLE **h, size_t *n)
 {
-	CK_ATTRIBUTE t[2] = { { CKA_LABEL, (void *)label, strlen(label) }, { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_ATTRIBUTE t[3] = { { CKA_LABEL, (void *)label, strlen(label) }, { CKA_CLASS, &cls, sizeof(cls) },
+			      { CKA_ID, (void *)id, idlen } };
 	CK_OBJECT_HANDLE buf[16];
 	CK_ULONG got = 0;
 	CK_RV rv;
 
 	*h = NULL;
 	*n = 0;
-	if ((rv = p->f->C_FindObjectsInit(p->session, t, cls == ANY_CLASS ? 1 : 2)) != CKR_OK)
+	if (cls == ANY_CLASS)
+		t[1] = t[2];
+	if ((rv = p->f->C_FindObjectsInit(p->session, t, (cls == ANY_CLASS ? 1 : 2) + (idlen > 0))) != CKR_OK)
 		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
 	/*
 	 * Every one: several stores on a token each keep an anchor and an audit
@@ -104,6 +193,12 @@ static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label,
 		return sgt_err(SGT_ERR_HSM, "cannot search token '%s' (%s)", p->token, sgt_p11_rv_name(rv));
 	}
 	return SGT_OK;
+}
+
+/* Objects of class cls (ANY_CLASS: any) labelled label; *h malloc'd. */
+static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label, CK_OBJECT_HANDLE **h, size_t *n)
+{
+	return find_id(p, cls, label, NULL, 0, h, n);
 }
 
 /* CKA_ID of h into id (*len 0 when it has none). */
@@ -166,34 +261,42 @@ void sgt_anchor_forget(const struct sgt_p11 *p)
 	if (p != NULL && p == signer_p11) {
 		signer_p11 = NULL;
 		signer_key = CK_INVALID_HANDLE;
+		signer_cached = 0;
 		check_none();
+		cache_disarm();
 	}
 }
 
 /*
- * The first head signed with a key found by its label alone must verify
- * with audit.pub, or the token's audit key is not the store's: said (even
- * inside the audit append's silence, as it was said at login before), and
- * nothing more is signed with it.
+ * The first head signed with a key found by its label (and cached CKA_ID)
+ * must verify with audit.pub: 1 when it does.
  */
-static int check_head(const char *token, const unsigned char *msg, size_t len, const unsigned char *sig, size_t siglen)
+static int head_checks(const unsigned char *msg, size_t len, const unsigned char *sig, size_t siglen)
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	int ok = c != NULL && EVP_DigestVerifyInit(c, NULL, EVP_sha256(), NULL, signer_check) == 1 &&
 		 EVP_DigestVerify(c, sig, siglen, msg, len) == 1;
-	int quiet = sgt_silent;
 
 	EVP_MD_CTX_free(c);
-	if (!ok) {
-		sgt_silent = 0;
-		sgt_warn("'%s/audit.pub' is not the audit key of token '%s'; audit heads are not signed",
-			 signer_dir ? signer_dir : ".", token);
-		sgt_silent = quiet;
-		signer_p11 = NULL;
-		signer_key = CK_INVALID_HANDLE;
-	}
-	check_none();
-	return ok ? SGT_OK : SGT_ERR_HSM;
+	return ok;
+}
+
+/*
+ * The token's audit key is not the store's: said (even inside the audit
+ * append's silence, as it was said at login before), and nothing more is
+ * signed with it.
+ */
+static void refuse_key(const char *token)
+{
+	int quiet = sgt_silent;
+
+	sgt_silent = 0;
+	sgt_warn("'%s/audit.pub' is not the audit key of token '%s'; audit heads are not signed",
+		 signer_dir ? signer_dir : ".", token);
+	sgt_silent = quiet;
+	signer_p11 = NULL;
+	signer_key = CK_INVALID_HANDLE;
+	cache_disarm();
 }
 
 /* 1 when h is a private key labelled as the audit key. */
@@ -228,20 +331,21 @@ static CK_ULONG head_input(CK_KEY_TYPE kt, const unsigned char dgst[32], CK_MECH
 	return sizeof(sha256_info) + 32;
 }
 
+static int sign_digest(struct sgt_p11 *p, CK_KEY_TYPE kt, const unsigned char dgst[32], unsigned char **sig, size_t *siglen);
+static int refind(struct sgt_p11 *p, const unsigned char dgst[32], unsigned char **sig, size_t *siglen);
+static int token_pub(struct sgt_p11 *p, EVP_PKEY *want, EVP_PKEY **out, CK_OBJECT_HANDLE *priv);
+static int same_key(EVP_PKEY *a, EVP_PKEY *b);
+
 static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned char **sig, size_t *siglen)
 {
 	const char *token = ((struct sgt_p11 *)ctx)->token;
 	struct sgt_p11 p;
 	CK_OBJECT_HANDLE *h = NULL;
-	CK_MECHANISM mech;
 	CK_KEY_TYPE kt = CKK_EC;
 	CK_ATTRIBUTE kta = { CKA_KEY_TYPE, &kt, sizeof(kt) };
-	unsigned char dgst[32], in[64], raw[512];
-	CK_ULONG rawlen = sizeof(raw), inlen;
-	ECDSA_SIG *es = NULL;
-	unsigned char *der = NULL;
+	unsigned char dgst[32];
 	size_t n = 0;
-	int dlen, known, rc;
+	int known, rc;
 	CK_RV rv;
 
 	*sig = NULL;
@@ -282,9 +386,47 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 		signer_kt = kt;
 		signer_reopens = p.reopens;
 	}
+	rc = sign_digest(&p, kt, dgst, sig, siglen);
+out:
+	if (rc == SGT_OK && signer_check != NULL) {
+		if (!head_checks(msg, len, *sig, *siglen)) {
+			free(*sig);
+			*sig = NULL;
+			*siglen = 0;
+			/* found by a cached CKA_ID that names another key: the slow way, once */
+			if (signer_cached) {
+				rc = refind(&p, dgst, sig, siglen);
+			} else {
+				refuse_key(token);
+				rc = SGT_ERR_HSM;
+			}
+		}
+		check_none();	/* checked once */
+	}
+	if (rc == SGT_OK)
+		cache_write();
+	free(h);
+	detach(ctx, &p);
+	return rc;
+}
+
+/* The digest dgst signed on p with signer_key of type kt; *sig malloc'd, DER for ECDSA. */
+static int sign_digest(struct sgt_p11 *p, CK_KEY_TYPE kt, const unsigned char dgst[32], unsigned char **sig, size_t *siglen)
+{
+	const char *token = p->token;
+	CK_MECHANISM mech;
+	unsigned char in[64], raw[512];
+	CK_ULONG rawlen = sizeof(raw), inlen;
+	ECDSA_SIG *es = NULL;
+	unsigned char *der = NULL;
+	int dlen, rc = SGT_OK;
+	CK_RV rv;
+
+	*sig = NULL;
+	*siglen = 0;
 	inlen = head_input(kt, dgst, &mech, in);
-	if ((rv = p.f->C_SignInit(p.session, &mech, signer_key)) != CKR_OK ||
-	    (rv = p.f->C_Sign(p.session, in, inlen, raw, &rawlen)) != CKR_OK) {
+	if ((rv = p->f->C_SignInit(p->session, &mech, signer_key)) != CKR_OK ||
+	    (rv = p->f->C_Sign(p->session, in, inlen, raw, &rawlen)) != CKR_OK) {
 		rc = sgt_err(SGT_ERR_HSM, "cannot sign the audit head on token '%s' (%s)", token, sgt_p11_rv_name(rv));
 		goto out;
 	}
@@ -312,15 +454,40 @@ static int sign_head(void *ctx, const unsigned char *msg, size_t len, unsigned c
 	memcpy(*sig, der, (size_t)dlen);
 	*siglen = (size_t)dlen;
 out:
-	if (rc == SGT_OK && signer_check != NULL && (rc = check_head(token, msg, len, *sig, *siglen)) != SGT_OK) {
-		free(*sig);
-		*sig = NULL;
-		*siglen = 0;
-	}
 	OPENSSL_free(der);
 	ECDSA_SIG_free(es);
-	free(h);
-	detach(ctx, &p);
+	return rc;
+}
+
+/*
+ * The key the cached CKA_ID named signed a head audit.pub does not check
+ * (a cache copied from another store on the token, or altered): found the
+ * slow way, as activation does without a cache (the token's audit public
+ * key that is audit.pub, and its private key by its CKA_ID), and the head
+ * signed again with it.  The cache is rewritten with the first head.  No
+ * such key: the token's audit key is not the store's (refuse_key).
+ */
+static int refind(struct sgt_p11 *p, const unsigned char dgst[32], unsigned char **sig, size_t *siglen)
+{
+	EVP_PKEY *tok = NULL;
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+	int rc;
+
+	signer_cached = 0;
+	sgt_silent++;
+	rc = token_pub(p, signer_check, &tok, &key);
+	sgt_silent--;
+	if (rc != SGT_OK || tok == NULL || key == CK_INVALID_HANDLE || !same_key(tok, signer_check)) {
+		refuse_key(p->token);
+		rc = SGT_ERR_HSM;
+	} else {
+		signer_key = key;
+		signer_kt = EVP_PKEY_is_a(tok, "RSA") ? CKK_RSA : CKK_EC;
+		signer_reopens = p->reopens;
+		cache_due = cache_dir != NULL && key_idlen > 0;
+		rc = sign_digest(p, signer_kt, dgst, sig, siglen);
+	}
+	EVP_PKEY_free(tok);
 	return rc;
 }
 
@@ -620,14 +787,16 @@ void sgt_anchor_unmake(struct sgt_p11 *handle)
 	detach(handle, &p);
 }
 
-void sgt_anchor_start(struct sgt_p11 *handle)
+void sgt_anchor_start(struct sgt_p11 *handle, const struct sgt_store *st, EVP_PKEY *pub)
 {
 	struct sgt_audit_signer s = { sign_head, keep_head, handle };
 
 	head_signer = s;
 	signer_p11 = handle;
 	signer_key = CK_INVALID_HANDLE;	/* found at the first head */
+	signer_cached = 0;
 	check_none();	/* just made, its audit.pub from its own public key */
+	cache_arm(st->dir, pub, 1);	/* its CKA_ID, cached with its first head */
 }
 
 struct key_named {
@@ -674,8 +843,10 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	struct sgt_p11 p;
 	EVP_PKEY *tok = NULL, *file = NULL;
 	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE, *h = NULL;
-	size_t n = 0;
-	int state = SGT_ANCHOR_OFF, check = 0, rc;
+	unsigned char id[64];
+	char spki[65];
+	size_t n = 0, idlen = 0;
+	int state = SGT_ANCHOR_OFF, check = 0, cached = 0, rc;
 
 	if (st == NULL || st->dir == NULL || st->cfg.module == NULL || st->cfg.token == NULL)
 		return SGT_ANCHOR_OFF;
@@ -690,14 +861,31 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	rc = sgt_audit_pub_load(st, &file);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
 	/*
-	 * The usual store, audit.pub and one audit key on the token: the key is
-	 * found by one search of private keys, and that it is audit.pub's is
-	 * seen when the first head it signs is checked with audit.pub
-	 * (check_head).  Anything else: the token's public key is read and
-	 * compared.
+	 * The usual store, audit.pub and its audit key's CKA_ID cached: the key
+	 * is found by one search of its label and that CKA_ID (any number of
+	 * stores on the token); without the cache, one audit key on the token:
+	 * by one search of its label, and its CKA_ID read.  Either way that it
+	 * is audit.pub's is seen when the first head it signs is checked with
+	 * audit.pub (head_checks).  Anything else: the token's public keys are
+	 * read and compared.
 	 */
-	if (rc == SGT_OK && file != NULL && find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n) == SGT_OK &&
-	    n == 1 && EVP_PKEY_up_ref(file) == 1) {
+	if (rc == SGT_OK && file != NULL && sgt_key_spki_sha256(file, spki) == SGT_OK && cache_read(st, spki, id, &idlen) &&
+	    find_id(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, id, idlen, &h, &n) == SGT_OK && n == 1 &&
+	    EVP_PKEY_up_ref(file) == 1) {
+		/* its CKA_ID cached: one search finds the key of this label and id, and nothing is read */
+		key = h[0];
+		memcpy(key_id, id, idlen);
+		key_idlen = idlen;
+		tok = file;
+		check = cached = 1;
+	}
+	if (!check) {
+		free(h);
+		h = NULL;
+		n = 0;
+	}
+	if (rc == SGT_OK && file != NULL && !check &&
+	    find_label(&p, CKO_PRIVATE_KEY, SGT_AUDIT_KEY_LABEL, &h, &n) == SGT_OK && n == 1 && EVP_PKEY_up_ref(file) == 1) {
 		key = h[0];
 		object_id(&p, key, key_id, sizeof(key_id), &key_idlen);	/* names this chain's anchor */
 		tok = file;
@@ -747,6 +935,9 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	signer_reopens = handle->reopens;
 	state = SGT_ANCHOR_SIGNING;
 	check_none();
+	signer_cached = cached;
+	/* learned the slow way: cached with the first head that checks */
+	cache_arm(st->dir, file, !cached && key_idlen > 0);
 	if (check && (signer_dir = strdup(st->dir)) != NULL && EVP_PKEY_up_ref(file) == 1) {
 		signer_check = file;
 	} else if (check) {

@@ -2,7 +2,9 @@
 # Two stores on one token keep two chains.  Each store has an audit key of
 # its own (found by the CKA_ID of the key audit.pub names; every host
 # appending to one store's chain shares it), and its signed head is kept in
-# an anchor object named by that key's CKA_ID.  Two stores init'ed on
+# an anchor object named by that key's CKA_ID.  Each caches that CKA_ID
+# (audit.keyid); a cache swapped or altered still leaves every head signed
+# by the store's own key.  Two stores init'ed on
 # one external token, appending alternately: both verify clean after each
 # append, each against its own anchor.  A store from before chains had
 # names (one unnamed anchor) keeps verifying, and its next state-changing
@@ -60,6 +62,46 @@ pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --login --pin 1234 --d
   --label "$(anchor_of "$T/a")" >/dev/null 2>&1 || fail "could not delete a's anchor"
 sig 0 --store "$T/b" audit verify
 has "$T/out" "the token's anchor"
+
+# Each store caches its audit key's CKA_ID (audit.keyid, with audit.pub's SPKI SHA-256): never trusted.
+# Swapped between the two stores, each cache was made for the other audit.pub and is not used; an altered
+# one under this store's audit.pub naming the other store's audit key finds that key, whose head audit.pub
+# does not check: the sign goes the slow way.  Every head is signed by the store's own audit key, every
+# anchor stays its chain's, and each store's own cache comes back.
+SPY=$(ls /usr/lib/*/pkcs11-spy.so 2>/dev/null | head -1)
+[ -n "$SPY" ] || fail "pkcs11-spy.so missing (Debian package opensc)"
+for s in a b; do cp "$T/$s/audit.keyid" "$T/$s.keyid"; done
+[ "$(cut -d' ' -f1 "$T/a.keyid")" != "$(cut -d' ' -f1 "$T/b.keyid")" ] || fail "two stores cache one CKA_ID"
+eq "signet-audit-head-$(cut -d' ' -f1 "$T/a.keyid")" "$(anchor_of "$T/a")" "a's cached CKA_ID names its chain"
+for round in swapped altered; do
+  if [ "$round" = swapped ]; then
+    cp "$T/b.keyid" "$T/a/audit.keyid"
+    cp "$T/a.keyid" "$T/b/audit.keyid"
+  else
+    for s in a b; do
+      o=$([ "$s" = a ] && echo b || echo a)
+      echo "$(cut -d' ' -f1 "$T/$o.keyid") $(cut -d' ' -f2 "$T/$s.keyid")" >"$T/$s/audit.keyid"
+    done
+  fi
+  for s in a b; do
+    sed -i "s|^  module: .*|  module: \"$SPY\"|" "$T/$s/signet.yaml"
+    rm -f "$T/spy"
+    PKCS11SPY="$SOFTHSM_MODULE" PKCS11SPY_OUTPUT="$T/spy" sig 0 --store "$T/$s" sign "$T/img.bin" --key "k$s"
+    sed -i "s|^  module: .*|  module: \"$SOFTHSM_MODULE\"|" "$T/$s/signet.yaml"
+    hasnt "$T/err" "."
+    # swapped: the cache is not used (the slow way, the CKA_ID read); altered: the head signed twice
+    eq "$(grep -c '^[0-9]*: C_SignInit$' "$T/spy")" "$([ "$round" = altered ] && echo 3 || echo 2)" "signatures of $s's sign ($round)"
+    eq "$(cat "$T/$s/audit.keyid")" "$(cat "$T/$s.keyid")" "$s's cache after a sign with it $round"
+    for v in a b; do
+      sig 0 --store "$T/$v" --json audit verify
+      n=$(wc -l <"$T/$v/audit.log")
+      eq "$(jq -r '[.signed_through, .token_anchor] | join(" ")' "$T/out")" "$n $n" "signed head and anchor of $v ($round)"
+      eq "$(jq -r .audit_key_spki_sha256 "$T/out")" "$(cut -d' ' -f2 "$T/$v.keyid")" "audit key of $v ($round)"
+    done
+  done
+  eq "$(data_labels | tr '\n' ' ')" "$(printf '%s\n' "$(anchor_of "$T/a")" "$(anchor_of "$T/b")" | sort | tr '\n' ' ')" \
+    "one anchor per chain on the token ($round)"
+done
 
 # A store from before chains had names: one unnamed anchor, made here as an older signet kept it.
 rm -rf "$T/a" "$T/b"

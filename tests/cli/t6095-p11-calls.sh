@@ -4,13 +4,16 @@
 # SoftHSM2, against pkcs11-tool's --sign on the same token: one slot's
 # token info (the embedded token is the only one of its directory), one
 # session ended by C_Finalize, the key found by one search and not read
-# when its certificate is known, the audit key found by one search, this
-# chain's anchor by one when the head is kept (under the store lock),
-# one head signed and kept; a search ends on a short answer; 2 calls per
-# further image of a batch.  What the fewer calls rest on is checked too:
+# when its certificate is known, the audit key found by one search of its
+# label and the CKA_ID cached in audit.keyid (nothing read), this chain's
+# anchor by one when the head is kept (under the store lock), one head
+# signed and kept; a search ends on a short answer; 2 calls per further
+# image of a batch.  Without the cache a sign reads the audit key's
+# CKA_ID (23 calls) and writes the cache; a cache naming no key on the
+# token costs its search, and is rewritten; audit verify writes none.  What the fewer calls rest on is checked too:
 # another key stored under the record's id is refused before anything is
 # written, an audit.pub that is not the token's audit key is said, and no
-# head is signed with that key; two signers at once keep every record and
+# head is signed with that key (also when the cache names the token's key); two signers at once keep every record and
 # their heads, and destroy nothing but old anchors; on a write-protected
 # token (the test shim) sign still works in a read-only session, its head
 # signed, the anchor on the token left where it was; a second token
@@ -37,14 +40,14 @@ rm -f "$T/spy"
 run 0 p11tool --module "$SPY" --login --pin "$(user_pin)" --sign -m ECDSA --id "$id" -i "$T/i1.dgst" -o "$T/p.sig"
 peer=$(calls)
 note "one sign: signet $one PKCS#11 calls, pkcs11-tool --sign --id $peer"
-[ "$one" -le 23 ] || fail "one sign made $one PKCS#11 calls (at most 23: init, login, 3 searches, the chain's key id, 2 signatures, the head kept)"
+[ "$one" -le 22 ] || fail "one sign made $one PKCS#11 calls (at most 22: init, login, 3 searches, 2 signatures, the head kept)"
 rm -f "$T/spy"
 sig 0 sign "$T/i1.bin" --key fw
 eq "$(named C_OpenSession)" 1 "sessions opened by one sign"
 eq "$(named C_GetTokenInfo)" 1 "token infos read (the embedded token is the only one in its directory: SoftHSM2's empty slot is not asked)"
 eq "$(named C_FindObjectsInit)" 3 "searches of one sign (the key, the audit key, this chain's anchor)"
 eq "$(named C_FindObjects)" 3 "C_FindObjects of one sign (one each: a short answer ends a search)"
-eq "$(named C_GetAttributeValue)" 1 "attribute reads of a sign whose certificate gives the public key (the audit key's CKA_ID, naming its chain)"
+eq "$(named C_GetAttributeValue)" 0 "attribute reads of a sign whose certificate gives the public key (the audit key's CKA_ID is cached)"
 eq "$(named C_CreateObject)" 1 "head objects made"
 eq "$(named C_DestroyObject)" 1 "head objects removed"
 eq "$(named C_CloseSession)" 0 "sessions closed one by one (C_Finalize ends them)"
@@ -63,10 +66,42 @@ done
 export PKCS11SPY_OUTPUT="$T/spy"
 rm -f "$T/spy"
 sig 0 sign "$T/i2.bin" --key bare --out "$T/bare.sig"
-eq "$(named C_GetAttributeValue)" 3 "attribute reads of a sign that reads the public key (class and key of each half, one call each; the audit key's CKA_ID)"
+eq "$(named C_GetAttributeValue)" 2 "attribute reads of a sign that reads the public key (class and key of each half, one call each)"
 unset PKCS11SPY_OUTPUT
 sig 0 audit verify
 has "$T/out" "the token's anchor \(record [0-9]+\) is in the log"
+
+# The cache of the audit key's CKA_ID: gone, a sign reads the id (one call more) and writes it back;
+# naming a key the token does not hold, the cached search finds nothing and the slow way follows.
+audit_id=$(p11tool --list-objects --type pubkey 2>/dev/null | grep -A1 "label: *signet-audit$" | sed -n "s/^ *ID: *//p")
+[ -n "$audit_id" ] || fail "no audit key on the token"
+spki=$(openssl pkey -pubin -in "$S/audit.pub" -outform DER | sha256sum | cut -d' ' -f1)
+eq "$(cat "$S/audit.keyid")" "$audit_id $spki" "the cache after init (the audit key's CKA_ID, audit.pub's SPKI SHA-256)"
+export PKCS11SPY_OUTPUT="$T/spy"
+for cache in gone other garbage; do
+  case $cache in
+    gone) rm "$S/audit.keyid"; want=23 ;;
+    other) echo "00112233445566778899aabbccddeeff $spki" >"$S/audit.keyid"; want=26 ;;
+    garbage) printf 'zz\n\0\1' >"$S/audit.keyid"; want=23 ;;
+  esac
+  rm -f "$T/spy"
+  sig 0 sign "$T/i1.bin" --key fw --out "$T/c-$cache.sig"
+  hasnt "$T/err" "."
+  eq "$(calls)" "$want" "calls of a sign with the cache $cache"
+  eq "$(cat "$S/audit.keyid")" "$audit_id $spki" "the cache after a sign with the cache $cache"
+  eq "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" "$(wc -l <"$S/audit.log")" "head signed with the cache $cache"
+done
+rm -f "$T/spy"
+sig 0 sign "$T/i1.bin" --key fw --out "$T/c-warm.sig"
+eq "$(calls)" "$one" "calls of a sign with the cache rewritten"
+unset PKCS11SPY_OUTPUT
+# audit verify reads the token its own way, and writes no cache.
+rm "$S/audit.keyid"
+sig 0 audit verify
+has "$T/out" "the token's anchor \(record [0-9]+\) is in the log"
+[ ! -e "$S/audit.keyid" ] || fail "audit verify wrote the cache"
+sig 0 sign "$T/i1.bin" --key fw --out "$T/c-back.sig"
+[ -e "$S/audit.keyid" ] || fail "a sign did not write the cache back"
 
 # audit.pub that is not the token's audit key: said once, and the head is not signed with the token's key.
 cp "$S/audit.pub" "$T/audit.pub"
@@ -76,6 +111,15 @@ sig 0 sign "$T/i3.bin" --key fw --out "$T/other.sig"
 has "$T/err" "^signet: warning: '$S/audit.pub' is not the audit key of token 'signet'; audit heads are not signed$"
 eq "$(grep -c 'warning' "$T/err")" 1 "warnings"
 eq "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" "$signed_before" "signed head after a sign with a foreign audit.pub"
+# The same with a cache made for the foreign audit.pub naming the token's audit key: the key it finds signs
+# a head audit.pub does not check, the slow way finds no audit key that is audit.pub: said once, not signed.
+foreign=$(openssl pkey -pubin -in "$S/audit.pub" -outform DER | sha256sum | cut -d' ' -f1)
+echo "$audit_id $foreign" >"$S/audit.keyid"
+sig 0 sign "$T/i3.bin" --key fw --out "$T/other2.sig"
+has "$T/err" "^signet: warning: '$S/audit.pub' is not the audit key of token 'signet'; audit heads are not signed$"
+eq "$(grep -c 'warning' "$T/err")" 1 "warnings (a cache naming the token's audit key)"
+eq "$(sed -n 's/^signed \([0-9]*\) .*/\1/p' "$S/audit.head")" "$signed_before" "signed head after a sign with a foreign audit.pub, cached"
+eq "$(cat "$S/audit.keyid")" "$audit_id $foreign" "the cache is not rewritten when no head checks"
 cp "$T/audit.pub" "$S/audit.pub"
 sig 0 sign "$T/i3.bin" --key fw --out "$T/again.sig"
 hasnt "$T/err" "warning"

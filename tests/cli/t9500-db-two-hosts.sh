@@ -56,6 +56,11 @@ for h in A B; do for i in 1 2 3 4; do
   run 0 openssl dgst -sha256 -verify "$T/fw.pub" -signature "$T/s.der" "$T/$h$i.bin"
 done; done
 eq "$(( $(db_sql "SELECT count(*) FROM signet_audit") - before ))" 8 "one record per signature"
+# Each host caches the shared audit key's CKA_ID (audit.keyid), written by its first command that signs
+# a head: per host, never in the database.
+[ -s "$A/audit.keyid" ] && [ -s "$B/audit.keyid" ] || fail "a host has no cache of the audit key's CKA_ID"
+cmp -s "$A/audit.keyid" "$B/audit.keyid" || fail "the hosts cache different audit key CKA_IDs"
+eq "$(db_sql "SELECT count(*) FROM signet_files WHERE path = 'audit.keyid'")" 0 "audit.keyid rows in the database"
 eq "$(db_sql "SELECT count(*) FROM signet_audit WHERE seq > $before AND host = 'alpha' AND convert_from(record, 'UTF8')::json->>'op' = 'sign' AND convert_from(record, 'UTF8')::json->>'host' = 'alpha'")" 4 "host A's records name it"
 eq "$(db_sql "SELECT count(*) FROM signet_audit WHERE seq > $before AND convert_from(record, 'UTF8')::json->>'host' = 'beta'")" 4 "host B's records name it"
 
