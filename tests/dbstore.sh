@@ -52,6 +52,14 @@ db2_fresh() {
     -c "DROP DATABASE IF EXISTS restored" -c "CREATE DATABASE restored" >/dev/null || fail "createdb restored"
 }
 
+# two_hosts: PostgreSQL and the p11-kit server started; A and B are two
+# hosts' store directories, sa/sb run signet (sig) on each, db_count counts
+# the database's records.
+two_hosts() { db_start; token_start; A="$T/hostA" B="$T/hostB"; }
+sa() { sig "$1" --store "$A" "${@:2}"; }
+sb() { sig "$1" --store "$B" "${@:2}"; }
+db_count() { db_sql "SELECT count(*) FROM signet_audit"; }
+
 # db_backup_kills MODE HOSTDIR: `backup` of the database store HOSTDIR is a
 # host of, SIGKILLed (strace) at calls of rename, fsync and sendto (each
 # message to PostgreSQL), in turn; MODE all: at every call of those and of

@@ -243,6 +243,27 @@ static int schema_version(int *v)
 	return SGT_OK;
 }
 
+/*
+ * Inside a transaction: the schema's version (0: none) and whether it
+ * holds no store yet (*fresh: a schema without a record is what an init
+ * killed before its first record left).
+ */
+static int schema_state(int *v, int *fresh)
+{
+	PGresult *r;
+	int rc;
+
+	*fresh = 0;
+	if ((rc = schema_version(v)) != SGT_OK || *v == 0 || *v > SCHEMA_VERSION)
+		return rc;
+	if ((rc = q("SELECT (SELECT seq FROM signet_head) = 0 AND NOT EXISTS (SELECT 1 FROM signet_hosts)", 0, NULL, NULL,
+		    0, &r, NULL)) != SGT_OK)
+		return rc;
+	*fresh = strcmp(pq->getvalue(r, 0, 0), "t") == 0;
+	pq->clear(r);
+	return SGT_OK;
+}
+
 /* Inside a transaction: brings the schema to SCHEMA_VERSION from v (0: none). */
 static int migrate_schema(int v)
 {
@@ -1070,16 +1091,8 @@ int sgt_db_create(const char *conninfo, const char *host, const char *module, co
 		return rc;
 	if ((rc = exec("BEGIN ISOLATION LEVEL SERIALIZABLE")) != SGT_OK)
 		return rc;
-	if ((rc = schema_version(&v)) != SGT_OK)
+	if ((rc = schema_state(&v, &fresh)) != SGT_OK)
 		goto out;
-	if (v != 0 && v <= SCHEMA_VERSION) {
-		/* a schema without a record is what an init killed before its first record left */
-		if ((rc = q("SELECT (SELECT seq FROM signet_head) = 0 AND NOT EXISTS (SELECT 1 FROM signet_hosts)", 0, NULL,
-			    NULL, 0, &r, NULL)) != SGT_OK)
-			goto out;
-		fresh = strcmp(pq->getvalue(r, 0, 0), "t") == 0;
-		pq->clear(r);
-	}
 	if (!join && v != 0 && !fresh) {
 		rc = sgt_err(SGT_ERR_DATA, "database %s holds a signet store already; refusing to make another", db.name);
 		sgt_hint("'signet init --db CONNINFO --join' attaches this host to it");
@@ -1174,8 +1187,14 @@ int sgt_db_verify_heads(void *pub_evp, long long *n)
 
 /* -- store migrate ---------------------------------------------------------------------------- */
 
+/*
+ * Every store file of dir (host-local ones aside) into signet_files, in
+ * the open SQL transaction: at seq and with no host, or, for a file files
+ * names (a backup's signet-db/files.jsonl: path -> {seq, host}), as it was.
+ */
 struct walk {
 	const char *dir;
+	json_t *files;
 	long long seq;
 	int rc;
 };
@@ -1188,6 +1207,7 @@ static int walk_one(const char *path, const struct stat *sb, int type, struct FT
 	unsigned char *data = NULL;
 	size_t len = 0;
 	char sbuf[32];
+	json_t *f, *fseq;
 
 	(void)sb;
 	(void)ftw;
@@ -1195,15 +1215,28 @@ static int walk_one(const char *path, const struct stat *sb, int type, struct FT
 		return 0;
 	if ((walking->rc = sgt_file_read(path, (size_t)1 << 30, &data, &len)) != SGT_OK)
 		return 1;
+	f = walking->files ? json_object_get(walking->files, rel) : NULL;
+	fseq = json_object_get(f, "seq");
 	vals[0] = rel;
 	vals[1] = (const char *)data;
 	lens[1] = (int)len;
-	vals[2] = llstr(walking->seq, sbuf);
-	vals[3] = "";
+	vals[2] = llstr(json_is_integer(fseq) ? (long long)json_integer_value(fseq) : walking->seq, sbuf);
+	vals[3] = json_string_value(json_object_get(f, "host")) ? json_string_value(json_object_get(f, "host")) : "";
 	walking->rc = q("INSERT INTO signet_files (path, content, seq, host) VALUES ($1, $2, $3::bigint, $4)", 4, vals, lens,
 			0, NULL, NULL);
 	free(data);
 	return walking->rc != SGT_OK;
+}
+
+static int files_from_dir(const char *dir, json_t *files, long long seq)
+{
+	struct walk w = { dir, files, seq, SGT_OK };
+
+	walking = &w;
+	if (nftw(dir, walk_one, 16, FTW_PHYS) != 0 && w.rc == SGT_OK)
+		w.rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", dir, strerror(errno));
+	walking = NULL;
+	return w.rc;
 }
 
 int sgt_db_migrate_to_db(const struct sgt_store *st, const char *conninfo, const char *host)
@@ -1215,7 +1248,6 @@ int sgt_db_migrate_to_db(const struct sgt_store *st, const char *conninfo, const
 	char sbuf[32];
 	const char *vals[3];
 	int lens[3] = { -1, 0, -1 };
-	struct walk w;
 	int rc, v;
 
 	(void)host;
@@ -1269,14 +1301,7 @@ int sgt_db_migrate_to_db(const struct sgt_store *st, const char *conninfo, const
 	    (rc = q("INSERT INTO signet_heads (seq, head, host) VALUES ($1::bigint, $2, $3)", 3, vals, lens, 0, NULL, NULL)) !=
 		    SGT_OK)
 		goto out;
-	w.dir = st->dir;
-	w.seq = seq;
-	w.rc = SGT_OK;
-	walking = &w;
-	if (nftw(st->dir, walk_one, 16, FTW_PHYS) != 0 && w.rc == SGT_OK)
-		w.rc = sgt_err(SGT_ERR_DATA, "cannot read store '%s': %s", st->dir, strerror(errno));
-	walking = NULL;
-	if ((rc = w.rc) != SGT_OK)
+	if ((rc = files_from_dir(st->dir, NULL, seq)) != SGT_OK)
 		goto out;
 	rc = exec("COMMIT");
 out:
@@ -1544,42 +1569,6 @@ static json_t *jsonl_next(const char *text, size_t len, size_t *pos)
 	return NULL;
 }
 
-struct restore_walk {
-	const char *dir;
-	json_t *files;		/* path -> {seq, host}, from the backup */
-	long long seq;
-	int rc;
-};
-static struct restore_walk *rwalking;
-
-static int restore_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	const char *rel = path + strlen(rwalking->dir) + 1, *vals[4];
-	int lens[4] = { -1, 0, -1, -1 };
-	unsigned char *data = NULL;
-	size_t len = 0;
-	char sbuf[32];
-	json_t *f;
-
-	(void)sb;
-	(void)ftw;
-	if (type != FTW_F || strlen(path) <= strlen(rwalking->dir) || host_local(rel))
-		return 0;
-	if ((rwalking->rc = sgt_file_read(path, (size_t)1 << 30, &data, &len)) != SGT_OK)
-		return 1;
-	f = json_object_get(rwalking->files, rel);
-	vals[0] = rel;
-	vals[1] = (const char *)data;
-	lens[1] = (int)len;
-	vals[2] = llstr(json_is_integer(json_object_get(f, "seq")) ? (long long)json_integer_value(json_object_get(f, "seq"))
-								   : rwalking->seq, sbuf);
-	vals[3] = json_string_value(json_object_get(f, "host")) ? json_string_value(json_object_get(f, "host")) : "";
-	rwalking->rc = q("INSERT INTO signet_files (path, content, seq, host) VALUES ($1, $2, $3::bigint, $4)", 4, vals, lens,
-			 0, NULL, NULL);
-	free(data);
-	return rwalking->rc != SGT_OK;
-}
-
 int sgt_db_restore_begin(const char *conninfo, const char *dir, const char *host, const char *module, const char *token,
 			 const struct sgt_db_file *meta, size_t nmeta)
 {
@@ -1588,7 +1577,6 @@ int sgt_db_restore_begin(const char *conninfo, const char *dir, const char *host
 	size_t loglen = 0, headlen = 0, off = 0, pos, i;
 	const struct sgt_db_file *m_audit = NULL, *m_heads = NULL, *m_files = NULL, *m_hosts = NULL;
 	json_t *files = json_object(), *j = NULL;
-	struct restore_walk w;
 	long long seq = 0;
 	const char *vals[4];
 	int lens[4] = { -1, 0, -1, -1 }, rc, v, fresh = 0;
@@ -1613,16 +1601,8 @@ int sgt_db_restore_begin(const char *conninfo, const char *dir, const char *host
 		goto done;
 	if ((rc = connect_db(conninfo)) != SGT_OK || (rc = exec("BEGIN ISOLATION LEVEL SERIALIZABLE")) != SGT_OK)
 		goto done;
-	if ((rc = schema_version(&v)) != SGT_OK)
+	if ((rc = schema_state(&v, &fresh)) != SGT_OK)
 		goto out;
-	if (v != 0 && v <= SCHEMA_VERSION) {
-		/* a schema without a record is what an init killed before its first record left */
-		if ((rc = q("SELECT (SELECT seq FROM signet_head) = 0 AND NOT EXISTS (SELECT 1 FROM signet_hosts)", 0, NULL,
-			    NULL, 0, &r, NULL)) != SGT_OK)
-			goto out;
-		fresh = strcmp(pq->getvalue(r, 0, 0), "t") == 0;
-		pq->clear(r);
-	}
 	if (v != 0 && !fresh) {
 		rc = sgt_err(SGT_ERR_DATA, "database %s holds a signet store already; refusing to restore into it", db.name);
 		sgt_hint("restore into an empty database (CREATE DATABASE ...), or into a directory without --db");
@@ -1709,15 +1689,7 @@ int sgt_db_restore_begin(const char *conninfo, const char *dir, const char *host
 		json_decref(j);
 	}
 	j = NULL;
-	w.dir = dir;
-	w.files = files;
-	w.seq = seq;
-	w.rc = SGT_OK;
-	rwalking = &w;
-	if (nftw(dir, restore_one, 16, FTW_PHYS) != 0 && w.rc == SGT_OK)
-		w.rc = sgt_err(SGT_ERR_DATA, "cannot read '%s': %s", dir, strerror(errno));
-	rwalking = NULL;
-	if ((rc = w.rc) != SGT_OK)
+	if ((rc = files_from_dir(dir, files, seq)) != SGT_OK)
 		goto out;
 	/* the hosts the store had: their names stay taken */
 	pos = 0;

@@ -10,12 +10,7 @@
 # every other state-changing command there, t9550 backup and restore.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../dbstore.sh"
-db_start
-token_start
-
-A="$T/hostA" B="$T/hostB"
-sa() { sig "$1" --store "$A" "${@:2}"; }
-sb() { sig "$1" --store "$B" "${@:2}"; }
+two_hosts
 
 sa 0 init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB" --host alpha
 has "$T/out" "kept in database postgresql:signet@$PGD as host 'alpha'"

@@ -15,11 +15,7 @@
 # there by the same restore run again).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../dbstore.sh"
-db_start
-token_start
-A="$T/hostA" B="$T/hostB"
-sa() { sig "$1" --store "$A" "${@:2}"; }
-sb() { sig "$1" --store "$B" "${@:2}"; }
+two_hosts
 # A table as rows, for comparing two databases (seq <= $2 where the table has one).
 rows() {
   case $1 in

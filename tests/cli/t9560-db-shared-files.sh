@@ -17,13 +17,7 @@
 # verify on both hosts.  Then a file store: the record alone.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../dbstore.sh"
-db_start
-token_start
-
-A="$T/hostA" B="$T/hostB"
-sa() { sig "$1" --store "$A" "${@:2}"; }
-sb() { sig "$1" --store "$B" "${@:2}"; }
-count() { db_sql "SELECT count(*) FROM signet_audit"; }
+two_hosts
 db_sha() { db_sql "SELECT encode(sha256(content), 'hex') FROM signet_files WHERE path = '$1'"; }
 sha() { sha256sum "$1" | cut -c1-64; }
 # put_recorded REL HOST: the newest store.put record for REL names its hash and size, made by HOST.
@@ -46,11 +40,11 @@ for n in ed p256; do
 done
 { sed "s/^name: .*/name: release/" "$TOP/policies/codesign-generic.yaml"
   echo "approvals: { required: 2, allowed_signers: approvers, max_age: 24h }"; } >"$A/policies/release.yaml"
-n=$(count)
+n=$(db_count)
 sa 0 store put approvers "$A/policies/release.yaml"
 has "$T/out" "^shared approvers \\(sha256 $(sha "$A/approvers"), [0-9]+ bytes\\) with every host of database postgresql:signet@"
 has "$T/out" "^shared policies/release.yaml "
-eq "$(( $(count) - n ))" 2 "one record per file put"
+eq "$(( $(db_count) - n ))" 2 "one record per file put"
 put_recorded approvers alpha
 put_recorded policies/release.yaml alpha
 eq "$(db_sha policies/release.yaml)" "$(sha "$A/policies/release.yaml")" "the policy in the database"
@@ -58,14 +52,14 @@ sa 0 key generate rel --policy release
 
 # Host B takes both at its next command, and the policy governs its sign.
 head -c 3000 /dev/urandom >"$T/img.bin"
-n=$(count)
+n=$(db_count)
 sb 1 sign "$T/img.bin" --key rel --out "$T/img.sig"
 one_line_error
 has "$T/err" "^signet: key 'rel' signs only with 2 approvals \\(policy release\\): none given"
 [ ! -e "$T/img.sig" ] || fail "host B signed without approvals"
 cmp -s "$A/policies/release.yaml" "$B/policies/release.yaml" || fail "host B did not take the policy"
 cmp -s "$A/approvers" "$B/approvers" || fail "host B did not take allowed_signers"
-eq "$(( $(count) - n ))" 1 "one record for the refused sign"
+eq "$(( $(db_count) - n ))" 1 "one record for the refused sign"
 eq "$(db_sql "SELECT host || ' ' || (convert_from(record, 'UTF8')::json->>'op') || ' ' || (convert_from(record, 'UTF8')::json->>'result') FROM signet_audit ORDER BY seq DESC LIMIT 1")" \
   "beta sign refused" "host B's refusal is on record"
 mkdir "$T/ap"
@@ -110,7 +104,7 @@ cmp -s "$A/fw.h" "$B/fw.h" || fail "host B did not take the header fleets.yaml n
 # A local edit on host B, not put: every command refuses it in one line; it is neither lost nor used.
 echo "# tightened on beta" >>"$B/policies/release.yaml"
 cp "$B/policies/release.yaml" "$T/edited.yaml"
-n=$(count)
+n=$(db_count)
 want="^signet: policies/release.yaml on this host was edited but not shared: 'signet store put policies/release.yaml' shares it with every host \\(or remove it to take the store's\\)$"
 for c in "key list" "sign $T/img.bin --key rel --out $T/img2.sig" "audit verify"; do
   sb 3 $c
@@ -118,7 +112,7 @@ for c in "key list" "sign $T/img.bin --key rel --out $T/img2.sig" "audit verify"
   has "$T/err" "$want"
 done
 [ ! -e "$T/img2.sig" ] || fail "host B signed with an edit it did not share"
-eq "$(count)" "$n" "records after refusals of a local edit"
+eq "$(db_count)" "$n" "records after refusals of a local edit"
 cmp -s "$T/edited.yaml" "$B/policies/release.yaml" || fail "host B's local edit was lost"
 sa 0 key list    # host A is not concerned
 # Removing it takes the store's again.
@@ -146,11 +140,11 @@ echo "# edit on alpha" >>"$A/policies/release.yaml"
 echo "# edit on beta" >>"$B/policies/release.yaml"
 cp "$B/policies/release.yaml" "$T/beta.yaml"
 sa 0 store put policies/release.yaml
-n=$(count)
+n=$(db_count)
 sb 3 store put policies/release.yaml
 one_line_error
 has "$T/err" "^signet: policies/release.yaml was shared by another host since this host took it; putting this host's edit would undo that: move it aside, run any command to take the store's, merge, then put it$"
-eq "$(count)" "$n" "records after a put over another host's"
+eq "$(db_count)" "$n" "records after a put over another host's"
 cmp -s "$T/beta.yaml" "$B/policies/release.yaml" || fail "host B's edit was lost"
 mv "$B/policies/release.yaml" "$T/beta-aside.yaml"
 sb 0 key list
@@ -163,18 +157,18 @@ cmp -s "$A/policies/release.yaml" "$B/policies/release.yaml" || fail "host A did
 
 # A file host B has that was never shared: refused where it is read, other commands go on.
 sed "s/^name: .*/name: local/" "$TOP/policies/codesign-generic.yaml" >"$B/policies/local.yaml"
-n=$(count)
+n=$(db_count)
 sb 3 key generate loc --policy local
 one_line_error
 has "$T/err" "^signet: policies/local.yaml on this host was never shared: 'signet store put policies/local.yaml' shares it with every host \\(or remove it\\)$"
-eq "$(count)" "$n" "records after a never-shared policy was refused"
+eq "$(db_count)" "$n" "records after a never-shared policy was refused"
 sb 0 key list
 sb 0 store put policies/local.yaml
 sa 0 policy show local
 sa 0 key generate loc --policy local
 
 # Refused puts: nothing recorded, nothing in the database.
-n=$(count)
+n=$(db_count)
 printf 'name: bad\nkey: [\n' >"$A/policies/bad.yaml"
 sa 3 store put policies/bad.yaml
 one_line_error
@@ -211,7 +205,7 @@ sa 2 store put /etc/hostname
 has "$T/err" "is not inside the store"
 sa 3 store put nothing-here
 one_line_error
-eq "$(count)" "$n" "records after refused puts"
+eq "$(db_count)" "$n" "records after refused puts"
 eq "$(db_sql "SELECT count(*) FROM signet_files WHERE path IN ('policies/bad.yaml', 'policies/three.yaml', 'policies/misnamed.yaml')")" 0 "refused files in the database"
 eq "$(db_sha fleets.yaml)" "$(sha "$A/fleets.yaml")" "fleets.yaml after a refused put"
 rm "$A/policies/bad.yaml" "$A/policies/three.yaml" "$A/policies/misnamed.yaml"
