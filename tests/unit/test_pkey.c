@@ -1,0 +1,174 @@
+/*
+ * test_pkey.c: unit tests for pkey.c (src/base): the SPKI SHA-256 of a
+ * public key is the SHA-256 of i2d_PUBKEY's DER for every kind of key,
+ * whether pkey.c writes the DER itself (P-256, P-384 on a named curve,
+ * point uncompressed) or leaves it to OpenSSL (everything else).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "pkey.h"
+#include "unit.h"
+
+static EVP_PKEY *ec_key(const char *curve)
+{
+	EVP_PKEY *k = EVP_EC_gen(curve);
+
+	assert_non_null(k);
+	return k;
+}
+
+/* The public half alone, as a certificate or audit.pub gives it. */
+static EVP_PKEY *public_only(EVP_PKEY *k)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int len = i2d_PUBKEY(k, &der);
+	EVP_PKEY *pub;
+
+	assert_true(len > 0);
+	p = der;
+	pub = d2i_PUBKEY(NULL, &p, len);
+	assert_non_null(pub);
+	OPENSSL_free(der);
+	return pub;
+}
+
+/* sgt_key_spki_sha256 against SHA-256 of i2d_PUBKEY; wantlen: the DER's length, to see which key it was. */
+static void same_as_i2d(EVP_PKEY *k, int wantlen)
+{
+	unsigned char *der = NULL;
+	int len = i2d_PUBKEY(k, &der);
+	char want[65], got[65];
+
+	assert_true(len > 0);
+	if (wantlen > 0)
+		assert_int_equal(len, wantlen);
+	sgt_sha256_hex(der, (size_t)len, want);
+	OPENSSL_free(der);
+	assert_int_equal(sgt_key_spki_sha256(k, got), SGT_OK);
+	assert_string_equal(got, want);
+}
+
+static void test_spki_named_curves(void **state)
+{
+	const char *curves[] = { "P-256", "P-384", "prime256v1", "secp384r1" };
+	const int lens[] = { 91, 120, 91, 120 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
+		EVP_PKEY *k = ec_key(curves[i]), *pub = public_only(k);
+
+		same_as_i2d(k, lens[i]);
+		same_as_i2d(pub, lens[i]);
+		EVP_PKEY_free(pub);
+		EVP_PKEY_free(k);
+	}
+}
+
+/* The point compressed, or the curve's parameters spelt out: i2d_PUBKEY's bytes, not the fixed prefix's. */
+static void test_spki_compressed_and_explicit(void **state)
+{
+	const char *curves[] = { "P-256", "P-384" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		EVP_PKEY *k = ec_key(curves[i]), *pub;
+
+		assert_int_equal(EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+								OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED), 1);
+		same_as_i2d(k, i == 0 ? 59 : 72);
+		pub = public_only(k);
+		same_as_i2d(pub, i == 0 ? 59 : 72);
+		EVP_PKEY_free(pub);
+		assert_int_equal(EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+								OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED), 1);
+		assert_int_equal(EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_ENCODING,
+								OSSL_PKEY_EC_ENCODING_EXPLICIT), 1);
+		same_as_i2d(k, 0);
+		pub = public_only(k);
+		same_as_i2d(pub, 0);
+		EVP_PKEY_free(pub);
+		EVP_PKEY_free(k);
+	}
+}
+
+static void test_spki_other_keys(void **state)
+{
+	const char *curves[] = { "secp256k1", "P-521", "P-224" };
+	EVP_PKEY *k;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
+		k = ec_key(curves[i]);
+		same_as_i2d(k, 0);
+		EVP_PKEY_free(k);
+	}
+	k = EVP_RSA_gen(2048);
+	assert_non_null(k);
+	same_as_i2d(k, 294);
+	EVP_PKEY_free(k);
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	assert_non_null(k);
+	same_as_i2d(k, 44);
+	EVP_PKEY_free(k);
+}
+
+/* A key as p11.c builds a token's: EVP_PKEY_fromdata from the group name and the point. */
+static void test_spki_fromdata(void **state)
+{
+	EVP_PKEY *k = ec_key("P-256"), *made = NULL;
+	unsigned char pt[65];
+	size_t n = 0;
+	OSSL_PARAM params[3];
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+
+	(void)state;
+	assert_int_equal(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &n), 1);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pt, n);
+	params[2] = OSSL_PARAM_construct_end();
+	assert_non_null(ctx);
+	assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_fromdata(ctx, &made, EVP_PKEY_PUBLIC_KEY, params), 1);
+	same_as_i2d(made, 91);
+	EVP_PKEY_free(made);
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(k);
+}
+
+static void test_spki_null(void **state)
+{
+	char out[65] = "x";
+
+	(void)state;
+	sgt_silent++;
+	assert_int_equal(sgt_key_spki_sha256(NULL, out), SGT_ERR_DATA);
+	sgt_silent--;
+	assert_string_equal(out, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spki_named_curves),
+		cmocka_unit_test(test_spki_compressed_and_explicit),
+		cmocka_unit_test(test_spki_other_keys),
+		cmocka_unit_test(test_spki_fromdata),
+		cmocka_unit_test(test_spki_null),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
