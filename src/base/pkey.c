@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/params.h>
 #include <openssl/x509.h>
 
 #include "pkey.h"
@@ -65,6 +66,39 @@ static size_t spki_ec_named(EVP_PKEY *pk, unsigned char *der, size_t cap)
 	}
 	memcpy(der, prefix, plen);
 	return plen + n;
+}
+
+int sgt_pkey_spki_ec(const unsigned char *der, size_t len, EVP_PKEY **out)
+{
+	const char *group = NULL;
+	size_t plen = 0;
+	OSSL_PARAM params[3];
+	EVP_PKEY_CTX *ctx;
+	int ok;
+
+	*out = NULL;
+	if (len == sizeof(spki_p256) + 65 && memcmp(der, spki_p256, sizeof(spki_p256)) == 0) {
+		group = "prime256v1";
+		plen = sizeof(spki_p256);
+	} else if (len == sizeof(spki_p384) + 97 && memcmp(der, spki_p384, sizeof(spki_p384)) == 0) {
+		group = "secp384r1";
+		plen = sizeof(spki_p384);
+	}
+	if (group == NULL || der[plen] != 0x04)
+		return 0;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)(der + plen), len - plen);
+	params[2] = OSSL_PARAM_construct_end();
+	/* the point is refused here when it is not on the curve, as the decoders refuse it */
+	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	ok = ctx != NULL && EVP_PKEY_fromdata_init(ctx) == 1 && EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) == 1;
+	EVP_PKEY_CTX_free(ctx);
+	if (!ok) {
+		EVP_PKEY_free(*out);
+		*out = NULL;
+		ERR_clear_error();
+	}
+	return ok;
 }
 
 int sgt_key_spki_sha256(EVP_PKEY *pk, char out[65])

@@ -2,7 +2,9 @@
  * test_pkey.c: unit tests for pkey.c (src/base): the SPKI SHA-256 of a
  * public key is the SHA-256 of i2d_PUBKEY's DER for every kind of key,
  * whether pkey.c writes the DER itself (P-256, P-384 on a named curve,
- * point uncompressed) or leaves it to OpenSSL (everything else).
+ * point uncompressed) or leaves it to OpenSSL (everything else); and
+ * sgt_pkey_spki_ec reads from exactly those DER bytes the key d2i_PUBKEY
+ * reads, and nothing else.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -149,6 +151,77 @@ static void test_spki_fromdata(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* sgt_pkey_spki_ec reads what d2i_PUBKEY reads, the same key, for the DER it takes. */
+static void test_spki_ec_reads_named(void **state)
+{
+	const char *curves[] = { "P-256", "P-384" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		EVP_PKEY *k = ec_key(curves[i]), *got = NULL, *want;
+		unsigned char *der = NULL;
+		const unsigned char *p;
+		int len = i2d_PUBKEY(k, &der);
+
+		assert_true(len > 0);
+		p = der;
+		want = d2i_PUBKEY(NULL, &p, len);
+		assert_non_null(want);
+		assert_int_equal(sgt_pkey_spki_ec(der, (size_t)len, &got), 1);
+		assert_non_null(got);
+		assert_int_equal(EVP_PKEY_eq(got, want), 1);
+		same_as_i2d(got, len);
+		EVP_PKEY_free(got);
+		EVP_PKEY_free(want);
+		OPENSSL_free(der);
+		EVP_PKEY_free(k);
+	}
+}
+
+/* Anything but the exact DER of a P-256/P-384 key with its point on the curve is left to OpenSSL. */
+static void test_spki_ec_leaves_the_rest(void **state)
+{
+	EVP_PKEY *k = ec_key("P-256"), *got = (EVP_PKEY *)&got, *other;
+	unsigned char *der = NULL, buf[200];
+	const unsigned char *p;
+	int len = i2d_PUBKEY(k, &der);
+
+	(void)state;
+	assert_int_equal(len, 91);
+	memcpy(buf, der, 91);
+	/* a point off the curve: d2i_PUBKEY refuses it too */
+	buf[90] ^= 1;
+	assert_int_equal(sgt_pkey_spki_ec(buf, 91, &got), 0);
+	assert_null(got);
+	p = buf;
+	other = d2i_PUBKEY(NULL, &p, 91);
+	assert_null(other);
+	buf[90] ^= 1;
+	/* one byte more, one less */
+	buf[91] = 0;
+	assert_int_equal(sgt_pkey_spki_ec(buf, 92, &got), 0);
+	assert_int_equal(sgt_pkey_spki_ec(buf, 90, &got), 0);
+	/* the curve's OID one arc off (1.2.840.10045.3.1.10), the point's first byte that of a compressed one */
+	buf[22] = 0x0a;
+	assert_int_equal(sgt_pkey_spki_ec(buf, 91, &got), 0);
+	buf[22] = 0x07;
+	buf[26] = 0x02;
+	assert_int_equal(sgt_pkey_spki_ec(buf, 91, &got), 0);
+	buf[26] = 0x04;
+	assert_int_equal(sgt_pkey_spki_ec(buf, 91, &got), 1);
+	EVP_PKEY_free(got);
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	k = EVP_RSA_gen(2048);
+	der = NULL;
+	len = i2d_PUBKEY(k, &der);
+	assert_int_equal(sgt_pkey_spki_ec(der, (size_t)len, &got), 0);
+	assert_null(got);
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+}
+
 static void test_spki_null(void **state)
 {
 	char out[65] = "x";
@@ -167,6 +240,8 @@ int main(void)
 		cmocka_unit_test(test_spki_compressed_and_explicit),
 		cmocka_unit_test(test_spki_other_keys),
 		cmocka_unit_test(test_spki_fromdata),
+		cmocka_unit_test(test_spki_ec_reads_named),
+		cmocka_unit_test(test_spki_ec_leaves_the_rest),
 		cmocka_unit_test(test_spki_null),
 	};
 
