@@ -328,9 +328,9 @@ static int ota_update_check(const struct ota_update *u, int nimages, const char 
 static int chain_pem(struct signing *s, struct sgt_buf *pem)
 {
 	struct sgt_keyrec *recs = NULL;
-	X509 *cur = X509_dup(s->cert);
+	X509 *cur = X509_up_ref(s->cert) == 1 ? s->cert : NULL;	/* not X509_dup: that decodes its key again */
 	size_t n = 0, i, depth;
-	int rc = sgt_keyrec_list(&s->st, &recs, &n);
+	int rc = cur != NULL ? sgt_keyrec_list(&s->st, &recs, &n) : sgt_err(SGT_ERR_DATA, "out of memory");
 
 	if (rc == SGT_OK && sgt_buf_printf(pem, "%s", s->cert_pem) != SGT_OK)
 		rc = SGT_ERR_DATA;
