@@ -2,7 +2,7 @@
  * test_pkey.c: unit tests for pkey.c (src/base): the SPKI SHA-256 of a
  * public key is the SHA-256 of i2d_PUBKEY's DER for every kind of key,
  * whether pkey.c writes the DER itself (P-256, P-384 on a named curve,
- * point uncompressed) or leaves it to OpenSSL (everything else); and
+ * point uncompressed; RSA) or leaves it to OpenSSL (everything else); and
  * sgt_pkey_spki_ec reads from exactly those DER bytes the key d2i_PUBKEY
  * reads, and nothing else.
  */
@@ -14,7 +14,10 @@
 
 #include <cmocka.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -118,13 +121,69 @@ static void test_spki_other_keys(void **state)
 		same_as_i2d(k, 0);
 		EVP_PKEY_free(k);
 	}
-	k = EVP_RSA_gen(2048);
-	assert_non_null(k);
-	same_as_i2d(k, 294);
-	EVP_PKEY_free(k);
 	k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	assert_non_null(k);
 	same_as_i2d(k, 44);
+	EVP_PKEY_free(k);
+}
+
+/* RSA keys: pkey.c writes the DER (rsaEncryption, NULL), RSA-PSS keys are left to i2d_PUBKEY. */
+static void test_spki_rsa(void **state)
+{
+	/* 1025 and 2047 bits: a modulus whose top byte has its high bit clear, so no 0x00 before it */
+	const unsigned int bits[] = { 1024, 1025, 2047, 2048, 3072 };
+	const int lens[] = { 162, 162, 293, 294, 422 };
+	EVP_PKEY *k, *pub;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
+		k = EVP_RSA_gen(bits[i]);
+		assert_non_null(k);
+		same_as_i2d(k, lens[i]);
+		pub = public_only(k);
+		same_as_i2d(pub, lens[i]);
+		EVP_PKEY_free(pub);
+		EVP_PKEY_free(k);
+	}
+	/* exponent 3: one byte; and a 4096-bit modulus' three-byte lengths, from the token's attributes */
+	{
+		EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+		BIGNUM *e = BN_new(), *n = BN_new();
+		unsigned char nb[512];
+		OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+		OSSL_PARAM *params;
+
+		assert_true(ctx != NULL && e != NULL && n != NULL && bld != NULL);
+		memset(nb, 0xc5, sizeof(nb));
+		assert_non_null(BN_bin2bn(nb, sizeof(nb), n));
+		assert_int_equal(BN_set_word(e, 3), 1);
+		assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n), 1);
+		assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e), 1);
+		params = OSSL_PARAM_BLD_to_param(bld);
+		k = NULL;
+		assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+		assert_int_equal(EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params), 1);
+		same_as_i2d(k, 0);
+		EVP_PKEY_free(k);
+		OSSL_PARAM_free(params);
+		OSSL_PARAM_BLD_free(bld);
+		BN_free(n);
+		BN_free(e);
+		EVP_PKEY_CTX_free(ctx);
+	}
+	{
+		EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
+
+		k = NULL;
+		assert_non_null(ctx);
+		assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+		assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048), 1);
+		assert_int_equal(EVP_PKEY_keygen(ctx, &k), 1);
+		EVP_PKEY_CTX_free(ctx);
+	}
+	assert_int_equal(EVP_PKEY_get_base_id(k), EVP_PKEY_RSA_PSS);
+	same_as_i2d(k, 0);
 	EVP_PKEY_free(k);
 }
 
@@ -239,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_spki_named_curves),
 		cmocka_unit_test(test_spki_compressed_and_explicit),
 		cmocka_unit_test(test_spki_other_keys),
+		cmocka_unit_test(test_spki_rsa),
 		cmocka_unit_test(test_spki_fromdata),
 		cmocka_unit_test(test_spki_ec_reads_named),
 		cmocka_unit_test(test_spki_ec_leaves_the_rest),
