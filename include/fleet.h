@@ -64,6 +64,14 @@ struct sgt_fleet_key {
 	char subject[256];
 	char serial[80];
 	time_t not_before, not_after;	/* the baked certificate's validity */
+	/*
+	 * A certificate without the code-signing extended key usage (which AWS
+	 * Signer needs): "a CA certificate" (a TLS root, say) or "a certificate
+	 * for other uses" (its extended key usage leaves code signing out: a
+	 * device's TLS certificate, say); "" otherwise.  Said beside the key,
+	 * never taken to mean the devices do not trust it.
+	 */
+	char usage[40];
 };
 
 struct sgt_fleet_build {
@@ -133,6 +141,9 @@ int sgt_fleet_name_ok(const char *s);
  * SGT_ERR_DATA naming the file.
  */
 int sgt_fleet_artefact_keys(const char *path, struct sgt_fleet_key **keys, size_t *n, char sha256[65]);
+
+/* k's usage said for a sentence (" ('SUBJECT': a CA certificate, without the code-signing usage)"), or "". */
+const char *sgt_fleet_key_note(const struct sgt_fleet_key *k, char *buf, size_t cap);
 
 /* Reads the artefacts of the inventory's builds that have one and no recorded keys. */
 int sgt_fleet_read_artefacts(struct sgt_inventory *inv);

@@ -256,6 +256,7 @@ static int build_add(struct sgt_ctx *ctx, int argc, char **argv)
 	struct sgt_fleet_build b;
 	struct sgt_fleet_custody *cust = NULL;
 	size_t ncust = 0, i, j, held = 0;
+	char note[200];
 	char *path = NULL, *abs = NULL;
 	json_t *details = NULL, *keys = NULL;
 	struct sgt_buf text = { 0 };
@@ -301,6 +302,7 @@ static int build_add(struct sgt_ctx *ctx, int argc, char **argv)
 		held += label != NULL;
 		json_object_set_new(k, "spki_sha256", json_string(b.keys[i].spki_sha256));
 		json_object_set_new(k, "custody", label ? json_string(label) : json_null());
+		json_object_set_new(k, "usage", b.keys[i].usage[0] ? json_string(b.keys[i].usage) : json_null());
 		json_array_append_new(keys, k);
 	}
 	json_object_set_new(details, "fleet", json_string(o.names[0]));
@@ -336,8 +338,8 @@ static int build_add(struct sgt_ctx *ctx, int argc, char **argv)
 			for (j = 0; j < ncust; j++)
 				if (strcmp(cust[j].spki_sha256, b.keys[i].spki_sha256) == 0)
 					label = cust[j].label;
-			printf("  trusts %s %s%s%s\n", b.keys[i].spki_sha256, label ? "held by key '" : "NOT HELD",
-			       label ? label : "", label ? "'" : "");
+			printf("  trusts %s %s%s%s%s\n", b.keys[i].spki_sha256, label ? "held by key '" : "NOT HELD",
+			       label ? label : "", label ? "'" : "", sgt_fleet_key_note(&b.keys[i], note, sizeof(note)));
 		}
 	}
 	if (held == 0)

@@ -17,6 +17,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "cert.h"
 #include "extract.h"
@@ -374,6 +375,28 @@ static int file_sha256(const char *path, char out[65])
 	return rc;
 }
 
+/* What a baked certificate without the code-signing usage is (sgt_fleet_key.usage); "" for any other. */
+static void cert_usage(X509 *cert, char *out, size_t cap)
+{
+	uint32_t flags = X509_get_extension_flags(cert);
+
+	out[0] = '\0';
+	if ((flags & EXFLAG_XKUSAGE) && (X509_get_extended_key_usage(cert) & XKU_CODE_SIGN))
+		return;
+	if (X509_check_ca(cert) > 0)
+		snprintf(out, cap, "a CA certificate");
+	else if (flags & EXFLAG_XKUSAGE)
+		snprintf(out, cap, "a certificate for other uses");
+}
+
+const char *sgt_fleet_key_note(const struct sgt_fleet_key *k, char *buf, size_t cap)
+{
+	if (k->usage[0] == '\0')
+		return "";
+	snprintf(buf, cap, " ('%.100s': %s, without the code-signing usage)", k->subject, k->usage);
+	return buf;
+}
+
 int sgt_fleet_artefact_keys(const char *path, struct sgt_fleet_key **keys, size_t *n, char sha256[65])
 {
 	struct sgt_found_list l = { 0 };
@@ -414,6 +437,7 @@ int sgt_fleet_artefact_keys(const char *path, struct sgt_fleet_key **keys, size_
 			snprintf(k->serial, sizeof(k->serial), "%s", f->info.serial);
 			k->not_before = f->info.not_before;
 			k->not_after = f->info.not_after;
+			cert_usage(f->cert, k->usage, sizeof(k->usage));
 		}
 	}
 	sgt_found_list_release(&l);
@@ -518,7 +542,7 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 	struct sgt_renewal ren;
 	time_t renew_at = 0, rebuild_at = 0;
 	int renew_now = 0, rebuild_need, use_rebuild;
-	char d1[16], d2[16], why[160];
+	char d1[16], d2[16], why[160], note[200];
 
 	if (c != NULL)
 		snprintf(r->keyname, sizeof(r->keyname), "%s", c->label);
@@ -528,9 +552,9 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 		r->action = SGT_FLEET_STRANDED;
 		r->status = SGT_FLEET_ST_STRANDED;
 		snprintf(r->sentence, sizeof(r->sentence),
-			 "no key these %ld devices trust is in custody (key %.16s... is not held); they can be "
+			 "no key these %ld devices trust is in custody (key %.16s...%s is not held); they can be "
 			 "updated only by physical reflash or by whoever holds that key", r->devices + r->stale,
-			 k->spki_sha256);
+			 k->spki_sha256, sgt_fleet_key_note(k, note, sizeof(note)));
 		snprintf(r->command, sizeof(r->command), "signet key match %s", b->artefact ? b->artefact : b->version);
 		return;
 	}
@@ -539,7 +563,8 @@ static void judge_key(const struct sgt_fleet_report *rep, const struct sgt_fleet
 		r->action = SGT_FLEET_OK;
 		r->status = SGT_FLEET_ST_OK;
 		snprintf(r->sentence, sizeof(r->sentence),
-			 "key %.16s... is not in custody, but these devices also trust '%s', which is", k->spki_sha256, other);
+			 "key %.16s...%s is not in custody, but these devices also trust '%s', which is in custody",
+			 k->spki_sha256, sgt_fleet_key_note(k, note, sizeof(note)), other);
 		snprintf(r->command, sizeof(r->command), "signet key show %s", other);
 		return;
 	}

@@ -85,6 +85,8 @@ int sgt_fleet_record_render(const struct sgt_store *st, const char *fleet, const
 			sgt_time_iso(k->not_after, t);
 			if (put(&y, "    ", "not_after", t))
 				goto oom;
+			if (k->usage[0] != '\0' && put(&y, "    ", "usage", k->usage))
+				goto oom;
 		}
 	}
 	*path_out = path;
@@ -120,7 +122,7 @@ int sgt_fleet_record_load(const char *path, const char *fleet, const char *versi
 		"fleet", "version", "artefact", "artefact_sha256", "recorded", "devices", "keys", NULL
 	};
 	static const char *const kallowed[] = {
-		"spki_sha256", "algorithm", "subject", "serial", "not_before", "not_after", NULL
+		"spki_sha256", "algorithm", "subject", "serial", "not_before", "not_after", "usage", NULL
 	};
 	struct sgt_yaml *doc = NULL;
 	const struct sgt_yaml *keys;
@@ -161,14 +163,21 @@ int sgt_fleet_record_load(const char *path, const char *fleet, const char *versi
 	for (i = 0; i < keys->n; i++) {
 		const struct sgt_yaml *k = keys->items[i];
 		struct sgt_fleet_key *fk = &b->keys[i];
-		const char *spki = NULL, *alg = NULL, *subj = NULL, *serial = NULL;
+		const char *spki = NULL, *alg = NULL, *subj = NULL, *serial = NULL, *usage = NULL;
 
 		if ((rc = sgt_yaml_check_keys(path, k, "a key", kallowed)) != SGT_OK ||
 		    (rc = sgt_yaml_get_str(path, k, "spki_sha256", 1, &spki)) != SGT_OK ||
 		    (rc = sgt_yaml_get_str(path, k, "algorithm", 0, &alg)) != SGT_OK ||
 		    (rc = sgt_yaml_get_str(path, k, "subject", 0, &subj)) != SGT_OK ||
-		    (rc = sgt_yaml_get_str(path, k, "serial", 0, &serial)) != SGT_OK)
+		    (rc = sgt_yaml_get_str(path, k, "serial", 0, &serial)) != SGT_OK ||
+		    (rc = sgt_yaml_get_str(path, k, "usage", 0, &usage)) != SGT_OK)
 			goto out;
+		/* said in sentences: only what signet itself writes there */
+		if (usage != NULL && strcmp(usage, "a CA certificate") != 0 && strcmp(usage, "a certificate for other uses") != 0) {
+			rc = sgt_err(SGT_ERR_DATA, "%s:%d: field 'usage': not 'a CA certificate' or 'a certificate for other uses'",
+				     path, sgt_yaml_get(k, "usage")->line);
+			goto out;
+		}
 		if (strlen(spki) != 64 || strspn(spki, "0123456789abcdef") != 64) {
 			rc = sgt_err(SGT_ERR_DATA, "%s:%d: field 'spki_sha256': not 64 lower-case hex digits", path,
 				     sgt_yaml_get(k, "spki_sha256")->line);
@@ -183,6 +192,7 @@ int sgt_fleet_record_load(const char *path, const char *fleet, const char *versi
 			if ((rc = record_time(path, k, "not_before", &fk->not_before)) != SGT_OK ||
 			    (rc = record_time(path, k, "not_after", &fk->not_after)) != SGT_OK)
 				goto out;
+			snprintf(fk->usage, sizeof(fk->usage), "%s", usage ? usage : "");
 		}
 		b->nkeys++;
 	}

@@ -48,6 +48,39 @@ SIGNET_NOW=2026-06-01T00:00:00Z sig 1 fleet check gen1
 has "$T/out" "^gen1 0\.9\.0 spki:${LOST_SPKI:0:12}: stranded"
 SIGNET_NOW=2026-06-01T00:00:00Z sig 0 fleet check gen2 gen3
 
+# A TLS root and the device's own TLS certificate baked beside the update key (as FreeRTOS demos bake
+# democonfigROOT_CA_PEM and keyCLIENT_CERTIFICATE_PEM): still keys the build is taken to trust (signet
+# cannot know which constant the OTA code verifies with), each said for what it is, and recorded so.
+pem_c() { printf 'static const char %s[] =\n' "$1"; sed 's/.*/    "&\\n"/' "$2"; echo ';'; }
+spki_of() { openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1; }
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/ca.key" -subj "/CN=Example Root CA" \
+  -days 3650 -addext basicConstraints=critical,CA:TRUE -out "$T/ca.pem" >/dev/null 2>&1 || fail "root CA"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/dev.key" -subj "/CN=device-0001" \
+  -days 3650 -addext basicConstraints=CA:FALSE -addext extendedKeyUsage=clientAuth -out "$T/dev.pem" >/dev/null 2>&1 ||
+  fail "device certificate"
+{ cat "$T/fw.h"; pem_c root_ca "$T/ca.pem"; pem_c device_cert "$T/dev.pem"; } >"$T/tls.h"
+sig 0 fleet build add gen4 4.0 "$T/tls.h"
+has "$T/out" "^  trusts $FW_SPKI held by key 'fw'$"
+has "$T/out" "^  trusts $(spki_of "$T/ca.pem") NOT HELD \('CN=Example Root CA': a CA certificate, without the code-signing usage\)$"
+has "$T/out" "^  trusts $(spki_of "$T/dev.pem") NOT HELD \('CN=device-0001': a certificate for other uses, without the code-signing usage\)$"
+has "$S/fleets/gen4/4.0.yaml" '^    usage: "a CA certificate"$'
+has "$S/fleets/gen4/4.0.yaml" '^    usage: "a certificate for other uses"$'
+eq "$(tail -1 "$S/audit.log" | jq -r '[.details.keys[] | .usage // "-"] | join(",")')" \
+  "-,a CA certificate,a certificate for other uses" "usages on record"
+SIGNET_NOW=2026-06-01T00:00:00Z sig 0 --json fleet report
+ca=$(spki_of "$T/ca.pem")
+eq "$(jq -r --arg k "${ca:0:16}" '.rows[] | select(.fleet == "gen4") | .sentence | select(contains($k))' "$T/out")" \
+  "key ${ca:0:16}... ('CN=Example Root CA': a CA certificate, without the code-signing usage) is not in custody, but these devices also trust 'fw', which is in custody" \
+  "the report's sentence on the root CA baked beside fw"
+# A record that says anything else there is refused where it is read, in one line.
+cp "$S/fleets/gen4/4.0.yaml" "$T/gen4.keep"
+sed -i 's/usage: "a CA certificate"/usage: "my own words"/' "$S/fleets/gen4/4.0.yaml"
+sig 3 fleet build list gen4
+one_line_error
+has "$T/err" "4\.0\.yaml:[0-9]+: field 'usage'"
+cp "$T/gen4.keep" "$S/fleets/gen4/4.0.yaml"
+sig 0 fleet build list gen4
+
 # Refusals leave the store as it was.
 before=$(snapshot)
 sig 3 fleet build add gen2 1.4.2 "$T/fw.h"
