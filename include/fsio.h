@@ -54,6 +54,7 @@ void sgt_store_unlink(const char *path);
 void sgt_sig_hold(void);
 void sgt_sig_release(void);
 int sgt_sig_pending(void);
+
 /*
  * Around a read that may block for ever (a PIN FIFO, an image from a pipe)
  * while signals are held: window_open lets SIGINT/SIGTERM/SIGHUP in, caught
@@ -65,5 +66,15 @@ int sgt_sig_pending(void);
 void sgt_sig_window_open(void);
 void sgt_sig_window_close(void);
 int sgt_sig_window_caught(void);
+
+/*
+ * One line of a secret (a PIN, a passphrase) from fd into buf (cap bytes,
+ * its NUL included), the newline and one trailing CR left out, its length
+ * in *len.  what names the source and noun the secret in messages ("PIN",
+ * "the passphrase").  A FIFO or terminal may never answer: Ctrl-C and
+ * SIGTERM get through even while signals are held (one window around the
+ * whole read).  On failure buf is wiped; an empty secret is refused.
+ */
+int sgt_secret_line(int fd, const char *what, const char *noun, char *buf, size_t cap, size_t *len);
 
 #endif

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "fsio.h"
 
 /* ---- signals ---- */
@@ -109,6 +111,50 @@ int sgt_sig_pending(void)
 	if (sigpending(&s) != 0)
 		return 0;
 	return sigismember(&s, SIGINT) == 1 || sigismember(&s, SIGTERM) == 1 || sigismember(&s, SIGHUP) == 1;
+}
+
+int sgt_secret_line(int fd, const char *what, const char *noun, char *buf, size_t cap, size_t *len)
+{
+	char c = 0;
+	int rc = SGT_OK;
+
+	OPENSSL_cleanse(buf, cap);
+	*len = 0;
+	sgt_sig_window_open();
+	for (;;) {
+		ssize_t n = read(fd, &c, 1);
+
+		if (sgt_sig_window_caught()) {
+			rc = sgt_err(SGT_ERR_DATA, "interrupted while reading %s from %s", noun, what);
+			break;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = sgt_err(SGT_ERR_DATA, "cannot read %s from %s: %s", noun, what, strerror(errno));
+			break;
+		}
+		if (n == 0 || c == '\n')
+			break;
+		if (*len + 1 >= cap) {
+			rc = sgt_err(SGT_ERR_DATA, "%s in %s is longer than %zu bytes", noun, what, cap - 1);
+			break;
+		}
+		buf[(*len)++] = c;
+	}
+	sgt_sig_window_close();
+	OPENSSL_cleanse(&c, sizeof(c));
+	if (rc == SGT_OK && sgt_sig_pending())
+		rc = sgt_err(SGT_ERR_DATA, "interrupted while reading %s from %s", noun, what);
+	if (rc == SGT_OK && *len > 0 && buf[*len - 1] == '\r')
+		buf[--(*len)] = '\0';
+	if (rc == SGT_OK && *len == 0)
+		rc = sgt_err(SGT_ERR_DATA, "%s from %s is empty", noun, what);
+	if (rc != SGT_OK) {
+		OPENSSL_cleanse(buf, cap);
+		*len = 0;
+	}
+	return rc;
 }
 
 int sgt_mkdirs(const char *path)

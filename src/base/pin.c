@@ -23,52 +23,10 @@ void sgt_pin_wipe(struct sgt_pin *pin)
 	OPENSSL_cleanse(pin, sizeof(*pin));
 }
 
-/*
- * Reads up to the first newline or EOF from fd into pin.  A FIFO or
- * terminal may never answer: Ctrl-C and SIGTERM get through even while
- * signals are held (one window around the whole read, not one per byte).
- */
+/* Reads up to the first newline or EOF from fd into pin (sgt_secret_line). */
 static int read_fd(int fd, const char *what, struct sgt_pin *pin)
 {
-	char c;
-	int rc = SGT_OK;
-
-	sgt_pin_wipe(pin);
-	sgt_sig_window_open();
-	for (;;) {
-		ssize_t n = read(fd, &c, 1);
-
-		if (sgt_sig_window_caught()) {
-			rc = sgt_err(SGT_ERR_DATA, "interrupted while reading the PIN from %s", what);
-			break;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = sgt_err(SGT_ERR_DATA, "cannot read PIN from %s: %s", what, strerror(errno));
-			break;
-		}
-		if (n == 0 || c == '\n')
-			break;
-		if (pin->len >= SGT_PIN_MAX) {
-			rc = sgt_err(SGT_ERR_DATA, "PIN in %s is longer than %d bytes", what, SGT_PIN_MAX);
-			break;
-		}
-		pin->value[pin->len++] = c;
-	}
-	sgt_sig_window_close();
-	OPENSSL_cleanse(&c, sizeof(c));
-	if (rc == SGT_OK && sgt_sig_pending())
-		rc = sgt_err(SGT_ERR_DATA, "interrupted while reading the PIN from %s", what);
-	if (rc != SGT_OK) {
-		sgt_pin_wipe(pin);
-		return rc;
-	}
-	if (pin->len > 0 && pin->value[pin->len - 1] == '\r')
-		pin->value[--pin->len] = '\0';
-	if (pin->len == 0)
-		return sgt_err(SGT_ERR_DATA, "PIN from %s is empty", what);
-	return SGT_OK;
+	return sgt_secret_line(fd, what, "PIN", pin->value, sizeof(pin->value), &pin->len);
 }
 
 int sgt_pin_read_file(const char *path, struct sgt_pin *pin)

@@ -22,6 +22,7 @@
 #include <openssl/pem.h>
 
 #include "backup_seal.h"
+#include "fsio.h"
 
 #define HDR_FIXED 10		/* magic, version, kind */
 #define SALT_LEN 16
@@ -49,35 +50,10 @@ void sgt_backup_pass_wipe(struct sgt_pass *pass)
 	OPENSSL_cleanse(pass, sizeof(*pass));
 }
 
+/* One line from fd (sgt_secret_line: the same reader as a PIN's). */
 static int pass_read(int fd, const char *what, struct sgt_pass *pass)
 {
-	char c = 0;
-
-	sgt_backup_pass_wipe(pass);
-	for (;;) {
-		ssize_t n = read(fd, &c, 1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			sgt_backup_pass_wipe(pass);
-			return sgt_err(SGT_ERR_DATA, "cannot read the passphrase from %s: %s", what, strerror(errno));
-		}
-		if (n == 0 || c == '\n')
-			break;
-		if (pass->len >= SGT_BACKUP_PASS_MAX) {
-			sgt_backup_pass_wipe(pass);
-			return sgt_err(SGT_ERR_DATA, "the passphrase in %s is longer than %d bytes", what,
-				       SGT_BACKUP_PASS_MAX);
-		}
-		pass->value[pass->len++] = c;
-	}
-	OPENSSL_cleanse(&c, sizeof(c));
-	if (pass->len > 0 && pass->value[pass->len - 1] == '\r')
-		pass->value[--pass->len] = '\0';
-	if (pass->len == 0)
-		return sgt_err(SGT_ERR_DATA, "the passphrase from %s is empty", what);
-	return SGT_OK;
+	return sgt_secret_line(fd, what, "the passphrase", pass->value, sizeof(pass->value), &pass->len);
 }
 
 int sgt_backup_pass_file(const char *path, struct sgt_pass *pass)
