@@ -1397,15 +1397,7 @@ void sgt_db_files_free(struct sgt_db_file *v, size_t n)
 /* One JSON line (compact, keys in order) appended to b; j is taken. */
 static int jsonl_add(struct sgt_buf *b, json_t *j)
 {
-	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	int rc;
-
-	json_decref(j);
-	if (s == NULL)
-		return sgt_err(SGT_ERR_DATA, "out of memory");
-	rc = sgt_buf_printf(b, "%s\n", s);
-	free(s);
-	return rc;
+	return sgt_buf_json(b, j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
 /* A text column of a binary-format result, as a JSON string (NULL: null). */
