@@ -5,6 +5,16 @@
 # before the command in $T/pristine and the command's outputs in $T/od.
 command -v strace >/dev/null || fail "strace is needed (make deps installs it)"
 
+# campaign_store: a new store ($S) with key fw and its certificate, an image
+# $T/img.bin and the outputs' directory $T/od.
+campaign_store() {
+  new_store
+  sig 0 key generate fw
+  sig 0 cert issue fw
+  head -c 5000 /dev/urandom >"$T/img.bin"
+  mkdir -p "$T/od"
+}
+
 # campaign_fresh: the store and the outputs as they were before the command
 # ($T/od, and the files matching $CAMPAIGN_OUTS, globs, removed).
 campaign_fresh() { rm -rf "$S" "$T/od"/* ${CAMPAIGN_OUTS:-}; cp -a "$T/pristine" "$S"; }

@@ -11,11 +11,7 @@
 # renamed head still named it.  Prints the counts it ran.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/campaign.sh"
-new_store
-sig 0 key generate fw
-sig 0 cert issue fw
-head -c 5000 /dev/urandom >"$T/img.bin"
-mkdir "$T/od"
+campaign_store
 cp -a "$S" "$T/pristine"
 keys_before=$(ls "$S/keys" | sort | tr '\n' ' ')
 

@@ -9,11 +9,8 @@
 # there only with its record.  Prints the counts it ran.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/campaign.sh"
-new_store
-sig 0 key generate fw
-sig 0 cert issue fw
-head -c 5000 /dev/urandom >"$T/img.bin"
-mkdir "$T/od" "$T/batch"
+campaign_store
+mkdir "$T/batch"
 for i in $(seq 1 10); do head -c 3000 /dev/urandom >"$T/batch/i$i.bin"; done
 printf 'correct horse battery staple\n' >"$T/pass"
 cp -a "$S" "$T/pristine"

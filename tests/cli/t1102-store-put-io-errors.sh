@@ -10,11 +10,8 @@
 # temporary is left.  The same with ENOSPC at each write.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/campaign.sh"
-new_store
-sig 0 key generate fw
-sig 0 cert issue fw
-head -c 5000 /dev/urandom >"$T/img.bin"
-mkdir "$T/od" "$S/policies"
+campaign_store
+mkdir "$S/policies"
 sed "s/^name: .*/name: p/" "$TOP/policies/codesign-generic.yaml" >"$S/policies/p.yaml"
 printf 'fw 1.4 goes to the field fleet first\n' >"$S/notes.txt"
 cp "$S/policies/p.yaml" "$T/p.yaml"; cp "$S/notes.txt" "$T/notes.txt"
