@@ -6,8 +6,10 @@
  * "audit.key" "unavailable"), made at init or,
  * for an older store, by its next state-changing command.  While a token
  * session is logged in, every new audit head is signed with it, and the
- * signed head (count, hash, signature) is kept on the token as a public
- * data object (label "signet-audit-head").  The public key is also kept in
+ * signed head (count, hash, signature) is kept on the token in the chain's
+ * anchor, a public data object whose CKA_APPLICATION names the chain
+ * ("signet-audit-head-<audit key's CKA_ID in hex>") and whose label, rewritten
+ * in place at every head, holds it (docs/audit.md).  The public key is also kept in
  * <store>/audit.pub, so anyone can check a head without the token:
  *
  *   printf 'signet audit head v1\nseq %s\nhash %s\n' SEQ HASH |
@@ -75,7 +77,7 @@ void sgt_anchor_start(struct sgt_p11 *handle, const struct sgt_store *st, EVP_PK
  * searches the token for its chain's anchor once.
  */
 int sgt_anchor_migration_due(void);
-/* The label of the store's anchor object (signet-audit-head-<its audit key's CKA_ID>), once activated. */
+/* The name of the store's chain and anchor (signet-audit-head-<its audit key's CKA_ID>), once activated. */
 void sgt_anchor_name(char out[64]);
 /* handle is being closed: stop signing with it (sgt_session_close calls this). */
 void sgt_anchor_forget(const struct sgt_p11 *handle);

@@ -65,6 +65,9 @@ last_record() { tail -1 "$S/audit.log" | jq -r ".$1"; }
 # their known-good copies too; the token guard brings back a key object file signet did not destroy.
 forget_deleted() { local g; for g in "$S"/hsm/good/*/*.object; do [ -e "$S/hsm/tokens/${g#"$S"/hsm/good/}" ] || rm "$g"; done; }
 # token_objects: the objects on the store's token as pkcs11-tool lists them.
-token_objects() { p11tool --login --pin "$(user_pin)" --list-objects 2>/dev/null | grep -E 'Object|label|ID'; }
+# token_objects: the token's objects, labels and ids; the chain's anchor by its name (the head its label holds,
+# rewritten in place at every signed head, left out: docs/audit.md).
+token_objects() { p11tool --login --pin "$(user_pin)" --list-objects 2>/dev/null | grep -E 'Object|label|ID' |
+  sed "s/\(signet-audit-head-[0-9a-f]*\) signed [^']*/\1/"; }
 # yaml_get FILE KEY: value of a top-level "key: value" line, quotes removed.
 yaml_get() { sed -n "s/^$2: *\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$1" | head -1; }

@@ -665,8 +665,21 @@ static int guard_token_dir(const struct tokdir *td, int *damaged_seen, json_t *r
 			 * there restores the same token, so it is not rewritten (two fsyncs
 			 * saved per command).
 			 */
-			if (gb == NULL || gl != ll || (ll > 8 && memcmp(gb + 8, lb + 8, ll - 8) != 0) ||
-			    (ll <= 8 && memcmp(gb, lb, ll) != 0 && strcmp(de->d_name, "generation") != 0))
+			int differs = gb == NULL || gl != ll || (ll > 8 && memcmp(gb + 8, lb + 8, ll - 8) != 0) ||
+				      (ll <= 8 && memcmp(gb, lb, ll) != 0 && strcmp(de->d_name, "generation") != 0);
+
+			/*
+			 * A data object rewritten in place (the chain's anchor: its
+			 * label holds the signed head, rewritten at every signed
+			 * append) keeps the well-formed good copy made when it was
+			 * made: restored after an interrupted rewrite, it gives back an
+			 * older head, which audit verify accepts and the next signed
+			 * head replaces.  Two fsyncs saved per command after a sign.
+			 */
+			if (differs && gb != NULL && file_ok(de->d_name, gb, gl) && obj_class(lb, ll) == 0 /* CKO_DATA */ &&
+			    obj_class(gb, gl) == 0)
+				differs = 0;
+			if (differs)
 				rc = sgt_atomic_write(good, lb, ll, 0);
 			/* the stat from before the read: no process has the module loaded, so nothing wrote since */
 			if (rc == SGT_OK)

@@ -33,6 +33,8 @@ static unsigned signer_reopens;	/* signer_p11->reopens when signer_key was found
 static EVP_PKEY *signer_check;	/* audit.pub, when signer_key was found by label alone: the first head is checked with it */
 static char *signer_dir;	/* the store's directory, for the one line saying they differ */
 static struct sgt_audit_signer head_signer;	/* valid while signer_p11 is set */
+static CK_OBJECT_HANDLE anchor_h = CK_INVALID_HANDLE;	/* this chain's anchor kept in place, once found (keep_head) */
+static unsigned anchor_reopens;	/* signer_p11->reopens when anchor_h was found */
 
 /*
  * The chain this store's heads belong to is named by its audit key (one
@@ -147,11 +149,15 @@ const struct sgt_audit_signer *sgt_anchor_signer(void)
 
 #define ANY_CLASS ((CK_OBJECT_CLASS)-1)
 
-/* Objects of class cls (ANY_CLASS: any) labelled label, and when idlen > 0 whose CKA_ID is id; *h malloc'd. */
-static int find_id(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label, const unsigned char *id, size_t idlen,
-		   CK_OBJECT_HANDLE **h, size_t *n)
+/*
+ * Objects of class cls (ANY_CLASS: any) whose string attribute type
+ * (CKA_LABEL, or CKA_APPLICATION for an anchor) is str, and when idlen > 0
+ * whose CKA_ID is id; *h malloc'd.
+ */
+static int find_str(struct sgt_p11 *p, CK_OBJECT_CLASS cls, CK_ATTRIBUTE_TYPE type, const char *str,
+		    const unsigned char *id, size_t idlen, CK_OBJECT_HANDLE **h, size_t *n)
 {
-	CK_ATTRIBUTE t[3] = { { CKA_LABEL, (void *)label, strlen(label) }, { CKA_CLASS, &cls, sizeof(cls) },
+	CK_ATTRIBUTE t[3] = { { type, (void *)str, strlen(str) }, { CKA_CLASS, &cls, sizeof(cls) },
 			      { CKA_ID, (void *)id, idlen } };
 	CK_OBJECT_HANDLE buf[16];
 	CK_ULONG got = 0;
@@ -195,10 +201,17 @@ static int find_id(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label, co
 	return SGT_OK;
 }
 
+/* Objects of class cls (ANY_CLASS: any) labelled label, and when idlen > 0 whose CKA_ID is id; *h malloc'd. */
+static int find_id(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label, const unsigned char *id, size_t idlen,
+		   CK_OBJECT_HANDLE **h, size_t *n)
+{
+	return find_str(p, cls, CKA_LABEL, label, id, idlen, h, n);
+}
+
 /* Objects of class cls (ANY_CLASS: any) labelled label; *h malloc'd. */
 static int find_label(struct sgt_p11 *p, CK_OBJECT_CLASS cls, const char *label, CK_OBJECT_HANDLE **h, size_t *n)
 {
-	return find_id(p, cls, label, NULL, 0, h, n);
+	return find_str(p, cls, CKA_LABEL, label, NULL, 0, h, n);
 }
 
 /* CKA_ID of h into id (*len 0 when it has none). */
@@ -262,6 +275,7 @@ void sgt_anchor_forget(const struct sgt_p11 *p)
 		signer_p11 = NULL;
 		signer_key = CK_INVALID_HANDLE;
 		signer_cached = 0;
+		anchor_h = CK_INVALID_HANDLE;
 		check_none();
 		cache_disarm();
 	}
@@ -491,11 +505,18 @@ static int refind(struct sgt_p11 *p, const unsigned char dgst[32], unsigned char
 	return rc;
 }
 
-/* The anchor text of h ("signed SEQ HASH SIG"), parsed; 0 when it is not one. */
-static int anchor_of(struct sgt_p11 *p, CK_OBJECT_HANDLE h, struct sgt_audit_anchor *x)
+/*
+ * The signed head an anchor holds, parsed; 0 when it holds none.  An
+ * anchor kept in place (in_place: found by its chain's name in
+ * CKA_APPLICATION) holds it in its label, "<chain> signed SEQ HASH SIG":
+ * CKA_LABEL is the one attribute of a data object SoftHSM2 lets
+ * C_SetAttributeValue change.  One of old holds "signed SEQ HASH SIG\n"
+ * in its CKA_VALUE.
+ */
+static int anchor_of(struct sgt_p11 *p, CK_OBJECT_HANDLE h, int in_place, struct sgt_audit_anchor *x)
 {
-	char buf[800];
-	CK_ATTRIBUTE t = { CKA_VALUE, buf, sizeof(buf) - 1 };
+	char buf[800], *s = buf;
+	CK_ATTRIBUTE t = { in_place ? CKA_LABEL : CKA_VALUE, buf, sizeof(buf) - 1 };
 	size_t len;
 
 	if (p->f->C_GetAttributeValue(p->session, h, &t, 1) != CKR_OK || t.ulValueLen >= sizeof(buf))
@@ -504,7 +525,12 @@ static int anchor_of(struct sgt_p11 *p, CK_OBJECT_HANDLE h, struct sgt_audit_anc
 	buf[len] = '\0';
 	while (len > 0 && buf[len - 1] == '\n')
 		buf[--len] = '\0';
-	return len > 7 && strncmp(buf, "signed ", 7) == 0 && sgt_audit_anchor_parse(buf + 7, len - 7, x) == 0;
+	if (in_place && (s = strstr(buf, " signed ")) != NULL)
+		s++;
+	if (s == NULL)
+		return 0;
+	len -= (size_t)(s - buf);
+	return len > 7 && strncmp(s, "signed ", 7) == 0 && sgt_audit_anchor_parse(s + 7, len - 7, x) == 0;
 }
 
 /* 1 when h is an unnamed anchor holding the head this store signed last (audit.head's). */
@@ -512,7 +538,7 @@ static int is_legacy_mine(struct sgt_p11 *p, CK_OBJECT_HANDLE h)
 {
 	struct sgt_audit_anchor x;
 
-	return legacy.present && anchor_of(p, h, &x) && x.seq == legacy.seq && strcmp(x.hash, legacy.hash) == 0;
+	return legacy.present && anchor_of(p, h, 0, &x) && x.seq == legacy.seq && strcmp(x.hash, legacy.hash) == 0;
 }
 
 /* The label of this chain's anchor: SGT_AUDIT_HEAD_LABEL, '-', its audit key's CKA_ID in hex (up to 16 bytes). */
@@ -524,38 +550,103 @@ static void chain_label(const unsigned char *id, size_t len, char out[64])
 	snprintf(out, 64, "%s-%s", SGT_AUDIT_HEAD_LABEL, hex);
 }
 
+/* The head's text in an anchor kept in place: its label, "<chain> signed SEQ HASH SIG". */
+static void in_place_label(const char *chain, long long seq, const char *hash, const char *sig_b64, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s signed %lld %s %s", chain, seq, hash, sig_b64);
+}
+
+/* h's label set to label: CKR_OK when the token took it. */
+static CK_RV set_label(struct sgt_p11 *p, CK_OBJECT_HANDLE h, const char *label)
+{
+	CK_ATTRIBUTE t = { CKA_LABEL, (void *)label, strlen(label) };
+
+	return p->f->C_SetAttributeValue(p->session, h, &t, 1);
+}
+
 /*
- * The signed head kept on the token: a new data object first, then the
- * old ones go.  Searched for here, under the store lock that orders the
- * chain's appends (a sign lets it go while it signs, and another signer
- * of the store may keep a head meanwhile), so every older anchor of this
- * chain is found and nothing else is destroyed.  A store with no named
- * anchor yet but the unnamed one it signed last keeps its head there
- * until an "audit.anchor" record says it is replaced (migration_due).
+ * Of the chain's anchors kept in place h[0..n), the one holding the
+ * highest head (two exist only if a token was restored or merged): one
+ * read per anchor, none when there is one.
+ */
+static CK_OBJECT_HANDLE newest(struct sgt_p11 *p, const CK_OBJECT_HANDLE *h, size_t n)
+{
+	struct sgt_audit_anchor x, best;
+	CK_OBJECT_HANDLE keep = n > 0 ? h[0] : CK_INVALID_HANDLE;
+	size_t i;
+
+	memset(&best, 0, sizeof(best));
+	for (i = 0; n > 1 && i < n; i++)
+		if (anchor_of(p, h[i], 1, &x) && (!best.present || x.seq > best.seq)) {
+			best = x;
+			keep = h[i];
+		}
+	return keep;
+}
+
+/*
+ * The signed head kept on the token, in its chain's anchor: a data object
+ * whose CKA_APPLICATION names the chain and whose label holds the head,
+ * rewritten in place (one C_SetAttributeValue; SoftHSM2 rewrites one
+ * object file, where making a new object and removing the old wrote one
+ * file per attribute and made and unlinked two).  The anchor is found once
+ * per process, under the store lock that orders the chain's appends (a
+ * sign lets it go while it signs, and another signer of the store may
+ * keep a head meanwhile, in the same object): it is never destroyed while
+ * in use, so its handle stays good until a session is reopened.  The
+ * first head, a token that will not change the label, and a store whose
+ * anchor is still of an older form make a new anchor, and the older ones
+ * of the chain go: the named ones labelled with the chain (heads in their
+ * value), and the unnamed one this store signed last.  A store with no
+ * named anchor but that unnamed one keeps its head there until an
+ * "audit.anchor" record says it is replaced (migration_due).  A token
+ * that refuses a head in a label keeps it in a named anchor's value, made
+ * anew at every head as before.
  */
 static int keep_head(void *ctx, long long seq, const char *hash, const char *sig_b64)
 {
 	const char *token = ((struct sgt_p11 *)ctx)->token;
 	struct sgt_p11 p;
-	CK_OBJECT_HANDLE *old = NULL, *unnamed = NULL, obj;
+	CK_OBJECT_HANDLE *old = NULL, *unnamed = NULL, *placed = NULL, obj, at = CK_INVALID_HANDLE;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	char text[800], label[64];
-	size_t n = 0, nu = 0, i, mine = 0;
-	int rc, stay_unnamed = 0;
-	CK_RV rv;
+	char text[800], label[64], chain[64], long_label[900];
+	size_t n = 0, nu = 0, np = 0, i, mine = 0;
+	int rc, stay_unnamed = 0, in_place;
+	CK_RV rv = CKR_OK;
 
 	snprintf(text, sizeof(text), "signed %lld %s %s\n", seq, hash, sig_b64);
 	/* named by the chain's audit key (data objects have no CKA_ID); a key without one keeps an unnamed anchor, as before */
-	if (key_idlen > 0)
-		chain_label(key_id, key_idlen, label);
+	in_place = key_idlen > 0;
+	if (in_place)
+		chain_label(key_id, key_idlen, chain);
 	else
-		snprintf(label, sizeof(label), "%s", SGT_AUDIT_HEAD_LABEL);
+		snprintf(chain, sizeof(chain), "%s", SGT_AUDIT_HEAD_LABEL);
+	snprintf(label, sizeof(label), "%s", chain);
 	if ((rc = attach(ctx, &p, 1)) != SGT_OK)
 		return rc;
+	if (in_place) {
+		in_place_label(chain, seq, hash, sig_b64, long_label, sizeof(long_label));
+		/* found earlier in this process, no session reopened since: the same object */
+		if (anchor_h != CK_INVALID_HANDLE && anchor_reopens == p.reopens && !migration_due &&
+		    set_label(&p, anchor_h, long_label) == CKR_OK)
+			goto out;
+		anchor_h = CK_INVALID_HANDLE;
+		if ((rc = find_str(&p, CKO_DATA, CKA_APPLICATION, chain, NULL, 0, &placed, &np)) != SGT_OK)
+			goto out;
+		at = newest(&p, placed, np);
+		if (at != CK_INVALID_HANDLE && !migration_due && set_label(&p, at, long_label) == CKR_OK) {
+			for (i = 0; i < np; i++)
+				if (placed[i] != at)
+					p.f->C_DestroyObject(p.session, placed[i]);
+			anchor_h = at;
+			anchor_reopens = p.reopens;
+			goto out;
+		}
+	}
 	rc = find_label(&p, CKO_DATA, label, &old, &n);
 	/* no named anchor: the unnamed one this store signed last, if any (a store from before chains had names) */
-	if (rc == SGT_OK && key_idlen > 0 && n == 0 && legacy.present &&
+	if (rc == SGT_OK && in_place && n == 0 && (np == 0 || migration_due) && legacy.present &&
 	    (rc = find_label(&p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &unnamed, &nu)) == SGT_OK) {
 		for (i = 0; i < nu; i++)
 			if (is_legacy_mine(&p, unnamed[i]))
@@ -571,11 +662,31 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 			{ CKA_APPLICATION, (void *)"signet", 6 }, { CKA_VALUE, text, strlen(text) },
 		};
 
-		if ((rv = p.f->C_CreateObject(p.session, t, sizeof(t) / sizeof(t[0]), &obj)) != CKR_OK)
+		rv = CKR_GENERAL_ERROR;
+		if (in_place && !stay_unnamed) {
+			/* the anchor kept in place: its chain's name to find it by, the head in its label */
+			static const char note[] = "signet audit anchor: the signed head is in the label\n";
+
+			t[3] = (CK_ATTRIBUTE){ CKA_LABEL, long_label, strlen(long_label) };
+			t[4] = (CK_ATTRIBUTE){ CKA_APPLICATION, chain, strlen(chain) };
+			t[5] = (CK_ATTRIBUTE){ CKA_VALUE, (void *)note, sizeof(note) - 1 };
+			if ((rv = p.f->C_CreateObject(p.session, t, sizeof(t) / sizeof(t[0]), &obj)) == CKR_OK) {
+				anchor_h = obj;
+				anchor_reopens = p.reopens;
+			} else {
+				/* a token that takes no head in a label: the named anchor of old, made anew at every head */
+				t[3] = (CK_ATTRIBUTE){ CKA_LABEL, label, strlen(label) };
+				t[4] = (CK_ATTRIBUTE){ CKA_APPLICATION, (void *)"signet", 6 };
+				t[5] = (CK_ATTRIBUTE){ CKA_VALUE, text, strlen(text) };
+			}
+		}
+		if (rv != CKR_OK && (rv = p.f->C_CreateObject(p.session, t, sizeof(t) / sizeof(t[0]), &obj)) != CKR_OK)
 			rc = sgt_err(SGT_ERR_HSM, "cannot keep the audit head on token '%s' (%s)", token, sgt_p11_rv_name(rv));
 		/* the older ones of this chain go, and the unnamed one this store signed last (kept, or replaced) */
 		for (i = 0; rc == SGT_OK && i < n; i++)
 			p.f->C_DestroyObject(p.session, old[i]);
+		for (i = 0; rc == SGT_OK && i < np; i++)
+			p.f->C_DestroyObject(p.session, placed[i]);
 		for (i = 0; rc == SGT_OK && i < mine; i++)
 			p.f->C_DestroyObject(p.session, unnamed[i]);
 		if (rc == SGT_OK && stay_unnamed) {
@@ -588,8 +699,10 @@ static int keep_head(void *ctx, long long seq, const char *hash, const char *sig
 			migration_due = 0;	/* replaced: the audit.anchor record is in this append */
 		}
 	}
+out:
 	free(old);
 	free(unnamed);
+	free(placed);
 	detach(ctx, &p);
 	return rc;
 }
@@ -794,6 +907,7 @@ void sgt_anchor_start(struct sgt_p11 *handle, const struct sgt_store *st, EVP_PK
 	head_signer = s;
 	signer_p11 = handle;
 	signer_key = CK_INVALID_HANDLE;	/* found at the first head */
+	anchor_h = CK_INVALID_HANDLE;	/* and the anchor, where it keeps it */
 	signer_cached = 0;
 	check_none();	/* just made, its audit.pub from its own public key */
 	cache_arm(st->dir, pub, 1);	/* its CKA_ID, cached with its first head */
@@ -858,6 +972,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	sgt_silent++;
 	key_idlen = 0;
 	migration_due = 0;
+	anchor_h = CK_INVALID_HANDLE;
 	rc = sgt_audit_pub_load(st, &file);
 	rc = rc ? rc : sgt_audit_head_load(st, &head);
 	/*
@@ -961,7 +1076,7 @@ int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pu
 	EVP_PKEY *want = NULL;
 	char label[64];
 	size_t n = 0, i;
-	int rc;
+	int rc, in_place = 0;
 
 	*pub = NULL;
 	memset(a, 0, sizeof(*a));
@@ -972,10 +1087,17 @@ int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pu
 	key_idlen = 0;
 	if ((rc = token_pub(p, want, pub, NULL)) != SGT_OK)
 		goto out;
-	/* This chain's anchor (labelled with its audit key's CKA_ID); an unnamed one only while it has none. */
+	/*
+	 * This chain's anchor (named by its audit key's CKA_ID): the one kept in
+	 * place, else one of old labelled with the chain's name; an unnamed one
+	 * only while it has none.
+	 */
 	if (*pub != NULL && key_idlen > 0) {
 		chain_label(key_id, key_idlen, label);
-		if ((rc = find_label(p, CKO_DATA, label, &h, &n)) != SGT_OK)
+		if ((rc = find_str(p, CKO_DATA, CKA_APPLICATION, label, NULL, 0, &h, &n)) != SGT_OK)
+			goto out;
+		in_place = n > 0;
+		if (n == 0 && (rc = find_label(p, CKO_DATA, label, &h, &n)) != SGT_OK)
 			goto out;
 	}
 	if (n == 0 && (rc = find_label(p, CKO_DATA, SGT_AUDIT_HEAD_LABEL, &h, &n)) != SGT_OK)
@@ -983,11 +1105,11 @@ int sgt_anchor_read(const struct sgt_store *st, struct sgt_p11 *p, EVP_PKEY **pu
 	/* A token holding an audit key can hold one: its mechanisms are asked only when it holds none. */
 	if (*pub == NULL)
 		*keyable = audit_alg(p) != SGT_ALG_NONE;
-	/* Two objects exist only between the new one's creation and the old one's removal: take the newer. */
+	/* Two exist only between a new one's creation and the old one's removal, or on a restored token: the newer. */
 	for (i = 0; i < n; i++) {
 		struct sgt_audit_anchor x;
 
-		if (anchor_of(p, h[i], &x) && (!a->present || x.seq > a->seq))
+		if (anchor_of(p, h[i], in_place, &x) && (!a->present || x.seq > a->seq))
 			*a = x;
 	}
 out:

@@ -116,8 +116,9 @@ sig 0 audit custody
 reset
 for t in privkey pubkey; do p11tool --login --pin "$(user_pin)" --delete-object --type "$t" --label signet-audit >/dev/null 2>&1 ||
   fail "could not delete the audit key ($t)"; done
-# (the anchor is labelled signet-audit-head-<CKA_ID of the store's audit key>, docs/audit.md)
-anchor=$(p11tool --list-objects --type data 2>/dev/null | sed -n "s/^ *label: *'\(signet-audit-head-[0-9a-f]*\)'$/\1/p")
+# (the anchor's label is its chain, signet-audit-head-<CKA_ID of the store's audit key>, then the signed head kept
+# in place: "signed SEQ HASH SIG", docs/audit.md)
+anchor=$(p11tool --list-objects --type data 2>/dev/null | sed -n "s/^ *label: *'\(signet-audit-head-[0-9a-f]* signed [0-9]* [0-9a-f]\{64\} [A-Za-z0-9+\/=]*\)'$/\1/p")
 [ -n "$anchor" ] || fail "no anchor named by the audit key on the token"
 p11tool --login --pin "$(user_pin)" --delete-object --type data --label "$anchor" >/dev/null 2>&1 || fail "could not delete the anchor"
 forget_deleted

@@ -8,7 +8,9 @@
 # one external token, appending alternately: both verify clean after each
 # append, each against its own anchor.  A store from before chains had
 # names (one unnamed anchor) keeps verifying, and its next state-changing
-# command gives the anchor its name, recorded.
+# command gives the anchor its name, recorded.  A named anchor of old (its
+# head in its value) is read, and the next head moves it into one kept in
+# place: one object file, rewritten by every later head.
 . "$(dirname "$0")/../lib.sh"
 mkdir -p "$T/ext/tokens"
 printf 'directories.tokendir = %s/ext/tokens\nobjectstore.backend = file\n' "$T" >"$T/ext/conf"
@@ -17,8 +19,12 @@ echo 1234 >"$T/pin"
 chmod 600 "$T/pin"
 softhsm2-util --init-token --free --label prod --so-pin 5678 --pin 1234 >/dev/null
 printf 'firmware\n' >"$T/img.bin"
+# data_labels: the data objects' labels up to the first space (an anchor kept in place: its chain; docs/audit.md).
 data_labels() { pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --list-objects --type data 2>/dev/null |
-  sed -n "s/^ *label: *'\(.*\)'$/\1/p" | sort; }
+  sed -n "s/^ *label: *'\([^ ']*\).*'$/\1/p" | sort; }
+# full_label CHAIN: the whole label of the anchor of CHAIN kept in place ("CHAIN signed SEQ HASH SIG").
+full_label() { pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --list-objects --type data 2>/dev/null |
+  sed -n "s/^ *label: *'\($1 signed .*\)'$/\1/p"; }
 # anchor_of STORE: the label of STORE's anchor: signet-audit-head-<CKA_ID of the audit key audit.pub names>.
 anchor_of() {
   local id
@@ -59,7 +65,7 @@ done
 
 # Removing one store's anchor is seen by that store only.
 pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --login --pin 1234 --delete-object --type data \
-  --label "$(anchor_of "$T/a")" >/dev/null 2>&1 || fail "could not delete a's anchor"
+  --label "$(full_label "$(anchor_of "$T/a")")" >/dev/null 2>&1 || fail "could not delete a's anchor"
 sig 0 --store "$T/b" audit verify
 has "$T/out" "the token's anchor"
 
@@ -109,10 +115,12 @@ softhsm2-util --delete-token --token prod >/dev/null 2>&1
 softhsm2-util --init-token --free --label prod --so-pin 5678 --pin 1234 >/dev/null
 sig 0 --store "$T/c" init --module "$SOFTHSM_MODULE" --token prod --pin-file "$T/pin"
 name=$(anchor_of "$T/c")
-v=$(pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --read-object --type data --label "$name" 2>/dev/null)
-[ -n "$v" ] || fail "no named anchor to turn into an old one"
-pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --login --pin 1234 --delete-object --type data --label "$name" >/dev/null 2>&1
-printf '%s' "$v" >"$T/old.anchor"
+full=$(full_label "$name")
+[ -n "$full" ] || fail "no anchor of c's chain kept in place"
+# an anchor of old holds its head in its value: "signed SEQ HASH SIG"
+v="${full#"$name "}"
+pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --login --pin 1234 --delete-object --type data --label "$full" >/dev/null 2>&1
+printf '%s\n' "$v" >"$T/old.anchor"
 pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --login --pin 1234 --write-object "$T/old.anchor" --type data \
   --label signet-audit-head --application-label signet >/dev/null 2>&1 || fail "could not write an unnamed anchor"
 eq "$(data_labels)" signet-audit-head "the old store's anchor"
@@ -123,4 +131,27 @@ grep -q "\"op\":\"audit.anchor\".*\"anchor\":\"$name\"" "$T/c/audit.log" || fail
 eq "$(data_labels)" "$name" "the anchor after the migration"
 sig 0 --store "$T/c" audit verify
 has "$T/out" "the token's anchor \(record $(wc -l <"$T/c/audit.log")\) is in the log"
+
+# A named anchor of old (the chain's name as its label, the head in its value, made anew at every head):
+# read by verify, and the next head moves it into an anchor kept in place, which the heads after it rewrite.
+full=$(full_label "$name")
+v="${full#"$name "}"
+pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --login --pin 1234 --delete-object --type data --label "$full" >/dev/null 2>&1
+printf '%s\n' "$v" >"$T/old.anchor"
+pkcs11-tool --module "$SOFTHSM_MODULE" --token-label prod --login --pin 1234 --write-object "$T/old.anchor" --type data \
+  --label "$name" --application-label signet >/dev/null 2>&1 || fail "could not write a named anchor of old"
+eq "$(full_label "$name")" "" "no anchor kept in place before the next head"
+sig 0 --store "$T/c" audit verify
+has "$T/out" "the token's anchor \(record $(wc -l <"$T/c/audit.log")\) is in the log"
+sig 0 --store "$T/c" sign "$T/img.bin" --key kc
+eq "$(data_labels)" "$name" "one anchor after the move"
+[ -n "$(full_label "$name")" ] || fail "the head is not kept in place after the move"
+obj=$(ls "$T/ext/tokens"/*/*.object | xargs grep -l "$name" 2>/dev/null)
+[ "$(echo "$obj" | wc -l)" -eq 1 ] || fail "not one object file holds the chain's anchor: $obj"
+for i in 1 2; do sig 0 --store "$T/c" sign "$T/img.bin" --key kc; done
+eq "$(ls "$T/ext/tokens"/*/*.object | xargs grep -l "$name" 2>/dev/null)" "$obj" "the anchor's object file after two more heads"
+n=$(wc -l <"$T/c/audit.log")
+eq "$(full_label "$name" | cut -d' ' -f3)" "$n" "the record the anchor names"
+sig 0 --store "$T/c" audit verify
+has "$T/out" "the token's anchor \(record $n\) is in the log"
 exit 0
