@@ -9,6 +9,8 @@
 
 #include "sshsig.h"
 
+struct sgt_policy;
+
 /*
  * Loads the allowed_signers file named by a policy: an absolute path as
  * is, else relative to store_dir (required then).  The path read goes to
@@ -58,6 +60,14 @@ struct sgt_keyrec;
 int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *rec, const char *fleet,
 			  char *const *images, int nimages, char *const *sigs, int nsigs, const char *approvals_dir,
 			  json_t **details);
+/*
+ * The same gate under pol, the policy sgt_approve_policy_name names,
+ * already read by the caller (NULL: it names none), so that a sign reads
+ * its policy file once.
+ */
+int sgt_approve_sign_gate_pol(const struct sgt_store *st, const struct sgt_keyrec *rec, const struct sgt_policy *pol,
+			      const char *fleet, char *const *images, int nimages, char *const *sigs, int nsigs,
+			      const char *approvals_dir, json_t **details);
 
 /* The policy whose approvals block rules key rec: its own, else the store's (NULL: none). */
 const char *sgt_approve_policy_name(const struct sgt_store *st, const struct sgt_keyrec *rec);

@@ -197,6 +197,27 @@ s=$(printf '%s\n' $s | sort -n | sed -n 11p) t=$(printf '%s\n' $t | sort -n | se
 awk -v s="$s" -v t="$t" 'BEGIN{printf "one image, one process (median of 21): signet %.1f ms  pkcs11-tool --sign %.1f ms  ratio %.2fx (target on disk <= 1.25x)\n", s/1000, t/1000, s/t}'
 awk -v s="$s" -v u="$u" -v t="$t" 'BEGIN{printf "   the same sign with no fsync at all (not safe; LD_PRELOAD nosync.so): %.1f ms  ratio %.2fx: the fsyncs cost %.1f ms\n", u/1000, u/t, (s-u)/1000}'
 echo "   fsyncs per command: signet sign $(syncs "$SIGNET" --store "$B/store" sign "$one" --key fw --out "$B/one.sig"), pkcs11-tool --sign $(syncs env SOFTHSM2_CONF="$bconf" pkcs11-tool --module "$MOD" --token-label signet --login --pin "$(cat "$B/store/hsm/user.pin")" --sign -m ECDSA --id "$bid" -i "$B/d" -o "$B/p.sig")"
+# Local CPU, apart from the waits: task-clock (perf stat, median of 21 interleaved runs) and
+# instructions (callgrind: the same count on a busy machine, the figure to compare changes by).
+P11ARGS=(pkcs11-tool --module "$MOD" --token-label signet --login
+  --pin "$(cat "$B/store/hsm/user.pin")" --sign -m ECDSA --id "$bid" -i "$B/d" -o "$B/p.sig")
+P11SIGN=(env SOFTHSM2_CONF="$bconf" "${P11ARGS[@]}")
+if command -v perf >/dev/null && perf stat -x, -e task-clock true >/dev/null 2>&1; then
+  tc() { perf stat -x, -e task-clock "$@" 2>&1 >/dev/null | awk -F, '/task-clock/{print $1}'; }
+  s="" t=""
+  for i in $(seq 21); do
+    s="$s $(tc "$SIGNET" --store "$B/store" sign "$one" --key fw --out "$B/one.sig")"
+    t="$t $(tc "${P11SIGN[@]}")"
+  done
+  s=$(printf '%s\n' $s | sort -n | sed -n 11p) t=$(printf '%s\n' $t | sort -n | sed -n 11p)
+  awk -v s="$s" -v t="$t" 'BEGIN{printf "   CPU (task-clock, median of 21): signet %.1f ms  pkcs11-tool --sign %.1f ms  ratio %.2fx\n", s, t, s/t}'
+fi
+if command -v valgrind >/dev/null; then
+  ir() { SOFTHSM2_CONF="$bconf" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
+    sed -n 's/.*Collected : *//p'; }
+  s=$(ir "$SIGNET" --store "$B/store" sign "$one" --key fw --out "$B/one.sig") t=$(ir "${P11ARGS[@]}")
+  awk -v s="$s" -v t="$t" 'BEGIN{printf "   instructions (callgrind): signet %.1fM  pkcs11-tool --sign %.1fM  ratio %.2fx (signet also hashes the image)\n", s/1e6, t/1e6, s/t}'
+fi
 rm -rf "$B"
 }
 median5() { sort -n | sed -n 3p; }

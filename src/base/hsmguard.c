@@ -653,7 +653,6 @@ static int guard_token_dir(const struct tokdir *td, int *damaged_seen, json_t *r
 			seen_add(&now, de->d_name, &sb);
 			continue;
 		}
-		changed = 1;
 		if ((rc = slurp(live, &lb, &ll)) != SGT_OK || (rc = slurp(good, &gb, &gl)) != SGT_OK) {
 			free(lb);
 			break;
@@ -681,11 +680,24 @@ static int guard_token_dir(const struct tokdir *td, int *damaged_seen, json_t *r
 				differs = 0;
 			if (differs)
 				rc = sgt_atomic_write(good, lb, ll, 0);
-			/* the stat from before the read: no process has the module loaded, so nothing wrote since */
-			if (rc == SGT_OK)
+			/*
+			 * The list holds files equal to their good copy, by the stat from
+			 * before the read (no process has the module loaded, so nothing
+			 * wrote since).  One whose copy was left as it is (token.object
+			 * and generation, rewritten at every login and object made; the
+			 * anchor, at every signed head) is read at every command
+			 * instead: a few hundred bytes, where keeping it listed rewrote
+			 * the list (a file made and renamed) at every command.
+			 */
+			if (rc == SGT_OK && !differs && gb != NULL && (gl != ll || memcmp(gb, lb, ll) != 0)) {
+				/* read again next time */
+			} else if (rc == SGT_OK) {
 				seen_add(&now, de->d_name, &sb);
+				changed = 1;
+			}
 		} else if (lb != NULL && gb == NULL && ll == 0 && strcmp(de->d_name, "token.object") != 0) {
 			/* An object file created empty by a generation that never finished holds nothing. */
+			changed = 1;
 			if ((rc = move_aside(td, de->d_name, live)) == SGT_OK)
 				note_repair(repairs, "empty object file of an interrupted key generation moved to hsm/quarantine", live);
 		} else if (lb != NULL) {

@@ -23,38 +23,47 @@ void sgt_pin_wipe(struct sgt_pin *pin)
 	OPENSSL_cleanse(pin, sizeof(*pin));
 }
 
-/* Reads up to the first newline or EOF from fd into pin. */
+/*
+ * Reads up to the first newline or EOF from fd into pin.  A FIFO or
+ * terminal may never answer: Ctrl-C and SIGTERM get through even while
+ * signals are held (one window around the whole read, not one per byte).
+ */
 static int read_fd(int fd, const char *what, struct sgt_pin *pin)
 {
 	char c;
+	int rc = SGT_OK;
 
 	sgt_pin_wipe(pin);
+	sgt_sig_window_open();
 	for (;;) {
-		ssize_t n;
+		ssize_t n = read(fd, &c, 1);
 
-		/* A FIFO or terminal may never answer: Ctrl-C and SIGTERM get through even while signals are held. */
-		sgt_sig_window_open();
-		n = read(fd, &c, 1);
-		sgt_sig_window_close();
-		if (sgt_sig_pending()) {
-			sgt_pin_wipe(pin);
-			return sgt_err(SGT_ERR_DATA, "interrupted while reading the PIN from %s", what);
+		if (sgt_sig_window_caught()) {
+			rc = sgt_err(SGT_ERR_DATA, "interrupted while reading the PIN from %s", what);
+			break;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			sgt_pin_wipe(pin);
-			return sgt_err(SGT_ERR_DATA, "cannot read PIN from %s: %s", what, strerror(errno));
+			rc = sgt_err(SGT_ERR_DATA, "cannot read PIN from %s: %s", what, strerror(errno));
+			break;
 		}
 		if (n == 0 || c == '\n')
 			break;
 		if (pin->len >= SGT_PIN_MAX) {
-			sgt_pin_wipe(pin);
-			return sgt_err(SGT_ERR_DATA, "PIN in %s is longer than %d bytes", what, SGT_PIN_MAX);
+			rc = sgt_err(SGT_ERR_DATA, "PIN in %s is longer than %d bytes", what, SGT_PIN_MAX);
+			break;
 		}
 		pin->value[pin->len++] = c;
 	}
+	sgt_sig_window_close();
 	OPENSSL_cleanse(&c, sizeof(c));
+	if (rc == SGT_OK && sgt_sig_pending())
+		rc = sgt_err(SGT_ERR_DATA, "interrupted while reading the PIN from %s", what);
+	if (rc != SGT_OK) {
+		sgt_pin_wipe(pin);
+		return rc;
+	}
 	if (pin->len > 0 && pin->value[pin->len - 1] == '\r')
 		pin->value[--pin->len] = '\0';
 	if (pin->len == 0)

@@ -96,6 +96,7 @@ struct signing {
 	const char *alg;
 	const char *cert_name;
 	const char *pol_name;		/* the key's policy (the record's or the store's), or NULL */
+	struct sgt_policy *pol;		/* that policy, read once for the approvals gate and the digest */
 	char pol_hash[16];		/* its signing.hash, "" when it gives none */
 	/* IMAGE '-': standard input, hashed once before the token was opened */
 	unsigned char in_dgst[EVP_MAX_MD_SIZE];
@@ -126,23 +127,16 @@ static int load_current_cert(struct signing *s)
  */
 static int choose_md(struct signing *s, const char *hash, int ota)
 {
-	struct sgt_policy *pol = NULL;
-	const char *pname = s->rec.policy[0] ? s->rec.policy : s->st.cfg.policy;
-	int rc;
+	const struct sgt_policy *pol = s->pol;
+	const char *pname = sgt_approve_policy_name(&s->st, &s->rec);
 
-	if ((hash == NULL || ota) && pname != NULL && pname[0] != '\0') {
-		if ((rc = sgt_policy_find(s->st.dir, pname, &pol)) != SGT_OK)
-			return rc;
+	if ((hash == NULL || ota) && pol != NULL) {
 		s->pol_name = pname;
 		if (pol->signing_hash)
 			snprintf(s->pol_hash, sizeof(s->pol_hash), "%s", pol->signing_hash);
-		if (hash == NULL && pol->signing_hash && (s->md = sgt_sign_md(pol->signing_hash)) == NULL) {
-			rc = sgt_err(SGT_ERR_DATA, "policy '%s' asks for signing hash '%s', which signet cannot sign with",
-				     pname, pol->signing_hash);
-			sgt_policy_free(pol);
-			return rc;
-		}
-		sgt_policy_free(pol);
+		if (hash == NULL && pol->signing_hash && (s->md = sgt_sign_md(pol->signing_hash)) == NULL)
+			return sgt_err(SGT_ERR_DATA, "policy '%s' asks for signing hash '%s', which signet cannot sign with",
+				       pname, pol->signing_hash);
 	}
 	if (hash != NULL && (s->md = sgt_sign_md(hash)) == NULL)
 		return cmd_usage("sign", "unknown --hash '%s': use sha256, sha1, sha384 or sha512", hash);
@@ -334,9 +328,9 @@ static int ota_update_check(const struct ota_update *u, int nimages, const char 
 static int chain_pem(struct signing *s, struct sgt_buf *pem)
 {
 	struct sgt_keyrec *recs = NULL;
-	X509 *cur = X509_dup(s->cert);
+	X509 *cur = X509_up_ref(s->cert) == 1 ? s->cert : NULL;	/* not X509_dup: that decodes its key again */
 	size_t n = 0, i, depth;
-	int rc = sgt_keyrec_list(&s->st, &recs, &n);
+	int rc = cur != NULL ? sgt_keyrec_list(&s->st, &recs, &n) : sgt_err(SGT_ERR_DATA, "out of memory");
 
 	if (rc == SGT_OK && sgt_buf_printf(pem, "%s", s->cert_pem) != SGT_OK)
 		rc = SGT_ERR_DATA;
@@ -637,7 +631,7 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	struct made made[2];
 	int r2, noutputs = 0, in_flight = 0;
 	char **images = NULL, **approvals = NULL;
-	const char *approvals_dir = NULL;
+	const char *approvals_dir = NULL, *pname;
 	int napprovals = 0;
 	int started = 0, c, rc = SGT_OK, i, opened = 0, nimages = 0;
 
@@ -720,9 +714,13 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 			sgt_record_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
 		goto out;
 	}
+	/* The key's policy, read once; one that cannot be read stops the sign (the gate fails closed). */
+	if ((pname = sgt_approve_policy_name(&s.st, &s.rec)) != NULL &&
+	    (rc = sgt_policy_find(s.st.dir, pname, &s.pol)) != SGT_OK)
+		goto out;
 	/* The two-person rule, when the key's policy asks for approvals (approve.h). */
-	if ((rc = sgt_approve_sign_gate(&s.st, &s.rec, fleet, images, nimages, approvals, napprovals, approvals_dir,
-					&s.approval)) != SGT_OK) {
+	if ((rc = sgt_approve_sign_gate_pol(&s.st, &s.rec, s.pol, fleet, images, nimages, approvals, napprovals,
+					    approvals_dir, &s.approval)) != SGT_OK) {
 		if (rc == SGT_ERR_VERDICT)
 			sgt_record_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
 		goto out;
@@ -872,6 +870,7 @@ out:
 	EVP_PKEY_free(s.pub);
 	sgt_token_free(s.tok);
 	json_decref(s.approval);
+	sgt_policy_free(s.pol);
 	X509_free(s.cert);
 	free(s.cert_pem);
 	if (opened)

@@ -17,11 +17,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #include "audit.h"
 #include "dbstore.h"
+#include "pkey.h"
 
 static const char zero_hash[] =
 	"0000000000000000000000000000000000000000000000000000000000000000";
@@ -183,8 +185,32 @@ int sgt_audit_pub_load(const struct sgt_store *st, EVP_PKEY **out)
 		free(path);
 		return rc;
 	}
-	if ((*out = PEM_read_PUBKEY(f, NULL, NULL, NULL)) == NULL)
-		rc = sgt_err(SGT_ERR_DATA, "'%s' is not a public key (PEM): %s", path, sgt_ossl_why());
+	/*
+	 * The usual audit.pub, one P-256 (or P-384) key: read from its exact
+	 * SPKI (sgt_pkey_spki_ec, which refuses a point off the curve as the
+	 * decoders do) instead of through OpenSSL 3.0's decoder chain, read at
+	 * every command that logs in.  Anything else: as OpenSSL reads it.
+	 */
+	{
+		BIO *b = BIO_new_fp(f, BIO_NOCLOSE);
+		char *name = NULL, *header = NULL;
+		unsigned char *der = NULL;
+		long len = 0;
+
+		if (b != NULL && PEM_read_bio(b, &name, &header, &der, &len) == 1 && strcmp(name, "PUBLIC KEY") == 0 &&
+		    header[0] == '\0' && len > 0)
+			(void)sgt_pkey_spki_ec(der, (size_t)len, out);
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(der);
+		BIO_free(b);
+		ERR_clear_error();
+	}
+	if (*out == NULL) {
+		rewind(f);
+		if ((*out = PEM_read_PUBKEY(f, NULL, NULL, NULL)) == NULL)
+			rc = sgt_err(SGT_ERR_DATA, "'%s' is not a public key (PEM): %s", path, sgt_ossl_why());
+	}
 	fclose(f);
 	free(path);
 	return rc;

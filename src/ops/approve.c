@@ -234,9 +234,11 @@ struct sign_ask {
  * then N distinct principals must have approved it (sgt_approve_judge).
  */
 static int gate(const struct sgt_store *st, const char *op, const char *label, const char *spki, const char *pname,
-		const struct sign_ask *sa, const json_t *params, const struct sgt_approve_given *g, json_t **details)
+		const struct sgt_policy *given, const struct sign_ask *sa, const json_t *params,
+		const struct sgt_approve_given *g, json_t **details)
 {
-	struct sgt_policy *pol = NULL;
+	struct sgt_policy *read = NULL;
+	const struct sgt_policy *pol = given;
 	struct sgt_signers signers = { 0 };
 	char *req = NULL, *sigs[MAX_SIGS], path[4096], rhash[65], who[1024] = "";
 	const char *seen[MAX_SIGS];
@@ -249,15 +251,17 @@ static int gate(const struct sgt_store *st, const char *op, const char *label, c
 
 	*details = NULL;
 	/* A policy that cannot be read stops the operation (fail closed): it may be the one asking for approvals. */
-	if (pname != NULL && (rc = sgt_policy_find(st->dir, pname, &pol)) != SGT_OK) {
+	if (given == NULL && pname != NULL && (rc = sgt_policy_find(st->dir, pname, &read)) != SGT_OK) {
 		json_decref(approvers);
 		return rc;
 	}
+	if (given == NULL)
+		pol = read;
 	if (pol == NULL || pol->approvals_required == 0) {
 		if (g->nsigs > 0 || g->dir != NULL)
 			sgt_warn("key '%s' needs no approvals (policy %s asks for none): the approvals given were not checked",
 				 label, pol != NULL ? pol->name : "(none)");
-		sgt_policy_free(pol);
+		sgt_policy_free(read);
 		json_decref(approvers);
 		return SGT_OK;
 	}
@@ -365,7 +369,7 @@ out:
 	json_decref(doc);
 	json_decref(approvers);
 	sgt_signers_release(&signers);
-	sgt_policy_free(pol);
+	sgt_policy_free(read);
 	return rc;
 }
 
@@ -376,11 +380,24 @@ int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *r
 	struct sign_ask sa = { fleet, images, nimages };
 	struct sgt_approve_given g = { given, ngiven, approvals_dir };
 
-	return gate(st, "sign", rec->label, rec->spki_sha256, sgt_approve_policy_name(st, rec), &sa, NULL, &g, details);
+	return gate(st, "sign", rec->label, rec->spki_sha256, sgt_approve_policy_name(st, rec), NULL, &sa, NULL, &g,
+		    details);
+}
+
+int sgt_approve_sign_gate_pol(const struct sgt_store *st, const struct sgt_keyrec *rec, const struct sgt_policy *pol,
+			      const char *fleet, char *const *images, int nimages, char *const *given, int ngiven,
+			      const char *approvals_dir, json_t **details)
+{
+	struct sign_ask sa = { fleet, images, nimages };
+	struct sgt_approve_given g = { given, ngiven, approvals_dir };
+
+	return gate(st, "sign", rec->label, rec->spki_sha256, sgt_approve_policy_name(st, rec), pol, &sa, NULL, &g,
+		    details);
 }
 
 int sgt_approve_op_gate(const struct sgt_store *st, const char *op, const char *label, const char *spki,
 			const char *policy, const json_t *params, const struct sgt_approve_given *g, json_t **details)
 {
-	return gate(st, op, label, spki, policy != NULL && policy[0] != '\0' ? policy : NULL, NULL, params, g, details);
+	return gate(st, op, label, spki, policy != NULL && policy[0] != '\0' ? policy : NULL, NULL, NULL, params, g,
+		    details);
 }

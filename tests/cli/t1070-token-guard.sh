@@ -13,7 +13,9 @@ printf 'firmware\n' >"$T/img.bin"
 tok=$(ls -d "$S"/hsm/tokens/*/); tok=${tok%/}
 [ -d "$S/hsm/good/$(basename "$tok")" ] || fail "no known-good copy of the token"
 
-# The reproduction from the issue: SIGKILL at the write of token.object during login.
+# The reproduction from the issue: SIGKILL at the write of token.object during login (counted on a sign
+# like the one killed: after one sign, the guard's list no longer changes from one sign to the next).
+sig 0 sign "$T/img.bin" --key fw
 n=$(strace -y -o "$T/tr" -e trace=write "$SIGNET" sign "$T/img.bin" --key fw >/dev/null 2>&1;
     grep -n 'write(' "$T/tr" | grep 'tokens/.*/token.object>' | head -1 | cut -d: -f1)
 [ -n "$n" ] || { cat "$T/tr"; fail "sign does not write token.object (SoftHSM2 changed?)"; }
@@ -67,6 +69,12 @@ has "$T/out" "the token's anchor \(record $(wc -l <"$S/audit.log")\) is in the l
 seen="$S/hsm/good/$(basename "$tok")/.seen"
 [ -s "$seen" ] || fail "no .seen list after a command"
 grep -qF "$(basename "$obj") " "$seen" || fail ".seen does not list the key's object file"
+# Files whose copy is left as it is (token.object, generation, the anchor) are read each time, not listed:
+# a sign, which rewrites them, leaves the list as it was.
+for f in token.object generation "$(basename "$anc")"; do grep -q "^$f " "$seen" && fail ".seen lists $f"; done
+was=$(stat -c %i.%s.%y "$seen")
+sig 0 sign "$T/img.bin" --key fw
+eq "$(stat -c %i.%s.%y "$seen")" "$was" ".seen after a sign (a rewrite is a new file: a new inode)"
 cp -p "$obj" "$T/obj.keep"
 printf '\377\377\377\377' | dd of="$obj" bs=1 seek=16 conv=notrunc status=none
 touch -r "$T/obj.keep" "$obj"
