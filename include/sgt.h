@@ -70,6 +70,9 @@ struct sgt_buf {
 int sgt_buf_add(struct sgt_buf *b, const void *data, size_t len);
 int sgt_buf_printf(struct sgt_buf *b, const char *fmt, ...) SGT_PRINTF(2, 3);
 void sgt_buf_free(struct sgt_buf *b);
+/* j as json_dumps writes it (flags) and a newline, added to b; j is taken (NULL: out of memory). */
+struct json_t;
+int sgt_buf_json(struct sgt_buf *b, struct json_t *j, size_t flags);
 
 /*
  * Reads a whole file (at most max bytes, else SGT_ERR_DATA) into a

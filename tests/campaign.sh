@@ -5,8 +5,19 @@
 # before the command in $T/pristine and the command's outputs in $T/od.
 command -v strace >/dev/null || fail "strace is needed (make deps installs it)"
 
-# campaign_fresh: the store and the outputs as they were before the command.
-campaign_fresh() { rm -rf "$S" "$T/od"/*; cp -a "$T/pristine" "$S"; }
+# campaign_store: a new store ($S) with key fw and its certificate, an image
+# $T/img.bin and the outputs' directory $T/od.
+campaign_store() {
+  new_store
+  sig 0 key generate fw
+  sig 0 cert issue fw
+  head -c 5000 /dev/urandom >"$T/img.bin"
+  mkdir -p "$T/od"
+}
+
+# campaign_fresh: the store and the outputs as they were before the command
+# ($T/od, and the files matching $CAMPAIGN_OUTS, globs, removed).
+campaign_fresh() { rm -rf "$S" "$T/od"/* ${CAMPAIGN_OUTS:-}; cp -a "$T/pristine" "$S"; }
 
 # campaign_store_whole WHAT [NEXT...]: the next state-changing command (NEXT,
 # by default a sign with key fw of $T/img.bin) succeeds, `audit verify` and
@@ -41,6 +52,37 @@ campaign_kills() {
       kills=$((kills + 1))
       "$check" "$name killed at $sc #$i"
       grep -q "recovered" "$T/next.err" 2>/dev/null && recovered=$((recovered + 1))
+    done
+  done
+  return 0
+}
+
+# campaign_errors NAME "FAULTS" "CMD" CHECK: from a fresh store each time,
+# each fault SC:ERRNO of FAULTS (space-separated) injected by strace at
+# every call of SC that CMD makes, in turn; CMD must succeed or fail with
+# one error line (exit 3 or 4), then CHECK "NAME with ERRNO at SC #I (exit
+# RC)" (CMD's output in $T/out and $T/err, its trace, with file names, in
+# $T/trace).  Adds to $runs, and to $failed when CMD failed.
+campaign_errors() {
+  local name=$1 faults=$2 cmd=$3 check=$4 fault sc err n i rc
+  for fault in $faults; do
+    sc=${fault%%:*} err=${fault#*:}
+    campaign_fresh
+    n=$(strace -f -o "$T/count" -e trace="$sc" $cmd >/dev/null 2>&1; grep -c " $sc(" "$T/count")
+    [ "$n" -gt 0 ] || fail "$name makes no $sc call: the campaign would test nothing"
+    for i in $(seq 1 "$n"); do
+      campaign_fresh
+      strace -f -o "$T/trace" -y -e trace="$sc" -e inject="$sc:error=$err:when=$i" $cmd >"$T/out" 2>"$T/err"
+      rc=$?
+      runs=$((runs + 1))
+      case $rc in
+        0) ;;
+        3|4) failed=$((failed + 1))
+             [ "$(grep -c '^signet: ' "$T/err")" -eq 1 ] ||
+               { cat "$T/err"; fail "$name with $err at $sc #$i: expected one error line"; } ;;
+        *) cat "$T/err"; fail "$name with $err at $sc #$i: exit $rc" ;;
+      esac
+      "$check" "$name with $err at $sc #$i (exit $rc)"
     done
   done
   return 0

@@ -52,6 +52,15 @@ db2_fresh() {
     -c "DROP DATABASE IF EXISTS restored" -c "CREATE DATABASE restored" >/dev/null || fail "createdb restored"
 }
 
+# db_host KEY...: PostgreSQL and the p11-kit server started, $S host alpha of
+# database $DB, each KEY generated on the token with its certificate issued.
+db_host() {
+  local k
+  db_start; token_start
+  sig 0 init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB" --host alpha
+  for k in "$@"; do sig 0 key generate "$k"; sig 0 cert issue "$k"; done
+}
+
 # two_hosts: PostgreSQL and the p11-kit server started; A and B are two
 # hosts' store directories, sa/sb run signet (sig) on each, db_count counts
 # the database's records.

@@ -449,13 +449,30 @@ static char *llstr(long long v, char *buf)
 	return buf;
 }
 
+/* A bigint column of a binary-format result (big-endian int8). */
+static long long col_int8(PGresult *r, int row, int col)
+{
+	const char *p = pq->getvalue(r, row, col);
+	unsigned long long v = 0;
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | (unsigned char)p[i];
+	return (long long)v;
+}
+
 /*
  * Brings the copy in dir up to the database's head (seq, head bytes):
  * files committed after the copy's last record first, then the records,
  * then audit.head.  A copy that does not continue the database's chain is
  * refused: the hosts would no longer share one chain.
+ *
+ * fresh: dir is a new file store (migrate --to-dir), not a host's copy:
+ * every file is written, those people write too, each once
+ * (SGT_WRITE_EXCL), host-local names passed over rather than refused, and
+ * the log written whole like any other file.
  */
-static int sync_copy(const char *dir, long long dbseq, const char *head, size_t headlen)
+static int sync_copy(const char *dir, long long dbseq, const char *head, size_t headlen, int fresh)
 {
 	char *last = NULL, sbuf[32], *hpath = NULL;
 	const char *vals[1];
@@ -497,16 +514,19 @@ static int sync_copy(const char *dir, long long dbseq, const char *head, size_t 
 			char rel[PATH_MAX], *p;
 
 			snprintf(rel, sizeof(rel), "%.*s", pq->getlength(r, i, 0), pq->getvalue(r, i, 0));
+			if (fresh && host_local(rel))
+				continue;
 			if (host_local(rel) || rel[0] == '/') {
 				rc = sgt_err(SGT_ERR_DATA, "database %s names a store file '%s' that no host takes from it", db.name, rel);
 				break;
 			}
-			if (sgt_store_file_kind(rel) == SGT_FILE_PEOPLE)
+			if (!fresh && sgt_store_file_kind(rel) == SGT_FILE_PEOPLE)
 				continue;	/* shared_sync's: never over a local edit */
 			if ((p = path_in(dir, rel)) == NULL)
 				rc = SGT_ERR_DATA;
 			else
-				rc = sgt_atomic_write(p, pq->getvalue(r, i, 1), (size_t)pq->getlength(r, i, 1), 0);
+				rc = sgt_atomic_write(p, pq->getvalue(r, i, 1), (size_t)pq->getlength(r, i, 1),
+						      fresh ? SGT_WRITE_EXCL : 0);
 			free(p);
 		}
 		pq->clear(r);
@@ -526,7 +546,14 @@ static int sync_copy(const char *dir, long long dbseq, const char *head, size_t 
 			rc = sgt_buf_add(&b, pq->getvalue(r, i, 0), (size_t)pq->getlength(r, i, 0));
 			rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
 		}
-		if (rc != SGT_OK || (rc = append_local(dir, &b)) != SGT_OK)
+		if (rc == SGT_OK && fresh) {
+			char *lpath = path_in(dir, "audit.log");
+
+			rc = lpath ? sgt_atomic_write(lpath, b.p, b.len, SGT_WRITE_EXCL) : SGT_ERR_DATA;
+			free(lpath);
+		} else if (rc == SGT_OK)
+			rc = append_local(dir, &b);
+		if (rc != SGT_OK)
 			goto out;
 	}
 	/* audit.head as the database has it (also after this host was cut off between its commit and its copy) */
@@ -534,7 +561,9 @@ static int sync_copy(const char *dir, long long dbseq, const char *head, size_t 
 		rc = SGT_ERR_DATA;
 		goto out;
 	}
-	if (headlen > 0) {
+	if (fresh)
+		rc = sgt_atomic_write(hpath, head, headlen, SGT_WRITE_EXCL);
+	else if (headlen > 0) {
 		sgt_silent++;
 		if (sgt_file_read(hpath, 65536, &cur, &curlen) != SGT_OK)
 			curlen = (size_t)-1;
@@ -848,7 +877,6 @@ static int begin_and_sync(const char *dir, int exclusive)
 
 	for (attempt = 0; attempt < 20; attempt++) {
 		PGresult *r = NULL;
-		long long dbseq;
 		int v;
 
 		const char *begin = exclusive ? "BEGIN ISOLATION LEVEL READ COMMITTED" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
@@ -883,14 +911,7 @@ static int begin_and_sync(const char *dir, int exclusive)
 					 : "SELECT seq, head FROM signet_head WHERE id = 1",
 			       0, NULL, NULL, 1, &r, &retry);
 		if (rc == SGT_OK) {
-			const char *p = pq->getvalue(r, 0, 0);
-			size_t i;
-
-			/* binary int8: big-endian */
-			dbseq = 0;
-			for (i = 0; i < 8; i++)
-				dbseq = (long long)((unsigned long long)dbseq << 8 | (unsigned char)p[i]);
-			rc = sync_copy(dir, dbseq, pq->getvalue(r, 0, 1), (size_t)pq->getlength(r, 0, 1));
+			rc = sync_copy(dir, col_int8(r, 0, 0), pq->getvalue(r, 0, 1), (size_t)pq->getlength(r, 0, 1), 0);
 			pq->clear(r);
 			rc = rc ? rc : shared_sync(dir, &retry);
 		}
@@ -1315,65 +1336,20 @@ done:
 	return rc;
 }
 
-/* Writes the database's files and chain as a file store's into dir (which exists, empty, ours). */
+/* Writes the database's files and chain as a file store's into dir (which exists, empty, ours): sync_copy from seq 0. */
 int sgt_db_migrate_to_dir(const struct sgt_store *st, const char *dir)
 {
-	struct sgt_buf b = { 0 };
 	PGresult *r = NULL;
-	char *p;
-	int rc, i, n;
+	int rc;
 
 	if ((rc = connect_db(st->cfg.db_conninfo)) != SGT_OK)
 		return rc;
 	if (!db.in_tx && (rc = begin_and_sync(st->dir, 1)) != SGT_OK)
 		return rc;
-	if ((rc = q("SELECT path, content FROM signet_files ORDER BY path", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
-		goto out;
-	n = pq->ntuples(r);
-	for (i = 0; i < n && rc == SGT_OK; i++) {
-		char rel[PATH_MAX];
-
-		snprintf(rel, sizeof(rel), "%.*s", pq->getlength(r, i, 0), pq->getvalue(r, i, 0));
-		if (host_local(rel))
-			continue;
-		if ((p = path_in(dir, rel)) == NULL)
-			rc = SGT_ERR_DATA;
-		else
-			rc = sgt_atomic_write(p, pq->getvalue(r, i, 1), (size_t)pq->getlength(r, i, 1), 1);
-		free(p);
-	}
+	if ((rc = q("SELECT seq, head FROM signet_head WHERE id = 1", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
+		return rc;
+	rc = sync_copy(dir, col_int8(r, 0, 0), pq->getvalue(r, 0, 1), (size_t)pq->getlength(r, 0, 1), 1);
 	pq->clear(r);
-	r = NULL;
-	if (rc != SGT_OK)
-		goto out;
-	if ((rc = q("SELECT record FROM signet_audit ORDER BY seq", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
-		goto out;
-	n = pq->ntuples(r);
-	for (i = 0; i < n && rc == SGT_OK; i++) {
-		rc = sgt_buf_add(&b, pq->getvalue(r, i, 0), (size_t)pq->getlength(r, i, 0));
-		rc = rc ? rc : sgt_buf_add(&b, "\n", 1);
-	}
-	pq->clear(r);
-	r = NULL;
-	if (rc != SGT_OK || (p = path_in(dir, "audit.log")) == NULL) {
-		rc = rc ? rc : SGT_ERR_DATA;
-		goto out;
-	}
-	rc = sgt_atomic_write(p, b.p, b.len, 1);
-	free(p);
-	if (rc != SGT_OK)
-		goto out;
-	if ((rc = q("SELECT head FROM signet_head WHERE id = 1", 0, NULL, NULL, 1, &r, NULL)) != SGT_OK)
-		goto out;
-	if ((p = path_in(dir, "audit.head")) == NULL)
-		rc = SGT_ERR_DATA;
-	else
-		rc = sgt_atomic_write(p, pq->getvalue(r, 0, 0), (size_t)pq->getlength(r, 0, 0), 1);
-	free(p);
-out:
-	if (r != NULL)
-		pq->clear(r);
-	sgt_buf_free(&b);
 	return rc;
 }
 
@@ -1421,15 +1397,7 @@ void sgt_db_files_free(struct sgt_db_file *v, size_t n)
 /* One JSON line (compact, keys in order) appended to b; j is taken. */
 static int jsonl_add(struct sgt_buf *b, json_t *j)
 {
-	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	int rc;
-
-	json_decref(j);
-	if (s == NULL)
-		return sgt_err(SGT_ERR_DATA, "out of memory");
-	rc = sgt_buf_printf(b, "%s\n", s);
-	free(s);
-	return rc;
+	return sgt_buf_json(b, j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
 /* A text column of a binary-format result, as a JSON string (NULL: null). */

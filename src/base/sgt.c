@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -149,6 +150,20 @@ int sgt_buf_add(struct sgt_buf *b, const void *data, size_t len)
 	b->len += len;
 	b->p[b->len] = '\0';
 	return SGT_OK;
+}
+
+int sgt_buf_json(struct sgt_buf *b, json_t *j, size_t flags)
+{
+	char *s = j ? json_dumps(j, flags) : NULL;
+	int rc;
+
+	json_decref(j);
+	if (s == NULL)
+		return sgt_err(SGT_ERR_DATA, "out of memory");
+	rc = sgt_buf_add(b, s, strlen(s));
+	rc = rc ? rc : sgt_buf_add(b, "\n", 1);
+	free(s);
+	return rc;
 }
 
 int sgt_buf_printf(struct sgt_buf *b, const char *fmt, ...)

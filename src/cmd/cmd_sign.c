@@ -391,7 +391,6 @@ static int stage_ota_update(struct signing *s, const struct ota_update *u, const
 {
 	unsigned char sha[32];
 	struct sgt_buf chain = { 0 }, note = { 0 }, notepath = { 0 }, t = { 0 };
-	char *text = NULL;
 	const char *image = m->image, *base = strrchr(image, '/') ? strrchr(image, '/') + 1 : image;
 	json_t *doc = NULL, *loc = NULL, *targets = json_array(), *protocols = json_array(), *ccs;
 	char *copy = NULL, *save = NULL, *tok;
@@ -432,9 +431,11 @@ static int stage_ota_update(struct signing *s, const struct ota_update *u, const
 			"targetSelection", "SNAPSHOT", "files", "fileName", u->file_name ? u->file_name : base,
 			"fileLocation", loc, "codeSigning", ccs, "roleArn", u->role);
 	loc = NULL;
-	if (doc == NULL || (text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL ||
-	    sgt_buf_printf(&t, "%s\n", text) != SGT_OK ||
-	    sgt_buf_printf(&note,
+	rc = sgt_buf_json(&t, doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	doc = NULL;
+	if (rc != SGT_OK)
+		goto out;
+	if (sgt_buf_printf(&note,
 		       "%s: the input of `aws iot create-ota-update --cli-input-json file://%s`\n\n"
 		       "The signature in it is base64 already: run AWS CLI v2 with\n"
 		       "'--cli-binary-format base64' (its default).  Do NOT add\n"
@@ -462,7 +463,6 @@ out:
 	sgt_buf_free(&notepath);
 	sgt_buf_free(&t);
 	free(copy);
-	free(text);
 	return rc;
 }
 
@@ -494,8 +494,8 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 		       const char *ota, const char *cert_name, struct batch *b)
 {
 	const char *image = m->image, *sha256 = m->sha256;
-	char *b64 = NULL, *sigpath = NULL, *jtext = NULL;
-	struct sgt_buf text = { 0 };
+	char *b64 = NULL, *sigpath = NULL;
+	struct sgt_buf text = { 0 }, jtext = { 0 };
 	json_t *d = NULL;
 	int rc, to_stdout = out && strcmp(out, "-") == 0;
 
@@ -510,14 +510,10 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 		goto out;
 	}
 	if (ota) {
-		json_t *j = sgt_sign_ota_json(b64, s->cert_pem, cert_name, s->md, s->alg);
-
-		jtext = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(j);
-		if (jtext == NULL) {
-			rc = sgt_err(SGT_ERR_DATA, "out of memory");
+		rc = sgt_buf_json(&jtext, sgt_sign_ota_json(b64, s->cert_pem, cert_name, s->md, s->alg),
+				  JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (rc != SGT_OK)
 			goto out;
-		}
 	}
 	if (!to_stdout) {
 		if ((sigpath = out ? strdup(out) : default_sig_path(image)) == NULL) {
@@ -528,15 +524,8 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 		if ((rc = sgt_tx_stage(b->tx, sigpath, text.p, text.len, SGT_TX_OUT)) != SGT_OK)
 			goto out;
 	}
-	if (ota) {
-		size_t n = strlen(jtext);
-
-		jtext[n] = '\n';	/* json_dumps leaves no newline; the NUL slot takes it */
-		rc = sgt_tx_stage(b->tx, ota, jtext, n + 1, SGT_TX_OUT);
-		jtext[n] = '\0';
-		if (rc != SGT_OK)
-			goto out;
-	}
+	if (ota && (rc = sgt_tx_stage(b->tx, ota, jtext.p, jtext.len, SGT_TX_OUT)) != SGT_OK)
+		goto out;
 	if (b->upd != NULL && (rc = stage_ota_update(s, b->upd, m, b64, b)) != SGT_OK)
 		goto out;
 	d = json_pack("{s:s,s:s,s:s,s:s,s:s}", "image", image, "image_sha256", sha256, "hash", sgt_sign_md_aws(s->md),
@@ -572,7 +561,7 @@ static int stage_image(struct sgt_ctx *ctx, struct signing *s, const struct made
 out:
 	json_decref(d);
 	sgt_buf_free(&text);
-	free(jtext);
+	sgt_buf_free(&jtext);
 	free(sigpath);
 	free(b64);
 	return rc;

@@ -126,7 +126,8 @@ static const char put_help[] =
 	"and allowed_signers must parse: a broken file is refused, nothing recorded.\n"
 	"Files commands write (keys/, certs/, fleets/, rotations/, audit.*) and this\n"
 	"host's own (signet.yaml, lock, hsm/, intents/, shared.sha256) are refused.\n"
-	"Exit 2 for such a path, 3 for a file that does not parse or cannot be read.\n";
+	"Exit 2 for such a path, 3 for a file that does not parse or cannot be read, or\n"
+	"an I/O error (its line says whether the files were recorded).\n";
 
 /* FILE as given: a clean path relative to the store (malloc'd), or a usage error. */
 static int put_rel(const char *sdir, const char *given, char **out)
@@ -306,8 +307,10 @@ static int put(struct sgt_ctx *ctx, int argc, char **argv)
 	}
 	for (i = 0; i < n && rc == SGT_OK; i++)
 		rc = put_check(st.dir, rels[i], paths[i]);
-	if (rc != SGT_OK || (rc = sgt_tx_begin(&st, "store.put", NULL, NULL, NULL, 0, &tx)) != SGT_OK)
+	if (rc != SGT_OK)
 		goto out;
+	sgt_err_hold();
+	rc = sgt_tx_begin(&st, "store.put", NULL, NULL, NULL, 0, &tx);
 	for (i = 0; i < n && rc == SGT_OK; i++) {
 		char hex[65];
 		json_t *details;
@@ -319,8 +322,14 @@ static int put(struct sgt_ctx *ctx, int argc, char **argv)
 		json_decref(details);
 	}
 	/* No file shared without its record: on failure sgt_tx_free rolls back. */
-	if (rc != SGT_OK || (rc = sgt_tx_commit(tx)) != SGT_OK)
+	rc = rc ? rc : sgt_tx_commit(tx);
+	if (rc != SGT_OK) {
+		rc = cmd_failed_because(rc, sgt_tx_committed(tx) ? "recorded, but putting the files in place did not finish "
+								    "(the next command completes it)"
+								  : "nothing put (no store.put record)");
 		goto out;
+	}
+	(void)sgt_err_release();
 	if (ctx->json) {
 		json_t *arr = json_array();
 

@@ -270,20 +270,6 @@ json_t *sgt_fleet_report_json(const struct sgt_fleet_report *rep)
 	return root;
 }
 
-static int render_json(const struct sgt_fleet_report *rep, struct sgt_buf *b)
-{
-	json_t *j = sgt_fleet_report_json(rep);
-	char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-	int rc;
-
-	json_decref(j);
-	if (s == NULL)
-		return sgt_err(SGT_ERR_DATA, "out of memory");
-	rc = sgt_buf_printf(b, "%s\n", s);
-	free(s);
-	return rc;
-}
-
 /* -- CSV ------------------------------------------------------------------------ */
 
 static void csv_cell(struct sgt_buf *b, const char *s, int last)
@@ -875,7 +861,7 @@ int sgt_fleet_render(const struct sgt_fleet_report *rep, enum sgt_fleet_fmt fmt,
 {
 	switch (fmt) {
 	case SGT_FLEET_FMT_TABLE: return render_table(rep, out);
-	case SGT_FLEET_FMT_JSON: return render_json(rep, out);
+	case SGT_FLEET_FMT_JSON: return sgt_buf_json(out, sgt_fleet_report_json(rep), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	case SGT_FLEET_FMT_CSV: return render_csv(rep, out);
 	case SGT_FLEET_FMT_PROMETHEUS: return render_prometheus(rep, out);
 	case SGT_FLEET_FMT_HTML: return render_html(rep, out);

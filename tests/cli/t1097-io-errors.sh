@@ -11,46 +11,19 @@
 # renamed head still named it.  Prints the counts it ran.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/campaign.sh"
-new_store
-sig 0 key generate fw
-sig 0 cert issue fw
-head -c 5000 /dev/urandom >"$T/img.bin"
-mkdir "$T/od"
+campaign_store
 cp -a "$S" "$T/pristine"
 keys_before=$(ls "$S/keys" | sort | tr '\n' ' ')
 
-commands=(
-  "sign|$SIGNET sign $T/img.bin --key fw --out $T/od/img.sig"
-  "generate|$SIGNET key generate k2"
-  "reissue|$SIGNET cert reissue fw"
-)
-faults=("fsync:EIO" "rename:EIO" "write:ENOSPC")
-
+# After each error: the store directory's own fsync, right after the head's rename, counted when it was the one failed.
+io_check() {
+  grep "EIO (" "$T/trace" | grep -q "fsync([0-9]*<$S>)" && dirsync=$((dirsync + 1))
+  campaign_store_whole "$1"
+}
 runs=0 failed=0 dirsync=0
-for entry in "${commands[@]}"; do
-  name=${entry%%|*} cmd=${entry#*|}
-  for fault in "${faults[@]}"; do
-    sc=${fault%%:*} err=${fault#*:}
-    campaign_fresh
-    n=$(strace -f -o "$T/count" -e trace="$sc" $cmd >/dev/null 2>&1; grep -c " $sc(" "$T/count")
-    [ "$n" -gt 0 ] || fail "$name makes no $sc call: the campaign would test nothing"
-    for i in $(seq 1 "$n"); do
-      campaign_fresh
-      strace -f -o "$T/trace" -y -e trace="$sc" -e inject="$sc:error=$err:when=$i" $cmd >"$T/out" 2>"$T/err"
-      rc=$?
-      runs=$((runs + 1))
-      case $rc in
-        0) ;;
-        3|4) failed=$((failed + 1))
-             [ "$(grep -c '^signet: ' "$T/err")" -eq 1 ] ||
-               { cat "$T/err"; fail "$name with $err at $sc #$i: expected one error line"; } ;;
-        *) cat "$T/err"; fail "$name with $err at $sc #$i: exit $rc" ;;
-      esac
-      # The injected fsync of the store directory itself, right after the head's rename.
-      grep "$err (" "$T/trace" | grep -q "fsync([0-9]*<$S>)" && dirsync=$((dirsync + 1))
-      campaign_store_whole "$name with $err at $sc #$i (exit $rc)"
-    done
-  done
+for c in "sign|$SIGNET sign $T/img.bin --key fw --out $T/od/img.sig" "generate|$SIGNET key generate k2" \
+         "reissue|$SIGNET cert reissue fw"; do
+  campaign_errors "${c%%|*}" "fsync:EIO rename:EIO write:ENOSPC" "${c#*|}" io_check
 done
 
 # EACCES at every openat of key generate: SoftHSM2 cannot finish the new pair's files (it wrote part of

@@ -51,6 +51,9 @@ has "$T/err" "in a database already"
 mkdir "$T/taken"; touch "$T/taken/x"
 sig 3 --store "$H" store migrate --to "$T/taken"
 one_line_error
+# a file people write, shared through the database, goes back with the rest
+printf 'release notes\n' >"$H/notes.txt"
+sig 0 --store "$H" store put notes.txt
 hbefore=$(cd "$H" && find . -type f ! -name lock -print0 | sort -z | xargs -0 sha256sum | sha256sum)
 sig 0 --store "$H" store migrate --to "$T/back"
 has "$T/out" "as a file store"
@@ -59,6 +62,8 @@ db_records >"$T/db2.log"
 cmp -s "$T/back/audit.log" "$T/db2.log" || fail "the file store written back is not the database's chain, byte for byte"
 head -c "$(wc -c <"$T/file.log")" "$T/back/audit.log" | cmp -s - "$T/file.log" || fail "the first file store's records changed on the way there and back"
 hasnt "$T/back/signet.yaml" "postgresql"
+cmp -s "$H/notes.txt" "$T/back/notes.txt" || fail "the file store written back lacks notes.txt, shared by store put"
+[ ! -e "$T/back/shared.sha256" ] || fail "the host's shared.sha256 went into the file store"
 sig 0 --store "$T/back" audit verify
 has "$T/out" "audit log intact"
 sig 0 --store "$T/back" key list

@@ -5,12 +5,7 @@
 # staged file is left behind, and the next batch works and verifies.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../dbstore.sh"
-db_start
-token_start
-
-sig 0 init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB" --host alpha
-sig 0 key generate fw
-sig 0 cert issue fw
+db_host fw
 sig 0 key pubkey fw --out "$T/fw.pub"
 mkdir "$T/batch"
 for i in $(seq -w 1 300); do head -c 4000 /dev/urandom >"$T/batch/b$i.bin"; done

@@ -9,11 +9,7 @@
 # check-campaigns).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../dbstore.sh"
-db_start
-token_start
-sig 0 init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB" --host alpha
-sig 0 key generate fw
-sig 0 cert issue fw
+db_host fw
 
 # signet itself killed (SIGKILL, injected by strace) at every sendto (each
 # message to PostgreSQL: BEGIN, the inserts, COMMIT), rename, link, unlink

@@ -10,9 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../dbstore.sh"
 command -v strace >/dev/null || fail "strace is needed (make deps installs it)"
-db_start
-token_start
-sig 0 init --module "$CLIENT" --token shared --pin-file "$T/pin" --db "$DB" --host alpha
+db_host
 mkdir -p "$S/policies"
 sed "s/^name: .*/name: p/" "$TOP/policies/codesign-generic.yaml" >"$S/policies/p.yaml"
 sig 0 store put policies/p.yaml
