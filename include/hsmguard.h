@@ -9,7 +9,9 @@
  * gone.  signet keeps a known-good copy of every token file in
  * <store>/hsm/good/, refreshed (atomically, file by file) before each use of
  * the token, and restores a damaged file from it before the module is
- * loaded.  A file is judged damaged only when it is recognisably so: empty,
+ * loaded.  A data object rewritten in place (the chain's anchor, its label
+ * rewritten at every signed head) keeps the well-formed copy made with it:
+ * restored, it gives back an older head, which audit verify accepts.  A file is judged damaged only when it is recognisably so: empty,
  * shorter than its header, a strict prefix of its good copy, or not a
  * well-formed SoftHSM2 object file while its good copy is.  A file with no
  * good copy is never deleted: an empty one (an interrupted key generation
