@@ -19,7 +19,10 @@
  * it a write-protected token: C_OpenSession answers a read-write request
  * with CKR_TOKEN_WRITE_PROTECTED.  SHIM_SIGN_WAIT=FILE makes the first
  * C_Sign create FILE.waiting, then wait (up to 60 s) until FILE exists: a
- * test lets another signer run in between.  Never built into signet.
+ * test lets another signer run in between.  SHIM_LABEL_MAX=N makes
+ * C_CreateObject and C_SetAttributeValue answer CKR_ATTRIBUTE_VALUE_INVALID
+ * to a CKA_LABEL longer than N bytes, as a token with short labels does.
+ * Never built into signet.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -180,6 +183,32 @@ static CK_RV shim_get_attribute_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, C
 	return rv;
 }
 
+/* SHIM_LABEL_MAX: a label longer than the token takes. */
+static int label_too_long(CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+	const char *m = getenv("SHIM_LABEL_MAX");
+	CK_ULONG i;
+
+	for (i = 0; m != NULL && i < n; i++)
+		if (t[i].type == CKA_LABEL && t[i].ulValueLen > strtoul(m, NULL, 10))
+			return 1;
+	return 0;
+}
+
+static CK_RV shim_create_object(CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR o)
+{
+	if (label_too_long(t, n))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	return real->C_CreateObject(s, t, n, o);
+}
+
+static CK_RV shim_set_attribute_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t, CK_ULONG n)
+{
+	if (label_too_long(t, n))
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	return real->C_SetAttributeValue(s, o, t, n);
+}
+
 static CK_RV shim_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app, CK_NOTIFY notify,
 				CK_SESSION_HANDLE_PTR session)
 {
@@ -210,6 +239,8 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 	shim.C_GetMechanismList = shim_get_mechanism_list;
 	shim.C_GetMechanismInfo = shim_get_mechanism_info;
 	shim.C_OpenSession = shim_open_session;
+	shim.C_CreateObject = shim_create_object;
+	shim.C_SetAttributeValue = shim_set_attribute_value;
 	*list = &shim;
 	return CKR_OK;
 }
