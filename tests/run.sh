@@ -96,6 +96,12 @@ if [ "$dates" != 0 ]; then
   fi
   if [ "${#dated[@]}" -gt 0 ]; then
     command -v faketime >/dev/null || { echo "tests/run.sh: faketime is not installed (apt-get install faketime)" >&2; exit 2; }
+    # The faketime wrapper names its semaphore and shared memory by its pid and removes them at exit; one
+    # killed (a test run stopped) leaves them, and a later wrapper given that pid fails ("sem_open: File
+    # exists").  Those of processes that are gone are removed.
+    for f in /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_*; do
+      [ -O "$f" ] && ! kill -0 "${f##*_}" 2>/dev/null && rm -f "$f"
+    done
     for clock in '+400d' '@2038-02-01 00:00:00'; do
       wrap=(env NO_FAKE_STAT=1 faketime -f "$clock")
       label=${clock#@}

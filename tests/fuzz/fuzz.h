@@ -9,6 +9,7 @@
 #define SGT_FUZZ_H
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,10 +22,28 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Once per process: errors silenced, a 0700 scratch directory made. */
+static char fuzz_scratch[64];
+
+static inline int fuzz_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);	/* what cannot go stays; the walk goes on */
+	return 0;
+}
+
+/* At exit: the scratch directory goes, with what the parsers left in it. */
+static inline void fuzz_cleanup(void)
+{
+	if (fuzz_scratch[0] != '\0')
+		nftw(fuzz_scratch, fuzz_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Once per process: errors silenced, a 0700 scratch directory made (removed at exit). */
 static inline const char *fuzz_dir(void)
 {
-	static char dir[64];
+	char *dir = fuzz_scratch;
 
 	if (dir[0] == '\0') {
 		const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
@@ -32,9 +51,10 @@ static inline const char *fuzz_dir(void)
 		umask(077);
 		sgt_silent = 1;
 		sgt_quiet = 1;
-		snprintf(dir, sizeof(dir), "%s/sgt-fuzz-XXXXXX", base);
+		snprintf(dir, sizeof(fuzz_scratch), "%s/sgt-fuzz-XXXXXX", base);
 		if (mkdtemp(dir) == NULL)
 			abort();
+		atexit(fuzz_cleanup);
 	}
 	return dir;
 }
