@@ -55,19 +55,13 @@ struct sgt_keyrec;
  * must have signed its bytes in the policy's namespace.  SGT_OK with
  * *details NULL (no rule) or the audit details (request hash, approvers);
  * SGT_ERR_VERDICT with one line saying who has approved and how many more
- * are needed; SGT_ERR_DATA for unreadable files.
+ * are needed; SGT_ERR_DATA for unreadable files.  pol is the policy
+ * sgt_approve_policy_name names, already read by the caller (NULL: it
+ * names none), so that a sign reads its policy file once.
  */
-int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *rec, const char *fleet,
-			  char *const *images, int nimages, char *const *sigs, int nsigs, const char *approvals_dir,
-			  json_t **details);
-/*
- * The same gate under pol, the policy sgt_approve_policy_name names,
- * already read by the caller (NULL: it names none), so that a sign reads
- * its policy file once.
- */
-int sgt_approve_sign_gate_pol(const struct sgt_store *st, const struct sgt_keyrec *rec, const struct sgt_policy *pol,
-			      const char *fleet, char *const *images, int nimages, char *const *sigs, int nsigs,
-			      const char *approvals_dir, json_t **details);
+int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *rec, const struct sgt_policy *pol,
+			  const char *fleet, char *const *images, int nimages, char *const *sigs, int nsigs,
+			  const char *approvals_dir, json_t **details);
 
 /* The policy whose approvals block rules key rec: its own, else the store's (NULL: none). */
 const char *sgt_approve_policy_name(const struct sgt_store *st, const struct sgt_keyrec *rec);

@@ -719,8 +719,8 @@ int cmd_sign(struct sgt_ctx *ctx, int argc, char **argv)
 	    (rc = sgt_policy_find(s.st.dir, pname, &s.pol)) != SGT_OK)
 		goto out;
 	/* The two-person rule, when the key's policy asks for approvals (approve.h). */
-	if ((rc = sgt_approve_sign_gate_pol(&s.st, &s.rec, s.pol, fleet, images, nimages, approvals, napprovals,
-					    approvals_dir, &s.approval)) != SGT_OK) {
+	if ((rc = sgt_approve_sign_gate(&s.st, &s.rec, s.pol, fleet, images, nimages, approvals, napprovals,
+					approvals_dir, &s.approval)) != SGT_OK) {
 		if (rc == SGT_ERR_VERDICT)
 			sgt_record_refused(&s.st, "sign", label, s.rec.spki_sha256, sgt_last_error());
 		goto out;

@@ -373,20 +373,9 @@ out:
 	return rc;
 }
 
-int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *rec, const char *fleet,
-			  char *const *images, int nimages, char *const *given, int ngiven, const char *approvals_dir,
-			  json_t **details)
-{
-	struct sign_ask sa = { fleet, images, nimages };
-	struct sgt_approve_given g = { given, ngiven, approvals_dir };
-
-	return gate(st, "sign", rec->label, rec->spki_sha256, sgt_approve_policy_name(st, rec), NULL, &sa, NULL, &g,
-		    details);
-}
-
-int sgt_approve_sign_gate_pol(const struct sgt_store *st, const struct sgt_keyrec *rec, const struct sgt_policy *pol,
-			      const char *fleet, char *const *images, int nimages, char *const *given, int ngiven,
-			      const char *approvals_dir, json_t **details)
+int sgt_approve_sign_gate(const struct sgt_store *st, const struct sgt_keyrec *rec, const struct sgt_policy *pol,
+			  const char *fleet, char *const *images, int nimages, char *const *given, int ngiven,
+			  const char *approvals_dir, json_t **details)
 {
 	struct sign_ask sa = { fleet, images, nimages };
 	struct sgt_approve_given g = { given, ngiven, approvals_dir };
