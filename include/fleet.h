@@ -74,6 +74,10 @@ struct sgt_fleet_key {
 	char usage[40];
 };
 
+/* The values of sgt_fleet_key.usage, as recorded (and the only ones a record may hold). */
+#define SGT_FLEET_USAGE_CA "a CA certificate"
+#define SGT_FLEET_USAGE_OTHER "a certificate for other uses"
+
 struct sgt_fleet_build {
 	char *version;
 	char *artefact;		/* resolved path, or NULL */

@@ -384,9 +384,9 @@ static void cert_usage(X509 *cert, char *out, size_t cap)
 	if ((flags & EXFLAG_XKUSAGE) && (X509_get_extended_key_usage(cert) & XKU_CODE_SIGN))
 		return;
 	if (X509_check_ca(cert) > 0)
-		snprintf(out, cap, "a CA certificate");
+		snprintf(out, cap, "%s", SGT_FLEET_USAGE_CA);
 	else if (flags & EXFLAG_XKUSAGE)
-		snprintf(out, cap, "a certificate for other uses");
+		snprintf(out, cap, "%s", SGT_FLEET_USAGE_OTHER);
 }
 
 const char *sgt_fleet_key_note(const struct sgt_fleet_key *k, char *buf, size_t cap)

@@ -173,9 +173,9 @@ int sgt_fleet_record_load(const char *path, const char *fleet, const char *versi
 		    (rc = sgt_yaml_get_str(path, k, "usage", 0, &usage)) != SGT_OK)
 			goto out;
 		/* said in sentences: only what signet itself writes there */
-		if (usage != NULL && strcmp(usage, "a CA certificate") != 0 && strcmp(usage, "a certificate for other uses") != 0) {
-			rc = sgt_err(SGT_ERR_DATA, "%s:%d: field 'usage': not 'a CA certificate' or 'a certificate for other uses'",
-				     path, sgt_yaml_get(k, "usage")->line);
+		if (usage != NULL && strcmp(usage, SGT_FLEET_USAGE_CA) != 0 && strcmp(usage, SGT_FLEET_USAGE_OTHER) != 0) {
+			rc = sgt_err(SGT_ERR_DATA, "%s:%d: field 'usage': not '%s' or '%s'", path,
+				     sgt_yaml_get(k, "usage")->line, SGT_FLEET_USAGE_CA, SGT_FLEET_USAGE_OTHER);
 			goto out;
 		}
 		if (strlen(spki) != 64 || strspn(spki, "0123456789abcdef") != 64) {
