@@ -658,40 +658,38 @@ static int guard_token_dir(const struct tokdir *td, int *damaged_seen, json_t *r
 			break;
 		}
 		if (lb != NULL && file_ok(de->d_name, lb, ll)) {
+			int same = gb != NULL && gl == ll && memcmp(gb, lb, ll) == 0;
 			/*
-			 * Every file starts with a generation counter that SoftHSM2 bumps on
-			 * each rewrite (token.object: every login); a copy that differs only
-			 * there restores the same token, so it is not rewritten (two fsyncs
-			 * saved per command).
+			 * The good copy stays as it is when it restores the same thing.
+			 * Every file starts with a generation counter that SoftHSM2 bumps
+			 * on each rewrite (token.object: every login): a copy that differs
+			 * only there restores the same token (two fsyncs saved per
+			 * command).  A data object rewritten in place (the chain's anchor:
+			 * its label holds the signed head, rewritten at every signed
+			 * append) keeps the well-formed copy made when it was made:
+			 * restored after an interrupted rewrite, it gives back an older
+			 * head, which audit verify accepts and the next signed head
+			 * replaces (two fsyncs saved per command after a sign).
 			 */
-			int differs = gb == NULL || gl != ll || (ll > 8 && memcmp(gb + 8, lb + 8, ll - 8) != 0) ||
-				      (ll <= 8 && memcmp(gb, lb, ll) != 0 && strcmp(de->d_name, "generation") != 0);
+			int keep = same ||
+				   (gb != NULL && gl == ll &&
+				    (ll > 8 ? memcmp(gb + 8, lb + 8, ll - 8) == 0 : strcmp(de->d_name, "generation") == 0)) ||
+				   (gb != NULL && file_ok(de->d_name, gb, gl) && obj_class(lb, ll) == 0 /* CKO_DATA */ &&
+				    obj_class(gb, gl) == 0);
 
-			/*
-			 * A data object rewritten in place (the chain's anchor: its
-			 * label holds the signed head, rewritten at every signed
-			 * append) keeps the well-formed good copy made when it was
-			 * made: restored after an interrupted rewrite, it gives back an
-			 * older head, which audit verify accepts and the next signed
-			 * head replaces.  Two fsyncs saved per command after a sign.
-			 */
-			if (differs && gb != NULL && file_ok(de->d_name, gb, gl) && obj_class(lb, ll) == 0 /* CKO_DATA */ &&
-			    obj_class(gb, gl) == 0)
-				differs = 0;
-			if (differs)
+			if (!keep)
 				rc = sgt_atomic_write(good, lb, ll, 0);
 			/*
 			 * The list holds files equal to their good copy, by the stat from
 			 * before the read (no process has the module loaded, so nothing
-			 * wrote since).  One whose copy was left as it is (token.object
-			 * and generation, rewritten at every login and object made; the
-			 * anchor, at every signed head) is read at every command
-			 * instead: a few hundred bytes, where keeping it listed rewrote
-			 * the list (a file made and renamed) at every command.
+			 * wrote since).  One whose copy was left as it is though it
+			 * differs (token.object and generation, rewritten at every login
+			 * and object made; the anchor, at every signed head) is read at
+			 * every command instead: a few hundred bytes, where keeping it
+			 * listed rewrote the list (a file made and renamed) at every
+			 * command.
 			 */
-			if (rc == SGT_OK && !differs && gb != NULL && (gl != ll || memcmp(gb, lb, ll) != 0)) {
-				/* read again next time */
-			} else if (rc == SGT_OK) {
+			if (rc == SGT_OK && (same || !keep)) {
 				seen_add(&now, de->d_name, &sb);
 				changed = 1;
 			}
