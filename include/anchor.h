@@ -65,10 +65,11 @@ int sgt_anchor_pub_pem(EVP_PKEY *pk, struct sgt_buf *out);
 int sgt_anchor_said_unavailable(const struct sgt_store *st);
 /*
  * Signs audit heads with handle's audit key from now on (after
- * sgt_anchor_make); pub is its public key (st's audit.pub-to-be): its
- * CKA_ID is cached in st (SGT_AUDIT_KEYID_FILE) when it signs its first head.
+ * sgt_anchor_make); spki is its public key's SPKI SHA-256 (st's
+ * audit.pub-to-be): its CKA_ID is cached in st (SGT_AUDIT_KEYID_FILE) when
+ * it signs its first head.
  */
-void sgt_anchor_start(struct sgt_p11 *handle, const struct sgt_store *st, EVP_PKEY *pub);
+void sgt_anchor_start(struct sgt_p11 *handle, const struct sgt_store *st, const char *spki);
 /*
  * 1 when the last head was kept in the unnamed anchor of a store from
  * before chains had names: the caller records "audit.anchor" (state

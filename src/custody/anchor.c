@@ -72,8 +72,8 @@ static int migration_due;
  * a head that checks: under the store lock every append holds, so a
  * command that only reads never writes it.
  */
-static int cache_due;	/* key_id is to be cached in cache_dir */
-static char *cache_dir;	/* the store's directory */
+static int cache_due;	/* key_id is to be cached in cache_path */
+static char *cache_path;	/* the store's SGT_AUDIT_KEYID_FILE */
 static char cache_spki[65];	/* audit.pub's SPKI SHA-256 */
 static int signer_cached;	/* signer_key was found by the cached CKA_ID */
 
@@ -104,42 +104,42 @@ static int cache_read(const struct sgt_store *st, const char *spki, unsigned cha
 	return 1;
 }
 
-/* The cache of dir's audit.pub pub; due: key_id is written there once a head signed with it checks. */
-static void cache_arm(const char *dir, EVP_PKEY *pub, int due)
-{
-	free(cache_dir);
-	cache_dir = NULL;
-	cache_due = 0;
-	if (pub != NULL && sgt_key_spki_sha256(pub, cache_spki) == SGT_OK && (cache_dir = strdup(dir)) != NULL)
-		cache_due = due;
-}
-
 static void cache_disarm(void)
 {
-	free(cache_dir);
-	cache_dir = NULL;
+	free(cache_path);
+	cache_path = NULL;
 	cache_due = 0;
+}
+
+/*
+ * The cache of st's audit.pub, whose SPKI SHA-256 is spki (the caller has
+ * it; NULL: none); due: key_id is written there once a head signed with it
+ * checks.
+ */
+static void cache_arm(const struct sgt_store *st, const char *spki, int due)
+{
+	cache_disarm();
+	if (spki != NULL && (cache_path = sgt_store_path(st, SGT_AUDIT_KEYID_FILE)) != NULL) {
+		snprintf(cache_spki, sizeof(cache_spki), "%s", spki);
+		cache_due = due;
+	}
 }
 
 /* key_id into the cache, when due: atomically replaced, without syncing its directory (docs/store.md). */
 static void cache_write(void)
 {
-	char hex[129], line[200], *path;
+	char hex[129], line[200];
 	int quiet = sgt_silent;
 
-	if (!cache_due || cache_dir == NULL || key_idlen == 0 || key_idlen > 64)
+	if (!cache_due || cache_path == NULL || key_idlen == 0 || key_idlen > 64)
 		return;
 	cache_due = 0;
 	sgt_hex(key_id, key_idlen, hex);
 	snprintf(line, sizeof(line), "%s %s\n", hex, cache_spki);
-	if ((path = malloc(strlen(cache_dir) + sizeof(SGT_AUDIT_KEYID_FILE) + 1)) == NULL)
-		return;
-	sprintf(path, "%s/%s", cache_dir, SGT_AUDIT_KEYID_FILE);
 	/* a cache: not written is found the slow way next time */
 	sgt_silent = 1;
-	(void)sgt_atomic_write(path, line, strlen(line), SGT_WRITE_NO_DIRSYNC);
+	(void)sgt_atomic_write(cache_path, line, strlen(line), SGT_WRITE_NO_DIRSYNC);
 	sgt_silent = quiet;
-	free(path);
 }
 
 const struct sgt_audit_signer *sgt_anchor_signer(void)
@@ -498,7 +498,7 @@ static int refind(struct sgt_p11 *p, const unsigned char dgst[32], unsigned char
 		signer_key = key;
 		signer_kt = EVP_PKEY_is_a(tok, "RSA") ? CKK_RSA : CKK_EC;
 		signer_reopens = p->reopens;
-		cache_due = cache_dir != NULL && key_idlen > 0;
+		cache_due = cache_path != NULL && key_idlen > 0;
 		rc = sign_digest(p, signer_kt, dgst, sig, siglen);
 	}
 	EVP_PKEY_free(tok);
@@ -900,7 +900,7 @@ void sgt_anchor_unmake(struct sgt_p11 *handle)
 	detach(handle, &p);
 }
 
-void sgt_anchor_start(struct sgt_p11 *handle, const struct sgt_store *st, EVP_PKEY *pub)
+void sgt_anchor_start(struct sgt_p11 *handle, const struct sgt_store *st, const char *spki)
 {
 	struct sgt_audit_signer s = { sign_head, keep_head, handle };
 
@@ -910,7 +910,7 @@ void sgt_anchor_start(struct sgt_p11 *handle, const struct sgt_store *st, EVP_PK
 	anchor_h = CK_INVALID_HANDLE;	/* and the anchor, where it keeps it */
 	signer_cached = 0;
 	check_none();	/* just made, its audit.pub from its own public key */
-	cache_arm(st->dir, pub, 1);	/* its CKA_ID, cached with its first head */
+	cache_arm(st, spki, 1);	/* its CKA_ID, cached with its first head */
 }
 
 struct key_named {
@@ -958,7 +958,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	EVP_PKEY *tok = NULL, *file = NULL;
 	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE, *h = NULL;
 	unsigned char id[64];
-	char spki[65];
+	char spki[65] = "";
 	size_t n = 0, idlen = 0;
 	int state = SGT_ANCHOR_OFF, check = 0, cached = 0, rc;
 
@@ -1052,7 +1052,7 @@ int sgt_anchor_activate(const struct sgt_store *st, struct sgt_p11 *handle)
 	check_none();
 	signer_cached = cached;
 	/* learned the slow way: cached with the first head that checks */
-	cache_arm(st->dir, file, !cached && key_idlen > 0);
+	cache_arm(st, spki[0] != '\0' ? spki : NULL, !cached && key_idlen > 0);
 	if (check && (signer_dir = strdup(st->dir)) != NULL && EVP_PKEY_up_ref(file) == 1) {
 		signer_check = file;
 	} else if (check) {

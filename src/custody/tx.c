@@ -238,7 +238,7 @@ void sgt_tx_anchor(const struct sgt_store *st, struct sgt_p11 *p, int state)
 		goto out;
 	}
 	/* Its own record's head is the first one it signs. */
-	sgt_anchor_start(p, st, pk);
+	sgt_anchor_start(p, st, spki);
 	rc = sgt_tx_commit(tx);
 	if (!sgt_tx_committed(tx)) {
 		sgt_anchor_forget(p);	/* heads are not signed with a key the log does not name */
