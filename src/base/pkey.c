@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -30,8 +29,9 @@ static const unsigned char spki_p384[] = { 0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0
 /*
  * pk's SPKI written straight from its encoded point when it is one of the
  * above on a named curve: the same bytes as i2d_PUBKEY, without OpenSSL 3.0
- * enumerating every provider's encoders for it (a sign does this three
- * times).  0 when pk is anything else, for i2d_PUBKEY to say.
+ * enumerating every provider's encoders for it (a sign hashes the key it
+ * signs with and the audit key).  0 when pk is anything else, for
+ * i2d_PUBKEY to say.
  */
 static size_t spki_ec_named(EVP_PKEY *pk, unsigned char *der, size_t cap)
 {
@@ -102,94 +102,11 @@ int sgt_pkey_spki_ec(const unsigned char *der, size_t len, EVP_PKEY **out)
 	return ok;
 }
 
-/* A DER header: tag, then the length in its shortest form; its size. */
-static size_t der_header(unsigned char *p, unsigned char tag, size_t len)
-{
-	size_t n = 0, i;
-
-	p[0] = tag;
-	if (len < 0x80) {
-		p[1] = (unsigned char)len;
-		return 2;
-	}
-	for (i = len; i > 0; i >>= 8)
-		n++;
-	p[1] = (unsigned char)(0x80 | n);
-	for (i = 0; i < n; i++)
-		p[2 + i] = (unsigned char)(len >> (8 * (n - 1 - i)));
-	return 2 + n;
-}
-
-/* A DER INTEGER of a positive bn at p (NULL: only its size). */
-static size_t der_uint(unsigned char *p, const BIGNUM *bn)
-{
-	size_t len = (size_t)BN_num_bytes(bn), pad = BN_num_bits(bn) % 8 == 0, h;
-	unsigned char tmp[8];
-
-	h = der_header(p != NULL ? p : tmp, 0x02, len + pad);
-	if (p != NULL) {
-		if (pad)
-			p[h] = 0x00;
-		BN_bn2bin(bn, p + h + pad);
-	}
-	return h + pad + len;
-}
-
-/* rsaEncryption, NULL parameters: the AlgorithmIdentifier i2d_PUBKEY writes for an RSA key */
-static const unsigned char rsa_alg[] = { 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7,
-					 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00 };
-
-/*
- * An RSA key's SPKI (not RSA-PSS, whose parameters the encoder writes),
- * in a buffer the caller frees; 0 for any other key or a modulus or
- * exponent that is not positive, for i2d_PUBKEY to say.
- */
-static size_t spki_rsa(EVP_PKEY *pk, unsigned char **out)
-{
-	BIGNUM *n = NULL, *e = NULL;
-	unsigned char h[8], *p = NULL;
-	size_t ilen, klen, blen, total = 0, off;
-
-	*out = NULL;
-	if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA || !EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &n) ||
-	    !EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e) || BN_is_negative(n) || BN_is_zero(n) ||
-	    BN_is_negative(e) || BN_is_zero(e))
-		goto out;
-	ilen = der_uint(NULL, n) + der_uint(NULL, e);		/* RSAPublicKey's content */
-	klen = der_header(h, 0x30, ilen) + ilen;		/* RSAPublicKey */
-	blen = der_header(h, 0x03, klen + 1) + klen + 1;	/* the BIT STRING holding it */
-	total = der_header(h, 0x30, sizeof(rsa_alg) + blen) + sizeof(rsa_alg) + blen;
-	if ((p = OPENSSL_malloc(total)) == NULL) {
-		total = 0;
-		goto out;
-	}
-	off = der_header(p, 0x30, sizeof(rsa_alg) + blen);
-	memcpy(p + off, rsa_alg, sizeof(rsa_alg));
-	off += sizeof(rsa_alg);
-	off += der_header(p + off, 0x03, klen + 1);
-	p[off++] = 0x00;	/* no unused bits */
-	off += der_header(p + off, 0x30, ilen);
-	off += der_uint(p + off, n);
-	off += der_uint(p + off, e);
-	*out = p;
-out:
-	BN_free(n);
-	BN_free(e);
-	ERR_clear_error();
-	return total;
-}
-
 int sgt_key_spki_sha256(EVP_PKEY *pk, char out[65])
 {
 	unsigned char buf[128], *der = NULL;
 	size_t n = pk != NULL ? spki_ec_named(pk, buf, sizeof(buf)) : 0;
 	int len;
-
-	if (n == 0 && pk != NULL && (n = spki_rsa(pk, &der)) > 0) {
-		sgt_sha256_hex(der, n, out);
-		OPENSSL_free(der);
-		return SGT_OK;
-	}
 
 	out[0] = '\0';
 	if (n > 0) {

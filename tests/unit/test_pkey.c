@@ -2,7 +2,7 @@
  * test_pkey.c: unit tests for pkey.c (src/base): the SPKI SHA-256 of a
  * public key is the SHA-256 of i2d_PUBKEY's DER for every kind of key,
  * whether pkey.c writes the DER itself (P-256, P-384 on a named curve,
- * point uncompressed; RSA) or leaves it to OpenSSL (everything else); and
+ * point uncompressed) or leaves it to OpenSSL (everything else); and
  * sgt_pkey_spki_ec reads from exactly those DER bytes the key d2i_PUBKEY
  * reads, and nothing else.
  */
@@ -127,7 +127,7 @@ static void test_spki_other_keys(void **state)
 	EVP_PKEY_free(k);
 }
 
-/* RSA keys: pkey.c writes the DER (rsaEncryption, NULL), RSA-PSS keys are left to i2d_PUBKEY. */
+/* RSA and RSA-PSS keys (left to i2d_PUBKEY): the same hash, whatever the modulus' top bit. */
 static void test_spki_rsa(void **state)
 {
 	/* 1025 and 2047 bits: a modulus whose top byte has its high bit clear, so no 0x00 before it */
